@@ -1,0 +1,66 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {IOpenleaseTypes} from "./IOpenleaseTypes.sol";
+
+/// @title Openlease errors
+/// @notice Every custom error the marketplace reverts with, each carrying the values that explain it.
+interface IOpenleaseErrors is IOpenleaseTypes {
+    // ─── Input and tokens ───────────────────────────────────────────────────────────────────
+    error OpenleaseZeroAmount();
+    error OpenleaseZeroAddress();
+    error OpenleaseAmountTooLarge(uint256 amount, uint256 max);
+    error OpenleaseTokenNotAllowed(address token);
+    /// @notice The token delivered less than was sent (a fee-on-transfer token): not supported.
+    error OpenleaseFeeOnTransfer(address token, uint256 expected, uint256 received);
+    error OpenleaseNothingToClaim(address account, address token);
+
+    // ─── Providers and stake ────────────────────────────────────────────────────────────────
+    error OpenleaseProviderNotRegistered(address provider);
+    error OpenleaseProviderAlreadyRegistered(address provider);
+    error OpenleaseInsufficientFreeStake(address provider, address token, uint256 free, uint256 needed);
+    error OpenleaseNothingThawing(address provider, address token);
+    error OpenleaseStillThawing(address provider, address token, uint256 thawEndsAt);
+
+    // ─── Offers ─────────────────────────────────────────────────────────────────────────────
+    error OpenleaseUnknownOffer(uint256 offerId);
+    error OpenleaseNotOfferProvider(uint256 offerId, address caller);
+    error OpenleaseInvalidOfferTerms(uint256 pricePerSecond, uint256 minDuration, uint256 maxDuration, uint256 capacity);
+    error OpenleaseOfferPaused(uint256 offerId);
+    error OpenleaseOfferAtCapacity(uint256 offerId, uint256 capacity);
+    error OpenleasePriceAboveMax(uint256 offerId, uint256 pricePerSecond, uint256 maxPricePerSecond);
+
+    // ─── Leases ─────────────────────────────────────────────────────────────────────────────
+    error OpenleaseUnknownLease(uint256 leaseId);
+    error OpenleaseDurationOutOfRange(uint256 duration, uint256 minDuration, uint256 maxDuration);
+    error OpenleaseDepositTooSmall(uint256 deposit, uint256 required);
+    error OpenleaseNotTenant(uint256 leaseId, address caller);
+    error OpenleaseNotLeaseParty(uint256 leaseId, address caller);
+    error OpenleaseNotLeaseProvider(uint256 leaseId, address caller);
+    error OpenleaseLeaseEnded(uint256 leaseId, uint256 endedAt);
+    error OpenleaseLeaseFinalized(uint256 leaseId);
+    error OpenleaseSettlementWindowOpen(uint256 leaseId, uint256 windowEndsAt);
+
+    // ─── Receipts ───────────────────────────────────────────────────────────────────────────
+    error OpenleaseInvalidSignerTerms(uint256 cap, uint256 expiresAt);
+    error OpenleaseUnknownSigner(address tenant, address signer);
+    /// @notice `settle` could not pay anything for this receipt; `result` says why.
+    error OpenleaseSettlementFailed(uint256 leaseId, SettlementResult result);
+
+    // ─── Slashing and disputes ──────────────────────────────────────────────────────────────
+    error OpenleaseNotEquivocation(uint256 leaseId, uint64 sequenceA, uint64 sequenceB);
+    error OpenleaseInvalidAttestation(uint256 leaseId, address provider);
+    error OpenleaseNothingToSlash(uint256 leaseId);
+    error OpenleaseDisputeExists(uint256 leaseId, DisputeStatus status);
+    error OpenleaseNoOpenDispute(uint256 leaseId);
+    error OpenleaseDisputeOpen(uint256 leaseId, uint256 deadline);
+    error OpenleaseDisputeDeadlinePassed(uint256 leaseId, uint256 deadline);
+    error OpenleaseDisputeDeadlineNotReached(uint256 leaseId, uint256 deadline);
+    error OpenleaseDisputeWindowClosed(uint256 leaseId, uint256 settlementDeadline);
+    error OpenleaseSlashTooLarge(uint256 slashBps, uint256 maxSlashBps);
+    error OpenleaseNotArbiter(address caller);
+
+    // ─── Governance ─────────────────────────────────────────────────────────────────────────
+    error OpenleaseRenounceDisabled();
+    error OpenleaseParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
+}

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {IOpenleaseTypes} from "./IOpenleaseTypes.sol";
+
+/// @title Openlease events
+/// @notice Every state change of the marketplace, with enough data to mirror the state without
+/// calling the contract: new totals where a mirror would otherwise have to add up deltas.
+interface IOpenleaseEvents is IOpenleaseTypes {
+    // ─── Providers and stake ────────────────────────────────────────────────────────────────
+
+    event ProviderRegistered(
+        address indexed provider, string metadataURI, string endpoint, string region, bytes32 attributesHash
+    );
+    event ProviderUpdated(
+        address indexed provider, string metadataURI, string endpoint, string region, bytes32 attributesHash
+    );
+    /// @param staked The provider's stake in `token` after the deposit.
+    event Staked(address indexed provider, address indexed token, uint256 amount, uint256 staked);
+    /// @param staked The stake left after `amount` started thawing.
+    /// @param thawing Everything now thawing, withdrawable at `thawEndsAt`.
+    event UnstakeRequested(
+        address indexed provider, address indexed token, uint256 amount, uint256 staked, uint256 thawing, uint256 thawEndsAt
+    );
+    event StakeWithdrawn(address indexed provider, address indexed token, uint256 amount, address to);
+
+    // ─── Offers ─────────────────────────────────────────────────────────────────────────────
+
+    event OfferPublished(
+        uint256 indexed offerId,
+        address indexed provider,
+        address indexed token,
+        uint256 pricePerSecond,
+        uint256 minDuration,
+        uint256 maxDuration,
+        uint256 noticePeriod,
+        uint256 capacity
+    );
+    event OfferUpdated(
+        uint256 indexed offerId,
+        uint256 pricePerSecond,
+        uint256 minDuration,
+        uint256 maxDuration,
+        uint256 noticePeriod,
+        uint256 capacity
+    );
+    event OfferPauseSet(uint256 indexed offerId, bool paused);
+
+    // ─── Leases ─────────────────────────────────────────────────────────────────────────────
+
+    /// @notice A lease opened with `terms` in force. `bond` was locked from the provider's stake.
+    event LeaseOpened(uint256 indexed leaseId, uint256 indexed offerId, address indexed tenant, Lease terms);
+    /// @param deposit The lease's total deposit after the top-up.
+    event LeaseToppedUp(uint256 indexed leaseId, uint256 amount, uint256 deposit);
+    /// @notice The tenant or the provider gave notice; the lease now ends at `endsAt`.
+    event LeaseClosed(uint256 indexed leaseId, address indexed by, uint256 endsAt);
+    /// @notice The provider ended the lease at once, without notice; its bond was slashed.
+    event LeaseTerminated(uint256 indexed leaseId, uint256 endsAt);
+    /// @notice The settlement window passed: `refund` went to the tenant's claimable balance and
+    /// `bondReleased` back to the provider's free stake.
+    event LeaseFinalized(uint256 indexed leaseId, uint256 refund, uint256 bondReleased);
+
+    // ─── Receipts and settlement ────────────────────────────────────────────────────────────
+
+    event SignerAuthorized(address indexed tenant, address indexed signer, uint256 cap, uint256 expiresAt);
+    event SignerRevoked(address indexed tenant, address indexed signer);
+    /// @notice A receipt paid `paid` out of escrow: `paid - fee` to the provider's claimable
+    /// balance and `fee` to the protocol. The lease's settled total grew by `paid`; so did the
+    /// signer's spent total (unless the signer is the tenant itself).
+    event LeaseSettled(
+        uint256 indexed leaseId, address indexed signer, uint256 cumulativeAmount, uint256 paid, uint256 fee
+    );
+    /// @notice `settleBatch` skipped a receipt; nothing changed for that lease.
+    event SettlementSkipped(uint256 indexed leaseId, SettlementResult result);
+
+    // ─── Balances ───────────────────────────────────────────────────────────────────────────
+
+    event Claimed(address indexed account, address indexed token, address to, uint256 amount);
+    event FeesCollected(address indexed token, address indexed treasury, uint256 amount);
+
+    // ─── Slashing and disputes ──────────────────────────────────────────────────────────────
+
+    /// @notice `amount` of the lease's bond left the provider's stake: `amount - protocolCut` to the
+    /// tenant's claimable balance, `protocolCut` to the protocol's fees.
+    event BondSlashed(
+        uint256 indexed leaseId, address indexed provider, SlashReason reason, uint256 amount, uint256 protocolCut
+    );
+    event DisputeOpened(uint256 indexed leaseId, address indexed tenant, uint256 tenantBond, uint256 deadline, string evidenceURI);
+    /// @notice The arbiter ruled. Upheld (`slashBps > 0`): the bond was slashed and the tenant's
+    /// dispute bond returned. Rejected: the tenant's dispute bond went to the provider.
+    event DisputeRuled(uint256 indexed leaseId, address indexed arbiter, uint256 slashBps, bool upheld);
+    /// @notice No ruling by the deadline: the tenant's bond was returned and the bond unfrozen.
+    event DisputeExpired(uint256 indexed leaseId);
+
+    // ─── Governance ─────────────────────────────────────────────────────────────────────────
+
+    event ParamsUpdated(Params params);
+    event TokenAllowed(address indexed token, bool allowed);
+    event ArbiterUpdated(address indexed arbiter);
+    event TreasuryUpdated(address indexed treasury);
+}

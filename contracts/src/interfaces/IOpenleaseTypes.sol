@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+/// @title Openlease types
+/// @notice The structs and enums of the marketplace, shared by events, errors and functions.
+/// @dev Amounts are token units (uint96 holds 79 billion of an 18-decimal stablecoin), times are
+/// unix seconds (uint32 lasts until 2106), durations are seconds.
+interface IOpenleaseTypes {
+    /// @notice A registered provider. The profile itself (metadata URI, endpoint, region, attributes
+    /// hash) lives in the `ProviderRegistered`/`ProviderUpdated` events; the contract keeps only a
+    /// commitment to it, `keccak256(abi.encode(metadataURI, endpoint, region, attributesHash))`,
+    /// against which a mirror can check what it read.
+    struct ProviderProfile {
+        bool registered;
+        bytes32 profileHash;
+    }
+
+    /// @notice A provider's collateral in one token. `staked` includes `locked` (the SLA bonds of
+    /// open leases); `staked - locked` is free. Thawing stake has left `staked` and can be withdrawn
+    /// at `thawEndsAt`.
+    struct Stake {
+        uint96 staked;
+        uint96 locked;
+        uint96 thawing;
+        uint32 thawEndsAt;
+    }
+
+    /// @notice What a provider sells. `provider` and `token` never change; the rest are the terms
+    /// new leases get. `activeLeases` counts leases not yet finalized, against `capacity`.
+    struct Offer {
+        address provider;
+        uint64 pricePerSecond;
+        uint16 capacity;
+        uint16 activeLeases;
+        address token;
+        uint32 minDuration;
+        uint32 maxDuration;
+        uint32 noticePeriod;
+        bool paused;
+    }
+
+    enum LeaseStatus {
+        None,
+        Open,
+        Finalized
+    }
+
+    /// @notice A lease with the terms in force when it opened. Escrow is `deposit - settled`.
+    /// The lease runs until `min(endsAt, startedAt + deposit / pricePerSecond)`; receipts can be
+    /// settled until the settlement window after that has passed, and then the rest is refunded.
+    /// @dev The first two slots are all that settlement reads.
+    struct Lease {
+        address tenant;
+        uint32 offerId;
+        uint32 startedAt;
+        uint32 endsAt;
+        uint96 deposit;
+        uint96 settled;
+        uint64 pricePerSecond;
+        uint96 bond;
+        uint32 noticePeriod;
+        uint32 minEndsAt;
+        LeaseStatus status;
+    }
+
+    /// @notice A key the tenant's service signs receipts with: it may attest at most `cap` in total
+    /// and only before `expiresAt`. Revoking sets `expiresAt` to zero.
+    struct SessionSigner {
+        uint96 cap;
+        uint96 spent;
+        uint40 expiresAt;
+    }
+
+    /// @notice The EIP-712 message a tenant's signer attests: the lease has consumed
+    /// `cumulativeAmount` in total up to `periodEnd`. Cumulative and monotone: the newest receipt
+    /// alone is redeemable and pays `cumulativeAmount - settled`.
+    struct ServiceReceipt {
+        uint256 leaseId;
+        uint256 cumulativeAmount;
+        bytes32 usageDigest;
+        uint64 periodEnd;
+    }
+
+    /// @notice A receipt with the key that signed it: a session signer of the tenant, or the tenant
+    /// itself (an EOA or an ERC-1271 contract wallet).
+    struct SignedReceipt {
+        ServiceReceipt receipt;
+        address signer;
+        bytes signature;
+    }
+
+    /// @notice The EIP-712 message a provider signs about the usage it served. Two different
+    /// attestations for the same lease and sequence prove equivocation.
+    struct UsageAttestation {
+        uint256 leaseId;
+        uint64 sequence;
+        bytes32 usageDigest;
+        uint64 periodEnd;
+    }
+
+    /// @notice The outcome of settling one receipt; `settleBatch` reports one per item.
+    enum SettlementResult {
+        Settled,
+        UnknownLease,
+        SettlementWindowClosed,
+        SignerNotAuthorized,
+        SignerExpired,
+        SignerRevoked,
+        InvalidSignature,
+        AlreadySettled,
+        NotYetAccrued,
+        EscrowExhausted,
+        SignerCapReached
+    }
+
+    enum SlashReason {
+        EarlyTermination,
+        Equivocation,
+        Dispute
+    }
+
+    enum DisputeStatus {
+        None,
+        Open,
+        Upheld,
+        Rejected,
+        Expired
+    }
+
+    /// @notice A tenant's SLA dispute over a lease; at most one per lease. While open, the lease's
+    /// bond is frozen (the lease cannot be finalized).
+    struct Dispute {
+        uint96 tenantBond;
+        uint32 deadline;
+        DisputeStatus status;
+    }
+
+    /// @notice Governance parameters, each within hard bounds (see `Governance`).
+    struct Params {
+        /// @dev Protocol fee on settled payments, in basis points.
+        uint16 protocolFeeBps;
+        /// @dev SLA bond locked per lease, in basis points of `pricePerSecond * noticePeriod`.
+        uint16 bondBps;
+        /// @dev Protocol cut of every slash, in basis points; the rest goes to the tenant.
+        uint16 slashCutBps;
+        /// @dev The most an arbiter may slash of a lease's bond, in basis points.
+        uint16 maxDisputeSlashBps;
+        /// @dev A tenant's dispute bond, in basis points of the lease's bond.
+        uint16 disputeBondBps;
+        /// @dev After a lease ends, how long the provider may still settle receipts.
+        uint32 settlementWindow;
+        /// @dev How long the arbiter has to rule on a dispute.
+        uint32 disputePeriod;
+        /// @dev How long unstaked collateral thaws before it can be withdrawn.
+        uint32 unbondingPeriod;
+    }
+
+    /// @notice Which parameter a bounds error is about.
+    enum Parameter {
+        ProtocolFeeBps,
+        BondBps,
+        SlashCutBps,
+        MaxDisputeSlashBps,
+        DisputeBondBps,
+        SettlementWindow,
+        DisputePeriod,
+        UnbondingPeriod
+    }
+}

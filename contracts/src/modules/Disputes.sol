@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+
+import {IOpenlease} from "../interfaces/IOpenlease.sol";
+import {ReceiptSettlement} from "./ReceiptSettlement.sol";
+
+/// @title Disputes
+/// @notice Slashing. Provable faults are slashed by anyone: equivocation (two different usage
+/// attestations the provider signed for one lease and sequence). Faults that cannot be proven on
+/// chain go to SLA disputes: the tenant posts a bond, the lease's bond freezes, and the arbiter rules
+/// before a deadline with a bounded slash, or the dispute expires and releases both sides.
+abstract contract Disputes is ReceiptSettlement {
+    bytes32 internal constant USAGE_ATTESTATION_TYPEHASH =
+        keccak256("UsageAttestation(uint256 leaseId,uint64 sequence,bytes32 usageDigest,uint64 periodEnd)");
+
+    // ─── Equivocation ───────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IOpenlease
+    function slashEquivocation(
+        UsageAttestation calldata a,
+        bytes calldata signatureA,
+        UsageAttestation calldata b,
+        bytes calldata signatureB
+    ) external nonReentrant {
+        bytes32 digestA = _attestationDigest(a);
+        bytes32 digestB = _attestationDigest(b);
+        if (a.leaseId != b.leaseId || a.sequence != b.sequence || digestA == digestB) {
+            revert OpenleaseNotEquivocation(a.leaseId, a.sequence, b.sequence);
+        }
+        Lease storage l = _openLeaseOf(a.leaseId);
+        address provider = _offers[l.offerId].provider;
+        if (
+            !SignatureChecker.isValidSignatureNow(provider, digestA, signatureA)
+                || !SignatureChecker.isValidSignatureNow(provider, digestB, signatureB)
+        ) revert OpenleaseInvalidAttestation(a.leaseId, provider);
+        uint96 bond = l.bond;
+        if (bond == 0) revert OpenleaseNothingToSlash(a.leaseId);
+        // A provider caught lying about usage serves this lease no longer.
+        if (block.timestamp < _leaseEnd(l)) l.endsAt = uint32(block.timestamp);
+        _slashBond(a.leaseId, l, bond, SlashReason.Equivocation);
+    }
+
+    /// @inheritdoc IOpenlease
+    function attestationDigest(UsageAttestation calldata attestation) external view returns (bytes32) {
+        return _attestationDigest(attestation);
+    }
+
+    // ─── SLA disputes ───────────────────────────────────────────────────────────────────────
+
+    /// @inheritdoc IOpenlease
+    function openDispute(uint256 leaseId, string calldata evidenceURI) external nonReentrant {
+        Lease storage l = _openLeaseOf(leaseId);
+        if (msg.sender != l.tenant) revert OpenleaseNotTenant(leaseId, msg.sender);
+        uint256 windowEnd = _settlementDeadline(l);
+        if (block.timestamp >= windowEnd) revert OpenleaseDisputeWindowClosed(leaseId, windowEnd);
+        Dispute storage d = _disputes[leaseId];
+        if (d.status != DisputeStatus.None) revert OpenleaseDisputeExists(leaseId, d.status);
+        if (l.bond == 0) revert OpenleaseNothingToSlash(leaseId);
+
+        Params memory p = _params;
+        uint96 tenantBond = uint96(uint256(l.bond) * p.disputeBondBps / BPS);
+        uint32 deadline = uint32(block.timestamp) + p.disputePeriod;
+        d.tenantBond = tenantBond;
+        d.deadline = deadline;
+        d.status = DisputeStatus.Open;
+        emit DisputeOpened(leaseId, msg.sender, tenantBond, deadline, evidenceURI);
+        if (tenantBond > 0) _pull(_offers[l.offerId].token, msg.sender, tenantBond);
+    }
+
+    /// @inheritdoc IOpenlease
+    function ruleDispute(uint256 leaseId, uint16 slashBps) external {
+        if (msg.sender != _arbiter) revert OpenleaseNotArbiter(msg.sender);
+        Dispute storage d = _openDispute(leaseId);
+        if (block.timestamp >= d.deadline) revert OpenleaseDisputeDeadlinePassed(leaseId, d.deadline);
+        uint256 maxSlashBps = _params.maxDisputeSlashBps;
+        if (slashBps > maxSlashBps) revert OpenleaseSlashTooLarge(slashBps, maxSlashBps);
+
+        Lease storage l = _leases[leaseId];
+        Offer storage o = _offers[l.offerId];
+        bool upheld = slashBps > 0;
+        d.status = upheld ? DisputeStatus.Upheld : DisputeStatus.Rejected;
+        // Upheld: the tenant gets its bond back. Rejected: the provider keeps it for its trouble.
+        _claimable[upheld ? l.tenant : o.provider][o.token] += d.tenantBond;
+        emit DisputeRuled(leaseId, msg.sender, slashBps, upheld);
+        uint96 amount = uint96(uint256(l.bond) * slashBps / BPS);
+        if (amount > 0) _slashBond(leaseId, l, amount, SlashReason.Dispute);
+    }
+
+    /// @inheritdoc IOpenlease
+    function expireDispute(uint256 leaseId) external {
+        Dispute storage d = _openDispute(leaseId);
+        if (block.timestamp < d.deadline) revert OpenleaseDisputeDeadlineNotReached(leaseId, d.deadline);
+        d.status = DisputeStatus.Expired;
+        Lease storage l = _leases[leaseId];
+        _claimable[l.tenant][_offers[l.offerId].token] += d.tenantBond;
+        emit DisputeExpired(leaseId);
+    }
+
+    /// @inheritdoc IOpenlease
+    function dispute(uint256 leaseId) external view returns (Dispute memory) {
+        return _disputes[leaseId];
+    }
+
+    // ─── Internals ──────────────────────────────────────────────────────────────────────────
+
+    function _openDispute(uint256 leaseId) private view returns (Dispute storage d) {
+        d = _disputes[leaseId];
+        if (d.status != DisputeStatus.Open) revert OpenleaseNoOpenDispute(leaseId);
+    }
+
+    function _attestationDigest(UsageAttestation calldata attestation) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(USAGE_ATTESTATION_TYPEHASH, attestation)));
+    }
+}

@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {Test} from "forge-std/Test.sol";
+
+import {Openlease} from "../src/Openlease.sol";
+import {IOpenlease} from "../src/interfaces/IOpenlease.sol";
+import {IOpenleaseTypes} from "../src/interfaces/IOpenleaseTypes.sol";
+import {MockStablecoin} from "./mocks/MockStablecoin.sol";
+import {MockUSDT} from "./mocks/MockUSDT.sol";
+
+/// @notice The market every test starts from: Openlease with default parameters, three allow-listed
+/// stablecoins, a registered and staked provider with one USDC offer, and a funded tenant with a
+/// session signer. Helpers do one action each and return what it produced.
+abstract contract BaseTest is Test, IOpenleaseTypes {
+    uint64 internal constant PRICE = 1_000; // 0.001 USDC per second, 3.6 USDC per hour
+    uint32 internal constant MIN_DURATION = 1 hours;
+    uint32 internal constant MAX_DURATION = 30 days;
+    uint32 internal constant NOTICE = 1 hours;
+    uint16 internal constant CAPACITY = 50;
+    uint256 internal constant PROVIDER_STAKE = 10_000e6;
+    uint96 internal constant SIGNER_CAP = 1_000e6;
+
+    Openlease internal market;
+    MockStablecoin internal usdc;
+    MockStablecoin internal dai;
+    MockUSDT internal usdt;
+
+    address internal admin = makeAddr("admin");
+    address internal treasury = makeAddr("treasury");
+    address internal arbiter = makeAddr("arbiter");
+    address internal keeper = makeAddr("keeper");
+    address internal provider;
+    uint256 internal providerKey;
+    address internal tenant;
+    uint256 internal tenantKey;
+    address internal signer;
+    uint256 internal signerKey;
+
+    uint256 internal offerId;
+
+    function setUp() public virtual {
+        (provider, providerKey) = makeAddrAndKey("provider");
+        (tenant, tenantKey) = makeAddrAndKey("tenant");
+        (signer, signerKey) = makeAddrAndKey("signer");
+        vm.warp(1_750_000_000);
+
+        market = new Openlease(admin, treasury, arbiter, defaultParams());
+        usdc = new MockStablecoin("Mock USD Coin", "USDC", 6);
+        dai = new MockStablecoin("Mock Dai", "DAI", 18);
+        usdt = new MockUSDT();
+        vm.startPrank(admin);
+        market.setTokenAllowed(address(usdc), true);
+        market.setTokenAllowed(address(dai), true);
+        market.setTokenAllowed(address(usdt), true);
+        vm.stopPrank();
+
+        registerAndStake(provider, address(usdc), PROVIDER_STAKE);
+        offerId = publishOffer(provider, address(usdc), PRICE);
+        usdc.mint(tenant, 1_000_000e6);
+        vm.prank(tenant);
+        usdc.approve(address(market), type(uint256).max);
+        vm.prank(tenant);
+        market.authorizeSigner(signer, SIGNER_CAP, uint40(block.timestamp + 365 days));
+    }
+
+    function defaultParams() internal pure returns (Params memory) {
+        return Params({
+            protocolFeeBps: 100,
+            bondBps: 20_000,
+            slashCutBps: 1_000,
+            maxDisputeSlashBps: 5_000,
+            disputeBondBps: 1_000,
+            settlementWindow: 1 days,
+            disputePeriod: 3 days,
+            unbondingPeriod: 21 days
+        });
+    }
+
+    // ─── Actions ────────────────────────────────────────────────────────────────────────────
+
+    function registerAndStake(address who, address token, uint256 amount) internal {
+        vm.prank(who);
+        market.registerProvider("ipfs://provider", "https://compute.example", "eu-west", keccak256("gpu:a100"));
+        mintAndApprove(token, who, amount);
+        vm.prank(who);
+        market.stake(token, amount);
+    }
+
+    function publishOffer(address who, address token, uint64 price) internal returns (uint256) {
+        vm.prank(who);
+        return market.publishOffer(token, price, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+    }
+
+    function mintAndApprove(address token, address who, uint256 amount) internal {
+        if (token == address(usdt)) usdt.mint(who, amount);
+        else MockStablecoin(token).mint(who, amount);
+        vm.prank(who);
+        (bool ok,) = token.call(abi.encodeWithSignature("approve(address,uint256)", address(market), type(uint256).max));
+        require(ok, "approve failed");
+    }
+
+    function openLease(address who, uint256 offer, uint32 duration, uint256 deposit) internal returns (uint256) {
+        vm.prank(who);
+        return market.openLease(offer, duration, deposit, type(uint64).max);
+    }
+
+    /// @notice A lease of the default offer by the default tenant: 10 hours, fully funded.
+    function openDefaultLease() internal returns (uint256) {
+        return openLease(tenant, offerId, 10 hours, uint256(PRICE) * 10 hours);
+    }
+
+    function receipt(uint256 leaseId, uint256 cumulativeAmount) internal view returns (ServiceReceipt memory) {
+        return ServiceReceipt({
+            leaseId: leaseId,
+            cumulativeAmount: cumulativeAmount,
+            usageDigest: keccak256(abi.encode("usage", leaseId, cumulativeAmount)),
+            periodEnd: uint64(block.timestamp)
+        });
+    }
+
+    function sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(key, digest);
+        return abi.encodePacked(r, s, v);
+    }
+
+    /// @notice A receipt signed by the default session signer.
+    function signedReceipt(uint256 leaseId, uint256 cumulativeAmount) internal view returns (SignedReceipt memory) {
+        return signedReceiptBy(signerKey, signer, receipt(leaseId, cumulativeAmount));
+    }
+
+    function signedReceiptBy(uint256 key, address who, ServiceReceipt memory r)
+        internal
+        view
+        returns (SignedReceipt memory)
+    {
+        return SignedReceipt({receipt: r, signer: who, signature: sign(key, market.receiptDigest(r))});
+    }
+
+    function attestation(uint256 leaseId, uint64 sequence, bytes32 usageDigest)
+        internal
+        view
+        returns (UsageAttestation memory a, bytes memory signature)
+    {
+        a = UsageAttestation({
+            leaseId: leaseId, sequence: sequence, usageDigest: usageDigest, periodEnd: uint64(block.timestamp)
+        });
+        signature = sign(providerKey, market.attestationDigest(a));
+    }
+}

@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {BaseTest} from "../Base.t.sol";
+
+/// @notice Gas benchmarks: named snapshots in `snapshots/Gas.json`, committed and checked for drift by
+/// `make test` (FORGE_SNAPSHOT_CHECK). Run with `--isolate` so every call is its own transaction and
+/// pays for cold storage as on chain. Each figure is execution gas: the transaction's gas less its
+/// intrinsic cost (the 21,000 base and the calldata).
+contract Gas is BaseTest {
+    /// @dev Records the last call's execution gas under `name` and returns it.
+    function snapshotExecution(string memory name, bytes memory callData) internal returns (uint256 gas) {
+        gas = vm.lastCallGas().gasTotalUsed - intrinsicGas(callData);
+        vm.snapshotValue(name, gas);
+    }
+
+    function intrinsicGas(bytes memory callData) internal pure returns (uint256 gas) {
+        gas = 21_000;
+        for (uint256 i; i < callData.length; ++i) {
+            gas += callData[i] == 0 ? 4 : 16;
+        }
+    }
+
+    function test_gas_stake() public {
+        mintAndApprove(address(usdc), provider, 1_000e6);
+        vm.prank(provider);
+        market.stake(address(usdc), 1_000e6);
+        snapshotExecution("stake", abi.encodeCall(market.stake, (address(usdc), 1_000e6)));
+    }
+
+    function test_gas_openLease() public {
+        openDefaultLease(); // the first lease of the market pays for zero-to-nonzero counters
+        openDefaultLease();
+        snapshotExecution(
+            "openLease", abi.encodeCall(market.openLease, (offerId, 10 hours, uint256(PRICE) * 10 hours, type(uint64).max))
+        );
+    }
+
+    function test_gas_settle() public {
+        uint256 leaseId = openDefaultLease();
+        skip(1 hours);
+        market.settle(signedReceipt(leaseId, PRICE * 1800));
+        skip(1 hours);
+        SignedReceipt memory r = signedReceipt(leaseId, PRICE * 3600);
+        market.settle(r);
+        snapshotExecution("settle", abi.encodeCall(market.settle, (r)));
+    }
+
+    function test_gas_settleBatch() public {
+        SignedReceipt[] memory batch1 = new SignedReceipt[](1);
+        SignedReceipt[] memory batch10 = new SignedReceipt[](10);
+        uint256[] memory leases = new uint256[](10);
+        for (uint256 i; i < 10; ++i) {
+            leases[i] = openDefaultLease();
+        }
+        skip(1 hours);
+        for (uint256 i; i < 10; ++i) {
+            market.settle(signedReceipt(leases[i], PRICE * 60)); // warm: every lease settled once
+        }
+        skip(1 hours);
+        batch1[0] = signedReceipt(leases[0], PRICE * 1800);
+        market.settleBatch(batch1);
+        uint256 one = snapshotExecution("settleBatch_1", abi.encodeCall(market.settleBatch, (batch1)));
+        for (uint256 i; i < 10; ++i) {
+            batch10[i] = signedReceipt(leases[i], PRICE * 3600);
+        }
+        market.settleBatch(batch10);
+        uint256 ten = snapshotExecution("settleBatch_10", abi.encodeCall(market.settleBatch, (batch10)));
+        vm.snapshotValue("settleBatch_perLeaseBeyondFirst", (ten - one) / 9);
+    }
+
+    function test_gas_settleBatch_distinctTenants() public {
+        SignedReceipt[] memory batch = new SignedReceipt[](10);
+        uint256[] memory leases = new uint256[](10);
+        uint256[] memory keys = new uint256[](10);
+        for (uint256 i; i < 10; ++i) {
+            (address t, uint256 k) = makeAddrAndKey(string.concat("tenant", vm.toString(i)));
+            keys[i] = k;
+            mintAndApprove(address(usdc), t, 1_000e6);
+            leases[i] = openLease(t, offerId, 10 hours, uint256(PRICE) * 10 hours);
+            vm.prank(t);
+            market.authorizeSigner(t == signer ? address(1) : signer, SIGNER_CAP, uint40(block.timestamp + 1 days));
+        }
+        skip(1 hours);
+        for (uint256 i; i < 10; ++i) {
+            market.settle(signedReceipt(leases[i], PRICE * 60));
+        }
+        skip(1 hours);
+        for (uint256 i; i < 10; ++i) {
+            batch[i] = signedReceipt(leases[i], PRICE * 3600);
+        }
+        market.settleBatch(batch);
+        snapshotExecution("settleBatch_10_distinctTenants", abi.encodeCall(market.settleBatch, (batch)));
+    }
+
+    function test_gas_closeLease() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        vm.prank(tenant);
+        market.closeLease(leaseId);
+        snapshotExecution("closeLease", abi.encodeCall(market.closeLease, (leaseId)));
+    }
+
+    function test_gas_finalizeLease() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        vm.prank(tenant);
+        market.closeLease(leaseId);
+        skip(1 hours + 1 days);
+        market.finalizeLease(leaseId);
+        snapshotExecution("finalizeLease", abi.encodeCall(market.finalizeLease, (leaseId)));
+    }
+
+    function test_gas_slash() public {
+        uint256 leaseId = openDefaultLease();
+        skip(1 hours);
+        (UsageAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("a"));
+        (UsageAttestation memory b, bytes memory sigB) = attestation(leaseId, 7, keccak256("b"));
+        vm.prank(keeper);
+        market.slashEquivocation(a, sigA, b, sigB);
+        snapshotExecution("slash", abi.encodeCall(market.slashEquivocation, (a, sigA, b, sigB)));
+    }
+
+    function test_gas_terminateLease() public {
+        uint256 leaseId = openDefaultLease();
+        skip(1 hours);
+        vm.prank(provider);
+        market.terminateLease(leaseId);
+        snapshotExecution("terminateLease", abi.encodeCall(market.terminateLease, (leaseId)));
+    }
+
+    function test_gas_claim() public {
+        uint256 leaseId = openDefaultLease();
+        skip(1 hours);
+        market.settle(signedReceipt(leaseId, PRICE * 3600));
+        vm.prank(provider);
+        market.claim(address(usdc), provider);
+        snapshotExecution("claim", abi.encodeCall(market.claim, (address(usdc), provider)));
+    }
+}
