@@ -114,10 +114,12 @@ abstract contract LeaseMarket is ProviderStaking {
         bytes32 r,
         bytes32 s
     ) external whenNotPaused nonReentrant returns (uint256 leaseId) {
+        address token = _offers[offerId].token;
+        // Checked here too: a permit call to address(0) would revert without a reason.
+        if (token == address(0)) revert OpenleaseUnknownOffer(offerId);
         // A permit seen in the mempool can be front-run; if it was already used, the allowance it
         // granted is in place and the pull below succeeds, so a failed permit is not an error here.
-        try IERC20Permit(_offers[offerId].token).permit(msg.sender, address(this), deposit, permitDeadline, v, r, s) {}
-            catch {}
+        try IERC20Permit(token).permit(msg.sender, address(this), deposit, permitDeadline, v, r, s) {} catch {}
         return _openLease(offerId, duration, deposit, maxPricePerSecond);
     }
 

@@ -98,9 +98,14 @@ abstract contract ReceiptSettlement is LeaseMarket, EIP712 {
         uint256 leaseId = receipt.leaseId;
         SettlementTerms memory t = _settlementTerms(leaseId);
         if (t.tenant == address(0)) return (SettlementResult.UnknownLease, 0);
-        // A finalized lease is past its settlement window, so the window check covers it.
         uint256 end = _runEnd(t.startedAt, t.endsAt, t.deposit, t.pricePerSecond);
         if (block.timestamp >= end + settlementWindow) return (SettlementResult.SettlementWindowClosed, 0);
+        // A lease is finalized only after its settlement window, which the current window may no
+        // longer reflect (governance can lengthen it). No window is shorter than the minimum, so
+        // before that the lease cannot be finalized and its (cold) status need not be read.
+        if (
+            block.timestamp >= end + MIN_SETTLEMENT_WINDOW && _leases[leaseId].status == LeaseStatus.Finalized
+        ) return (SettlementResult.SettlementWindowClosed, 0);
 
         address signer = item.signer;
         uint256 capLeft;
@@ -159,7 +164,8 @@ abstract contract ReceiptSettlement is LeaseMarket, EIP712 {
         if (s.expiresAt == 0) return (SettlementResult.SignerRevoked, 0);
         if (block.timestamp >= s.expiresAt) return (SettlementResult.SignerExpired, 0);
         if (_recover(digest, signature) != signer) return (SettlementResult.InvalidSignature, 0);
-        return (SettlementResult.Settled, s.cap - s.spent);
+        // Re-authorizing may set a cap below what was already spent: nothing is left then.
+        return (SettlementResult.Settled, s.cap > s.spent ? s.cap - s.spent : 0);
     }
 
     /// @dev What a receipt for `cumulativeAmount` pays now: the increase over what was settled,
