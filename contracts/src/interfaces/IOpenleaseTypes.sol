@@ -64,7 +64,8 @@ interface IOpenleaseTypes {
     }
 
     /// @notice A key the tenant's service signs receipts with: it may attest at most `cap` in total
-    /// and only before `expiresAt`. Revoking sets `expiresAt` to zero.
+    /// and only before `expiresAt`. Revoking sets `expiresAt` to zero. The cap counts raw units of
+    /// whichever token a lease pays in, so give each stablecoin its own signer.
     struct SessionSigner {
         uint96 cap;
         uint96 spent;

@@ -1,0 +1,299 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.30;
+
+import {console} from "forge-std/console.sol";
+import {StdInvariant} from "forge-std/StdInvariant.sol";
+
+import {BaseTest} from "../Base.t.sol";
+import {MockStablecoin} from "../mocks/MockStablecoin.sol";
+import {MarketHandler} from "./handlers/MarketHandler.sol";
+
+/// @notice Invariants of the whole market under random sequences of every action by three providers, three
+/// tenants and their session signers in USDC (6 decimals) and DAI (18 decimals): the market holds exactly what
+/// it owes, no lease pays more than its terms, settled totals never decrease, locked stake is exactly the open
+/// leases' bonds and can never leave, signers stay within their caps, and every fee and slash cut is accounted.
+contract Market_Invariant_Test is BaseTest {
+    MarketHandler internal handler;
+    address[] internal tokenList;
+    // The handler's actors, cached: every external call in an invariant check costs campaign time.
+    address[] internal providerList;
+    address[] internal tenantList;
+    address[] internal signerList;
+    address[] internal actorList;
+
+    function setUp() public override {
+        super.setUp();
+        tokenList.push(address(usdc));
+        tokenList.push(address(dai));
+
+        address[] memory providers = new address[](3);
+        uint256[] memory providerKeys = new uint256[](3);
+        (providers[0], providerKeys[0]) = (provider, providerKey); // staked 10,000 USDC, offer `offerId`
+        for (uint256 i = 1; i < 3; ++i) {
+            (providers[i], providerKeys[i]) = makeAddrAndKey(string.concat("inv provider ", vm.toString(i)));
+            registerAndStake(providers[i], address(usdc), 5_000e6);
+            mintAndApprove(address(dai), providers[i], 5_000e18);
+            vm.prank(providers[i]);
+            market.stake(address(dai), 5_000e18);
+        }
+
+        address[] memory tenants = new address[](3);
+        uint256[] memory tenantKeys = new uint256[](3);
+        address[] memory signers = new address[](6);
+        uint256[] memory signerKeys = new uint256[](6);
+        for (uint256 i; i < 3; ++i) {
+            (tenants[i], tenantKeys[i]) = makeAddrAndKey(string.concat("inv tenant ", vm.toString(i)));
+            (signers[2 * i], signerKeys[2 * i]) = makeAddrAndKey(string.concat("inv big signer ", vm.toString(i)));
+            (signers[2 * i + 1], signerKeys[2 * i + 1]) =
+                makeAddrAndKey(string.concat("inv small signer ", vm.toString(i)));
+            vm.startPrank(tenants[i]);
+            market.authorizeSigner(signers[2 * i], 1e24, uint40(block.timestamp + 90 days));
+            market.authorizeSigner(signers[2 * i + 1], 1_000e6, uint40(block.timestamp + 90 days));
+            vm.stopPrank();
+        }
+
+        address[] memory extra = new address[](2);
+        extra[0] = tenant;
+        extra[1] = signer;
+        uint256[] memory offers = new uint256[](3);
+        offers[0] = offerId;
+        vm.prank(providers[1]);
+        offers[1] = market.publishOffer(address(dai), 1e15, 10 minutes, 2 days, 30 minutes, 5);
+        vm.prank(providers[2]);
+        offers[2] = market.publishOffer(address(usdc), 500, 5 minutes, 1 days, 0, 5);
+
+        // A few leases from the start, so lease actions have targets from the first call.
+        for (uint256 i; i < 3; ++i) {
+            uint256 o = offers[i];
+            Offer memory offer = market.offer(o);
+            uint256 deposit = uint256(offer.pricePerSecond) * 6 hours;
+            mintAndApprove(offer.token, tenants[i], deposit);
+            openLease(tenants[i], o, 6 hours, deposit);
+        }
+
+        handler = new MarketHandler(
+            market, tokenList, providers, providerKeys, tenants, tenantKeys, signers, signerKeys, extra, offers
+        );
+
+        providerList = handler.providerList();
+        tenantList = handler.tenantList();
+        signerList = handler.signerList();
+        actorList = handler.actorList();
+
+        bytes4[] memory selectors = new bytes4[](24);
+        selectors[0] = MarketHandler.stake.selector;
+        selectors[1] = MarketHandler.requestUnstake.selector;
+        selectors[2] = MarketHandler.withdrawStake.selector;
+        selectors[3] = MarketHandler.publishOffer.selector;
+        selectors[4] = MarketHandler.openLease.selector;
+        selectors[5] = MarketHandler.topUp.selector;
+        selectors[6] = MarketHandler.closeLease.selector;
+        selectors[7] = MarketHandler.terminateLease.selector;
+        selectors[8] = MarketHandler.settle.selector;
+        selectors[9] = MarketHandler.settleBatch.selector;
+        selectors[10] = MarketHandler.finalizeLease.selector;
+        selectors[11] = MarketHandler.openDispute.selector;
+        selectors[12] = MarketHandler.ruleDispute.selector;
+        selectors[13] = MarketHandler.expireDispute.selector;
+        selectors[14] = MarketHandler.slashEquivocation.selector;
+        selectors[15] = MarketHandler.claim.selector;
+        selectors[16] = MarketHandler.collectFees.selector;
+        selectors[17] = MarketHandler.warp.selector;
+        selectors[18] = MarketHandler.authorizeSigner.selector;
+        selectors[19] = MarketHandler.setParams.selector;
+        selectors[20] = MarketHandler.revokeSigner.selector;
+        // Twice as likely: the calls everything else needs.
+        selectors[21] = MarketHandler.openLease.selector;
+        selectors[22] = MarketHandler.settle.selector;
+        selectors[23] = MarketHandler.settleBatch.selector;
+        targetContract(address(handler));
+        targetSelector(StdInvariant.FuzzSelector({addr: address(handler), selectors: selectors}));
+        excludeSender(address(market));
+    }
+
+    /// @dev What one pass over all leases adds up, per token index, provider index and offer id.
+    struct Totals {
+        uint256[2] escrow;
+        uint256[2] disputeBonds;
+        uint256[2][3] bonds;
+        uint256[] openPerOffer;
+    }
+
+    /// @dev One invariant entry point: forge runs a separate campaign per `invariant_` function, so the checks
+    /// share one campaign (each named below, each failing with its own message).
+    /// The handler never calls what should revert, so a revert is a finding.
+    /// forge-config: default.invariant.fail-on-revert = true
+    /// forge-config: ci.invariant.fail-on-revert = true
+    /// CI runs 8x the calls; checking the state after every 8th call (and the last) keeps it within a few
+    /// minutes on 2 cores. Per-call properties (settled never decreasing, receipts paying what the rules say,
+    /// locked stake never unstaked) are checked by the handler on every call regardless.
+    /// forge-config: ci.invariant.check-interval = 8
+    function invariant_Market() public view {
+        Totals memory t = _totals(); // also checks every lease against its terms
+        checkMarketHoldsExactlyWhatItOwes(t);
+        checkActiveLeasesCountOpenLeases(t);
+        checkLockedStakeIsBondsAndNeverLeaves(t);
+        checkSignersWithinCap();
+        checkFeesAccounted();
+        checkHandlerChecksHold();
+    }
+
+    function _totals() internal view returns (Totals memory t) {
+        t.openPerOffer = new uint256[](market.offerCount() + 1);
+        uint256 count = market.leaseCount();
+        for (uint256 id = 1; id <= count; ++id) {
+            Lease memory l = market.lease(id);
+            checkLeaseNeverPaysMoreThanItsTerms(id, l);
+            Offer memory o = market.offer(l.offerId);
+            uint256 ti = o.token == tokenList[0] ? 0 : 1;
+            if (l.status == LeaseStatus.Open) {
+                t.escrow[ti] += uint256(l.deposit) - l.settled;
+                t.openPerOffer[l.offerId] += 1;
+                t.bonds[_providerIndex(o.provider)][ti] += l.bond;
+            }
+            Dispute memory d = market.dispute(id);
+            if (d.status == DisputeStatus.Open) t.disputeBonds[ti] += d.tenantBond;
+        }
+    }
+
+    function _providerIndex(address p) internal view returns (uint256 i) {
+        while (providerList[i] != p) ++i;
+    }
+
+    // ─── Solvency ───────────────────────────────────────────────────────────────────────────
+
+    /// @dev For each token: balance == Σ escrow of open leases + Σ providers' staked and thawing + Σ claimable
+    /// of every actor + fees owed + Σ tenant bonds of open disputes; and == what the handler moved in - out.
+    function checkMarketHoldsExactlyWhatItOwes(Totals memory t) internal view {
+        for (uint256 ti; ti < tokenList.length; ++ti) {
+            address token = tokenList[ti];
+            uint256 owed = t.escrow[ti] + t.disputeBonds[ti] + _stakes(token) + _claimables(token)
+                + market.feesOwed(token);
+            uint256 balance = MockStablecoin(token).balanceOf(address(market));
+            _assertEq(balance, owed, "balance == obligations");
+            _assertEq(balance, handler.ghostIn(token) - handler.ghostOut(token), "balance == in - out");
+        }
+    }
+
+    function _stakes(address token) internal view returns (uint256 sum) {
+        for (uint256 i; i < providerList.length; ++i) {
+            Stake memory s = market.stakeOf(providerList[i], token);
+            sum += uint256(s.staked) + s.thawing;
+        }
+    }
+
+    function _claimables(address token) internal view returns (uint256 sum) {
+        for (uint256 i; i < actorList.length; ++i) {
+            sum += market.claimable(actorList[i], token);
+        }
+    }
+
+    // ─── Leases ─────────────────────────────────────────────────────────────────────────────
+
+    /// @dev settled <= deposit; settled <= price * (min(t, endsAt) - startedAt) at t its last settlement;
+    /// settled == Σ paid to it in LeaseSettled events; and (checked after every call) never decreased.
+    function checkLeaseNeverPaysMoreThanItsTerms(uint256 id, Lease memory l) internal view {
+        (uint256 lastSettled, uint256 paid, uint256 accruedAtSettle) = handler.ghostLease(id);
+        _assertLe(l.settled, l.deposit, "settled <= deposit");
+        _assertLe(l.settled, accruedAtSettle, "settled <= accrued at last settlement");
+        _assertEq(l.settled, paid, "settled == sum paid");
+        _assertGe(l.settled, lastSettled, "settled never decreases");
+    }
+
+    /// @dev Each offer's active count is its open leases, within capacity.
+    function checkActiveLeasesCountOpenLeases(Totals memory t) internal view {
+        for (uint256 o = 1; o < t.openPerOffer.length; ++o) {
+            Offer memory offer = market.offer(o);
+            _assertEq(offer.activeLeases, t.openPerOffer[o], "activeLeases == open leases");
+            _assertLe(offer.activeLeases, offer.capacity, "activeLeases <= capacity");
+        }
+    }
+
+    // ─── Stake ──────────────────────────────────────────────────────────────────────────────
+
+    /// @dev locked == Σ bond of the provider's open leases in the token, locked <= staked, and what was
+    /// withdrawn is exactly what was staked less what was slashed less what is still staked or thawing.
+    function checkLockedStakeIsBondsAndNeverLeaves(Totals memory t) internal view {
+        for (uint256 i; i < providerList.length; ++i) {
+            address p = providerList[i];
+            for (uint256 ti; ti < tokenList.length; ++ti) {
+                address token = tokenList[ti];
+                Stake memory s = market.stakeOf(p, token);
+                _assertEq(s.locked, t.bonds[i][ti], "locked == open bonds");
+                _assertLe(s.locked, s.staked, "locked <= staked");
+                _assertEq(
+                    handler.ghostTotalWithdrawn(p, token),
+                    handler.ghostTotalStaked(p, token) - handler.ghostTotalSlashed(p, token) - s.staked - s.thawing,
+                    "withdrawn == staked - slashed - (staked + thawing now)"
+                );
+            }
+        }
+    }
+
+    // ─── Signers and fees ───────────────────────────────────────────────────────────────────
+
+    /// @dev Every session signer's spent total is what it was paid for and never grows past its cap: spent <= cap,
+    /// or, after a re-authorization below what it had spent, spent stays where it was.
+    function checkSignersWithinCap() internal view {
+        for (uint256 i; i < signerList.length; ++i) {
+            address tenant_ = tenantList[i / 2];
+            address signer_ = signerList[i];
+            SessionSigner memory s = market.sessionSigner(tenant_, signer_);
+            _assertLe(s.spent, handler.ghostSpentCeiling(tenant_, signer_), "spent <= max(cap, spent when capped)");
+            _assertEq(s.spent, handler.ghostSignerPaid(tenant_, signer_), "spent == paid on its receipts");
+        }
+    }
+
+    /// @dev Collected + owed fees == Σ settlement fees + Σ slash cuts, all of it at the treasury once collected.
+    function checkFeesAccounted() internal view {
+        for (uint256 t; t < tokenList.length; ++t) {
+            address token = tokenList[t];
+            _assertEq(
+                handler.ghostFeesCollected(token) + market.feesOwed(token),
+                handler.ghostFeesEmitted(token) + handler.ghostSlashCuts(token),
+                "collected + owed == fees + cuts"
+            );
+            _assertEq(MockStablecoin(token).balanceOf(treasury), handler.ghostFeesCollected(token), "treasury");
+        }
+    }
+
+    /// @dev The checks the handler makes at call time: receipts pay what the rules say, refunds are deposit -
+    /// settled, locked stake cannot be unstaked, fees round as documented.
+    function checkHandlerChecksHold() internal view {
+        uint256 violations = handler.violations();
+        if (violations != 0) assertEq(violations, 0, handler.lastViolation());
+    }
+
+    // Asserting through the cheatcode costs a call each; these only call it when the check fails.
+    function _assertEq(uint256 a, uint256 b, string memory what) internal pure {
+        if (a != b) assertEq(a, b, what);
+    }
+
+    function _assertLe(uint256 a, uint256 b, string memory what) internal pure {
+        if (a > b) assertLe(a, b, what);
+    }
+
+    function _assertGe(uint256 a, uint256 b, string memory what) internal pure {
+        if (a < b) assertGe(a, b, what);
+    }
+
+    function afterInvariant() public view {
+        console.log("action               done  skipped");
+        for (uint256 i; i < handler.nameCount(); ++i) {
+            console.log(
+                string.concat(
+                    _pad(handler.nameAt(i), 20), " ", vm.toString(handler.doneAt(i)), "  ", vm.toString(handler.skippedAt(i))
+                )
+            );
+        }
+        console.log("leases", market.leaseCount(), "offers", market.offerCount());
+    }
+
+    function _pad(string memory s, uint256 width) internal pure returns (string memory) {
+        bytes memory b = bytes(s);
+        while (b.length < width) {
+            b = abi.encodePacked(b, " ");
+        }
+        return string(b);
+    }
+}
