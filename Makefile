@@ -8,13 +8,14 @@ FORGE := $(BIN)/forge
 # Stamp of the last `npm ci`: redone when package.json or the lockfile changes.
 TOOLCHAIN := node_modules/.openlease-toolchain
 
-.PHONY: test devnet toolchain test-contracts gas-snapshot
+.PHONY: test devnet toolchain test-contracts test-rust artifacts gas-snapshot
 
-test: toolchain test-contracts
+test: toolchain test-contracts test-rust
 
+## The main job: anvil on 127.0.0.1:8545 (chain 31337, 1 s blocks), the suite deployed with mock
+## stablecoins, a seeded live market. Override with DEVNET_ARGS="--port 9545 --chain-id 1337".
 devnet: toolchain
-	@echo "make devnet arrives with the deploy issue (#3): anvil, deploy, seeded market, indexer."
-	@exit 1
+	cargo run --quiet --bin openlease-deploy -- devnet --anvil $(BIN)/anvil $(DEVNET_ARGS)
 
 toolchain: $(TOOLCHAIN)
 
@@ -29,6 +30,16 @@ test-contracts: toolchain
 	cd contracts && $(FORGE) test --no-match-path 'test/gas/*'
 	cd contracts && FORGE_SNAPSHOT_CHECK=true $(FORGE) test --isolate --match-path 'test/gas/*' \
 	  || { echo "Gas snapshots drifted: run 'make gas-snapshot' and commit contracts/snapshots/ if intended."; exit 1; }
+
+## Rust: the committed contract artifacts are checked against a fresh compile, then every crate's tests
+## (anvil-based end-to-end tests included; PostgreSQL ones use OPENLEASE_TEST_POSTGRES_URL).
+test-rust: toolchain
+	cargo run --quiet --bin openlease-artifacts -- --check
+	OPENLEASE_ANVIL=$(BIN)/anvil cargo test --workspace
+
+## Regenerates contracts/artifacts/ (the bindings' input) after a contract change.
+artifacts: toolchain
+	cargo run --quiet --bin openlease-artifacts
 
 ## Refreshes contracts/snapshots/ after an intended gas change.
 gas-snapshot: toolchain

@@ -1,0 +1,169 @@
+//! The per-network deploy configuration: `deploy/config/<name>.toml`.
+
+use std::path::{Path, PathBuf};
+
+use alloy::primitives::Address;
+use serde::{Deserialize, Serialize};
+
+use crate::DeployError;
+
+/// What to deploy on one network, and with which parameters and roles.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// The chain the config is for; deploying to another chain is refused.
+    pub chain_id: u64,
+    /// Label the CREATE2 salts derive from.
+    pub salt: String,
+    /// Owner of the market (two-step transfer from the deployer). Defaults to the deployer.
+    #[serde(default)]
+    pub admin: Option<Address>,
+    /// Receiver of protocol fees. Defaults to the deployer.
+    #[serde(default)]
+    pub treasury: Option<Address>,
+    /// Rules on disputes. Defaults to the deployer.
+    #[serde(default)]
+    pub arbiter: Option<Address>,
+    /// Governance parameters, checked against the contract's bounds at deploy time.
+    pub params: Params,
+    /// Existing stablecoins to allow-list.
+    #[serde(default)]
+    pub stablecoins: Vec<Stablecoin>,
+    /// Test stablecoins to deploy with the suite and allow-list.
+    #[serde(default)]
+    pub mock_stablecoins: Vec<MockStablecoin>,
+}
+
+/// `IOpenleaseTypes.Params`, in the config's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+#[allow(missing_docs)]
+pub struct Params {
+    pub protocol_fee_bps: u16,
+    pub bond_bps: u16,
+    pub slash_cut_bps: u16,
+    pub max_dispute_slash_bps: u16,
+    pub dispute_bond_bps: u16,
+    /// Seconds.
+    pub settlement_window: u32,
+    /// Seconds.
+    pub dispute_period: u32,
+    /// Seconds.
+    pub unbonding_period: u32,
+}
+
+impl Params {
+    /// The contract's hard bounds (`Governance`), checked here to fail before spending gas.
+    fn validate(&self) -> Result<(), String> {
+        const DAY: u64 = 86_400;
+        let checks: [(&str, u64, u64, u64); 8] = [
+            ("protocol_fee_bps", self.protocol_fee_bps.into(), 0, 1_000),
+            ("bond_bps", self.bond_bps.into(), 1_000, 50_000),
+            ("slash_cut_bps", self.slash_cut_bps.into(), 0, 2_000),
+            ("max_dispute_slash_bps", self.max_dispute_slash_bps.into(), 1_000, 10_000),
+            ("dispute_bond_bps", self.dispute_bond_bps.into(), 100, 10_000),
+            ("settlement_window", self.settlement_window.into(), 3_600, 7 * DAY),
+            ("dispute_period", self.dispute_period.into(), DAY, 14 * DAY),
+            ("unbonding_period", self.unbonding_period.into(), 21 * DAY, 90 * DAY),
+        ];
+        for (key, value, min, max) in checks {
+            if !(min..=max).contains(&value) {
+                return Err(format!("`params.{key}` = {value} is out of bounds [{min}, {max}]"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An existing token to allow-list.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stablecoin {
+    /// Ticker, for the manifest and people.
+    pub symbol: String,
+    /// Token contract.
+    pub address: Address,
+    /// Decimals, for amounts shown to people.
+    pub decimals: u8,
+}
+
+/// A test token deployed with the suite.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockStablecoin {
+    /// Ticker; also names the contract in the manifest (`Mock<SYMBOL>`).
+    pub symbol: String,
+    /// Which mock: `stablecoin` (USDC-like: permit, blocklist) or `usdt` (no return values).
+    #[serde(default)]
+    pub kind: MockKind,
+    /// Token name (`stablecoin` only).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Decimals (`stablecoin` only; `usdt` has 6).
+    #[serde(default)]
+    pub decimals: Option<u8>,
+}
+
+/// The kinds of test token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MockKind {
+    /// `MockStablecoin`.
+    #[default]
+    Stablecoin,
+    /// `MockUSDT`.
+    Usdt,
+}
+
+impl MockStablecoin {
+    /// The token's decimals.
+    pub fn decimals(&self) -> u8 {
+        match self.kind {
+            MockKind::Usdt => 6,
+            MockKind::Stablecoin => self.decimals.unwrap_or(18),
+        }
+    }
+
+    /// The contract's name in the manifest.
+    pub fn contract_name(&self) -> String {
+        format!("Mock{}", self.symbol)
+    }
+}
+
+impl NetworkConfig {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, DeployError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| DeployError::ConfigRead { path: path.to_path_buf(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses a config; `path` only names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, DeployError> {
+        let config: Self = toml::from_str(text)
+            .map_err(|source| DeployError::ConfigInvalid { path: path.to_path_buf(), message: source.to_string() })?;
+        config.validate().map_err(|message| DeployError::ConfigInvalid { path: path.to_path_buf(), message })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.salt.is_empty() {
+            return Err("`salt` must not be empty".into());
+        }
+        self.params.validate()?;
+        for (i, mock) in self.mock_stablecoins.iter().enumerate() {
+            if mock.symbol.is_empty() || !mock.symbol.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(format!("`mock_stablecoins[{i}].symbol` must be alphanumeric, got {:?}", mock.symbol));
+            }
+            if mock.kind == MockKind::Usdt && (mock.name.is_some() || mock.decimals.is_some()) {
+                return Err(format!("`mock_stablecoins[{i}]`: a `usdt` mock takes no `name` or `decimals`"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `deploy/config/<name>.toml` under the repository root.
+    pub fn path_for(repo_root: &Path, name: &str) -> PathBuf {
+        repo_root.join("deploy/config").join(format!("{name}.toml"))
+    }
+}

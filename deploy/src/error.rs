@@ -1,0 +1,131 @@
+//! Everything a deployment can fail on, each saying what was wrong and what to do.
+
+use std::path::PathBuf;
+
+use alloy::primitives::{Address, U256};
+
+/// A failed deployment step.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The RPC endpoint did not answer.
+    #[error("cannot reach the RPC at {url}: {message}\nIs the node running, and is --rpc-url right?")]
+    RpcUnreachable {
+        /// The endpoint.
+        url: String,
+        /// The transport's error.
+        message: String,
+    },
+    /// The node is on another chain than the config is for.
+    #[error(
+        "the RPC is on chain {actual}, but the config is for chain {expected}\nUse the config for chain {actual}, or point --rpc-url at chain {expected}."
+    )]
+    WrongChain {
+        /// `chain_id` of the config.
+        expected: u64,
+        /// The node's chain id.
+        actual: u64,
+    },
+    /// The CREATE2 factory is not deployed on this chain.
+    #[error(
+        "no CREATE2 factory at {factory} on this chain: deterministic deployment needs it (anvil has it by default; elsewhere deploy it from its presigned transaction first)"
+    )]
+    NoCreate2Factory {
+        /// The factory's address.
+        factory: Address,
+    },
+    /// The deployer cannot pay for a transaction.
+    #[error(
+        "the deployer {account} has {balance} wei but {what} needs about {needed} wei\nFund the account, or deploy with another key."
+    )]
+    InsufficientFunds {
+        /// The deployer.
+        account: Address,
+        /// Its balance.
+        balance: U256,
+        /// gas × gas price of the transaction.
+        needed: U256,
+        /// The step.
+        what: String,
+    },
+    /// Code at an expected address is not the code of the contract.
+    #[error(
+        "the code at {address} is not {name}: {detail}\nSomething else was deployed there, or the artifacts differ from the deployed version. Do not use this deployment."
+    )]
+    CodeMismatch {
+        /// The contract.
+        name: String,
+        /// Its expected address.
+        address: Address,
+        /// How it differs.
+        detail: String,
+    },
+    /// A transaction failed or reverted.
+    #[error("{what} failed: {message}")]
+    Transaction {
+        /// The step.
+        what: String,
+        /// Why.
+        message: String,
+    },
+    /// A step needs the market's owner, and the deployer is not.
+    #[error("{what} needs the market's owner {owner}, but the deployer is {deployer}\nRun it as the owner.")]
+    NotOwner {
+        /// The step.
+        what: String,
+        /// The market's owner.
+        owner: Address,
+        /// The deployer.
+        deployer: Address,
+    },
+    /// The config file could not be read.
+    #[error("cannot read the config {path}: {source}")]
+    ConfigRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is malformed.
+    #[error("invalid config {path}: {message}")]
+    ConfigInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// The deployer key could not be loaded.
+    #[error("cannot load the deployer key: {0}")]
+    Key(String),
+    /// A manifest could not be read.
+    #[error("cannot read the manifest {path}: {source}")]
+    ManifestRead {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A manifest is malformed.
+    #[error("invalid manifest {path}: {message}")]
+    ManifestInvalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A manifest could not be written.
+    #[error("cannot write the manifest {path}: {source}")]
+    ManifestWrite {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Any other RPC error.
+    #[error("RPC error while {what}: {message}")]
+    Rpc {
+        /// The step.
+        what: String,
+        /// The error.
+        message: String,
+    },
+}

@@ -1,0 +1,16 @@
+//! `openlease-deploy`: deterministic deployment of the Openlease suite and the local devnet.
+//!
+//! [`Deployer`] deploys every contract through the CREATE2 factory, verifies code already in
+//! place against the committed artifacts, resumes partial deployments, and returns the
+//! [`Manifest`] that `deployments/<chainId>.json` holds. [`NetworkConfig`] is a network's
+//! `deploy/config/<name>.toml`.
+
+mod config;
+mod deployer;
+mod error;
+mod manifest;
+
+pub use config::{MockKind, MockStablecoin, NetworkConfig, Params, Stablecoin};
+pub use deployer::{CREATE2_FACTORY, DeployReport, Deployer, MARKET, verify_code};
+pub use error::DeployError;
+pub use manifest::{DeployedContract, Manifest, Roles, StablecoinEntry};

@@ -1,0 +1,4 @@
+//! End-to-end tests of Openlease on anvil: one integration binary, a module per area.
+
+mod deploy;
+mod util;
