@@ -1,0 +1,1 @@
+//! Openlease client SDK (work in progress).

@@ -1,0 +1,1 @@
+//! Openlease indexer (work in progress).
