@@ -26,7 +26,7 @@ $(TOOLCHAIN): package.json package-lock.json
 
 ## Contracts: build (fails above the EIP-170 size limit), every test, and the gas snapshots checked for drift.
 test-contracts: toolchain
-	cd contracts && $(FORGE) build --sizes --skip test --skip script
+	cd contracts && $(FORGE) build src --sizes
 	cd contracts && $(FORGE) test --no-match-path 'test/gas/*'
 	cd contracts && FORGE_SNAPSHOT_CHECK=true $(FORGE) test --isolate --match-path 'test/gas/*' \
 	  || { echo "Gas snapshots drifted: run 'make gas-snapshot' and commit contracts/snapshots/ if intended."; exit 1; }
