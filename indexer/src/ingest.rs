@@ -1,0 +1,429 @@
+//! Ingestion: backfill from the deploy block with adaptive `eth_getLogs` ranges, then follow the
+//! head. Each step reads a range, checks it against the headers it belongs to, applies its events
+//! to the in-memory market and commits events, entities, window and cursor in one transaction.
+//! A parent-hash mismatch rolls the mirror back to the common ancestor; the next steps re-apply.
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::rpc::types::Log;
+use openlease_deploy::Manifest;
+use tokio::sync::broadcast;
+
+use crate::{
+    IndexerError, Result,
+    chain::{Backoff, Chain, Finality, RangeSizer, RpcErrorClass},
+    events::EventCodec,
+    metrics::Metrics,
+    state::{EventPosition, Market},
+    store::{Batch, BlockRef, Cursor, Store, StoredEvent},
+};
+
+/// How ingestion paces itself.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// Pause between polls once at the head.
+    pub poll_interval: Duration,
+    /// Blocks below the head whose hashes are kept (and checked one by one): the deepest reorg
+    /// the mirror survives.
+    pub window: u64,
+    /// First `eth_getLogs` range, in blocks.
+    pub initial_range: u64,
+    /// Largest `eth_getLogs` range.
+    pub max_range: u64,
+    /// Shortest and longest pause after a rate limit or an outage.
+    pub backoff: (Duration, Duration),
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_millis(500),
+            window: 128,
+            initial_range: 1_000,
+            max_range: 50_000,
+            backoff: (Duration::from_millis(250), Duration::from_secs(30)),
+        }
+    }
+}
+
+/// What ingestion tells live listeners (the `/v1/events` stream).
+#[derive(Debug, Clone)]
+pub enum Notice {
+    /// A new event, as stored.
+    Applied(Arc<StoredEvent>),
+    /// Every event above `block` was retracted by a reorg.
+    Retracted {
+        /// The common ancestor: events at or below it stand.
+        block: u64,
+    },
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Blocks were applied (or rolled back): step again at once.
+    Advanced,
+    /// The chain moved under the read: read again.
+    Retry,
+    /// The mirror is at the node's head.
+    AtHead,
+}
+
+/// The single writer.
+#[derive(Debug)]
+pub struct Ingestor {
+    store: Store,
+    chain: Chain,
+    codec: EventCodec,
+    market: Market,
+    cursor: Cursor,
+    config: IngestConfig,
+    metrics: Arc<Metrics>,
+    sizer: RangeSizer,
+    finality: Finality,
+    finality_read: Option<Instant>,
+    notices: broadcast::Sender<Notice>,
+    /// A commit failed after the market was changed: rebuild it from the store first.
+    stale: bool,
+}
+
+impl Ingestor {
+    /// Resumes from the store's cursor (or starts below the deploy block), rebuilds the market by
+    /// replaying the stored events and checks the cursor is still on the chain.
+    pub async fn start(
+        store: Store,
+        chain: Chain,
+        manifest: &Manifest,
+        config: IngestConfig,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self> {
+        let market_address = manifest.market();
+        let cursor = match store.cursor().await? {
+            Some(cursor) => {
+                if cursor.chain_id != manifest.chain_id || cursor.market != market_address {
+                    return Err(IndexerError::WrongDatabase {
+                        stored_chain: cursor.chain_id,
+                        stored_market: cursor.market.to_string(),
+                        chain: manifest.chain_id,
+                        market: market_address.to_string(),
+                    });
+                }
+                cursor
+            }
+            None => {
+                let (start, _) = chain.existing_block(manifest.deploy_block.saturating_sub(1)).await?;
+                let cursor = Cursor {
+                    chain_id: manifest.chain_id,
+                    market: market_address,
+                    number: start.number,
+                    hash: start.hash,
+                    head: start.number,
+                    safe: 0,
+                    finalized: 0,
+                };
+                let market = Market::default();
+                store
+                    .commit(&Batch {
+                        events: &[],
+                        market: &market,
+                        touched: &Default::default(),
+                        blocks: &[start],
+                        window_floor: 0,
+                        cursor: &cursor,
+                    })
+                    .await?;
+                cursor
+            }
+        };
+        let (notices, _) = broadcast::channel(4096);
+        let codec = EventCodec::new();
+        let market = replay(&codec, &store.events_up_to(cursor.number).await?);
+        let sizer = RangeSizer::new(config.initial_range, config.max_range);
+        let mut ingestor = Self {
+            store,
+            chain,
+            codec,
+            market,
+            cursor,
+            config,
+            metrics,
+            sizer,
+            finality: Finality::default(),
+            finality_read: None,
+            notices,
+            stale: false,
+        };
+        // The chain may have reorganised while we were down.
+        if ingestor.chain.block(ingestor.cursor.number).await?.map(|(b, _)| b.hash) != Some(ingestor.cursor.hash) {
+            ingestor.roll_back().await?;
+        }
+        Ok(ingestor)
+    }
+
+    /// The last block applied.
+    pub fn cursor(&self) -> &Cursor {
+        &self.cursor
+    }
+
+    /// The mirrored market.
+    pub fn market(&self) -> &Market {
+        &self.market
+    }
+
+    /// Sends live notices (every applied event, every retraction) to `sender`, shared with the API.
+    pub fn with_notices(mut self, sender: broadcast::Sender<Notice>) -> Self {
+        self.notices = sender;
+        self
+    }
+
+    /// Follows the chain forever, riding out outages; returns only on an error retrying cannot fix.
+    pub async fn run(mut self) -> Result<()> {
+        let mut backoff = Backoff::new(self.config.backoff.0, self.config.backoff.1);
+        loop {
+            match self.step().await {
+                Ok(Step::Advanced | Step::Retry) => backoff.reset(),
+                Ok(Step::AtHead) => {
+                    backoff.reset();
+                    tokio::time::sleep(self.config.poll_interval).await;
+                }
+                Err(error) => {
+                    let delay = self.absorb(error)?;
+                    tokio::time::sleep(delay.unwrap_or_else(|| backoff.next_delay())).await;
+                }
+            }
+        }
+    }
+
+    /// Steps until the mirror reaches the head it saw last, retrying transient errors.
+    pub async fn catch_up(&mut self) -> Result<()> {
+        let mut backoff = Backoff::new(self.config.backoff.0, self.config.backoff.1);
+        loop {
+            match self.step().await {
+                Ok(Step::AtHead) => return Ok(()),
+                Ok(_) => backoff.reset(),
+                Err(error) => {
+                    let delay = self.absorb(error)?;
+                    tokio::time::sleep(delay.unwrap_or_else(|| backoff.next_delay())).await;
+                }
+            }
+        }
+    }
+
+    /// Records a failed step. `Ok(Some(delay))` or `Ok(None)` (back off) if retrying can help.
+    fn absorb(&mut self, error: IndexerError) -> Result<Option<Duration>> {
+        match &error {
+            IndexerError::Rpc { class, message } => {
+                self.metrics.record_rpc_error(*class);
+                tracing::warn!(%class, %message, "rpc request failed");
+                if *class == RpcErrorClass::RangeTooLarge {
+                    self.sizer.shrink();
+                    return Ok(Some(Duration::ZERO));
+                }
+                Ok(None)
+            }
+            IndexerError::Database(_) => {
+                tracing::warn!(%error, "database write failed; retrying");
+                self.stale = true;
+                Ok(None)
+            }
+            _ => Err(error),
+        }
+    }
+
+    /// One step: roll back a reorg, or apply the next range, or notice that we are at the head.
+    pub async fn step(&mut self) -> Result<Step> {
+        if self.stale {
+            self.market = replay(&self.codec, &self.store.events_up_to(self.cursor.number).await?);
+            self.stale = false;
+        }
+        let head = self.chain.head().await?;
+        self.refresh_finality(head).await?;
+        if head <= self.cursor.number {
+            let on_chain = self.chain.block(self.cursor.number).await?.map(|(b, _)| b.hash);
+            if on_chain != Some(self.cursor.hash) {
+                self.roll_back().await?;
+                return Ok(Step::Advanced);
+            }
+            if (self.cursor.safe, self.cursor.finalized) != (self.finality.safe, self.finality.finalized) {
+                self.commit(Vec::new(), Vec::new(), self.cursor.number, self.cursor.hash, head).await?;
+            }
+            self.metrics.record_head(head, self.cursor.number);
+            return Ok(Step::AtHead);
+        }
+
+        let from = self.cursor.number + 1;
+        // A range lies wholly below the window (checked at its ends) or wholly inside it
+        // (checked block by block).
+        let deep_end = head.saturating_sub(self.config.window);
+        let near_head = from > deep_end;
+        let to = head.min(from + self.sizer.size() - 1);
+        let to = if near_head { to } else { to.min(deep_end) };
+        let numbers: Vec<u64> = if near_head { (from..=to).collect() } else { BTreeSet::from([from, to]).into_iter().collect() };
+        let mut headers = Vec::with_capacity(numbers.len());
+        for number in numbers {
+            headers.push(self.chain.existing_block(number).await?);
+        }
+        if headers[0].0.parent_hash != self.cursor.hash {
+            self.roll_back().await?;
+            return Ok(Step::Advanced);
+        }
+        if near_head && headers.windows(2).any(|w| w[1].0.parent_hash != w[0].0.hash) {
+            return Ok(Step::Retry);
+        }
+        let last = headers.last().expect("at least one header").0;
+
+        let mut logs = self.chain.logs(from, to).await?;
+        // The logs must belong to the blocks whose headers we hold; an empty answer counts only
+        // if block `to` is still the one we saw (its hash commits to every block below it).
+        let known: HashMap<u64, (BlockRef, u64)> = headers.iter().map(|h| (h.0.number, *h)).collect();
+        let consistent = logs.iter().all(|log| {
+            !log.removed && known.get(&log.block_number.unwrap_or_default()).is_none_or(|(b, _)| Some(b.hash) == log.block_hash)
+        });
+        if !consistent || self.chain.block(to).await?.map(|(b, _)| b.hash) != Some(last.hash) {
+            return Ok(Step::Retry);
+        }
+        logs.sort_by_key(|log| (log.block_number, log.log_index));
+        let timestamps = self.timestamps(&logs, &known).await?;
+
+        let events = self.apply(&logs, &timestamps);
+        let blocks = if near_head { headers.iter().map(|h| h.0).collect() } else { vec![last] };
+        let count = events.len() as u64;
+        self.commit(events, blocks, to, last.hash, head).await?;
+        self.sizer.grow();
+        self.metrics.record_batch(head, to, count);
+        Ok(Step::Advanced)
+    }
+
+    async fn refresh_finality(&mut self, head: u64) -> Result<()> {
+        self.finality.head = head;
+        if self.finality_read.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            self.finality = self.chain.finality().await?;
+            self.finality.head = head;
+            self.finality_read = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    /// Block timestamps for the logs: from the logs when the node includes them, else headers.
+    async fn timestamps(&self, logs: &[Log], known: &HashMap<u64, (BlockRef, u64)>) -> Result<HashMap<u64, u64>> {
+        let mut out: HashMap<u64, u64> = known.iter().map(|(n, (_, ts))| (*n, *ts)).collect();
+        for log in logs {
+            let number = log.block_number.unwrap_or_default();
+            if out.contains_key(&number) {
+                continue;
+            }
+            let ts = match log.block_timestamp {
+                Some(ts) => ts,
+                None => self.chain.existing_block(number).await?.1,
+            };
+            out.insert(number, ts);
+        }
+        Ok(out)
+    }
+
+    /// Decodes and applies the logs; returns them as stored events.
+    fn apply(&mut self, logs: &[Log], timestamps: &HashMap<u64, u64>) -> Vec<StoredEvent> {
+        let mut events = Vec::with_capacity(logs.len());
+        for log in logs {
+            let topics = log.topics();
+            let Some(decoded) = self.codec.decode(topics, &log.data().data) else {
+                tracing::warn!(block = ?log.block_number, index = ?log.log_index, "skipping a log that is no market event");
+                continue;
+            };
+            let block = log.block_number.unwrap_or_default();
+            let position = EventPosition {
+                block,
+                timestamp: timestamps.get(&block).copied().unwrap_or_default(),
+                log_index: log.log_index.unwrap_or_default(),
+                tx_hash: log.transaction_hash.unwrap_or_default(),
+            };
+            self.market.apply(&decoded.event, position);
+            events.push(StoredEvent {
+                block,
+                log_index: position.log_index,
+                block_hash: log.block_hash.unwrap_or_default(),
+                timestamp: position.timestamp,
+                tx_hash: position.tx_hash,
+                name: decoded.name,
+                topics: topics.to_vec(),
+                data: log.data().data.clone(),
+                args: decoded.args,
+            });
+        }
+        events
+    }
+
+    async fn commit(&mut self, events: Vec<StoredEvent>, blocks: Vec<BlockRef>, to: u64, hash: alloy::primitives::B256, head: u64) -> Result<()> {
+        let touched = self.market.take_touched();
+        let cursor = Cursor {
+            number: to,
+            hash,
+            head,
+            safe: self.finality.safe,
+            finalized: self.finality.finalized,
+            ..self.cursor.clone()
+        };
+        let batch = Batch {
+            events: &events,
+            market: &self.market,
+            touched: &touched,
+            blocks: &blocks,
+            window_floor: head.saturating_sub(self.config.window).min(to),
+            cursor: &cursor,
+        };
+        if let Err(error) = self.store.commit(&batch).await {
+            self.stale = true;
+            return Err(error);
+        }
+        self.cursor = cursor;
+        for event in events {
+            // No listener is fine.
+            let _ = self.notices.send(Notice::Applied(Arc::new(event)));
+        }
+        Ok(())
+    }
+
+    /// Finds the newest stored block still on the chain and rolls the mirror back to it.
+    async fn roll_back(&mut self) -> Result<()> {
+        let window = self.store.window().await?;
+        let mut ancestor = None;
+        for block in window.iter().filter(|b| b.number <= self.cursor.number) {
+            if self.chain.block(block.number).await?.map(|(b, _)| b.hash) == Some(block.hash) {
+                ancestor = Some(*block);
+                break;
+            }
+        }
+        let Some(ancestor) = ancestor else {
+            return Err(IndexerError::ReorgTooDeep {
+                window: self.config.window,
+                oldest: window.last().map(|b| b.number).unwrap_or(self.cursor.number),
+            });
+        };
+        let market = replay(&self.codec, &self.store.events_up_to(ancestor.number).await?);
+        let cursor = Cursor { number: ancestor.number, hash: ancestor.hash, ..self.cursor.clone() };
+        self.store.roll_back(&cursor, &market).await?;
+        tracing::info!(from = self.cursor.number, to = ancestor.number, "reorg: rolled back to the common ancestor");
+        self.market = market;
+        self.cursor = cursor;
+        self.metrics.record_reorg();
+        let _ = self.notices.send(Notice::Retracted { block: ancestor.number });
+        Ok(())
+    }
+}
+
+/// The market the stored events describe, from scratch.
+pub fn replay(codec: &EventCodec, events: &[StoredEvent]) -> Market {
+    let mut market = Market::default();
+    for e in events {
+        if let Some(decoded) = codec.decode(&e.topics, &e.data) {
+            let at = EventPosition { block: e.block, timestamp: e.timestamp, log_index: e.log_index, tx_hash: e.tx_hash };
+            market.apply(&decoded.event, at);
+        }
+    }
+    market.take_touched();
+    market
+}

@@ -1,0 +1,114 @@
+//! Counters ingestion keeps and `/metrics` and `/health` read.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Instant,
+};
+
+use crate::chain::RpcErrorClass;
+
+/// Live figures of the writer, shared with the API.
+#[derive(Debug)]
+pub struct Metrics {
+    head: AtomicU64,
+    cursor: AtomicU64,
+    events: AtomicU64,
+    reorgs: AtomicU64,
+    rpc_errors: [AtomicU64; 4],
+    /// Events per second over the last window of about ten seconds.
+    rate: Mutex<Rate>,
+}
+
+#[derive(Debug)]
+struct Rate {
+    since: Instant,
+    events: u64,
+    per_second: f64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            head: AtomicU64::new(0),
+            cursor: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            reorgs: AtomicU64::new(0),
+            rpc_errors: Default::default(),
+            rate: Mutex::new(Rate { since: Instant::now(), events: 0, per_second: 0.0 }),
+        }
+    }
+}
+
+impl Metrics {
+    /// A batch up to `cursor` was committed with `events` events; the node was at `head`.
+    pub fn record_batch(&self, head: u64, cursor: u64, events: u64) {
+        self.head.store(head, Ordering::Relaxed);
+        self.cursor.store(cursor, Ordering::Relaxed);
+        self.events.fetch_add(events, Ordering::Relaxed);
+        let mut rate = self.rate.lock().expect("metrics lock");
+        rate.events += events;
+        let elapsed = rate.since.elapsed().as_secs_f64();
+        if elapsed >= 10.0 {
+            rate.per_second = rate.events as f64 / elapsed;
+            rate.events = 0;
+            rate.since = Instant::now();
+        }
+    }
+
+    /// The node's head moved without new work.
+    pub fn record_head(&self, head: u64, cursor: u64) {
+        self.head.store(head, Ordering::Relaxed);
+        self.cursor.store(cursor, Ordering::Relaxed);
+    }
+
+    /// A reorg was rolled back.
+    pub fn record_reorg(&self) {
+        self.reorgs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An RPC request failed.
+    pub fn record_rpc_error(&self, class: RpcErrorClass) {
+        let i = RpcErrorClass::ALL.iter().position(|c| *c == class).expect("every class is listed");
+        self.rpc_errors[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Blocks between the node's head and the mirror.
+    pub fn lag(&self) -> u64 {
+        self.head.load(Ordering::Relaxed).saturating_sub(self.cursor.load(Ordering::Relaxed))
+    }
+
+    /// Reorgs rolled back since start.
+    pub fn reorgs(&self) -> u64 {
+        self.reorgs.load(Ordering::Relaxed)
+    }
+
+    /// RPC errors of `class` since start.
+    pub fn rpc_errors(&self, class: RpcErrorClass) -> u64 {
+        let i = RpcErrorClass::ALL.iter().position(|c| *c == class).expect("every class is listed");
+        self.rpc_errors[i].load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut gauge = |name: &str, kind: &str, help: &str, value: String| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+        };
+        gauge("openlease_indexer_lag_blocks", "gauge", "Blocks between the node's head and the mirror.", self.lag().to_string());
+        gauge("openlease_indexer_head_block", "gauge", "The node's latest block.", self.head.load(Ordering::Relaxed).to_string());
+        gauge("openlease_indexer_cursor_block", "gauge", "The last block mirrored.", self.cursor.load(Ordering::Relaxed).to_string());
+        gauge("openlease_indexer_events_total", "counter", "Events applied since start.", self.events.load(Ordering::Relaxed).to_string());
+        let rate = self.rate.lock().expect("metrics lock").per_second;
+        gauge("openlease_indexer_events_per_second", "gauge", "Events applied per second, recent.", format!("{rate:.1}"));
+        gauge("openlease_indexer_reorgs_total", "counter", "Reorgs rolled back since start.", self.reorgs().to_string());
+        out.push_str("# HELP openlease_indexer_rpc_errors_total RPC failures by class.\n");
+        out.push_str("# TYPE openlease_indexer_rpc_errors_total counter\n");
+        for class in RpcErrorClass::ALL {
+            out.push_str(&format!("openlease_indexer_rpc_errors_total{{class=\"{class}\"}} {}\n", self.rpc_errors(class)));
+        }
+        out
+    }
+}

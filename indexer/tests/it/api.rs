@@ -1,0 +1,98 @@
+//! The HTTP API over a mirrored random market.
+
+use std::sync::Arc;
+
+use alloy::transports::http::reqwest;
+use openlease_indexer::{
+    api::{ApiState, router},
+    metrics::Metrics,
+};
+use serde_json::Value;
+
+use crate::{
+    both_backends,
+    util::{Db, Market, fresh_db, ingestor, test_config},
+};
+
+async fn get(base: &str, path: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("{base}{path}")).await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+both_backends!(answers_market_questions, answers);
+async fn answers(db: Db, name: &str) {
+    let Some((url, _dir)) = fresh_db(db, name).await else { return };
+    let mut market = Market::new(3).await;
+    market.random_ops(40).await;
+    let (store, mut ingestor) = ingestor(&market, &url, test_config()).await;
+    ingestor.catch_up().await.unwrap();
+    let cursor = ingestor.cursor().clone();
+
+    let state = ApiState {
+        store,
+        metrics: Arc::new(Metrics::default()),
+        max_lag: 10,
+        notices: tokio::sync::broadcast::channel(16).0,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router(state)).await });
+
+    let (status, body) = get(&base, "/v1/providers?region=eu-west").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["block"]["number"], cursor.number);
+    assert_eq!(body["block"]["hash"], cursor.hash.to_string());
+    assert_eq!(body["data"].as_array().unwrap().len(), 1);
+    assert_eq!(body["data"][0]["region"], "eu-west");
+
+    // Two pages of one provider each, then the third: every provider once.
+    let mut seen = Vec::new();
+    let mut path = "/v1/providers?limit=1&sort=address".to_owned();
+    loop {
+        let (status, body) = get(&base, &path).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(body["data"].as_array().unwrap().iter().map(|p| p["address"].as_str().unwrap().to_owned()));
+        match body["next_cursor"].as_str() {
+            Some(next) => path = format!("/v1/providers?limit=1&sort=address&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "sorted by address: {seen:?}");
+
+    let (status, body) = get(&base, "/v1/leases/1").await;
+    assert_eq!(status, 200, "{body}");
+    let lease = &ingestor.market().leases[&1];
+    assert_eq!(body["data"]["deposit"], lease.deposit.to_string());
+    assert_eq!(body["data"]["settled"], lease.settled.to_string());
+    assert_eq!(body["data"]["settlements"].as_array().unwrap().len() as u128 > 0, lease.settled > 0);
+
+    let (status, body) = get(&base, "/v1/leases?status=open&limit=500").await;
+    assert_eq!(status, 200, "{body}");
+    let open = ingestor.market().leases.values().filter(|l| l.status == openlease_indexer::state::LeaseStatus::Open).count();
+    assert_eq!(body["data"].as_array().unwrap().len(), open);
+
+    for (path, parameter) in [
+        ("/v1/providers?limit=0", "limit"),
+        ("/v1/providers?min_stake=5", "min_stake"),
+        ("/v1/offers?max_price=-1", "max_price"),
+        ("/v1/leases?tenant=0x12", "tenant"),
+        ("/v1/leases?status=gone", "status"),
+        ("/v1/disputes?colour=red", "colour"),
+    ] {
+        let (status, body) = get(&base, path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(&format!("`{parameter}`")), "{path}: {body}");
+    }
+
+    let (status, body) = get(&base, "/v1/stats").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["providers"], 3);
+    let (status, _) = get(&base, "/health").await;
+    assert_eq!(status, 200);
+    let (status, body) = get(&base, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(body.as_str().unwrap().contains("openlease_indexer_lag_blocks 0"), "{body}");
+}

@@ -1,0 +1,161 @@
+//! Ingestion: exactness after random operations, random reorgs, an interrupted backfill, an RPC
+//! outage, and the single-writer lock.
+
+use std::time::Duration;
+
+use alloy::providers::{Provider, ext::AnvilApi};
+use openlease_indexer::ingest::IngestConfig;
+
+use crate::{
+    both_backends,
+    util::{Db, Market, assert_audit_passes, chain_log_count, fresh_db, ingestor, test_config},
+};
+
+both_backends!(mirrors_a_random_market_exactly, mirrors_a_random_market);
+async fn mirrors_a_random_market(db: Db, name: &str) {
+    let Some((url, _dir)) = fresh_db(db, name).await else { return };
+    let mut market = Market::new(7).await;
+    market.random_ops(60).await;
+    let (store, mut ingestor) = ingestor(&market, &url, test_config()).await;
+    ingestor.catch_up().await.unwrap();
+    assert_eq!(store.event_count().await.unwrap(), chain_log_count(&market).await);
+    assert!(!ingestor.market().leases.is_empty(), "the random market opened no lease");
+    assert_audit_passes(&store, &market).await;
+}
+
+both_backends!(survives_random_reorgs, random_reorgs);
+async fn random_reorgs(db: Db, name: &str) {
+    let Some((url, _dir)) = fresh_db(db, name).await else { return };
+    let mut market = Market::new(11).await;
+    let (store, mut ingestor) = ingestor(&market, &url, test_config()).await;
+    let mut depths = Vec::new();
+    for round in 0..6u64 {
+        market.random_ops(5).await;
+        ingestor.catch_up().await.unwrap();
+        // Mine a fork: operations the mirror sees, then revert them and mine others.
+        let snapshot = market.provider.anvil_snapshot().await.unwrap();
+        let before = market.provider.get_block_number().await.unwrap();
+        let depth = 1 + (round * 7 + 3) % 10;
+        while market.provider.get_block_number().await.unwrap() < before + depth {
+            market.random_op().await;
+        }
+        ingestor.catch_up().await.unwrap();
+        assert!(market.provider.anvil_revert(snapshot).await.unwrap());
+        market.random_ops(1 + (round as usize % 3)).await;
+        ingestor.catch_up().await.unwrap();
+        assert_eq!(store.event_count().await.unwrap(), chain_log_count(&market).await, "round {round}");
+        assert_audit_passes(&store, &market).await;
+        depths.push(depth);
+    }
+    assert!(depths.iter().any(|d| *d >= 8), "deep reorgs covered: {depths:?}");
+}
+
+both_backends!(resumes_an_interrupted_backfill, interrupted_backfill);
+async fn interrupted_backfill(db: Db, name: &str) {
+    let Some((url, _dir)) = fresh_db(db, name).await else { return };
+    let mut market = Market::new(23).await;
+    market.random_ops(80).await;
+    // Small ranges so that the backfill takes many batches; the task is dropped mid-way.
+    let slow = IngestConfig { initial_range: 2, max_range: 4, ..test_config() };
+    let (store, mut first) = ingestor(&market, &url, slow).await;
+    for _ in 0..5 {
+        first.step().await.unwrap();
+    }
+    let partial = store.event_count().await.unwrap();
+    let total = chain_log_count(&market).await;
+    assert!(partial > 0 && partial < total, "interrupted mid-backfill: {partial} of {total} events");
+    // Then dropped wherever it is, possibly inside a commit.
+    let task = tokio::spawn(first.run());
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    task.abort();
+    let _ = task.await;
+    assert!(store.event_count().await.unwrap() < total, "still mid-backfill when dropped");
+
+    let (store, mut second) = ingestor(&market, &url, test_config()).await;
+    second.catch_up().await.unwrap();
+    assert_eq!(store.event_count().await.unwrap(), total, "no duplicate, nothing lost");
+    assert_audit_passes(&store, &market).await;
+}
+
+both_backends!(rides_out_an_rpc_outage, rpc_outage);
+async fn rpc_outage(db: Db, name: &str) {
+    let Some((url, _dir)) = fresh_db(db, name).await else { return };
+    let mut market = Market::new(5).await;
+    market.random_ops(20).await;
+    // The indexer reads through a proxy that we cut and restore.
+    let proxy = Proxy::start(market.anvil.port()).await;
+    let chain = openlease_indexer::chain::Chain::connect(&proxy.url(), market.manifest.market()).unwrap();
+    let store = openlease_indexer::store::Store::connect(&url).await.unwrap();
+    let metrics = std::sync::Arc::new(openlease_indexer::metrics::Metrics::default());
+    let ingestor = openlease_indexer::ingest::Ingestor::start(store.clone(), chain, &market.manifest, test_config(), metrics.clone())
+        .await
+        .unwrap();
+    let task = tokio::spawn(ingestor.run());
+    proxy.set_up(false);
+    market.random_ops(10).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(metrics.rpc_errors(openlease_indexer::chain::RpcErrorClass::Unavailable) > 0, "the outage was noticed");
+    proxy.set_up(true);
+    let total = chain_log_count(&market).await;
+    for _ in 0..100 {
+        if store.event_count().await.unwrap() == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.event_count().await.unwrap(), total, "resumed by itself after the outage");
+    assert!(!task.is_finished(), "ingestion kept running");
+    task.abort();
+    assert_audit_passes(&store, &market).await;
+}
+
+both_backends!(a_second_writer_waits_as_a_standby, standby);
+async fn standby(db: Db, name: &str) {
+    let Some((url, _dir)) = fresh_db(db, name).await else { return };
+    let first = openlease_indexer::store::Store::connect(&url).await.unwrap();
+    let second = openlease_indexer::store::Store::connect(&url).await.unwrap();
+    let lock = first.try_lock_writer().await.unwrap().expect("the first writer gets the lock");
+    assert!(second.try_lock_writer().await.unwrap().is_none(), "the second waits");
+    drop(lock);
+    let taken = tokio::time::timeout(Duration::from_secs(5), second.lock_writer(Duration::from_millis(50))).await;
+    assert!(taken.expect("the standby takes over once the writer is gone").is_ok());
+}
+
+/// A TCP proxy to anvil: while down it refuses connections and cuts the open ones.
+struct Proxy {
+    port: u16,
+    up: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(target: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (up, watch) = tokio::sync::watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                if !*watch.borrow() {
+                    continue;
+                }
+                let mut watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Self { port, up }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn set_up(&self, up: bool) {
+        self.up.send_replace(up);
+    }
+}

@@ -1,0 +1,6 @@
+//! The indexer against a real anvil, on SQLite and (when `OPENLEASE_TEST_POSTGRES_URL` is set)
+//! PostgreSQL.
+
+mod api;
+mod ingest;
+mod util;

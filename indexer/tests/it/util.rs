@@ -1,0 +1,294 @@
+//! Fixtures: anvil with the suite deployed, a random marketplace, fresh databases.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, B256, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    signers::{SignerSync, local::PrivateKeySigner},
+    sol_types::{SolStruct, eip712_domain},
+};
+use openlease_contracts::{IOpenleaseTypes, MockStablecoin, Openlease};
+use openlease_deploy::{Deployer, Manifest, NetworkConfig};
+use openlease_indexer::{
+    audit::audit,
+    chain::Chain,
+    ingest::{IngestConfig, Ingestor},
+    metrics::Metrics,
+    store::Store,
+};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh anvil from the pinned toolchain.
+pub(crate) fn spawn_anvil() -> AnvilInstance {
+    let path = std::env::var_os("OPENLEASE_ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("node_modules/.bin/anvil"));
+    assert!(path.exists(), "anvil not found at {}: run `make toolchain` first", path.display());
+    Anvil::new().path(path).try_spawn().expect("anvil starts")
+}
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database of `kind`, or `None` (said plainly) when no PostgreSQL server is configured.
+pub(crate) async fn fresh_db(kind: Db, test: &str) -> Option<(String, Option<tempdir::TempDir>)> {
+    match kind {
+        Db::Sqlite => {
+            let dir = tempdir::TempDir::new();
+            Some((format!("sqlite://{}", dir.path().join("indexer.db").display()), Some(dir)))
+        }
+        Db::Postgres => {
+            let Ok(server) = std::env::var("OPENLEASE_TEST_POSTGRES_URL") else {
+                eprintln!("{test}: OPENLEASE_TEST_POSTGRES_URL is not set: the PostgreSQL variant did NOT run");
+                return None;
+            };
+            use sqlx::Connection;
+            sqlx::any::install_default_drivers();
+            // One database per test, recreated on every run: nothing accumulates on the server.
+            let name = format!("openlease_{test}");
+            let mut admin = sqlx::AnyConnection::connect(&server).await.expect("the test PostgreSQL server answers");
+            let drop = format!("DROP DATABASE IF EXISTS {name}");
+            sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
+            let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(&server);
+            Some((format!("{base}/{name}"), None))
+        }
+    }
+}
+
+/// Minimal temp dirs (no extra dependency).
+pub(crate) mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    pub(crate) struct TempDir(PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new() -> Self {
+            use std::sync::atomic::{AtomicU64, Ordering};
+            static N: AtomicU64 = AtomicU64::new(0);
+            let path = std::env::temp_dir()
+                .join(format!("openlease-indexer-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// anvil with the suite deployed and a handle to drive a random market on it.
+pub(crate) struct Market {
+    pub(crate) anvil: AnvilInstance,
+    pub(crate) provider: DynProvider,
+    pub(crate) manifest: Manifest,
+    pub(crate) market: Openlease::OpenleaseInstance<DynProvider>,
+    pub(crate) usdc: Address,
+    rng: u64,
+}
+
+const USDC: u64 = 1_000_000;
+/// anvil accounts: 1..=3 providers, 4..=5 tenants, 7 arbiter (devnet config).
+const PROVIDERS: [usize; 3] = [1, 2, 3];
+const TENANTS: [usize; 2] = [4, 5];
+const ARBITER: usize = 7;
+
+impl Market {
+    /// Deploys the suite and registers, funds and stakes three providers with an offer each.
+    pub(crate) async fn new(seed: u64) -> Self {
+        let anvil = spawn_anvil();
+        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(anvil.endpoint_url()).erased();
+        let deployer = anvil.addresses()[0];
+        let config = NetworkConfig::load(&NetworkConfig::path_for(&repo_root(), "devnet")).unwrap();
+        let signer = PrivateKeySigner::from(anvil.keys()[0].clone());
+        let wallet = ProviderBuilder::new().wallet(alloy::network::EthereumWallet::from(signer)).connect_http(anvil.endpoint_url());
+        let (manifest, _) = Deployer::new(wallet.erased(), deployer, anvil.endpoint(), config).deploy(None).await.unwrap();
+        let market = Openlease::new(manifest.market(), provider.clone());
+        let usdc = manifest.stablecoin("USDC").unwrap().address;
+        let this = Self { anvil, provider, manifest, market, usdc, rng: seed.max(1) };
+        let token = MockStablecoin::new(usdc, this.provider.clone());
+        for (i, index) in PROVIDERS.into_iter().chain(TENANTS).enumerate() {
+            let from = this.account(index);
+            this.send(token.mint(from, U256::from(1_000_000 * USDC)).from(from)).await;
+            this.send(token.approve(manifest_market(&this), U256::MAX).from(from)).await;
+            if i < PROVIDERS.len() {
+                let region = ["eu-west", "us-east", "ap-south"][i];
+                this.send(
+                    this.market.registerProvider(format!("ipfs://p{i}"), format!("https://p{i}"), region.into(), B256::ZERO).from(from),
+                )
+                .await;
+                this.send(this.market.stake(usdc, U256::from(100_000 * USDC)).from(from)).await;
+                this.send(this.market.publishOffer(usdc, 10 + i as u64, 60, 30 * 86_400, 120, 20).from(from)).await;
+            }
+        }
+        this
+    }
+
+    pub(crate) fn account(&self, index: usize) -> Address {
+        self.anvil.addresses()[index]
+    }
+
+    fn key(&self, index: usize) -> PrivateKeySigner {
+        PrivateKeySigner::from(self.anvil.keys()[index].clone())
+    }
+
+    fn next(&mut self, n: u64) -> u64 {
+        // xorshift64: reproducible from the seed.
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        self.rng % n
+    }
+
+    /// Sends a transaction; `false` if it reverted (random operations often do).
+    pub(crate) async fn send<C: alloy::contract::CallDecoder>(
+        &self,
+        call: alloy::contract::CallBuilder<&DynProvider, C>,
+    ) -> bool {
+        match call.send().await {
+            Ok(pending) => pending.get_receipt().await.map(|r| r.status()).unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    /// One random marketplace operation; `true` if it went through.
+    pub(crate) async fn random_op(&mut self) -> bool {
+        let lease_count: u64 = self.market.leaseCount().call().await.unwrap().to();
+        let lease = U256::from(1 + self.next(lease_count.max(1)));
+        let provider = PROVIDERS[self.next(3) as usize];
+        let tenant_index = TENANTS[self.next(2) as usize];
+        let tenant = self.account(tenant_index);
+        let offer = U256::from(1 + self.next(3));
+        let m = self.market.clone();
+        let usdc = self.usdc;
+        let (a, b) = (self.next(1 << 32), self.next(1 << 32));
+        match self.next(14) {
+            0 | 1 => self.send(m.openLease(offer, 3_600 + (a % 7_200) as u32, U256::from(200_000 + b % 100_000), 100).from(tenant)).await,
+            2 => self.send(m.topUp(lease, U256::from(1 + a % 50_000)).from(tenant)).await,
+            3 => self.send(m.closeLease(lease).from(tenant)).await,
+            4 => self.send(m.terminateLease(lease).from(self.account(provider))).await,
+            5 => self.settle(lease).await,
+            6 => {
+                let seconds = 60 + self.next(3_000);
+                self.provider.anvil_increase_time(seconds).await.unwrap();
+                self.provider.evm_mine(None).await.unwrap();
+                true
+            }
+            7 => self.send(m.finalizeLease(lease).from(tenant)).await,
+            8 => self.send(m.openDispute(lease, "ipfs://evidence".into()).from(tenant)).await,
+            9 => {
+                let bps = self.next(5_001) as u16;
+                self.send(m.ruleDispute(lease, bps).from(self.account(ARBITER))).await
+            }
+            10 => self.send(m.claim(usdc, tenant).from(tenant)).await,
+            11 => {
+                let expiry = alloy::primitives::Uint::from(4_000_000_000u64);
+                self.send(m.authorizeSigner(self.account(8), alloy::primitives::Uint::from(1_000_000u64), expiry).from(tenant)).await
+            }
+            12 => self.send(m.requestUnstake(usdc, U256::from(1 + a % (1_000 * USDC))).from(self.account(provider))).await,
+            _ => self.send(m.setOfferPaused(offer, a % 2 == 0).from(self.account(provider))).await,
+        }
+    }
+
+    /// Settles a receipt for `lease` signed by its tenant.
+    async fn settle(&mut self, lease: U256) -> bool {
+        let Ok(terms) = self.market.lease(lease).call().await else { return false };
+        let Some(tenant_index) = TENANTS.into_iter().find(|i| self.account(*i) == terms.tenant) else { return false };
+        let offer = self.market.offer(U256::from(terms.offerId)).call().await.unwrap();
+        let cumulative = terms.settled.to::<u128>() + 1 + u128::from(self.next(5_000));
+        let receipt = IOpenleaseTypes::ServiceReceipt {
+            leaseId: lease,
+            cumulativeAmount: U256::from(cumulative),
+            usageDigest: keccak256(cumulative.to_be_bytes()),
+            periodEnd: 0,
+        };
+        let domain = eip712_domain! {
+            name: "Openlease", version: "1", chain_id: self.manifest.chain_id, verifying_contract: self.manifest.market(),
+        };
+        let signature = self.key(tenant_index).sign_hash_sync(&receipt.eip712_signing_hash(&domain)).unwrap();
+        let signed =
+            IOpenleaseTypes::SignedReceipt { receipt, signer: terms.tenant, signature: signature.as_bytes().into() };
+        self.send(self.market.settle(signed).from(offer.provider)).await
+    }
+
+    /// Runs random operations until `n` went through.
+    pub(crate) async fn random_ops(&mut self, n: usize) {
+        let mut done = 0;
+        while done < n {
+            done += usize::from(self.random_op().await);
+        }
+    }
+
+    /// A connection to the node for the indexer.
+    pub(crate) fn chain(&self) -> Chain {
+        Chain::connect(&self.anvil.endpoint(), self.manifest.market()).unwrap()
+    }
+}
+
+fn manifest_market(m: &Market) -> Address {
+    m.manifest.market()
+}
+
+/// Quick pacing for tests.
+pub(crate) fn test_config() -> IngestConfig {
+    IngestConfig {
+        poll_interval: Duration::from_millis(50),
+        backoff: (Duration::from_millis(50), Duration::from_millis(500)),
+        ..Default::default()
+    }
+}
+
+/// Starts an ingestor on `url`.
+pub(crate) async fn ingestor(market: &Market, url: &str, config: IngestConfig) -> (Store, Ingestor) {
+    let store = Store::connect(url).await.unwrap();
+    let ingestor =
+        Ingestor::start(store.clone(), market.chain(), &market.manifest, config, Arc::new(Metrics::default())).await.unwrap();
+    (store, ingestor)
+}
+
+/// Asserts the audit finds nothing and checked something.
+pub(crate) async fn assert_audit_passes(store: &Store, market: &Market) {
+    let report = audit(store, &market.chain()).await.unwrap();
+    let divergences: Vec<String> = report.divergences.iter().map(ToString::to_string).collect();
+    assert!(divergences.is_empty(), "audit at block {}:\n{}", report.block, divergences.join("\n"));
+    assert!(report.checked > 50, "the audit compared only {} fields", report.checked);
+}
+
+/// Every log the market emitted, per the node.
+pub(crate) async fn chain_log_count(market: &Market) -> u64 {
+    let head = market.provider.get_block_number().await.unwrap();
+    market.chain().logs(0, head).await.unwrap().len() as u64
+}
+
+/// Runs `$body` (an async fn taking `Db` and a name) on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$body($crate::util::Db::Sqlite, concat!(stringify!($name), "_sqlite")).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$body($crate::util::Db::Postgres, concat!(stringify!($name), "_pg")).await;
+            }
+        }
+    };
+}
