@@ -5,6 +5,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 BIN := $(CURDIR)/node_modules/.bin
 FORGE := $(BIN)/forge
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 # Stamp of the last `npm ci`: redone when package.json or the lockfile changes.
 TOOLCHAIN := node_modules/.openlease-toolchain
 
@@ -13,9 +14,11 @@ TOOLCHAIN := node_modules/.openlease-toolchain
 test: toolchain test-contracts test-rust
 
 ## The main job: anvil on 127.0.0.1:8545 (chain 31337, 1 s blocks), the suite deployed with mock
-## stablecoins, a seeded live market. Override with DEVNET_ARGS="--port 9545 --chain-id 1337".
+## stablecoins, a seeded live market, the indexer's API on 127.0.0.1:8080. Override with DEVNET_ARGS="--port 9545 --chain-id 1337".
 devnet: toolchain
-	cargo run --quiet --bin openlease-deploy -- devnet --anvil $(BIN)/anvil $(DEVNET_ARGS)
+	cargo build --quiet --bin openlease-deploy --bin openlease-indexer
+	$(TARGET_DIR)/debug/openlease-deploy devnet --anvil $(BIN)/anvil \
+	  --indexer $(TARGET_DIR)/debug/openlease-indexer $(DEVNET_ARGS)
 
 toolchain: $(TOOLCHAIN)
 

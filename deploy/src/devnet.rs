@@ -43,6 +43,12 @@ pub(crate) struct DevnetArgs {
     /// Where the manifest goes.
     #[arg(long, default_value = "deployments")]
     deployments_dir: PathBuf,
+    /// The indexer binary; the devnet runs it with its HTTP API. Without it, no indexer runs.
+    #[arg(long, env = "OPENLEASE_INDEXER")]
+    indexer: Option<PathBuf>,
+    /// Where the indexer's HTTP API listens.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    indexer_listen: String,
 }
 
 /// One USDC, in its 6-decimal units.
@@ -154,8 +160,15 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
 
     // Seeded with a block per transaction; from now on blocks come at the configured interval.
     provider.anvil_set_interval_mining(args.block_time).await?;
+    let _indexer = match &args.indexer {
+        Some(binary) => Some(spawn_indexer(binary, anvil, args)?),
+        None => None,
+    };
 
     print_banner(anvil, &manifest, &manifest_path, &providers, &tenants, &session, &keys);
+    if args.indexer.is_some() {
+        println!("  indexer API http://{}/v1/leases  (also /v1/providers, /v1/stats, /health, /metrics)\n", args.indexer_listen);
+    }
 
     let domain = eip712_domain! {
         name: "Openlease",
@@ -202,6 +215,24 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
             );
         }
     }
+}
+
+/// Starts the indexer on a fresh database (the chain is new), as a child that dies with the devnet.
+fn spawn_indexer(binary: &std::path::Path, anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<tokio::process::Child> {
+    let data_dir = PathBuf::from(".devnet/indexer");
+    let _ = std::fs::remove_dir_all(&data_dir);
+    tokio::process::Command::new(binary)
+        .arg("--rpc-url")
+        .arg(format!("http://127.0.0.1:{}", anvil.port()))
+        .arg("--deployments")
+        .arg(&args.deployments_dir)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .args(["run", "--listen", &args.indexer_listen])
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .wrap_err_with(|| format!("cannot start the indexer {}", binary.display()))
 }
 
 async fn open_lease(
