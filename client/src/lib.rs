@@ -1,1 +1,23 @@
-//! Openlease client SDK (work in progress).
+#![doc = include_str!("../README.md")]
+
+pub mod client;
+pub mod deployment;
+pub mod error;
+mod events;
+pub mod provider;
+pub mod receipt;
+pub mod risk;
+pub mod tenant;
+pub mod units;
+
+pub use client::Client;
+pub use deployment::{Deployment, Stablecoin};
+pub use error::{Error, OpenleaseErrors, Result};
+pub use provider::{OfferTerms, OpenedLease, ProviderDetails, SettlementOutcome, SettlementResult};
+pub use receipt::{
+    ReceiptBook, ReceiptDomain, ReceiptError, ReceiptSigner, ReceiptVerifier, ServiceReceipt, SignedReceipt,
+    SignerTerms, recover_signer,
+};
+pub use risk::{Exposure, Runway, StakeView};
+pub use tenant::{DepositMethod, LeaseOpening, LeaseRequest};
+pub use units::{AmountError, TokenAmount, format_units, parse_units};

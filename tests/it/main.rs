@@ -1,4 +1,5 @@
 //! End-to-end tests of Openlease on anvil: one integration binary, a module per area.
 
+mod client;
 mod deploy;
 mod util;

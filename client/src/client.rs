@@ -1,0 +1,222 @@
+//! [`Client`]: one account talking to the market. Construction, sending, and the views shared by
+//! both sides; the provider's calls are in [`crate::provider`], the tenant's in [`crate::tenant`].
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    contract::{CallBuilder, CallDecoder},
+    eips::BlockNumberOrTag,
+    network::EthereumWallet,
+    primitives::{Address, U256},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::{client::ClientBuilder, types::TransactionReceipt},
+    signers::local::PrivateKeySigner,
+    transports::layers::RetryBackoffLayer,
+};
+use openlease_contracts::{IOpenleaseTypes, MockStablecoin, Openlease};
+use tokio::sync::Mutex;
+
+use crate::{
+    Deployment, Error, ReceiptDomain, ReceiptSigner, Result, SignerTerms, TokenAmount,
+    risk::{Exposure, Runway, StakeView},
+    receipt::ReceiptBook,
+};
+
+/// How often a rate-limited or unavailable request is retried, and the first backoff.
+const RETRIES: u32 = 5;
+/// `LeaseStatus.None`: the lease was never opened.
+const LEASE_STATUS_NONE: u8 = 0;
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+
+/// The market as one account sees it: a provider, a tenant, or both.
+///
+/// Generic over the alloy provider; [`Client::connect`] builds one from a URL with retries on
+/// transient transport errors (rate limits, an unavailable node; never a revert). Transactions
+/// of one client are sent one at a time up to the node's acceptance, so concurrent calls never
+/// take the same nonce; waiting for their receipts runs concurrently.
+#[derive(Debug, Clone)]
+pub struct Client<P> {
+    provider: P,
+    signer: PrivateKeySigner,
+    deployment: Deployment,
+    market: Openlease::OpenleaseInstance<P>,
+    send_lock: Arc<Mutex<()>>,
+}
+
+impl Client<DynProvider> {
+    /// Connects to `rpc_url` (`http(s)://` or `ws(s)://`) as `signer`, for the market of
+    /// `deployment`, after checking that the node is on the deployment's chain.
+    pub async fn connect(rpc_url: &str, signer: PrivateKeySigner, deployment: Deployment) -> Result<Self> {
+        let rpc = ClientBuilder::default()
+            .layer(RetryBackoffLayer::new(RETRIES, INITIAL_BACKOFF.as_millis() as u64, u64::MAX))
+            .connect(rpc_url)
+            .await?;
+        let provider =
+            ProviderBuilder::new().wallet(EthereumWallet::from(signer.clone())).connect_client(rpc).erased();
+        let node = provider.get_chain_id().await?;
+        if node != deployment.chain_id {
+            return Err(Error::WrongChain { manifest: deployment.chain_id, node });
+        }
+        Ok(Self::new(provider, signer, deployment))
+    }
+}
+
+impl<P: Provider + Clone> Client<P> {
+    /// A client over an existing provider, which must sign transactions as `signer` (a wallet filler).
+    pub fn new(provider: P, signer: PrivateKeySigner, deployment: Deployment) -> Self {
+        let market = Openlease::new(deployment.market, provider.clone());
+        Self { provider, signer, deployment, market, send_lock: Arc::new(Mutex::new(())) }
+    }
+
+    /// The account this client acts as.
+    pub fn address(&self) -> Address {
+        self.signer.address()
+    }
+
+    /// The underlying alloy provider.
+    pub fn provider(&self) -> &P {
+        &self.provider
+    }
+
+    /// The deployment in use.
+    pub fn deployment(&self) -> &Deployment {
+        &self.deployment
+    }
+
+    /// The market's bindings, for anything this client does not wrap.
+    pub fn market(&self) -> &Openlease::OpenleaseInstance<P> {
+        &self.market
+    }
+
+    /// A stablecoin's bindings (the ERC-20 part works for any token).
+    pub fn token(&self, token: Address) -> MockStablecoin::MockStablecoinInstance<P> {
+        MockStablecoin::new(token, self.provider.clone())
+    }
+
+    /// The EIP-712 domain receipts of this market are signed under.
+    pub fn receipt_domain(&self) -> ReceiptDomain {
+        ReceiptDomain::new(self.deployment.chain_id, self.deployment.market)
+    }
+
+    /// A receipt signer with `key` for this market.
+    pub fn receipt_signer(&self, key: PrivateKeySigner) -> ReceiptSigner {
+        ReceiptSigner::new(key, self.receipt_domain())
+    }
+
+    pub(crate) fn signer(&self) -> &PrivateKeySigner {
+        &self.signer
+    }
+
+    /// Sends a call (of the market, a token, any contract on this provider) as this account and
+    /// waits for its receipt; a mined failure is an error. The lock covers nonce assignment and
+    /// broadcast only: a call that fails before broadcast (a revert in gas estimation) takes no
+    /// nonce, so the next one is never stuck behind a gap.
+    pub async fn send<C: CallDecoder>(&self, call: CallBuilder<&P, C>) -> Result<TransactionReceipt> {
+        let pending = {
+            let _turn = self.send_lock.lock().await;
+            call.from(self.address()).send().await?
+        };
+        let receipt = pending.get_receipt().await?;
+        if !receipt.status() {
+            return Err(Error::TransactionReverted { tx: receipt.transaction_hash });
+        }
+        Ok(receipt)
+    }
+
+    /// The latest block's timestamp: the market's `block.timestamp` for the next call.
+    pub async fn now(&self) -> Result<u64> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await?
+            .ok_or_else(|| Error::from(alloy::transports::TransportErrorKind::custom_str("no latest block")))?;
+        Ok(block.header.timestamp)
+    }
+
+    // ─── Views ──────────────────────────────────────────────────────────────────────────────
+
+    /// A lease with its terms in force.
+    pub async fn lease(&self, lease_id: U256) -> Result<IOpenleaseTypes::Lease> {
+        let lease = self.market.lease(lease_id).call().await?;
+        if lease.status == LEASE_STATUS_NONE {
+            return Err(Error::UnknownLease { lease_id, market: self.deployment.market });
+        }
+        Ok(lease)
+    }
+
+    /// An offer's current terms.
+    pub async fn offer(&self, offer_id: U256) -> Result<IOpenleaseTypes::Offer> {
+        Ok(self.market.offer(offer_id).call().await?)
+    }
+
+    /// What `account` can claim in `token`.
+    pub async fn claimable(&self, account: Address, token: Address) -> Result<U256> {
+        Ok(self.market.claimable(account, token).call().await?)
+    }
+
+    /// `account`'s balance of `token`.
+    pub async fn balance(&self, token: Address, account: Address) -> Result<U256> {
+        Ok(self.token(token).balanceOf(account).call().await?)
+    }
+
+    /// What `tenant` allows `signer`: cap, spent, expiry.
+    pub async fn session_signer(&self, tenant: Address, signer: Address) -> Result<SignerTerms> {
+        Ok(self.market.sessionSigner(tenant, signer).call().await?.into())
+    }
+
+    /// An amount of `token` in its units, for display (`12.5 USDC`).
+    pub fn amount(&self, token: Address, raw: U256) -> TokenAmount {
+        match self.deployment.stablecoin_at(token) {
+            Some(coin) => TokenAmount::new(raw, coin.decimals, coin.symbol.clone()),
+            None => TokenAmount::new(raw, 0, token.to_string()),
+        }
+    }
+
+    // ─── Risk ───────────────────────────────────────────────────────────────────────────────
+
+    /// How long a lease still runs: seconds until `leaseEnd` (the end or the escrow's runway).
+    pub async fn runway(&self, lease_id: U256) -> Result<Runway> {
+        self.lease(lease_id).await?;
+        let lease_end = self.market.leaseEnd(lease_id).call().await?.to::<u64>();
+        Ok(Runway { lease_id, lease_end, now: self.now().await? })
+    }
+
+    /// What the newest receipt kept in `book` is owed beyond what the market settled, against
+    /// what the escrow still holds.
+    pub async fn exposure(&self, lease_id: U256, book: &ReceiptBook) -> Result<Exposure> {
+        let lease = self.lease(lease_id).await?;
+        Ok(Exposure::new(lease_id, &lease, book.accepted(lease_id)))
+    }
+
+    /// The provider's guard before serving work worth `next` more: an error once the unsettled
+    /// value would exceed what the lease's escrow can still pay.
+    pub async fn ensure_can_serve(&self, lease_id: U256, book: &ReceiptBook, next: U256) -> Result<Exposure> {
+        let exposure = self.exposure(lease_id, book).await?;
+        exposure.ensure_covers(next)?;
+        Ok(exposure)
+    }
+
+    /// `provider`'s stake in `token`: free, locked in bonds, thawing.
+    pub async fn stake_of(&self, provider: Address, token: Address) -> Result<StakeView> {
+        Ok(self.market.stakeOf(provider, token).call().await?.into())
+    }
+
+    // ─── Tokens ─────────────────────────────────────────────────────────────────────────────
+
+    /// Approves the market for `amount` of `token` unless the allowance already covers it.
+    pub async fn ensure_allowance(&self, token: Address, amount: U256) -> Result<()> {
+        let erc20 = self.token(token);
+        let allowance = erc20.allowance(self.address(), self.deployment.market).call().await?;
+        if allowance < amount {
+            self.send(erc20.approve(self.deployment.market, amount)).await?;
+        }
+        Ok(())
+    }
+
+    /// Claims the whole claimable balance in `token` to `to`; returns the amount.
+    pub async fn claim(&self, token: Address, to: Address) -> Result<U256> {
+        let receipt = self.send(self.market.claim(token, to)).await?;
+        let claimed = crate::events::find::<Openlease::Claimed>(&receipt)?;
+        Ok(claimed.amount)
+    }
+}

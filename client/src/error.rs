@@ -1,0 +1,171 @@
+//! The SDK's one error type. A market revert arrives as [`Error::Market`] holding the bindings'
+//! [`OpenleaseErrors`], so a caller matches on the custom error and reads its arguments.
+
+use std::path::PathBuf;
+
+use alloy::{
+    contract,
+    primitives::{Address, B256, Bytes, U256},
+    providers::PendingTransactionError,
+    transports::{RpcError, TransportError, TransportErrorKind},
+};
+pub use openlease_contracts::Openlease::OpenleaseErrors;
+
+use crate::{receipt::ReceiptError, units::AmountError};
+
+/// `Result` with the SDK's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong talking to the market.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The market reverted with one of its custom errors (or an inherited OpenZeppelin one).
+    #[error("the market reverted: {}", describe(.0))]
+    Market(Box<OpenleaseErrors>),
+    /// A call reverted with data that is none of the market's errors (a token's, a panic, a string).
+    #[error("the call reverted with undecoded data {data}")]
+    Reverted {
+        /// The raw revert data.
+        data: Bytes,
+    },
+    /// A transaction was mined but failed.
+    #[error("transaction {tx} was mined but reverted")]
+    TransactionReverted {
+        /// Its hash.
+        tx: B256,
+    },
+    /// No lease with this id was ever opened on the market.
+    #[error("lease {lease_id} does not exist on the market at {market}")]
+    UnknownLease {
+        /// The id asked for.
+        lease_id: U256,
+        /// The market asked.
+        market: Address,
+    },
+    /// The node could not be reached or answered with an error other than a revert.
+    #[error("RPC error: {0}")]
+    Transport(Box<TransportError>),
+    /// A sent transaction could not be followed to its receipt.
+    #[error("waiting for the transaction failed: {0}")]
+    PendingTransaction(Box<PendingTransactionError>),
+    /// Encoding or decoding a call failed.
+    #[error("contract call failed: {0}")]
+    Contract(Box<contract::Error>),
+    /// Signing (a transaction, a receipt, a permit) failed.
+    #[error("signing failed: {0}")]
+    Signing(#[from] alloy::signers::Error),
+    /// A receipt was refused.
+    #[error("receipt refused: {0}")]
+    Receipt(#[from] ReceiptError),
+    /// An amount in token units did not parse.
+    #[error(transparent)]
+    Amount(#[from] AmountError),
+    /// The deployment manifest could not be read.
+    #[error("cannot load the deployment manifest {}: {message}", path.display())]
+    Deployment {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The node is on another chain than the manifest.
+    #[error("the manifest is for chain {manifest} but the node is on chain {node}")]
+    WrongChain {
+        /// The manifest's chain.
+        manifest: u64,
+        /// The node's chain.
+        node: u64,
+    },
+    /// A transaction did not emit the event its outcome is read from.
+    #[error("transaction {tx} emitted no {event} event")]
+    MissingEvent {
+        /// The event.
+        event: &'static str,
+        /// The transaction.
+        tx: B256,
+    },
+    /// Serving on would attest more than the lease's escrow can pay: settle first, or stop.
+    #[error(
+        "lease {lease_id}: {unsettled} unsettled would exceed the {escrow} left in escrow; settle or stop serving"
+    )]
+    ExposureExceedsEscrow {
+        /// The lease.
+        lease_id: U256,
+        /// What the receipts would be owed beyond what was settled.
+        unsettled: U256,
+        /// What the escrow still holds.
+        escrow: U256,
+    },
+}
+
+impl Error {
+    /// The market's custom error, if that is what this is.
+    pub fn market_error(&self) -> Option<&OpenleaseErrors> {
+        match self {
+            Self::Market(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether retrying the same request may succeed: a rate limit or an unavailable node, never a revert.
+    pub fn is_transient(&self) -> bool {
+        use alloy::transports::layers::{RateLimitRetryPolicy, RetryPolicy};
+        matches!(self, Self::Transport(e) if RateLimitRetryPolicy::default().should_retry(e))
+    }
+}
+
+impl From<TransportError> for Error {
+    fn from(error: TransportError) -> Self {
+        match error.as_error_resp().and_then(|payload| payload.as_revert_data()) {
+            Some(data) => revert(data),
+            None => Self::Transport(Box::new(error)),
+        }
+    }
+}
+
+impl From<PendingTransactionError> for Error {
+    fn from(error: PendingTransactionError) -> Self {
+        Self::PendingTransaction(Box::new(error))
+    }
+}
+
+impl From<contract::Error> for Error {
+    fn from(error: contract::Error) -> Self {
+        match error {
+            contract::Error::TransportError(e) => e.into(),
+            contract::Error::PendingTransactionError(e) => e.into(),
+            other => Self::Contract(Box::new(other)),
+        }
+    }
+}
+
+fn revert(data: Bytes) -> Error {
+    use alloy::sol_types::SolInterface;
+    match OpenleaseErrors::abi_decode(&data) {
+        Ok(decoded) => Error::Market(Box::new(decoded)),
+        Err(_) => Error::Reverted { data },
+    }
+}
+
+/// Plain words for the errors users meet most; the others print with their arguments.
+fn describe(error: &OpenleaseErrors) -> String {
+    use OpenleaseErrors as E;
+    match error {
+        E::OpenleaseUnknownLease(e) => format!("lease {} does not exist", e.leaseId),
+        E::OpenleaseUnknownOffer(e) => format!("offer {} does not exist", e.offerId),
+        E::OpenleaseOfferAtCapacity(e) => {
+            format!("offer {} is at capacity ({} leases)", e.offerId, e.capacity)
+        }
+        E::OpenleaseInsufficientFreeStake(e) => format!(
+            "provider {} has {} free stake of token {}, {} needed",
+            e.provider, e.free, e.token, e.needed
+        ),
+        E::OpenleaseSettlementFailed(e) => {
+            format!("nothing to settle for lease {}: {:?}", e.leaseId, e.result)
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// `RpcError` is what alloy's transports return; re-exported for matching on transport errors.
+pub type TransportFailure = RpcError<TransportErrorKind>;

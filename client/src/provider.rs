@@ -1,0 +1,291 @@
+//! The provider's side: profile, stake, offers, the leases it serves, and settlement of the
+//! newest receipt of each.
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    rpc::types::TransactionReceipt,
+    sol_types::SolEvent,
+};
+use openlease_contracts::{IOpenleaseTypes, Openlease};
+
+use crate::{
+    Client, Result, SignedReceipt,
+    events::find,
+    receipt::ReceiptBook,
+    risk::StakeView,
+};
+
+/// The outcome of settling one receipt: the market's `SettlementResult`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettlementResult {
+    /// Paid.
+    Settled,
+    /// No such lease.
+    UnknownLease,
+    /// The lease's settlement window has passed.
+    SettlementWindowClosed,
+    /// The signer was never authorized by the tenant.
+    SignerNotAuthorized,
+    /// The signer's authorization expired.
+    SignerExpired,
+    /// The tenant revoked the signer.
+    SignerRevoked,
+    /// The signature does not recover to the signer (or is malformed or malleable).
+    InvalidSignature,
+    /// The receipt's cumulative amount was already settled.
+    AlreadySettled,
+    /// Nothing more has accrued under the lease's terms yet.
+    NotYetAccrued,
+    /// The escrow is fully settled.
+    EscrowExhausted,
+    /// The signer's cap is used up.
+    SignerCapReached,
+    /// A value this SDK does not know.
+    Other(u8),
+}
+
+impl From<u8> for SettlementResult {
+    fn from(value: u8) -> Self {
+        use SettlementResult::*;
+        const ALL: [SettlementResult; 11] = [
+            Settled,
+            UnknownLease,
+            SettlementWindowClosed,
+            SignerNotAuthorized,
+            SignerExpired,
+            SignerRevoked,
+            InvalidSignature,
+            AlreadySettled,
+            NotYetAccrued,
+            EscrowExhausted,
+            SignerCapReached,
+        ];
+        ALL.get(usize::from(value)).copied().unwrap_or(Other(value))
+    }
+}
+
+/// A provider's public profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderDetails {
+    /// Where the provider describes itself (JSON).
+    pub metadata_uri: String,
+    /// Where tenants reach the service.
+    pub endpoint: String,
+    /// Where the hardware runs.
+    pub region: String,
+    /// Hash of the hardware attributes.
+    pub attributes_hash: B256,
+}
+
+/// The terms of an offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferTerms {
+    /// The stablecoin leases pay in (fixed once published).
+    pub token: Address,
+    /// Raw token units per second.
+    pub price_per_second: u64,
+    /// Shortest lease, seconds; a deposit must pay for at least this long.
+    pub min_duration: u32,
+    /// Longest lease, seconds.
+    pub max_duration: u32,
+    /// How long a close takes effect after notice, seconds; the bond is sized on it.
+    pub notice_period: u32,
+    /// How many leases may be open at once.
+    pub capacity: u16,
+}
+
+/// A lease as it was opened, read from its `LeaseOpened` event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedLease {
+    /// The lease.
+    pub lease_id: U256,
+    /// Its offer.
+    pub offer_id: U256,
+    /// Its tenant.
+    pub tenant: Address,
+    /// The terms in force when it opened.
+    pub terms: IOpenleaseTypes::Lease,
+}
+
+/// What settling one receipt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SettlementOutcome {
+    /// The receipt's lease.
+    pub lease_id: U256,
+    /// `Settled`, or why nothing was paid.
+    pub result: SettlementResult,
+    /// Paid out of escrow (provider's share plus fee).
+    pub paid: U256,
+    /// The protocol's fee out of `paid`.
+    pub fee: U256,
+}
+
+impl SettlementOutcome {
+    /// Whether the receipt paid anything.
+    pub fn is_settled(&self) -> bool {
+        self.result == SettlementResult::Settled
+    }
+}
+
+impl<P: Provider + Clone> Client<P> {
+    /// Registers this account as a provider.
+    pub async fn register_provider(&self, details: &ProviderDetails) -> Result<TransactionReceipt> {
+        let d = details.clone();
+        self.send(self.market().registerProvider(d.metadata_uri, d.endpoint, d.region, d.attributes_hash)).await
+    }
+
+    /// Replaces this provider's profile.
+    pub async fn update_provider(&self, details: &ProviderDetails) -> Result<TransactionReceipt> {
+        let d = details.clone();
+        self.send(self.market().updateProvider(d.metadata_uri, d.endpoint, d.region, d.attributes_hash)).await
+    }
+
+    /// Stakes `amount` of `token` (approving the market first if needed); returns the stake after.
+    pub async fn stake(&self, token: Address, amount: U256) -> Result<StakeView> {
+        self.ensure_allowance(token, amount).await?;
+        self.send(self.market().stake(token, amount)).await?;
+        self.stake_of(self.address(), token).await
+    }
+
+    /// Starts thawing `amount` of free stake; returns the stake after.
+    pub async fn request_unstake(&self, token: Address, amount: U256) -> Result<StakeView> {
+        self.send(self.market().requestUnstake(token, amount)).await?;
+        self.stake_of(self.address(), token).await
+    }
+
+    /// Withdraws all thawed stake in `token` to `to`; returns the amount.
+    pub async fn withdraw_stake(&self, token: Address, to: Address) -> Result<U256> {
+        let receipt = self.send(self.market().withdrawStake(token, to)).await?;
+        Ok(find::<Openlease::StakeWithdrawn>(&receipt)?.amount)
+    }
+
+    /// Publishes an offer; returns its id.
+    pub async fn publish_offer(&self, terms: &OfferTerms) -> Result<U256> {
+        let t = *terms;
+        let receipt = self
+            .send(self.market().publishOffer(
+                t.token,
+                t.price_per_second,
+                t.min_duration,
+                t.max_duration,
+                t.notice_period,
+                t.capacity,
+            ))
+            .await?;
+        Ok(find::<Openlease::OfferPublished>(&receipt)?.offerId)
+    }
+
+    /// Changes the terms new leases of an offer get (its token never changes).
+    pub async fn update_offer(&self, offer_id: U256, terms: &OfferTerms) -> Result<TransactionReceipt> {
+        let t = *terms;
+        self.send(self.market().updateOffer(
+            offer_id,
+            t.price_per_second,
+            t.min_duration,
+            t.max_duration,
+            t.notice_period,
+            t.capacity,
+        ))
+        .await
+    }
+
+    /// Stops (or resumes) new leases of an offer.
+    pub async fn set_offer_paused(&self, offer_id: U256, paused: bool) -> Result<TransactionReceipt> {
+        self.send(self.market().setOfferPaused(offer_id, paused)).await
+    }
+
+    /// The offers `provider` published, oldest first.
+    pub async fn offers_of(&self, provider: Address) -> Result<Vec<U256>> {
+        let logs = self
+            .market()
+            .OfferPublished_filter()
+            .topic2(provider.into_word())
+            .from_block(self.deployment().deploy_block)
+            .query()
+            .await?;
+        Ok(logs.into_iter().map(|(event, _)| event.offerId).collect())
+    }
+
+    /// Every lease opened on `provider`'s offers, oldest first.
+    pub async fn leases_of(&self, provider: Address) -> Result<Vec<OpenedLease>> {
+        let offers = self.offers_of(provider).await?;
+        self.leases_of_offers(&offers).await
+    }
+
+    /// Every lease opened on these offers, oldest first.
+    pub async fn leases_of_offers(&self, offer_ids: &[U256]) -> Result<Vec<OpenedLease>> {
+        if offer_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let topics: Vec<B256> = offer_ids.iter().map(|id| B256::from(*id)).collect();
+        let logs = self
+            .market()
+            .LeaseOpened_filter()
+            .topic2(topics)
+            .from_block(self.deployment().deploy_block)
+            .query()
+            .await?;
+        Ok(logs
+            .into_iter()
+            .map(|(e, _)| OpenedLease { lease_id: e.leaseId, offer_id: e.offerId, tenant: e.tenant, terms: e.terms })
+            .collect())
+    }
+
+    /// Ends a lease at once, without notice: its bond is slashed to the tenant.
+    pub async fn terminate_lease(&self, lease_id: U256) -> Result<TransactionReceipt> {
+        self.send(self.market().terminateLease(lease_id)).await
+    }
+
+    /// Settles one receipt. A receipt that pays nothing is the market's `OpenleaseSettlementFailed`.
+    pub async fn settle(&self, receipt: SignedReceipt) -> Result<SettlementOutcome> {
+        let lease_id = receipt.receipt.leaseId;
+        let tx = self.send(self.market().settle(receipt)).await?;
+        let settled = find::<Openlease::LeaseSettled>(&tx)?;
+        Ok(SettlementOutcome { lease_id, result: SettlementResult::Settled, paid: settled.paid, fee: settled.fee })
+    }
+
+    /// Settles many receipts in one transaction; bad items are skipped by the market. Returns one
+    /// outcome per receipt, in order.
+    pub async fn settle_batch(&self, receipts: Vec<SignedReceipt>) -> Result<Vec<SettlementOutcome>> {
+        let tx = self.send(self.market().settleBatch(receipts)).await?;
+        // Each item emits exactly one of the two events, in the order of the items.
+        let outcomes = tx
+            .logs()
+            .iter()
+            .filter(|log| log.address() == self.deployment().market)
+            .filter_map(|log| match log.topic0() {
+                Some(&Openlease::LeaseSettled::SIGNATURE_HASH) => {
+                    let e = log.log_decode::<Openlease::LeaseSettled>().ok()?.inner.data;
+                    Some(SettlementOutcome {
+                        lease_id: e.leaseId,
+                        result: SettlementResult::Settled,
+                        paid: e.paid,
+                        fee: e.fee,
+                    })
+                }
+                Some(&Openlease::SettlementSkipped::SIGNATURE_HASH) => {
+                    let e = log.log_decode::<Openlease::SettlementSkipped>().ok()?.inner.data;
+                    Some(SettlementOutcome { lease_id: e.leaseId, result: e.result.into(), paid: U256::ZERO, fee: U256::ZERO })
+                }
+                _ => None,
+            })
+            .collect();
+        Ok(outcomes)
+    }
+
+    /// Settles the newest receipt of every lease in `book` with something unsettled, in one
+    /// batch, then records the market's settled totals in the book.
+    pub async fn settle_book(&self, book: &mut ReceiptBook) -> Result<Vec<SettlementOutcome>> {
+        let receipts = book.to_settle();
+        if receipts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let outcomes = self.settle_batch(receipts).await?;
+        for outcome in &outcomes {
+            let lease = self.lease(outcome.lease_id).await?;
+            book.mark_settled(outcome.lease_id, U256::from(lease.settled));
+        }
+        Ok(outcomes)
+    }
+}

@@ -1,0 +1,608 @@
+//! Service receipts: the tenant's service signs them ([`ReceiptSigner`]), the provider checks each
+//! one before serving more ([`ReceiptVerifier`]) and keeps the newest per lease ([`ReceiptBook`]),
+//! which is all it needs to settle: receipts are cumulative, so the newest pays for every older one.
+//!
+//! The digest is the market's own, byte for byte: EIP-712 over the domain
+//! `{name "Openlease", version "1", chainId, verifyingContract = market}` and
+//! `ServiceReceipt(uint256 leaseId,uint256 cumulativeAmount,bytes32 usageDigest,uint64 periodEnd)`.
+//! Signatures are 65 bytes `r || s || v` with `v` 27 or 28 and a low `s`, as the market's
+//! `ECDSA.tryRecover` demands.
+
+use std::{collections::HashMap, sync::LazyLock};
+
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    signers::{
+        SignerSync,
+        k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey},
+        local::PrivateKeySigner,
+    },
+    sol_types::{Eip712Domain, eip712_domain},
+};
+pub use openlease_contracts::IOpenleaseTypes::{ServiceReceipt, SignedReceipt};
+
+/// keccak256 of the `ServiceReceipt` type string, as in the market's `SERVICE_RECEIPT_TYPEHASH`.
+static SERVICE_RECEIPT_TYPEHASH: LazyLock<B256> = LazyLock::new(|| {
+    keccak256("ServiceReceipt(uint256 leaseId,uint256 cumulativeAmount,bytes32 usageDigest,uint64 periodEnd)")
+});
+
+/// Why a receipt was refused. Each is a reason the market would not pay it, or would pay less
+/// than it claims, found before any work is served against it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptError {
+    /// The signature is not 65 bytes.
+    #[error("the signature is {len} bytes, not 65 (r || s || v)")]
+    WrongLength {
+        /// Its length.
+        len: usize,
+    },
+    /// The last byte is not 27 or 28: the market's `ecrecover` rejects anything else.
+    #[error("the signature's v byte is {v}, not 27 or 28")]
+    InvalidRecoveryByte {
+        /// The byte found.
+        v: u8,
+    },
+    /// `s` is in the upper half of the curve order: a malleable signature the market rejects.
+    #[error("the signature has a high s: malleable, the market rejects it")]
+    HighS,
+    /// `r` or `s` is zero or not below the curve order, or no key recovers from it.
+    #[error("the signature is not a valid secp256k1 signature")]
+    BadSignature,
+    /// The receipt is for a lease this verifier does not serve.
+    #[error("lease {lease_id} is not a lease this verifier serves")]
+    WrongLease {
+        /// The receipt's lease.
+        lease_id: U256,
+    },
+    /// The receipt names a signer other than the one the tenant authorized.
+    #[error("the receipt names signer {signer}, not the authorized {expected}")]
+    UnknownSigner {
+        /// The signer the receipt names.
+        signer: Address,
+        /// The signer this verifier accepts.
+        expected: Address,
+    },
+    /// The signature recovers to another address under this chain and market: it was signed for
+    /// another chain or market, over other receipt fields, or by another key.
+    #[error("the signature recovers to {recovered}, not {signer}: signed for another chain, market or receipt")]
+    SignerMismatch {
+        /// The signer the receipt names.
+        signer: Address,
+        /// Who actually signed this digest.
+        recovered: Address,
+    },
+    /// The tenant never authorized the signer (its cap is zero on chain).
+    #[error("signer {signer} is not authorized by the tenant")]
+    SignerNotAuthorized {
+        /// The signer.
+        signer: Address,
+    },
+    /// The tenant revoked the signer.
+    #[error("signer {signer} was revoked by the tenant")]
+    SignerRevoked {
+        /// The signer.
+        signer: Address,
+    },
+    /// The signer's authorization ran out.
+    #[error("signer {signer} expired at {expires_at} (now {now})")]
+    SignerExpired {
+        /// The signer.
+        signer: Address,
+        /// When its authorization ended.
+        expires_at: u64,
+        /// The time the receipt was checked at.
+        now: u64,
+    },
+    /// The receipt does not raise the lease's cumulative amount above the newest accepted one.
+    #[error("lease {lease_id}: cumulative amount {cumulative} does not exceed the accepted {accepted}")]
+    NotIncreasing {
+        /// The lease.
+        lease_id: U256,
+        /// The receipt's cumulative amount.
+        cumulative: U256,
+        /// The newest amount accepted (or settled) for the lease.
+        accepted: U256,
+    },
+    /// With this receipt the signer would have attested more than its cap allows.
+    #[error("signer {signer} would attest {attested} in total, over its cap of {cap}")]
+    OverCap {
+        /// The signer.
+        signer: Address,
+        /// Its cap.
+        cap: U256,
+        /// Spent on chain plus every accepted, unsettled increase, this receipt's included.
+        attested: U256,
+    },
+}
+
+/// The EIP-712 domain receipts are signed under, with its separator computed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptDomain {
+    chain_id: u64,
+    market: Address,
+    separator: B256,
+}
+
+impl ReceiptDomain {
+    /// The domain of the market at `market` on chain `chain_id`.
+    pub fn new(chain_id: u64, market: Address) -> Self {
+        let separator = eip712_domain! {
+            name: "Openlease",
+            version: "1",
+            chain_id: chain_id,
+            verifying_contract: market,
+        }
+        .separator();
+        Self { chain_id, market, separator }
+    }
+
+    /// The chain.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// The market (the verifying contract).
+    pub fn market(&self) -> Address {
+        self.market
+    }
+
+    /// The EIP-712 domain separator.
+    pub fn separator(&self) -> B256 {
+        self.separator
+    }
+
+    /// The domain as alloy's [`Eip712Domain`], for other EIP-712 tooling.
+    pub fn eip712(&self) -> Eip712Domain {
+        eip712_domain! {
+            name: "Openlease",
+            version: "1",
+            chain_id: self.chain_id,
+            verifying_contract: self.market,
+        }
+    }
+
+    /// The digest a signer signs for `receipt`: what the market's `receiptDigest` returns.
+    pub fn digest(&self, receipt: &ServiceReceipt) -> B256 {
+        let mut words = [0u8; 160];
+        words[..32].copy_from_slice(SERVICE_RECEIPT_TYPEHASH.as_slice());
+        words[32..64].copy_from_slice(&receipt.leaseId.to_be_bytes::<32>());
+        words[64..96].copy_from_slice(&receipt.cumulativeAmount.to_be_bytes::<32>());
+        words[96..128].copy_from_slice(receipt.usageDigest.as_slice());
+        words[152..160].copy_from_slice(&receipt.periodEnd.to_be_bytes());
+        let struct_hash = keccak256(words);
+
+        let mut message = [0u8; 66];
+        message[..2].copy_from_slice(&[0x19, 0x01]);
+        message[2..34].copy_from_slice(self.separator.as_slice());
+        message[34..].copy_from_slice(struct_hash.as_slice());
+        keccak256(message)
+    }
+}
+
+/// The tenant's side: signs receipts with a session signer's key (or the tenant's own).
+#[derive(Debug, Clone)]
+pub struct ReceiptSigner {
+    key: PrivateKeySigner,
+    domain: ReceiptDomain,
+}
+
+impl ReceiptSigner {
+    /// A signer for receipts of the market in `domain`.
+    pub fn new(key: PrivateKeySigner, domain: ReceiptDomain) -> Self {
+        Self { key, domain }
+    }
+
+    /// The address receipts are signed by: the session signer the tenant authorizes.
+    pub fn address(&self) -> Address {
+        self.key.address()
+    }
+
+    /// The domain receipts are signed under.
+    pub fn domain(&self) -> &ReceiptDomain {
+        &self.domain
+    }
+
+    /// Signs a receipt: a low-`s` 65-byte signature with `v` 27 or 28, ready to settle.
+    pub fn sign(&self, receipt: ServiceReceipt) -> crate::Result<SignedReceipt> {
+        let digest = self.domain.digest(&receipt);
+        // k256 already signs with a low s; normalizing keeps that a guarantee of this type.
+        let signature = self.key.sign_hash_sync(&digest)?.normalized_s();
+        Ok(SignedReceipt { receipt, signer: self.key.address(), signature: signature.as_bytes().into() })
+    }
+
+    /// Builds and signs a receipt: `lease_id` consumed `cumulative_amount` in total up to `period_end`.
+    pub fn sign_usage(
+        &self,
+        lease_id: U256,
+        cumulative_amount: U256,
+        usage_digest: B256,
+        period_end: u64,
+    ) -> crate::Result<SignedReceipt> {
+        self.sign(ServiceReceipt {
+            leaseId: lease_id,
+            cumulativeAmount: cumulative_amount,
+            usageDigest: usage_digest,
+            periodEnd: period_end,
+        })
+    }
+}
+
+/// What the tenant allows a session signer: the market's `SessionSigner`, read with
+/// `sessionSigner(tenant, signer)` (see [`crate::Client::session_signer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignerTerms {
+    /// The most the signer may attest in total, in raw token units; zero if never authorized.
+    pub cap: U256,
+    /// What was settled against its receipts so far.
+    pub spent: U256,
+    /// Unix time its authorization ends; zero once revoked.
+    pub expires_at: u64,
+}
+
+impl SignerTerms {
+    /// The terms of a tenant signing its own receipts: no cap, no expiry.
+    pub fn tenant() -> Self {
+        Self { cap: U256::MAX, spent: U256::ZERO, expires_at: u64::MAX }
+    }
+
+    /// Whether the tenant ever authorized the signer.
+    pub fn is_authorized(&self) -> bool {
+        !self.cap.is_zero()
+    }
+
+    /// Whether the tenant revoked the signer.
+    pub fn is_revoked(&self) -> bool {
+        self.is_authorized() && self.expires_at == 0
+    }
+
+    /// What the signer may still attest.
+    pub fn remaining(&self) -> U256 {
+        self.cap.saturating_sub(self.spent)
+    }
+}
+
+impl From<openlease_contracts::IOpenleaseTypes::SessionSigner> for SignerTerms {
+    fn from(s: openlease_contracts::IOpenleaseTypes::SessionSigner) -> Self {
+        Self { cap: U256::from(s.cap), spent: U256::from(s.spent), expires_at: s.expiresAt.to::<u64>() }
+    }
+}
+
+/// The newest accepted receipt of every lease a provider serves, against what the market has
+/// settled of it. The newest receipt alone is worth settling.
+#[derive(Debug, Clone, Default)]
+pub struct ReceiptBook {
+    leases: HashMap<U256, BookEntry>,
+    unsettled: U256,
+}
+
+#[derive(Debug, Clone, Default)]
+struct BookEntry {
+    settled: U256,
+    newest: Option<SignedReceipt>,
+}
+
+impl BookEntry {
+    fn accepted(&self) -> U256 {
+        self.newest.as_ref().map_or(self.settled, |r| r.receipt.cumulativeAmount.max(self.settled))
+    }
+
+    fn unsettled(&self) -> U256 {
+        self.accepted() - self.settled
+    }
+}
+
+impl ReceiptBook {
+    /// An empty book.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts keeping receipts of `lease_id`, of which the market has settled `settled`.
+    pub fn add_lease(&mut self, lease_id: U256, settled: U256) {
+        self.leases.entry(lease_id).or_insert(BookEntry { settled, newest: None });
+    }
+
+    /// Whether the book keeps receipts of `lease_id`.
+    pub fn has_lease(&self, lease_id: U256) -> bool {
+        self.leases.contains_key(&lease_id)
+    }
+
+    /// The leases kept.
+    pub fn leases(&self) -> impl Iterator<Item = U256> + '_ {
+        self.leases.keys().copied()
+    }
+
+    /// The newest accepted receipt of a lease.
+    pub fn newest(&self, lease_id: U256) -> Option<&SignedReceipt> {
+        self.leases.get(&lease_id)?.newest.as_ref()
+    }
+
+    /// The highest cumulative amount accepted for a lease (its settled total if none).
+    pub fn accepted(&self, lease_id: U256) -> U256 {
+        self.leases.get(&lease_id).map_or(U256::ZERO, BookEntry::accepted)
+    }
+
+    /// What the newest receipt of a lease is owed beyond what the market settled.
+    pub fn unsettled(&self, lease_id: U256) -> U256 {
+        self.leases.get(&lease_id).map_or(U256::ZERO, BookEntry::unsettled)
+    }
+
+    /// The sum of [`Self::unsettled`] over every lease.
+    pub fn total_unsettled(&self) -> U256 {
+        self.unsettled
+    }
+
+    /// The receipts worth settling: the newest of every lease with something unsettled.
+    pub fn to_settle(&self) -> Vec<SignedReceipt> {
+        let mut ids: Vec<_> = self.leases.iter().filter(|(_, e)| !e.unsettled().is_zero()).map(|(id, _)| *id).collect();
+        ids.sort();
+        ids.into_iter().filter_map(|id| self.leases[&id].newest.clone()).collect()
+    }
+
+    /// Records that the market has settled `settled` of a lease in total.
+    pub fn mark_settled(&mut self, lease_id: U256, settled: U256) {
+        let entry = self.leases.entry(lease_id).or_default();
+        let before = entry.unsettled();
+        entry.settled = entry.settled.max(settled);
+        self.unsettled = self.unsettled - before + entry.unsettled();
+    }
+
+    /// Keeps `receipt` as the lease's newest. The caller has verified it.
+    fn record(&mut self, receipt: SignedReceipt) {
+        let entry = self.leases.entry(receipt.receipt.leaseId).or_default();
+        let before = entry.unsettled();
+        entry.newest = Some(receipt);
+        self.unsettled = self.unsettled - before + entry.unsettled();
+    }
+}
+
+/// The provider's side: checks every incoming receipt of one tenant's session signer before more
+/// work is served against it, and keeps the newest per lease in its [`ReceiptBook`].
+#[derive(Debug, Clone)]
+pub struct ReceiptVerifier {
+    domain: ReceiptDomain,
+    signer: Address,
+    terms: SignerTerms,
+    book: ReceiptBook,
+}
+
+impl ReceiptVerifier {
+    /// A verifier for receipts signed by `signer` under `domain`, with the tenant's `terms` for it
+    /// (fetch them with [`crate::Client::session_signer`]). Add the leases it serves with
+    /// [`Self::with_lease`].
+    pub fn new(domain: ReceiptDomain, signer: Address, terms: SignerTerms) -> Self {
+        Self { domain, signer, terms, book: ReceiptBook::new() }
+    }
+
+    /// Serves `lease_id` too, of which the market has settled `settled`.
+    pub fn with_lease(mut self, lease_id: U256, settled: U256) -> Self {
+        self.book.add_lease(lease_id, settled);
+        self
+    }
+
+    /// Serves `lease_id` too, of which the market has settled `settled`.
+    pub fn add_lease(&mut self, lease_id: U256, settled: U256) {
+        self.book.add_lease(lease_id, settled);
+    }
+
+    /// Replaces the signer's terms (after a re-authorization, a revocation or a settlement).
+    pub fn set_terms(&mut self, terms: SignerTerms) {
+        self.terms = terms;
+    }
+
+    /// The signer's terms in use.
+    pub fn terms(&self) -> SignerTerms {
+        self.terms
+    }
+
+    /// The signer whose receipts are accepted.
+    pub fn signer(&self) -> Address {
+        self.signer
+    }
+
+    /// The newest accepted receipt per lease.
+    pub fn book(&self) -> &ReceiptBook {
+        &self.book
+    }
+
+    /// The book, to record settlements in.
+    pub fn book_mut(&mut self) -> &mut ReceiptBook {
+        &mut self.book
+    }
+
+    /// Checks a receipt at unix time `now` against everything known, without keeping it.
+    /// Cheap checks come first; the signature recovery is the only expensive step.
+    pub fn verify(&self, signed: &SignedReceipt, now: u64) -> Result<(), ReceiptError> {
+        let signature = parse_signature(&signed.signature)?;
+        let lease_id = signed.receipt.leaseId;
+        if !self.book.has_lease(lease_id) {
+            return Err(ReceiptError::WrongLease { lease_id });
+        }
+        let signer = signed.signer;
+        if signer != self.signer {
+            return Err(ReceiptError::UnknownSigner { signer, expected: self.signer });
+        }
+        if !self.terms.is_authorized() {
+            return Err(ReceiptError::SignerNotAuthorized { signer });
+        }
+        if self.terms.is_revoked() {
+            return Err(ReceiptError::SignerRevoked { signer });
+        }
+        if now >= self.terms.expires_at {
+            return Err(ReceiptError::SignerExpired { signer, expires_at: self.terms.expires_at, now });
+        }
+
+        let recovered = signature.recover(&self.domain.digest(&signed.receipt))?;
+        if recovered != signer {
+            return Err(ReceiptError::SignerMismatch { signer, recovered });
+        }
+
+        let cumulative = signed.receipt.cumulativeAmount;
+        let accepted = self.book.accepted(lease_id);
+        if cumulative <= accepted {
+            return Err(ReceiptError::NotIncreasing { lease_id, cumulative, accepted });
+        }
+        let attested = self
+            .terms
+            .spent
+            .saturating_add(self.book.total_unsettled())
+            .saturating_add(cumulative - accepted);
+        if attested > self.terms.cap {
+            return Err(ReceiptError::OverCap { signer, cap: self.terms.cap, attested });
+        }
+        Ok(())
+    }
+
+    /// Verifies a receipt and keeps it as its lease's newest. Returns by how much it raised the
+    /// lease's accepted amount: the value of the work it pays for.
+    pub fn accept(&mut self, signed: SignedReceipt, now: u64) -> Result<U256, ReceiptError> {
+        self.verify(&signed, now)?;
+        let increase = signed.receipt.cumulativeAmount - self.book.accepted(signed.receipt.leaseId);
+        self.book.record(signed);
+        Ok(increase)
+    }
+}
+
+/// A signature split and checked the way the market's `ECDSA.tryRecover` checks it.
+struct ParsedSignature {
+    signature: EcdsaSignature,
+    recovery_id: RecoveryId,
+}
+
+fn parse_signature(bytes: &[u8]) -> Result<ParsedSignature, ReceiptError> {
+    let bytes: &[u8; 65] = bytes.try_into().map_err(|_| ReceiptError::WrongLength { len: bytes.len() })?;
+    let v = bytes[64];
+    if v != 27 && v != 28 {
+        return Err(ReceiptError::InvalidRecoveryByte { v });
+    }
+    let (r, s) = (&bytes[..32], &bytes[32..64]);
+    let signature = EcdsaSignature::from_scalars(
+        *<&[u8; 32]>::try_from(r).expect("32 bytes"),
+        *<&[u8; 32]>::try_from(s).expect("32 bytes"),
+    )
+    .map_err(|_| ReceiptError::BadSignature)?;
+    if signature.normalize_s().is_some() {
+        return Err(ReceiptError::HighS);
+    }
+    Ok(ParsedSignature { signature, recovery_id: RecoveryId::new(v == 28, false) })
+}
+
+impl ParsedSignature {
+    fn recover(&self, digest: &B256) -> Result<Address, ReceiptError> {
+        let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &self.signature, self.recovery_id)
+            .map_err(|_| ReceiptError::BadSignature)?;
+        Ok(Address::from_public_key(&key))
+    }
+}
+
+/// Recovers who signed a receipt under `domain`, with the market's checks on the signature
+/// (65 bytes, `v` 27 or 28, low `s`). Whether that signer may sign is not checked here.
+pub fn recover_signer(domain: &ReceiptDomain, signed: &SignedReceipt) -> Result<Address, ReceiptError> {
+    parse_signature(&signed.signature)?.recover(&domain.digest(&signed.receipt))
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::{
+        primitives::{Bytes, address, b256},
+        sol_types::SolStruct,
+    };
+
+    use super::*;
+
+    const MARKET: Address = address!("0x5FbDB2315678afecb367f032d93F642f64180aa3");
+
+    fn receipt(lease: u64, amount: u64) -> ServiceReceipt {
+        ServiceReceipt {
+            leaseId: U256::from(lease),
+            cumulativeAmount: U256::from(amount),
+            usageDigest: b256!("0x1111111111111111111111111111111111111111111111111111111111111111"),
+            periodEnd: 1_700_000_000,
+        }
+    }
+
+    fn setup() -> (ReceiptSigner, ReceiptVerifier) {
+        let key = PrivateKeySigner::random();
+        let domain = ReceiptDomain::new(31337, MARKET);
+        let terms = SignerTerms { cap: U256::from(1_000), spent: U256::from(100), expires_at: 2_000 };
+        let verifier = ReceiptVerifier::new(domain, key.address(), terms).with_lease(U256::from(1), U256::ZERO);
+        (ReceiptSigner::new(key, domain), verifier)
+    }
+
+    #[test]
+    fn the_digest_is_the_eip712_signing_hash() {
+        let domain = ReceiptDomain::new(31337, MARKET);
+        let r = receipt(7, 12_345);
+        assert_eq!(domain.digest(&r), r.eip712_signing_hash(&domain.eip712()));
+        assert_ne!(domain.digest(&r), ReceiptDomain::new(1, MARKET).digest(&r));
+    }
+
+    #[test]
+    fn signed_receipts_are_low_s_and_recover_to_the_signer() {
+        let (signer, _) = setup();
+        for amount in 1..50 {
+            let signed = signer.sign(receipt(1, amount)).unwrap();
+            assert_eq!(signed.signature.len(), 65);
+            assert!(matches!(signed.signature[64], 27 | 28));
+            assert_eq!(recover_signer(signer.domain(), &signed).unwrap(), signer.address());
+        }
+    }
+
+    #[test]
+    fn accepts_increasing_receipts_and_keeps_the_newest() {
+        let (signer, mut verifier) = setup();
+        assert_eq!(verifier.accept(signer.sign(receipt(1, 10)).unwrap(), 1_000).unwrap(), U256::from(10));
+        assert_eq!(verifier.accept(signer.sign(receipt(1, 25)).unwrap(), 1_000).unwrap(), U256::from(15));
+        assert_eq!(verifier.book().newest(U256::from(1)).unwrap().receipt.cumulativeAmount, U256::from(25));
+        assert_eq!(verifier.book().total_unsettled(), U256::from(25));
+        verifier.book_mut().mark_settled(U256::from(1), U256::from(20));
+        assert_eq!(verifier.book().unsettled(U256::from(1)), U256::from(5));
+        assert_eq!(verifier.book().total_unsettled(), U256::from(5));
+        assert_eq!(verifier.book().to_settle().len(), 1);
+    }
+
+    #[test]
+    fn each_fault_has_its_own_error() {
+        let (signer, mut verifier) = setup();
+        let good = signer.sign(receipt(1, 10)).unwrap();
+
+        let mut short = good.clone();
+        short.signature = Bytes::from(good.signature[..64].to_vec());
+        assert_eq!(verifier.verify(&short, 1_000), Err(ReceiptError::WrongLength { len: 64 }));
+
+        let mut bad_v = good.clone();
+        let mut bytes = good.signature.to_vec();
+        bytes[64] -= 27;
+        bad_v.signature = bytes.into();
+        assert!(matches!(verifier.verify(&bad_v, 1_000), Err(ReceiptError::InvalidRecoveryByte { .. })));
+
+        let mut high_s = good.clone();
+        let sig = alloy::primitives::Signature::from_raw(&good.signature).unwrap();
+        let order = U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).unwrap();
+        // The same signature with s' = n - s and the parity flipped: valid, but malleable.
+        let flipped = alloy::primitives::Signature::new(sig.r(), order - sig.s(), !sig.v());
+        high_s.signature = flipped.as_bytes().into();
+        assert_eq!(verifier.verify(&high_s, 1_000), Err(ReceiptError::HighS));
+
+        let other_lease = signer.sign(receipt(2, 10)).unwrap();
+        assert_eq!(verifier.verify(&other_lease, 1_000), Err(ReceiptError::WrongLease { lease_id: U256::from(2) }));
+
+        let other_chain = ReceiptSigner::new(signer.key.clone(), ReceiptDomain::new(1, MARKET)).sign(receipt(1, 10)).unwrap();
+        assert!(matches!(verifier.verify(&other_chain, 1_000), Err(ReceiptError::SignerMismatch { .. })));
+
+        assert!(matches!(verifier.verify(&good, 2_000), Err(ReceiptError::SignerExpired { expires_at: 2_000, .. })));
+
+        verifier.accept(good.clone(), 1_000).unwrap();
+        assert!(matches!(verifier.verify(&good, 1_000), Err(ReceiptError::NotIncreasing { .. })));
+
+        let over = signer.sign(receipt(1, 901)).unwrap();
+        assert_eq!(
+            verifier.verify(&over, 1_000),
+            Err(ReceiptError::OverCap { signer: signer.address(), cap: U256::from(1_000), attested: U256::from(1_001) })
+        );
+        verifier.verify(&signer.sign(receipt(1, 900)).unwrap(), 1_000).unwrap();
+
+        verifier.set_terms(SignerTerms { expires_at: 0, ..verifier.terms() });
+        assert!(matches!(verifier.verify(&over, 1_000), Err(ReceiptError::SignerRevoked { .. })));
+    }
+}

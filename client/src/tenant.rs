@@ -1,0 +1,173 @@
+//! The tenant's side: open leases (by EIP-2612 permit when the token has it), top up, close,
+//! authorize session signers, dispute. And the arbiter's ruling, which closes a dispute.
+
+use alloy::{
+    primitives::{Address, B256, U256, keccak256},
+    providers::Provider,
+    rpc::types::TransactionReceipt,
+    signers::SignerSync,
+    sol,
+    sol_types::SolStruct,
+};
+use openlease_contracts::Openlease;
+
+use crate::{Client, Error, Result, events::find};
+
+sol! {
+    /// EIP-2612's permit message.
+    struct Permit { address owner; address spender; uint256 value; uint256 nonce; uint256 deadline; }
+}
+
+/// How long a signed permit stays valid.
+const PERMIT_LIFETIME: u64 = 3600;
+
+/// What a tenant asks for when opening a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseRequest {
+    /// The offer.
+    pub offer_id: U256,
+    /// Seconds, within the offer's min and max duration.
+    pub duration: u32,
+    /// Escrowed up front, raw token units; at least price × min duration.
+    pub deposit: U256,
+    /// The highest price per second accepted: a price raised in front of the tenant reverts.
+    pub max_price_per_second: u64,
+}
+
+/// How the deposit of a lease was paid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepositMethod {
+    /// With an EIP-2612 permit signed off chain: one transaction.
+    Permit,
+    /// With an allowance (approved first if needed).
+    Allowance,
+}
+
+/// A lease just opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseOpening {
+    /// Its id.
+    pub lease_id: U256,
+    /// How the deposit was paid.
+    pub deposit_method: DepositMethod,
+}
+
+impl<P: Provider + Clone> Client<P> {
+    /// Opens a lease: by EIP-2612 permit when the offer's token supports it, else by allowance.
+    pub async fn open_lease(&self, request: LeaseRequest) -> Result<LeaseOpening> {
+        let offer = self.offer(request.offer_id).await?;
+        let market = self.market();
+        let r = request;
+        let (tx, deposit_method) = match self.sign_permit(offer.token, r.deposit).await? {
+            Some((deadline, v, rr, s)) => {
+                let call = market.openLeaseWithPermit(
+                    r.offer_id,
+                    r.duration,
+                    r.deposit,
+                    r.max_price_per_second,
+                    deadline,
+                    v,
+                    rr,
+                    s,
+                );
+                (self.send(call).await?, DepositMethod::Permit)
+            }
+            None => {
+                // An unknown offer has no token: let the market say so rather than the approval.
+                if offer.provider != Address::ZERO {
+                    self.ensure_allowance(offer.token, r.deposit).await?;
+                }
+                let call = market.openLease(r.offer_id, r.duration, r.deposit, r.max_price_per_second);
+                (self.send(call).await?, DepositMethod::Allowance)
+            }
+        };
+        Ok(LeaseOpening { lease_id: find::<Openlease::LeaseOpened>(&tx)?.leaseId, deposit_method })
+    }
+
+    /// Whether `token` implements EIP-2612 (it answers `nonces` and `DOMAIN_SEPARATOR`).
+    pub async fn supports_permit(&self, token: Address) -> Result<bool> {
+        Ok(self.permit_domain(token).await?.is_some())
+    }
+
+    async fn permit_domain(&self, token: Address) -> Result<Option<(U256, B256)>> {
+        if token == Address::ZERO {
+            return Ok(None);
+        }
+        let erc20 = self.token(token);
+        let nonce = erc20.nonces(self.address()).call().await;
+        let separator = erc20.DOMAIN_SEPARATOR().call().await;
+        match (nonce, separator) {
+            (Ok(nonce), Ok(separator)) => Ok(Some((nonce, separator))),
+            // A transport failure is not "no permit": only a revert or an empty answer is.
+            (Err(e), _) | (_, Err(e)) => match Error::from(e) {
+                transport @ Error::Transport(_) => Err(transport),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// Signs an EIP-2612 permit letting the market pull `value` of `token`: `(deadline, v, r, s)`,
+    /// or `None` if the token has no permit.
+    pub async fn sign_permit(&self, token: Address, value: U256) -> Result<Option<(U256, u8, B256, B256)>> {
+        let Some((nonce, separator)) = self.permit_domain(token).await? else { return Ok(None) };
+        let deadline = U256::from(self.now().await? + PERMIT_LIFETIME);
+        let permit = Permit { owner: self.address(), spender: self.deployment().market, value, nonce, deadline };
+        let digest =
+            keccak256([&[0x19, 0x01][..], separator.as_slice(), permit.eip712_hash_struct().as_slice()].concat());
+        let signature = self.signer().sign_hash_sync(&digest)?;
+        Ok(Some((deadline, 27 + u8::from(signature.v()), signature.r().into(), signature.s().into())))
+    }
+
+    /// Adds `amount` to a lease's escrow (approving first if needed), extending its runway.
+    pub async fn top_up(&self, lease_id: U256, amount: U256) -> Result<TransactionReceipt> {
+        let lease = self.lease(lease_id).await?;
+        let token = self.offer(U256::from(lease.offerId)).await?.token;
+        self.ensure_allowance(token, amount).await?;
+        self.send(self.market().topUp(lease_id, amount)).await
+    }
+
+    /// Gives notice on a lease (tenant or provider); returns when it now ends.
+    pub async fn close_lease(&self, lease_id: U256) -> Result<u64> {
+        let tx = self.send(self.market().closeLease(lease_id)).await?;
+        Ok(find::<Openlease::LeaseClosed>(&tx)?.endsAt.to::<u64>())
+    }
+
+    /// After the settlement window: refunds the rest of the escrow to the tenant's claimable
+    /// balance and releases the bond. Anyone may call. Returns `(refund, bond released)`.
+    pub async fn finalize_lease(&self, lease_id: U256) -> Result<(U256, U256)> {
+        let tx = self.send(self.market().finalizeLease(lease_id)).await?;
+        let finalized = find::<Openlease::LeaseFinalized>(&tx)?;
+        Ok((finalized.refund, finalized.bondReleased))
+    }
+
+    /// Lets `signer` sign receipts for this tenant's leases, up to `cap` raw units in total, until `expires_at`.
+    pub async fn authorize_signer(&self, signer: Address, cap: U256, expires_at: u64) -> Result<TransactionReceipt> {
+        let cap = alloy::primitives::Uint::<96, 2>::saturating_from(cap);
+        let expires_at = alloy::primitives::Uint::<40, 1>::saturating_from(expires_at);
+        self.send(self.market().authorizeSigner(signer, cap, expires_at)).await
+    }
+
+    /// Stops `signer` at once.
+    pub async fn revoke_signer(&self, signer: Address) -> Result<TransactionReceipt> {
+        self.send(self.market().revokeSigner(signer)).await
+    }
+
+    /// Disputes the provider's service of a lease, posting the dispute bond (approved first if
+    /// needed). Returns the bond posted.
+    pub async fn open_dispute(&self, lease_id: U256, evidence_uri: &str) -> Result<U256> {
+        let lease = self.lease(lease_id).await?;
+        let token = self.offer(U256::from(lease.offerId)).await?.token;
+        let params = self.market().params().call().await?;
+        let bond = U256::from(lease.bond) * U256::from(params.disputeBondBps) / U256::from(10_000);
+        if !bond.is_zero() {
+            self.ensure_allowance(token, bond).await?;
+        }
+        let tx = self.send(self.market().openDispute(lease_id, evidence_uri.to_string())).await?;
+        Ok(find::<Openlease::DisputeOpened>(&tx)?.tenantBond)
+    }
+
+    /// The arbiter's ruling: slash `slash_bps` of the lease's bond to the tenant, or reject with zero.
+    pub async fn rule_dispute(&self, lease_id: U256, slash_bps: u16) -> Result<TransactionReceipt> {
+        self.send(self.market().ruleDispute(lease_id, slash_bps)).await
+    }
+}
