@@ -5,26 +5,27 @@
 //! make devnet                       # in another terminal
 //! cargo run -p openlease-client --example provider_lifecycle
 //! ```
-//! Acts as devnet provider-1 (anvil account 1). Override with `OPENLEASE_RPC_URL`,
-//! `OPENLEASE_DEPLOYMENTS` (a directory) and `OPENLEASE_PROVIDER_KEY`.
+//! Acts as anvil account 8, which the devnet funds but leaves to you (its seeded providers settle
+//! on their own, so a second program sending as one of them would race it for nonces). Override
+//! with `OPENLEASE_RPC_URL`, `OPENLEASE_DEPLOYMENTS` (a directory) and `OPENLEASE_PROVIDER_KEY`.
 
 use std::path::PathBuf;
 
 use alloy::{primitives::{U256, keccak256}, signers::local::PrivateKeySigner};
-use openlease_client::{Client, Deployment, OfferTerms, ProviderDetails, parse_units};
+use openlease_client::{Client, Manifest, OfferTerms, ProviderDetails, parse_units};
 
-/// anvil's account 1: devnet provider-1.
-const PROVIDER_KEY: &str = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+/// anvil's account 8.
+const PROVIDER_KEY: &str = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97";
 
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let rpc = std::env::var("OPENLEASE_RPC_URL").unwrap_or_else(|_| "http://127.0.0.1:8545".into());
     let dir = PathBuf::from(std::env::var("OPENLEASE_DEPLOYMENTS").unwrap_or_else(|_| "deployments".into()));
     let key: PrivateKeySigner = std::env::var("OPENLEASE_PROVIDER_KEY").unwrap_or_else(|_| PROVIDER_KEY.into()).parse()?;
-    let client = Client::connect(&rpc, key, Deployment::load_for_chain(&dir, 31337)?).await?;
+    let client = Client::connect(&rpc, key, Manifest::load_for_chain(&dir, 31337)?).await?;
     let me = client.address();
-    let usdc = client.deployment().stablecoin("USDC").ok_or_else(|| eyre::eyre!("no USDC in the manifest"))?.clone();
-    println!("provider {me} on market {}", client.deployment().market);
+    let usdc = client.manifest().stablecoin("USDC").ok_or_else(|| eyre::eyre!("no USDC in the manifest"))?.clone();
+    println!("provider {me} on market {}", client.manifest().market());
 
     let details = ProviderDetails {
         metadata_uri: "ipfs://openlease-examples/provider".into(),

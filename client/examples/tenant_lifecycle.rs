@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-use openlease_client::{Client, Deployment, LeaseRequest, parse_units};
+use openlease_client::{Client, Manifest, LeaseRequest, parse_units};
 
 /// anvil's account 5: devnet tenant-2.
 const TENANT_KEY: &str = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
@@ -25,13 +25,13 @@ async fn main() -> eyre::Result<()> {
     let rpc = std::env::var("OPENLEASE_RPC_URL").unwrap_or_else(|_| "http://127.0.0.1:8545".into());
     let dir = PathBuf::from(std::env::var("OPENLEASE_DEPLOYMENTS").unwrap_or_else(|_| "deployments".into()));
     let key: PrivateKeySigner = std::env::var("OPENLEASE_TENANT_KEY").unwrap_or_else(|_| TENANT_KEY.into()).parse()?;
-    let client = Client::connect(&rpc, key, Deployment::load_for_chain(&dir, 31337)?).await?;
+    let client = Client::connect(&rpc, key, Manifest::load_for_chain(&dir, 31337)?).await?;
     let me = client.address();
     println!("tenant {me}");
 
     let offer_id = *client.offers_of(PROVIDER).await?.first().ok_or_else(|| eyre::eyre!("provider-1 has no offer"))?;
     let offer = client.offer(offer_id).await?;
-    let coin = client.deployment().stablecoin_at(offer.token).ok_or_else(|| eyre::eyre!("unknown token"))?.clone();
+    let coin = client.manifest().stablecoin_at(offer.token).ok_or_else(|| eyre::eyre!("unknown token"))?.clone();
     let deposit = parse_units("20", coin.decimals)?;
     client.send(client.token(coin.address).mint(me, deposit * alloy::primitives::U256::from(2))).await?;
 

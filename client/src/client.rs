@@ -17,7 +17,7 @@ use openlease_contracts::{IOpenleaseTypes, MockStablecoin, Openlease};
 use tokio::sync::Mutex;
 
 use crate::{
-    Deployment, Error, ReceiptDomain, ReceiptSigner, Result, SignerTerms, TokenAmount,
+    Manifest, Error, ReceiptDomain, ReceiptSigner, Result, SignerTerms, TokenAmount,
     risk::{Exposure, Runway, StakeView},
     receipt::ReceiptBook,
 };
@@ -38,34 +38,46 @@ const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 pub struct Client<P> {
     provider: P,
     signer: PrivateKeySigner,
-    deployment: Deployment,
+    manifest: Manifest,
     market: Openlease::OpenleaseInstance<P>,
     send_lock: Arc<Mutex<()>>,
 }
 
 impl Client<DynProvider> {
     /// Connects to `rpc_url` (`http(s)://` or `ws(s)://`) as `signer`, for the market of
-    /// `deployment`, after checking that the node is on the deployment's chain.
-    pub async fn connect(rpc_url: &str, signer: PrivateKeySigner, deployment: Deployment) -> Result<Self> {
+    /// `manifest`, after checking that the node is on the manifest's chain.
+    pub async fn connect(rpc_url: &str, signer: PrivateKeySigner, manifest: Manifest) -> Result<Self> {
         let rpc = ClientBuilder::default()
             .layer(RetryBackoffLayer::new(RETRIES, INITIAL_BACKOFF.as_millis() as u64, u64::MAX))
             .connect(rpc_url)
             .await?;
-        let provider =
-            ProviderBuilder::new().wallet(EthereumWallet::from(signer.clone())).connect_client(rpc).erased();
+        // The node's pending count, asked under `send`'s lock, is the next nonce: a call that
+        // reverts in gas estimation takes none, and another program sending as the same account
+        // is seen. (alloy's default cached nonces advance before broadcast and never resync.)
+        let provider = ProviderBuilder::new()
+            .disable_recommended_fillers()
+            .with_gas_estimation()
+            .with_simple_nonce_management()
+            .fetch_chain_id()
+            .wallet(EthereumWallet::from(signer.clone()))
+            .connect_client(rpc)
+            .erased();
         let node = provider.get_chain_id().await?;
-        if node != deployment.chain_id {
-            return Err(Error::WrongChain { manifest: deployment.chain_id, node });
+        if node != manifest.chain_id {
+            return Err(Error::WrongChain { manifest: manifest.chain_id, node });
         }
-        Ok(Self::new(provider, signer, deployment))
+        Ok(Self::new(provider, signer, manifest))
     }
 }
 
 impl<P: Provider + Clone> Client<P> {
     /// A client over an existing provider, which must sign transactions as `signer` (a wallet filler).
-    pub fn new(provider: P, signer: PrivateKeySigner, deployment: Deployment) -> Self {
-        let market = Openlease::new(deployment.market, provider.clone());
-        Self { provider, signer, deployment, market, send_lock: Arc::new(Mutex::new(())) }
+    /// Give it simple nonce management (`ProviderBuilder::with_simple_nonce_management`): alloy's
+    /// default cached nonces advance even when gas estimation reverts, leaving a gap that stalls
+    /// every later transaction.
+    pub fn new(provider: P, signer: PrivateKeySigner, manifest: Manifest) -> Self {
+        let market = Openlease::new(manifest.market(), provider.clone());
+        Self { provider, signer, manifest, market, send_lock: Arc::new(Mutex::new(())) }
     }
 
     /// The account this client acts as.
@@ -78,9 +90,9 @@ impl<P: Provider + Clone> Client<P> {
         &self.provider
     }
 
-    /// The deployment in use.
-    pub fn deployment(&self) -> &Deployment {
-        &self.deployment
+    /// The deployment manifest in use.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
     }
 
     /// The market's bindings, for anything this client does not wrap.
@@ -95,7 +107,7 @@ impl<P: Provider + Clone> Client<P> {
 
     /// The EIP-712 domain receipts of this market are signed under.
     pub fn receipt_domain(&self) -> ReceiptDomain {
-        ReceiptDomain::new(self.deployment.chain_id, self.deployment.market)
+        ReceiptDomain::new(self.manifest.chain_id, self.manifest.market())
     }
 
     /// A receipt signer with `key` for this market.
@@ -139,7 +151,7 @@ impl<P: Provider + Clone> Client<P> {
     pub async fn lease(&self, lease_id: U256) -> Result<IOpenleaseTypes::Lease> {
         let lease = self.market.lease(lease_id).call().await?;
         if lease.status == LEASE_STATUS_NONE {
-            return Err(Error::UnknownLease { lease_id, market: self.deployment.market });
+            return Err(Error::UnknownLease { lease_id, market: self.manifest.market() });
         }
         Ok(lease)
     }
@@ -166,7 +178,7 @@ impl<P: Provider + Clone> Client<P> {
 
     /// An amount of `token` in its units, for display (`12.5 USDC`).
     pub fn amount(&self, token: Address, raw: U256) -> TokenAmount {
-        match self.deployment.stablecoin_at(token) {
+        match self.manifest.stablecoin_at(token) {
             Some(coin) => TokenAmount::new(raw, coin.decimals, coin.symbol.clone()),
             None => TokenAmount::new(raw, 0, token.to_string()),
         }
@@ -206,9 +218,9 @@ impl<P: Provider + Clone> Client<P> {
     /// Approves the market for `amount` of `token` unless the allowance already covers it.
     pub async fn ensure_allowance(&self, token: Address, amount: U256) -> Result<()> {
         let erc20 = self.token(token);
-        let allowance = erc20.allowance(self.address(), self.deployment.market).call().await?;
+        let allowance = erc20.allowance(self.address(), self.manifest.market()).call().await?;
         if allowance < amount {
-            self.send(erc20.approve(self.deployment.market, amount)).await?;
+            self.send(erc20.approve(self.manifest.market(), amount)).await?;
         }
         Ok(())
     }
@@ -218,5 +230,35 @@ impl<P: Provider + Clone> Client<P> {
         let receipt = self.send(self.market.claim(token, to)).await?;
         let claimed = crate::events::find::<Openlease::Claimed>(&receipt)?;
         Ok(claimed.amount)
+    }
+}
+
+impl<P: Provider + Clone> Client<P> {
+    /// `provider`'s current profile, read from its newest `ProviderRegistered` or
+    /// `ProviderUpdated` event; `None` if it never registered.
+    pub async fn provider_details(&self, provider: Address) -> Result<Option<crate::ProviderDetails>> {
+        let registered = self.market().ProviderRegistered_filter().topic1(provider.into_word());
+        let registered = registered.from_block(self.manifest().deploy_block).query().await?;
+        let updated = self.market().ProviderUpdated_filter().topic1(provider.into_word());
+        let updated = updated.from_block(self.manifest().deploy_block).query().await?;
+        let newest = registered
+            .into_iter()
+            .map(|(e, log)| (log.block_number, log.log_index, e.metadataURI, e.endpoint, e.region, e.attributesHash))
+            .chain(updated.into_iter().map(|(e, log)| {
+                (log.block_number, log.log_index, e.metadataURI, e.endpoint, e.region, e.attributesHash)
+            }))
+            .max_by_key(|(block, index, ..)| (*block, *index));
+        Ok(newest.map(|(_, _, metadata_uri, endpoint, region, attributes_hash)| crate::ProviderDetails {
+            metadata_uri,
+            endpoint,
+            region,
+            attributes_hash,
+        }))
+    }
+
+    /// Until when receipts of a lease can be settled: its end plus the settlement window.
+    pub async fn settlement_deadline(&self, lease_id: U256) -> Result<u64> {
+        self.lease(lease_id).await?;
+        Ok(self.market().settlementDeadline(lease_id).call().await?.to::<u64>())
     }
 }

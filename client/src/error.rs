@@ -1,8 +1,6 @@
 //! The SDK's one error type. A market revert arrives as [`Error::Market`] holding the bindings'
 //! [`OpenleaseErrors`], so a caller matches on the custom error and reads its arguments.
 
-use std::path::PathBuf;
-
 use alloy::{
     contract,
     primitives::{Address, B256, Bytes, U256},
@@ -61,13 +59,8 @@ pub enum Error {
     #[error(transparent)]
     Amount(#[from] AmountError),
     /// The deployment manifest could not be read.
-    #[error("cannot load the deployment manifest {}: {message}", path.display())]
-    Deployment {
-        /// The manifest.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
+    #[error(transparent)]
+    Manifest(#[from] openlease_contracts::ManifestError),
     /// The node is on another chain than the manifest.
     #[error("the manifest is for chain {manifest} but the node is on chain {node}")]
     WrongChain {

@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod client;
-pub mod deployment;
 pub mod error;
 mod events;
 pub mod provider;
@@ -9,9 +8,10 @@ pub mod receipt;
 pub mod risk;
 pub mod tenant;
 pub mod units;
+pub mod watch;
 
 pub use client::Client;
-pub use deployment::{Deployment, Stablecoin};
+pub use openlease_contracts::manifest::{Manifest, ManifestError, StablecoinEntry};
 pub use error::{Error, OpenleaseErrors, Result};
 pub use provider::{OfferTerms, OpenedLease, ProviderDetails, SettlementOutcome, SettlementResult};
 pub use receipt::{
@@ -21,3 +21,4 @@ pub use receipt::{
 pub use risk::{Exposure, Runway, StakeView};
 pub use tenant::{DepositMethod, LeaseOpening, LeaseRequest};
 pub use units::{AmountError, TokenAmount, format_units, parse_units};
+pub use watch::{DueReason, SettlementWatcher, WatchAlert, WatchReport};

@@ -201,7 +201,7 @@ impl<P: Provider + Clone> Client<P> {
             .market()
             .OfferPublished_filter()
             .topic2(provider.into_word())
-            .from_block(self.deployment().deploy_block)
+            .from_block(self.manifest().deploy_block)
             .query()
             .await?;
         Ok(logs.into_iter().map(|(event, _)| event.offerId).collect())
@@ -223,7 +223,7 @@ impl<P: Provider + Clone> Client<P> {
             .market()
             .LeaseOpened_filter()
             .topic2(topics)
-            .from_block(self.deployment().deploy_block)
+            .from_block(self.manifest().deploy_block)
             .query()
             .await?;
         Ok(logs
@@ -253,7 +253,7 @@ impl<P: Provider + Clone> Client<P> {
         let outcomes = tx
             .logs()
             .iter()
-            .filter(|log| log.address() == self.deployment().market)
+            .filter(|log| log.address() == self.manifest().market())
             .filter_map(|log| match log.topic0() {
                 Some(&Openlease::LeaseSettled::SIGNATURE_HASH) => {
                     let e = log.log_decode::<Openlease::LeaseSettled>().ok()?.inner.data;

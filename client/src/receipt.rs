@@ -347,6 +347,13 @@ impl ReceiptBook {
         self.unsettled = self.unsettled - before + entry.unsettled();
     }
 
+    /// Stops keeping a lease (finalized: nothing more settles), dropping its unsettled value.
+    pub fn forget(&mut self, lease_id: U256) {
+        if let Some(entry) = self.leases.remove(&lease_id) {
+            self.unsettled -= entry.unsettled();
+        }
+    }
+
     /// Keeps `receipt` as the lease's newest. The caller has verified it.
     fn record(&mut self, receipt: SignedReceipt) {
         let entry = self.leases.entry(receipt.receipt.leaseId).or_default();

@@ -111,7 +111,7 @@ impl<P: Provider + Clone> Client<P> {
     pub async fn sign_permit(&self, token: Address, value: U256) -> Result<Option<(U256, u8, B256, B256)>> {
         let Some((nonce, separator)) = self.permit_domain(token).await? else { return Ok(None) };
         let deadline = U256::from(self.now().await? + PERMIT_LIFETIME);
-        let permit = Permit { owner: self.address(), spender: self.deployment().market, value, nonce, deadline };
+        let permit = Permit { owner: self.address(), spender: self.manifest().market(), value, nonce, deadline };
         let digest =
             keccak256([&[0x19, 0x01][..], separator.as_slice(), permit.eip712_hash_struct().as_slice()].concat());
         let signature = self.signer().sign_hash_sync(&digest)?;
@@ -169,5 +169,33 @@ impl<P: Provider + Clone> Client<P> {
     /// The arbiter's ruling: slash `slash_bps` of the lease's bond to the tenant, or reject with zero.
     pub async fn rule_dispute(&self, lease_id: U256, slash_bps: u16) -> Result<TransactionReceipt> {
         self.send(self.market().ruleDispute(lease_id, slash_bps)).await
+    }
+}
+
+impl<P: Provider + Clone> Client<P> {
+    /// Every lease `tenant` opened, oldest first, read from the `LeaseOpened` events.
+    pub async fn leases_of_tenant(&self, tenant: Address) -> Result<Vec<crate::OpenedLease>> {
+        let logs = self
+            .market()
+            .LeaseOpened_filter()
+            .topic3(tenant.into_word())
+            .from_block(self.manifest().deploy_block)
+            .query()
+            .await?;
+        Ok(logs
+            .into_iter()
+            .map(|(e, _)| crate::OpenedLease { lease_id: e.leaseId, offer_id: e.offerId, tenant: e.tenant, terms: e.terms })
+            .collect())
+    }
+
+    /// The dispute over a lease (status `None` if there was none).
+    pub async fn dispute(&self, lease_id: U256) -> Result<openlease_contracts::IOpenleaseTypes::Dispute> {
+        Ok(self.market().dispute(lease_id).call().await?)
+    }
+
+    /// After the dispute's deadline passed without a ruling: returns the tenant's dispute bond and
+    /// unfreezes the lease. Anyone may call.
+    pub async fn expire_dispute(&self, lease_id: U256) -> Result<TransactionReceipt> {
+        self.send(self.market().expireDispute(lease_id)).await
     }
 }

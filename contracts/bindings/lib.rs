@@ -4,6 +4,9 @@
 
 use alloy::sol;
 
+pub mod manifest;
+pub use manifest::{Manifest, ManifestError};
+
 sol!(
     /// The marketplace: staking, offers, leases, receipt settlement, disputes, governance. Its
     /// `OpenleaseEvents` and `OpenleaseErrors` enums hold every event and error it can emit,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
-use crate::DeployError;
+use crate::{DeployError, Params};
 
 /// What to deploy on one network, and with which parameters and roles.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -34,45 +34,25 @@ pub struct NetworkConfig {
     pub mock_stablecoins: Vec<MockStablecoin>,
 }
 
-/// `IOpenleaseTypes.Params`, in the config's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-#[allow(missing_docs)]
-pub struct Params {
-    pub protocol_fee_bps: u16,
-    pub bond_bps: u16,
-    pub slash_cut_bps: u16,
-    pub max_dispute_slash_bps: u16,
-    pub dispute_bond_bps: u16,
-    /// Seconds.
-    pub settlement_window: u32,
-    /// Seconds.
-    pub dispute_period: u32,
-    /// Seconds.
-    pub unbonding_period: u32,
-}
-
-impl Params {
-    /// The contract's hard bounds (`Governance`), checked here to fail before spending gas.
-    fn validate(&self) -> Result<(), String> {
-        const DAY: u64 = 86_400;
-        let checks: [(&str, u64, u64, u64); 8] = [
-            ("protocol_fee_bps", self.protocol_fee_bps.into(), 0, 1_000),
-            ("bond_bps", self.bond_bps.into(), 1_000, 50_000),
-            ("slash_cut_bps", self.slash_cut_bps.into(), 0, 2_000),
-            ("max_dispute_slash_bps", self.max_dispute_slash_bps.into(), 1_000, 10_000),
-            ("dispute_bond_bps", self.dispute_bond_bps.into(), 100, 10_000),
-            ("settlement_window", self.settlement_window.into(), 3_600, 7 * DAY),
-            ("dispute_period", self.dispute_period.into(), DAY, 14 * DAY),
-            ("unbonding_period", self.unbonding_period.into(), 21 * DAY, 90 * DAY),
-        ];
-        for (key, value, min, max) in checks {
-            if !(min..=max).contains(&value) {
-                return Err(format!("`params.{key}` = {value} is out of bounds [{min}, {max}]"));
-            }
+/// The contract's hard bounds on [`Params`] (`Governance`), checked here to fail before spending gas.
+fn validate_params(params: &Params) -> Result<(), String> {
+    const DAY: u64 = 86_400;
+    let checks: [(&str, u64, u64, u64); 8] = [
+        ("protocol_fee_bps", params.protocol_fee_bps.into(), 0, 1_000),
+        ("bond_bps", params.bond_bps.into(), 1_000, 50_000),
+        ("slash_cut_bps", params.slash_cut_bps.into(), 0, 2_000),
+        ("max_dispute_slash_bps", params.max_dispute_slash_bps.into(), 1_000, 10_000),
+        ("dispute_bond_bps", params.dispute_bond_bps.into(), 100, 10_000),
+        ("settlement_window", params.settlement_window.into(), 3_600, 7 * DAY),
+        ("dispute_period", params.dispute_period.into(), DAY, 14 * DAY),
+        ("unbonding_period", params.unbonding_period.into(), 21 * DAY, 90 * DAY),
+    ];
+    for (key, value, min, max) in checks {
+        if !(min..=max).contains(&value) {
+            return Err(format!("`params.{key}` = {value} is out of bounds [{min}, {max}]"));
         }
-        Ok(())
     }
+    Ok(())
 }
 
 /// An existing token to allow-list.
@@ -150,7 +130,7 @@ impl NetworkConfig {
         if self.salt.is_empty() {
             return Err("`salt` must not be empty".into());
         }
-        self.params.validate()?;
+        validate_params(&self.params)?;
         for (i, mock) in self.mock_stablecoins.iter().enumerate() {
             if mock.symbol.is_empty() || !mock.symbol.chars().all(|c| c.is_ascii_alphanumeric()) {
                 return Err(format!("`mock_stablecoins[{i}].symbol` must be alphanumeric, got {:?}", mock.symbol));

@@ -16,12 +16,9 @@ use serde::Deserialize;
 
 use crate::{
     DeployError,
-    config::{MockKind, NetworkConfig, Params},
-    manifest::{DeployedContract, Manifest, Roles, StablecoinEntry},
+    DeployedContract, MARKET, Manifest, Params, Roles, StablecoinEntry,
+    config::{MockKind, NetworkConfig},
 };
-
-/// The name of the market contract in manifests.
-pub const MARKET: &str = "Openlease";
 
 /// The deterministic-deployment proxy found on anvil and most chains: it CREATE2s
 /// `calldata[32..]` with salt `calldata[..32]`.

@@ -1,21 +1,22 @@
 //! `openlease-deploy devnet`: the one-command local market. Starts anvil, deploys the suite with
-//! mock stablecoins, seeds three providers, two tenants with leases, a session signer and one
-//! dispute, then keeps the market alive: the signer issues receipts every few seconds and the
-//! providers settle them in batches. Ctrl-C stops everything; anvil dies with the process.
+//! mock stablecoins, then, through the SDK as real users would, seeds three providers, two
+//! tenants with leases, a session signer and one dispute, and keeps the market alive: the signer
+//! issues receipts every few seconds, the providers verify each and settle them in batches.
+//! Ctrl-C stops everything; anvil dies with the process.
 
 use std::{path::PathBuf, time::Duration};
 
 use alloy::{
     network::EthereumWallet,
     node_bindings::{Anvil, AnvilInstance},
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
-    signers::{SignerSync, local::PrivateKeySigner},
-    sol_types::{SolStruct, SolValue, eip712_domain},
+    signers::local::PrivateKeySigner,
+    sol_types::SolValue,
 };
 use clap::Args;
 use eyre::{WrapErr, eyre};
-use openlease_contracts::{IOpenleaseTypes, MockStablecoin, Openlease};
+use openlease_client::{Client, LeaseRequest, OfferTerms, ProviderDetails, ReceiptVerifier};
 use openlease_deploy::{Deployer, Manifest, NetworkConfig};
 
 /// Options of the devnet. anvil mines a block per transaction while the market is seeded, then
@@ -54,16 +55,18 @@ pub(crate) struct DevnetArgs {
 /// One USDC, in its 6-decimal units.
 const USDC: u64 = 1_000_000;
 
-struct Provider3 {
+/// A seeded provider and the receipts it holds of each tenant's session signer.
+struct DevnetProvider {
     name: &'static str,
-    signer: PrivateKeySigner,
-    region: &'static str,
     price: u64,
     offer: U256,
+    client: Client<DynProvider>,
+    verifiers: Vec<(Address, ReceiptVerifier)>,
 }
 
 struct LiveLease {
     id: U256,
+    tenant: Address,
     provider: Address,
     price: u64,
     started_at: u64,
@@ -96,70 +99,78 @@ pub(crate) async fn run(args: DevnetArgs) -> eyre::Result<()> {
 
 async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
     let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| PrivateKeySigner::from(k.clone())).collect();
-    let mut wallet = EthereumWallet::from(keys[0].clone());
-    for key in &keys[1..] {
-        wallet.register_signer(key.clone());
-    }
-    let provider = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-
+    let rpc = anvil.endpoint();
+    let deployer =
+        ProviderBuilder::new().wallet(EthereumWallet::from(keys[0].clone())).connect_http(anvil.endpoint_url()).erased();
     let mut config = NetworkConfig::load(&args.config)?;
     config.chain_id = args.chain_id;
-    let deployer = keys[0].address();
-    let (manifest, _) = Deployer::new(provider.clone(), deployer, anvil.endpoint(), config).deploy(None).await?;
+    let (manifest, _) = Deployer::new(deployer.clone(), keys[0].address(), rpc.clone(), config).deploy(None).await?;
     let manifest_path = Manifest::path(&args.deployments_dir, args.chain_id);
     manifest.save(&manifest_path)?;
-
-    let market = Openlease::new(manifest.market(), provider.clone());
     let usdc = manifest.stablecoin("USDC").ok_or_else(|| eyre!("the devnet config deploys no USDC"))?.address;
-    let usdc = MockStablecoin::new(usdc, provider.clone());
 
-    let mut providers = vec![
-        Provider3 { name: "provider-1", signer: keys[1].clone(), region: "eu-west", price: 100, offer: U256::ZERO },
-        Provider3 { name: "provider-2", signer: keys[2].clone(), region: "us-east", price: 150, offer: U256::ZERO },
-        Provider3 { name: "provider-3", signer: keys[3].clone(), region: "ap-south", price: 250, offer: U256::ZERO },
-    ];
-    for p in &mut providers {
-        let from = p.signer.address();
-        send(market.registerProvider(
-            format!("ipfs://openlease-devnet/{}", p.name),
-            format!("https://{}.devnet.openlease.local", p.name),
-            p.region.to_string(),
-            keccak256(format!("gpu:a100;vcpu:32;region:{}", p.region)),
-        )
-        .from(from))
-        .await?;
-        send(usdc.mint(from, U256::from(100_000 * USDC)).from(from)).await?;
-        send(usdc.approve(*market.address(), U256::MAX).from(from)).await?;
-        send(market.stake(*usdc.address(), U256::from(10_000 * USDC)).from(from)).await?;
-        let offer = market.publishOffer(*usdc.address(), p.price, 60, 30 * 86_400, 60, 10).from(from);
-        p.offer = offer.call().await?;
-        send(offer).await?;
+    // Everything from here on is what a provider or a tenant would do with the SDK.
+    let mut providers = Vec::new();
+    for (index, name, region, price) in [(1, "provider-1", "eu-west", 100), (2, "provider-2", "us-east", 150), (3, "provider-3", "ap-south", 250)] {
+        let client = Client::connect(&rpc, keys[index].clone(), manifest.clone()).await?;
+        client
+            .register_provider(&ProviderDetails {
+                metadata_uri: format!("ipfs://openlease-devnet/{name}"),
+                endpoint: format!("https://{name}.devnet.openlease.local"),
+                region: region.into(),
+                attributes_hash: keccak256(format!("gpu:a100;vcpu:32;region:{region}")),
+            })
+            .await?;
+        client.send(client.token(usdc).mint(client.address(), U256::from(100_000 * USDC))).await?;
+        client.stake(usdc, U256::from(10_000 * USDC)).await?;
+        let terms = OfferTerms {
+            token: usdc,
+            price_per_second: price,
+            min_duration: 60,
+            max_duration: 30 * 86_400,
+            notice_period: 60,
+            capacity: 10,
+        };
+        let offer = client.publish_offer(&terms).await?;
+        providers.push(DevnetProvider { name, price, offer, client, verifiers: Vec::new() });
     }
 
-    // The session signer both tenants' services sign receipts with.
+    // Both tenants' services sign receipts with one session signer.
     let session = keys[6].clone();
-    let tenants = [keys[4].clone(), keys[5].clone()];
-    let expiry = now(&provider).await? + 30 * 86_400;
-    for tenant in &tenants {
-        send(usdc.mint(tenant.address(), U256::from(100_000 * USDC)).from(tenant.address())).await?;
-        send(market.authorizeSigner(session.address(), alloy::primitives::Uint::from(5_000 * USDC), alloy::primitives::Uint::from(expiry)).from(tenant.address())).await?;
+    let mut tenants = Vec::new();
+    for index in [4, 5] {
+        let tenant = Client::connect(&rpc, keys[index].clone(), manifest.clone()).await?;
+        tenant.send(tenant.token(usdc).mint(tenant.address(), U256::from(100_000 * USDC))).await?;
+        let expiry = tenant.now().await? + 30 * 86_400;
+        tenant.authorize_signer(session.address(), U256::from(5_000 * USDC), expiry).await?;
+        tenants.push(tenant);
     }
-
-    // Tenant 1 pays by allowance, tenant 2 by an EIP-2612 permit.
+    // MockUSDC has EIP-2612, so the SDK pays every deposit by permit: no approval transaction.
     let mut leases = Vec::new();
-    send(usdc.approve(*market.address(), U256::MAX).from(tenants[0].address())).await?;
-    for p in &providers[..2] {
-        leases.push(open_lease(&market, &tenants[0], p, None).await?);
+    for (tenant, provider) in [(0, 0), (0, 1), (1, 2)] {
+        leases.push(open_lease(&tenants[tenant], &providers[provider]).await?);
     }
-    let permit = sign_permit(&usdc, &tenants[1], *market.address(), U256::from(50 * USDC)).await?;
-    leases.push(open_lease(&market, &tenants[1], &providers[2], Some(permit)).await?);
-    let disputed = open_lease(&market, &tenants[0], &providers[2], None).await?;
-    send(market.openDispute(disputed.id, "ipfs://openlease-devnet/evidence/latency-sla".into()).from(tenants[0].address()))
-        .await?;
+    let disputed = open_lease(&tenants[0], &providers[2]).await?;
+    tenants[0].open_dispute(disputed.id, "ipfs://openlease-devnet/evidence/latency-sla").await?;
     leases.push(disputed);
 
+    // Each provider checks every receipt before serving more: one verifier per tenant's signer.
+    for lease in &leases {
+        let provider = providers.iter_mut().find(|p| p.client.address() == lease.provider).expect("a seeded provider");
+        let at = match provider.verifiers.iter().position(|(tenant, _)| *tenant == lease.tenant) {
+            Some(at) => at,
+            None => {
+                let terms = provider.client.session_signer(lease.tenant, session.address()).await?;
+                let verifier = ReceiptVerifier::new(provider.client.receipt_domain(), session.address(), terms);
+                provider.verifiers.push((lease.tenant, verifier));
+                provider.verifiers.len() - 1
+            }
+        };
+        provider.verifiers[at].1.add_lease(lease.id, U256::ZERO);
+    }
+
     // Seeded with a block per transaction; from now on blocks come at the configured interval.
-    provider.anvil_set_interval_mining(args.block_time).await?;
+    deployer.anvil_set_interval_mining(args.block_time).await?;
     let _indexer = match &args.indexer {
         Some(binary) => Some(spawn_indexer(binary, anvil, args)?),
         None => None,
@@ -170,49 +181,33 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
         println!("  indexer API http://{}/v1/leases  (also /v1/providers, /v1/stats, /health, /metrics)\n", args.indexer_listen);
     }
 
-    let domain = eip712_domain! {
-        name: "Openlease",
-        version: "1",
-        chain_id: args.chain_id,
-        verifying_contract: manifest.market(),
-    };
+    let signer = tenants[0].receipt_signer(session.clone());
     let mut tick = 0u64;
     loop {
         tokio::time::sleep(Duration::from_secs(args.receipt_interval)).await;
         tick += 1;
-        let now = now(&provider).await?;
-        let mut by_provider: Vec<(Address, Vec<IOpenleaseTypes::SignedReceipt>)> = Vec::new();
+        let now = tenants[0].now().await?;
         for lease in &leases {
-            let receipt = IOpenleaseTypes::ServiceReceipt {
-                leaseId: lease.id,
-                cumulativeAmount: U256::from(lease.price * now.saturating_sub(lease.started_at)),
-                usageDigest: keccak256((lease.id, now).abi_encode()),
-                periodEnd: now,
-            };
-            let signature = session.sign_hash_sync(&receipt.eip712_signing_hash(&domain))?;
-            let signed = IOpenleaseTypes::SignedReceipt {
-                receipt,
-                signer: session.address(),
-                signature: signature.as_bytes().into(),
-            };
-            match by_provider.iter_mut().find(|(p, _)| *p == lease.provider) {
-                Some((_, batch)) => batch.push(signed),
-                None => by_provider.push((lease.provider, vec![signed])),
-            }
+            let consumed = U256::from(lease.price * now.saturating_sub(lease.started_at));
+            let receipt = signer.sign_usage(lease.id, consumed, keccak256((lease.id, now).abi_encode()), now)?;
+            let provider = providers.iter_mut().find(|p| p.client.address() == lease.provider).expect("a seeded provider");
+            let (_, verifier) =
+                provider.verifiers.iter_mut().find(|(tenant, _)| *tenant == lease.tenant).expect("one per tenant");
+            verifier.accept(receipt, now)?;
         }
-        println!("block time {now}: session signer issued {} receipts", leases.len());
+        println!("block time {now}: session signer issued {} receipts, providers verified them", leases.len());
         if !tick.is_multiple_of(3) {
             continue;
         }
-        for (provider_address, batch) in by_provider {
-            let before = market.claimable(provider_address, *usdc.address()).call().await?;
-            send(market.settleBatch(batch.clone()).from(provider_address)).await?;
-            let after = market.claimable(provider_address, *usdc.address()).call().await?;
-            println!(
-                "  {provider_address} settled {} lease(s): +{} USDC claimable",
-                batch.len(),
-                format_usdc(after - before)
-            );
+        for provider in &mut providers {
+            let client = &provider.client;
+            let before = client.claimable(client.address(), usdc).await?;
+            let mut settled = 0;
+            for (_, verifier) in &mut provider.verifiers {
+                settled += client.settle_book(verifier.book_mut()).await?.iter().filter(|o| o.is_settled()).count();
+            }
+            let after = client.claimable(client.address(), usdc).await?;
+            println!("  {} settled {settled} lease(s): +{} claimable", provider.name, client.amount(usdc, after - before));
         }
     }
 }
@@ -235,84 +230,34 @@ fn spawn_indexer(binary: &std::path::Path, anvil: &AnvilInstance, args: &DevnetA
         .wrap_err_with(|| format!("cannot start the indexer {}", binary.display()))
 }
 
-async fn open_lease(
-    market: &Openlease::OpenleaseInstance<DynProvider>,
-    tenant: &PrivateKeySigner,
-    p: &Provider3,
-    permit: Option<(U256, u8, B256, B256)>,
-) -> eyre::Result<LiveLease> {
-    let deposit = U256::from(50 * USDC);
-    let duration = 7 * 86_400;
-    let call = match permit {
-        None => market.openLease(p.offer, duration, deposit, p.price).from(tenant.address()).send().await?,
-        Some((deadline, v, r, s)) => {
-            market.openLeaseWithPermit(p.offer, duration, deposit, p.price, deadline, v, r, s)
-                .from(tenant.address())
-                .send()
-                .await?
-        }
+async fn open_lease(tenant: &Client<DynProvider>, provider: &DevnetProvider) -> eyre::Result<LiveLease> {
+    let request = LeaseRequest {
+        offer_id: provider.offer,
+        duration: 7 * 86_400,
+        deposit: U256::from(50 * USDC),
+        max_price_per_second: provider.price,
     };
-    let receipt = call.get_receipt().await?;
-    let opened = receipt
-        .decoded_log::<Openlease::LeaseOpened>()
-        .ok_or_else(|| eyre!("openLease emitted no LeaseOpened"))?;
+    let opening = tenant.open_lease(request).await?;
+    let lease = tenant.lease(opening.lease_id).await?;
     Ok(LiveLease {
-        id: opened.leaseId,
-        provider: p.signer.address(),
-        price: p.price,
-        started_at: u64::from(opened.terms.startedAt),
+        id: opening.lease_id,
+        tenant: tenant.address(),
+        provider: provider.client.address(),
+        price: provider.price,
+        started_at: u64::from(lease.startedAt),
     })
 }
 
-/// Signs an EIP-2612 permit for `value` to `spender`, valid for an hour.
-async fn sign_permit(
-    token: &MockStablecoin::MockStablecoinInstance<DynProvider>,
-    owner: &PrivateKeySigner,
-    spender: Address,
-    value: U256,
-) -> eyre::Result<(U256, u8, B256, B256)> {
-    alloy::sol! {
-        struct Permit { address owner; address spender; uint256 value; uint256 nonce; uint256 deadline; }
-    }
-    let nonce = token.nonces(owner.address()).call().await?;
-    let deadline = U256::from(u64::MAX);
-    let separator = token.DOMAIN_SEPARATOR().call().await?;
-    let permit = Permit { owner: owner.address(), spender, value, nonce, deadline };
-    let digest = keccak256([&[0x19, 0x01][..], separator.as_slice(), permit.eip712_hash_struct().as_slice()].concat());
-    let signature = owner.sign_hash_sync(&digest)?;
-    Ok((deadline, 27 + u8::from(signature.v()), signature.r().into(), signature.s().into()))
-}
-
-async fn send<P, C, N>(call: alloy::contract::CallBuilder<P, C, N>) -> eyre::Result<()>
-where
-    P: Provider<N>,
-    C: alloy::contract::CallDecoder,
-    N: alloy::network::Network,
-{
-    let receipt = call.send().await?.get_receipt().await?;
-    eyre::ensure!(alloy::network::ReceiptResponse::status(&receipt), "transaction reverted");
-    Ok(())
-}
-
-async fn now(provider: &DynProvider) -> eyre::Result<u64> {
-    let block = provider
-        .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-        .await?
-        .ok_or_else(|| eyre!("the node has no latest block"))?;
-    Ok(block.header.timestamp)
-}
-
-fn format_usdc(units: U256) -> String {
-    let units = units.to::<u128>();
-    format!("{}.{:06}", units / 1_000_000, units % 1_000_000)
+fn index_of(keys: &[PrivateKeySigner], address: Address) -> usize {
+    keys.iter().position(|k| k.address() == address).expect("a devnet account")
 }
 
 fn print_banner(
     anvil: &AnvilInstance,
     manifest: &Manifest,
     manifest_path: &std::path::Path,
-    providers: &[Provider3],
-    tenants: &[PrivateKeySigner; 2],
+    providers: &[DevnetProvider],
+    tenants: &[Client<DynProvider>],
     session: &PrivateKeySigner,
     keys: &[PrivateKeySigner],
 ) {
@@ -329,11 +274,12 @@ fn print_banner(
     println!("\n  funded accounts (10,000 ETH each):");
     println!("  {:<15} {}  {}", "deployer/admin", keys[0].address(), key(&keys[0]));
     for p in providers {
-        println!("  {:<15} {}  {}", p.name, p.signer.address(), key(&p.signer));
+        println!("  {:<15} {}  {}", p.name, p.client.address(), key(&keys[index_of(keys, p.client.address())]));
     }
     for (i, t) in tenants.iter().enumerate() {
-        println!("  {:<15} {}  {}", format!("tenant-{}", i + 1), t.address(), key(t));
+        println!("  {:<15} {}  {}", format!("tenant-{}", i + 1), t.address(), key(&keys[index_of(keys, t.address())]));
     }
+    println!("  {:<15} {}  {}", "free (8, 9)", keys[8].address(), key(&keys[8]));
     println!("  {:<15} {}  {}", "session signer", session.address(), key(session));
     println!("  {:<15} {}  {}", "arbiter", manifest.roles.arbiter, key(&keys[7]));
     println!("\n  try:");

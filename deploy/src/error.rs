@@ -96,30 +96,9 @@ pub enum DeployError {
     /// The deployer key could not be loaded.
     #[error("cannot load the deployer key: {0}")]
     Key(String),
-    /// A manifest could not be read.
-    #[error("cannot read the manifest {path}: {source}")]
-    ManifestRead {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// A manifest is malformed.
-    #[error("invalid manifest {path}: {message}")]
-    ManifestInvalid {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A manifest could not be written.
-    #[error("cannot write the manifest {path}: {source}")]
-    ManifestWrite {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
+    /// The manifest could not be read or written.
+    #[error(transparent)]
+    Manifest(#[from] openlease_contracts::ManifestError),
     /// Any other RPC error.
     #[error("RPC error while {what}: {message}")]
     Rpc {

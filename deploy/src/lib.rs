@@ -8,9 +8,10 @@
 mod config;
 mod deployer;
 mod error;
-mod manifest;
 
-pub use config::{MockKind, MockStablecoin, NetworkConfig, Params, Stablecoin};
-pub use deployer::{CREATE2_FACTORY, DeployReport, Deployer, MARKET, verify_code};
+pub use config::{MockKind, MockStablecoin, NetworkConfig, Stablecoin};
+pub use deployer::{CREATE2_FACTORY, DeployReport, Deployer, verify_code};
 pub use error::DeployError;
-pub use manifest::{DeployedContract, Manifest, Roles, StablecoinEntry};
+pub use openlease_contracts::manifest::{
+    DeployedContract, MARKET, Manifest, ManifestError, Params, Roles, StablecoinEntry,
+};

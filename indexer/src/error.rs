@@ -22,7 +22,7 @@ pub enum IndexerError {
     Contract(#[from] alloy::contract::Error),
     /// The deployment manifest could not be read.
     #[error(transparent)]
-    Manifest(#[from] openlease_deploy::DeployError),
+    Manifest(#[from] openlease_contracts::ManifestError),
     /// `--db` is neither `sqlite://` nor `postgres://`.
     #[error("unsupported database url `{0}`: expected sqlite://PATH or postgres://...")]
     DatabaseUrl(String),

@@ -10,7 +10,7 @@ use std::{
 };
 
 use alloy::rpc::types::Log;
-use openlease_deploy::Manifest;
+use openlease_contracts::Manifest;
 use tokio::sync::broadcast;
 
 use crate::{

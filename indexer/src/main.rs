@@ -4,7 +4,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::{Parser, Subcommand};
 use eyre::{WrapErr, bail};
-use openlease_deploy::Manifest;
+use openlease_contracts::Manifest;
 use openlease_indexer::{
     api::{self, ApiState},
     audit::audit,

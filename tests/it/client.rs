@@ -4,12 +4,13 @@
 use alloy::{
     node_bindings::AnvilInstance,
     primitives::{Address, U256, address, keccak256},
-    providers::{DynProvider, ext::AnvilApi},
+    providers::{DynProvider, Provider, ext::AnvilApi},
     signers::local::PrivateKeySigner,
 };
 use openlease_client::{
-    Client, DepositMethod, Deployment, Error, LeaseRequest, OfferTerms, OpenleaseErrors, ProviderDetails,
-    ReceiptDomain, ReceiptError, ReceiptSigner, ReceiptVerifier, ServiceReceipt, SettlementResult, SignedReceipt,
+    Client, DepositMethod, DueReason, Error, LeaseRequest, Manifest, OfferTerms, OpenleaseErrors, ProviderDetails,
+    ReceiptDomain, ReceiptError, ReceiptSigner, ReceiptVerifier, ServiceReceipt, SettlementResult, SettlementWatcher,
+    SignedReceipt, WatchAlert,
 };
 use openlease_deploy::Deployer;
 
@@ -23,7 +24,7 @@ const NOTICE: u32 = 600;
 
 struct Market {
     anvil: AnvilInstance,
-    deployment: Deployment,
+    manifest: Manifest,
     usdc: Address,
 }
 
@@ -34,14 +35,13 @@ impl Market {
         let provider = provider_for(&anvil, deployer.clone());
         let (manifest, _) =
             Deployer::new(provider, deployer.address(), anvil.endpoint(), devnet_config()).deploy(None).await.unwrap();
-        let deployment = Deployment::from_json(&serde_json::to_string(&manifest).unwrap()).unwrap();
-        let usdc = deployment.stablecoin("USDC").unwrap().address;
-        Self { anvil, deployment, usdc }
+        let usdc = manifest.stablecoin("USDC").unwrap().address;
+        Self { anvil, manifest, usdc }
     }
 
     async fn client(&self, index: usize) -> Client<DynProvider> {
         let signer = funded_signer(&self.anvil, index);
-        Client::connect(&self.anvil.endpoint(), signer, self.deployment.clone()).await.unwrap()
+        Client::connect(&self.anvil.endpoint(), signer, self.manifest.clone()).await.unwrap()
     }
 
     /// A registered provider with 10,000 USDC staked and an offer; returns the offer.
@@ -107,7 +107,7 @@ async fn the_receipt_digest_is_the_markets_byte_for_byte() {
         let on_chain = client.market().receiptDigest(r.clone()).call().await.unwrap();
         assert_eq!(domain.digest(&r), on_chain, "lease {lease}");
     }
-    let other_chain = ReceiptDomain::new(1, market.deployment.market);
+    let other_chain = ReceiptDomain::new(1, market.manifest.market());
     let r = receipt(U256::from(1), 1, 1);
     assert_ne!(other_chain.digest(&r), client.market().receiptDigest(r.clone()).call().await.unwrap());
 }
@@ -256,7 +256,7 @@ async fn the_whole_life_of_two_leases_with_exact_balances() {
         provider.market().feesOwed(usdc).call().await.unwrap(),
         U256::from(fee(owed_a) + fee(owed_b))
     );
-    assert_eq!(provider.balance(usdc, market.deployment.market).await.unwrap(), U256::from(10_000 * USDC + fee(owed_a) + fee(owed_b)));
+    assert_eq!(provider.balance(usdc, market.manifest.market()).await.unwrap(), U256::from(10_000 * USDC + fee(owed_a) + fee(owed_b)));
 }
 
 #[tokio::test]
@@ -279,7 +279,7 @@ async fn the_verifier_refuses_each_bad_receipt_with_its_own_error() {
     assert_eq!(refuse(&signer.sign(receipt(lease + U256::from(1), 500, now)).unwrap()), ReceiptError::WrongLease {
         lease_id: lease + U256::from(1)
     });
-    let other_chain = ReceiptSigner::new(session.clone(), ReceiptDomain::new(1, market.deployment.market));
+    let other_chain = ReceiptSigner::new(session.clone(), ReceiptDomain::new(1, market.manifest.market()));
     let other_market = ReceiptSigner::new(session.clone(), ReceiptDomain::new(31337, address!("0x00000000000000000000000000000000000000aa")));
     for foreign in [&other_chain, &other_market] {
         let error = refuse(&foreign.sign(receipt(lease, 500, now)).unwrap());
@@ -337,7 +337,7 @@ fn malleate(signed: &SignedReceipt) -> SignedReceipt {
 async fn an_upheld_dispute_slashes_the_bond_to_the_tenant() {
     let market = Market::deploy().await;
     let (provider, tenant, arbiter) = (market.client(1).await, market.client(4).await, market.client(7).await);
-    assert_eq!(arbiter.address(), market.deployment.arbiter);
+    assert_eq!(arbiter.address(), market.manifest.roles.arbiter);
     let offer = market.provider_with_offer(&provider, 5).await;
     market.mint(&tenant, 1_000 * USDC).await;
     let lease = market.open(&tenant, offer, 100 * USDC).await;
@@ -361,5 +361,130 @@ async fn an_upheld_dispute_slashes_the_bond_to_the_tenant() {
     assert_eq!(stake.locked, U256::from(bond - slashed));
     assert_eq!(provider.market().feesOwed(market.usdc).call().await.unwrap(), U256::from(cut));
     assert_eq!(tenant.lease(lease).await.unwrap().bond.to::<u64>(), bond - slashed);
+}
 
+#[tokio::test]
+async fn a_provider_withdraws_its_stake_only_after_the_unbonding_period() {
+    let market = Market::deploy().await;
+    let provider = market.client(1).await;
+    let (usdc, me) = (market.usdc, provider.address());
+    market.mint(&provider, 10_000 * USDC).await;
+    let details = ProviderDetails {
+        metadata_uri: "ipfs://provider".into(),
+        endpoint: "https://provider.example".into(),
+        region: "eu-west".into(),
+        attributes_hash: keccak256("gpu:a100"),
+    };
+    provider.register_provider(&details).await.unwrap();
+    provider.stake(usdc, U256::from(10_000 * USDC)).await.unwrap();
+
+    let error = provider.withdraw_stake(usdc, me).await.unwrap_err();
+    assert!(matches!(error.market_error(), Some(OpenleaseErrors::OpenleaseNothingThawing(_))), "{error}");
+    // The refused call took no nonce: the next transaction is mined, not stuck behind a gap.
+    let stake = provider.request_unstake(usdc, U256::from(4_000 * USDC)).await.unwrap();
+    assert_eq!((stake.staked, stake.free, stake.thawing), (
+        U256::from(6_000 * USDC),
+        U256::from(6_000 * USDC),
+        U256::from(4_000 * USDC)
+    ));
+    assert_eq!(stake.thaw_ends_at, provider.now().await.unwrap() + 21 * 86_400);
+
+    market.advance(&provider, 21 * 86_400 - 60).await;
+    let error = provider.withdraw_stake(usdc, me).await.unwrap_err();
+    match error.market_error() {
+        Some(OpenleaseErrors::OpenleaseStillThawing(e)) => assert_eq!(u64::try_from(e.thawEndsAt).unwrap(), stake.thaw_ends_at),
+        other => panic!("expected OpenleaseStillThawing, got {other:?} ({error})"),
+    }
+    market.advance(&provider, 60).await;
+    assert_eq!(provider.withdraw_stake(usdc, me).await.unwrap(), U256::from(4_000 * USDC));
+    assert_eq!(provider.balance(usdc, me).await.unwrap(), U256::from(4_000 * USDC));
+    let stake = provider.stake_of(me, usdc).await.unwrap();
+    assert_eq!((stake.staked, stake.thawing), (U256::from(6_000 * USDC), U256::ZERO));
+}
+
+#[tokio::test]
+async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_provider() {
+    let market = Market::deploy().await;
+    let (provider, tenant, session) = (market.client(1).await, market.client(4).await, funded_signer(&market.anvil, 6));
+    let offer = market.provider_with_offer(&provider, 5).await;
+    market.mint(&tenant, 1_000 * USDC).await;
+    let (lease_a, lease_b) = (market.open(&tenant, offer, 100 * USDC).await, market.open(&tenant, offer, 100 * USDC).await);
+    let start = tenant.now().await.unwrap();
+    tenant.authorize_signer(session.address(), U256::from(500 * USDC), start + 2 * 3_600).await.unwrap();
+    let signer = tenant.receipt_signer(session.clone());
+    let terms = provider.session_signer(tenant.address(), session.address()).await.unwrap();
+    let mut verifier = ReceiptVerifier::new(provider.receipt_domain(), session.address(), terms)
+        .with_lease(lease_a, U256::ZERO)
+        .with_lease(lease_b, U256::ZERO);
+    let from = provider.provider().get_block_number().await.unwrap();
+    let mut watcher = SettlementWatcher::new(provider.clone(), from, 600);
+
+    market.advance(&provider, 100).await;
+    let now = provider.now().await.unwrap();
+    for lease in [lease_a, lease_b] {
+        verifier.accept(signer.sign(receipt(lease, 50 * PRICE, now)).unwrap(), now).unwrap();
+    }
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    assert!(report.settled.is_empty() && report.alerts.is_empty(), "nothing is due yet: {report:?}");
+    assert_eq!(verifier.book().total_unsettled(), U256::from(100 * PRICE));
+
+    // The tenant gives notice on A: A is settled at once, B waits.
+    let ends_at = tenant.close_lease(lease_a).await.unwrap();
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    assert_eq!(report.alerts, [WatchAlert::LeaseClosing { lease_id: lease_a, by: tenant.address(), ends_at }]);
+    assert_eq!(report.settled.len(), 1);
+    assert_eq!(report.settled[0].0, DueReason::Closing);
+    assert_eq!((report.settled[0].1.lease_id, report.settled[0].1.paid), (lease_a, U256::from(50 * PRICE)));
+    assert_eq!(tenant.lease(lease_a).await.unwrap().settled.to::<u64>(), 50 * PRICE);
+    assert_eq!(verifier.book().unsettled(lease_b), U256::from(50 * PRICE));
+
+    // Once A has ended, its last receipt is final: settled. B still waits.
+    market.advance(&provider, 700).await;
+    let now = provider.now().await.unwrap();
+    assert!(now >= ends_at);
+    verifier.accept(signer.sign(receipt(lease_a, 60 * PRICE, now)).unwrap(), now).unwrap();
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    let settled: Vec<(U256, DueReason, U256)> = report.settled.iter().map(|(r, o)| (o.lease_id, *r, o.paid)).collect();
+    assert_eq!(settled, [(lease_a, DueReason::Ended, U256::from(10 * PRICE))]);
+
+    // Ten minutes before the signer expires, B is settled.
+    market.advance(&provider, start + 2 * 3_600 - 600 - now).await;
+    let now = provider.now().await.unwrap();
+    verifier.accept(signer.sign(receipt(lease_b, 1_000 * PRICE, now)).unwrap(), now).unwrap();
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    let settled: Vec<(U256, DueReason, U256)> = report.settled.iter().map(|(r, o)| (o.lease_id, *r, o.paid)).collect();
+    assert_eq!(settled, [(lease_b, DueReason::SignerExpiry, U256::from(1_000 * PRICE))]);
+    assert_eq!(verifier.book().total_unsettled(), U256::ZERO);
+
+    // A revoked signer strands what it signed since: the watcher says so, it cannot repair it.
+    tenant.authorize_signer(session.address(), U256::from(500 * USDC), now + 86_400).await.unwrap();
+    verifier.set_terms(provider.session_signer(tenant.address(), session.address()).await.unwrap());
+    verifier.accept(signer.sign(receipt(lease_b, 1_100 * PRICE, now)).unwrap(), now).unwrap();
+    tenant.revoke_signer(session.address()).await.unwrap();
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    assert_eq!(report.alerts, [WatchAlert::SignerRevoked {
+        tenant: tenant.address(),
+        signer: session.address(),
+        leases: vec![lease_a, lease_b],
+        stranded: U256::from(100 * PRICE),
+    }]);
+
+    // Once B has ended its receipt is due, but the market refuses it; it is not sent again.
+    market.advance(&provider, 7 * 86_400 - 6_000).await;
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    assert_eq!(report.alerts, [WatchAlert::SettlementRefused {
+        lease_id: lease_b,
+        cumulative_amount: U256::from(1_100 * PRICE),
+        result: SettlementResult::SignerRevoked,
+    }]);
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    assert!(report.settled.is_empty() && report.alerts.is_empty(), "{report:?}");
+
+    // Finalized leases leave the book.
+    market.advance(&provider, 3_600).await;
+    provider.finalize_lease(lease_b).await.unwrap();
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    assert_eq!(report.alerts, [WatchAlert::LeaseFinalized { lease_id: lease_b, stranded: U256::from(100 * PRICE) }]);
+    assert!(!verifier.book().has_lease(lease_b));
+    assert_eq!(verifier.book().total_unsettled(), U256::ZERO);
 }

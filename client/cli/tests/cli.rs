@@ -1,0 +1,280 @@
+//! The `openlease` binary against a market deployed on anvil: a provider's and a tenant's whole
+//! life by hand with exact balances from `--json`, and each kind of mistake with its message.
+
+mod util;
+
+use serde_json::Value;
+use util::{Market, USDC, openlease, raw, temp_dir};
+
+/// The USDC entry of `status --json`.
+fn usdc(status: &Value) -> &Value {
+    status["tokens"].as_array().unwrap().iter().find(|t| t["symbol"] == "USDC").expect("USDC in status")
+}
+
+fn path(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test]
+async fn a_provider_lives_its_whole_life_by_hand() {
+    let m = Market::deploy().await;
+    let (provider, tenant, signer) = (1, 4, 6);
+    let offer = m.provider_with_offer(provider, "5000 USDC");
+
+    let shown = m.run(provider, &["provider", "show"]).json();
+    assert_eq!(shown["profile"]["endpoint"], "https://gpu.example");
+    assert_eq!(shown["offers"], serde_json::json!([offer]));
+    let status = m.run(provider, &["status"]).json();
+    assert_eq!(raw(&usdc(&status)["balance"]), 5000 * USDC);
+    assert_eq!(raw(&usdc(&status)["stake"]["free"]), 5000 * USDC);
+    assert_eq!(m.run(provider, &["offer", "list"]).json()["offers"].as_array().unwrap().len(), 1);
+
+    // A tenant leases twice and authorizes a session signer.
+    m.run(tenant, &["token", "mint", "1000 USDC"]).json();
+    let open = |deposit: &str| {
+        let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", deposit]).json();
+        lease["leaseId"].as_str().unwrap().to_string()
+    };
+    let (lease1, lease2) = (open("100 USDC"), open("50 USDC"));
+    let signer_address = m.address(signer).to_string();
+    m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "50 USDC", "--expires", "30d"]).json();
+    // Each lease locks a bond of 2 x 100 raw/s x 600 s of notice.
+    let status = m.run(provider, &["status"]).json();
+    assert_eq!(raw(&usdc(&status)["stake"]["locked"]), 2 * 120_000);
+
+    m.advance(1000).await;
+    let receipt = |name: &str, lease: &str, amount: &str| {
+        let file = m.dir.join(name);
+        m.run(signer, &["receipt", "sign", "--lease", lease, "--amount", amount, "--usage", name, "--out", path(&file)])
+            .json();
+        file
+    };
+    let r1 = receipt("r1.json", &lease1, "0.05 USDC");
+    let verified = m.run(provider, &["receipt", "verify", path(&r1)]).json();
+    assert_eq!(raw(&verified["valid"][0]["payableNow"]), 50_000);
+
+    // One receipt: settle, 1% fee.
+    let settled = m.run(provider, &["settle", path(&r1)]).json();
+    let outcome = &settled["outcomes"][0];
+    assert_eq!(outcome["result"], "Settled");
+    assert_eq!((raw(&outcome["paid"]), raw(&outcome["fee"]), raw(&outcome["earned"])), (50_000, 500, 49_500));
+    let again = m.run(provider, &["settle", path(&r1)]);
+    assert!(again.error().contains("already settled"), "{}", again.stderr);
+
+    // Many: settleBatch, one outcome per lease.
+    let (r2, r3) = (receipt("r2.json", &lease1, "0.08 USDC"), receipt("r3.json", &lease2, "0.03"));
+    let batch = m.run(provider, &["settle", path(&r2), path(&r3)]).json();
+    let outcomes = batch["outcomes"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2);
+    for (outcome, lease) in outcomes.iter().zip([&lease1, &lease2]) {
+        assert_eq!(outcome["leaseId"], lease.as_str());
+        assert_eq!(outcome["result"], "Settled");
+        assert_eq!(raw(&outcome["paid"]), 30_000);
+    }
+
+    // Earnings: 99% of 110,000 raw.
+    let claimed = m.run(provider, &["claim"]).json();
+    assert_eq!(raw(&claimed["claimed"][0]["amount"]), 108_900);
+    let status = m.run(provider, &["status"]).json();
+    assert_eq!(raw(&usdc(&status)["balance"]), 5000 * USDC + 108_900);
+    assert_eq!(raw(&usdc(&status)["claimable"]), 0);
+
+    // Unstake: 21 days of unbonding before the withdrawal.
+    let unstaked = m.run(provider, &["provider", "unstake", "1000 USDC"]).json();
+    assert_eq!(raw(&unstaked["stake"]["thawing"]), 1000 * USDC);
+    let early = m.run(provider, &["provider", "withdraw", "USDC"]);
+    assert!(early.error().contains("still thawing"), "{}", early.stderr);
+    m.advance(21 * 86_400).await;
+    let withdrawn = m.run(provider, &["provider", "withdraw", "USDC"]).json();
+    assert_eq!(raw(&withdrawn["withdrawn"]), 1000 * USDC);
+    let status = m.run(provider, &["status"]).json();
+    assert_eq!(raw(&usdc(&status)["balance"]), 6000 * USDC + 108_900);
+    assert_eq!(raw(&usdc(&status)["stake"]["staked"]), 4000 * USDC);
+    assert_eq!(raw(&usdc(&status)["stake"]["thawing"]), 0);
+}
+
+#[tokio::test]
+async fn a_tenant_lives_its_whole_life_by_hand() {
+    let m = Market::deploy().await;
+    let (provider, tenant, signer) = (1, 4, 6);
+    let offer = m.provider_with_offer(provider, "1000 USDC");
+
+    m.run(tenant, &["token", "mint", "1000 USDC"]).json();
+    let opened = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", "100 USDC"]).json();
+    assert_eq!(opened["depositMethod"], "permit");
+    assert_eq!(raw(&opened["deposit"]), 100 * USDC);
+    let lease = opened["leaseId"].as_str().unwrap().to_string();
+    let status = m.run(tenant, &["status"]).json();
+    assert_eq!(raw(&usdc(&status)["balance"]), 900 * USDC);
+
+    let signer_address = m.address(signer).to_string();
+    let authorized =
+        m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "50 USDC", "--expires", "30d"]).json();
+    assert_eq!(raw(&authorized["cap"]), 50 * USDC);
+    assert_eq!(authorized["expiresAt"].as_u64().unwrap(), m.now().await + 30 * 86_400);
+
+    // The session signer signs to stdout; the provider settles it.
+    m.advance(1000).await;
+    let signed = m.run(signer, &["receipt", "sign", "--lease", &lease, "--amount", "0.05 USDC"]).json();
+    assert_eq!(signed["signer"], signer_address.to_lowercase());
+    assert_eq!(signed["cumulativeAmount"], "50000");
+    let file = m.dir.join("receipt.json");
+    std::fs::write(&file, signed.to_string()).unwrap();
+    m.run(provider, &["settle", path(&file)]).json();
+
+    let topped = m.run(tenant, &["lease", "top-up", &lease, "20 USDC"]).json();
+    assert_eq!(raw(&topped["deposit"]), 120 * USDC);
+    let shown = m.run(tenant, &["lease", "show", &lease]).json();
+    assert_eq!(shown["status"], "running");
+    assert_eq!(raw(&shown["settled"]), 50_000);
+    assert_eq!(raw(&shown["escrow"]), 120 * USDC - 50_000);
+    let listed = m.run(tenant, &["lease", "list"]).json();
+    assert_eq!(listed["leases"][0]["leaseId"], lease.as_str());
+    assert_eq!(listed["leases"][0]["role"], "tenant");
+
+    // A dispute, upheld by the arbiter (anvil account 7): half the 120,000 bond slashed, 10% of
+    // that to the protocol, and the 12,000 dispute bond back.
+    let disputed = m.run(tenant, &["dispute", "open", &lease, "--evidence", "ipfs://evidence"]).json();
+    assert_eq!(raw(&disputed["bond"]), 12_000);
+    let ruled = m.run(7, &["dispute", "resolve", &lease, "--slash-bps", "5000"]).json();
+    assert_eq!(ruled["upheld"], true);
+    assert_eq!(m.run(tenant, &["dispute", "show", &lease]).json()["status"], "upheld");
+
+    // Notice, then the settlement window, then the refund.
+    let closed = m.run(tenant, &["lease", "close", &lease]).json();
+    assert_eq!(closed["endsAt"].as_u64().unwrap(), m.now().await + 600);
+    let early = m.run(tenant, &["lease", "finalize", &lease]);
+    assert!(early.error().contains("settlement window is open"), "{}", early.stderr);
+    m.advance(600 + 3600).await;
+    let finalized = m.run(tenant, &["lease", "finalize", &lease]).json();
+    assert_eq!(raw(&finalized["refund"]), 120 * USDC - 50_000);
+    assert_eq!(raw(&finalized["bondReleased"]), 60_000);
+    let claimed = m.run(tenant, &["claim", "USDC"]).json();
+    assert_eq!(raw(&claimed["claimed"][0]["amount"]), 120 * USDC - 50_000 + 54_000 + 12_000);
+    let status = m.run(tenant, &["status"]).json();
+    assert_eq!(raw(&usdc(&status)["balance"]), 1000 * USDC - 50_000 + 54_000);
+    assert_eq!(raw(&usdc(&status)["claimable"]), 0);
+}
+
+#[test]
+fn an_unreachable_node_and_a_malformed_config_say_what_to_do() {
+    let dir = temp_dir();
+    let down = openlease(&dir, &[], &["--rpc-url", "http://127.0.0.1:1", "lease", "show", "1"]);
+    assert!(down.error().contains("cannot reach the node at http://127.0.0.1:1"), "{}", down.stderr);
+    assert!(down.stderr.contains("make devnet"), "{}", down.stderr);
+    let json = openlease(&dir, &[], &["--json", "--rpc-url", "http://127.0.0.1:1", "lease", "show", "1"]);
+    let error: Value = serde_json::from_str(json.error()).expect("errors are JSON with --json");
+    assert!(error["error"].as_str().unwrap().contains("cannot reach the node"));
+    assert!(error["hint"].as_str().unwrap().contains("make devnet"));
+
+    // ./openlease.toml is read by default; each mistake names the file and the key.
+    std::fs::write(dir.join("openlease.toml"), "rpc_url = \"http://127.0.0.1:1\"\nchain_id = \"devnet\"\n").unwrap();
+    let wrong_type = openlease(&dir, &[], &["status"]);
+    assert!(wrong_type.error().contains("openlease.toml: key `chain_id` must be an integer"), "{}", wrong_type.stderr);
+    let config = dir.join("other.toml");
+    std::fs::write(&config, "rpc-url = \"http://127.0.0.1:1\"\n").unwrap();
+    let unknown = openlease(&dir, &[], &["--config", path(&config), "status"]);
+    assert!(unknown.error().contains("other.toml: unknown key `rpc-url`"), "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("rpc_url"), "the hint lists the keys: {}", unknown.stderr);
+
+    // A key that is not one is refused without being echoed.
+    let secret = "0xnot-a-key-but-secret";
+    let bad_key = openlease(&dir, &[("OPENLEASE_PRIVATE_KEY", secret)], &["--config", path(&dir.join("none.toml")), "claim"]);
+    assert!(bad_key.error().contains("none.toml"), "{}", bad_key.stderr);
+    std::fs::remove_file(dir.join("openlease.toml")).unwrap();
+    let bad_key = openlease(&dir, &[("OPENLEASE_PRIVATE_KEY", secret)], &["--rpc-url", "http://127.0.0.1:1", "claim"]);
+    assert!(bad_key.error().contains("not a 32-byte hex key"), "{}", bad_key.stderr);
+    assert!(!bad_key.stderr.contains(secret));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn each_mistake_is_named_with_what_to_do() {
+    let m = Market::deploy().await;
+    let (provider, tenant, signer, stranger) = (1, 4, 6, 8);
+
+    let unknown = m.run(tenant, &["lease", "show", "99"]);
+    assert!(unknown.error().contains("lease 99 does not exist"), "{}", unknown.stderr);
+    assert!(unknown.stderr.contains("lease list"), "{}", unknown.stderr);
+    let unregistered = m.run(stranger, &["offer", "publish", "--price", "1 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1m"]);
+    assert!(unregistered.error().contains("is not a registered provider"), "{}", unregistered.stderr);
+    assert!(unregistered.stderr.contains("provider register"), "{}", unregistered.stderr);
+
+    // Amounts: a number, a token of this market, the lease's token.
+    let not_a_number = m.run(provider, &["provider", "stake", "ten USDC"]);
+    assert!(not_a_number.error().contains("has no number"), "{}", not_a_number.stderr);
+    let unknown_token = m.run(provider, &["token", "mint", "5 EUR"]);
+    assert!(unknown_token.error().contains("`EUR` is not a stablecoin of this market"), "{}", unknown_token.stderr);
+    assert!(unknown_token.stderr.contains("USDC, DAI, USDT"), "{}", unknown_token.stderr);
+    let no_token = m.run(provider, &["provider", "stake", "10"]);
+    assert!(no_token.error().contains("say which token"), "{}", no_token.stderr);
+    let too_precise = m.run(provider, &["provider", "stake", "0.0000001 USDC"]);
+    assert!(too_precise.error().contains("at most 6 decimals"), "{}", too_precise.stderr);
+
+    let offer = m.provider_with_offer(provider, "1000 USDC");
+    let broke = m.run(stranger, &["lease", "open", &offer, "--duration", "1d", "--deposit", "100 USDC"]);
+    assert!(broke.error().contains("insufficient balance: you hold 0 USDC, 100 USDC needed"), "{}", broke.stderr);
+    assert!(broke.stderr.contains("token mint"), "{}", broke.stderr);
+    m.run(tenant, &["token", "mint", "1000 USDC"]).json();
+    let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", "100 USDC"]).json();
+    let lease = lease["leaseId"].as_str().unwrap().to_string();
+    let not_arbiter = m.run(tenant, &["dispute", "resolve", &lease, "--reject"]);
+    assert!(not_arbiter.error().contains("is not the market's arbiter"), "{}", not_arbiter.stderr);
+    let wrong_symbol = m.run(tenant, &["lease", "top-up", &lease, "5 DAI"]);
+    assert!(wrong_symbol.error().contains("is paid in USDC, not DAI"), "{}", wrong_symbol.stderr);
+
+    // Receipts: each way one is refused.
+    let signer_address = m.address(signer).to_string();
+    m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "1 USDC", "--expires", "1h"]).json();
+    let sign = |name: &str, amount: &str| {
+        let file = m.dir.join(name);
+        m.run(signer, &["receipt", "sign", "--lease", &lease, "--amount", amount, "--out", path(&file)]).json();
+        file
+    };
+    let good = sign("good.json", "0.5 USDC");
+    m.run(provider, &["receipt", "verify", path(&good)]).json();
+    let edit = |name: &str, key: &str, value: Value| {
+        let mut receipt: Value = serde_json::from_str(&std::fs::read_to_string(&good).unwrap()).unwrap();
+        receipt[key] = value;
+        let file = m.dir.join(name);
+        std::fs::write(&file, receipt.to_string()).unwrap();
+        file
+    };
+    let verify = |file: &std::path::Path| m.run(provider, &["receipt", "verify", path(file)]);
+    let tampered = verify(&edit("tampered.json", "cumulativeAmount", "900000".into()));
+    assert!(tampered.error().contains("the signature recovers to"), "{}", tampered.stderr);
+    let other_chain = verify(&edit("chain.json", "chainId", 1.into()));
+    assert!(other_chain.error().contains("signed for chain 1, but this market is on chain 31337"), "{}", other_chain.stderr);
+    let other_market = verify(&edit("market.json", "market", m.address(9).to_string().into()));
+    assert!(other_market.error().contains("signed for the market at"), "{}", other_market.stderr);
+    let other_lease = verify(&edit("lease.json", "leaseId", "42".into()));
+    assert!(other_lease.error().contains("lease 42 does not exist"), "{}", other_lease.stderr);
+    let over_cap = verify(&sign("over.json", "2 USDC"));
+    assert!(over_cap.error().contains("over its cap"), "{}", over_cap.stderr);
+    let garbage = verify(&m.dir.join("deployments/31337.json"));
+    assert!(garbage.error().contains("is not a signed receipt"), "{}", garbage.stderr);
+    m.advance(3601).await;
+    let expired = verify(&good);
+    assert!(expired.error().contains("expired"), "{}", expired.stderr);
+    m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "1 USDC", "--expires", "1h"]).json();
+    m.run(provider, &["receipt", "verify", path(&good)]).json();
+    m.run(tenant, &["signer", "revoke", &signer_address]).json();
+    let revoked = verify(&good);
+    assert!(revoked.error().contains("revoked"), "{}", revoked.stderr);
+    let unpaid = m.run(provider, &["settle", path(&good)]);
+    assert!(unpaid.error().contains("the tenant revoked the signer"), "{}", unpaid.stderr);
+
+    // A keystore from ./openlease.toml, its password from a file next to it.
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anvil-account-9.keystore.json");
+    std::fs::copy(fixture, m.dir.join("key.json")).unwrap();
+    std::fs::write(m.dir.join("password"), "openlease\n").unwrap();
+    let config = "deployments = \"deployments\"\nkeystore = \"key.json\"\npassword_file = \"password\"\n";
+    std::fs::write(m.dir.join("openlease.toml"), config).unwrap();
+    let rpc = [("OPENLEASE_RPC_URL", m.anvil.endpoint())];
+    let rpc: Vec<(&str, &str)> = rpc.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let minted = openlease(&m.dir, &rpc, &["--json", "token", "mint", "7 USDC"]).json();
+    assert_eq!(minted["to"], m.address(9).to_string().to_lowercase());
+    std::fs::write(m.dir.join("password"), "wrong").unwrap();
+    let wrong = openlease(&m.dir, &rpc, &["token", "mint", "7 USDC"]);
+    assert!(wrong.error().contains("cannot open keystore"), "{}", wrong.stderr);
+}
