@@ -16,7 +16,7 @@ test: toolchain test-contracts test-rust
 ## The main job: anvil on 127.0.0.1:8545 (chain 31337, 1 s blocks), the suite deployed with mock
 ## stablecoins, a seeded live market, the indexer's API on 127.0.0.1:8080. Override with DEVNET_ARGS="--port 9545 --chain-id 1337".
 devnet: toolchain
-	cargo build --quiet --bin openlease-deploy --bin openlease-indexer
+	cargo build --quiet --bin openlease-deploy --bin openlease-indexer --bin openlease
 	$(TARGET_DIR)/debug/openlease-deploy devnet --anvil $(BIN)/anvil \
 	  --indexer $(TARGET_DIR)/debug/openlease-indexer $(DEVNET_ARGS)
 

@@ -279,15 +279,16 @@ fn print_banner(
     for (i, t) in tenants.iter().enumerate() {
         println!("  {:<15} {}  {}", format!("tenant-{}", i + 1), t.address(), key(&keys[index_of(keys, t.address())]));
     }
-    println!("  {:<15} {}  {}", "free (8, 9)", keys[8].address(), key(&keys[8]));
+    for i in [8, 9] {
+        println!("  {:<15} {}  {}", format!("free-{i}"), keys[i].address(), key(&keys[i]));
+    }
     println!("  {:<15} {}  {}", "session signer", session.address(), key(session));
     println!("  {:<15} {}  {}", "arbiter", manifest.roles.arbiter, key(&keys[7]));
-    println!("\n  try:");
-    println!("  node_modules/.bin/cast call {market} 'leaseCount()(uint256)' --rpc-url {rpc}");
-    println!(
-        "  node_modules/.bin/cast call {market} 'lease(uint256)((address,uint32,uint32,uint32,uint96,uint96,uint64,uint96,uint32,uint32,uint8))' 1 --rpc-url {rpc}"
-    );
-    println!(
-        "  node_modules/.bin/cast logs --address {market} 'LeaseSettled(uint256 indexed,address indexed,uint256,uint256,uint256)' --rpc-url {rpc}\n"
-    );
+    println!("\n  free-8 and free-9 are yours: the devnet never sends from them. Try, in another terminal:");
+    println!("  alias openlease='cargo run -q -p openlease-cli --'");
+    println!("  openlease offer list && openlease lease show 1");
+    println!("  OPENLEASE_PRIVATE_KEY={} openlease token mint '100 USDC'", key(&keys[9]));
+    println!("  OPENLEASE_PRIVATE_KEY={} openlease lease open 1 --duration 1d --deposit '20 USDC'", key(&keys[9]));
+    println!("  cargo run -p openlease-client --example provider_lifecycle   # and tenant_lifecycle, receipt_loop");
+    println!("  node_modules/.bin/cast call {market} 'leaseCount()(uint256)' --rpc-url {rpc}\n");
 }
