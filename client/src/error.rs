@@ -77,6 +77,26 @@ pub enum Error {
         /// The transaction.
         tx: B256,
     },
+    /// A value does not fit the market's field for it.
+    #[error("{what} {value} is above the market's limit of {max}")]
+    OutOfRange {
+        /// What the value is.
+        what: &'static str,
+        /// The value given.
+        value: U256,
+        /// The largest the market stores.
+        max: U256,
+    },
+    /// A `settleBatch` reported another number of outcomes than receipts sent.
+    #[error("transaction {tx} settled {sent} receipts but reported {reported} outcomes")]
+    BatchMismatch {
+        /// Receipts sent.
+        sent: usize,
+        /// `LeaseSettled` plus `SettlementSkipped` events read.
+        reported: usize,
+        /// The transaction.
+        tx: B256,
+    },
     /// Serving on would attest more than the lease's escrow can pay: settle first, or stop.
     #[error(
         "lease {lease_id}: {unsettled} unsettled would exceed the {escrow} left in escrow; settle or stop serving"

@@ -10,7 +10,7 @@ use alloy::{
 use openlease_contracts::{IOpenleaseTypes, Openlease};
 
 use crate::{
-    Client, Result, SignedReceipt,
+    Client, Error, Result, SignedReceipt,
     events::find,
     receipt::ReceiptBook,
     risk::StakeView,
@@ -246,8 +246,10 @@ impl<P: Provider + Clone> Client<P> {
     }
 
     /// Settles many receipts in one transaction; bad items are skipped by the market. Returns one
-    /// outcome per receipt, in order.
+    /// outcome per receipt, in order. Keep batches to a few hundred receipts: the gas grows with
+    /// each.
     pub async fn settle_batch(&self, receipts: Vec<SignedReceipt>) -> Result<Vec<SettlementOutcome>> {
+        let sent = receipts.len();
         let tx = self.send(self.market().settleBatch(receipts)).await?;
         // Each item emits exactly one of the two events, in the order of the items.
         let outcomes = tx
@@ -270,7 +272,10 @@ impl<P: Provider + Clone> Client<P> {
                 }
                 _ => None,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        if outcomes.len() != sent {
+            return Err(Error::BatchMismatch { sent, reported: outcomes.len(), tx: tx.transaction_hash });
+        }
         Ok(outcomes)
     }
 

@@ -273,6 +273,9 @@ impl From<openlease_contracts::IOpenleaseTypes::SessionSigner> for SignerTerms {
 pub struct ReceiptBook {
     leases: HashMap<U256, BookEntry>,
     unsettled: U256,
+    /// Settled since the signer's terms were last read: already in the market's `spent`, no
+    /// longer in `unsettled`, not yet in the verifier's copy of `spent`.
+    settled_since_terms: U256,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -343,6 +346,7 @@ impl ReceiptBook {
     pub fn mark_settled(&mut self, lease_id: U256, settled: U256) {
         let entry = self.leases.entry(lease_id).or_default();
         let before = entry.unsettled();
+        self.settled_since_terms += settled.saturating_sub(entry.settled);
         entry.settled = entry.settled.max(settled);
         self.unsettled = self.unsettled - before + entry.unsettled();
     }
@@ -392,9 +396,12 @@ impl ReceiptVerifier {
         self.book.add_lease(lease_id, settled);
     }
 
-    /// Replaces the signer's terms (after a re-authorization, a revocation or a settlement).
+    /// Replaces the signer's terms with ones just read from the chain (after a re-authorization,
+    /// a revocation or settlements). Until then, what the book saw settled counts against the cap
+    /// on top of the terms' `spent`, so the verifier never lets the signer attest past its cap.
     pub fn set_terms(&mut self, terms: SignerTerms) {
         self.terms = terms;
+        self.book.settled_since_terms = U256::ZERO;
     }
 
     /// The signer's terms in use.
@@ -452,6 +459,7 @@ impl ReceiptVerifier {
         let attested = self
             .terms
             .spent
+            .saturating_add(self.book.settled_since_terms)
             .saturating_add(self.book.total_unsettled())
             .saturating_add(cumulative - accepted);
         if attested > self.terms.cap {
@@ -542,6 +550,23 @@ mod tests {
         let r = receipt(7, 12_345);
         assert_eq!(domain.digest(&r), r.eip712_signing_hash(&domain.eip712()));
         assert_ne!(domain.digest(&r), ReceiptDomain::new(1, MARKET).digest(&r));
+    }
+
+    #[test]
+    fn what_was_settled_still_counts_against_the_cap_until_the_terms_are_read_again() {
+        let (signer, mut verifier) = setup(); // cap 1,000, spent 100
+        verifier.accept(signer.sign(receipt(1, 600)).unwrap(), 1_000).unwrap();
+        verifier.book_mut().mark_settled(U256::from(1), U256::from(600));
+        assert_eq!(verifier.book().total_unsettled(), U256::ZERO);
+        // 100 spent before + 600 settled since + 400 more = 1,100: over the cap.
+        let over = signer.sign(receipt(1, 1_000)).unwrap();
+        assert_eq!(
+            verifier.verify(&over, 1_000),
+            Err(ReceiptError::OverCap { signer: signer.address(), cap: U256::from(1_000), attested: U256::from(1_100) })
+        );
+        verifier.set_terms(SignerTerms { cap: U256::from(1_000), spent: U256::from(700), expires_at: 2_000 });
+        assert!(matches!(verifier.verify(&over, 1_000), Err(ReceiptError::OverCap { .. })));
+        verifier.accept(signer.sign(receipt(1, 900)).unwrap(), 1_000).unwrap();
     }
 
     #[test]

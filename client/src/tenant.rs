@@ -140,10 +140,20 @@ impl<P: Provider + Clone> Client<P> {
         Ok((finalized.refund, finalized.bondReleased))
     }
 
-    /// Lets `signer` sign receipts for this tenant's leases, up to `cap` raw units in total, until `expires_at`.
+    /// Lets `signer` sign receipts for this tenant's leases, up to `cap` raw units in total, until
+    /// `expires_at`. The cap counts raw units of whichever token a lease pays in: give each
+    /// stablecoin its own signer. A cap or expiry the market cannot store is an error.
     pub async fn authorize_signer(&self, signer: Address, cap: U256, expires_at: u64) -> Result<TransactionReceipt> {
-        let cap = alloy::primitives::Uint::<96, 2>::saturating_from(cap);
-        let expires_at = alloy::primitives::Uint::<40, 1>::saturating_from(expires_at);
+        type Cap = alloy::primitives::Uint<96, 2>;
+        type Expiry = alloy::primitives::Uint<40, 1>;
+        let (max_cap, max_expiry) = (U256::from(Cap::MAX), U256::from(Expiry::MAX));
+        if cap > max_cap {
+            return Err(Error::OutOfRange { what: "signer cap", value: cap, max: max_cap });
+        }
+        if U256::from(expires_at) > max_expiry {
+            return Err(Error::OutOfRange { what: "signer expiry", value: U256::from(expires_at), max: max_expiry });
+        }
+        let (cap, expires_at) = (Cap::saturating_from(cap), Expiry::saturating_from(expires_at));
         self.send(self.market().authorizeSigner(signer, cap, expires_at)).await
     }
 

@@ -7,12 +7,16 @@
 //! [`ReceiptBook`] that is due:
 //! - the tenant (or the provider) gave notice, or the provider terminated: settle now, and once
 //!   more when the lease has ended;
-//! - the lease has ended: nothing more accrues, so its newest receipt is final;
-//! - the settlement deadline, or the signer's expiry, is less than the margin away.
+//! - the lease has ended: nothing more accrues, so its newest receipt is final (the settlement
+//!   window, at least an hour, is still ahead);
+//! - the signer's authorization expires in less than the margin.
 //!
 //! It also raises [`WatchAlert`]s for what it cannot repair: a revoked signer strands the
 //! unsettled value of its receipts (the reason [`crate::Client::ensure_can_serve`] caps
-//! exposure), and a finalized lease can no longer be settled at all.
+//! exposure), a finalized lease can no longer be settled at all, and a receipt the market
+//! refused. A refusal the tenant can lift (an expired, revoked or capped signer; an exhausted
+//! escrow) is retried after it re-authorizes the signer or tops the lease up; one that cannot
+//! change is never sent again.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -28,6 +32,8 @@ use crate::{Client, Result, SettlementOutcome, SettlementResult, receipt::Receip
 
 /// Block ranges read per `eth_getLogs` call.
 const LOG_RANGE: u64 = 5_000;
+/// Receipts per `settleBatch`: well inside a block's gas.
+const BATCH: usize = 100;
 
 /// Something the provider should know that settling cannot fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +66,9 @@ pub enum WatchAlert {
         /// What those receipts were owed beyond what was settled, now lost.
         stranded: U256,
     },
-    /// The market refused a receipt the watcher settled (the result says why). It is not tried
-    /// again; a newer receipt of the lease is.
+    /// The market refused a receipt the watcher settled (the result says why). It is tried again
+    /// only after something that can lift the refusal: the tenant re-authorizing the signer or
+    /// topping the lease up; a newer receipt of the lease is always tried.
     SettlementRefused {
         /// The lease.
         lease_id: U256,
@@ -87,8 +94,6 @@ pub enum DueReason {
     Closing,
     /// The lease has ended; its newest receipt is final.
     Ended,
-    /// Its settlement deadline is less than the margin away.
-    SettlementDeadline,
     /// Its signer's authorization expires in less than the margin.
     SignerExpiry,
 }
@@ -115,35 +120,40 @@ pub struct SettlementWatcher<P> {
     closing: BTreeSet<U256>,
     /// Each lease's tenant, read once.
     tenants: HashMap<U256, Address>,
-    /// Receipts (lease, cumulative amount) the market refused: not sent again.
-    refused: BTreeSet<(U256, U256)>,
+    /// Receipts (lease, cumulative amount) the market refused, with its reason: not sent again
+    /// unless an event lifts the reason.
+    refused: HashMap<(U256, U256), SettlementResult>,
+    /// Alerts read but not yet returned: kept across a failed poll.
+    pending: Vec<WatchAlert>,
 }
 
 impl<P: Provider + Clone> SettlementWatcher<P> {
     /// A watcher for `client`'s provider, reading events from `from_block` on and settling when a
     /// deadline is less than `margin` seconds away.
     pub fn new(client: Client<P>, from_block: u64, margin: u64) -> Self {
-        Self { client, next_block: from_block, margin, closing: BTreeSet::new(), tenants: HashMap::new(), refused: BTreeSet::new() }
+        Self { client, next_block: from_block, margin, closing: BTreeSet::new(),
+            tenants: HashMap::new(),
+            refused: HashMap::new(),
+            pending: Vec::new(),
+        }
     }
 
-    /// Reads the market's events up to the head, then settles in one batch every lease of `book`
-    /// that is due. Safe to call again after an error: events are read again from where the
-    /// last successful poll stopped.
+    /// Reads the market's events up to the head, then settles, in batches, every lease of `book`
+    /// that is due. Safe to call again after an error: each block range is read exactly once,
+    /// and the alerts raised before the error come with the next successful poll.
     pub async fn poll(&mut self, book: &mut ReceiptBook) -> Result<WatchReport> {
         let head = self.client.provider().get_block_number().await?;
-        let mut report = WatchReport { through_block: head, ..WatchReport::default() };
-        let mut from = self.next_block;
-        while from <= head {
-            let to = head.min(from + LOG_RANGE - 1);
-            self.read_events(book, from, to, &mut report).await?;
-            from = to + 1;
+        while self.next_block <= head {
+            let to = head.min(self.next_block + LOG_RANGE - 1);
+            self.read_events(book, self.next_block, to).await?;
+            self.next_block = to + 1;
         }
-        self.next_block = head + 1;
-        self.settle_due(book, &mut report).await?;
-        Ok(report)
+        let mut settled = Vec::new();
+        self.settle_due(book, &mut settled).await?;
+        Ok(WatchReport { through_block: head, alerts: std::mem::take(&mut self.pending), settled })
     }
 
-    async fn read_events(&mut self, book: &mut ReceiptBook, from: u64, to: u64, report: &mut WatchReport) -> Result<()> {
+    async fn read_events(&mut self, book: &mut ReceiptBook, from: u64, to: u64) -> Result<()> {
         let filter = Filter::new()
             .address(self.client.manifest().market())
             .event_signature(vec![
@@ -151,15 +161,21 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                 Openlease::LeaseTerminated::SIGNATURE_HASH,
                 Openlease::LeaseFinalized::SIGNATURE_HASH,
                 Openlease::SignerRevoked::SIGNATURE_HASH,
+                Openlease::SignerAuthorized::SIGNATURE_HASH,
+                Openlease::LeaseToppedUp::SIGNATURE_HASH,
             ])
             .from_block(from)
             .to_block(to);
+        // Alerts and forgotten leases take effect once the whole range is read: a range that
+        // fails halfway is read again, whole, by the next poll.
+        let mut alerts = Vec::new();
+        let mut finalized = Vec::new();
         for log in self.client.provider().get_logs(&filter).await? {
             let Ok(event) = OpenleaseEvents::decode_log(&log.inner) else { continue };
             match event.data {
                 OpenleaseEvents::LeaseClosed(e) if book.has_lease(e.leaseId) => {
                     self.closing.insert(e.leaseId);
-                    report.alerts.push(WatchAlert::LeaseClosing {
+                    alerts.push(WatchAlert::LeaseClosing {
                         lease_id: e.leaseId,
                         by: e.by,
                         ends_at: e.endsAt.saturating_to(),
@@ -167,16 +183,11 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                 }
                 OpenleaseEvents::LeaseTerminated(e) if book.has_lease(e.leaseId) => {
                     self.closing.insert(e.leaseId);
-                    report
-                        .alerts
-                        .push(WatchAlert::LeaseTerminated { lease_id: e.leaseId, ends_at: e.endsAt.saturating_to() });
+                    alerts.push(WatchAlert::LeaseTerminated { lease_id: e.leaseId, ends_at: e.endsAt.saturating_to() });
                 }
                 OpenleaseEvents::LeaseFinalized(e) if book.has_lease(e.leaseId) => {
-                    let stranded = book.unsettled(e.leaseId);
-                    book.forget(e.leaseId);
-                    self.closing.remove(&e.leaseId);
-                    self.tenants.remove(&e.leaseId);
-                    report.alerts.push(WatchAlert::LeaseFinalized { lease_id: e.leaseId, stranded });
+                    alerts.push(WatchAlert::LeaseFinalized { lease_id: e.leaseId, stranded: book.unsettled(e.leaseId) });
+                    finalized.push(e.leaseId);
                 }
                 OpenleaseEvents::SignerRevoked(e) => {
                     let mut leases = Vec::new();
@@ -190,7 +201,7 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                     }
                     if !leases.is_empty() {
                         leases.sort();
-                        report.alerts.push(WatchAlert::SignerRevoked {
+                        alerts.push(WatchAlert::SignerRevoked {
                             tenant: e.tenant,
                             signer: e.signer,
                             leases,
@@ -198,9 +209,30 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                         });
                     }
                 }
+                OpenleaseEvents::SignerAuthorized(e) => {
+                    // The cap, the expiry and a revocation are all reset: signer refusals lift.
+                    for lease_id in book.leases().collect::<Vec<_>>() {
+                        let signed_by_it = book.newest(lease_id).is_some_and(|r| r.signer == e.signer);
+                        if signed_by_it && self.tenant(lease_id).await? == e.tenant {
+                            self.refused.retain(|(id, _), result| *id != lease_id || !lifted_by_signer(*result));
+                        }
+                    }
+                }
+                OpenleaseEvents::LeaseToppedUp(e) if book.has_lease(e.leaseId) => {
+                    self.refused.retain(|(id, _), result| {
+                        *id != e.leaseId || *result != SettlementResult::EscrowExhausted
+                    });
+                }
                 _ => {}
             }
         }
+        for lease_id in finalized {
+            book.forget(lease_id);
+            self.closing.remove(&lease_id);
+            self.tenants.remove(&lease_id);
+            self.refused.retain(|(id, _), _| *id != lease_id);
+        }
+        self.pending.extend(alerts);
         Ok(())
     }
 
@@ -218,14 +250,9 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
         if self.closing.contains(&lease_id) {
             return Ok(Some(DueReason::Closing));
         }
-        let market = self.client.market();
-        let end = market.leaseEnd(lease_id).call().await?.saturating_to::<u64>();
+        let end = self.client.market().leaseEnd(lease_id).call().await?.saturating_to::<u64>();
         if now >= end {
             return Ok(Some(DueReason::Ended));
-        }
-        let deadline = market.settlementDeadline(lease_id).call().await?.saturating_to::<u64>();
-        if now.saturating_add(self.margin) >= deadline {
-            return Ok(Some(DueReason::SettlementDeadline));
         }
         let tenant = self.tenant(lease_id).await?;
         if signer != tenant {
@@ -237,45 +264,49 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
         Ok(None)
     }
 
-    async fn settle_due(&mut self, book: &mut ReceiptBook, report: &mut WatchReport) -> Result<()> {
+    async fn settle_due(&mut self, book: &mut ReceiptBook, settled: &mut Vec<(DueReason, SettlementOutcome)>) -> Result<()> {
         let now = self.client.now().await?;
         let mut due = Vec::new();
         for receipt in book.to_settle() {
             let lease_id = receipt.receipt.leaseId;
-            if self.refused.contains(&(lease_id, receipt.receipt.cumulativeAmount)) {
+            if self.refused.contains_key(&(lease_id, receipt.receipt.cumulativeAmount)) {
                 continue;
             }
             if let Some(reason) = self.due(lease_id, receipt.signer, now).await? {
                 due.push((reason, receipt));
             }
         }
-        if due.is_empty() {
-            return Ok(());
-        }
-        let sent: HashMap<U256, (DueReason, U256)> =
-            due.iter().map(|(r, s)| (s.receipt.leaseId, (*r, s.receipt.cumulativeAmount))).collect();
-        let outcomes = self.client.settle_batch(due.into_iter().map(|(_, r)| r).collect()).await?;
-        for outcome in outcomes {
-            let (reason, cumulative_amount) = sent[&outcome.lease_id];
-            if outcome.is_settled() {
-                let settled = U256::from(self.client.lease(outcome.lease_id).await?.settled);
-                book.mark_settled(outcome.lease_id, settled);
-            } else {
-                self.refused.insert((outcome.lease_id, cumulative_amount));
-                report.alerts.push(WatchAlert::SettlementRefused {
-                    lease_id: outcome.lease_id,
-                    cumulative_amount,
-                    result: outcome.result,
-                });
-            }
-            // A closing lease is settled again once it has ended (then as `Ended`).
-            if outcome.is_settled() {
-                if reason == DueReason::Closing {
-                    self.closing.remove(&outcome.lease_id);
+        for chunk in due.chunks(BATCH) {
+            let outcomes = self.client.settle_batch(chunk.iter().map(|(_, r)| r.clone()).collect()).await?;
+            // One outcome per receipt, in order (settle_batch checks the count).
+            for ((reason, receipt), outcome) in chunk.iter().zip(outcomes) {
+                let lease_id = receipt.receipt.leaseId;
+                if outcome.is_settled() {
+                    book.mark_settled(lease_id, U256::from(self.client.lease(lease_id).await?.settled));
+                    if *reason == DueReason::Closing {
+                        // Settled again, as `Ended`, once the lease has ended.
+                        self.closing.remove(&lease_id);
+                    }
+                    settled.push((*reason, outcome));
+                } else if outcome.result != SettlementResult::NotYetAccrued {
+                    // Not yet accrued pays later by itself; any other refusal waits for a lift.
+                    let cumulative_amount = receipt.receipt.cumulativeAmount;
+                    self.refused.insert((lease_id, cumulative_amount), outcome.result);
+                    self.pending.push(WatchAlert::SettlementRefused { lease_id, cumulative_amount, result: outcome.result });
                 }
-                report.settled.push((reason, outcome));
             }
         }
         Ok(())
     }
+}
+
+/// Whether a re-authorization of the signer can make a receipt refused for `result` pay.
+fn lifted_by_signer(result: SettlementResult) -> bool {
+    matches!(
+        result,
+        SettlementResult::SignerNotAuthorized
+            | SettlementResult::SignerExpired
+            | SettlementResult::SignerRevoked
+            | SettlementResult::SignerCapReached
+    )
 }

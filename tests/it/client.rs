@@ -381,7 +381,11 @@ async fn a_provider_withdraws_its_stake_only_after_the_unbonding_period() {
     let error = provider.withdraw_stake(usdc, me).await.unwrap_err();
     assert!(matches!(error.market_error(), Some(OpenleaseErrors::OpenleaseNothingThawing(_))), "{error}");
     // The refused call took no nonce: the next transaction is mined, not stuck behind a gap.
-    let stake = provider.request_unstake(usdc, U256::from(4_000 * USDC)).await.unwrap();
+    let unstake = provider.request_unstake(usdc, U256::from(4_000 * USDC));
+    let stake = tokio::time::timeout(std::time::Duration::from_secs(30), unstake)
+        .await
+        .expect("a transaction after a refused one is mined")
+        .unwrap();
     assert_eq!((stake.staked, stake.free, stake.thawing), (
         U256::from(6_000 * USDC),
         U256::from(6_000 * USDC),
@@ -428,8 +432,13 @@ async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_pr
     assert!(report.settled.is_empty() && report.alerts.is_empty(), "nothing is due yet: {report:?}");
     assert_eq!(verifier.book().total_unsettled(), U256::from(100 * PRICE));
 
-    // The tenant gives notice on A: A is settled at once, B waits.
+    // The tenant gives notice on A: A is settled at once, B waits. A poll that fails (here: the
+    // provider cannot pay for gas) loses no alert: the next one brings it.
     let ends_at = tenant.close_lease(lease_a).await.unwrap();
+    let gas_money = provider.provider().get_balance(provider.address()).await.unwrap();
+    provider.provider().anvil_set_balance(provider.address(), U256::ZERO).await.unwrap();
+    watcher.poll(verifier.book_mut()).await.unwrap_err();
+    provider.provider().anvil_set_balance(provider.address(), gas_money).await.unwrap();
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
     assert_eq!(report.alerts, [WatchAlert::LeaseClosing { lease_id: lease_a, by: tenant.address(), ends_at }]);
     assert_eq!(report.settled.len(), 1);
@@ -480,11 +489,18 @@ async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_pr
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
     assert!(report.settled.is_empty() && report.alerts.is_empty(), "{report:?}");
 
+    // The tenant authorizes the signer again: the refusal is lifted and the receipt pays.
+    let now = provider.now().await.unwrap();
+    tenant.authorize_signer(session.address(), U256::from(500 * USDC), now + 86_400).await.unwrap();
+    let report = watcher.poll(verifier.book_mut()).await.unwrap();
+    let settled: Vec<(U256, DueReason, U256)> = report.settled.iter().map(|(r, o)| (o.lease_id, *r, o.paid)).collect();
+    assert_eq!(settled, [(lease_b, DueReason::Ended, U256::from(100 * PRICE))]);
+
     // Finalized leases leave the book.
     market.advance(&provider, 3_600).await;
     provider.finalize_lease(lease_b).await.unwrap();
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
-    assert_eq!(report.alerts, [WatchAlert::LeaseFinalized { lease_id: lease_b, stranded: U256::from(100 * PRICE) }]);
+    assert_eq!(report.alerts, [WatchAlert::LeaseFinalized { lease_id: lease_b, stranded: U256::ZERO }]);
     assert!(!verifier.book().has_lease(lease_b));
     assert_eq!(verifier.book().total_unsettled(), U256::ZERO);
 }
