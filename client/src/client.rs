@@ -262,3 +262,13 @@ impl<P: Provider + Clone> Client<P> {
         Ok(self.market().settlementDeadline(lease_id).call().await?.to::<u64>())
     }
 }
+
+impl<P: Provider + Clone> Client<P> {
+    /// The bond a tenant posts to dispute a lease, in raw units of the lease's token: the market's
+    /// `disputeBondBps` of the lease's SLA bond, rounded down, as `openDispute` computes it.
+    pub async fn dispute_bond(&self, lease_id: U256) -> Result<U256> {
+        let lease = self.lease(lease_id).await?;
+        let params = self.market.params().call().await?;
+        Ok(U256::from(lease.bond) * U256::from(params.disputeBondBps) / U256::from(10_000))
+    }
+}

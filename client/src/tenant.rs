@@ -167,8 +167,7 @@ impl<P: Provider + Clone> Client<P> {
     pub async fn open_dispute(&self, lease_id: U256, evidence_uri: &str) -> Result<U256> {
         let lease = self.lease(lease_id).await?;
         let token = self.offer(U256::from(lease.offerId)).await?.token;
-        let params = self.market().params().call().await?;
-        let bond = U256::from(lease.bond) * U256::from(params.disputeBondBps) / U256::from(10_000);
+        let bond = self.dispute_bond(lease_id).await?;
         if !bond.is_zero() {
             self.ensure_allowance(token, bond).await?;
         }

@@ -71,7 +71,7 @@ pub(crate) async fn status(settings: &Settings, address: Option<Address>) -> Res
 
 /// `claim`: pulls one token's claimable balance, or every token's.
 pub(crate) async fn claim(settings: &Settings, out: Output, token: Option<String>, to: Option<Address>) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let to = to.unwrap_or(client.address());
     let coins = match &token {
         Some(token) => vec![stablecoin(client.manifest(), token)?],
@@ -112,7 +112,7 @@ pub(crate) async fn tokens(settings: &Settings) -> Result<Report> {
 
 /// `token mint`: a mock stablecoin's open `mint`.
 pub(crate) async fn mint(settings: &Settings, amount: TypedAmount, to: Option<Address>) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let (coin, amount) = amount.resolve(client.manifest())?;
     let to = to.unwrap_or(client.address());
     client.send(client.token(coin.address).mint(to, amount.raw)).await.map_err(|e| match e {
@@ -147,27 +147,6 @@ pub(crate) async fn ensure_balance<P: Provider + Clone>(
                 need.symbol
             ),
         ));
-    }
-    Ok(())
-}
-
-/// Approves the market for `amount` as step `n` of `total`, if the allowance does not cover it.
-pub(crate) async fn approve<P: Provider + Clone>(
-    client: &openlease_client::Client<P>,
-    out: Output,
-    (n, total): (usize, usize),
-    token: Address,
-    amount: U256,
-) -> Result<()> {
-    let allowance = client
-        .token(token)
-        .allowance(client.address(), client.manifest().market())
-        .call()
-        .await
-        .map_err(openlease_client::Error::from)?;
-    if allowance < amount {
-        out.step(n, total, format!("approving the market for {}", client.amount(token, amount)));
-        client.ensure_allowance(token, amount).await?;
     }
     Ok(())
 }

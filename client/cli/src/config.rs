@@ -2,19 +2,22 @@
 //! then the TOML file (`--config PATH`, or `./openlease.toml` when present).
 
 use std::{
+    fmt,
     io::IsTerminal,
     path::{Path, PathBuf},
+    sync::OnceLock,
     time::Duration,
 };
 
 use alloy::{
+    primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
 use clap::Args;
 use openlease_client::{Client, Manifest};
 
-use crate::error::{CliError, Result, bail, unreachable};
+use crate::error::{CliError, Result, bail, redact, rpc_failure, unreachable};
 
 /// The config file read when `--config` is not given, if it exists.
 const DEFAULT_CONFIG: &str = "openlease.toml";
@@ -150,7 +153,13 @@ enum ManifestSource {
 /// it holds the private key.
 pub(crate) struct Settings {
     /// The node.
-    pub(crate) rpc_url: String,
+    rpc_url: String,
+    /// The config file read, if any, as it is shown: `./openlease.toml` or the `--config` path.
+    config_file: Option<String>,
+    /// `--json`: where the config file and market of a command that sends transactions are said.
+    json: bool,
+    /// Set once a command connected to send transactions: what it acts on.
+    target: OnceLock<Target>,
     manifest: ManifestSource,
     chain_id: Option<u64>,
     private_key: Option<String>,
@@ -161,10 +170,12 @@ pub(crate) struct Settings {
 impl Settings {
     /// Resolves the settings of `args`.
     pub(crate) fn resolve(args: &GlobalArgs) -> Result<Self> {
-        let file = match &args.config {
-            Some(path) => FileConfig::load(path)?,
-            None if Path::new(DEFAULT_CONFIG).is_file() => FileConfig::load(Path::new(DEFAULT_CONFIG))?,
-            None => FileConfig::default(),
+        let (file, config_file) = match &args.config {
+            Some(path) => (FileConfig::load(path)?, Some(path.display().to_string())),
+            None if Path::new(DEFAULT_CONFIG).is_file() => {
+                (FileConfig::load(Path::new(DEFAULT_CONFIG))?, Some(format!("./{DEFAULT_CONFIG}")))
+            }
+            None => (FileConfig::default(), None),
         };
         let manifest = match (&args.manifest, &args.deployments, file.manifest, file.deployments) {
             (Some(path), ..) => ManifestSource::File(path.clone()),
@@ -175,6 +186,9 @@ impl Settings {
         };
         Ok(Self {
             rpc_url: args.rpc_url.clone().or(file.rpc_url).unwrap_or_else(|| DEFAULT_RPC_URL.into()),
+            config_file,
+            json: args.json,
+            target: OnceLock::new(),
             manifest,
             chain_id: args.chain_id.or(file.chain_id),
             // An empty OPENLEASE_PRIVATE_KEY= is no key, not a malformed one.
@@ -231,10 +245,10 @@ impl Settings {
         crate::error::set_rpc_url(&self.rpc_url);
         let signer = if need_key || self.has_key() { self.signer()? } else { PrivateKeySigner::random() };
         let url = &self.rpc_url;
-        let node = ProviderBuilder::new().connect(url).await.map_err(|e| unreachable(url, e))?;
+        let node = ProviderBuilder::new().connect(url).await.map_err(|e| rpc_failure(url, &e))?;
         let chain_id = match tokio::time::timeout(CONNECT_TIMEOUT, node.get_chain_id()).await {
             Ok(Ok(id)) => id,
-            Ok(Err(e)) => return Err(unreachable(url, e)),
+            Ok(Err(e)) => return Err(rpc_failure(url, &e)),
             Err(_) => return Err(unreachable(url, format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
         };
         if let Some(expected) = self.chain_id
@@ -242,7 +256,8 @@ impl Settings {
         {
             bail!(
                 hint = format!("point --rpc-url at a node of chain {expected}, or change --chain-id"),
-                "the node at {url} is on chain {chain_id}, not the configured {expected}"
+                "the node at {} is on chain {chain_id}, not the configured {expected}",
+                redact(url)
             );
         }
         let manifest = match &self.manifest {
@@ -255,7 +270,49 @@ impl Settings {
                 "pass --manifest PATH or --deployments DIR (or set them in openlease.toml)",
             )
         })?;
+        crate::error::set_manifest(&manifest);
         Ok(Client::connect(url, signer, manifest).await?)
+    }
+
+    /// Connects as the configured key to send transactions, first saying which config file and
+    /// which market they go to (a `./openlease.toml` is read from wherever the command runs): on
+    /// stderr, or with `--json` in the output (see [`Settings::target`]).
+    pub(crate) async fn connect_to_send(&self) -> Result<Client<DynProvider>> {
+        let client = self.connect(true).await?;
+        let target = Target {
+            config_file: self.config_file.clone(),
+            market: client.manifest().market(),
+            chain_id: client.manifest().chain_id,
+        };
+        if !self.json {
+            eprintln!("{target}");
+        }
+        let _ = self.target.set(target);
+        Ok(client)
+    }
+
+    /// The config file and market a command sent transactions with, for `--json` output.
+    pub(crate) fn target(&self) -> Option<serde_json::Value> {
+        self.target.get().map(|t| {
+            serde_json::json!({ "configFile": t.config_file, "market": t.market, "chainId": t.chain_id })
+        })
+    }
+}
+
+/// Where a command's transactions go: the config file that chose it, the market, its chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    config_file: Option<String>,
+    market: Address,
+    chain_id: u64,
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.config_file {
+            Some(file) => write!(f, "using {file}: market {} on chain {}", self.market, self.chain_id),
+            None => write!(f, "using no config file: market {} on chain {}", self.market, self.chain_id),
+        }
     }
 }
 

@@ -3,7 +3,14 @@
 
 use std::{fmt, sync::OnceLock};
 
-use openlease_client::{Error as SdkError, OpenleaseErrors, ReceiptError};
+use alloy::{
+    primitives::{Address, U256},
+    transports::{RpcError, TransportErrorKind},
+};
+use openlease_client::{
+    Error as SdkError, Manifest, OpenleaseErrors, ReceiptError, StablecoinEntry, error::TransportFailure,
+    format_units,
+};
 
 /// `Result` with the CLI's [`CliError`].
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
@@ -11,9 +18,33 @@ pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 /// The node's URL, for errors that happen deep inside a call.
 static RPC_URL: OnceLock<String> = OnceLock::new();
 
-/// Remembers the node's URL for [`CliError`]'s hints.
+/// The market's stablecoins, for reverts that name a token but give raw units.
+static STABLECOINS: OnceLock<Vec<StablecoinEntry>> = OnceLock::new();
+
+/// Remembers the node's URL for [`CliError`]'s messages (which only ever show it redacted).
 pub(crate) fn set_rpc_url(url: &str) {
     let _ = RPC_URL.set(url.to_string());
+}
+
+/// Remembers the market's stablecoins, to show the amounts of its reverts in token units.
+pub(crate) fn set_manifest(manifest: &Manifest) {
+    let _ = STABLECOINS.set(manifest.stablecoins.clone());
+}
+
+/// `raw` in `coin`'s units (`12.5 USDC`), or as raw units when the token is not known.
+fn in_units(raw: U256, coin: Option<&StablecoinEntry>) -> String {
+    match coin {
+        Some(coin) => format!("{} {}", format_units(raw, coin.decimals), coin.symbol),
+        None => format!("{raw} raw units"),
+    }
+}
+
+/// The market's stablecoin at `token`, or `fallback` if it is that token.
+fn known_coin(token: Address, fallback: Option<&StablecoinEntry>) -> Option<&StablecoinEntry> {
+    STABLECOINS
+        .get()
+        .and_then(|coins| coins.iter().find(|c| c.address == token))
+        .or(fallback.filter(|c| c.address == token))
 }
 
 /// Something went wrong: what, and what to do.
@@ -66,23 +97,115 @@ macro_rules! bail {
 }
 pub(crate) use bail;
 
-/// The hint for a node that does not answer.
-pub(crate) fn unreachable_hint() -> String {
-    "is the node running? `make devnet` starts one on http://127.0.0.1:8545; or pass --rpc-url".into()
-}
-
 /// The node at `url` could not be reached.
 pub(crate) fn unreachable(url: &str, cause: impl fmt::Display) -> CliError {
-    CliError::hint(format!("cannot reach the node at {url}: {cause}"), unreachable_hint())
+    CliError::hint(
+        format!("cannot reach the node at {}: {}", redact(url), redact_urls(&cause.to_string())),
+        "is the node running? `make devnet` starts one on http://127.0.0.1:8545; or pass --rpc-url",
+    )
+}
+
+/// An RPC failure talking to the node at `url`: unreachable only when the connection itself
+/// failed; a JSON-RPC error reply is the node's own message, with a hint for the common ones.
+pub(crate) fn rpc_failure(url: &str, error: &TransportFailure) -> CliError {
+    let node = redact(url);
+    match error {
+        RpcError::Transport(TransportErrorKind::HttpError(http))
+        | RpcError::Transport(TransportErrorKind::HttpErrorWithRetryAfter { error: http, .. }) => {
+            let hint = match http.status {
+                401 | 403 => "the node refused the credentials: check the API key in --rpc-url",
+                429 => "the node is rate limiting this key: retry later or use another node",
+                _ => "check --rpc-url; the node may be down or behind a proxy that refuses JSON-RPC",
+            };
+            let body = http.body.trim();
+            let body = if body.is_empty() { String::new() } else { format!(": {}", excerpt(body)) };
+            CliError::hint(format!("the node at {node} answered HTTP {}{}", http.status, redact_urls(&body)), hint)
+        }
+        RpcError::Transport(kind) => match kind {
+            TransportErrorKind::Custom(_) | TransportErrorKind::NonRetryable(_) | TransportErrorKind::BackendGone => {
+                unreachable(url, kind)
+            }
+            other => CliError::new(format!("RPC error from the node at {node}: {}", redact_urls(&other.to_string()))),
+        },
+        RpcError::ErrorResp(payload) => {
+            let message = redact_urls(&payload.message);
+            let lower = message.to_lowercase();
+            let hint = if lower.contains("insufficient funds") {
+                Some("the account has too little ETH to pay for gas: fund it (on a devnet, from one of anvil's accounts)")
+            } else if is_log_range_limit(&lower) {
+                Some("the node limits eth_getLogs ranges; use the indexer API or a node without that limit")
+            } else if lower.contains("nonce") {
+                Some("another transaction of this account is pending or was sent elsewhere: wait for it, then retry")
+            } else {
+                None
+            };
+            let error = CliError::new(format!("the node at {node} refused the request: {message} (code {})", payload.code));
+            CliError { hint: hint.map(String::from), ..error }
+        }
+        RpcError::DeserError { err, .. } => CliError::hint(
+            format!("the node at {node} answered something that is not JSON-RPC: {err}"),
+            "check that --rpc-url is a JSON-RPC endpoint",
+        ),
+        other => CliError::new(format!("RPC error from the node at {node}: {}", redact_urls(&other.to_string()))),
+    }
+}
+
+/// Whether a node's error message (lowercased) is one of the common wordings of a limit on
+/// `eth_getLogs`: a block range too large, too many results, a response too big.
+fn is_log_range_limit(message: &str) -> bool {
+    let range = message.contains("range") && ["block", "exceed", "too large", "too big", "limit", "max"]
+        .iter()
+        .any(|w| message.contains(w));
+    let results = message.contains("more than") && (message.contains("results") || message.contains("logs"));
+    range || results || message.contains("response size") || message.contains("too many logs")
+}
+
+/// At most the first 200 characters of a reply body, on one line.
+fn excerpt(body: &str) -> String {
+    let line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match line.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line,
+    }
+}
+
+/// A node URL without what may be secret: only `scheme://host:port` stays; a user and password,
+/// the path (where hosted nodes put their API key), the query and the fragment go. Text that is
+/// not a URL is returned as it is.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}")
+}
+
+/// `text` with every `http(s)://` and `ws(s)://` URL in it [`redact`]ed: error texts (reqwest's
+/// among them) repeat the URL they failed on.
+pub(crate) fn redact_urls(text: &str) -> String {
+    const SCHEMES: [&str; 4] = ["http://", "https://", "ws://", "wss://"];
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let next = SCHEMES
+            .iter()
+            .filter_map(|scheme| rest.to_ascii_lowercase().find(scheme))
+            .min();
+        let Some(start) = next else { break };
+        out.push_str(&rest[..start]);
+        let url_len = rest[start..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ',' | ']'))
+            .unwrap_or(rest.len() - start);
+        out.push_str(&redact(&rest[start..start + url_len]));
+        rest = &rest[start + url_len..];
+    }
+    out.push_str(rest);
+    out
 }
 
 impl From<SdkError> for CliError {
     fn from(error: SdkError) -> Self {
         match &error {
-            SdkError::Transport(e) => {
-                let url = RPC_URL.get().map_or("the RPC URL", String::as_str);
-                unreachable(url, e)
-            }
+            SdkError::Transport(e) => rpc_failure(RPC_URL.get().map_or("the RPC URL", String::as_str), e),
             SdkError::UnknownLease { lease_id, .. } => CliError::hint(
                 format!("lease {lease_id} does not exist on this market"),
                 "check the id: `openlease lease list` shows your leases",
@@ -91,12 +214,23 @@ impl From<SdkError> for CliError {
                 error.to_string(),
                 format!("point --rpc-url at a node of chain {manifest}, or use the manifest of chain {node}"),
             ),
-            SdkError::Market(revert) => market(revert),
+            SdkError::Market(revert) => market(revert, None),
             SdkError::Receipt(refused) => receipt(refused),
             SdkError::ExposureExceedsEscrow { .. } => {
                 CliError::hint(error.to_string(), "settle with `openlease settle`, or ask the tenant to top up")
             }
-            _ => CliError::new(error.to_string()),
+            _ => CliError::new(redact_urls(&error.to_string())),
+        }
+    }
+}
+
+impl CliError {
+    /// An SDK error of a call about `coin` (an offer's or a lease's token): the market's reverts
+    /// that carry amounts but not their token are shown in `coin`'s units.
+    pub(crate) fn in_token(error: SdkError, coin: &StablecoinEntry) -> Self {
+        match &error {
+            SdkError::Market(revert) => market(revert, Some(coin)),
+            _ => error.into(),
         }
     }
 }
@@ -107,9 +241,12 @@ impl From<openlease_client::AmountError> for CliError {
     }
 }
 
-/// A market revert: its meaning and what to do.
-fn market(revert: &OpenleaseErrors) -> CliError {
+/// A market revert: its meaning and what to do. `coin` is the token of the offer or lease the
+/// call was about, for the reverts whose amounts do not say their token.
+fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError {
     use OpenleaseErrors as E;
+    let per_second = |raw: U256| format!("{} per second", in_units(raw, coin));
+    let duration = |seconds: U256| crate::units::format_duration(seconds.saturating_to());
     let (message, hint): (String, &str) = match revert {
         E::OpenleaseProviderNotRegistered(e) => (
             format!("{} is not a registered provider", e.provider),
@@ -120,7 +257,14 @@ fn market(revert: &OpenleaseErrors) -> CliError {
             "change the profile with `openlease provider update`",
         ),
         E::OpenleaseInsufficientFreeStake(e) => (
-            format!("not enough free stake: {} free, {} needed (raw units of {})", e.free, e.needed, e.token),
+            match known_coin(e.token, coin) {
+                Some(coin) => format!(
+                    "not enough free stake: {} free, {} needed",
+                    in_units(e.free, Some(coin)),
+                    in_units(e.needed, Some(coin))
+                ),
+                None => format!("not enough free stake: {} free, {} needed (of token {})", e.free, e.needed, e.token),
+            },
             "stake more with `openlease provider stake`, or wait for open leases to release their bonds",
         ),
         E::OpenleaseNothingThawing(e) => (
@@ -146,8 +290,11 @@ fn market(revert: &OpenleaseErrors) -> CliError {
         }
         E::OpenleaseInvalidOfferTerms(e) => (
             format!(
-                "invalid offer terms: price {} per second, duration {}..{} s, capacity {}",
-                e.pricePerSecond, e.minDuration, e.maxDuration, e.capacity
+                "invalid offer terms: price {}, duration {} to {}, capacity {}",
+                per_second(e.pricePerSecond),
+                duration(e.minDuration),
+                duration(e.maxDuration),
+                e.capacity
             ),
             "the price and capacity must be positive and the minimum duration at most the maximum",
         ),
@@ -156,15 +303,29 @@ fn market(revert: &OpenleaseErrors) -> CliError {
             (format!("offer {} is at capacity ({} leases)", e.offerId, e.capacity), "pick another offer")
         }
         E::OpenleasePriceAboveMax(e) => (
-            format!("offer {} now costs {} per second, above your maximum {}", e.offerId, e.pricePerSecond, e.maxPricePerSecond),
+            format!(
+                "offer {} now costs {}, above your maximum {}",
+                e.offerId,
+                per_second(e.pricePerSecond),
+                per_second(e.maxPricePerSecond)
+            ),
             "check the offer with `openlease offer show` and raise --max-price if you accept it",
         ),
         E::OpenleaseDurationOutOfRange(e) => (
-            format!("a duration of {} s is outside the offer's {}..{} s", e.duration, e.minDuration, e.maxDuration),
+            format!(
+                "a duration of {} is outside the offer's {} to {}",
+                duration(e.duration),
+                duration(e.minDuration),
+                duration(e.maxDuration)
+            ),
             "pick a --duration within the offer's bounds (`openlease offer show`)",
         ),
         E::OpenleaseDepositTooSmall(e) => (
-            format!("a deposit of {} raw units is below the {} required", e.deposit, e.required),
+            format!(
+                "a deposit of {} is below the {} required",
+                in_units(e.deposit, coin),
+                in_units(e.required, coin)
+            ),
             "the deposit must pay for at least the offer's minimum duration",
         ),
         E::OpenleaseUnknownLease(e) => (
@@ -260,4 +421,97 @@ fn receipt(refused: &ReceiptError) -> CliError {
         _ => "the receipt was altered or signed for another chain, market or key; ask for a new one",
     };
     CliError::hint(format!("receipt refused: {refused}"), hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::rpc::json_rpc::ErrorPayload;
+
+    use super::*;
+
+    #[test]
+    fn node_urls_keep_only_scheme_host_and_port() {
+        assert_eq!(redact("https://eth-mainnet.g.alchemy.com/v2/SECRETKEY"), "https://eth-mainnet.g.alchemy.com");
+        assert_eq!(redact("http://user:pass@node.example:8545/path?key=SECRET#x"), "http://node.example:8545");
+        assert_eq!(redact("wss://mainnet.infura.io/ws/v3/SECRET"), "wss://mainnet.infura.io");
+        assert_eq!(redact("http://[::1]:8545"), "http://[::1]:8545");
+        assert_eq!(redact("http://127.0.0.1:8545/"), "http://127.0.0.1:8545");
+        assert_eq!(redact("/tmp/anvil.ipc"), "/tmp/anvil.ipc");
+
+        let cause = "error sending request for url (https://u:SECRET@rpc.example/v2/KEY): connection refused; \
+                     retried WSS://rpc.example/KEY2, \"http://h:1/KEY3\"";
+        let redacted = redact_urls(cause);
+        for secret in ["SECRET", "KEY", "KEY2", "KEY3"] {
+            assert!(!redacted.contains(secret), "{secret} in {redacted}");
+        }
+        assert!(redacted.contains("(https://rpc.example): connection refused"), "{redacted}");
+        assert!(redacted.contains("\"http://h:1\""), "{redacted}");
+        assert_eq!(redact_urls("no URL here"), "no URL here");
+    }
+
+    fn error_reply(code: i64, message: &'static str) -> TransportFailure {
+        RpcError::ErrorResp(ErrorPayload { code, message: message.into(), data: None })
+    }
+
+    #[test]
+    fn only_a_failed_connection_is_called_unreachable() {
+        let url = "https://user:pw@rpc.example/v2/APIKEY";
+        let refused = TransportErrorKind::custom_str("error sending request for url (https://user:pw@rpc.example/v2/APIKEY)");
+        let down = rpc_failure(url, &refused);
+        assert!(down.message.starts_with("cannot reach the node at https://rpc.example: "), "{down}");
+        assert!(down.hint.as_deref().unwrap().contains("is the node running?"), "{down}");
+        assert!(!down.to_string().contains("APIKEY") && !down.to_string().contains("pw@"), "{down}");
+
+        let gas = rpc_failure(url, &error_reply(-32000, "insufficient funds for gas * price + value"));
+        assert_eq!(
+            gas.message,
+            "the node at https://rpc.example refused the request: insufficient funds for gas * price + value (code -32000)"
+        );
+        assert!(gas.hint.as_deref().unwrap().contains("too little ETH"), "{gas}");
+
+        for limit in [
+            "query exceeds max block range 1000",
+            "eth_getLogs is limited to a 10,000 range",
+            "query returned more than 10000 results",
+            "Log response size exceeded.",
+        ] {
+            let logs = rpc_failure(url, &error_reply(-32005, limit));
+            assert!(logs.message.contains(limit), "{logs}");
+            assert_eq!(
+                logs.hint.as_deref(),
+                Some("the node limits eth_getLogs ranges; use the indexer API or a node without that limit"),
+                "{limit}"
+            );
+        }
+        let nonce = rpc_failure(url, &error_reply(-32003, "nonce too low"));
+        assert!(nonce.hint.as_deref().unwrap().contains("pending"), "{nonce}");
+
+        let unauthorized = rpc_failure(url, &TransportErrorKind::http_error(401, "invalid API key".into()));
+        assert_eq!(unauthorized.message, "the node at https://rpc.example answered HTTP 401: invalid API key");
+        assert!(unauthorized.hint.as_deref().unwrap().contains("API key"), "{unauthorized}");
+    }
+
+    #[test]
+    fn reverts_show_amounts_in_the_token_of_the_call() {
+        use openlease_contracts::Openlease::{OpenleaseDepositTooSmall, OpenleasePriceAboveMax};
+        let usdc = StablecoinEntry { symbol: "USDC".into(), address: Address::repeat_byte(1), decimals: 6 };
+        let small = OpenleaseErrors::OpenleaseDepositTooSmall(OpenleaseDepositTooSmall {
+            deposit: U256::from(1_000),
+            required: U256::from(6_000),
+        });
+        let in_usdc = CliError::in_token(SdkError::Market(Box::new(small.clone())), &usdc);
+        assert_eq!(in_usdc.message, "a deposit of 0.001 USDC is below the 0.006 USDC required");
+        let unknown = CliError::from(SdkError::Market(Box::new(small)));
+        assert_eq!(unknown.message, "a deposit of 1000 raw units is below the 6000 raw units required");
+        let price = OpenleaseErrors::OpenleasePriceAboveMax(OpenleasePriceAboveMax {
+            offerId: U256::from(3),
+            pricePerSecond: U256::from(100),
+            maxPricePerSecond: U256::from(50),
+        });
+        let price = CliError::in_token(SdkError::Market(Box::new(price)), &usdc);
+        assert_eq!(
+            price.message,
+            "offer 3 now costs 0.0001 USDC per second, above your maximum 0.00005 USDC per second"
+        );
+    }
 }

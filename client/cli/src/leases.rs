@@ -1,23 +1,48 @@
 //! The tenant's commands: leases, session signers, disputes (and the arbiter's ruling).
 
-use std::fmt::Write;
+use std::{fmt::Write, num::NonZeroU16};
 
 use alloy::{
     primitives::{Address, U256},
     providers::Provider,
 };
-use openlease_client::{Client, DepositMethod, LeaseRequest};
+use openlease_client::{Client, DepositMethod, LeaseRequest, StablecoinEntry};
 use openlease_contracts::IOpenleaseTypes;
 use serde_json::json;
 
 use crate::{
-    account::{approve, ensure_balance},
+    account::ensure_balance,
     config::Settings,
     error::{CliError, Result, bail},
     output::{Output, Report},
     provider::existing_offer,
-    units::{Duration, TypedAmount, TypedPrice, amount_json, coin_at, format_duration, format_time_from, stablecoin},
+    units::{
+        Duration, TypedAmount, TypedPrice, amount_in, amount_json, coin_at, format_duration, format_time_from,
+        stablecoin,
+    },
 };
+
+/// `IOpenleaseTypes.LeaseStatus`, which the JSON-ABI bindings read as a `u8`.
+pub(crate) mod lease_status {
+    /// `LeaseStatus.Open`: running, or ended and not yet finalized.
+    pub(crate) const OPEN: u8 = 1;
+    /// `LeaseStatus.Finalized`: the rest of the escrow refunded, the bond released.
+    pub(crate) const FINALIZED: u8 = 2;
+}
+
+/// `IOpenleaseTypes.DisputeStatus`, which the JSON-ABI bindings read as a `u8`.
+mod dispute_status {
+    /// `DisputeStatus.None`: never disputed.
+    pub(super) const NONE: u8 = 0;
+    /// `DisputeStatus.Open`: awaiting the arbiter's ruling.
+    pub(super) const OPEN: u8 = 1;
+    /// `DisputeStatus.Upheld`: the arbiter slashed the lease's bond.
+    pub(super) const UPHELD: u8 = 2;
+    /// `DisputeStatus.Rejected`: the tenant's dispute bond went to the provider.
+    pub(super) const REJECTED: u8 = 3;
+    /// `DisputeStatus.Expired`: no ruling by the deadline; the tenant's bond returned.
+    pub(super) const EXPIRED: u8 = 4;
+}
 
 /// The lease and its offer's token.
 async fn lease_and_token<P: Provider + Clone>(
@@ -38,9 +63,9 @@ pub(crate) async fn open(
     deposit: TypedAmount,
     max_price: Option<TypedPrice>,
 ) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let offer = existing_offer(&client, offer_id).await?;
-    let coin = coin_at(client.manifest(), offer.token);
+    let coin = coin_at(&client, offer.token).await?;
     let deposit = deposit.resolve_in(&coin, &format!("offer {offer_id}"))?;
     let max_price_per_second = match &max_price {
         Some(price) => price.per_second(&coin)?,
@@ -48,14 +73,10 @@ pub(crate) async fn open(
     };
     let duration_s = u32::try_from(duration.0).map_err(|_| CliError::new(format!("a duration of {} s is too long", duration.0)))?;
     ensure_balance(&client, coin.address, deposit.raw).await?;
-    let permit = client.supports_permit(coin.address).await?;
-    let total = if permit { 1 } else { 2 };
-    if !permit {
-        approve(&client, out, (1, 2), coin.address, deposit.raw).await?;
-    }
-    out.step(total, total, format!("opening a lease of offer {offer_id} with {deposit} escrowed"));
+    // Without a permit, the SDK approves the market first if its allowance is short.
+    out.step(1, 1, format!("opening a lease of offer {offer_id} with {deposit} escrowed"));
     let request = LeaseRequest { offer_id, duration: duration_s, deposit: deposit.raw, max_price_per_second };
-    let opening = client.open_lease(request).await?;
+    let opening = client.open_lease(request).await.map_err(|e| CliError::in_token(e, &coin))?;
     let lease_id = opening.lease_id;
     let runway = client.runway(lease_id).await?;
     let method = match opening.deposit_method {
@@ -77,19 +98,19 @@ pub(crate) async fn open(
     ))
 }
 
-/// `lease top-up`: approve, then top up.
+/// `lease top-up` (the SDK approves the market first if its allowance is short).
 pub(crate) async fn top_up(settings: &Settings, out: Output, lease_id: U256, amount: TypedAmount) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let (_, offer) = lease_and_token(&client, lease_id).await?;
-    let coin = coin_at(client.manifest(), offer.token);
+    let coin = coin_at(&client, offer.token).await?;
     let amount = amount.resolve_in(&coin, &format!("lease {lease_id}"))?;
     ensure_balance(&client, coin.address, amount.raw).await?;
-    approve(&client, out, (1, 2), coin.address, amount.raw).await?;
-    out.step(2, 2, format!("topping up lease {lease_id} with {amount}"));
-    client.top_up(lease_id, amount.raw).await?;
+    // The SDK approves the market first if its allowance is short.
+    out.step(1, 1, format!("topping up lease {lease_id} with {amount}"));
+    client.top_up(lease_id, amount.raw).await.map_err(|e| CliError::in_token(e, &coin))?;
     let lease = client.lease(lease_id).await?;
     let runway = client.runway(lease_id).await?;
-    let deposit = client.amount(coin.address, U256::from(lease.deposit));
+    let deposit = amount_in(&coin, U256::from(lease.deposit));
     Ok(Report::new(
         format!(
             "topped up lease {lease_id} with {amount}: deposit {deposit}, runs until {}",
@@ -106,7 +127,7 @@ pub(crate) async fn top_up(settings: &Settings, out: Output, lease_id: U256, amo
 
 /// `lease close`.
 pub(crate) async fn close(settings: &Settings, lease_id: U256) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     client.lease(lease_id).await?;
     let ends_at = client.close_lease(lease_id).await?;
     let deadline = client.settlement_deadline(lease_id).await?;
@@ -123,7 +144,7 @@ pub(crate) async fn close(settings: &Settings, lease_id: U256) -> Result<Report>
 
 /// `lease finalize`.
 pub(crate) async fn finalize(settings: &Settings, lease_id: U256) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let (_, offer) = lease_and_token(&client, lease_id).await?;
     let (refund, bond) = client.finalize_lease(lease_id).await?;
     let (refund, bond) = (client.amount(offer.token, refund), client.amount(offer.token, bond));
@@ -135,7 +156,7 @@ pub(crate) async fn finalize(settings: &Settings, lease_id: U256) -> Result<Repo
 
 /// `lease terminate`.
 pub(crate) async fn terminate(settings: &Settings, lease_id: U256) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     client.lease(lease_id).await?;
     let tx = client.terminate_lease(lease_id).await?;
     Ok(Report::new(
@@ -154,10 +175,11 @@ pub(crate) async fn show(settings: &Settings, lease_id: U256) -> Result<Report> 
     let dispute = client.dispute(lease_id).await?;
     let now = runway.now;
     let status = match lease.status {
-        1 if now < runway.lease_end => "running",
-        1 if now < deadline => "ended, settlement window open",
-        1 => "ended, awaiting finalization",
-        _ => "finalized",
+        lease_status::OPEN if now < runway.lease_end => "running".to_string(),
+        lease_status::OPEN if now < deadline => "ended, settlement window open".to_string(),
+        lease_status::OPEN => "ended, awaiting finalization".to_string(),
+        lease_status::FINALIZED => "finalized".to_string(),
+        other => format!("unknown ({other})"),
     };
     let (deposit, settled) = (amount(lease.deposit.to()), amount(lease.settled.to()));
     let escrow = amount((lease.deposit - lease.settled).to());
@@ -172,7 +194,11 @@ pub(crate) async fn show(settings: &Settings, lease_id: U256) -> Result<Report> 
         format_time_from(runway.lease_end, now),
         format_time_from(deadline, now),
         format_duration(lease.noticePeriod.into()),
-        if dispute.status == 0 { String::new() } else { format!("\n  dispute {}", dispute_status(dispute.status)) },
+        if dispute.status == dispute_status::NONE {
+            String::new()
+        } else {
+            format!("\n  dispute {}", describe_dispute(dispute.status))
+        },
     );
     let json = json!({
         "leaseId": lease_id.to_string(),
@@ -191,8 +217,8 @@ pub(crate) async fn show(settings: &Settings, lease_id: U256) -> Result<Report> 
         "leaseEnd": runway.lease_end,
         "settlementDeadline": deadline,
         "noticePeriod": lease.noticePeriod,
-        "finalized": lease.status == 2,
-        "dispute": dispute_status(dispute.status),
+        "finalized": lease.status == lease_status::FINALIZED,
+        "dispute": describe_dispute(dispute.status),
     });
     Ok(Report::new(text, json))
 }
@@ -208,7 +234,7 @@ pub(crate) async fn list(settings: &Settings, address: Option<Address>) -> Resul
         let lease = client.lease(opened.lease_id).await?;
         let offer = client.offer(opened.offer_id).await?;
         let escrow = client.amount(offer.token, U256::from(lease.deposit - lease.settled));
-        let finalized = lease.status == 2;
+        let finalized = lease.status == lease_status::FINALIZED;
         let _ = writeln!(
             text,
             "lease {} ({role}) on offer {}: escrow {escrow}{}",
@@ -231,30 +257,86 @@ pub(crate) async fn list(settings: &Settings, address: Option<Address>) -> Resul
     Ok(Report::new(text, json!({ "account": account, "leases": json })))
 }
 
-/// `signer authorize`.
+/// `signer authorize`. The cap counts raw units of whichever token a lease pays in, so a cap in
+/// a token of other decimals than one of the tenant's open leases is refused (`50 DAI` would be
+/// 50 trillion USDC on a USDC lease); the cap is shown in every token it applies to.
 pub(crate) async fn authorize(settings: &Settings, signer: Address, cap: TypedAmount, expires: Duration) -> Result<Report> {
-    let client = settings.connect(true).await?;
-    let (_, cap) = cap.resolve(client.manifest())?;
     if expires.0 == 0 {
         bail!(hint = "give how long it may sign, like `30d`", "an authorization that expires at once is a revocation");
     }
+    let client = settings.connect_to_send().await?;
+    let (coin, cap) = cap.resolve(client.manifest())?;
+    let max = U256::from(alloy::primitives::Uint::<96, 2>::MAX);
+    if cap.raw > max {
+        bail!(
+            hint = format!("give a cap of at most {}", amount_in(&coin, max)),
+            "a cap of {cap} is more than the market can store (a uint96: {max} raw units)"
+        );
+    }
+    let applies = tokens_of_open_leases(&client, &coin, &cap).await?;
     let expires_at = client.now().await? + expires.0;
     client.authorize_signer(signer, cap.raw, expires_at).await?;
     let terms = client.session_signer(client.address(), signer).await?;
+    let also: Vec<String> = applies
+        .iter()
+        .filter(|c| c.address != coin.address)
+        .map(|c| format!("{} on your {} leases", amount_in(c, cap.raw), c.symbol))
+        .collect();
     Ok(Report::new(
-        format!("authorized signer {signer}: cap {cap}, until {}", format_time_from(expires_at, expires_at - expires.0)),
+        format!(
+            "authorized signer {signer}: cap {cap}{}, until {}",
+            if also.is_empty() { String::new() } else { format!(" (also {})", also.join(", ")) },
+            format_time_from(expires_at, expires_at - expires.0)
+        ),
         json!({
             "signer": signer,
             "cap": amount_json(&cap),
+            "capPerToken": applies.iter().map(|c| amount_json(&amount_in(c, cap.raw))).collect::<Vec<_>>(),
             "spent": terms.spent.to_string(),
             "expiresAt": terms.expires_at,
         }),
     ))
 }
 
+/// The tokens a signer's cap of `cap` (in `coin`) applies to: `coin` and those of the tenant's
+/// open leases. A lease in a token of other decimals is an error: the same raw cap would be worth
+/// something else entirely there.
+async fn tokens_of_open_leases<P: Provider + Clone>(
+    client: &Client<P>,
+    coin: &StablecoinEntry,
+    cap: &openlease_client::TokenAmount,
+) -> Result<Vec<StablecoinEntry>> {
+    let mut tokens = vec![coin.clone()];
+    for opened in client.leases_of_tenant(client.address()).await? {
+        if client.lease(opened.lease_id).await?.status != lease_status::OPEN {
+            continue;
+        }
+        let token = client.offer(opened.offer_id).await?.token;
+        if tokens.iter().any(|c| c.address == token) {
+            continue;
+        }
+        let other = coin_at(client, token).await?;
+        if other.decimals != coin.decimals {
+            bail!(
+                hint = format!(
+                    "use one session signer per stablecoin, capped in the token of your open leases ({})",
+                    other.symbol
+                ),
+                "a signer's cap counts raw units of each lease's token: a cap of {cap} ({} decimals) would be {} on your open lease {} ({} decimals)",
+                coin.decimals,
+                amount_in(&other, cap.raw),
+                opened.lease_id,
+                other.decimals
+            );
+        }
+        tokens.push(other);
+    }
+    Ok(tokens)
+}
+
 /// `signer revoke`.
 pub(crate) async fn revoke(settings: &Settings, signer: Address) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     client.revoke_signer(signer).await?;
     Ok(Report::new(
         format!("revoked signer {signer}: its receipts can no longer be settled"),
@@ -301,25 +383,25 @@ pub(crate) async fn show_signer(
     ))
 }
 
-fn dispute_status(status: u8) -> &'static str {
+/// A dispute's status in words; a value the market does not define shows as `unknown (N)`.
+fn describe_dispute(status: u8) -> String {
     match status {
-        0 => "none",
-        1 => "open",
-        2 => "upheld",
-        3 => "rejected",
-        _ => "expired",
+        dispute_status::NONE => "none".into(),
+        dispute_status::OPEN => "open".into(),
+        dispute_status::UPHELD => "upheld".into(),
+        dispute_status::REJECTED => "rejected".into(),
+        dispute_status::EXPIRED => "expired".into(),
+        other => format!("unknown ({other})"),
     }
 }
 
-/// `dispute open`: approve the dispute bond, then open.
+/// `dispute open`: the dispute bond (the SDK approves the market for it if needed), then open.
 pub(crate) async fn open_dispute(settings: &Settings, out: Output, lease_id: U256, evidence: String) -> Result<Report> {
-    let client = settings.connect(true).await?;
-    let (lease, offer) = lease_and_token(&client, lease_id).await?;
-    let params = client.market().params().call().await.map_err(openlease_client::Error::from)?;
-    let bond = U256::from(lease.bond) * U256::from(params.disputeBondBps) / U256::from(10_000);
+    let client = settings.connect_to_send().await?;
+    let (_, offer) = lease_and_token(&client, lease_id).await?;
+    let bond = client.dispute_bond(lease_id).await?;
     ensure_balance(&client, offer.token, bond).await?;
-    approve(&client, out, (1, 2), offer.token, bond).await?;
-    out.step(2, 2, format!("opening a dispute on lease {lease_id}"));
+    out.step(1, 1, format!("opening a dispute on lease {lease_id}"));
     let posted = client.amount(offer.token, client.open_dispute(lease_id, &evidence).await?);
     let dispute = client.dispute(lease_id).await?;
     let now = client.now().await?;
@@ -332,23 +414,62 @@ pub(crate) async fn open_dispute(settings: &Settings, out: Output, lease_id: U25
     ))
 }
 
-/// `dispute resolve`: the arbiter's ruling.
-pub(crate) async fn rule(settings: &Settings, lease_id: U256, slash_bps: u16) -> Result<Report> {
-    let client = settings.connect(true).await?;
+/// The arbiter's ruling on a dispute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ruling {
+    /// Upheld: this share of the lease's bond, in basis points, is slashed to the tenant.
+    Uphold(NonZeroU16),
+    /// Rejected: the tenant's dispute bond goes to the provider.
+    Reject,
+}
+
+impl Ruling {
+    /// The ruling `--slash-bps N` or `--reject` asks for. A zero slash is refused: the market
+    /// reads it as a rejection, which `--reject` says plainly.
+    pub(crate) fn from_flags(slash_bps: Option<u16>, reject: bool) -> Result<Self> {
+        match (slash_bps, reject) {
+            (None, true) => Ok(Self::Reject),
+            (Some(bps), false) => match NonZeroU16::new(bps) {
+                Some(bps) => Ok(Self::Uphold(bps)),
+                None => bail!(
+                    hint = "to reject the dispute, use --reject",
+                    "--slash-bps 0 would reject the dispute (the market reads a zero slash as a rejection: the tenant's bond goes to the provider)"
+                ),
+            },
+            (Some(_), true) => bail!(hint = "give one of them", "--slash-bps upholds the dispute and --reject rejects it"),
+            (None, false) => bail!(hint = "give --slash-bps N to uphold the dispute, or --reject", "say how you rule"),
+        }
+    }
+
+    /// The `slashBps` of `ruleDispute`: zero rejects.
+    fn slash_bps(self) -> u16 {
+        match self {
+            Self::Uphold(bps) => bps.get(),
+            Self::Reject => 0,
+        }
+    }
+}
+
+/// `dispute rule`: the arbiter's ruling.
+pub(crate) async fn rule(settings: &Settings, lease_id: U256, ruling: Ruling) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
     client.lease(lease_id).await?;
-    client.rule_dispute(lease_id, slash_bps).await?;
-    let upheld = slash_bps > 0;
-    let text = if upheld {
-        format!("dispute on lease {lease_id} upheld: {slash_bps} bps of its bond slashed to the tenant")
-    } else {
-        format!("dispute on lease {lease_id} rejected: the tenant's bond goes to the provider")
+    client.rule_dispute(lease_id, ruling.slash_bps()).await?;
+    let text = match ruling {
+        Ruling::Uphold(bps) => {
+            format!("dispute on lease {lease_id} upheld: {bps} bps of its bond slashed to the tenant")
+        }
+        Ruling::Reject => format!("dispute on lease {lease_id} rejected: the tenant's bond goes to the provider"),
     };
-    Ok(Report::new(text, json!({ "leaseId": lease_id.to_string(), "upheld": upheld, "slashBps": slash_bps })))
+    Ok(Report::new(
+        text,
+        json!({ "leaseId": lease_id.to_string(), "upheld": ruling != Ruling::Reject, "slashBps": ruling.slash_bps() }),
+    ))
 }
 
 /// `dispute expire`.
 pub(crate) async fn expire_dispute(settings: &Settings, lease_id: U256) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     client.lease(lease_id).await?;
     client.expire_dispute(lease_id).await?;
     Ok(Report::new(
@@ -362,10 +483,10 @@ pub(crate) async fn show_dispute(settings: &Settings, lease_id: U256) -> Result<
     let client = settings.connect(false).await?;
     let (_, offer) = lease_and_token(&client, lease_id).await?;
     let dispute = client.dispute(lease_id).await?;
-    let status = dispute_status(dispute.status);
+    let status = describe_dispute(dispute.status);
     let bond = client.amount(offer.token, U256::from(dispute.tenantBond));
     let now = client.now().await?;
-    let text = if status == "none" {
+    let text = if dispute.status == dispute_status::NONE {
         format!("lease {lease_id} has no dispute")
     } else {
         format!(
@@ -377,4 +498,25 @@ pub(crate) async fn show_dispute(settings: &Settings, lease_id: U256) -> Result<
         text,
         json!({ "leaseId": lease_id.to_string(), "status": status, "tenantBond": amount_json(&bond), "deadline": dispute.deadline }),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_slash_is_refused_for_reject() {
+        assert_eq!(Ruling::from_flags(None, true).unwrap(), Ruling::Reject);
+        assert_eq!(Ruling::from_flags(Some(5000), false).unwrap().slash_bps(), 5000);
+        let zero = Ruling::from_flags(Some(0), false).unwrap_err();
+        assert!(zero.message.contains("would reject the dispute"), "{zero}");
+        assert_eq!(zero.hint.as_deref(), Some("to reject the dispute, use --reject"));
+    }
+
+    #[test]
+    fn unknown_statuses_are_shown_as_such() {
+        assert_eq!(describe_dispute(dispute_status::UPHELD), "upheld");
+        assert_eq!(describe_dispute(dispute_status::EXPIRED), "expired");
+        assert_eq!(describe_dispute(7), "unknown (7)");
+    }
 }

@@ -323,14 +323,16 @@ enum DisputeCommand {
         #[arg(long)]
         evidence: String,
     },
-    /// Arbiter: rules on a dispute.
-    Resolve {
+    /// Arbiter: rules on a dispute: upholds it (`--slash-bps N`) or rejects it (`--reject`).
+    #[command(visible_alias = "resolve")]
+    Rule {
         /// The lease.
         lease_id: U256,
-        /// Slash this share of the lease's bond to the tenant, in basis points (upheld).
+        /// Uphold the dispute: slash this share of the lease's bond to the tenant, in basis points
+        /// (1 to the market's maximum; to reject, use --reject).
         #[arg(long, required_unless_present = "reject", conflicts_with = "reject")]
         slash_bps: Option<u16>,
-        /// Reject the dispute: the tenant's bond goes to the provider.
+        /// Reject the dispute: the tenant's dispute bond goes to the provider.
         #[arg(long)]
         reject: bool,
     },
@@ -367,13 +369,26 @@ async fn main() -> ExitCode {
         Err(error) => return usage_error(error),
     };
     let out = Output::new(cli.global.json);
-    match run(cli, out).await {
-        Ok(report) => {
+    let settings = match Settings::resolve(&cli.global) {
+        Ok(settings) => settings,
+        Err(error) => {
+            out.error(&error, None);
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = run(cli.command, &settings, out).await;
+    // With --json, a command that sent transactions says where in its output, as it did on
+    // stderr without --json.
+    match result {
+        Ok(mut report) => {
+            if let (Some(target), Some(json)) = (settings.target(), report.json.as_object_mut()) {
+                json.insert("using".into(), target);
+            }
             out.report(&report);
             ExitCode::SUCCESS
         }
         Err(error) => {
-            out.error(&error);
+            out.error(&error, settings.target());
             ExitCode::FAILURE
         }
     }
@@ -388,14 +403,12 @@ fn usage_error(error: clap::Error) -> ExitCode {
     }
     let message = error.render().to_string();
     let message = message.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string();
-    Output::new(true).error(&error::CliError::hint(message, "see `openlease --help`"));
+    Output::new(true).error(&error::CliError::hint(message, "see `openlease --help`"), None);
     ExitCode::from(2)
 }
 
-async fn run(cli: Cli, out: Output) -> Result<Report> {
-    let settings = Settings::resolve(&cli.global)?;
-    let s = &settings;
-    match cli.command {
+async fn run(command: Command, s: &Settings, out: Output) -> Result<Report> {
+    match command {
         Command::Status { address } => account::status(s, address).await,
         Command::Claim { token, to } => account::claim(s, out, token, to).await,
         Command::Token(TokenCommand::List) => account::tokens(s).await,
@@ -448,12 +461,12 @@ async fn run(cli: Cli, out: Output) -> Result<Report> {
             let digest = usage_digest.or(usage.map(|u| alloy::primitives::keccak256(u.as_bytes()))).unwrap_or_default();
             receipts::sign(s, lease, amount, digest, period_end, file).await
         }
-        Command::Receipt(ReceiptCommand::Verify { files }) => receipts::verify(s, &files).await,
+        Command::Receipt(ReceiptCommand::Verify { files }) => receipts::verify(s, out, &files).await,
         Command::Settle { files, batch_size } => receipts::settle(s, out, &files, batch_size).await,
         Command::Dispute(command) => match command {
             DisputeCommand::Open { lease_id, evidence } => leases::open_dispute(s, out, lease_id, evidence).await,
-            DisputeCommand::Resolve { lease_id, slash_bps, reject } => {
-                leases::rule(s, lease_id, if reject { 0 } else { slash_bps.unwrap_or(0) }).await
+            DisputeCommand::Rule { lease_id, slash_bps, reject } => {
+                leases::rule(s, lease_id, leases::Ruling::from_flags(slash_bps, reject)?).await
             }
             DisputeCommand::Expire { lease_id } => leases::expire_dispute(s, lease_id).await,
             DisputeCommand::Show { lease_id } => leases::show_dispute(s, lease_id).await,

@@ -47,14 +47,24 @@ impl Output {
         };
     }
 
-    /// Prints an error on stderr.
-    pub(crate) fn error(&self, error: &CliError) {
+    /// Prints an error on stderr; with `--json`, with the config file and market the command was
+    /// sending to (`target`), if it got that far. Any URL in it is redacted (hosted nodes' URLs
+    /// carry API keys, and transport errors repeat them).
+    pub(crate) fn error(&self, error: &CliError, target: Option<Value>) {
+        let message = crate::error::redact_urls(&error.message);
+        let hint = error.hint.as_deref().map(crate::error::redact_urls);
         let mut stderr = std::io::stderr().lock();
         let _ = if self.json {
-            let json = serde_json::json!({ "error": error.message, "hint": error.hint });
+            let mut json = serde_json::json!({ "error": message, "hint": hint });
+            if let Some(target) = target {
+                json["using"] = target;
+            }
             writeln!(stderr, "{json}")
         } else {
-            writeln!(stderr, "error: {error}")
+            match hint {
+                Some(hint) => writeln!(stderr, "error: {message}\n  hint: {hint}"),
+                None => writeln!(stderr, "error: {message}"),
+            }
         };
     }
 

@@ -8,7 +8,7 @@ use openlease_contracts::IOpenleaseTypes;
 use serde_json::{Value, json};
 
 use crate::{
-    account::{approve, ensure_balance},
+    account::ensure_balance,
     config::Settings,
     error::{CliError, Result, bail},
     output::{Output, Report},
@@ -17,7 +17,7 @@ use crate::{
 
 /// `provider register` / `provider update`.
 pub(crate) async fn register(settings: &Settings, details: ProviderDetails, update: bool) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let tx = if update { client.update_provider(&details).await? } else { client.register_provider(&details).await? };
     let verb = if update { "updated" } else { "registered" };
     Ok(Report::new(
@@ -84,11 +84,11 @@ pub(crate) async fn show(settings: &Settings, address: Option<Address>) -> Resul
 
 /// `provider stake`: approve, then stake.
 pub(crate) async fn stake(settings: &Settings, out: Output, amount: TypedAmount) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let (coin, amount) = amount.resolve(client.manifest())?;
     ensure_balance(&client, coin.address, amount.raw).await?;
-    approve(&client, out, (1, 2), coin.address, amount.raw).await?;
-    out.step(2, 2, format!("staking {amount}"));
+    // The SDK approves the market first if its allowance is short.
+    out.step(1, 1, format!("staking {amount}"));
     let stake = client.stake(coin.address, amount.raw).await?;
     let view = |raw| client.amount(coin.address, raw);
     Ok(Report::new(
@@ -99,7 +99,7 @@ pub(crate) async fn stake(settings: &Settings, out: Output, amount: TypedAmount)
 
 /// `provider unstake`: starts the unbonding.
 pub(crate) async fn unstake(settings: &Settings, amount: TypedAmount) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let (coin, amount) = amount.resolve(client.manifest())?;
     let before = client.stake_of(client.address(), coin.address).await?;
     if before.free < amount.raw {
@@ -124,7 +124,7 @@ pub(crate) async fn unstake(settings: &Settings, amount: TypedAmount) -> Result<
 
 /// `provider withdraw`.
 pub(crate) async fn withdraw(settings: &Settings, token: String, to: Option<Address>) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let coin = stablecoin(client.manifest(), &token)?;
     let to = to.unwrap_or(client.address());
     let amount = client.amount(coin.address, client.withdraw_stake(coin.address, to).await?);
@@ -164,7 +164,7 @@ impl TypedTerms {
 
 /// `offer publish`.
 pub(crate) async fn publish(settings: &Settings, token: Option<String>, terms: TypedTerms) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let symbol = token.as_deref().or(terms.price.as_ref().and_then(TypedPrice::symbol));
     let Some(symbol) = symbol else {
         bail!(hint = "write the price like `0.36 USDC/h`, or pass --token", "say which token the offer is paid in");
@@ -172,16 +172,16 @@ pub(crate) async fn publish(settings: &Settings, token: Option<String>, terms: T
     let coin = stablecoin(client.manifest(), symbol)?;
     let blank = OfferTerms { token: coin.address, price_per_second: 0, min_duration: 0, max_duration: 0, notice_period: 0, capacity: 0 };
     let terms = terms.resolve(&coin, &blank)?;
-    let offer_id = client.publish_offer(&terms).await?;
+    let offer_id = client.publish_offer(&terms).await.map_err(|e| CliError::in_token(e, &coin))?;
     let offer = client.offer(offer_id).await?;
     Ok(Report::new(format!("published offer {offer_id}\n{}", offer_text(&client, &offer)), offer_json(&client, offer_id, &offer)))
 }
 
 /// `offer update`.
 pub(crate) async fn update_offer(settings: &Settings, offer_id: U256, terms: TypedTerms) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let offer = existing_offer(&client, offer_id).await?;
-    let coin = coin_at(client.manifest(), offer.token);
+    let coin = coin_at(&client, offer.token).await?;
     let current = OfferTerms {
         token: offer.token,
         price_per_second: offer.pricePerSecond,
@@ -191,14 +191,14 @@ pub(crate) async fn update_offer(settings: &Settings, offer_id: U256, terms: Typ
         capacity: offer.capacity,
     };
     let new = terms.resolve(&coin, &current)?;
-    client.update_offer(offer_id, &new).await?;
+    client.update_offer(offer_id, &new).await.map_err(|e| CliError::in_token(e, &coin))?;
     let offer = client.offer(offer_id).await?;
     Ok(Report::new(format!("updated offer {offer_id}\n{}", offer_text(&client, &offer)), offer_json(&client, offer_id, &offer)))
 }
 
 /// `offer pause` / `offer resume`.
 pub(crate) async fn pause(settings: &Settings, offer_id: U256, paused: bool) -> Result<Report> {
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     existing_offer(&client, offer_id).await?;
     client.set_offer_paused(offer_id, paused).await?;
     let verb = if paused { "paused" } else { "resumed" };
@@ -218,7 +218,7 @@ pub(crate) async fn list_offers(settings: &Settings, provider: Option<Address>) 
     let (mut text, mut json) = (String::new(), Vec::new());
     for id in ids {
         let offer = client.offer(id).await?;
-        let coin = coin_at(client.manifest(), offer.token);
+        let coin = coin_at(&client, offer.token).await?;
         let _ = writeln!(
             text,
             "offer {id}: {} {}/h, {}..{}, {} of {} leased{} (provider {})",

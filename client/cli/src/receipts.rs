@@ -113,7 +113,7 @@ pub(crate) async fn sign(
     let client = settings.connect(true).await?;
     let lease = client.lease(lease_id).await?;
     let offer = client.offer(U256::from(lease.offerId)).await?;
-    let coin = coin_at(client.manifest(), offer.token);
+    let coin = coin_at(&client, offer.token).await?;
     let amount = amount.resolve_in(&coin, &format!("lease {lease_id}"))?;
     let period_end = match period_end {
         Some(t) => t,
@@ -154,7 +154,7 @@ async fn check<P: Provider + Clone>(client: &Client<P>, path: &Path) -> Result<V
     let lease = client.lease(lease_id).await.map_err(|e| CliError::from(e).context(format!("receipt {file}")))?;
     let offer = client.offer(U256::from(lease.offerId)).await?;
     let now = client.now().await?;
-    if lease.status == 2 {
+    if lease.status == crate::leases::lease_status::FINALIZED {
         bail!(hint = "nothing more can be paid for it", "receipt {file}: lease {lease_id} is finalized");
     }
     let deadline = client.settlement_deadline(lease_id).await?;
@@ -190,10 +190,11 @@ async fn check<P: Provider + Clone>(client: &Client<P>, path: &Path) -> Result<V
     })
 }
 
-/// `receipt verify`: every file checked; any refusal is an error naming its file.
-pub(crate) async fn verify(settings: &Settings, files: &[PathBuf]) -> Result<Report> {
+/// `receipt verify`: every file checked and reported, valid or refused (with its reason); any
+/// refusal makes it an error, after the report.
+pub(crate) async fn verify(settings: &Settings, out: Output, files: &[PathBuf]) -> Result<Report> {
     let client = settings.connect(false).await?;
-    let (mut text, mut json, mut refused) = (String::new(), Vec::new(), Vec::new());
+    let (mut text, mut valid, mut refused) = (String::new(), Vec::new(), Vec::new());
     for path in files {
         match check(&client, path).await {
             Ok(v) => {
@@ -207,7 +208,7 @@ pub(crate) async fn verify(settings: &Settings, files: &[PathBuf]) -> Result<Rep
                     v.unsettled,
                     v.payable_now
                 );
-                json.push(json!({
+                valid.push(json!({
                     "file": path,
                     "leaseId": v.lease_id.to_string(),
                     "signer": v.signer,
@@ -216,18 +217,41 @@ pub(crate) async fn verify(settings: &Settings, files: &[PathBuf]) -> Result<Rep
                     "payableNow": amount_json(&v.payable_now),
                 }));
             }
-            Err(e) => refused.push(e),
+            Err(e) => {
+                let _ = writeln!(text, "{}: refused: {}", path.display(), e.message);
+                refused.push((path, e));
+            }
         }
     }
-    match refused.len() {
-        0 => Ok(Report::new(text, json!({ "valid": json }))),
-        1 if files.len() == 1 => Err(refused.remove(0)),
-        n => {
-            let hint = refused.iter().find_map(|e| e.hint.clone());
-            let messages: Vec<_> = refused.into_iter().map(|e| e.message).collect();
-            Err(CliError { message: format!("{n} of {} receipts refused:\n  {}", files.len(), messages.join("\n  ")), hint })
-        }
+    let json = |refused: &[(&PathBuf, CliError)]| {
+        let refused: Vec<_> = refused
+            .iter()
+            .map(|(path, e)| json!({ "file": path, "error": e.message, "hint": e.hint }))
+            .collect();
+        json!({ "valid": valid, "refused": refused })
+    };
+    if refused.is_empty() {
+        return Ok(Report::new(text, json(&refused)));
     }
+    // The report, then the error. For one file in text, its refusal alone says it all.
+    if out.json || files.len() > 1 {
+        out.report(&Report::new(text, json(&refused)));
+    }
+    if let [(_, _)] = refused.as_slice()
+        && files.len() == 1
+    {
+        return Err(refused.remove(0).1);
+    }
+    let names: Vec<_> = refused.iter().map(|(path, _)| path.display().to_string()).collect();
+    Err(CliError {
+        message: format!(
+            "{} of {} receipts refused ({}); the report on stdout gives each one's reason",
+            refused.len(),
+            files.len(),
+            names.join(", ")
+        ),
+        hint: refused.iter().find_map(|(_, e)| e.hint.clone()),
+    })
 }
 
 /// Why a settlement paid nothing, in words.
@@ -261,7 +285,7 @@ pub(crate) async fn settle(settings: &Settings, out: Output, files: &[PathBuf], 
     if batch_size == 0 {
         bail!(hint = "give --batch-size 1 or more", "a batch of zero receipts settles nothing");
     }
-    let client = settings.connect(true).await?;
+    let client = settings.connect_to_send().await?;
     let receipts = files
         .iter()
         .map(|path| ReceiptFile::load(path)?.for_market(&client, path))
@@ -280,33 +304,35 @@ pub(crate) async fn settle(settings: &Settings, out: Output, files: &[PathBuf], 
     let (mut text, mut json) = (String::new(), Vec::new());
     let mut paid_any = false;
     for outcome in &outcomes {
-        let token = client.lease(outcome.lease_id).await.ok().map(|l| l.offerId);
-        let token = match token {
-            Some(offer) => client.offer(U256::from(offer)).await?.token,
-            None => Address::ZERO,
+        // An unknown lease has no token (and paid nothing); any other failure is an error.
+        let sent = |e: CliError| {
+            e.context(format!("the receipts were sent, but reading lease {} for the report failed", outcome.lease_id))
         };
-        let amount = |raw| client.amount(token, raw);
-        let earned = amount(outcome.paid - outcome.fee);
-        if outcome.is_settled() {
-            paid_any = true;
-            let _ = writeln!(
-                text,
-                "lease {}: settled {} ({} to the provider, fee {})",
-                outcome.lease_id,
-                amount(outcome.paid),
-                earned,
-                amount(outcome.fee)
-            );
-        } else {
+        let token = match client.lease(outcome.lease_id).await {
+            Ok(lease) => Some(client.offer(U256::from(lease.offerId)).await.map_err(|e| sent(e.into()))?.token),
+            Err(openlease_client::Error::UnknownLease { .. }) => None,
+            Err(e) => return Err(sent(e.into())),
+        };
+        let mut entry = json!({ "leaseId": outcome.lease_id.to_string(), "result": result_name(outcome.result) });
+        if let Some(token) = token {
+            let amount = |raw| client.amount(token, raw);
+            let (paid, fee, earned) = (amount(outcome.paid), amount(outcome.fee), amount(outcome.paid - outcome.fee));
+            if outcome.is_settled() {
+                paid_any = true;
+                let _ = writeln!(
+                    text,
+                    "lease {}: settled {paid} ({earned} to the provider, fee {fee})",
+                    outcome.lease_id
+                );
+            }
+            entry["paid"] = amount_json(&paid);
+            entry["fee"] = amount_json(&fee);
+            entry["earned"] = amount_json(&earned);
+        }
+        if !outcome.is_settled() {
             let _ = writeln!(text, "lease {}: skipped: {}", outcome.lease_id, describe_result(outcome.result));
         }
-        json.push(json!({
-            "leaseId": outcome.lease_id.to_string(),
-            "result": result_name(outcome.result),
-            "paid": amount_json(&amount(outcome.paid)),
-            "fee": amount_json(&amount(outcome.fee)),
-            "earned": amount_json(&earned),
-        }));
+        json.push(entry);
     }
     if !paid_any {
         out.report(&Report::new(text, json!({ "outcomes": json })));

@@ -1,8 +1,13 @@
 //! What people type and read: amounts in token units (`12.5 USDC`), prices (`0.36 USDC/h`),
 //! durations (`1h`, `30d`, `1h30m`) and times (`2026-11-21 18:20:00 UTC`).
 
-use alloy::primitives::{Address, U256};
-use openlease_client::{Manifest, StablecoinEntry, TokenAmount, format_units, parse_units};
+use alloy::{
+    primitives::{Address, U256},
+    providers::Provider,
+};
+use openlease_client::{
+    Client, Error as SdkError, Manifest, StablecoinEntry, TokenAmount, format_units, parse_units,
+};
 
 use crate::error::{CliError, Result, bail};
 
@@ -79,13 +84,30 @@ pub(crate) fn stablecoin(manifest: &Manifest, token: &str) -> Result<StablecoinE
     })
 }
 
-/// The stablecoin at `token`, or a placeholder with no decimals for an unknown token.
-pub(crate) fn coin_at(manifest: &Manifest, token: Address) -> StablecoinEntry {
-    manifest.stablecoin_at(token).cloned().unwrap_or(StablecoinEntry {
-        symbol: token.to_string(),
-        address: token,
-        decimals: 0,
-    })
+/// The token at `token`: the manifest's stablecoin, or, for a token the manifest does not list
+/// (a stale manifest), its `symbol()` and `decimals()` read from the token itself. A token that
+/// answers neither is refused: its amounts cannot be written in units.
+pub(crate) async fn coin_at<P: Provider + Clone>(client: &Client<P>, token: Address) -> Result<StablecoinEntry> {
+    if let Some(coin) = client.manifest().stablecoin_at(token) {
+        return Ok(coin.clone());
+    }
+    let erc20 = client.token(token);
+    let (decimals, symbol) = (erc20.decimals().call().await, erc20.symbol().call().await);
+    match (decimals, symbol) {
+        (Ok(decimals), Ok(symbol)) => Ok(StablecoinEntry { symbol, address: token, decimals }),
+        (Err(e), _) | (_, Err(e)) => match SdkError::from(e) {
+            transport @ SdkError::Transport(_) => Err(transport.into()),
+            other => Err(CliError::hint(
+                format!("token {token} is not in the deployment manifest and does not say its decimals and symbol: {other}"),
+                "use the market's current manifest (--manifest or --deployments)",
+            )),
+        },
+    }
+}
+
+/// `raw` units of `coin`, for display.
+pub(crate) fn amount_in(coin: &StablecoinEntry, raw: U256) -> TokenAmount {
+    TokenAmount::new(raw, coin.decimals, coin.symbol.clone())
 }
 
 /// An amount for JSON: raw units (as a decimal string: they overflow JSON numbers), units, symbol.

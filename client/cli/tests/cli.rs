@@ -61,16 +61,23 @@ async fn a_provider_lives_its_whole_life_by_hand() {
     let again = m.run(provider, &["settle", path(&r1)]);
     assert!(again.error().contains("already settled"), "{}", again.stderr);
 
-    // Many: settleBatch, one outcome per lease.
+    // Many: settleBatch, one outcome per lease; a lease the market does not know has no token,
+    // so no amounts.
     let (r2, r3) = (receipt("r2.json", &lease1, "0.08 USDC"), receipt("r3.json", &lease2, "0.03"));
-    let batch = m.run(provider, &["settle", path(&r2), path(&r3)]).json();
+    let mut unknown: Value = serde_json::from_str(&std::fs::read_to_string(&r3).unwrap()).unwrap();
+    unknown["leaseId"] = "42".into();
+    let r42 = m.dir.join("r42.json");
+    std::fs::write(&r42, unknown.to_string()).unwrap();
+    let batch = m.run(provider, &["settle", path(&r2), path(&r3), path(&r42)]).json();
     let outcomes = batch["outcomes"].as_array().unwrap();
-    assert_eq!(outcomes.len(), 2);
+    assert_eq!(outcomes.len(), 3);
     for (outcome, lease) in outcomes.iter().zip([&lease1, &lease2]) {
         assert_eq!(outcome["leaseId"], lease.as_str());
         assert_eq!(outcome["result"], "Settled");
         assert_eq!(raw(&outcome["paid"]), 30_000);
     }
+    assert_eq!(outcomes[2]["result"], "UnknownLease");
+    assert!(outcomes[2].get("paid").is_none(), "{}", outcomes[2]);
 
     // Earnings: 99% of 110,000 raw.
     let claimed = m.run(provider, &["claim"]).json();
@@ -136,7 +143,7 @@ async fn a_tenant_lives_its_whole_life_by_hand() {
     // that to the protocol, and the 12,000 dispute bond back.
     let disputed = m.run(tenant, &["dispute", "open", &lease, "--evidence", "ipfs://evidence"]).json();
     assert_eq!(raw(&disputed["bond"]), 12_000);
-    let ruled = m.run(7, &["dispute", "resolve", &lease, "--slash-bps", "5000"]).json();
+    let ruled = m.run(7, &["dispute", "rule", &lease, "--slash-bps", "5000"]).json();
     assert_eq!(ruled["upheld"], true);
     assert_eq!(m.run(tenant, &["dispute", "show", &lease]).json()["status"], "upheld");
 
@@ -179,12 +186,30 @@ fn an_unreachable_node_and_a_malformed_config_say_what_to_do() {
 
     // A key that is not one is refused without being echoed.
     let secret = "0xnot-a-key-but-secret";
-    let bad_key = openlease(&dir, &[("OPENLEASE_PRIVATE_KEY", secret)], &["--config", path(&dir.join("none.toml")), "claim"]);
-    assert!(bad_key.error().contains("none.toml"), "{}", bad_key.stderr);
     std::fs::remove_file(dir.join("openlease.toml")).unwrap();
     let bad_key = openlease(&dir, &[("OPENLEASE_PRIVATE_KEY", secret)], &["--rpc-url", "http://127.0.0.1:1", "claim"]);
     assert!(bad_key.error().contains("not a 32-byte hex key"), "{}", bad_key.stderr);
     assert!(!bad_key.stderr.contains(secret));
+
+    // A hosted node's URL carries its API key: errors show scheme://host:port only, though
+    // the transport's own message repeats the whole URL.
+    let keyed = "http://user:hunter2@127.0.0.1:1/v2/APIKEY0123";
+    for json in [false, true] {
+        let mut args = vec!["--rpc-url", keyed, "lease", "show", "1"];
+        if json {
+            args.insert(0, "--json");
+        }
+        let down = openlease(&dir, &[], &args);
+        assert!(down.error().contains("cannot reach the node at http://127.0.0.1:1"), "{}", down.stderr);
+        for secret in ["APIKEY0123", "hunter2", "user:"] {
+            assert!(!down.stderr.contains(secret), "{secret} leaked: {}", down.stderr);
+        }
+    }
+
+    // A zero slash would reject: refused before anything is sent.
+    let zero = openlease(&dir, &[], &["--rpc-url", "http://127.0.0.1:1", "dispute", "rule", "1", "--slash-bps", "0"]);
+    assert!(zero.error().contains("--slash-bps 0 would reject the dispute"), "{}", zero.stderr);
+    assert!(zero.stderr.contains("use --reject"), "{}", zero.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -216,8 +241,44 @@ async fn each_mistake_is_named_with_what_to_do() {
     assert!(broke.error().contains("insufficient balance: you hold 0 USDC, 100 USDC needed"), "{}", broke.stderr);
     assert!(broke.stderr.contains("token mint"), "{}", broke.stderr);
     m.run(tenant, &["token", "mint", "1000 USDC"]).json();
+
+    // The market's reverts, in the units of the offer's token.
+    let open = |offer: &str, extra: &[&str]| {
+        let mut args = vec!["lease", "open", offer, "--duration", "1d"];
+        args.extend_from_slice(extra);
+        m.run(tenant, &args)
+    };
+    let small = open(&offer, &["--deposit", "0.001 USDC"]);
+    assert!(small.error().contains("a deposit of 0.001 USDC is below the 0.006 USDC required"), "{}", small.stderr);
+    let pricey = open(&offer, &["--deposit", "10 USDC", "--max-price", "0.18 USDC/h"]);
+    assert!(
+        pricey.error().contains("now costs 0.0001 USDC per second, above your maximum 0.00005 USDC per second"),
+        "{}",
+        pricey.stderr
+    );
+    let free = m.run(provider, &["offer", "publish", "--price", "0 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1m"]);
+    assert!(
+        free.error().contains("invalid offer terms: price 0 USDC per second, duration 1m to 1d, capacity 1"),
+        "{}",
+        free.stderr
+    );
+    // A lease's bond is 0.12 USDC (2 x 100 raw/s x 600 s): more than a 0.1 USDC stake.
+    let thin = m.provider_with_offer(2, "0.1 USDC");
+    let unbacked = open(&thin, &["--deposit", "10 USDC"]);
+    assert!(unbacked.error().contains("not enough free stake: 0.1 USDC free, 0.12 USDC needed"), "{}", unbacked.stderr);
+
     let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", "100 USDC"]).json();
     let lease = lease["leaseId"].as_str().unwrap().to_string();
+
+    // A manifest that lacks the lease's token: its decimals come from the token, so a bare `5`
+    // is 5 USDC, not 5 raw units.
+    let mut stale = m.manifest();
+    stale["stablecoins"].as_array_mut().unwrap().retain(|coin| coin["symbol"] != "USDC");
+    std::fs::write(m.dir.join("stale.json"), stale.to_string()).unwrap();
+    let topped = m.run(tenant, &["--manifest", "stale.json", "lease", "top-up", &lease, "5"]).json();
+    assert_eq!(raw(&topped["toppedUp"]), 5 * USDC);
+    assert_eq!(topped["toppedUp"]["symbol"], "USDC");
+    assert_eq!(raw(&topped["deposit"]), 105 * USDC);
     let not_arbiter = m.run(tenant, &["dispute", "resolve", &lease, "--reject"]);
     assert!(not_arbiter.error().contains("is not the market's arbiter"), "{}", not_arbiter.stderr);
     let wrong_symbol = m.run(tenant, &["lease", "top-up", &lease, "5 DAI"]);
@@ -243,6 +304,14 @@ async fn each_mistake_is_named_with_what_to_do() {
     let verify = |file: &std::path::Path| m.run(provider, &["receipt", "verify", path(file)]);
     let tampered = verify(&edit("tampered.json", "cumulativeAmount", "900000".into()));
     assert!(tampered.error().contains("the signature recovers to"), "{}", tampered.stderr);
+    // Several files: each reported, valid or refused with its reason; then the refusal fails it.
+    let both = m.run(provider, &["receipt", "verify", path(&good), path(&m.dir.join("tampered.json"))]);
+    assert!(both.error().contains("1 of 2 receipts refused (") && both.stderr.contains("tampered.json"), "{}", both.stderr);
+    let report: Value = serde_json::from_str(&both.stdout).expect("the report is on stdout");
+    assert_eq!(raw(&report["valid"][0]["cumulativeAmount"]), 500_000, "{report}");
+    assert!(report["valid"][0]["file"].as_str().unwrap().ends_with("good.json"), "{report}");
+    assert!(report["refused"][0]["file"].as_str().unwrap().ends_with("tampered.json"), "{report}");
+    assert!(report["refused"][0]["error"].as_str().unwrap().contains("the signature recovers to"), "{report}");
     let other_chain = verify(&edit("chain.json", "chainId", 1.into()));
     assert!(other_chain.error().contains("signed for chain 1, but this market is on chain 31337"), "{}", other_chain.stderr);
     let other_market = verify(&edit("market.json", "market", m.address(9).to_string().into()));
@@ -274,7 +343,73 @@ async fn each_mistake_is_named_with_what_to_do() {
     let rpc: Vec<(&str, &str)> = rpc.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let minted = openlease(&m.dir, &rpc, &["--json", "token", "mint", "7 USDC"]).json();
     assert_eq!(minted["to"], m.address(9).to_string().to_lowercase());
+    // ./openlease.toml chose the market: a command that sends says so.
+    assert_eq!(minted["using"]["configFile"], "./openlease.toml");
+    let text = openlease(&m.dir, &rpc, &["token", "mint", "1 USDC"]);
+    assert!(text.success, "{}", text.stderr);
+    let using = format!("using ./openlease.toml: market {} on chain 31337", m.market());
+    assert!(text.stderr.to_lowercase().contains(&using), "{}", text.stderr);
     std::fs::write(m.dir.join("password"), "wrong").unwrap();
     let wrong = openlease(&m.dir, &rpc, &["token", "mint", "7 USDC"]);
     assert!(wrong.error().contains("cannot open keystore"), "{}", wrong.stderr);
+}
+
+#[tokio::test]
+async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
+    let m = Market::deploy().await;
+    let (provider, tenant, signer) = (1, 4, 6);
+    let usdc_offer = m.provider_with_offer(provider, "1000 USDC");
+    let signer_address = m.address(signer).to_string();
+    let authorize = |cap: &str| m.run(tenant, &["signer", "authorize", &signer_address, "--cap", cap, "--expires", "30d"]);
+
+    // More than a uint96 holds is refused, not cut down to it.
+    let huge = authorize("80000000000 DAI");
+    assert!(huge.error().contains("more than the market can store"), "{}", huge.stderr);
+    assert!(huge.stderr.contains("at most 79228162514.264337593543950335 DAI"), "{}", huge.stderr);
+
+    // The cap is raw units of each lease's token: 50 DAI would be 50 trillion USDC on a USDC lease.
+    m.run(tenant, &["token", "mint", "1000 USDC"]).json();
+    m.run(tenant, &["lease", "open", &usdc_offer, "--duration", "7d", "--deposit", "100 USDC"]).json();
+    let dai = authorize("50 DAI");
+    assert!(dai.error().contains("would be 50000000000000 USDC on your open lease 1"), "{}", dai.stderr);
+    assert!(dai.stderr.contains("use one session signer per stablecoin"), "{}", dai.stderr);
+
+    // A USDT lease (no permit: the SDK approves, then opens): the same 6 decimals, so one cap
+    // covers both, and says so in each token.
+    m.run(provider, &["token", "mint", "1000 USDT"]).json();
+    m.run(provider, &["provider", "stake", "100 USDT"]).json();
+    let publish = ["offer", "publish", "--price", "0.36 USDT/h", "--min-duration", "1m", "--max-duration", "30d", "--notice", "10m"];
+    let usdt_offer = m.run(provider, &publish).json()["offerId"].as_str().unwrap().to_string();
+    m.run(tenant, &["token", "mint", "100 USDT"]).json();
+    let opened = m.run(tenant, &["lease", "open", &usdt_offer, "--duration", "1d", "--deposit", "10 USDT"]).json();
+    assert_eq!(opened["depositMethod"], "allowance");
+    let authorized = authorize("50 USDC").json();
+    let per_token: Vec<(String, u128)> = authorized["capPerToken"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["symbol"].as_str().unwrap().to_string(), raw(a)))
+        .collect();
+    assert_eq!(per_token, [("USDC".to_string(), 50 * USDC), ("USDT".to_string(), 50 * USDC)]);
+
+    // What a transaction goes to: in the JSON, or one line on stderr; reads say nothing.
+    assert_eq!(authorized["using"]["market"].as_str().unwrap().to_lowercase(), m.market());
+    assert_eq!(authorized["using"]["chainId"], 31337);
+    assert!(authorized["using"]["configFile"].is_null(), "{authorized}");
+    let text = m.run_text(tenant, &["signer", "authorize", &signer_address, "--cap", "20 USDT", "--expires", "1d"]);
+    assert!(text.success, "{}", text.stderr);
+    assert!(text.stdout.contains("cap 20 USDT (also 20 USDC on your USDC leases)"), "{}", text.stdout);
+    let using = format!("using no config file: market {} on chain 31337", m.market());
+    assert_eq!(text.stderr.trim().to_lowercase(), using, "one line: {}", text.stderr);
+    let read = m.run_text(tenant, &["signer", "show", &signer_address]);
+    assert!(read.success && read.stderr.is_empty(), "{}", read.stderr);
+
+    // An account without ETH: the node's refusal, not "cannot reach the node".
+    let broke = "0x1111111111111111111111111111111111111111111111111111111111111111";
+    let env = [("OPENLEASE_RPC_URL", m.anvil.endpoint()), ("OPENLEASE_PRIVATE_KEY", broke.to_string())];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let no_gas = openlease(&m.dir, &env, &["token", "mint", "1 USDC"]);
+    assert!(no_gas.error().to_lowercase().contains("refused the request: insufficient funds"), "{}", no_gas.stderr);
+    assert!(no_gas.stderr.contains("too little ETH"), "{}", no_gas.stderr);
+    assert!(!no_gas.stderr.contains("cannot reach"), "{}", no_gas.stderr);
 }

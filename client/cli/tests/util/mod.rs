@@ -120,6 +120,25 @@ impl Market {
         openlease(&self.dir, &env, &all)
     }
 
+    /// Runs `openlease ARGS` (text output) as anvil account `index` against this market.
+    pub(crate) fn run_text(&self, index: usize, args: &[&str]) -> Run {
+        let key = self.key(index);
+        let env = [("OPENLEASE_RPC_URL", self.anvil.endpoint()), ("OPENLEASE_PRIVATE_KEY", key)];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        openlease(&self.dir, &env, args)
+    }
+
+    /// The manifest the market was deployed with, as JSON.
+    pub(crate) fn manifest(&self) -> Value {
+        let text = std::fs::read_to_string(self.dir.join("deployments/31337.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// The market's address, as the manifest has it.
+    pub(crate) fn market(&self) -> String {
+        self.manifest()["contracts"]["Openlease"]["address"].as_str().unwrap().to_string()
+    }
+
     /// Moves the chain's clock `seconds` forward and mines a block.
     pub(crate) async fn advance(&self, seconds: u64) {
         let provider = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
