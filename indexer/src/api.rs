@@ -432,11 +432,17 @@ async fn stats(State(state): State<ApiState>) -> ApiResult {
 }
 
 async fn health(State(state): State<ApiState>) -> Response {
-    let lag = state.metrics.lag();
+    // Writer or standby, an instance is healthy when the mirror it serves is fresh: it exists and
+    // lags the node by at most `max_lag` blocks. A standby reads the node's head itself (it does
+    // not ingest), so its lag is the writer's as seen from here; `role` says which it is.
     let started = state.store.cursor().await.ok().flatten().is_some();
-    let healthy = started && lag <= state.max_lag;
+    let head_known = state.metrics.head() > 0;
+    let lag = head_known.then(|| state.metrics.lag());
+    let healthy = started && lag.is_some_and(|lag| lag <= state.max_lag);
+    let role = if state.metrics.is_writer() { "writer" } else { "standby" };
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "healthy": healthy, "lag_blocks": lag, "max_lag_blocks": state.max_lag }))).into_response()
+    let body = json!({ "healthy": healthy, "role": role, "lag_blocks": lag, "max_lag_blocks": state.max_lag });
+    (status, Json(body)).into_response()
 }
 
 async fn metrics(State(state): State<ApiState>) -> Response {

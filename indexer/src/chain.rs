@@ -7,11 +7,20 @@ use alloy::{
     eips::BlockNumberOrTag,
     primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::types::{Filter, Log},
-    transports::{RpcError, TransportErrorKind},
+    rpc::{
+        client::RpcClient,
+        types::{Filter, Log},
+    },
+    transports::{
+        RpcError, TransportErrorKind,
+        http::{Http, reqwest},
+    },
 };
 
 use crate::{IndexerError, Result, store::BlockRef};
+
+/// Longest wait for one answer of the node.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What kind of RPC failure it was: what to do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,10 +107,17 @@ pub struct Chain {
 impl Chain {
     /// Connects over HTTP; `market` is the contract whose logs are read.
     pub fn connect(rpc_url: &str, market: Address) -> Result<Self> {
-        let url = rpc_url
+        let url: reqwest::Url = rpc_url
             .parse()
             .map_err(|e| IndexerError::Rpc { class: RpcErrorClass::Other, message: format!("bad rpc url `{rpc_url}`: {e}") })?;
-        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
+        // A request the node never answers fails (as `unavailable`) instead of stalling ingestion.
+        let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| IndexerError::Rpc {
+            class: RpcErrorClass::Other,
+            message: format!("building the HTTP client: {e}"),
+        })?;
+        let is_local = url.host_str().is_some_and(|host| host == "localhost" || host == "127.0.0.1");
+        let client = RpcClient::new(Http::with_client(http, url), is_local);
+        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_client(client).erased();
         Ok(Self { provider, market })
     }
 
@@ -175,6 +191,17 @@ impl RangeSizer {
     /// The last range went through.
     pub fn grow(&mut self) {
         self.size = (self.size * 2).min(self.max);
+    }
+
+    /// The last range went through with `events` events: grows when they were at most `target`,
+    /// else scales the range down so that the next one holds about `target`.
+    pub fn fit(&mut self, events: usize, target: usize) {
+        if events <= target {
+            self.grow();
+        } else {
+            let scaled = (self.size as u128 * target.max(1) as u128 / events as u128) as u64;
+            self.size = scaled.clamp(1, self.max);
+        }
     }
 
     /// The last range was too much.

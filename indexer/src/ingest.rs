@@ -34,6 +34,9 @@ pub struct IngestConfig {
     pub initial_range: u64,
     /// Largest `eth_getLogs` range.
     pub max_range: u64,
+    /// Events one batch aims at: ranges shrink when they hold more (dense blocks), so that a
+    /// backfill commits in bounded transactions while the next range is read.
+    pub batch_events: usize,
     /// Shortest and longest pause after a rate limit or an outage.
     pub backoff: (Duration, Duration),
 }
@@ -43,8 +46,9 @@ impl Default for IngestConfig {
         Self {
             poll_interval: Duration::from_millis(500),
             window: 128,
-            initial_range: 1_000,
+            initial_range: 100,
             max_range: 50_000,
+            batch_events: 10_000,
             backoff: (Duration::from_millis(250), Duration::from_secs(30)),
         }
     }
@@ -89,6 +93,21 @@ pub struct Ingestor {
     notices: broadcast::Sender<Notice>,
     /// A commit failed after the market was changed: rebuild it from the store first.
     stale: bool,
+    /// The next range, read while the previous batch was being written.
+    prefetched: Option<Fetched>,
+}
+
+/// A range read from the node and checked against its headers, not yet applied.
+#[derive(Debug)]
+struct Fetched {
+    from: u64,
+    to: u64,
+    /// Whether the range lies in the recent window (every header held) or below it (its ends).
+    near_head: bool,
+    headers: Vec<(BlockRef, u64)>,
+    /// Sorted by (block, log index).
+    logs: Vec<Log>,
+    timestamps: HashMap<u64, u64>,
 }
 
 impl Ingestor {
@@ -139,6 +158,7 @@ impl Ingestor {
                 cursor
             }
         };
+        metrics.set_writer();
         let (notices, _) = broadcast::channel(4096);
         let codec = EventCodec::new();
         let market = replay(&codec, &store.events_up_to(cursor.number).await?);
@@ -156,6 +176,7 @@ impl Ingestor {
             finality_read: None,
             notices,
             stale: false,
+            prefetched: None,
         };
         // The chain may have reorganised while we were down.
         if ingestor.chain.block(ingestor.cursor.number).await?.map(|(b, _)| b.hash) != Some(ingestor.cursor.hash) {
@@ -249,13 +270,44 @@ impl Ingestor {
                 return Ok(Step::Advanced);
             }
             if (self.cursor.safe, self.cursor.finalized) != (self.finality.safe, self.finality.finalized) {
-                self.commit(Vec::new(), Vec::new(), self.cursor.number, self.cursor.hash, head).await?;
+                self.commit(Vec::new(), Vec::new(), self.cursor.number, self.cursor.hash, head, None).await?;
             }
             self.metrics.record_head(head, self.cursor.number);
             return Ok(Step::AtHead);
         }
 
         let from = self.cursor.number + 1;
+        let fetched = match self.prefetched.take().filter(|f| f.from == from) {
+            Some(fetched) => fetched,
+            None => match self.fetch(from, head).await? {
+                Some(fetched) => fetched,
+                None => return Ok(Step::Retry),
+            },
+        };
+        if fetched.headers[0].0.parent_hash != self.cursor.hash {
+            self.roll_back().await?;
+            return Ok(Step::Advanced);
+        }
+        let last = fetched.headers.last().expect("at least one header").0;
+        let started = Instant::now();
+        let events = self.apply(&fetched.logs, &fetched.timestamps);
+        let applied = started.elapsed();
+        let blocks = if fetched.near_head { fetched.headers.iter().map(|h| h.0).collect() } else { vec![last] };
+        let count = events.len() as u64;
+        // While the batch is written, the next range is read: a backfill waits on the node or on
+        // the database, not on both in turn. What the prefetch read is checked against the cursor
+        // (parent hash) when it is applied, like any range.
+        let next = (fetched.to < head).then_some(fetched.to + 1);
+        self.sizer.fit(fetched.logs.len(), self.config.batch_events);
+        self.commit(events, blocks, fetched.to, last.hash, head, next).await?;
+        tracing::debug!(from = fetched.from, to = fetched.to, count, ?applied, committed = ?started.elapsed(), "batch");
+        self.metrics.record_batch(head, fetched.to, count);
+        Ok(Step::Advanced)
+    }
+
+    /// Reads the range from `from` (as wide as the sizer allows, up to `head`) and checks it
+    /// against its headers; `None` when the chain moved under the read.
+    async fn fetch(&self, from: u64, head: u64) -> Result<Option<Fetched>> {
         // A range lies wholly below the window (checked at its ends) or wholly inside it
         // (checked block by block).
         let deep_end = head.saturating_sub(self.config.window);
@@ -267,12 +319,8 @@ impl Ingestor {
         for number in numbers {
             headers.push(self.chain.existing_block(number).await?);
         }
-        if headers[0].0.parent_hash != self.cursor.hash {
-            self.roll_back().await?;
-            return Ok(Step::Advanced);
-        }
         if near_head && headers.windows(2).any(|w| w[1].0.parent_hash != w[0].0.hash) {
-            return Ok(Step::Retry);
+            return Ok(None);
         }
         let last = headers.last().expect("at least one header").0;
 
@@ -284,18 +332,11 @@ impl Ingestor {
             !log.removed && known.get(&log.block_number.unwrap_or_default()).is_none_or(|(b, _)| Some(b.hash) == log.block_hash)
         });
         if !consistent || self.chain.block(to).await?.map(|(b, _)| b.hash) != Some(last.hash) {
-            return Ok(Step::Retry);
+            return Ok(None);
         }
         logs.sort_by_key(|log| (log.block_number, log.log_index));
         let timestamps = self.timestamps(&logs, &known).await?;
-
-        let events = self.apply(&logs, &timestamps);
-        let blocks = if near_head { headers.iter().map(|h| h.0).collect() } else { vec![last] };
-        let count = events.len() as u64;
-        self.commit(events, blocks, to, last.hash, head).await?;
-        self.sizer.grow();
-        self.metrics.record_batch(head, to, count);
-        Ok(Step::Advanced)
+        Ok(Some(Fetched { from, to, near_head, headers, logs, timestamps }))
     }
 
     async fn refresh_finality(&mut self, head: u64) -> Result<()> {
@@ -357,7 +398,16 @@ impl Ingestor {
         events
     }
 
-    async fn commit(&mut self, events: Vec<StoredEvent>, blocks: Vec<BlockRef>, to: u64, hash: alloy::primitives::B256, head: u64) -> Result<()> {
+    /// Writes a batch up to block `to`; meanwhile reads the range from `next`, if any.
+    async fn commit(
+        &mut self,
+        events: Vec<StoredEvent>,
+        blocks: Vec<BlockRef>,
+        to: u64,
+        hash: alloy::primitives::B256,
+        head: u64,
+        next: Option<u64>,
+    ) -> Result<()> {
         let touched = self.market.take_touched();
         let cursor = Cursor {
             number: to,
@@ -375,11 +425,20 @@ impl Ingestor {
             window_floor: head.saturating_sub(self.config.window).min(to),
             cursor: &cursor,
         };
-        if let Err(error) = self.store.commit(&batch).await {
+        let prefetch = async {
+            match next {
+                // A failed prefetch is read again by the next step, which reports the error.
+                Some(from) => self.fetch(from, head).await.ok().flatten(),
+                None => None,
+            }
+        };
+        let (written, prefetched) = tokio::join!(self.store.commit(&batch), prefetch);
+        if let Err(error) = written {
             self.stale = true;
             return Err(error);
         }
         self.cursor = cursor;
+        self.prefetched = prefetched;
         for event in events {
             // No listener is fine.
             let _ = self.notices.send(Notice::Applied(Arc::new(event)));
@@ -389,6 +448,7 @@ impl Ingestor {
 
     /// Finds the newest stored block still on the chain and rolls the mirror back to it.
     async fn roll_back(&mut self) -> Result<()> {
+        self.prefetched = None;
         let window = self.store.window().await?;
         let mut ancestor = None;
         for block in window.iter().filter(|b| b.number <= self.cursor.number) {

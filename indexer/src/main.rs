@@ -1,6 +1,14 @@
-//! `openlease-indexer`: mirror the market into SQLite or PostgreSQL and serve it; or audit a mirror.
+//! `openlease-indexer`: mirror the market into SQLite or PostgreSQL and serve it; audit a mirror;
+//! or benchmark ingestion on an anvil of its own.
 
-use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+mod bench;
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use clap::{Parser, Subcommand};
 use eyre::{WrapErr, bail};
@@ -39,6 +47,9 @@ enum Command {
     Run(RunArgs),
     /// Compare the mirror with the contract's view calls at the mirror's block; exit 1 on any divergence.
     Audit,
+    /// Fill an anvil of its own with ≥ 100,000 market events, then measure the `eth_getLogs` limit,
+    /// the backfill into SQLite (and PostgreSQL with `--postgres`) and the live lag.
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -52,6 +63,10 @@ struct RunArgs {
     /// Pause between polls at the head, in milliseconds.
     #[arg(long, default_value_t = 500)]
     poll_ms: u64,
+    /// Largest `eth_getLogs` range, in blocks (for nodes that cap it; ranges also shrink by
+    /// themselves when a node says a range was too much).
+    #[arg(long, default_value_t = 50_000)]
+    max_range: u64,
 }
 
 #[tokio::main]
@@ -60,17 +75,10 @@ async fn main() -> eyre::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
-    let db = cli.db.clone().unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("indexer.db").display()));
-    let store = Store::connect(&db).await.wrap_err_with(|| format!("opening {db}"))?;
-
-    let probe = Chain::connect(&cli.rpc_url, Default::default())?;
-    let chain_id = probe.chain_id().await.wrap_err_with(|| format!("reaching the node at {}", cli.rpc_url))?;
-    let manifest_path = Manifest::path(&cli.deployments, chain_id);
-    let manifest = Manifest::load(&manifest_path)?;
-    let chain = Chain::connect(&cli.rpc_url, manifest.market())?;
-
     match cli.command {
+        Command::Bench(args) => bench::bench(args).await,
         Command::Audit => {
+            let (store, chain, _) = connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments).await?;
             let report = audit(&store, &chain).await?;
             for divergence in &report.divergences {
                 println!("{divergence}");
@@ -86,8 +94,22 @@ async fn main() -> eyre::Result<()> {
             }
             Ok(())
         }
-        Command::Run(args) => run(store, chain, manifest, args).await,
+        Command::Run(args) => {
+            let (store, chain, manifest) = connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments).await?;
+            run(store, chain, manifest, args).await
+        }
     }
+}
+
+/// Opens the database and reaches the node; the market comes from the chain's manifest.
+async fn connect(db: &Option<String>, data_dir: &Path, rpc_url: &str, deployments: &Path) -> eyre::Result<(Store, Chain, Manifest)> {
+    let db = db.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("indexer.db").display()));
+    let store = Store::connect(&db).await.wrap_err_with(|| format!("opening {db}"))?;
+    let probe = Chain::connect(rpc_url, Default::default())?;
+    let chain_id = probe.chain_id().await.wrap_err_with(|| format!("reaching the node at {rpc_url}"))?;
+    let manifest = Manifest::load(&Manifest::path(deployments, chain_id))?;
+    let chain = Chain::connect(rpc_url, manifest.market())?;
+    Ok((store, chain, manifest))
 }
 
 async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> eyre::Result<()> {
@@ -95,15 +117,36 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> e
     let notices = tokio::sync::broadcast::channel(4096).0;
     let state = ApiState { store: store.clone(), metrics: metrics.clone(), max_lag: args.max_lag, notices: notices.clone() };
     let listener = tokio::net::TcpListener::bind(args.listen).await.wrap_err_with(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %args.listen, "API up: /v1, /health, /metrics");
+    tracing::info!(listen = %listener.local_addr()?, "API up: /v1, /health, /metrics");
     let server = tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
 
+    // Until it holds the lock this instance is a standby: it serves the writer's mirror and
+    // tracks how far that mirror lags the node, which is what its `/health` reports.
+    let standby = tokio::spawn(follow_as_standby(store.clone(), chain.clone(), metrics.clone()));
     let _lock = store.lock_writer(Duration::from_secs(1)).await?;
+    standby.abort();
     tracing::info!("writer lock held: ingesting");
-    let config = IngestConfig { poll_interval: Duration::from_millis(args.poll_ms), ..Default::default() };
+    let config = IngestConfig {
+        poll_interval: Duration::from_millis(args.poll_ms),
+        max_range: args.max_range,
+        ..Default::default()
+    };
     let ingestor = Ingestor::start(store, chain, &manifest, config, metrics).await?.with_notices(notices);
     tokio::select! {
         result = ingestor.run() => result.wrap_err("ingestion stopped"),
         result = server => Err(eyre::eyre!("the API server stopped: {result:?}")),
+    }
+}
+
+/// A standby's view of the mirror it serves: the node's head against the writer's cursor, every second.
+async fn follow_as_standby(store: Store, chain: Chain, metrics: Arc<Metrics>) {
+    loop {
+        match (chain.head().await, store.cursor().await) {
+            (Ok(head), Ok(Some(cursor))) => metrics.record_head(head, cursor.number),
+            (Ok(_), Ok(None)) => {}
+            (Err(error), _) => tracing::debug!(%error, "standby: reading the head failed"),
+            (_, Err(error)) => tracing::debug!(%error, "standby: reading the cursor failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

@@ -3,7 +3,7 @@
 use std::{
     sync::{
         Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Instant,
 };
@@ -13,6 +13,8 @@ use crate::chain::RpcErrorClass;
 /// Live figures of the writer, shared with the API.
 #[derive(Debug)]
 pub struct Metrics {
+    /// Whether this instance is the writer (else a standby serving the writer's mirror).
+    writer: AtomicBool,
     head: AtomicU64,
     cursor: AtomicU64,
     events: AtomicU64,
@@ -32,6 +34,7 @@ struct Rate {
 impl Default for Metrics {
     fn default() -> Self {
         Self {
+            writer: AtomicBool::new(false),
             head: AtomicU64::new(0),
             cursor: AtomicU64::new(0),
             events: AtomicU64::new(0),
@@ -62,6 +65,21 @@ impl Metrics {
     pub fn record_head(&self, head: u64, cursor: u64) {
         self.head.store(head, Ordering::Relaxed);
         self.cursor.store(cursor, Ordering::Relaxed);
+    }
+
+    /// This instance became the writer.
+    pub fn set_writer(&self) {
+        self.writer.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether this instance is the writer; `false` for a standby.
+    pub fn is_writer(&self) -> bool {
+        self.writer.load(Ordering::Relaxed)
+    }
+
+    /// The node's head as last read; 0 before the first read.
+    pub fn head(&self) -> u64 {
+        self.head.load(Ordering::Relaxed)
     }
 
     /// A reorg was rolled back.
@@ -97,6 +115,7 @@ impl Metrics {
         let mut gauge = |name: &str, kind: &str, help: &str, value: String| {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
         };
+        gauge("openlease_indexer_writer", "gauge", "1 for the writer, 0 for a standby.", u8::from(self.is_writer()).to_string());
         gauge("openlease_indexer_lag_blocks", "gauge", "Blocks between the node's head and the mirror.", self.lag().to_string());
         gauge("openlease_indexer_head_block", "gauge", "The node's latest block.", self.head.load(Ordering::Relaxed).to_string());
         gauge("openlease_indexer_cursor_block", "gauge", "The last block mirrored.", self.cursor.load(Ordering::Relaxed).to_string());

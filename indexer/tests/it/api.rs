@@ -30,9 +30,13 @@ async fn answers(db: Db, name: &str) {
     ingestor.catch_up().await.unwrap();
     let cursor = ingestor.cursor().clone();
 
+    // The figures the writer would share: it is at the head.
+    let metrics = Arc::new(Metrics::default());
+    metrics.set_writer();
+    metrics.record_head(cursor.number, cursor.number);
     let state = ApiState {
         store,
-        metrics: Arc::new(Metrics::default()),
+        metrics,
         max_lag: 10,
         notices: tokio::sync::broadcast::channel(16).0,
     };
@@ -90,8 +94,10 @@ async fn answers(db: Db, name: &str) {
     let (status, body) = get(&base, "/v1/stats").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["providers"], 3);
-    let (status, _) = get(&base, "/health").await;
-    assert_eq!(status, 200);
+    let (status, body) = get(&base, "/health").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["role"], "writer");
+    assert_eq!(body["lag_blocks"], 0);
     let (status, body) = get(&base, "/metrics").await;
     assert_eq!(status, 200);
     assert!(body.as_str().unwrap().contains("openlease_indexer_lag_blocks 0"), "{body}");

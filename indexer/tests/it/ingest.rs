@@ -70,9 +70,14 @@ async fn interrupted_backfill(db: Db, name: &str) {
     task.abort();
     let _ = task.await;
     assert!(store.event_count().await.unwrap() < total, "still mid-backfill when dropped");
+    // As with a process that died, its connections go: a transaction left open rolls back.
+    tokio::time::timeout(Duration::from_secs(10), store.pool().close()).await.expect("the dropped writer's connections close");
 
     let (store, mut second) = ingestor(&market, &url, test_config()).await;
-    second.catch_up().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), second.catch_up())
+        .await
+        .expect("the second writer catches up within a minute")
+        .unwrap();
     assert_eq!(store.event_count().await.unwrap(), total, "no duplicate, nothing lost");
     assert_audit_passes(&store, &market).await;
 }
@@ -87,16 +92,25 @@ async fn rpc_outage(db: Db, name: &str) {
     let chain = openlease_indexer::chain::Chain::connect(&proxy.url(), market.manifest.market()).unwrap();
     let store = openlease_indexer::store::Store::connect(&url).await.unwrap();
     let metrics = std::sync::Arc::new(openlease_indexer::metrics::Metrics::default());
-    let ingestor = openlease_indexer::ingest::Ingestor::start(store.clone(), chain, &market.manifest, test_config(), metrics.clone())
-        .await
-        .unwrap();
+    let mut ingestor =
+        openlease_indexer::ingest::Ingestor::start(store.clone(), chain, &market.manifest, test_config(), metrics.clone())
+            .await
+            .unwrap();
+    ingestor.catch_up().await.unwrap();
     let task = tokio::spawn(ingestor.run());
+    let caught_up = store.event_count().await.unwrap();
+    // 30 s without the node, while the chain keeps producing blocks and events.
     proxy.set_up(false);
-    market.random_ops(10).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let outage = std::time::Instant::now();
+    while outage.elapsed() < OUTAGE {
+        market.random_ops(1).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(metrics.rpc_errors(openlease_indexer::chain::RpcErrorClass::Unavailable) > 0, "the outage was noticed");
+    assert!(store.event_count().await.unwrap() <= caught_up, "nothing was read during the outage");
     proxy.set_up(true);
     let total = chain_log_count(&market).await;
+    assert!(total > caught_up + 20, "the chain moved on during the outage: {caught_up} -> {total} events");
     for _ in 0..100 {
         if store.event_count().await.unwrap() == total {
             break;
@@ -108,6 +122,9 @@ async fn rpc_outage(db: Db, name: &str) {
     task.abort();
     assert_audit_passes(&store, &market).await;
 }
+
+/// How long the node stays unreachable in `rides_out_an_rpc_outage`.
+const OUTAGE: Duration = Duration::from_secs(30);
 
 both_backends!(a_second_writer_waits_as_a_standby, standby);
 async fn standby(db: Db, name: &str) {

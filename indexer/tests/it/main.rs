@@ -2,5 +2,6 @@
 //! PostgreSQL.
 
 mod api;
+mod crash;
 mod ingest;
 mod util;

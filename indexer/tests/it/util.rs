@@ -10,7 +10,8 @@ use alloy::{
     sol_types::{SolStruct, eip712_domain},
 };
 use openlease_contracts::{IOpenleaseTypes, MockStablecoin, Openlease};
-use openlease_deploy::{Deployer, Manifest, NetworkConfig};
+use openlease_contracts::Manifest;
+use openlease_deploy::{Deployer, NetworkConfig};
 use openlease_indexer::{
     audit::audit,
     chain::Chain,
@@ -39,12 +40,43 @@ pub(crate) enum Db {
     Postgres,
 }
 
+/// What a fresh database leaves behind, removed on drop (also when the test panics).
+pub(crate) enum DbGuard {
+    /// The SQLite file's directory (removed by its own drop).
+    Sqlite { _dir: tempdir::TempDir },
+    /// A database on the test PostgreSQL server: `(server url, database name)`.
+    Postgres(String, String),
+}
+
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        let DbGuard::Postgres(server, name) = self else { return };
+        let (server, name) = (server.clone(), name.clone());
+        // Drop runs outside any runtime we may block: a thread of its own with its own runtime.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                use sqlx::Connection;
+                let mut admin = sqlx::AnyConnection::connect(&server).await?;
+                // FORCE: the indexer's pools and lock sessions may still be open.
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await.map(|_| ())
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop the test database: {dropped:?}");
+        }
+    }
+}
+
 /// A fresh database of `kind`, or `None` (said plainly) when no PostgreSQL server is configured.
-pub(crate) async fn fresh_db(kind: Db, test: &str) -> Option<(String, Option<tempdir::TempDir>)> {
+/// A PostgreSQL database is dropped with the guard.
+pub(crate) async fn fresh_db(kind: Db, test: &str) -> Option<(String, DbGuard)> {
     match kind {
         Db::Sqlite => {
             let dir = tempdir::TempDir::new();
-            Some((format!("sqlite://{}", dir.path().join("indexer.db").display()), Some(dir)))
+            Some((format!("sqlite://{}", dir.path().join("indexer.db").display()), DbGuard::Sqlite { _dir: dir }))
         }
         Db::Postgres => {
             let Ok(server) = std::env::var("OPENLEASE_TEST_POSTGRES_URL") else {
@@ -53,14 +85,14 @@ pub(crate) async fn fresh_db(kind: Db, test: &str) -> Option<(String, Option<tem
             };
             use sqlx::Connection;
             sqlx::any::install_default_drivers();
-            // One database per test, recreated on every run: nothing accumulates on the server.
+            // One database per test, named after it: a leftover of a killed run is replaced here.
             let name = format!("openlease_{test}");
             let mut admin = sqlx::AnyConnection::connect(&server).await.expect("the test PostgreSQL server answers");
-            let drop = format!("DROP DATABASE IF EXISTS {name}");
+            let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
             sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&mut admin).await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
             let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(&server);
-            Some((format!("{base}/{name}"), None))
+            Some((format!("{base}/{name}"), DbGuard::Postgres(server, name)))
         }
     }
 }

@@ -1,0 +1,436 @@
+//! `openlease-indexer bench`: fills an anvil it spawns with at least 100,000 marketplace events,
+//! then measures, in the same run, the limit (`eth_getLogs` over the whole range plus decoding with
+//! the bindings' event enum), the indexer's backfill into SQLite and PostgreSQL, and its lag behind
+//! the head with 1-second blocks while marketplace transactions keep coming.
+//!
+//! The events are `LeaseSettled`: one provider, `--leases` leases, and `--batches` `settleBatch`
+//! transactions each settling one receipt per lease, each mined in a block of its own.
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    network::{EthereumWallet, TransactionBuilder},
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, B256, Bytes, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    rpc::types::{Filter, TransactionRequest},
+    signers::{SignerSync, local::PrivateKeySigner},
+    sol_types::{SolCall, SolEventInterface, SolStruct, eip712_domain},
+};
+use eyre::{WrapErr, bail, ensure};
+use openlease_contracts::{IOpenleaseTypes, Manifest, MockStablecoin, Openlease};
+use openlease_deploy::{Deployer, NetworkConfig};
+use openlease_indexer::{
+    audit::audit,
+    chain::Chain,
+    ingest::{IngestConfig, Ingestor},
+    metrics::Metrics,
+    store::Store,
+};
+
+/// What `bench` takes.
+#[derive(Debug, clap::Args)]
+pub(crate) struct BenchArgs {
+    /// The anvil to spawn.
+    #[arg(long, env = "OPENLEASE_ANVIL", default_value = "node_modules/.bin/anvil")]
+    anvil: PathBuf,
+    /// A PostgreSQL server to also measure; a scratch database `openlease_bench` is created on it
+    /// and dropped afterwards. Without it the PostgreSQL backfill is skipped (and said so).
+    #[arg(long, env = "OPENLEASE_TEST_POSTGRES_URL")]
+    postgres: Option<String>,
+    /// The deployment config.
+    #[arg(long, default_value = "deploy/config/devnet.toml")]
+    network_config: PathBuf,
+    /// Leases settled by every batch transaction (one `LeaseSettled` each).
+    #[arg(long, default_value_t = 100)]
+    leases: u16,
+    /// `settleBatch` transactions sent to fill the chain.
+    #[arg(long, default_value_t = 1_000)]
+    batches: u32,
+    /// How long the live phase follows 1-second blocks, in seconds.
+    #[arg(long, default_value_t = 60)]
+    live_secs: u64,
+    /// The indexer's pause between polls at the head (as `run --poll-ms`).
+    #[arg(long, default_value_t = 500)]
+    poll_ms: u64,
+}
+
+/// Token units (6 decimals).
+const USDC: u128 = 1_000_000;
+/// anvil accounts: the provider, the tenants, the account that sends the batches.
+const PROVIDER: usize = 1;
+const TENANTS: [usize; 4] = [2, 3, 4, 5];
+const RELAYER: usize = 6;
+const PRICE_PER_SECOND: u64 = 10;
+
+/// One measured phase.
+struct Row {
+    phase: String,
+    events: u64,
+    seconds: f64,
+}
+
+impl Row {
+    fn rate(&self) -> f64 {
+        self.events as f64 / self.seconds.max(1e-9)
+    }
+}
+
+pub(crate) async fn bench(args: BenchArgs) -> eyre::Result<()> {
+    ensure!(args.leases > 0 && args.batches > 0, "--leases and --batches must be at least 1");
+    ensure!(
+        args.anvil.exists(),
+        "anvil not found at {}: pass --anvil or OPENLEASE_ANVIL, or run `make toolchain` from the repository root",
+        args.anvil.display()
+    );
+    // No base fee: the batch transactions are sent with fixed fees, nothing estimated.
+    let anvil = Anvil::new()
+        .path(&args.anvil)
+        .args(["--base-fee", "0"])
+        .try_spawn()
+        .wrap_err("spawning anvil")?;
+    let mut fill = Fill::deploy(&anvil, &args).await?;
+
+    println!("filling: {} settleBatch transactions × {} leases …", args.batches, args.leases);
+    let started = Instant::now();
+    fill.open_leases().await?;
+    let fill_txs = fill.settle_batches(args.batches).await?;
+    let fill_secs = started.elapsed().as_secs_f64();
+    let head = fill.provider.get_block_number().await?;
+
+    let mut rows = Vec::new();
+    let (events, secs) = baseline(&anvil.endpoint(), &fill.manifest, head).await?;
+    let settled = u64::from(args.leases) * u64::from(args.batches);
+    ensure!(events >= settled, "only {events} events on the chain for {settled} settlements: some batches failed");
+    println!("chain filled: {events} market events in blocks {}..={head} ({fill_txs} transactions) in {fill_secs:.1} s", fill.manifest.deploy_block);
+    rows.push(Row { phase: "baseline: eth_getLogs + decode".into(), events, seconds: secs });
+
+    let sqlite_dir = std::env::temp_dir().join(format!("openlease-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&sqlite_dir);
+    let sqlite_url = format!("sqlite://{}", sqlite_dir.join("indexer.db").display());
+    let poll = Duration::from_millis(args.poll_ms);
+    let (sqlite, store, ingestor) = backfill(&anvil, &fill.manifest, &sqlite_url, poll).await?;
+    rows.push(Row { phase: "backfill: SQLite".into(), events: sqlite.0, seconds: sqlite.1 });
+
+    let mut postgres_note = None;
+    match &args.postgres {
+        Some(server) => {
+            let url = scratch_postgres(server, true).await?;
+            let result = backfill(&anvil, &fill.manifest, &url, poll).await;
+            if let Ok((_, store, _)) = &result {
+                store.pool().close().await;
+            }
+            scratch_postgres(server, false).await?;
+            let ((events, secs), _, _) = result?;
+            rows.push(Row { phase: "backfill: PostgreSQL".into(), events, seconds: secs });
+        }
+        None => postgres_note = Some("backfill: PostgreSQL SKIPPED (no --postgres / OPENLEASE_TEST_POSTGRES_URL)"),
+    }
+
+    println!("live: 1-second blocks for {} s, settleBatch transactions every 250 ms …", args.live_secs);
+    let lag = live(&mut fill, &store, ingestor, Duration::from_secs(args.live_secs)).await?;
+    let _ = std::fs::remove_dir_all(&sqlite_dir);
+
+    let baseline_rate = rows[0].rate();
+    println!();
+    println!("{:<34} {:>10} {:>10} {:>12} {:>12}", "phase", "events", "seconds", "events/s", "vs baseline");
+    println!("{:<34} {:>10} {:>10.2} {:>12} {:>12}", format!("fill ({fill_txs} txs)"), rows[0].events, fill_secs, "-", "-");
+    for row in &rows {
+        println!(
+            "{:<34} {:>10} {:>10.2} {:>12.0} {:>11.0}%",
+            row.phase,
+            row.events,
+            row.seconds,
+            row.rate(),
+            100.0 * row.rate() / baseline_rate
+        );
+    }
+    if let Some(note) = postgres_note {
+        println!("{note}");
+    }
+    println!(
+        "live lag, 1 s blocks, {} samples every 100 ms over {} s (poll {} ms): p50 {} / p99 {} / max {} blocks; {} events followed",
+        lag.samples, args.live_secs, args.poll_ms, lag.p50, lag.p99, lag.max, lag.events
+    );
+    let backfill_met = rows[1..].iter().all(|row| row.rate() >= 0.8 * baseline_rate);
+    let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    println!(
+        "targets: backfill ≥ 80% of baseline: {}; live lag p99 ≤ 1 block: {}",
+        verdict(backfill_met),
+        verdict(lag.p99 <= 1)
+    );
+    Ok(())
+}
+
+/// The deployed suite and what fills it.
+struct Fill {
+    provider: DynProvider,
+    wallet: DynProvider,
+    manifest: Manifest,
+    market: Openlease::OpenleaseInstance<DynProvider>,
+    usdc: Address,
+    keys: Vec<PrivateKeySigner>,
+    /// Each lease's tenant (an index into `keys`) and last cumulative amount.
+    leases: Vec<(usize, u128)>,
+    wanted: u16,
+    relayer_nonce: u64,
+}
+
+impl Fill {
+    async fn deploy(anvil: &AnvilInstance, args: &BenchArgs) -> eyre::Result<Self> {
+        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(anvil.endpoint_url()).erased();
+        let keys: Vec<PrivateKeySigner> = anvil.keys().iter().cloned().map(PrivateKeySigner::from).collect();
+        let mut wallet = EthereumWallet::from(keys[0].clone());
+        for key in &keys[1..] {
+            wallet.register_signer(key.clone());
+        }
+        let wallet = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
+        let config = NetworkConfig::load(&args.network_config)
+            .wrap_err("reading the deployment config (run from the repository root or pass --network-config)")?;
+        let (manifest, _) = Deployer::new(wallet.clone(), keys[0].address(), anvil.endpoint(), config).deploy(None).await?;
+        let market = Openlease::new(manifest.market(), wallet.clone());
+        let Some(usdc) = manifest.stablecoin("USDC").map(|s| s.address) else { bail!("the devnet config deploys no USDC") };
+        let relayer_nonce = provider.get_transaction_count(keys[RELAYER].address()).await?;
+        Ok(Self { provider, wallet, manifest, market, usdc, keys, leases: Vec::new(), wanted: args.leases, relayer_nonce })
+    }
+
+    fn account(&self, index: usize) -> Address {
+        self.keys[index].address()
+    }
+
+    /// Registers the provider with one offer and opens the leases.
+    async fn open_leases(&mut self) -> eyre::Result<()> {
+        let token = MockStablecoin::new(self.usdc, self.wallet.clone());
+        let provider = self.account(PROVIDER);
+        for index in std::iter::once(PROVIDER).chain(TENANTS) {
+            let from = self.account(index);
+            self.confirm(*token.mint(from, U256::from(10_000_000 * USDC)).from(from).send().await?.tx_hash()).await?;
+            self.confirm(*token.approve(self.manifest.market(), U256::MAX).from(from).send().await?.tx_hash()).await?;
+        }
+        let m = self.market.clone();
+        let register = m.registerProvider("ipfs://bench".into(), "https://bench".into(), "eu-west".into(), B256::ZERO);
+        self.confirm(*register.from(provider).send().await?.tx_hash()).await?;
+        self.confirm(*m.stake(self.usdc, U256::from(1_000_000 * USDC)).from(provider).send().await?.tx_hash()).await?;
+        let offer = m.publishOffer(self.usdc, PRICE_PER_SECOND, 60, 30 * 86_400, 120, self.wanted);
+        self.confirm(*offer.from(provider).send().await?.tx_hash()).await?;
+        for i in 0..self.wanted as usize {
+            let tenant = TENANTS[i % TENANTS.len()];
+            let call = m.openLease(U256::from(1), 20 * 86_400, U256::from(1_000 * USDC), PRICE_PER_SECOND);
+            self.confirm(*call.from(self.account(tenant)).send().await?.tx_hash()).await?;
+            self.leases.push((tenant, 0));
+        }
+        // Let the leases accrue: a receipt pays at most what the terms let accrue so far.
+        self.provider.anvil_increase_time(3_600).await?;
+        self.provider.evm_mine(None).await?;
+        Ok(())
+    }
+
+    async fn confirm(&self, hash: B256) -> eyre::Result<()> {
+        for _ in 0..2_000 {
+            if let Some(receipt) = self.provider.get_transaction_receipt(hash).await? {
+                ensure!(receipt.status(), "transaction {hash} reverted");
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        bail!("transaction {hash} was not mined within 10 s")
+    }
+
+    /// The calldata of one `settleBatch` over `leases` (indices), each one unit more than before.
+    fn batch_calldata(&mut self, leases: impl Iterator<Item = usize>) -> Vec<(usize, usize, u128)> {
+        leases
+            .map(|i| {
+                self.leases[i].1 += 1;
+                (i, self.leases[i].0, self.leases[i].1)
+            })
+            .collect()
+    }
+
+    /// Signs the receipts of many batches on every core.
+    fn sign(&self, batches: Vec<Vec<(usize, usize, u128)>>) -> Vec<Bytes> {
+        let domain = eip712_domain! {
+            name: "Openlease", version: "1", chain_id: self.manifest.chain_id, verifying_contract: self.manifest.market(),
+        };
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let per_thread = batches.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = batches
+                .chunks(per_thread)
+                .map(|chunk| {
+                    let domain = &domain;
+                    scope.spawn(move || {
+                        chunk
+                            .iter()
+                            .map(|batch| {
+                                let receipts = batch
+                                    .iter()
+                                    .map(|&(lease, tenant, cumulative)| {
+                                        let receipt = IOpenleaseTypes::ServiceReceipt {
+                                            leaseId: U256::from(lease + 1),
+                                            cumulativeAmount: U256::from(cumulative),
+                                            usageDigest: keccak256(cumulative.to_be_bytes()),
+                                            periodEnd: 0,
+                                        };
+                                        let signature =
+                                            self.keys[tenant].sign_hash_sync(&receipt.eip712_signing_hash(domain)).expect("signing");
+                                        IOpenleaseTypes::SignedReceipt {
+                                            receipt,
+                                            signer: self.keys[tenant].address(),
+                                            signature: signature.as_bytes().into(),
+                                        }
+                                    })
+                                    .collect();
+                                Bytes::from(Openlease::settleBatchCall { items: receipts }.abi_encode())
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().expect("signing thread")).collect()
+        })
+    }
+
+    /// The relayer's transaction carrying `input`, with every field set (nothing to estimate).
+    fn settle_tx(&mut self, input: Bytes, gas: u64) -> TransactionRequest {
+        let nonce = self.relayer_nonce;
+        self.relayer_nonce += 1;
+        TransactionRequest::default()
+            .with_from(self.account(RELAYER))
+            .with_to(self.manifest.market())
+            .with_input(input)
+            .with_nonce(nonce)
+            .with_chain_id(self.manifest.chain_id)
+            .with_gas_limit(gas)
+            .with_max_fee_per_gas(1_000_000_000)
+            .with_max_priority_fee_per_gas(0)
+    }
+
+    /// Sends `count` batches over every lease, 16 in flight; anvil mines each in a block of its
+    /// own (about a hundred events per block, like a busy market on a real chain).
+    async fn settle_batches(&mut self, count: u32) -> eyre::Result<u64> {
+        let all = 0..self.leases.len();
+        let batches: Vec<_> = (0..count).map(|_| self.batch_calldata(all.clone())).collect();
+        let inputs = self.sign(batches);
+        // The first batch is the dearest (every `settled` goes from zero); its estimate bounds all.
+        let first = TransactionRequest::default().with_from(self.account(RELAYER)).with_to(self.manifest.market()).with_input(inputs[0].clone());
+        let gas = self.provider.estimate_gas(first).await? * 5 / 4;
+        let txs: Vec<_> = inputs.into_iter().map(|input| self.settle_tx(input, gas)).collect();
+        let last_nonce = self.relayer_nonce;
+        use futures_util::{StreamExt, TryStreamExt};
+        let hashes: Vec<B256> = futures_util::stream::iter(txs)
+            .map(|tx| {
+                let wallet = self.wallet.clone();
+                async move { Ok::<_, eyre::Report>(*wallet.send_transaction(tx).await?.tx_hash()) }
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        while self.provider.get_transaction_count(self.account(RELAYER)).await? < last_nonce {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // Every batch went through (a reverted one would emit nothing).
+        let last = *hashes.last().expect("at least one batch");
+        self.confirm(last).await?;
+        for hash in hashes.iter().step_by(97) {
+            self.confirm(*hash).await?;
+        }
+        Ok(hashes.len() as u64)
+    }
+}
+
+/// The limit: every market log in one `eth_getLogs`, each decoded into the bindings' enum.
+async fn baseline(rpc: &str, manifest: &Manifest, head: u64) -> eyre::Result<(u64, f64)> {
+    let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(rpc.parse()?).erased();
+    let started = Instant::now();
+    let filter = Filter::new().address(manifest.market()).from_block(manifest.deploy_block).to_block(head);
+    let logs = provider.get_logs(&filter).await?;
+    let mut decoded = 0u64;
+    for log in &logs {
+        decoded += u64::from(Openlease::OpenleaseEvents::decode_raw_log(log.topics(), &log.data().data).is_ok());
+    }
+    let secs = started.elapsed().as_secs_f64();
+    ensure!(decoded == logs.len() as u64, "{} of {} logs did not decode", logs.len() as u64 - decoded, logs.len());
+    Ok((decoded, secs))
+}
+
+/// A fresh mirror on `url` caught up from the deploy block: (events, seconds), its store and
+/// its ingestor (which polls every `poll` once at the head).
+async fn backfill(anvil: &AnvilInstance, manifest: &Manifest, url: &str, poll: Duration) -> eyre::Result<((u64, f64), Store, Ingestor)> {
+    let store = Store::connect(url).await.wrap_err_with(|| format!("opening {url}"))?;
+    let chain = Chain::connect(&anvil.endpoint(), manifest.market())?;
+    let config = IngestConfig { poll_interval: poll, ..Default::default() };
+    let mut ingestor = Ingestor::start(store.clone(), chain.clone(), manifest, config, Arc::new(Metrics::default())).await?;
+    let started = Instant::now();
+    ingestor.catch_up().await?;
+    let secs = started.elapsed().as_secs_f64();
+    let events = store.event_count().await?;
+    let report = audit(&store, &chain).await?;
+    ensure!(report.divergences.is_empty(), "the mirror on {url} diverges: {:?}", report.divergences.first());
+    println!("backfill {}: {events} events in {secs:.2} s, audit passed ({} fields)", url.split(':').next().unwrap_or(url), report.checked);
+    Ok(((events, secs), store, ingestor))
+}
+
+/// Creates (`create`) or drops the scratch database `openlease_bench`; returns its URL.
+async fn scratch_postgres(server: &str, create: bool) -> eyre::Result<String> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(server).await.wrap_err_with(|| format!("connecting to {server}"))?;
+    sqlx::query("DROP DATABASE IF EXISTS openlease_bench WITH (FORCE)").execute(&mut admin).await?;
+    if create {
+        sqlx::query("CREATE DATABASE openlease_bench").execute(&mut admin).await?;
+    }
+    let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(server);
+    Ok(format!("{base}/openlease_bench"))
+}
+
+/// Lag samples of the live phase.
+struct Lag {
+    samples: usize,
+    p50: u64,
+    p99: u64,
+    max: u64,
+    events: u64,
+}
+
+/// 1-second blocks, a `settleBatch` over a tenth of the leases every 250 ms; the ingestor follows
+/// (as `run` does) and the lag (node head − mirrored block) is sampled every 100 ms.
+async fn live(fill: &mut Fill, store: &Store, ingestor: Ingestor, length: Duration) -> eyre::Result<Lag> {
+    let before = store.event_count().await?;
+    fill.provider.anvil_set_interval_mining(1).await?;
+    let task = tokio::spawn(ingestor.run());
+    let gas = 3_000_000 + 60_000 * fill.leases.len() as u64;
+    let width = (fill.leases.len() / 10).max(1);
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    let mut next_send = Instant::now();
+    let mut offset = 0;
+    let mut sent = Vec::new();
+    while started.elapsed() < length {
+        if Instant::now() >= next_send {
+            let leases: Vec<usize> = (offset..offset + width).map(|i| i % fill.leases.len()).collect();
+            offset += width;
+            let batch = fill.batch_calldata(leases.into_iter());
+            let input = fill.sign(vec![batch]).remove(0);
+            let tx = fill.settle_tx(input, gas);
+            sent.push(*fill.wallet.send_transaction(tx).await?.tx_hash());
+            next_send += Duration::from_millis(250);
+        }
+        let head = fill.provider.get_block_number().await?;
+        let Some(cursor) = store.cursor().await? else { bail!("the mirror lost its cursor") };
+        samples.push(head.saturating_sub(cursor.number));
+        ensure!(!task.is_finished(), "ingestion stopped during the live phase: {:?}", task.await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    task.abort();
+    for hash in sent {
+        fill.confirm(hash).await?;
+    }
+    let events = store.event_count().await? - before;
+    samples.sort_unstable();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    Ok(Lag { samples: samples.len(), p50: at(0.5), p99: at(0.99), max: *samples.last().unwrap_or(&0), events })
+}

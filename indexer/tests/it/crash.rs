@@ -1,0 +1,140 @@
+//! The real binary, killed with SIGKILL mid-backfill and during live ingestion, then restarted:
+//! the mirror must equal the chain, with every event exactly once. A second instance waits as a
+//! standby meanwhile, reports itself as such on `/health`, and takes over when the writer dies.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::{providers::Provider, sol_types::SolEvent, transports::http::reqwest};
+use openlease_indexer::store::Store;
+use serde_json::Value;
+
+use crate::{
+    both_backends,
+    util::{Db, Market, assert_audit_passes, chain_log_count, fresh_db, tempdir::TempDir},
+};
+
+/// `openlease-indexer run` against `market`'s anvil and the database `url`, its API on `port`.
+struct Indexer {
+    child: Child,
+    port: u16,
+}
+
+impl Indexer {
+    fn spawn(market: &Market, deployments: &TempDir, url: &str, extra: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
+            .args(["--rpc-url", &market.anvil.endpoint(), "--db", url])
+            .arg("--deployments")
+            .arg(deployments.path())
+            .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--poll-ms", "50"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the indexer binary starts");
+        Self { child, port }
+    }
+
+    /// SIGKILL: no destructor, no commit finished on the way out.
+    fn kill_9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    async fn health(&self) -> Option<Value> {
+        let response = reqwest::get(format!("http://127.0.0.1:{}/health", self.port)).await.ok()?;
+        response.json().await.ok()
+    }
+}
+
+impl Drop for Indexer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `done` holds, polling every 20 ms, for at most `limit`.
+async fn wait_for<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut done: F) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The mirror's events as (block, log index, block hash) equal the node's logs, one for one.
+async fn assert_exactly_the_chain(store: &Store, market: &Market) {
+    let head = market.provider.get_block_number().await.unwrap();
+    let logs = market.chain().logs(0, head).await.unwrap();
+    let on_chain: Vec<_> =
+        logs.iter().map(|l| (l.block_number.unwrap(), l.log_index.unwrap(), l.block_hash.unwrap())).collect();
+    let stored: Vec<_> = store.events_up_to(head).await.unwrap().iter().map(|e| (e.block, e.log_index, e.block_hash)).collect();
+    assert_eq!(stored.len(), on_chain.len(), "as many events stored as logs on the chain");
+    assert_eq!(stored, on_chain, "the same events, each once");
+    let settled = logs.iter().filter(|l| l.topics()[0] == openlease_contracts::Openlease::LeaseSettled::SIGNATURE_HASH).count();
+    let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM settlements").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(rows as usize, settled, "one settlement row per LeaseSettled");
+}
+
+/// The mirror reached the node's head with every log.
+async fn caught_up(store: &Store, market: &Market) -> bool {
+    let head = market.provider.get_block_number().await.unwrap();
+    let cursor = store.cursor().await.ok().flatten().map(|c| c.number);
+    cursor == Some(head) && store.event_count().await.unwrap() == chain_log_count(market).await
+}
+
+both_backends!(survives_kill_9, kill_9);
+async fn kill_9(db: Db, name: &str) {
+    let Some((url, _db)) = fresh_db(db, name).await else { return };
+    let mut market = Market::new(31).await;
+    market.random_ops(80).await;
+    let deployments = TempDir::new();
+    market.manifest.save(&openlease_contracts::Manifest::path(deployments.path(), market.manifest.chain_id)).unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    let total = chain_log_count(&market).await;
+
+    // 1. Killed mid-backfill: two-block ranges make the backfill take many commits.
+    let first = Indexer::spawn(&market, &deployments, &url, &["--max-range", "2"]);
+    wait_for(Duration::from_secs(60), "the backfill to start", async || store.event_count().await.unwrap_or(0) > 0).await;
+    first.kill_9();
+    let partial = store.event_count().await.unwrap();
+    assert!(partial < total, "killed mid-backfill: {partial} of {total} events");
+
+    // 2. Restarted, it finishes the backfill and follows the head; a standby waits beside it.
+    let writer = Indexer::spawn(&market, &deployments, &url, &[]);
+    wait_for(Duration::from_secs(60), "the restarted writer to catch up", async || caught_up(&store, &market).await).await;
+    let standby = Indexer::spawn(&market, &deployments, &url, &[]);
+    wait_for(Duration::from_secs(10), "the standby's /health", async || {
+        standby.health().await.is_some_and(|h| h["lag_blocks"].is_u64())
+    })
+    .await;
+    let health = standby.health().await.unwrap();
+    assert_eq!(health["role"], "standby", "{health}");
+    assert!(health["lag_blocks"].as_u64().unwrap() <= 1, "the standby reports the mirror's real lag: {health}");
+    assert_eq!(writer.health().await.unwrap()["role"], "writer");
+
+    // 3. Killed during live ingestion: once it has followed a few new events, while more come.
+    let before = store.event_count().await.unwrap();
+    let kill = async {
+        wait_for(Duration::from_secs(60), "live events", async || store.event_count().await.unwrap() >= before + 4).await;
+        writer.kill_9();
+    };
+    tokio::join!(market.random_ops(30), kill);
+    // The standby takes over and catches up by itself.
+    wait_for(Duration::from_secs(60), "the standby to take over and catch up", async || caught_up(&store, &market).await).await;
+    assert_eq!(standby.health().await.unwrap()["role"], "writer");
+    standby.kill_9();
+
+    // 4. Restarted once more after live operations it missed, then stopped with SIGKILL again.
+    market.random_ops(10).await;
+    let last = Indexer::spawn(&market, &deployments, &url, &[]);
+    wait_for(Duration::from_secs(60), "the last restart to catch up", async || caught_up(&store, &market).await).await;
+    last.kill_9();
+
+    assert_exactly_the_chain(&store, &market).await;
+    assert_audit_passes(&store, &market).await;
+}
