@@ -215,12 +215,17 @@ impl<P: Provider + Clone> Client<P> {
 
     // ─── Tokens ─────────────────────────────────────────────────────────────────────────────
 
-    /// Approves the market for `amount` of `token` unless the allowance already covers it.
+    /// Approves the market for `amount` of `token` unless the allowance already covers it. A
+    /// smaller non-zero allowance is reset to zero first: USDT, and tokens like it, refuse to
+    /// change one non-zero allowance into another.
     pub async fn ensure_allowance(&self, token: Address, amount: U256) -> Result<()> {
-        let erc20 = self.token(token);
-        let allowance = erc20.allowance(self.address(), self.manifest.market()).call().await?;
+        let (erc20, market) = (self.token(token), self.manifest.market());
+        let allowance = erc20.allowance(self.address(), market).call().await?;
         if allowance < amount {
-            self.send(erc20.approve(self.manifest.market(), amount)).await?;
+            if !allowance.is_zero() {
+                self.send(erc20.approve(market, U256::ZERO)).await?;
+            }
+            self.send(erc20.approve(market, amount)).await?;
         }
         Ok(())
     }

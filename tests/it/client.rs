@@ -4,6 +4,7 @@
 use alloy::{
     node_bindings::AnvilInstance,
     primitives::{Address, U256, address, keccak256},
+    sol_types::SolEvent,
     providers::{DynProvider, Provider, ext::AnvilApi},
     signers::local::PrivateKeySigner,
 };
@@ -503,4 +504,42 @@ async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_pr
     assert_eq!(report.alerts, [WatchAlert::LeaseFinalized { lease_id: lease_b, stranded: U256::ZERO }]);
     assert!(!verifier.book().has_lease(lease_b));
     assert_eq!(verifier.book().total_unsettled(), U256::ZERO);
+}
+
+#[tokio::test]
+async fn a_smaller_allowance_is_reset_to_zero_before_it_is_raised_as_usdt_demands() {
+    let market = Market::deploy().await;
+    let tenant = market.client(4).await;
+    let (usdt, spender) = (market.manifest.stablecoin("USDT").unwrap().address, market.manifest.market());
+    let erc20 = tenant.token(usdt);
+    tenant.send(erc20.approve(spender, U256::from(1_000))).await.unwrap();
+    let nonce = || async { tenant.provider().get_transaction_count(tenant.address()).await.unwrap() };
+    let before = nonce().await;
+
+    tenant.ensure_allowance(usdt, U256::from(5_000)).await.unwrap();
+    assert_eq!(nonce().await - before, 2, "approve(0), then approve(5,000)");
+    assert_eq!(erc20.allowance(tenant.address(), spender).call().await.unwrap(), U256::from(5_000));
+    let zero_first = market_approvals(&tenant, usdt, before).await;
+    assert_eq!(zero_first, [U256::ZERO, U256::from(5_000)]);
+
+    tenant.ensure_allowance(usdt, U256::from(4_000)).await.unwrap();
+    assert_eq!(nonce().await - before, 2, "an allowance that covers the amount is left alone");
+}
+
+/// The values of the approvals `client` gave the market for `token` in its transactions from `nonce` on.
+async fn market_approvals(client: &Client<DynProvider>, token: Address, nonce: u64) -> Vec<U256> {
+    let filter = alloy::rpc::types::Filter::new()
+        .address(token)
+        .event_signature(openlease_contracts::MockStablecoin::Approval::SIGNATURE_HASH)
+        .topic1(client.address())
+        .from_block(0);
+    let logs = client.provider().get_logs(&filter).await.unwrap();
+    let mut approvals = Vec::new();
+    for log in logs {
+        let tx = client.provider().get_transaction_by_hash(log.transaction_hash.unwrap()).await.unwrap().unwrap();
+        if alloy::consensus::Transaction::nonce(&tx) >= nonce {
+            approvals.push(log.log_decode::<openlease_contracts::MockStablecoin::Approval>().unwrap().inner.data.value);
+        }
+    }
+    approvals
 }
