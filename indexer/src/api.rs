@@ -2,7 +2,11 @@
 //! Every JSON answer says which block it reflects (`block: {number, hash, final}`), read in the
 //! same database snapshot as the data. Any instance can serve it: it only reads the database.
 
-use std::{collections::HashMap, convert::Infallible, sync::Arc};
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    sync::{Arc, LazyLock},
+};
 
 use alloy::primitives::Address;
 use axum::{
@@ -21,10 +25,14 @@ use sqlx::{AssertSqlSafe, Column, Row, any::AnyRow};
 use tokio::sync::broadcast;
 
 use crate::{
+    events::EventCodec,
     ingest::Notice,
     metrics::Metrics,
     store::{Backend, Store, hex, pad},
 };
+
+/// Decodes the arguments of the events `/v1/events` streams (the store keeps raw logs only).
+static CODEC: LazyLock<EventCodec> = LazyLock::new(EventCodec::new);
 
 /// Most rows one page holds.
 const MAX_LIMIT: u64 = 500;
@@ -458,7 +466,7 @@ async fn events(State(state): State<ApiState>) -> Sse<impl Stream<Item = Result<
             let event = match receiver.recv().await {
                 Ok(Notice::Applied(e)) => Event::default().event("applied").json_data(json!({
                     "block_number": e.block, "log_index": e.log_index, "block_hash": e.block_hash,
-                    "tx_hash": e.tx_hash, "name": e.name, "args": e.args,
+                    "tx_hash": e.tx_hash, "name": e.name, "args": CODEC.args(&e.topics, &e.data),
                 })),
                 Ok(Notice::Retracted { block }) => Event::default().event("retracted").json_data(json!({ "above": block })),
                 // A slow client missed events: tell it, it must re-read.

@@ -329,8 +329,18 @@ impl Fill {
             .buffered(16)
             .try_collect()
             .await?;
-        while self.provider.get_transaction_count(self.account(RELAYER)).await? < last_nonce {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        // Sent concurrently, some arrive ahead of their nonce and wait in the pool; automine does
+        // not always pick them up once the gap closes, so an idle pool gets a block of its own.
+        let started = Instant::now();
+        let mut mined = self.provider.get_transaction_count(self.account(RELAYER)).await?;
+        while mined < last_nonce {
+            ensure!(started.elapsed() < Duration::from_secs(120), "the fill stalled: {mined} of {last_nonce} batches mined");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = self.provider.get_transaction_count(self.account(RELAYER)).await?;
+            if now == mined {
+                self.provider.anvil_mine(Some(1), None).await?;
+            }
+            mined = now;
         }
         // Every batch went through (a reverted one would emit nothing).
         let last = *hashes.last().expect("at least one batch");

@@ -1,5 +1,6 @@
-//! Decoding: a raw log becomes the bindings' typed event (to apply) and a named JSON object (to
-//! store and serve), both from the same topics and data.
+//! Decoding: a raw log becomes the bindings' typed event (to apply) and, on demand, a named JSON
+//! object (to serve), both from the same topics and data. Only the raw log is stored: the typed
+//! decoding is cheap, the JSON one is not, so ingestion never builds JSON.
 
 use std::collections::HashMap;
 
@@ -31,8 +32,6 @@ pub struct Decoded {
     pub event: OpenleaseEvents,
     /// Its name.
     pub name: String,
-    /// Its arguments by name; numbers as decimal strings, bytes and addresses as hex.
-    pub args: Value,
 }
 
 impl EventCodec {
@@ -51,6 +50,13 @@ impl EventCodec {
     pub fn decode(&self, topics: &[B256], data: &[u8]) -> Option<Decoded> {
         let event = OpenleaseEvents::decode_raw_log(topics, data).ok()?;
         let abi = self.by_selector.get(topics.first()?)?;
+        Some(Decoded { event, name: abi.name.clone() })
+    }
+
+    /// A log's arguments by name (numbers as decimal strings, bytes and addresses as hex); `None`
+    /// for a log that is not one of the market's events.
+    pub fn args(&self, topics: &[B256], data: &[u8]) -> Option<Value> {
+        let abi = self.by_selector.get(topics.first()?)?;
         let log = LogData::new_unchecked(topics.to_vec(), data.to_vec().into());
         let decoded = abi.decode_log(&log).ok()?;
         let (mut indexed, mut body) = (decoded.indexed.into_iter(), decoded.body.into_iter());
@@ -59,7 +65,7 @@ impl EventCodec {
             let value = if input.indexed { indexed.next() } else { body.next() };
             args.insert(input.name.clone(), value.map(|v| to_json(&v)).unwrap_or(Value::Null));
         }
-        Some(Decoded { event, name: abi.name.clone(), args: Value::Object(args) })
+        Some(Value::Object(args))
     }
 }
 

@@ -4,12 +4,15 @@
 //! A parent-hash mismatch rolls the mirror back to the common ancestor; the next steps re-apply.
 
 use std::{
-    collections::{BTreeSet, HashMap},
-    sync::Arc,
+    collections::{BTreeSet, HashMap, VecDeque},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
-use alloy::rpc::types::Log;
+use alloy::{primitives::B256, rpc::types::Log};
 use openlease_contracts::Manifest;
 use tokio::sync::broadcast;
 
@@ -93,8 +96,8 @@ pub struct Ingestor {
     notices: broadcast::Sender<Notice>,
     /// A commit failed after the market was changed: rebuild it from the store first.
     stale: bool,
-    /// The next range, read while the previous batch was being written.
-    prefetched: Option<Fetched>,
+    /// The next ranges, contiguous, read while the previous batches were being written.
+    prefetched: VecDeque<Fetched>,
 }
 
 /// A range read from the node and checked against its headers, not yet applied.
@@ -104,6 +107,8 @@ struct Fetched {
     to: u64,
     /// Whether the range lies in the recent window (every header held) or below it (its ends).
     near_head: bool,
+    /// The hash block `from`'s parent has: the cursor's, if the chain did not reorganise.
+    parent_hash: B256,
     headers: Vec<(BlockRef, u64)>,
     /// Sorted by (block, log index).
     logs: Vec<Log>,
@@ -176,7 +181,7 @@ impl Ingestor {
             finality_read: None,
             notices,
             stale: false,
-            prefetched: None,
+            prefetched: VecDeque::new(),
         };
         // The chain may have reorganised while we were down.
         if ingestor.chain.block(ingestor.cursor.number).await?.map(|(b, _)| b.hash) != Some(ingestor.cursor.hash) {
@@ -277,66 +282,79 @@ impl Ingestor {
         }
 
         let from = self.cursor.number + 1;
-        let fetched = match self.prefetched.take().filter(|f| f.from == from) {
+        let fetched = match self.prefetched.pop_front().filter(|f| f.from == from) {
             Some(fetched) => fetched,
-            None => match self.fetch(from, head).await? {
-                Some(fetched) => fetched,
-                None => return Ok(Step::Retry),
-            },
+            None => {
+                self.prefetched.clear();
+                match self.reader().fetch(from, head, self.sizer.size()).await? {
+                    Some(fetched) => {
+                        self.sizer.fit(fetched.logs.len(), self.config.batch_events);
+                        fetched
+                    }
+                    None => return Ok(Step::Retry),
+                }
+            }
         };
-        if fetched.headers[0].0.parent_hash != self.cursor.hash {
+        if fetched.parent_hash != self.cursor.hash {
             self.roll_back().await?;
             return Ok(Step::Advanced);
         }
+        let Some(fetched) = self.split(fetched).await? else {
+            self.prefetched.clear();
+            return Ok(Step::Retry);
+        };
         let last = fetched.headers.last().expect("at least one header").0;
         let started = Instant::now();
         let events = self.apply(&fetched.logs, &fetched.timestamps);
         let applied = started.elapsed();
         let blocks = if fetched.near_head { fetched.headers.iter().map(|h| h.0).collect() } else { vec![last] };
         let count = events.len() as u64;
-        // While the batch is written, the next range is read: a backfill waits on the node or on
+        // While the batch is written, the next ranges are read: a backfill waits on the node or on
         // the database, not on both in turn. What the prefetch read is checked against the cursor
         // (parent hash) when it is applied, like any range.
-        let next = (fetched.to < head).then_some(fetched.to + 1);
-        self.sizer.fit(fetched.logs.len(), self.config.batch_events);
+        let read_to = self.prefetched.back().map_or(fetched.to, |f| f.to);
+        let next = (read_to < head).then_some(read_to + 1);
         self.commit(events, blocks, fetched.to, last.hash, head, next).await?;
         tracing::debug!(from = fetched.from, to = fetched.to, count, ?applied, committed = ?started.elapsed(), "batch");
         self.metrics.record_batch(head, fetched.to, count);
         Ok(Step::Advanced)
     }
 
-    /// Reads the range from `from` (as wide as the sizer allows, up to `head`) and checks it
-    /// against its headers; `None` when the chain moved under the read.
-    async fn fetch(&self, from: u64, head: u64) -> Result<Option<Fetched>> {
-        // A range lies wholly below the window (checked at its ends) or wholly inside it
-        // (checked block by block).
-        let deep_end = head.saturating_sub(self.config.window);
-        let near_head = from > deep_end;
-        let to = head.min(from + self.sizer.size() - 1);
-        let to = if near_head { to } else { to.min(deep_end) };
-        let numbers: Vec<u64> = if near_head { (from..=to).collect() } else { BTreeSet::from([from, to]).into_iter().collect() };
-        let mut headers = Vec::with_capacity(numbers.len());
-        for number in numbers {
-            headers.push(self.chain.existing_block(number).await?);
-        }
-        if near_head && headers.windows(2).any(|w| w[1].0.parent_hash != w[0].0.hash) {
-            return Ok(None);
-        }
-        let last = headers.last().expect("at least one header").0;
+    fn reader(&self) -> Reader {
+        Reader { chain: self.chain.clone(), window: self.config.window }
+    }
 
-        let mut logs = self.chain.logs(from, to).await?;
-        // The logs must belong to the blocks whose headers we hold; an empty answer counts only
-        // if block `to` is still the one we saw (its hash commits to every block below it).
-        let known: HashMap<u64, (BlockRef, u64)> = headers.iter().map(|h| (h.0.number, *h)).collect();
-        let consistent = logs.iter().all(|log| {
-            !log.removed && known.get(&log.block_number.unwrap_or_default()).is_none_or(|(b, _)| Some(b.hash) == log.block_hash)
-        });
-        if !consistent || self.chain.block(to).await?.map(|(b, _)| b.hash) != Some(last.hash) {
+    /// Cuts a range read below the window that holds far more events than a batch aims at (the
+    /// sizer overshoots where sparse blocks turn dense) at a block boundary, and queues the rest:
+    /// batches stay about `batch_events`, so that each is written while the next is read. The
+    /// cut block's header is read to link both parts; `None` when it no longer matches the logs.
+    async fn split(&mut self, mut fetched: Fetched) -> Result<Option<Fetched>> {
+        let target = self.config.batch_events.max(1);
+        if fetched.near_head || fetched.logs.len() <= target + target / 2 {
+            return Ok(Some(fetched));
+        }
+        let cut_block = fetched.logs[target - 1].block_number.unwrap_or_default();
+        let end = fetched.logs.partition_point(|log| log.block_number.unwrap_or_default() <= cut_block);
+        if end == fetched.logs.len() || cut_block >= fetched.to {
+            return Ok(Some(fetched));
+        }
+        let cut = self.chain.existing_block(cut_block).await?;
+        if fetched.logs[end - 1].block_hash != Some(cut.0.hash) {
             return Ok(None);
         }
-        logs.sort_by_key(|log| (log.block_number, log.log_index));
-        let timestamps = self.timestamps(&logs, &known).await?;
-        Ok(Some(Fetched { from, to, near_head, headers, logs, timestamps }))
+        let rest = Fetched {
+            from: cut_block + 1,
+            to: fetched.to,
+            near_head: false,
+            parent_hash: cut.0.hash,
+            headers: fetched.headers.iter().filter(|h| h.0.number > cut_block).copied().collect(),
+            logs: fetched.logs.split_off(end),
+            timestamps: fetched.timestamps.clone(),
+        };
+        self.prefetched.push_front(rest);
+        fetched.to = cut_block;
+        fetched.headers = vec![cut];
+        Ok(Some(fetched))
     }
 
     async fn refresh_finality(&mut self, head: u64) -> Result<()> {
@@ -347,23 +365,6 @@ impl Ingestor {
             self.finality_read = Some(Instant::now());
         }
         Ok(())
-    }
-
-    /// Block timestamps for the logs: from the logs when the node includes them, else headers.
-    async fn timestamps(&self, logs: &[Log], known: &HashMap<u64, (BlockRef, u64)>) -> Result<HashMap<u64, u64>> {
-        let mut out: HashMap<u64, u64> = known.iter().map(|(n, (_, ts))| (*n, *ts)).collect();
-        for log in logs {
-            let number = log.block_number.unwrap_or_default();
-            if out.contains_key(&number) {
-                continue;
-            }
-            let ts = match log.block_timestamp {
-                Some(ts) => ts,
-                None => self.chain.existing_block(number).await?.1,
-            };
-            out.insert(number, ts);
-        }
-        Ok(out)
     }
 
     /// Decodes and applies the logs; returns them as stored events.
@@ -392,7 +393,6 @@ impl Ingestor {
                 name: decoded.name,
                 topics: topics.to_vec(),
                 data: log.data().data.clone(),
-                args: decoded.args,
             });
         }
         events
@@ -404,7 +404,7 @@ impl Ingestor {
         events: Vec<StoredEvent>,
         blocks: Vec<BlockRef>,
         to: u64,
-        hash: alloy::primitives::B256,
+        hash: B256,
         head: u64,
         next: Option<u64>,
     ) -> Result<()> {
@@ -425,20 +425,44 @@ impl Ingestor {
             window_floor: head.saturating_sub(self.config.window).min(to),
             cursor: &cursor,
         };
-        let prefetch = async {
-            match next {
-                // A failed prefetch is read again by the next step, which reports the error.
-                Some(from) => self.fetch(from, head).await.ok().flatten(),
-                None => None,
-            }
+        // The reads run in a task of their own (parsing a range's logs is work too): at least the
+        // next range, then more while the write lasts, up to two batches ahead. A failed read is
+        // read again by the next step, which reports the error.
+        let written_flag = Arc::new(AtomicBool::new(false));
+        let reading = next.map(|from| {
+            let (reader, done, target) = (self.reader(), written_flag.clone(), self.config.batch_events);
+            let (mut sizer, mut queued) = (self.sizer, self.prefetched.iter().map(|f| f.logs.len()).sum::<usize>());
+            tokio::spawn(async move {
+                let (mut read, mut from) = (Vec::new(), Some(from));
+                while let Some(start) = from {
+                    let Ok(Some(fetched)) = reader.fetch(start, head, sizer.size()).await else { break };
+                    sizer.fit(fetched.logs.len(), target);
+                    queued += fetched.logs.len();
+                    from = (fetched.to < head).then_some(fetched.to + 1);
+                    read.push(fetched);
+                    if done.load(Ordering::Acquire) || queued >= 2 * target {
+                        break;
+                    }
+                }
+                (read, sizer)
+            })
+        });
+        let written = self.store.commit(&batch).await;
+        written_flag.store(true, Ordering::Release);
+        let read = match reading {
+            Some(task) => task.await.ok(),
+            None => None,
         };
-        let (written, prefetched) = tokio::join!(self.store.commit(&batch), prefetch);
         if let Err(error) = written {
             self.stale = true;
+            self.prefetched.clear();
             return Err(error);
         }
         self.cursor = cursor;
-        self.prefetched = prefetched;
+        if let Some((read, sizer)) = read {
+            self.prefetched.extend(read);
+            self.sizer = sizer;
+        }
         for event in events {
             // No listener is fine.
             let _ = self.notices.send(Notice::Applied(Arc::new(event)));
@@ -448,7 +472,7 @@ impl Ingestor {
 
     /// Finds the newest stored block still on the chain and rolls the mirror back to it.
     async fn roll_back(&mut self) -> Result<()> {
-        self.prefetched = None;
+        self.prefetched.clear();
         let window = self.store.window().await?;
         let mut ancestor = None;
         for block in window.iter().filter(|b| b.number <= self.cursor.number) {
@@ -472,6 +496,78 @@ impl Ingestor {
         self.metrics.record_reorg();
         let _ = self.notices.send(Notice::Retracted { block: ancestor.number });
         Ok(())
+    }
+}
+
+/// Reads ranges of the market's logs and checks them against their headers; owns what it needs,
+/// so that it reads in a task of its own while a batch is written.
+#[derive(Debug, Clone)]
+struct Reader {
+    chain: Chain,
+    /// The recent window, in blocks (`IngestConfig::window`).
+    window: u64,
+}
+
+impl Reader {
+    /// Reads the range from `from` (`size` blocks at most, up to `head`) and checks it
+    /// against its headers; `None` when the chain moved under the read.
+    async fn fetch(&self, from: u64, head: u64, size: u64) -> Result<Option<Fetched>> {
+        // A range lies wholly below the window (checked at its ends) or wholly inside it
+        // (checked block by block).
+        let deep_end = head.saturating_sub(self.window);
+        let near_head = from > deep_end;
+        let to = head.min(from + size - 1);
+        let to = if near_head { to } else { to.min(deep_end) };
+        let numbers: Vec<u64> = if near_head { (from..=to).collect() } else { BTreeSet::from([from, to]).into_iter().collect() };
+        let mut headers = Vec::with_capacity(numbers.len());
+        for number in numbers {
+            headers.push(self.chain.existing_block(number).await?);
+        }
+        if near_head && headers.windows(2).any(|w| w[1].0.parent_hash != w[0].0.hash) {
+            return Ok(None);
+        }
+        let last = headers.last().expect("at least one header").0;
+
+        // Two halves read at once: the node answers both on its cores while we parse.
+        let mut logs = if to > from {
+            let mid = from + (to - from) / 2;
+            let (low, high) = tokio::try_join!(self.chain.logs(from, mid), self.chain.logs(mid + 1, to))?;
+            let mut logs = low;
+            logs.extend(high);
+            logs
+        } else {
+            self.chain.logs(from, to).await?
+        };
+        // The logs must belong to the blocks whose headers we hold; an empty answer counts only
+        // if block `to` is still the one we saw (its hash commits to every block below it).
+        let known: HashMap<u64, (BlockRef, u64)> = headers.iter().map(|h| (h.0.number, *h)).collect();
+        let consistent = logs.iter().all(|log| {
+            !log.removed && known.get(&log.block_number.unwrap_or_default()).is_none_or(|(b, _)| Some(b.hash) == log.block_hash)
+        });
+        if !consistent || self.chain.block(to).await?.map(|(b, _)| b.hash) != Some(last.hash) {
+            return Ok(None);
+        }
+        logs.sort_by_key(|log| (log.block_number, log.log_index));
+        let timestamps = self.timestamps(&logs, &known).await?;
+        let parent_hash = headers[0].0.parent_hash;
+        Ok(Some(Fetched { from, to, near_head, parent_hash, headers, logs, timestamps }))
+    }
+
+    /// Block timestamps for the logs: from the logs when the node includes them, else headers.
+    async fn timestamps(&self, logs: &[Log], known: &HashMap<u64, (BlockRef, u64)>) -> Result<HashMap<u64, u64>> {
+        let mut out: HashMap<u64, u64> = known.iter().map(|(n, (_, ts))| (*n, *ts)).collect();
+        for log in logs {
+            let number = log.block_number.unwrap_or_default();
+            if out.contains_key(&number) {
+                continue;
+            }
+            let ts = match log.block_timestamp {
+                Some(ts) => ts,
+                None => self.chain.existing_block(number).await?.1,
+            };
+            out.insert(number, ts);
+        }
+        Ok(out)
     }
 }
 

@@ -12,7 +12,7 @@ use sqlx::{
 
 use crate::{
     IndexerError, Result,
-    state::{Market, Touched},
+    state::{Market, Settlement, Touched},
 };
 
 /// Amounts are stored as decimal text this wide, so that text order is numeric order.
@@ -111,8 +111,6 @@ pub struct StoredEvent {
     pub topics: Vec<B256>,
     /// Raw data.
     pub data: Bytes,
-    /// Decoded arguments.
-    pub args: serde_json::Value,
 }
 
 /// One batch of ingestion: what to write in a single transaction.
@@ -163,8 +161,27 @@ impl Store {
                 url.push_str("?mode=rwc");
             }
         }
-        let pool = AnyPoolOptions::new().max_connections(8).acquire_timeout(Duration::from_secs(30)).connect(&url).await?;
-        if matches!(backend, Backend::Sqlite(_)) {
+        let sqlite = matches!(backend, Backend::Sqlite(_));
+        let pool = AnyPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Per connection. In WAL mode `NORMAL` still never corrupts the database nor
+                        // splits a transaction: a power loss may only drop the last commits, which
+                        // ingestion reads again (the cursor is in the same transactions). A larger
+                        // page cache keeps a batch's pages in memory until its commit.
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA cache_size = -65536").execute(&mut *conn).await?;
+                        sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        if sqlite {
             // Readers (the API) never block the writer, nor it them.
             sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
         }
@@ -258,7 +275,7 @@ impl Store {
     /// Stored events up to and including `block`, in order.
     pub async fn events_up_to(&self, block: u64) -> Result<Vec<StoredEvent>> {
         let rows = sqlx::query(
-            "SELECT block_number, log_index, block_hash, block_timestamp, tx_hash, name, topics, data, args FROM events \
+            "SELECT block_number, log_index, block_hash, block_timestamp, tx_hash, name, topics, data FROM events \
              WHERE block_number <= $1 ORDER BY block_number, log_index",
         )
         .bind(block as i64)
@@ -277,6 +294,7 @@ impl Store {
     pub async fn commit(&self, batch: &Batch<'_>) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         insert_events(&mut tx, batch.events).await?;
+        insert_settlements(&mut tx, &batch.touched.settlements).await?;
         write_touched(&mut tx, batch.market, batch.touched).await?;
         for block in batch.blocks {
             sqlx::query(
@@ -329,7 +347,6 @@ fn parse<T: FromStr>(row: &sqlx::any::AnyRow, column: &str, table: &'static str)
 fn read_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {
     let corrupt = |message: String| IndexerError::CorruptRow { table: "events", message };
     let topics: String = row.try_get("topics")?;
-    let args: String = row.try_get("args")?;
     Ok(StoredEvent {
         block: get_u64(row, "block_number")?,
         log_index: get_u64(row, "log_index")?,
@@ -339,7 +356,6 @@ fn read_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {
         name: row.try_get("name")?,
         topics: serde_json::from_str(&topics).map_err(|e| corrupt(format!("topics: {e}")))?,
         data: parse(row, "data", "events")?,
-        args: serde_json::from_str(&args).map_err(|e| corrupt(format!("args: {e}")))?,
     })
 }
 
@@ -368,10 +384,13 @@ fn placeholders(tx: &Tx, rows: usize, columns: usize) -> String {
 }
 
 async fn insert_events(tx: &mut Tx, events: &[StoredEvent]) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO events (block_number, log_index, block_hash, block_timestamp, tx_hash, name, topics, data, args) VALUES {}",
-            placeholders(tx, chunk.len(), 9)
+            "INSERT INTO events (block_number, log_index, block_hash, block_timestamp, tx_hash, name, topics, data) VALUES {}",
+            placeholders(tx, chunk.len(), 8)
         );
         // Only placeholders are formatted in; the values are bound.
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -384,15 +403,17 @@ async fn insert_events(tx: &mut Tx, events: &[StoredEvent]) -> Result<()> {
                 .bind(e.tx_hash.to_string())
                 .bind(e.name.clone())
                 .bind(serde_json::to_string(&e.topics).expect("topics serialize"))
-                .bind(e.data.to_string())
-                .bind(e.args.to_string());
+                .bind(e.data.to_string());
         }
         query.execute(&mut **tx).await?;
     }
     Ok(())
 }
 
-async fn insert_settlements(tx: &mut Tx, settlements: &[crate::state::Settlement]) -> Result<()> {
+async fn insert_settlements(tx: &mut Tx, settlements: &[Settlement]) -> Result<()> {
+    if settlements.is_empty() {
+        return Ok(());
+    }
     for chunk in settlements.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO settlements (block_number, log_index, tx_hash, lease_id, signer, cumulative_amount, paid, fee) VALUES {}",
@@ -603,7 +624,6 @@ async fn write_touched(tx: &mut Tx, market: &Market, touched: &Touched) -> Resul
         .execute(&mut **tx)
         .await?;
     }
-    insert_settlements(tx, &touched.settlements).await?;
     if touched.governance {
         write_governance(tx, market).await?;
     }
