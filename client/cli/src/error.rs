@@ -259,13 +259,18 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
         E::OpenleaseInsufficientFreeStake(e) => (
             match known_coin(e.token, coin) {
                 Some(coin) => format!(
-                    "not enough free stake: {} free, {} needed",
+                    "provider {} has not enough free stake: {} free, {} needed",
+                    e.provider,
                     in_units(e.free, Some(coin)),
                     in_units(e.needed, Some(coin))
                 ),
-                None => format!("not enough free stake: {} free, {} needed (of token {})", e.free, e.needed, e.token),
+                None => format!(
+                    "provider {} has not enough free stake: {} free, {} needed (of token {})",
+                    e.provider, e.free, e.needed, e.token
+                ),
             },
-            "stake more with `openlease provider stake`, or wait for open leases to release their bonds",
+            "the provider stakes more (`openlease provider stake`) or waits for bonds to be released; \
+             a tenant picks another offer (`openlease offer list`)",
         ),
         E::OpenleaseNothingThawing(e) => (
             format!("no stake of token {} is thawing", e.token),
