@@ -24,8 +24,6 @@ use crate::{
 
 /// How often a rate-limited or unavailable request is retried, and the first backoff.
 const RETRIES: u32 = 5;
-/// `LeaseStatus.None`: the lease was never opened.
-const LEASE_STATUS_NONE: u8 = 0;
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 
 /// The market as one account sees it: a provider, a tenant, or both.
@@ -150,7 +148,7 @@ impl<P: Provider + Clone> Client<P> {
     /// A lease with its terms in force.
     pub async fn lease(&self, lease_id: U256) -> Result<IOpenleaseTypes::Lease> {
         let lease = self.market.lease(lease_id).call().await?;
-        if lease.status == LEASE_STATUS_NONE {
+        if lease.status == crate::status::lease::NONE {
             return Err(Error::UnknownLease { lease_id, market: self.manifest.market() });
         }
         Ok(lease)

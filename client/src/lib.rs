@@ -6,6 +6,7 @@ mod events;
 pub mod provider;
 pub mod receipt;
 pub mod risk;
+pub mod status;
 pub mod tenant;
 pub mod units;
 pub mod watch;

@@ -108,6 +108,12 @@ pub struct OpenedLease {
     pub terms: IOpenleaseTypes::Lease,
 }
 
+impl From<Openlease::LeaseOpened> for OpenedLease {
+    fn from(e: Openlease::LeaseOpened) -> Self {
+        Self { lease_id: e.leaseId, offer_id: e.offerId, tenant: e.tenant, terms: e.terms }
+    }
+}
+
 /// What settling one receipt did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettlementOutcome {
@@ -226,10 +232,7 @@ impl<P: Provider + Clone> Client<P> {
             .from_block(self.manifest().deploy_block)
             .query()
             .await?;
-        Ok(logs
-            .into_iter()
-            .map(|(e, _)| OpenedLease { lease_id: e.leaseId, offer_id: e.offerId, tenant: e.tenant, terms: e.terms })
-            .collect())
+        Ok(logs.into_iter().map(|(e, _)| e.into()).collect())
     }
 
     /// Ends a lease at once, without notice: its bond is slashed to the tenant.

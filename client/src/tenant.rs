@@ -191,10 +191,7 @@ impl<P: Provider + Clone> Client<P> {
             .from_block(self.manifest().deploy_block)
             .query()
             .await?;
-        Ok(logs
-            .into_iter()
-            .map(|(e, _)| crate::OpenedLease { lease_id: e.leaseId, offer_id: e.offerId, tenant: e.tenant, terms: e.terms })
-            .collect())
+        Ok(logs.into_iter().map(|(e, _)| e.into()).collect())
     }
 
     /// The dispute over a lease (status `None` if there was none).

@@ -190,17 +190,9 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                     finalized.push(e.leaseId);
                 }
                 OpenleaseEvents::SignerRevoked(e) => {
-                    let mut leases = Vec::new();
-                    let mut stranded = U256::ZERO;
-                    for lease_id in book.leases().collect::<Vec<_>>() {
-                        let signed_by_it = book.newest(lease_id).is_some_and(|r| r.signer == e.signer);
-                        if signed_by_it && self.tenant(lease_id).await? == e.tenant {
-                            leases.push(lease_id);
-                            stranded += book.unsettled(lease_id);
-                        }
-                    }
+                    let leases = self.leases_signed_by(book, e.tenant, e.signer).await?;
                     if !leases.is_empty() {
-                        leases.sort();
+                        let stranded = leases.iter().map(|id| book.unsettled(*id)).fold(U256::ZERO, |a, b| a + b);
                         alerts.push(WatchAlert::SignerRevoked {
                             tenant: e.tenant,
                             signer: e.signer,
@@ -211,11 +203,8 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                 }
                 OpenleaseEvents::SignerAuthorized(e) => {
                     // The cap, the expiry and a revocation are all reset: signer refusals lift.
-                    for lease_id in book.leases().collect::<Vec<_>>() {
-                        let signed_by_it = book.newest(lease_id).is_some_and(|r| r.signer == e.signer);
-                        if signed_by_it && self.tenant(lease_id).await? == e.tenant {
-                            self.refused.retain(|(id, _), result| *id != lease_id || !lifted_by_signer(*result));
-                        }
+                    for lease_id in self.leases_signed_by(book, e.tenant, e.signer).await? {
+                        self.refused.retain(|(id, _), result| *id != lease_id || !lifted_by_signer(*result));
                     }
                 }
                 OpenleaseEvents::LeaseToppedUp(e) if book.has_lease(e.leaseId) => {
@@ -234,6 +223,19 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
         }
         self.pending.extend(alerts);
         Ok(())
+    }
+
+    /// The leases of `book` whose newest receipt `tenant`'s `signer` signed, in id order.
+    async fn leases_signed_by(&mut self, book: &ReceiptBook, tenant: Address, signer: Address) -> Result<Vec<U256>> {
+        let mut leases = Vec::new();
+        for lease_id in book.leases().collect::<Vec<_>>() {
+            let signed_by_it = book.newest(lease_id).is_some_and(|r| r.signer == signer);
+            if signed_by_it && self.tenant(lease_id).await? == tenant {
+                leases.push(lease_id);
+            }
+        }
+        leases.sort();
+        Ok(leases)
     }
 
     async fn tenant(&mut self, lease_id: U256) -> Result<Address> {

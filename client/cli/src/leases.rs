@@ -6,7 +6,10 @@ use alloy::{
     primitives::{Address, U256},
     providers::Provider,
 };
-use openlease_client::{Client, DepositMethod, LeaseRequest, StablecoinEntry};
+use openlease_client::{
+    Client, DepositMethod, LeaseRequest, StablecoinEntry,
+    status::{dispute as dispute_status, lease as lease_status},
+};
 use openlease_contracts::IOpenleaseTypes;
 use serde_json::json;
 
@@ -21,28 +24,6 @@ use crate::{
         stablecoin,
     },
 };
-
-/// `IOpenleaseTypes.LeaseStatus`, which the JSON-ABI bindings read as a `u8`.
-pub(crate) mod lease_status {
-    /// `LeaseStatus.Open`: running, or ended and not yet finalized.
-    pub(crate) const OPEN: u8 = 1;
-    /// `LeaseStatus.Finalized`: the rest of the escrow refunded, the bond released.
-    pub(crate) const FINALIZED: u8 = 2;
-}
-
-/// `IOpenleaseTypes.DisputeStatus`, which the JSON-ABI bindings read as a `u8`.
-mod dispute_status {
-    /// `DisputeStatus.None`: never disputed.
-    pub(super) const NONE: u8 = 0;
-    /// `DisputeStatus.Open`: awaiting the arbiter's ruling.
-    pub(super) const OPEN: u8 = 1;
-    /// `DisputeStatus.Upheld`: the arbiter slashed the lease's bond.
-    pub(super) const UPHELD: u8 = 2;
-    /// `DisputeStatus.Rejected`: the tenant's dispute bond went to the provider.
-    pub(super) const REJECTED: u8 = 3;
-    /// `DisputeStatus.Expired`: no ruling by the deadline; the tenant's bond returned.
-    pub(super) const EXPIRED: u8 = 4;
-}
 
 /// The lease and its offer's token.
 async fn lease_and_token<P: Provider + Clone>(

@@ -154,7 +154,7 @@ async fn check<P: Provider + Clone>(client: &Client<P>, path: &Path) -> Result<V
     let lease = client.lease(lease_id).await.map_err(|e| CliError::from(e).context(format!("receipt {file}")))?;
     let offer = client.offer(U256::from(lease.offerId)).await?;
     let now = client.now().await?;
-    if lease.status == crate::leases::lease_status::FINALIZED {
+    if lease.status == openlease_client::status::lease::FINALIZED {
         bail!(hint = "nothing more can be paid for it", "receipt {file}: lease {lease_id} is finalized");
     }
     let deadline = client.settlement_deadline(lease_id).await?;
