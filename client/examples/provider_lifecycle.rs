@@ -37,7 +37,8 @@ async fn main() -> eyre::Result<()> {
         client.update_provider(&details).await?;
         println!("profile updated");
     } else {
-        client.register_provider(&details).await?;
+        // This account signs its own usage attestations; the key is fixed at registration.
+        client.register_provider(&details, me).await?;
         println!("registered");
     }
 
@@ -57,7 +58,7 @@ async fn main() -> eyre::Result<()> {
         price_per_second: 120,
         min_duration: 60,
         max_duration: 7 * 86_400,
-        notice_period: 300,
+        notice_period: 3_600,
         capacity: 4,
     };
     let offer = client.publish_offer(&terms).await?;

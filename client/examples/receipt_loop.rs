@@ -45,7 +45,7 @@ async fn main() -> eyre::Result<()> {
     let deposit = parse_units("5", decimals)?;
     tenant.send(tenant.token(token).mint(tenant.address(), deposit)).await?;
     let request =
-        LeaseRequest { offer_id, duration: 3_600, deposit, max_price_per_second: offer.pricePerSecond };
+        LeaseRequest::new(&tenant.offer_quote(offer_id).await?, 3_600, deposit);
     let lease_id = tenant.open_lease(request).await?.lease_id;
     let session = PrivateKeySigner::random();
     let expiry = tenant.now().await? + 3_600;

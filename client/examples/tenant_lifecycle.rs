@@ -36,12 +36,7 @@ async fn main() -> eyre::Result<()> {
     client.send(client.token(coin.address).mint(me, deposit * alloy::primitives::U256::from(2))).await?;
 
     let opening = client
-        .open_lease(LeaseRequest {
-            offer_id,
-            duration: 86_400,
-            deposit,
-            max_price_per_second: offer.pricePerSecond,
-        })
+        .open_lease(LeaseRequest::new(&client.offer_quote(offer_id).await?, 86_400, deposit))
         .await?;
     let lease_id = opening.lease_id;
     println!(

@@ -148,7 +148,7 @@ impl<P: Provider + Clone> Client<P> {
     /// A lease with its terms in force.
     pub async fn lease(&self, lease_id: U256) -> Result<IOpenleaseTypes::Lease> {
         let lease = self.market.lease(lease_id).call().await?;
-        if lease.status == crate::status::lease::NONE {
+        if lease.status == u8::from(crate::status::LeaseStatus::None) {
             return Err(Error::UnknownLease { lease_id, market: self.manifest.market() });
         }
         Ok(lease)
@@ -267,11 +267,12 @@ impl<P: Provider + Clone> Client<P> {
 }
 
 impl<P: Provider + Clone> Client<P> {
-    /// The bond a tenant posts to dispute a lease, in raw units of the lease's token: the market's
-    /// `disputeBondBps` of the lease's SLA bond, rounded down, as `openDispute` computes it.
+    /// The bond a tenant posts to dispute a lease, in raw units of the lease's token: the lease's own
+    /// `disputeBondBps` (its parameters version) of its SLA bond, rounded down, as `openDispute`
+    /// computes it.
     pub async fn dispute_bond(&self, lease_id: U256) -> Result<U256> {
         let lease = self.lease(lease_id).await?;
-        let params = self.market.params().call().await?;
+        let params = self.market.leaseParams(lease_id).call().await?;
         Ok(U256::from(lease.bond) * U256::from(params.disputeBondBps) / U256::from(10_000))
     }
 }

@@ -20,6 +20,6 @@ pub use receipt::{
     SignerTerms, recover_signer,
 };
 pub use risk::{Exposure, Runway, StakeView};
-pub use tenant::{DepositMethod, LeaseOpening, LeaseRequest};
+pub use tenant::{DepositMethod, Failover, LeaseOpening, LeaseRequest, OfferQuote};
 pub use units::{AmountError, TokenAmount, format_units, parse_units};
 pub use watch::{DueReason, SettlementWatcher, WatchAlert, WatchReport};

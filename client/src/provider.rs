@@ -7,6 +7,7 @@ use alloy::{
     rpc::types::TransactionReceipt,
     sol_types::SolEvent,
 };
+pub use openlease_contracts::SettlementResult;
 use openlease_contracts::{IOpenleaseTypes, Openlease};
 
 use crate::{
@@ -15,55 +16,6 @@ use crate::{
     receipt::ReceiptBook,
     risk::StakeView,
 };
-
-/// The outcome of settling one receipt: the market's `SettlementResult`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SettlementResult {
-    /// Paid.
-    Settled,
-    /// No such lease.
-    UnknownLease,
-    /// The lease's settlement window has passed.
-    SettlementWindowClosed,
-    /// The signer was never authorized by the tenant.
-    SignerNotAuthorized,
-    /// The signer's authorization expired.
-    SignerExpired,
-    /// The tenant revoked the signer.
-    SignerRevoked,
-    /// The signature does not recover to the signer (or is malformed or malleable).
-    InvalidSignature,
-    /// The receipt's cumulative amount was already settled.
-    AlreadySettled,
-    /// Nothing more has accrued under the lease's terms yet.
-    NotYetAccrued,
-    /// The escrow is fully settled.
-    EscrowExhausted,
-    /// The signer's cap is used up.
-    SignerCapReached,
-    /// A value this SDK does not know.
-    Other(u8),
-}
-
-impl From<u8> for SettlementResult {
-    fn from(value: u8) -> Self {
-        use SettlementResult::*;
-        const ALL: [SettlementResult; 11] = [
-            Settled,
-            UnknownLease,
-            SettlementWindowClosed,
-            SignerNotAuthorized,
-            SignerExpired,
-            SignerRevoked,
-            InvalidSignature,
-            AlreadySettled,
-            NotYetAccrued,
-            EscrowExhausted,
-            SignerCapReached,
-        ];
-        ALL.get(usize::from(value)).copied().unwrap_or(Other(value))
-    }
-}
 
 /// A provider's public profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,10 +87,25 @@ impl SettlementOutcome {
 }
 
 impl<P: Provider + Clone> Client<P> {
-    /// Registers this account as a provider.
-    pub async fn register_provider(&self, details: &ProviderDetails) -> Result<TransactionReceipt> {
+    /// Registers this account as a provider. `attestation_key` (an EOA, often this account) signs
+    /// the provider's usage attestations, for good: it cannot be changed later.
+    pub async fn register_provider(
+        &self,
+        details: &ProviderDetails,
+        attestation_key: Address,
+    ) -> Result<TransactionReceipt> {
         let d = details.clone();
-        self.send(self.market().registerProvider(d.metadata_uri, d.endpoint, d.region, d.attributes_hash)).await
+        let call = self.market().registerProvider(d.metadata_uri, d.endpoint, d.region, d.attributes_hash, attestation_key);
+        self.send(call).await
+    }
+
+    /// Ends a running lease whose tenant has not paid for service older than the market's payment
+    /// grace: no bond is slashed, the lease is finalized at once (capacity and bond freed) and the
+    /// tenant refunded all it did not settle. Receipts this provider holds for it are forfeit:
+    /// settle them first. Returns the refund.
+    pub async fn evict_lease(&self, lease_id: U256) -> Result<U256> {
+        let tx = self.send(self.market().evictLease(lease_id)).await?;
+        Ok(find::<Openlease::LeaseFinalized>(&tx)?.refund)
     }
 
     /// Replaces this provider's profile.
@@ -271,7 +238,9 @@ impl<P: Provider + Clone> Client<P> {
                 }
                 Some(&Openlease::SettlementSkipped::SIGNATURE_HASH) => {
                     let e = log.log_decode::<Openlease::SettlementSkipped>().ok()?.inner.data;
-                    Some(SettlementOutcome { lease_id: e.leaseId, result: e.result.into(), paid: U256::ZERO, fee: U256::ZERO })
+                    // A result this SDK does not know is an outcome all the same: not settled.
+                    let result = SettlementResult::try_from(e.result).ok()?;
+                    Some(SettlementOutcome { lease_id: e.leaseId, result, paid: U256::ZERO, fee: U256::ZERO })
                 }
                 _ => None,
             })

@@ -1,5 +1,6 @@
-//! The tenant's side: open leases (by EIP-2612 permit when the token has it), top up, close,
-//! authorize session signers, dispute. And the arbiter's ruling, which closes a dispute.
+//! The tenant's side: read an offer's terms, open leases on them (by EIP-2612 permit when the
+//! token has it), top up, close, fail over to another offer without a second deposit, authorize
+//! session signers, dispute. And the arbiter's ruling, which closes a dispute.
 
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
@@ -9,7 +10,7 @@ use alloy::{
     sol,
     sol_types::SolStruct,
 };
-use openlease_contracts::Openlease;
+use openlease_contracts::{IOpenleaseTypes, Openlease};
 
 use crate::{Client, Error, Result, events::find};
 
@@ -21,6 +22,23 @@ sol! {
 /// How long a signed permit stays valid.
 const PERMIT_LIFETIME: u64 = 3600;
 
+/// An offer's terms as a tenant reads them before leasing: the offer, the governance parameters
+/// a new lease gets, and the hash that binds them, all read at one block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfferQuote {
+    /// The offer.
+    pub offer_id: U256,
+    /// Its terms.
+    pub offer: IOpenleaseTypes::Offer,
+    /// The parameters a lease opened now keeps for its life (fee, settlement window, bond,
+    /// dispute bounds, arbiter).
+    pub params: IOpenleaseTypes::Params,
+    /// `offerTermsHash`: `openLease` reverts unless the terms are still these.
+    pub terms_hash: B256,
+    /// The block the three were read at.
+    pub block: u64,
+}
+
 /// What a tenant asks for when opening a lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseRequest {
@@ -28,10 +46,30 @@ pub struct LeaseRequest {
     pub offer_id: U256,
     /// Seconds, within the offer's min and max duration.
     pub duration: u32,
-    /// Escrowed up front, raw token units; at least price × min duration.
+    /// Escrowed up front, raw token units; at least price × min duration. In a failover, what is
+    /// added to the escrow moved from the old lease.
     pub deposit: U256,
-    /// The highest price per second accepted: a price raised in front of the tenant reverts.
-    pub max_price_per_second: u64,
+    /// The terms accepted ([`OfferQuote::terms_hash`]): if the provider changes any of them (or
+    /// new governance parameters take effect) before the lease opens, opening reverts.
+    pub terms_hash: B256,
+}
+
+impl LeaseRequest {
+    /// A request on the terms of `quote`.
+    pub fn new(quote: &OfferQuote, duration: u32, deposit: U256) -> Self {
+        Self { offer_id: quote.offer_id, duration, deposit, terms_hash: quote.terms_hash }
+    }
+}
+
+/// A failover just made: the new lease, and what moved into it from the old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failover {
+    /// The lease opened.
+    pub lease_id: U256,
+    /// Escrow moved from the old lease: the part no receipt of it can ever claim.
+    pub moved: U256,
+    /// What the old lease keeps, enough for everything its terms still let accrue.
+    pub kept: U256,
 }
 
 /// How the deposit of a lease was paid.
@@ -53,6 +91,17 @@ pub struct LeaseOpening {
 }
 
 impl<P: Provider + Clone> Client<P> {
+    /// Reads an offer's terms, the parameters a new lease gets and their hash, at one block.
+    pub async fn offer_quote(&self, offer_id: U256) -> Result<OfferQuote> {
+        let block = self.provider().get_block_number().await.map_err(Error::from)?;
+        let market = self.market();
+        let at = alloy::eips::BlockId::number(block);
+        let offer = market.offer(offer_id).block(at).call().await?;
+        let terms_hash = market.offerTermsHash(offer_id).block(at).call().await?;
+        let params = market.params().block(at).call().await?;
+        Ok(OfferQuote { offer_id, offer, params, terms_hash, block })
+    }
+
     /// Opens a lease: by EIP-2612 permit when the offer's token supports it, else by allowance.
     pub async fn open_lease(&self, request: LeaseRequest) -> Result<LeaseOpening> {
         let offer = self.offer(request.offer_id).await?;
@@ -64,7 +113,7 @@ impl<P: Provider + Clone> Client<P> {
                     r.offer_id,
                     r.duration,
                     r.deposit,
-                    r.max_price_per_second,
+                    r.terms_hash,
                     deadline,
                     v,
                     rr,
@@ -77,7 +126,7 @@ impl<P: Provider + Clone> Client<P> {
                 if offer.provider != Address::ZERO {
                     self.ensure_allowance(offer.token, r.deposit).await?;
                 }
-                let call = market.openLease(r.offer_id, r.duration, r.deposit, r.max_price_per_second);
+                let call = market.openLease(r.offer_id, r.duration, r.deposit, r.terms_hash);
                 (self.send(call).await?, DepositMethod::Allowance)
             }
         };
@@ -130,6 +179,29 @@ impl<P: Provider + Clone> Client<P> {
     pub async fn close_lease(&self, lease_id: U256) -> Result<u64> {
         let tx = self.send(self.market().closeLease(lease_id)).await?;
         Ok(find::<Openlease::LeaseClosed>(&tx)?.endsAt.to::<u64>())
+    }
+
+    /// Leaves lease `lease_id` for another offer without a second deposit: gives notice if it is
+    /// still running and moves the part of its escrow no receipt can ever claim into a new lease
+    /// on `to`'s terms, adding `to.deposit` (approved first if needed; zero when the moved escrow
+    /// covers the new lease's minimum).
+    pub async fn failover_lease(&self, lease_id: U256, to: LeaseRequest) -> Result<Failover> {
+        if !to.deposit.is_zero() {
+            let token = self.offer(to.offer_id).await?.token;
+            if token != Address::ZERO {
+                self.ensure_allowance(token, to.deposit).await?;
+            }
+        }
+        let call = self.market().failoverLease(lease_id, to.offer_id, to.duration, to.deposit, to.terms_hash);
+        let tx = self.send(call).await?;
+        let e = find::<Openlease::LeaseFailedOver>(&tx)?;
+        Ok(Failover { lease_id: e.newLeaseId, moved: e.moved, kept: e.deposit })
+    }
+
+    /// What [`Client::failover_lease`] would move out of a lease whose end is already fixed (add
+    /// what notice frees for a running lease).
+    pub async fn unclaimable_escrow(&self, lease_id: U256) -> Result<U256> {
+        Ok(self.market().unclaimableEscrow(lease_id).call().await?)
     }
 
     /// After the settlement window: refunds the rest of the escrow to the tenant's claimable

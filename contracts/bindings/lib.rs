@@ -7,10 +7,17 @@ use alloy::sol;
 pub mod manifest;
 pub use manifest::{Manifest, ManifestError};
 
+#[rustfmt::skip]
+pub mod types;
+pub use types::{
+    DisputeStatus, LeaseStatus, Parameter, SettlementResult, SlashReason, UnknownVariant, constants,
+};
+
 sol!(
-    /// The marketplace: staking, offers, leases, receipt settlement, disputes, governance. Its
-    /// `OpenleaseEvents` and `OpenleaseErrors` enums hold every event and error it can emit,
-    /// the inherited OpenZeppelin ones (ownership, pause, ERC-20 safety) included.
+    /// The marketplace: staking, offers, leases, receipt settlement, disputes, governance — every
+    /// function its address answers, `OpenleaseExtension`'s included. Its `OpenleaseEvents` and
+    /// `OpenleaseErrors` enums hold every event and error it can emit, the inherited OpenZeppelin
+    /// ones (ownership, pause, ERC-20 safety) included.
     #[sol(rpc, all_derives)]
     Openlease,
     "artifacts/Openlease.json"

@@ -21,7 +21,7 @@ abstract contract BaseTest is Test, IOpenleaseTypes {
     uint256 internal constant PROVIDER_STAKE = 10_000e6;
     uint96 internal constant SIGNER_CAP = 1_000e6;
 
-    Openlease internal market;
+    IOpenlease internal market;
     MockStablecoin internal usdc;
     MockStablecoin internal dai;
     MockUSDT internal usdt;
@@ -45,7 +45,7 @@ abstract contract BaseTest is Test, IOpenleaseTypes {
         (signer, signerKey) = makeAddrAndKey("signer");
         vm.warp(1_750_000_000);
 
-        market = new Openlease(admin, treasury, arbiter, defaultParams());
+        market = IOpenlease(address(new Openlease(admin, treasury, defaultParams())));
         usdc = new MockStablecoin("Mock USD Coin", "USDC", 6);
         dai = new MockStablecoin("Mock Dai", "DAI", 18);
         usdt = new MockUSDT();
@@ -64,24 +64,39 @@ abstract contract BaseTest is Test, IOpenleaseTypes {
         market.authorizeSigner(signer, SIGNER_CAP, uint40(block.timestamp + 365 days));
     }
 
-    function defaultParams() internal pure returns (Params memory) {
+    function defaultParams() internal view returns (Params memory) {
         return Params({
             protocolFeeBps: 100,
+            settlementWindow: 1 days,
             bondBps: 20_000,
             slashCutBps: 1_000,
             maxDisputeSlashBps: 5_000,
             disputeBondBps: 1_000,
-            settlementWindow: 1 days,
             disputePeriod: 3 days,
-            unbondingPeriod: 21 days
+            unbondingPeriod: 21 days,
+            arbiter: arbiter
         });
+    }
+
+    /// @notice The market as its concrete contract, for what `IOpenlease` does not declare: the
+    /// inherited Ownable2Step and Pausable functions (`owner`, `transferOwnership`, `paused`, ...).
+    function marketContract() internal view returns (Openlease) {
+        return Openlease(address(market));
+    }
+
+    /// @notice Schedules `p` and waits out the delay, so that leases opened from now on get it.
+    function applyParams(Params memory p) internal {
+        vm.prank(admin);
+        (, uint256 effectiveAt) = market.scheduleParams(p);
+        vm.warp(effectiveAt);
     }
 
     // ─── Actions ────────────────────────────────────────────────────────────────────────────
 
+    /// @notice Registers `who` with itself as its attestation key (an EOA provider), and stakes.
     function registerAndStake(address who, address token, uint256 amount) internal {
         vm.prank(who);
-        market.registerProvider("ipfs://provider", "https://compute.example", "eu-west", keccak256("gpu:a100"));
+        market.registerProvider("ipfs://provider", "https://compute.example", "eu-west", keccak256("gpu:a100"), who);
         mintAndApprove(token, who, amount);
         vm.prank(who);
         market.stake(token, amount);
@@ -100,9 +115,21 @@ abstract contract BaseTest is Test, IOpenleaseTypes {
         require(ok, "approve failed");
     }
 
+    /// @notice Opens a lease on the offer's terms as they stand (the tenant read them just now).
     function openLease(address who, uint256 offer, uint32 duration, uint256 deposit) internal returns (uint256) {
+        bytes32 termsHash = market.offerTermsHash(offer);
         vm.prank(who);
-        return market.openLease(offer, duration, deposit, type(uint64).max);
+        return market.openLease(offer, duration, deposit, termsHash);
+    }
+
+    /// @notice Opens a lease with a terms hash read earlier (or a stale one). Read the hash before a
+    /// `vm.expectRevert`: the view call would take the expectation (and a prank) otherwise.
+    function openLeaseWithHash(address who, uint256 offer, uint32 duration, uint256 deposit, bytes32 termsHash)
+        internal
+        returns (uint256)
+    {
+        vm.prank(who);
+        return market.openLease(offer, duration, deposit, termsHash);
     }
 
     /// @notice A lease of the default offer by the default tenant: 10 hours, fully funded.

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use alloy::primitives::Address;
 use serde::{Deserialize, Serialize};
 
+use openlease_contracts::Parameter;
+
 use crate::{DeployError, Params};
 
 /// What to deploy on one network, and with which parameters and roles.
@@ -21,7 +23,8 @@ pub struct NetworkConfig {
     /// Receiver of protocol fees. Defaults to the deployer.
     #[serde(default)]
     pub treasury: Option<Address>,
-    /// Rules on disputes. Defaults to the deployer.
+    /// Rules on the disputes of leases opened under the first parameters version. Defaults to the
+    /// deployer.
     #[serde(default)]
     pub arbiter: Option<Address>,
     /// Governance parameters, checked against the contract's bounds at deploy time.
@@ -34,22 +37,23 @@ pub struct NetworkConfig {
     pub mock_stablecoins: Vec<MockStablecoin>,
 }
 
-/// The contract's hard bounds on [`Params`] (`Governance`), checked here to fail before spending gas.
+/// The contract's hard bounds on [`Params`] (generated from `OpenleaseStorage`), checked here to
+/// fail before spending gas.
 fn validate_params(params: &Params) -> Result<(), String> {
-    const DAY: u64 = 86_400;
-    let checks: [(&str, u64, u64, u64); 8] = [
-        ("protocol_fee_bps", params.protocol_fee_bps.into(), 0, 1_000),
-        ("bond_bps", params.bond_bps.into(), 1_000, 50_000),
-        ("slash_cut_bps", params.slash_cut_bps.into(), 0, 2_000),
-        ("max_dispute_slash_bps", params.max_dispute_slash_bps.into(), 1_000, 10_000),
-        ("dispute_bond_bps", params.dispute_bond_bps.into(), 100, 10_000),
-        ("settlement_window", params.settlement_window.into(), 3_600, 7 * DAY),
-        ("dispute_period", params.dispute_period.into(), DAY, 14 * DAY),
-        ("unbonding_period", params.unbonding_period.into(), 21 * DAY, 90 * DAY),
-    ];
-    for (key, value, min, max) in checks {
+    for parameter in Parameter::ALL {
+        let value: u64 = match parameter {
+            Parameter::ProtocolFeeBps => params.protocol_fee_bps.into(),
+            Parameter::SettlementWindow => params.settlement_window.into(),
+            Parameter::BondBps => params.bond_bps.into(),
+            Parameter::SlashCutBps => params.slash_cut_bps.into(),
+            Parameter::MaxDisputeSlashBps => params.max_dispute_slash_bps.into(),
+            Parameter::DisputeBondBps => params.dispute_bond_bps.into(),
+            Parameter::DisputePeriod => params.dispute_period.into(),
+            Parameter::UnbondingPeriod => params.unbonding_period.into(),
+        };
+        let (min, max) = parameter.bounds();
         if !(min..=max).contains(&value) {
-            return Err(format!("`params.{key}` = {value} is out of bounds [{min}, {max}]"));
+            return Err(format!("`params.{parameter}` = {value} is out of bounds [{min}, {max}]"));
         }
     }
     Ok(())

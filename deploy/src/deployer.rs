@@ -129,8 +129,7 @@ impl<P: Provider> Deployer<P> {
         let args = Openlease::constructorCall {
             admin: self.deployer,
             treasury_: roles.treasury,
-            arbiter_: roles.arbiter,
-            params_: to_contract_params(&self.config.params),
+            params_: to_contract_params(&self.config.params, roles.arbiter),
         };
         let bytecode = [&Openlease::BYTECODE[..], &args.abi_encode()].concat();
         let market = self.ensure_contract(MARKET, bytecode, artifacts::OPENLEASE, previous, &mut report).await?;
@@ -317,8 +316,9 @@ pub fn verify_code(name: &str, address: Address, code: &[u8], artifact: &str) ->
     Ok(())
 }
 
-fn to_contract_params(p: &Params) -> openlease_contracts::IOpenleaseTypes::Params {
+fn to_contract_params(p: &Params, arbiter: Address) -> openlease_contracts::IOpenleaseTypes::Params {
     openlease_contracts::IOpenleaseTypes::Params {
+        arbiter,
         protocolFeeBps: p.protocol_fee_bps,
         bondBps: p.bond_bps,
         slashCutBps: p.slash_cut_bps,

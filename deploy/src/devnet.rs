@@ -114,12 +114,15 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
     for (index, name, region, price) in [(1, "provider-1", "eu-west", 100), (2, "provider-2", "us-east", 150), (3, "provider-3", "ap-south", 250)] {
         let client = Client::connect(&rpc, keys[index].clone(), manifest.clone()).await?;
         client
-            .register_provider(&ProviderDetails {
-                metadata_uri: format!("ipfs://openlease-devnet/{name}"),
-                endpoint: format!("https://{name}.devnet.openlease.local"),
-                region: region.into(),
-                attributes_hash: keccak256(format!("gpu:a100;vcpu:32;region:{region}")),
-            })
+            .register_provider(
+                &ProviderDetails {
+                    metadata_uri: format!("ipfs://openlease-devnet/{name}"),
+                    endpoint: format!("https://{name}.devnet.openlease.local"),
+                    region: region.into(),
+                    attributes_hash: keccak256(format!("gpu:a100;vcpu:32;region:{region}")),
+                },
+                client.address(),
+            )
             .await?;
         client.send(client.token(usdc).mint(client.address(), U256::from(100_000 * USDC))).await?;
         client.stake(usdc, U256::from(10_000 * USDC)).await?;
@@ -128,7 +131,7 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
             price_per_second: price,
             min_duration: 60,
             max_duration: 30 * 86_400,
-            notice_period: 60,
+            notice_period: 3_600,
             capacity: 10,
         };
         let offer = client.publish_offer(&terms).await?;
@@ -231,12 +234,8 @@ fn spawn_indexer(binary: &std::path::Path, anvil: &AnvilInstance, args: &DevnetA
 }
 
 async fn open_lease(tenant: &Client<DynProvider>, provider: &DevnetProvider) -> eyre::Result<LiveLease> {
-    let request = LeaseRequest {
-        offer_id: provider.offer,
-        duration: 7 * 86_400,
-        deposit: U256::from(50 * USDC),
-        max_price_per_second: provider.price,
-    };
+    let quote = tenant.offer_quote(provider.offer).await?;
+    let request = LeaseRequest::new(&quote, 7 * 86_400, U256::from(50 * USDC));
     let opening = tenant.open_lease(request).await?;
     let lease = tenant.lease(opening.lease_id).await?;
     Ok(LiveLease {

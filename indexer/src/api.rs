@@ -207,7 +207,7 @@ fn to_json(row: &AnyRow) -> Value {
     for column in row.columns() {
         let name = column.name();
         let value = if let Ok(i) = row.try_get::<i64, _>(name) {
-            if matches!(name, "paused" | "terminated") { Value::Bool(i != 0) } else { Value::from(i) }
+            if matches!(name, "paused" | "terminated" | "evicted") { Value::Bool(i != 0) } else { Value::from(i) }
         } else if let Ok(text) = row.try_get::<String, _>(name) {
             if text.len() == 39 && text.bytes().all(|b| b.is_ascii_digit()) {
                 let digits = text.trim_start_matches('0');

@@ -7,7 +7,7 @@ use alloy::{
     eips::BlockId,
     primitives::{Address, U256},
 };
-use openlease_contracts::Openlease::OpenleaseInstance;
+use openlease_contracts::{DisputeStatus, LeaseStatus, Openlease::OpenleaseInstance};
 use sqlx::{Row, any::AnyRow};
 
 use crate::{
@@ -97,11 +97,8 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         report.check(&entity, "bond", amount(row, "bond")?, l.bond);
         report.check(&entity, "noticePeriod", int(row, "notice_period")?, l.noticePeriod);
         report.check(&entity, "minEndsAt", int(row, "min_ends_at")?, l.minEndsAt);
-        let status = match l.status {
-            1 => "open",
-            2 => "finalized",
-            _ => "none",
-        };
+        report.check(&entity, "paramsVersion", int(row, "params_version")?, l.paramsVersion);
+        let status = LeaseStatus::try_from(l.status).map_or("invalid", LeaseStatus::as_str);
         report.check(&entity, "status", text(row, "status")?, status);
         let deadline = market.settlementDeadline(U256::from(id)).block(at).call().await;
         if let Ok(deadline) = deadline {
@@ -151,7 +148,7 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         let entity = format!("dispute {id}");
         report.check(&entity, "tenantBond", amount(row, "tenant_bond")?, d.tenantBond);
         report.check(&entity, "deadline", int(row, "deadline")?, d.deadline);
-        let status = ["none", "open", "upheld", "rejected", "expired"].get(usize::from(d.status)).copied().unwrap_or("invalid");
+        let status = DisputeStatus::try_from(d.status).map_or("invalid", DisputeStatus::as_str);
         report.check(&entity, "status", text(row, "status")?, status);
     }
 

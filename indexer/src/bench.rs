@@ -212,14 +212,16 @@ impl Fill {
             self.confirm(*token.approve(self.manifest.market(), U256::MAX).from(from).send().await?.tx_hash()).await?;
         }
         let m = self.market.clone();
-        let register = m.registerProvider("ipfs://bench".into(), "https://bench".into(), "eu-west".into(), B256::ZERO);
+        let register =
+            m.registerProvider("ipfs://bench".into(), "https://bench".into(), "eu-west".into(), B256::ZERO, provider);
         self.confirm(*register.from(provider).send().await?.tx_hash()).await?;
         self.confirm(*m.stake(self.usdc, U256::from(1_000_000 * USDC)).from(provider).send().await?.tx_hash()).await?;
-        let offer = m.publishOffer(self.usdc, PRICE_PER_SECOND, 60, 30 * 86_400, 120, self.wanted);
+        let offer = m.publishOffer(self.usdc, PRICE_PER_SECOND, 60, 30 * 86_400, 3_600, self.wanted);
         self.confirm(*offer.from(provider).send().await?.tx_hash()).await?;
+        let terms = m.offerTermsHash(U256::from(1)).call().await?;
         for i in 0..self.wanted as usize {
             let tenant = TENANTS[i % TENANTS.len()];
-            let call = m.openLease(U256::from(1), 20 * 86_400, U256::from(1_000 * USDC), PRICE_PER_SECOND);
+            let call = m.openLease(U256::from(1), 20 * 86_400, U256::from(1_000 * USDC), terms);
             self.confirm(*call.from(self.account(tenant)).send().await?.tx_hash()).await?;
             self.leases.push((tenant, 0));
         }

@@ -8,10 +8,10 @@ use alloy::primitives::{Address, B256, U256};
 use openlease_contracts::{
     IOpenleaseTypes::Params,
     Openlease::{self, OpenleaseEvents},
+    SlashReason,
 };
 
-/// `SlashReason.Equivocation` (the bindings carry the enum as its `uint8`).
-const EQUIVOCATION: u8 = 1;
+pub use openlease_contracts::{DisputeStatus, LeaseStatus};
 
 /// Where an event sits in the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -37,6 +37,8 @@ pub struct Provider {
     pub region: String,
     /// Hash of the provider's attribute document.
     pub attributes_hash: B256,
+    /// The EOA that signs its usage attestations, fixed at registration.
+    pub attestation_key: Address,
     /// Block of registration.
     pub registered_block: u64,
     /// Leases finalized.
@@ -103,25 +105,6 @@ pub struct Offer {
     pub block: u64,
 }
 
-/// Whether a lease still runs (or settles) or is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LeaseStatus {
-    /// Open: running, or ended and in its settlement window.
-    Open,
-    /// Finalized: refunded, bond released.
-    Finalized,
-}
-
-impl LeaseStatus {
-    /// The word used in the database and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Finalized => "finalized",
-        }
-    }
-}
-
 /// A lease, as `lease` reports it, plus how it ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
@@ -143,6 +126,10 @@ pub struct Lease {
     pub settled: u128,
     /// Price in force.
     pub price_per_second: u64,
+    /// The governance parameters version it opened under.
+    pub params_version: u64,
+    /// Its settlement window (from its parameters version), seconds.
+    pub settlement_window: u64,
     /// SLA bond still locked.
     pub bond: u128,
     /// Notice period in force.
@@ -153,6 +140,8 @@ pub struct Lease {
     pub status: LeaseStatus,
     /// Ended early by the provider.
     pub terminated: bool,
+    /// Ended by its provider because the tenant left service unpaid.
+    pub evicted: bool,
     /// Last block that changed this row.
     pub block: u64,
 }
@@ -162,6 +151,11 @@ impl Lease {
     pub fn lease_end(&self) -> u64 {
         let runway = self.started_at.saturating_add((self.deposit / u128::from(self.price_per_second.max(1))) as u64);
         runway.min(self.ends_at)
+    }
+
+    /// Until when receipts of the lease can be settled.
+    pub fn settlement_deadline(&self) -> u64 {
+        self.lease_end() + self.settlement_window
     }
 }
 
@@ -176,41 +170,6 @@ pub struct Signer {
     pub expires_at: u64,
     /// Last block that changed this row.
     pub block: u64,
-}
-
-/// Where a dispute stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DisputeStatus {
-    /// Waiting for the arbiter.
-    Open,
-    /// Ruled for the tenant.
-    Upheld,
-    /// Ruled for the provider.
-    Rejected,
-    /// No ruling by the deadline.
-    Expired,
-}
-
-impl DisputeStatus {
-    /// The word used in the database and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Upheld => "upheld",
-            Self::Rejected => "rejected",
-            Self::Expired => "expired",
-        }
-    }
-
-    /// The contract's `DisputeStatus` ordinal.
-    pub fn ordinal(self) -> u8 {
-        match self {
-            Self::Open => 1,
-            Self::Upheld => 2,
-            Self::Rejected => 3,
-            Self::Expired => 4,
-        }
-    }
 }
 
 /// An SLA dispute over a lease.
@@ -243,17 +202,24 @@ pub struct Settlement {
     pub cumulative_amount: u128,
     /// Paid out of escrow.
     pub paid: u128,
-    /// Protocol fee out of `paid`.
+    /// Protocol fee out of `paid`, credited to the protocol when the lease is finalized.
     pub fee: u128,
 }
 
-/// Governance state: parameters, roles, allow-list, pause.
+/// One governance parameters version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamsVersion {
+    /// The parameters.
+    pub params: Params,
+    /// When leases start getting it (s).
+    pub effective_at: u64,
+}
+
+/// Governance state: parameters versions, roles, allow-list, pause.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Governance {
-    /// The parameters in force, as (name, value).
-    pub params: BTreeMap<&'static str, u64>,
-    /// Dispute arbiter.
-    pub arbiter: Address,
+    /// Every parameters version by number; a pending one may still be replaced.
+    pub versions: BTreeMap<u64, ParamsVersion>,
     /// Fee recipient.
     pub treasury: Address,
     /// Owner.
@@ -393,6 +359,7 @@ impl Market {
                 let row = self.provider_mut(e.provider, block);
                 (row.metadata_uri, row.endpoint, row.region) = (e.metadataURI.clone(), e.endpoint.clone(), e.region.clone());
                 row.attributes_hash = e.attributesHash;
+                row.attestation_key = e.attestationKey;
             }
             E::ProviderUpdated(e) => {
                 let row = self.provider_mut(e.provider, block);
@@ -468,6 +435,22 @@ impl Market {
                 let provider = lease.provider;
                 self.provider_mut(provider, block).early_terminations += 1;
             }
+            E::LeaseEvicted(e) => {
+                let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
+                // A running lease ends now; one that already ended keeps its end.
+                if at.timestamp < lease.lease_end() {
+                    lease.ends_at = at.timestamp;
+                }
+                lease.evicted = true;
+                // What the provider did not settle is refunded by the finalization that follows;
+                // no receipt can be settled after it.
+                lease.deposit = amount(e.settled);
+            }
+            E::LeaseFailedOver(e) => {
+                if let Some(lease) = self.lease_mut(e.leaseId, block) {
+                    lease.deposit = amount(e.deposit);
+                }
+            }
             E::LeaseFinalized(e) => {
                 let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
                 lease.status = LeaseStatus::Finalized;
@@ -481,6 +464,7 @@ impl Market {
                 let stake = self.stake_mut(provider, token, block);
                 stake.locked = stake.locked.saturating_sub(amount(e.bondReleased));
                 self.credit(tenant, token, amount(e.refund), block);
+                self.owe_fee(token, amount(e.fee), block);
                 self.provider_mut(provider, block).leases_completed += 1;
             }
             E::SignerAuthorized(e) => {
@@ -546,13 +530,13 @@ impl Market {
                 let bond = dispute.tenant_bond;
                 self.credit(lease.tenant, lease.token, bond, block);
             }
-            E::ParamsUpdated(e) => self.set_params(&e.params, block),
-            E::TokenAllowed(e) => {
-                self.governance.allowed_tokens.insert(e.token, e.allowed);
+            E::ParamsScheduled(e) => {
+                let version = ParamsVersion { params: e.params.clone(), effective_at: number(e.effectiveAt) };
+                self.governance.versions.insert(number(e.version), version);
                 self.touch_governance(block);
             }
-            E::ArbiterUpdated(e) => {
-                self.governance.arbiter = e.arbiter;
+            E::TokenAllowed(e) => {
+                self.governance.allowed_tokens.insert(e.token, e.allowed);
                 self.touch_governance(block);
             }
             E::TreasuryUpdated(e) => {
@@ -577,19 +561,6 @@ impl Market {
         self.touched.governance = true;
     }
 
-    fn set_params(&mut self, p: &Params, block: u64) {
-        let params = &mut self.governance.params;
-        params.insert("protocolFeeBps", p.protocolFeeBps.into());
-        params.insert("bondBps", p.bondBps.into());
-        params.insert("slashCutBps", p.slashCutBps.into());
-        params.insert("maxDisputeSlashBps", p.maxDisputeSlashBps.into());
-        params.insert("disputeBondBps", p.disputeBondBps.into());
-        params.insert("settlementWindow", p.settlementWindow.into());
-        params.insert("disputePeriod", p.disputePeriod.into());
-        params.insert("unbondingPeriod", p.unbondingPeriod.into());
-        self.touch_governance(block);
-    }
-
     fn open_lease(&mut self, e: &Openlease::LeaseOpened, block: u64) {
         let id = number(e.leaseId);
         let offer_id = number(e.offerId);
@@ -609,11 +580,18 @@ impl Market {
             deposit: t.deposit.to(),
             settled: t.settled.to(),
             price_per_second: t.pricePerSecond,
+            params_version: t.paramsVersion.into(),
+            settlement_window: self
+                .governance
+                .versions
+                .get(&u64::from(t.paramsVersion))
+                .map_or(0, |v| v.params.settlementWindow.into()),
             bond: t.bond.to(),
             notice_period: t.noticePeriod.into(),
             min_ends_at: t.minEndsAt.into(),
             status: LeaseStatus::Open,
             terminated: false,
+            evicted: false,
             block,
         };
         self.stake_mut(provider, token, block).locked += lease.bond;
@@ -625,7 +603,7 @@ impl Market {
         let block = at.block;
         let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
         let (paid, fee) = (amount(e.paid), amount(e.fee));
-        lease.settled += paid;
+        lease.settled = amount(e.settled);
         let (tenant, provider, token) = (lease.tenant, lease.provider, lease.token);
         if e.signer != tenant {
             self.touched.signers.insert((tenant, e.signer));
@@ -635,7 +613,6 @@ impl Market {
         }
         let earned = paid.saturating_sub(fee);
         self.credit(provider, token, earned, block);
-        self.owe_fee(token, fee, block);
         self.provider_mut(provider, block).total_earned += earned;
         self.touched.settlements.push(Settlement {
             position: at,
@@ -653,7 +630,7 @@ impl Market {
         let (slashed, cut) = (amount(e.amount), amount(e.protocolCut));
         lease.bond = lease.bond.saturating_sub(slashed);
         // Equivocation ends the lease at once; the event leaves that to the block's timestamp.
-        if e.reason == EQUIVOCATION && at.timestamp < lease.lease_end() {
+        if e.reason == SlashReason::Equivocation as u8 && at.timestamp < lease.lease_end() {
             lease.ends_at = at.timestamp;
         }
         let (tenant, provider, token) = (lease.tenant, lease.provider, lease.token);

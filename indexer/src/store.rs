@@ -457,13 +457,12 @@ async fn write_cursor(tx: &mut Tx, c: &Cursor) -> Result<()> {
 
 /// Upserts every entity in `touched` from `market`.
 async fn write_touched(tx: &mut Tx, market: &Market, touched: &Touched) -> Result<()> {
-    let settlement_window = market.governance.params.get("settlementWindow").copied().unwrap_or_default();
     for address in &touched.providers {
         let p = &market.providers[address];
         sqlx::query(
             "INSERT INTO providers (address, metadata_uri, endpoint, region, attributes_hash, registered_block, leases_completed, \
-             early_terminations, disputes_lost, slashed_amount, total_earned, reputation_bps, block_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (address) DO UPDATE SET \
+             early_terminations, disputes_lost, slashed_amount, total_earned, reputation_bps, block_number, attestation_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (address) DO UPDATE SET \
              metadata_uri = excluded.metadata_uri, endpoint = excluded.endpoint, region = excluded.region, \
              attributes_hash = excluded.attributes_hash, leases_completed = excluded.leases_completed, \
              early_terminations = excluded.early_terminations, disputes_lost = excluded.disputes_lost, \
@@ -483,6 +482,7 @@ async fn write_touched(tx: &mut Tx, market: &Market, touched: &Touched) -> Resul
         .bind(pad(p.total_earned))
         .bind(p.reputation_bps() as i64)
         .bind(p.block as i64)
+        .bind(hex(&p.attestation_key))
         .execute(&mut **tx)
         .await?;
     }
@@ -529,19 +529,17 @@ async fn write_touched(tx: &mut Tx, market: &Market, touched: &Touched) -> Resul
         .execute(&mut **tx)
         .await?;
     }
-    // A new settlement window moves every lease's deadline.
-    let leases: Vec<u64> =
-        if touched.governance { market.leases.keys().copied().collect() } else { touched.leases.iter().copied().collect() };
-    for id in &leases {
+    for id in &touched.leases {
         let Some(l) = market.leases.get(id) else { continue };
         sqlx::query(
             "INSERT INTO leases (lease_id, offer_id, tenant, provider, token, started_at, ends_at, lease_end, settlement_deadline, \
-             deposit, settled, escrow, price_per_second, bond, notice_period, min_ends_at, status, terminated, block_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) \
+             deposit, settled, escrow, price_per_second, bond, notice_period, min_ends_at, status, terminated, block_number, \
+             params_version, evicted) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
              ON CONFLICT (lease_id) DO UPDATE SET ends_at = excluded.ends_at, lease_end = excluded.lease_end, \
              settlement_deadline = excluded.settlement_deadline, deposit = excluded.deposit, settled = excluded.settled, \
              escrow = excluded.escrow, bond = excluded.bond, status = excluded.status, terminated = excluded.terminated, \
-             block_number = excluded.block_number",
+             block_number = excluded.block_number, evicted = excluded.evicted",
         )
         .bind(*id as i64)
         .bind(l.offer_id as i64)
@@ -551,7 +549,7 @@ async fn write_touched(tx: &mut Tx, market: &Market, touched: &Touched) -> Resul
         .bind(l.started_at as i64)
         .bind(l.ends_at as i64)
         .bind(l.lease_end() as i64)
-        .bind((l.lease_end() + settlement_window) as i64)
+        .bind(l.settlement_deadline() as i64)
         .bind(pad(l.deposit))
         .bind(pad(l.settled))
         .bind(pad(if l.status == crate::state::LeaseStatus::Open { l.deposit.saturating_sub(l.settled) } else { 0 }))
@@ -562,6 +560,8 @@ async fn write_touched(tx: &mut Tx, market: &Market, touched: &Touched) -> Resul
         .bind(l.status.as_str())
         .bind(i64::from(l.terminated))
         .bind(l.block as i64)
+        .bind(l.params_version as i64)
+        .bind(i64::from(l.evicted))
         .execute(&mut **tx)
         .await?;
     }
@@ -632,8 +632,28 @@ async fn write_touched(tx: &mut Tx, market: &Market, touched: &Touched) -> Resul
 
 async fn write_governance(tx: &mut Tx, market: &Market) -> Result<()> {
     let g = &market.governance;
-    let mut rows: Vec<(String, String)> = g.params.iter().map(|(k, v)| ((*k).to_owned(), v.to_string())).collect();
-    rows.push(("arbiter".into(), hex(&g.arbiter)));
+    // Every version, as `v<N>.<field>`, and the newest as `paramsVersion` / `paramsEffectiveAt`.
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for (version, v) in &g.versions {
+        let p = &v.params;
+        let fields: [(&str, String); 10] = [
+            ("effectiveAt", v.effective_at.to_string()),
+            ("protocolFeeBps", p.protocolFeeBps.to_string()),
+            ("settlementWindow", p.settlementWindow.to_string()),
+            ("bondBps", p.bondBps.to_string()),
+            ("slashCutBps", p.slashCutBps.to_string()),
+            ("maxDisputeSlashBps", p.maxDisputeSlashBps.to_string()),
+            ("disputeBondBps", p.disputeBondBps.to_string()),
+            ("disputePeriod", p.disputePeriod.to_string()),
+            ("unbondingPeriod", p.unbondingPeriod.to_string()),
+            ("arbiter", hex(&p.arbiter)),
+        ];
+        rows.extend(fields.into_iter().map(|(field, value)| (format!("v{version}.{field}"), value)));
+    }
+    if let Some((version, v)) = g.versions.last_key_value() {
+        rows.push(("paramsVersion".into(), version.to_string()));
+        rows.push(("paramsEffectiveAt".into(), v.effective_at.to_string()));
+    }
     rows.push(("treasury".into(), hex(&g.treasury)));
     rows.push(("owner".into(), hex(&g.owner)));
     rows.push(("paused".into(), g.paused.to_string()));

@@ -21,7 +21,7 @@ use crate::util::{devnet_config, funded_signer, provider_for, spawn_anvil};
 const USDC: u64 = 1_000_000;
 /// The offer's price: 100 raw units (0.0001 USDC) per second.
 const PRICE: u64 = 100;
-const NOTICE: u32 = 600;
+const NOTICE: u32 = 3_600;
 
 struct Market {
     anvil: AnvilInstance,
@@ -49,12 +49,15 @@ impl Market {
     async fn provider_with_offer(&self, provider: &Client<DynProvider>, capacity: u16) -> U256 {
         self.mint(provider, 10_000 * USDC).await;
         provider
-            .register_provider(&ProviderDetails {
-                metadata_uri: "ipfs://provider".into(),
-                endpoint: "https://provider.example".into(),
-                region: "eu-west".into(),
-                attributes_hash: keccak256("gpu:a100"),
-            })
+            .register_provider(
+                &ProviderDetails {
+                    metadata_uri: "ipfs://provider".into(),
+                    endpoint: "https://provider.example".into(),
+                    region: "eu-west".into(),
+                    attributes_hash: keccak256("gpu:a100"),
+                },
+                provider.address(),
+            )
             .await
             .unwrap();
         provider.stake(self.usdc, U256::from(10_000 * USDC)).await.unwrap();
@@ -76,8 +79,9 @@ impl Market {
     }
 
     async fn open(&self, tenant: &Client<DynProvider>, offer_id: U256, deposit: u64) -> U256 {
-        let request =
-            LeaseRequest { offer_id, duration: 7 * 86_400, deposit: U256::from(deposit), max_price_per_second: PRICE };
+        let quote = tenant.offer_quote(offer_id).await.unwrap();
+        assert_eq!(quote.offer.pricePerSecond, PRICE);
+        let request = LeaseRequest::new(&quote, 7 * 86_400, U256::from(deposit));
         let opening = tenant.open_lease(request).await.unwrap();
         assert_eq!(opening.deposit_method, DepositMethod::Permit, "MockUSDC has EIP-2612");
         opening.lease_id
@@ -121,8 +125,7 @@ async fn a_revert_is_the_markets_typed_error_with_its_arguments() {
     market.mint(&tenant, 1_000 * USDC).await;
     market.open(&tenant, offer, 100 * USDC).await;
 
-    let request =
-        LeaseRequest { offer_id: offer, duration: 86_400, deposit: U256::from(100 * USDC), max_price_per_second: PRICE };
+    let request = LeaseRequest::new(&tenant.offer_quote(offer).await.unwrap(), 86_400, U256::from(100 * USDC));
     let error = tenant.open_lease(request).await.unwrap_err();
     match error.market_error() {
         Some(OpenleaseErrors::OpenleaseOfferAtCapacity(e)) => {
@@ -376,7 +379,7 @@ async fn a_provider_withdraws_its_stake_only_after_the_unbonding_period() {
         region: "eu-west".into(),
         attributes_hash: keccak256("gpu:a100"),
     };
-    provider.register_provider(&details).await.unwrap();
+    provider.register_provider(&details, me).await.unwrap();
     provider.stake(usdc, U256::from(10_000 * USDC)).await.unwrap();
 
     let error = provider.withdraw_stake(usdc, me).await.unwrap_err();
@@ -448,8 +451,8 @@ async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_pr
     assert_eq!(tenant.lease(lease_a).await.unwrap().settled.to::<u64>(), 50 * PRICE);
     assert_eq!(verifier.book().unsettled(lease_b), U256::from(50 * PRICE));
 
-    // Once A has ended, its last receipt is final: settled. B still waits.
-    market.advance(&provider, 700).await;
+    // Once A has ended (after its notice period), its last receipt is final: settled. B still waits.
+    market.advance(&provider, u64::from(NOTICE) + 100).await;
     let now = provider.now().await.unwrap();
     assert!(now >= ends_at);
     verifier.accept(signer.sign(receipt(lease_a, 60 * PRICE, now)).unwrap(), now).unwrap();

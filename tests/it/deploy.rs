@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use alloy::{
-    primitives::{Address, Bytes, keccak256},
+    primitives::{Address, Bytes, U256, keccak256},
     providers::{Provider, ext::AnvilApi},
     signers::local::PrivateKeySigner,
 };
@@ -38,7 +38,8 @@ async fn deploys_the_suite_and_writes_a_manifest_that_reads_back() {
     let params = market.params().call().await.unwrap();
     assert_eq!(params.bondBps, config.params.bond_bps);
     assert_eq!(params.unbondingPeriod, config.params.unbonding_period);
-    assert_eq!(market.arbiter().call().await.unwrap(), config.arbiter.unwrap());
+    assert_eq!(params.arbiter, config.arbiter.unwrap());
+    assert_eq!(market.paramsVersion().call().await.unwrap(), U256::from(1), "the first version is in force at once");
     assert_eq!(market.treasury().call().await.unwrap(), signer.address());
     for coin in &manifest.stablecoins {
         assert!(market.isTokenAllowed(coin.address).call().await.unwrap(), "{} allow-listed", coin.symbol);

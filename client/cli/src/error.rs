@@ -295,26 +295,36 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
         }
         E::OpenleaseInvalidOfferTerms(e) => (
             format!(
-                "invalid offer terms: price {}, duration {} to {}, capacity {}",
+                "invalid offer terms: price {}, duration {} to {}, notice {}, capacity {}",
                 per_second(e.pricePerSecond),
                 duration(e.minDuration),
                 duration(e.maxDuration),
+                duration(e.noticePeriod),
                 e.capacity
             ),
-            "the price and capacity must be positive and the minimum duration at most the maximum",
+            "the price and capacity must be positive, the minimum duration at most the maximum, and the notice \
+             period at least 1 h (every lease locks a bond) and at most the maximum duration",
         ),
         E::OpenleaseOfferPaused(e) => (format!("offer {} is paused", e.offerId), "pick another offer"),
         E::OpenleaseOfferAtCapacity(e) => {
             (format!("offer {} is at capacity ({} leases)", e.offerId, e.capacity), "pick another offer")
         }
-        E::OpenleasePriceAboveMax(e) => (
+        E::OpenleaseTermsChanged(e) => (
+            format!("offer {}'s terms changed since they were read (terms hash {} now)", e.offerId, e.current),
+            "nothing was paid; check the new terms with `openlease offer show` and open again if you accept them",
+        ),
+        E::OpenleaseTokenMismatch(e) => (
+            format!("offer {} is paid in {}, not in the lease's {}", e.offerId, e.token, e.leaseToken),
+            "fail over to an offer in the same token",
+        ),
+        E::OpenleaseNotInArrears(e) => (
             format!(
-                "offer {} now costs {}, above your maximum {}",
-                e.offerId,
-                per_second(e.pricePerSecond),
-                per_second(e.maxPricePerSecond)
+                "lease {}'s tenant is not in arrears: {} settled of {} due",
+                e.leaseId,
+                in_units(e.settled, coin),
+                in_units(e.due, coin)
             ),
-            "check the offer with `openlease offer show` and raise --max-price if you accept it",
+            "only a lease unpaid for longer than the payment grace can be evicted; give notice with `openlease lease close`",
         ),
         E::OpenleaseDurationOutOfRange(e) => (
             format!(
@@ -371,9 +381,12 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             "authorize it first: `openlease signer authorize`",
         ),
         E::OpenleaseSettlementFailed(e) => {
-            let result = openlease_client::SettlementResult::from(e.result);
+            let why = match openlease_client::SettlementResult::try_from(e.result) {
+                Ok(result) => crate::receipts::describe_result(result),
+                Err(unknown) => unknown.to_string(),
+            };
             (
-                format!("lease {}: the receipt pays nothing: {}", e.leaseId, crate::receipts::describe_result(result)),
+                format!("lease {}: the receipt pays nothing: {why}", e.leaseId),
                 "check the receipt with `openlease receipt verify`",
             )
         }
@@ -407,7 +420,14 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             format!("a slash of {} bps exceeds the maximum {} bps", e.slashBps, e.maxSlashBps),
             "rule within the market's maximum",
         ),
-        E::OpenleaseNotArbiter(e) => (format!("{} is not the market's arbiter", e.caller), "use the arbiter's key"),
+        E::OpenleaseNotArbiter(e) => (
+            format!("{} is not the arbiter of lease {} (its arbiter is {})", e.caller, e.leaseId, e.arbiter),
+            "use the arbiter's key: a lease keeps the arbiter in force when it opened",
+        ),
+        E::OpenleaseArbiterIsParty(e) => (
+            format!("the arbiter {} is a party to lease {}", e.arbiter, e.leaseId),
+            "an arbiter cannot rule its own dispute; let the dispute expire (`openlease dispute expire`)",
+        ),
         E::OpenleaseZeroAmount(_) => ("the amount is zero".into(), "give a positive amount"),
         other => (format!("the market reverted: {other:?}"), "see IOpenleaseErrors.sol for its meaning"),
     };
@@ -498,7 +518,7 @@ mod tests {
 
     #[test]
     fn reverts_show_amounts_in_the_token_of_the_call() {
-        use openlease_contracts::Openlease::{OpenleaseDepositTooSmall, OpenleasePriceAboveMax};
+        use openlease_contracts::Openlease::{OpenleaseDepositTooSmall, OpenleaseNotInArrears};
         let usdc = StablecoinEntry { symbol: "USDC".into(), address: Address::repeat_byte(1), decimals: 6 };
         let small = OpenleaseErrors::OpenleaseDepositTooSmall(OpenleaseDepositTooSmall {
             deposit: U256::from(1_000),
@@ -508,15 +528,12 @@ mod tests {
         assert_eq!(in_usdc.message, "a deposit of 0.001 USDC is below the 0.006 USDC required");
         let unknown = CliError::from(SdkError::Market(Box::new(small)));
         assert_eq!(unknown.message, "a deposit of 1000 raw units is below the 6000 raw units required");
-        let price = OpenleaseErrors::OpenleasePriceAboveMax(OpenleasePriceAboveMax {
-            offerId: U256::from(3),
-            pricePerSecond: U256::from(100),
-            maxPricePerSecond: U256::from(50),
+        let current = OpenleaseErrors::OpenleaseNotInArrears(OpenleaseNotInArrears {
+            leaseId: U256::from(3),
+            settled: U256::from(360_000),
+            due: U256::from(300_000),
         });
-        let price = CliError::in_token(SdkError::Market(Box::new(price)), &usdc);
-        assert_eq!(
-            price.message,
-            "offer 3 now costs 0.0001 USDC per second, above your maximum 0.00005 USDC per second"
-        );
+        let current = CliError::in_token(SdkError::Market(Box::new(current)), &usdc);
+        assert_eq!(current.message, "lease 3's tenant is not in arrears: 0.36 USDC settled of 0.3 USDC due");
     }
 }

@@ -8,7 +8,7 @@ use alloy::{
 };
 use openlease_client::{
     Client, DepositMethod, LeaseRequest, StablecoinEntry,
-    status::{dispute as dispute_status, lease as lease_status},
+    status::{DisputeStatus, LeaseStatus},
 };
 use openlease_contracts::IOpenleaseTypes;
 use serde_json::json;
@@ -24,6 +24,10 @@ use crate::{
         stablecoin,
     },
 };
+
+/// `Lease::status` as the bindings read it (a `uint8`).
+const OPEN: u8 = LeaseStatus::Open as u8;
+const FINALIZED: u8 = LeaseStatus::Finalized as u8;
 
 /// The lease and its offer's token.
 async fn lease_and_token<P: Provider + Clone>(
@@ -45,18 +49,37 @@ pub(crate) async fn open(
     max_price: Option<TypedPrice>,
 ) -> Result<Report> {
     let client = settings.connect_to_send().await?;
-    let offer = existing_offer(&client, offer_id).await?;
+    existing_offer(&client, offer_id).await?;
+    // The terms shown are the terms bound: the lease opens on them or not at all.
+    let quote = client.offer_quote(offer_id).await?;
+    let offer = &quote.offer;
     let coin = coin_at(&client, offer.token).await?;
     let deposit = deposit.resolve_in(&coin, &format!("offer {offer_id}"))?;
-    let max_price_per_second = match &max_price {
-        Some(price) => price.per_second(&coin)?,
-        None => offer.pricePerSecond,
-    };
+    if let Some(max_price) = &max_price {
+        let max = max_price.per_second(&coin)?;
+        if offer.pricePerSecond > max {
+            bail!(
+                hint = "raise --max-price or choose another offer (`openlease offer list`)",
+                "offer {offer_id} costs {} per second, above --max-price ({} per second)",
+                amount_in(&coin, U256::from(offer.pricePerSecond)),
+                amount_in(&coin, U256::from(max))
+            );
+        }
+    }
     let duration_s = u32::try_from(duration.0).map_err(|_| CliError::new(format!("a duration of {} s is too long", duration.0)))?;
     ensure_balance(&client, coin.address, deposit.raw).await?;
     // Without a permit, the SDK approves the market first if its allowance is short.
-    out.step(1, 1, format!("opening a lease of offer {offer_id} with {deposit} escrowed"));
-    let request = LeaseRequest { offer_id, duration: duration_s, deposit: deposit.raw, max_price_per_second };
+    out.step(
+        1,
+        1,
+        format!(
+            "opening a lease of offer {offer_id} with {deposit} escrowed, at {} per second, notice {}, fee {} bps",
+            amount_in(&coin, U256::from(offer.pricePerSecond)),
+            format_duration(u64::from(offer.noticePeriod)),
+            quote.params.protocolFeeBps
+        ),
+    );
+    let request = LeaseRequest::new(&quote, duration_s, deposit.raw);
     let opening = client.open_lease(request).await.map_err(|e| CliError::in_token(e, &coin))?;
     let lease_id = opening.lease_id;
     let runway = client.runway(lease_id).await?;
@@ -146,6 +169,61 @@ pub(crate) async fn terminate(settings: &Settings, lease_id: U256) -> Result<Rep
     ))
 }
 
+/// `lease evict`.
+pub(crate) async fn evict(settings: &Settings, lease_id: U256) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    let (_, offer) = lease_and_token(&client, lease_id).await?;
+    let coin = coin_at(&client, offer.token).await?;
+    let refund = client.evict_lease(lease_id).await.map_err(|e| CliError::in_token(e, &coin))?;
+    let refund = amount_in(&coin, refund);
+    Ok(Report::new(
+        format!("evicted lease {lease_id}: no bond slashed, {refund} refunded to the tenant, capacity and bond freed"),
+        json!({ "leaseId": lease_id.to_string(), "refund": amount_json(&refund) }),
+    ))
+}
+
+/// `lease failover`.
+pub(crate) async fn failover(
+    settings: &Settings,
+    out: Output,
+    lease_id: U256,
+    offer_id: U256,
+    duration: Duration,
+    deposit: Option<TypedAmount>,
+) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    let (_, old_offer) = lease_and_token(&client, lease_id).await?;
+    existing_offer(&client, offer_id).await?;
+    let quote = client.offer_quote(offer_id).await?;
+    let coin = coin_at(&client, old_offer.token).await?;
+    let extra = match deposit {
+        Some(deposit) => deposit.resolve_in(&coin, &format!("lease {lease_id}"))?.raw,
+        None => U256::ZERO,
+    };
+    if !extra.is_zero() {
+        ensure_balance(&client, coin.address, extra).await?;
+    }
+    let duration_s = u32::try_from(duration.0).map_err(|_| CliError::new(format!("a duration of {} s is too long", duration.0)))?;
+    out.step(1, 1, format!("failing lease {lease_id} over to offer {offer_id}"));
+    let failover = client
+        .failover_lease(lease_id, LeaseRequest::new(&quote, duration_s, extra))
+        .await
+        .map_err(|e| CliError::in_token(e, &coin))?;
+    let (moved, kept) = (amount_in(&coin, failover.moved), amount_in(&coin, failover.kept));
+    Ok(Report::new(
+        format!(
+            "lease {lease_id} failed over to lease {} on offer {offer_id}: {moved} moved over, {kept} kept for what lease {lease_id} can still settle",
+            failover.lease_id
+        ),
+        json!({
+            "leaseId": lease_id.to_string(),
+            "newLeaseId": failover.lease_id.to_string(),
+            "moved": amount_json(&moved),
+            "kept": amount_json(&kept),
+        }),
+    ))
+}
+
 /// `lease show`.
 pub(crate) async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
     let client = settings.connect(false).await?;
@@ -156,10 +234,10 @@ pub(crate) async fn show(settings: &Settings, lease_id: U256) -> Result<Report> 
     let dispute = client.dispute(lease_id).await?;
     let now = runway.now;
     let status = match lease.status {
-        lease_status::OPEN if now < runway.lease_end => "running".to_string(),
-        lease_status::OPEN if now < deadline => "ended, settlement window open".to_string(),
-        lease_status::OPEN => "ended, awaiting finalization".to_string(),
-        lease_status::FINALIZED => "finalized".to_string(),
+        OPEN if now < runway.lease_end => "running".to_string(),
+        OPEN if now < deadline => "ended, settlement window open".to_string(),
+        OPEN => "ended, awaiting finalization".to_string(),
+        FINALIZED => "finalized".to_string(),
         other => format!("unknown ({other})"),
     };
     let (deposit, settled) = (amount(lease.deposit.to()), amount(lease.settled.to()));
@@ -175,7 +253,7 @@ pub(crate) async fn show(settings: &Settings, lease_id: U256) -> Result<Report> 
         format_time_from(runway.lease_end, now),
         format_time_from(deadline, now),
         format_duration(lease.noticePeriod.into()),
-        if dispute.status == dispute_status::NONE {
+        if dispute.status == u8::from(DisputeStatus::None) {
             String::new()
         } else {
             format!("\n  dispute {}", describe_dispute(dispute.status))
@@ -198,7 +276,7 @@ pub(crate) async fn show(settings: &Settings, lease_id: U256) -> Result<Report> 
         "leaseEnd": runway.lease_end,
         "settlementDeadline": deadline,
         "noticePeriod": lease.noticePeriod,
-        "finalized": lease.status == lease_status::FINALIZED,
+        "finalized": lease.status == FINALIZED,
         "dispute": describe_dispute(dispute.status),
     });
     Ok(Report::new(text, json))
@@ -215,7 +293,7 @@ pub(crate) async fn list(settings: &Settings, address: Option<Address>) -> Resul
         let lease = client.lease(opened.lease_id).await?;
         let offer = client.offer(opened.offer_id).await?;
         let escrow = client.amount(offer.token, U256::from(lease.deposit - lease.settled));
-        let finalized = lease.status == lease_status::FINALIZED;
+        let finalized = lease.status == FINALIZED;
         let _ = writeln!(
             text,
             "lease {} ({role}) on offer {}: escrow {escrow}{}",
@@ -289,7 +367,7 @@ async fn tokens_of_open_leases<P: Provider + Clone>(
 ) -> Result<Vec<StablecoinEntry>> {
     let mut tokens = vec![coin.clone()];
     for opened in client.leases_of_tenant(client.address()).await? {
-        if client.lease(opened.lease_id).await?.status != lease_status::OPEN {
+        if client.lease(opened.lease_id).await?.status != OPEN {
             continue;
         }
         let token = client.offer(opened.offer_id).await?.token;
@@ -366,13 +444,9 @@ pub(crate) async fn show_signer(
 
 /// A dispute's status in words; a value the market does not define shows as `unknown (N)`.
 fn describe_dispute(status: u8) -> String {
-    match status {
-        dispute_status::NONE => "none".into(),
-        dispute_status::OPEN => "open".into(),
-        dispute_status::UPHELD => "upheld".into(),
-        dispute_status::REJECTED => "rejected".into(),
-        dispute_status::EXPIRED => "expired".into(),
-        other => format!("unknown ({other})"),
+    match DisputeStatus::try_from(status) {
+        Ok(status) => status.as_str().into(),
+        Err(_) => format!("unknown ({status})"),
     }
 }
 
@@ -467,7 +541,7 @@ pub(crate) async fn show_dispute(settings: &Settings, lease_id: U256) -> Result<
     let status = describe_dispute(dispute.status);
     let bond = client.amount(offer.token, U256::from(dispute.tenantBond));
     let now = client.now().await?;
-    let text = if dispute.status == dispute_status::NONE {
+    let text = if dispute.status == u8::from(DisputeStatus::None) {
         format!("lease {lease_id} has no dispute")
     } else {
         format!(
@@ -496,8 +570,8 @@ mod tests {
 
     #[test]
     fn unknown_statuses_are_shown_as_such() {
-        assert_eq!(describe_dispute(dispute_status::UPHELD), "upheld");
-        assert_eq!(describe_dispute(dispute_status::EXPIRED), "expired");
+        assert_eq!(describe_dispute(DisputeStatus::Upheld.into()), "upheld");
+        assert_eq!(describe_dispute(DisputeStatus::Expired.into()), "expired");
         assert_eq!(describe_dispute(7), "unknown (7)");
     }
 }

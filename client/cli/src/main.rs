@@ -238,6 +238,27 @@ enum LeaseCommand {
         /// The lease.
         lease_id: U256,
     },
+    /// Provider: ends a lease whose tenant left service unpaid past the payment grace; no bond is
+    /// slashed, the tenant is refunded what it did not settle (receipts you hold are forfeit).
+    Evict {
+        /// The lease.
+        lease_id: U256,
+    },
+    /// Tenant: leaves a lease for another offer in one transaction, moving the escrow no receipt
+    /// can claim into the new lease, e.g. `lease failover 3 --to 5 --duration 1d`.
+    Failover {
+        /// The lease to leave.
+        lease_id: U256,
+        /// The offer to move to (same token).
+        #[arg(long)]
+        to: U256,
+        /// How long the new lease runs.
+        #[arg(long)]
+        duration: Duration,
+        /// Added to the escrow moved over [default: nothing].
+        #[arg(long)]
+        deposit: Option<TypedAmount>,
+    },
     /// A lease's terms, escrow, runway and deadlines.
     Show {
         /// The lease.
@@ -449,6 +470,10 @@ async fn run(command: Command, s: &Settings, out: Output) -> Result<Report> {
             LeaseCommand::Close { lease_id } => leases::close(s, lease_id).await,
             LeaseCommand::Finalize { lease_id } => leases::finalize(s, lease_id).await,
             LeaseCommand::Terminate { lease_id } => leases::terminate(s, lease_id).await,
+            LeaseCommand::Evict { lease_id } => leases::evict(s, lease_id).await,
+            LeaseCommand::Failover { lease_id, to, duration, deposit } => {
+                leases::failover(s, out, lease_id, to, duration, deposit).await
+            }
             LeaseCommand::Show { lease_id } => leases::show(s, lease_id).await,
             LeaseCommand::List { address } => leases::list(s, address).await,
         },

@@ -18,7 +18,12 @@ use crate::{
 /// `provider register` / `provider update`.
 pub(crate) async fn register(settings: &Settings, details: ProviderDetails, update: bool) -> Result<Report> {
     let client = settings.connect_to_send().await?;
-    let tx = if update { client.update_provider(&details).await? } else { client.register_provider(&details).await? };
+    // An EOA provider attests its usage with its own key, fixed at registration.
+    let tx = if update {
+        client.update_provider(&details).await?
+    } else {
+        client.register_provider(&details, client.address()).await?
+    };
     let verb = if update { "updated" } else { "registered" };
     Ok(Report::new(
         format!("{verb} provider {} ({}, {})", client.address(), details.endpoint, details.region),

@@ -154,7 +154,7 @@ async fn check<P: Provider + Clone>(client: &Client<P>, path: &Path) -> Result<V
     let lease = client.lease(lease_id).await.map_err(|e| CliError::from(e).context(format!("receipt {file}")))?;
     let offer = client.offer(U256::from(lease.offerId)).await?;
     let now = client.now().await?;
-    if lease.status == openlease_client::status::lease::FINALIZED {
+    if lease.status == u8::from(openlease_client::status::LeaseStatus::Finalized) {
         bail!(hint = "nothing more can be paid for it", "receipt {file}: lease {lease_id} is finalized");
     }
     let deadline = client.settlement_deadline(lease_id).await?;
@@ -269,15 +269,11 @@ pub(crate) fn describe_result(result: SettlementResult) -> String {
         NotYetAccrued => "nothing more has accrued under the lease's terms yet".into(),
         EscrowExhausted => "the escrow is used up".into(),
         SignerCapReached => "the signer's cap is used up".into(),
-        Other(code) => format!("unknown result {code}"),
     }
 }
 
 fn result_name(result: SettlementResult) -> String {
-    match result {
-        SettlementResult::Other(code) => format!("Other({code})"),
-        known => format!("{known:?}"),
-    }
+    format!("{result:?}")
 }
 
 /// `settle`: one receipt with `settle`, many with `settleBatch` in chunks of `batch_size`.

@@ -38,9 +38,9 @@ async fn a_provider_lives_its_whole_life_by_hand() {
     let (lease1, lease2) = (open("100 USDC"), open("50 USDC"));
     let signer_address = m.address(signer).to_string();
     m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "50 USDC", "--expires", "30d"]).json();
-    // Each lease locks a bond of 2 x 100 raw/s x 600 s of notice.
+    // Each lease locks a bond of 2 x 100 raw/s x 3,600 s of notice.
     let status = m.run(provider, &["status"]).json();
-    assert_eq!(raw(&usdc(&status)["stake"]["locked"]), 2 * 120_000);
+    assert_eq!(raw(&usdc(&status)["stake"]["locked"]), 2 * 720_000);
 
     m.advance(1000).await;
     let receipt = |name: &str, lease: &str, amount: &str| {
@@ -142,27 +142,27 @@ async fn a_tenant_lives_its_whole_life_by_hand() {
     assert_eq!(listed["leases"][0]["leaseId"], lease.as_str());
     assert_eq!(listed["leases"][0]["role"], "tenant");
 
-    // A dispute, upheld by the arbiter (anvil account 7): half the 120,000 bond slashed, 10% of
-    // that to the protocol, and the 12,000 dispute bond back.
+    // A dispute, upheld by the lease's arbiter (anvil account 7): half the 720,000 bond slashed,
+    // 10% of that to the protocol, and the 72,000 dispute bond back.
     let disputed = m.run(tenant, &["dispute", "open", &lease, "--evidence", "ipfs://evidence"]).json();
-    assert_eq!(raw(&disputed["bond"]), 12_000);
+    assert_eq!(raw(&disputed["bond"]), 72_000);
     let ruled = m.run(7, &["dispute", "rule", &lease, "--slash-bps", "5000"]).json();
     assert_eq!(ruled["upheld"], true);
     assert_eq!(m.run(tenant, &["dispute", "show", &lease]).json()["status"], "upheld");
 
     // Notice, then the settlement window, then the refund.
     let closed = m.run(tenant, &["lease", "close", &lease]).json();
-    assert_eq!(closed["endsAt"].as_u64().unwrap(), m.now().await + 600);
+    assert_eq!(closed["endsAt"].as_u64().unwrap(), m.now().await + 3600);
     let early = m.run(tenant, &["lease", "finalize", &lease]);
     assert!(early.error().contains("settlement window is open"), "{}", early.stderr);
-    m.advance(600 + 3600).await;
+    m.advance(3600 + 3600).await;
     let finalized = m.run(tenant, &["lease", "finalize", &lease]).json();
     assert_eq!(raw(&finalized["refund"]), 120 * USDC - 50_000);
-    assert_eq!(raw(&finalized["bondReleased"]), 60_000);
+    assert_eq!(raw(&finalized["bondReleased"]), 360_000);
     let claimed = m.run(tenant, &["claim", "USDC"]).json();
-    assert_eq!(raw(&claimed["claimed"][0]["amount"]), 120 * USDC - 50_000 + 54_000 + 12_000);
+    assert_eq!(raw(&claimed["claimed"][0]["amount"]), 120 * USDC - 50_000 + 324_000 + 72_000);
     let status = m.run(tenant, &["status"]).json();
-    assert_eq!(raw(&usdc(&status)["balance"]), 1000 * USDC - 50_000 + 54_000);
+    assert_eq!(raw(&usdc(&status)["balance"]), 1000 * USDC - 50_000 + 324_000);
     assert_eq!(raw(&usdc(&status)["claimable"]), 0);
 }
 
@@ -255,20 +255,24 @@ async fn each_mistake_is_named_with_what_to_do() {
     assert!(small.error().contains("a deposit of 0.001 USDC is below the 0.006 USDC required"), "{}", small.stderr);
     let pricey = open(&offer, &["--deposit", "10 USDC", "--max-price", "0.18 USDC/h"]);
     assert!(
-        pricey.error().contains("now costs 0.0001 USDC per second, above your maximum 0.00005 USDC per second"),
+        pricey.error().contains("costs 0.0001 USDC per second, above --max-price (0.00005 USDC per second)"),
         "{}",
         pricey.stderr
     );
-    let free = m.run(provider, &["offer", "publish", "--price", "0 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1m"]);
+    let free = m.run(provider, &["offer", "publish", "--price", "0 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1h"]);
     assert!(
-        free.error().contains("invalid offer terms: price 0 USDC per second, duration 1m to 1d, capacity 1"),
+        free.error().contains("invalid offer terms: price 0 USDC per second, duration 1m to 1d, notice 1h, capacity 1"),
         "{}",
         free.stderr
     );
-    // A lease's bond is 0.12 USDC (2 x 100 raw/s x 600 s): more than a 0.1 USDC stake.
+    // No bond-free lease: a notice period under an hour is refused.
+    let unbonded = m.run(provider, &["offer", "publish", "--price", "1 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1m"]);
+    assert!(unbonded.error().contains("notice 1m"), "{}", unbonded.stderr);
+    assert!(unbonded.stderr.contains("at least 1 h"), "{}", unbonded.stderr);
+    // A lease's bond is 0.72 USDC (2 x 100 raw/s x 3,600 s): more than a 0.1 USDC stake.
     let thin = m.provider_with_offer(2, "0.1 USDC");
     let unbacked = open(&thin, &["--deposit", "10 USDC"]);
-    assert!(unbacked.error().contains("not enough free stake: 0.1 USDC free, 0.12 USDC needed"), "{}", unbacked.stderr);
+    assert!(unbacked.error().contains("not enough free stake: 0.1 USDC free, 0.72 USDC needed"), "{}", unbacked.stderr);
 
     let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", "100 USDC"]).json();
     let lease = lease["leaseId"].as_str().unwrap().to_string();
@@ -282,8 +286,11 @@ async fn each_mistake_is_named_with_what_to_do() {
     assert_eq!(raw(&topped["toppedUp"]), 5 * USDC);
     assert_eq!(topped["toppedUp"]["symbol"], "USDC");
     assert_eq!(raw(&topped["deposit"]), 105 * USDC);
+    let no_dispute = m.run(7, &["dispute", "resolve", &lease, "--reject"]);
+    assert!(no_dispute.error().contains(&format!("lease {lease} has no open dispute")), "{}", no_dispute.stderr);
+    m.run(tenant, &["dispute", "open", &lease, "--evidence", "ipfs://evidence"]).json();
     let not_arbiter = m.run(tenant, &["dispute", "resolve", &lease, "--reject"]);
-    assert!(not_arbiter.error().contains("is not the market's arbiter"), "{}", not_arbiter.stderr);
+    assert!(not_arbiter.error().contains(&format!("is not the arbiter of lease {lease}")), "{}", not_arbiter.stderr);
     let wrong_symbol = m.run(tenant, &["lease", "top-up", &lease, "5 DAI"]);
     assert!(wrong_symbol.error().contains("is paid in USDC, not DAI"), "{}", wrong_symbol.stderr);
 
@@ -381,7 +388,7 @@ async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
     // covers both, and says so in each token.
     m.run(provider, &["token", "mint", "1000 USDT"]).json();
     m.run(provider, &["provider", "stake", "100 USDT"]).json();
-    let publish = ["offer", "publish", "--price", "0.36 USDT/h", "--min-duration", "1m", "--max-duration", "30d", "--notice", "10m"];
+    let publish = ["offer", "publish", "--price", "0.36 USDT/h", "--min-duration", "1m", "--max-duration", "30d", "--notice", "1h"];
     let usdt_offer = m.run(provider, &publish).json()["offerId"].as_str().unwrap().to_string();
     m.run(tenant, &["token", "mint", "100 USDT"]).json();
     let opened = m.run(tenant, &["lease", "open", &usdt_offer, "--duration", "1d", "--deposit", "10 USDT"]).json();

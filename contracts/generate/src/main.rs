@@ -1,7 +1,13 @@
 //! `openlease-artifacts`: compiles the Openlease contracts with foundry-compilers, through the
 //! solc-js shim in `contracts/bin/solc`, and writes `contracts/artifacts/*.json` — the ABI and
-//! bytecode the `openlease-contracts` bindings are generated from. The artifacts are committed so
-//! that the bindings build with cargo alone; `--check` recompiles and fails if they drifted.
+//! bytecode the `openlease-contracts` bindings are generated from — and
+//! `contracts/bindings/types.rs`, the Solidity enums and hard bounds as Rust, read from the AST so
+//! that no crate retypes them. Both are committed so that the bindings build with cargo alone;
+//! `--check` recompiles and fails if either drifted.
+//!
+//! `Openlease.json` carries the ABI the market's address answers: its own functions and those of
+//! `OpenleaseExtension`, which it runs through its fallback. The generator fails if that ABI lacks
+//! a function of `IOpenlease`.
 //!
 //! ```text
 //! openlease-artifacts          # regenerate contracts/artifacts/
@@ -25,9 +31,12 @@ use foundry_compilers::{
 };
 use serde_json::{Value, json};
 
+mod types;
+
 /// The Solidity files compiled, relative to `contracts/`, and the contracts kept from them.
 const SOURCES: &[(&str, &[&str])] = &[
     ("src/Openlease.sol", &["Openlease"]),
+    ("src/OpenleaseExtension.sol", &["OpenleaseExtension"]),
     ("src/interfaces/IOpenlease.sol", &["IOpenlease"]),
     ("src/interfaces/IOpenleaseEvents.sol", &["IOpenleaseEvents"]),
     ("src/interfaces/IOpenleaseErrors.sol", &["IOpenleaseErrors"]),
@@ -45,36 +54,39 @@ fn main() -> eyre::Result<()> {
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."),
     }
     .canonicalize()?;
-    let out_dir = root.join("artifacts");
-    let artifacts = compile(&root)?;
+    let (artifacts, types) = compile(&root)?;
+    let mut outputs: BTreeMap<PathBuf, String> = artifacts
+        .into_iter()
+        .map(|(name, content)| (root.join("artifacts").join(format!("{name}.json")), content))
+        .collect();
+    outputs.insert(root.join("bindings/types.rs"), types);
 
     if check {
-        let mut stale = Vec::new();
-        for (name, content) in &artifacts {
-            let path = out_dir.join(format!("{name}.json"));
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(content.as_str()) {
-                stale.push(path.display().to_string());
-            }
-        }
+        let stale: Vec<String> = outputs
+            .iter()
+            .filter(|(path, content)| std::fs::read_to_string(path).ok().as_deref() != Some(content.as_str()))
+            .map(|(path, _)| path.display().to_string())
+            .collect();
         if !stale.is_empty() {
             bail!(
-                "contract artifacts are stale: {}\nRun `make artifacts` and commit contracts/artifacts/.",
+                "contract artifacts are stale: {}\nRun `make artifacts` and commit contracts/artifacts/ and contracts/bindings/types.rs.",
                 stale.join(", ")
             );
         }
-        println!("contract artifacts are up to date ({} files)", artifacts.len());
+        println!("contract artifacts are up to date ({} files)", outputs.len());
     } else {
-        std::fs::create_dir_all(&out_dir)?;
-        for (name, content) in &artifacts {
-            std::fs::write(out_dir.join(format!("{name}.json")), content)?;
+        std::fs::create_dir_all(root.join("artifacts"))?;
+        for (path, content) in &outputs {
+            std::fs::write(path, content)?;
         }
-        println!("wrote {} artifacts to {}", artifacts.len(), out_dir.display());
+        println!("wrote {} files under {}", outputs.len(), root.display());
     }
     Ok(())
 }
 
-/// Compiles the sources with the settings of `foundry.toml` and renders each kept contract.
-fn compile(root: &Path) -> eyre::Result<BTreeMap<String, String>> {
+/// Compiles the sources with the settings of `foundry.toml`; renders each kept contract, and the
+/// Rust types module.
+fn compile(root: &Path) -> eyre::Result<(BTreeMap<String, String>, String)> {
     let node_modules = root.join("../node_modules").canonicalize().wrap_err(
         "node_modules is missing: run `make toolchain` (npm ci) first, the compiler is solc-js",
     )?;
@@ -107,7 +119,11 @@ fn compile(root: &Path) -> eyre::Result<BTreeMap<String, String>> {
         ..Default::default()
     };
     settings.metadata = Some(SettingsMetadata::new(BytecodeHash::None, false));
-    settings.output_selection = OutputSelection::default_output_selection();
+    // The AST too (file level): the enums and constants for `types.rs` come from it. Output
+    // selection does not change the bytecode.
+    let mut file_selection = OutputSelection::default_file_output_selection();
+    file_selection.insert(String::new(), vec!["ast".to_string()]);
+    settings.output_selection = OutputSelection(BTreeMap::from([("*".to_string(), file_selection)]));
 
     let project = ProjectBuilder::<SolcCompiler, ConfigurableArtifacts>::new(Default::default())
         .paths(paths)
@@ -122,11 +138,22 @@ fn compile(root: &Path) -> eyre::Result<BTreeMap<String, String>> {
         bail!("compilation failed:\n{output}");
     }
 
-    let mut rendered = BTreeMap::new();
+    let mut values = BTreeMap::new();
     for (_, names) in SOURCES {
         for name in *names {
             let artifact = output.find_first(name).ok_or_else(|| eyre!("{name} missing from the compiler output"))?;
-            let value = serde_json::to_value(artifact)?;
+            values.insert(name.to_string(), serde_json::to_value(artifact)?);
+        }
+    }
+    let extension = values.remove("OpenleaseExtension").ok_or_else(|| eyre!("OpenleaseExtension missing"))?;
+    let interface = values_abi(&values, "IOpenlease")?;
+    let market = values.get_mut("Openlease").ok_or_else(|| eyre!("Openlease missing"))?;
+    market["abi"] = market_abi(&market["abi"], &extension["abi"], &interface)?;
+
+    let mut rendered = BTreeMap::new();
+    for (_, names) in SOURCES {
+        for name in *names {
+            let Some(value) = values.get(*name) else { continue };
             let pick = |key: &str| value.get(key).cloned().unwrap_or(Value::Null);
             let object = |key: &str| value.pointer(&format!("/{key}/object")).cloned().unwrap_or(Value::Null);
             let mut doc = json!({
@@ -145,5 +172,47 @@ fn compile(root: &Path) -> eyre::Result<BTreeMap<String, String>> {
             rendered.insert(name.to_string(), serde_json::to_string_pretty(&doc)? + "\n");
         }
     }
-    Ok(rendered)
+
+    let mut asts = BTreeMap::new();
+    for (path, source) in output.output().sources.sources() {
+        if let Some(ast) = &source.ast {
+            asts.insert(path.clone(), serde_json::to_value(ast)?);
+        }
+    }
+    Ok((rendered, types::render(&asts)?))
+}
+
+fn values_abi(values: &BTreeMap<String, Value>, name: &str) -> eyre::Result<Value> {
+    Ok(values.get(name).ok_or_else(|| eyre!("{name} missing"))?["abi"].clone())
+}
+
+/// The ABI the market's address answers: `Openlease`'s own entries, then the extension's that it
+/// lacks (its constructor aside), in the compiler's order. Fails if an `IOpenlease` function is
+/// answered by neither, so that an interface function cannot silently lack an implementation.
+fn market_abi(core: &Value, extension: &Value, interface: &Value) -> eyre::Result<Value> {
+    let key = |entry: &Value| {
+        let inputs: Vec<String> = entry["inputs"]
+            .as_array()
+            .map(|inputs| inputs.iter().map(|i| i["type"].to_string()).collect())
+            .unwrap_or_default();
+        format!("{}:{}({})", entry["type"], entry["name"], inputs.join(","))
+    };
+    let mut merged: Vec<Value> = core.as_array().cloned().unwrap_or_default();
+    let mut seen: std::collections::BTreeSet<String> = merged.iter().map(key).collect();
+    for entry in extension.as_array().into_iter().flatten() {
+        if entry["type"] != "constructor" && seen.insert(key(entry)) {
+            merged.push(entry.clone());
+        }
+    }
+    let missing: Vec<String> = interface
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|entry| entry["type"] == "function" && !seen.contains(&key(entry)))
+        .map(|entry| entry["name"].as_str().unwrap_or("?").to_string())
+        .collect();
+    if !missing.is_empty() {
+        bail!("Openlease answers no function named {} of IOpenlease", missing.join(", "));
+    }
+    Ok(Value::Array(merged))
 }

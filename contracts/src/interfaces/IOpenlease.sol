@@ -12,15 +12,21 @@ import {IOpenleaseErrors} from "./IOpenleaseErrors.sol";
 /// @dev Payouts (provider earnings, tenant refunds, compensation, returned dispute bonds) are
 /// credited to claimable balances and pulled with `claim`, so no payout can be blocked by a
 /// recipient (a blocklisted address, a reverting contract) and settlement stays cheap.
+/// A lease lives by the terms it opened with: the offer terms the tenant accepted (bound by
+/// `offerTermsHash`) and the governance parameters then in force (its `paramsVersion`). Governance
+/// changes wait `PARAMS_DELAY` and reach new leases only.
 interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     // ─── Providers and stake ────────────────────────────────────────────────────────────────
 
-    /// @notice Registers the caller as a provider.
+    /// @notice Registers the caller as a provider. `attestationKey` (an EOA) signs its usage
+    /// attestations for good: evidence of equivocation must stay verifiable while a slash is
+    /// possible, so it cannot be changed.
     function registerProvider(
         string calldata metadataURI,
         string calldata endpoint,
         string calldata region,
-        bytes32 attributesHash
+        bytes32 attributesHash,
+        address attestationKey
     ) external;
 
     /// @notice Replaces the caller's provider profile.
@@ -72,12 +78,17 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     function offer(uint256 offerId) external view returns (Offer memory);
     function offerCount() external view returns (uint256);
 
+    /// @notice What a tenant accepts by opening a lease of `offerId` now: the hash of the offer's id,
+    /// provider, token, price, minimum and maximum duration, notice period and the governance
+    /// parameters' version new leases get. `openLease` reverts if it changed.
+    function offerTermsHash(uint256 offerId) external view returns (bytes32);
+
     // ─── Leases ─────────────────────────────────────────────────────────────────────────────
 
     /// @notice Opens a lease of `offerId` for `duration` seconds, escrowing `deposit` (pulled with
-    /// an allowance). Reverts if the offer's price is above `maxPricePerSecond`, so a price change
-    /// cannot be slipped in front of the tenant.
-    function openLease(uint256 offerId, uint32 duration, uint256 deposit, uint64 maxPricePerSecond)
+    /// an allowance). `termsHash` is the `offerTermsHash` the tenant read: if any term changed since
+    /// (a front-run `updateOffer`, a new parameters version), the call reverts.
+    function openLease(uint256 offerId, uint32 duration, uint256 deposit, bytes32 termsHash)
         external
         returns (uint256 leaseId);
 
@@ -86,7 +97,7 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
         uint256 offerId,
         uint32 duration,
         uint256 deposit,
-        uint64 maxPricePerSecond,
+        bytes32 termsHash,
         uint256 permitDeadline,
         uint8 v,
         bytes32 r,
@@ -104,8 +115,29 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     /// and pays the tenant.
     function terminateLease(uint256 leaseId) external;
 
-    /// @notice After the settlement window: refunds the remaining escrow to the tenant and
-    /// releases the bond. Anyone may call.
+    /// @notice The provider ends a lease (running, or ended and not finalized) whose tenant has not
+    /// paid for the service older than `PAYMENT_GRACE` (what was settled is below what the terms let
+    /// accrue until `PAYMENT_GRACE` ago). No bond is slashed; the lease is finalized at once, freeing
+    /// the offer's capacity and the bond, and the tenant is refunded everything not settled:
+    /// receipts the provider did not settle are forfeit. Refused while a dispute is open.
+    /// @dev Why this is safe for an honest tenant: it is never out of pocket. Eviction refunds all
+    /// it did not pay, and it can stay current by settling its own newest receipt (anyone may
+    /// settle). A provider that withholds receipts to evict loses what they were worth, at least
+    /// `PAYMENT_GRACE` of service. And why it stops griefing: holding capacity without paying for it
+    /// lasts at most `PAYMENT_GRACE` and earns no bond.
+    function evictLease(uint256 leaseId) external;
+
+    /// @notice The tenant leaves a lease for `offerId` without a second deposit: gives notice on the
+    /// old lease if it is still running, moves the part of its escrow that no receipt can ever
+    /// claim (the deposit beyond what its terms let accrue until its end) into a new lease, and adds
+    /// `extraDeposit` from the caller. The old provider can still settle everything it could before.
+    /// The new lease follows the same rules as `openLease` (terms hash, minimum deposit, same token).
+    function failoverLease(uint256 leaseId, uint256 offerId, uint32 duration, uint256 extraDeposit, bytes32 termsHash)
+        external
+        returns (uint256 newLeaseId);
+
+    /// @notice After the settlement window: refunds the remaining escrow to the tenant, releases the
+    /// bond and credits the protocol's fee on what was settled. Anyone may call.
     function finalizeLease(uint256 leaseId) external;
 
     function lease(uint256 leaseId) external view returns (Lease memory);
@@ -114,6 +146,11 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     function leaseEnd(uint256 leaseId) external view returns (uint256);
     /// @notice Until when receipts of the lease can be settled.
     function settlementDeadline(uint256 leaseId) external view returns (uint256);
+    /// @notice The governance parameters the lease opened with.
+    function leaseParams(uint256 leaseId) external view returns (Params memory);
+    /// @notice The part of the escrow no receipt can ever claim, given the lease's end as it stands:
+    /// what `failoverLease` would move if notice had already been given.
+    function unclaimableEscrow(uint256 leaseId) external view returns (uint256);
 
     // ─── Receipts and settlement ────────────────────────────────────────────────────────────
 
@@ -160,10 +197,13 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
 
     /// @notice The tenant disputes the provider's service of a running lease or one in its
     /// settlement window, posting a bond (pulled with an allowance). Freezes the lease's bond.
+    /// Refused when the lease's arbiter is its tenant or provider: nobody could rule.
     function openDispute(uint256 leaseId, string calldata evidenceURI) external;
 
-    /// @notice The arbiter rules before the deadline: `slashBps` of the lease's bond (bounded) goes
-    /// to the tenant, or, with zero, the dispute is rejected and the tenant's bond goes to the provider.
+    /// @notice The lease's arbiter (the one of its parameters version, never its tenant or provider)
+    /// rules before the deadline: `slashBps` of the lease's bond (at most the lease's
+    /// `maxDisputeSlashBps`) goes to the tenant, or, with zero, the dispute is rejected and the
+    /// tenant's bond goes to the provider.
     function ruleDispute(uint256 leaseId, uint16 slashBps) external;
 
     /// @notice After the deadline without a ruling: returns the tenant's bond and unfreezes the lease.
@@ -173,12 +213,19 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
 
     // ─── Governance ─────────────────────────────────────────────────────────────────────────
 
+    /// @notice The parameters new leases get now.
     function params() external view returns (Params memory);
-    function setParams(Params calldata params) external;
+    /// @notice The version new leases get now.
+    function paramsVersion() external view returns (uint256);
+    /// @notice The parameters of `version` (zero values for a version that does not exist).
+    function paramsAt(uint256 version) external view returns (Params memory);
+    /// @notice The newest version and when it takes effect (in the future while it is pending).
+    function latestParams() external view returns (uint256 version, uint256 effectiveAt, Params memory params);
+    /// @notice Schedules new parameters, each within its hard bounds, for leases opened `PARAMS_DELAY`
+    /// from now on; replaces a version still pending. Open leases keep theirs.
+    function scheduleParams(Params calldata params) external returns (uint256 version, uint256 effectiveAt);
     function setTokenAllowed(address token, bool allowed) external;
     function isTokenAllowed(address token) external view returns (bool);
-    function setArbiter(address arbiter) external;
-    function arbiter() external view returns (address);
     function setTreasury(address treasury) external;
     function treasury() external view returns (address);
     /// @notice Stops new business (registrations, stakes, offers, leases). Never blocks exits.

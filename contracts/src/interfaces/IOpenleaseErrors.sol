@@ -25,10 +25,19 @@ interface IOpenleaseErrors is IOpenleaseTypes {
     // ─── Offers ─────────────────────────────────────────────────────────────────────────────
     error OpenleaseUnknownOffer(uint256 offerId);
     error OpenleaseNotOfferProvider(uint256 offerId, address caller);
-    error OpenleaseInvalidOfferTerms(uint256 pricePerSecond, uint256 minDuration, uint256 maxDuration, uint256 capacity);
+    /// @notice Offer terms need a price, a minimum duration, `minDuration <= maxDuration`, a notice
+    /// period of at least `MIN_NOTICE_PERIOD` (so that every lease locks a bond) and at most
+    /// `maxDuration`, and capacity.
+    error OpenleaseInvalidOfferTerms(
+        uint256 pricePerSecond, uint256 minDuration, uint256 maxDuration, uint256 noticePeriod, uint256 capacity
+    );
     error OpenleaseOfferPaused(uint256 offerId);
     error OpenleaseOfferAtCapacity(uint256 offerId, uint256 capacity);
-    error OpenleasePriceAboveMax(uint256 offerId, uint256 pricePerSecond, uint256 maxPricePerSecond);
+    /// @notice The offer's terms (or the governance parameters new leases get) changed since the
+    /// tenant read them: `current` is `offerTermsHash(offerId)` now. Read the offer again.
+    error OpenleaseTermsChanged(uint256 offerId, bytes32 expected, bytes32 current);
+    /// @notice A failover must stay in the token of the lease it leaves.
+    error OpenleaseTokenMismatch(uint256 offerId, address token, address leaseToken);
 
     // ─── Leases ─────────────────────────────────────────────────────────────────────────────
     error OpenleaseUnknownLease(uint256 leaseId);
@@ -40,6 +49,9 @@ interface IOpenleaseErrors is IOpenleaseTypes {
     error OpenleaseLeaseEnded(uint256 leaseId, uint256 endedAt);
     error OpenleaseLeaseFinalized(uint256 leaseId);
     error OpenleaseSettlementWindowOpen(uint256 leaseId, uint256 windowEndsAt);
+    /// @notice Only a lease whose tenant has not paid for service older than `PAYMENT_GRACE` can be
+    /// evicted: `due` is what the terms let accrue until then, `settled` what was paid.
+    error OpenleaseNotInArrears(uint256 leaseId, uint256 settled, uint256 due);
 
     // ─── Receipts ───────────────────────────────────────────────────────────────────────────
     error OpenleaseInvalidSignerTerms(uint256 cap, uint256 expiresAt);
@@ -58,7 +70,9 @@ interface IOpenleaseErrors is IOpenleaseTypes {
     error OpenleaseDisputeDeadlineNotReached(uint256 leaseId, uint256 deadline);
     error OpenleaseDisputeWindowClosed(uint256 leaseId, uint256 settlementDeadline);
     error OpenleaseSlashTooLarge(uint256 slashBps, uint256 maxSlashBps);
-    error OpenleaseNotArbiter(address caller);
+    error OpenleaseNotArbiter(uint256 leaseId, address caller, address arbiter);
+    /// @notice An arbiter never rules a dispute in which it is the tenant or the provider.
+    error OpenleaseArbiterIsParty(uint256 leaseId, address arbiter);
 
     // ─── Governance ─────────────────────────────────────────────────────────────────────────
     error OpenleaseRenounceDisabled();

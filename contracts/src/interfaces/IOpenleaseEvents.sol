@@ -10,7 +10,12 @@ interface IOpenleaseEvents is IOpenleaseTypes {
     // ─── Providers and stake ────────────────────────────────────────────────────────────────
 
     event ProviderRegistered(
-        address indexed provider, string metadataURI, string endpoint, string region, bytes32 attributesHash
+        address indexed provider,
+        string metadataURI,
+        string endpoint,
+        string region,
+        bytes32 attributesHash,
+        address attestationKey
     );
     event ProviderUpdated(
         address indexed provider, string metadataURI, string endpoint, string region, bytes32 attributesHash
@@ -48,7 +53,8 @@ interface IOpenleaseEvents is IOpenleaseTypes {
 
     // ─── Leases ─────────────────────────────────────────────────────────────────────────────
 
-    /// @notice A lease opened with `terms` in force. `bond` was locked from the provider's stake.
+    /// @notice A lease opened with `terms` in force (the governance parameters are those of
+    /// `terms.paramsVersion`). `bond` was locked from the provider's stake.
     event LeaseOpened(uint256 indexed leaseId, uint256 indexed offerId, address indexed tenant, Lease terms);
     /// @param deposit The lease's total deposit after the top-up.
     event LeaseToppedUp(uint256 indexed leaseId, uint256 amount, uint256 deposit);
@@ -56,19 +62,29 @@ interface IOpenleaseEvents is IOpenleaseTypes {
     event LeaseClosed(uint256 indexed leaseId, address indexed by, uint256 endsAt);
     /// @notice The provider ended the lease at once, without notice; its bond was slashed.
     event LeaseTerminated(uint256 indexed leaseId, uint256 endsAt);
-    /// @notice The settlement window passed: `refund` went to the tenant's claimable balance and
-    /// `bondReleased` back to the provider's free stake.
-    event LeaseFinalized(uint256 indexed leaseId, uint256 refund, uint256 bondReleased);
+    /// @notice The provider ended a lease whose tenant had not paid for service older than
+    /// `PAYMENT_GRACE`: `due` was what the terms let accrue until then, `settled` what was paid. No
+    /// bond was slashed; the lease was finalized in the same call (`LeaseFinalized` follows), so
+    /// the receipts the provider had not settled are forfeit.
+    event LeaseEvicted(uint256 indexed leaseId, uint256 settled, uint256 due);
+    /// @notice The tenant moved `moved`, the part of the lease's escrow that no receipt can ever
+    /// claim, into its new lease `newLeaseId`; `deposit` is what the old lease keeps.
+    event LeaseFailedOver(uint256 indexed leaseId, uint256 indexed newLeaseId, uint256 moved, uint256 deposit);
+    /// @notice The lease is done: `refund` went to the tenant's claimable balance, `bondReleased`
+    /// back to the provider's free stake and `fee` (the protocol's share of everything settled) to
+    /// the protocol's fees.
+    event LeaseFinalized(uint256 indexed leaseId, uint256 refund, uint256 bondReleased, uint256 fee);
 
     // ─── Receipts and settlement ────────────────────────────────────────────────────────────
 
     event SignerAuthorized(address indexed tenant, address indexed signer, uint256 cap, uint256 expiresAt);
     event SignerRevoked(address indexed tenant, address indexed signer);
     /// @notice A receipt paid `paid` out of escrow: `paid - fee` to the provider's claimable
-    /// balance and `fee` to the protocol. The lease's settled total grew by `paid`; so did the
-    /// signer's spent total (unless the signer is the tenant itself).
+    /// balance; `fee` stays in the lease as the protocol's until it is finalized. The lease's
+    /// settled total is now `settled`; the signer's spent total grew by `paid` (unless the signer is
+    /// the tenant itself).
     event LeaseSettled(
-        uint256 indexed leaseId, address indexed signer, uint256 cumulativeAmount, uint256 paid, uint256 fee
+        uint256 indexed leaseId, address indexed signer, uint256 cumulativeAmount, uint256 paid, uint256 fee, uint256 settled
     );
     /// @notice `settleBatch` skipped a receipt; nothing changed for that lease.
     event SettlementSkipped(uint256 indexed leaseId, SettlementResult result);
@@ -94,8 +110,9 @@ interface IOpenleaseEvents is IOpenleaseTypes {
 
     // ─── Governance ─────────────────────────────────────────────────────────────────────────
 
-    event ParamsUpdated(Params params);
+    /// @notice Parameters `version` take effect for leases opened from `effectiveAt` on (and for
+    /// unstake requests made from then). A version scheduled while another was pending replaces it.
+    event ParamsScheduled(uint256 indexed version, uint256 effectiveAt, Params params);
     event TokenAllowed(address indexed token, bool allowed);
-    event ArbiterUpdated(address indexed arbiter);
     event TreasuryUpdated(address indexed treasury);
 }

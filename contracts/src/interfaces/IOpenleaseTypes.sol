@@ -3,15 +3,19 @@ pragma solidity ^0.8.30;
 
 /// @title Openlease types
 /// @notice The structs and enums of the marketplace, shared by events, errors and functions.
-/// @dev Amounts are token units (uint96 holds 79 billion of an 18-decimal stablecoin), times are
-/// unix seconds (uint32 lasts until 2106), durations are seconds.
+/// @dev Amounts are token units (uint96 holds 79 billion of an 18-decimal stablecoin; a lease's
+/// escrow is a uint88, 309 million), times are unix seconds (uint32 lasts until 2106), durations
+/// are seconds.
 interface IOpenleaseTypes {
     /// @notice A registered provider. The profile itself (metadata URI, endpoint, region, attributes
     /// hash) lives in the `ProviderRegistered`/`ProviderUpdated` events; the contract keeps only a
     /// commitment to it, `keccak256(abi.encode(metadataURI, endpoint, region, attributesHash))`,
-    /// against which a mirror can check what it read.
+    /// against which a mirror can check what it read. `attestationKey` is the EOA that signs the
+    /// provider's usage attestations; it is fixed at registration so that evidence of equivocation
+    /// can never be withdrawn (a contract wallet could stop accepting its own signatures).
     struct ProviderProfile {
         bool registered;
+        address attestationKey;
         bytes32 profileHash;
     }
 
@@ -45,18 +49,22 @@ interface IOpenleaseTypes {
         Finalized
     }
 
-    /// @notice A lease with the terms in force when it opened. Escrow is `deposit - settled`.
-    /// The lease runs until `min(endsAt, startedAt + deposit / pricePerSecond)`; receipts can be
-    /// settled until the settlement window after that has passed, and then the rest is refunded.
+    /// @notice A lease with the terms in force when it opened: the offer's price, notice period and
+    /// minimum duration, and the governance parameters of `paramsVersion` (fee, settlement window,
+    /// dispute bounds, arbiter), none of which any later change reaches. Escrow is
+    /// `deposit - settled`. The lease runs until `min(endsAt, startedAt + deposit / pricePerSecond)`;
+    /// receipts can be settled until the lease's settlement window after that has passed, and then
+    /// the rest is refunded.
     /// @dev The first two slots are all that settlement reads.
     struct Lease {
         address tenant;
         uint32 offerId;
         uint32 startedAt;
         uint32 endsAt;
-        uint96 deposit;
-        uint96 settled;
+        uint88 deposit;
+        uint88 settled;
         uint64 pricePerSecond;
+        uint16 paramsVersion;
         uint96 bond;
         uint32 noticePeriod;
         uint32 minEndsAt;
@@ -136,10 +144,14 @@ interface IOpenleaseTypes {
         DisputeStatus status;
     }
 
-    /// @notice Governance parameters, each within hard bounds (see `Governance`).
+    /// @notice Governance parameters, each within hard bounds (see `Governance`). Every change is a
+    /// new version that takes effect after `PARAMS_DELAY`; a lease keeps the version in force when
+    /// it opened for its whole life.
     struct Params {
         /// @dev Protocol fee on settled payments, in basis points.
         uint16 protocolFeeBps;
+        /// @dev After a lease ends, how long the provider may still settle receipts.
+        uint32 settlementWindow;
         /// @dev SLA bond locked per lease, in basis points of `pricePerSecond * noticePeriod`.
         uint16 bondBps;
         /// @dev Protocol cut of every slash, in basis points; the rest goes to the tenant.
@@ -148,22 +160,23 @@ interface IOpenleaseTypes {
         uint16 maxDisputeSlashBps;
         /// @dev A tenant's dispute bond, in basis points of the lease's bond.
         uint16 disputeBondBps;
-        /// @dev After a lease ends, how long the provider may still settle receipts.
-        uint32 settlementWindow;
         /// @dev How long the arbiter has to rule on a dispute.
         uint32 disputePeriod;
         /// @dev How long unstaked collateral thaws before it can be withdrawn.
         uint32 unbondingPeriod;
+        /// @dev Who rules the SLA disputes of leases opened under these parameters. Never the
+        /// tenant or the provider of the lease in dispute.
+        address arbiter;
     }
 
     /// @notice Which parameter a bounds error is about.
     enum Parameter {
         ProtocolFeeBps,
+        SettlementWindow,
         BondBps,
         SlashCutBps,
         MaxDisputeSlashBps,
         DisputeBondBps,
-        SettlementWindow,
         DisputePeriod,
         UnbondingPeriod
     }

@@ -1,23 +1,23 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
-import {IOpenlease} from "../interfaces/IOpenlease.sol";
-import {ReceiptSettlement} from "./ReceiptSettlement.sol";
+import {OpenleaseStorage} from "../OpenleaseStorage.sol";
 
 /// @title Disputes
 /// @notice Slashing. Provable faults are slashed by anyone: equivocation (two different usage
-/// attestations the provider signed for one lease and sequence). Faults that cannot be proven on
-/// chain go to SLA disputes: the tenant posts a bond, the lease's bond freezes, and the arbiter rules
-/// before a deadline with a bounded slash, or the dispute expires and releases both sides.
-abstract contract Disputes is ReceiptSettlement {
+/// attestations the provider's attestation key signed for one lease and sequence). Faults that
+/// cannot be proven on chain go to SLA disputes: the tenant posts a bond, the lease's bond freezes,
+/// and the lease's arbiter rules before a deadline with a bounded slash, or the dispute expires and
+/// releases both sides. Every bound is the lease's own (its parameters version).
+/// @dev The ABI and its documentation: `IOpenlease`.
+abstract contract Disputes is OpenleaseStorage {
     bytes32 internal constant USAGE_ATTESTATION_TYPEHASH =
         keccak256("UsageAttestation(uint256 leaseId,uint64 sequence,bytes32 usageDigest,uint64 periodEnd)");
 
     // ─── Equivocation ───────────────────────────────────────────────────────────────────────
 
-    /// @inheritdoc IOpenlease
     function slashEquivocation(
         UsageAttestation calldata a,
         bytes calldata signatureA,
@@ -31,10 +31,11 @@ abstract contract Disputes is ReceiptSettlement {
         }
         Lease storage l = _openLeaseOf(a.leaseId);
         address provider = _offers[l.offerId].provider;
-        if (
-            !SignatureChecker.isValidSignatureNow(provider, digestA, signatureA)
-                || !SignatureChecker.isValidSignatureNow(provider, digestB, signatureB)
-        ) revert OpenleaseInvalidAttestation(a.leaseId, provider);
+        // The key fixed at registration: its signatures cannot be disowned later.
+        address key = _providers[provider].attestationKey;
+        if (_recover(digestA, signatureA) != key || _recover(digestB, signatureB) != key) {
+            revert OpenleaseInvalidAttestation(a.leaseId, provider);
+        }
         uint96 bond = l.bond;
         if (bond == 0) revert OpenleaseNothingToSlash(a.leaseId);
         // A provider caught lying about usage serves this lease no longer.
@@ -42,14 +43,12 @@ abstract contract Disputes is ReceiptSettlement {
         _slashBond(a.leaseId, l, bond, SlashReason.Equivocation);
     }
 
-    /// @inheritdoc IOpenlease
     function attestationDigest(UsageAttestation calldata attestation) external view returns (bytes32) {
         return _attestationDigest(attestation);
     }
 
     // ─── SLA disputes ───────────────────────────────────────────────────────────────────────
 
-    /// @inheritdoc IOpenlease
     function openDispute(uint256 leaseId, string calldata evidenceURI) external nonReentrant {
         Lease storage l = _openLeaseOf(leaseId);
         if (msg.sender != l.tenant) revert OpenleaseNotTenant(leaseId, msg.sender);
@@ -58,8 +57,13 @@ abstract contract Disputes is ReceiptSettlement {
         Dispute storage d = _disputes[leaseId];
         if (d.status != DisputeStatus.None) revert OpenleaseDisputeExists(leaseId, d.status);
         if (l.bond == 0) revert OpenleaseNothingToSlash(leaseId);
+        Params storage p = _paramsVersions[l.paramsVersion];
+        // A dispute nobody can rule would only freeze the bond (and stall eviction) until it expires.
+        address arbiter = p.arbiter;
+        if (arbiter == l.tenant || arbiter == _offers[l.offerId].provider) {
+            revert OpenleaseArbiterIsParty(leaseId, arbiter);
+        }
 
-        Params memory p = _params;
         uint96 tenantBond = uint96(uint256(l.bond) * p.disputeBondBps / BPS);
         uint32 deadline = uint32(block.timestamp) + p.disputePeriod;
         d.tenantBond = tenantBond;
@@ -69,16 +73,18 @@ abstract contract Disputes is ReceiptSettlement {
         if (tenantBond > 0) _pull(_offers[l.offerId].token, msg.sender, tenantBond);
     }
 
-    /// @inheritdoc IOpenlease
     function ruleDispute(uint256 leaseId, uint16 slashBps) external {
-        if (msg.sender != _arbiter) revert OpenleaseNotArbiter(msg.sender);
         Dispute storage d = _openDispute(leaseId);
+        Lease storage l = _leases[leaseId];
+        Params storage p = _paramsVersions[l.paramsVersion];
+        address arbiter = p.arbiter;
+        if (msg.sender != arbiter) revert OpenleaseNotArbiter(leaseId, msg.sender, arbiter);
+        Offer storage o = _offers[l.offerId];
+        if (arbiter == l.tenant || arbiter == o.provider) revert OpenleaseArbiterIsParty(leaseId, arbiter);
         if (block.timestamp >= d.deadline) revert OpenleaseDisputeDeadlinePassed(leaseId, d.deadline);
-        uint256 maxSlashBps = _params.maxDisputeSlashBps;
+        uint256 maxSlashBps = p.maxDisputeSlashBps;
         if (slashBps > maxSlashBps) revert OpenleaseSlashTooLarge(slashBps, maxSlashBps);
 
-        Lease storage l = _leases[leaseId];
-        Offer storage o = _offers[l.offerId];
         bool upheld = slashBps > 0;
         d.status = upheld ? DisputeStatus.Upheld : DisputeStatus.Rejected;
         // Upheld: the tenant gets its bond back. Rejected: the provider keeps it for its trouble.
@@ -88,7 +94,6 @@ abstract contract Disputes is ReceiptSettlement {
         if (amount > 0) _slashBond(leaseId, l, amount, SlashReason.Dispute);
     }
 
-    /// @inheritdoc IOpenlease
     function expireDispute(uint256 leaseId) external {
         Dispute storage d = _openDispute(leaseId);
         if (block.timestamp < d.deadline) revert OpenleaseDisputeDeadlineNotReached(leaseId, d.deadline);
@@ -98,7 +103,6 @@ abstract contract Disputes is ReceiptSettlement {
         emit DisputeExpired(leaseId);
     }
 
-    /// @inheritdoc IOpenlease
     function dispute(uint256 leaseId) external view returns (Dispute memory) {
         return _disputes[leaseId];
     }
@@ -112,5 +116,10 @@ abstract contract Disputes is ReceiptSettlement {
 
     function _attestationDigest(UsageAttestation calldata attestation) private view returns (bytes32) {
         return _hashTypedDataV4(keccak256(abi.encode(USAGE_ATTESTATION_TYPEHASH, attestation)));
+    }
+
+    /// @dev Zero for a malformed or malleable signature, so it never matches a registered key.
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address recovered) {
+        (recovered,,) = ECDSA.tryRecover(digest, signature);
     }
 }

@@ -4,34 +4,32 @@ pragma solidity ^0.8.30;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
-import {IOpenlease} from "../interfaces/IOpenlease.sol";
-import {Governance} from "./Governance.sol";
+import {OpenleaseStorage} from "../OpenleaseStorage.sol";
 
 /// @title ProviderStaking
 /// @notice Provider profiles and collateral. Stake is free or locked: each open lease locks its SLA
 /// bond, which only finalizing the lease releases and only a slash takes. Free stake can be
-/// unstaked; it thaws for the unbonding period before it can be withdrawn.
-abstract contract ProviderStaking is Governance {
+/// unstaked; it thaws for the unbonding period in force before it can be withdrawn.
+/// @dev The ABI and its documentation: `IOpenlease`.
+abstract contract ProviderStaking is OpenleaseStorage {
     using SafeERC20 for IERC20;
 
-    mapping(address provider => ProviderProfile) internal _providers;
-    mapping(address provider => mapping(address token => Stake)) internal _stakes;
-
-    /// @inheritdoc IOpenlease
     function registerProvider(
         string calldata metadataURI,
         string calldata endpoint,
         string calldata region,
-        bytes32 attributesHash
+        bytes32 attributesHash,
+        address attestationKey
     ) external whenNotPaused {
+        if (attestationKey == address(0)) revert OpenleaseZeroAddress();
         ProviderProfile storage profile = _providers[msg.sender];
         if (profile.registered) revert OpenleaseProviderAlreadyRegistered(msg.sender);
         profile.registered = true;
+        profile.attestationKey = attestationKey;
         profile.profileHash = _profileHash(metadataURI, endpoint, region, attributesHash);
-        emit ProviderRegistered(msg.sender, metadataURI, endpoint, region, attributesHash);
+        emit ProviderRegistered(msg.sender, metadataURI, endpoint, region, attributesHash, attestationKey);
     }
 
-    /// @inheritdoc IOpenlease
     function updateProvider(
         string calldata metadataURI,
         string calldata endpoint,
@@ -42,7 +40,6 @@ abstract contract ProviderStaking is Governance {
         emit ProviderUpdated(msg.sender, metadataURI, endpoint, region, attributesHash);
     }
 
-    /// @inheritdoc IOpenlease
     function stake(address token, uint256 amount) external whenNotPaused nonReentrant {
         _registeredProfile(msg.sender);
         if (!_allowedTokens[token]) revert OpenleaseTokenNotAllowed(token);
@@ -54,7 +51,6 @@ abstract contract ProviderStaking is Governance {
         _pull(token, msg.sender, amount);
     }
 
-    /// @inheritdoc IOpenlease
     function requestUnstake(address token, uint256 amount) external nonReentrant {
         if (amount == 0) revert OpenleaseZeroAmount();
         Stake storage s = _stakes[msg.sender][token];
@@ -63,13 +59,13 @@ abstract contract ProviderStaking is Governance {
         // Both fit: amount <= staked, and thawing + amount never exceeds what was ever staked.
         s.staked -= uint96(amount);
         uint96 thawing = _toUint96(s.thawing + amount);
-        uint32 thawEndsAt = uint32(block.timestamp) + _params.unbondingPeriod;
+        uint32 thawEndsAt =
+            uint32(block.timestamp) + _paramsVersions[_paramsVersionNow(_counters)].unbondingPeriod;
         s.thawing = thawing;
         s.thawEndsAt = thawEndsAt;
         emit UnstakeRequested(msg.sender, token, amount, s.staked, thawing, thawEndsAt);
     }
 
-    /// @inheritdoc IOpenlease
     function withdrawStake(address token, address to) external nonReentrant returns (uint256 amount) {
         if (to == address(0)) revert OpenleaseZeroAddress();
         Stake storage s = _stakes[msg.sender][token];
@@ -80,16 +76,6 @@ abstract contract ProviderStaking is Governance {
         s.thawEndsAt = 0;
         emit StakeWithdrawn(msg.sender, token, amount, to);
         IERC20(token).safeTransfer(to, amount);
-    }
-
-    /// @inheritdoc IOpenlease
-    function providerProfile(address provider) external view returns (ProviderProfile memory) {
-        return _providers[provider];
-    }
-
-    /// @inheritdoc IOpenlease
-    function stakeOf(address provider, address token) external view returns (Stake memory) {
-        return _stakes[provider][token];
     }
 
     // ─── Internals ──────────────────────────────────────────────────────────────────────────
@@ -106,26 +92,5 @@ abstract contract ProviderStaking is Governance {
         bytes32 attributesHash
     ) private pure returns (bytes32) {
         return keccak256(abi.encode(metadataURI, endpoint, region, attributesHash));
-    }
-
-    /// @dev Locks `bond` of the provider's free stake for a new lease.
-    function _lockBond(address provider, address token, uint96 bond) internal {
-        Stake storage s = _stakes[provider][token];
-        uint96 locked = s.locked;
-        uint256 free = s.staked - locked;
-        if (bond > free) revert OpenleaseInsufficientFreeStake(provider, token, free, bond);
-        s.locked = locked + bond;
-    }
-
-    /// @dev Returns a finalized lease's remaining bond to the provider's free stake.
-    function _releaseBond(address provider, address token, uint96 bond) internal {
-        _stakes[provider][token].locked -= bond;
-    }
-
-    /// @dev Takes `amount` of a lease's locked bond out of the provider's stake.
-    function _burnBond(address provider, address token, uint96 amount) internal {
-        Stake storage s = _stakes[provider][token];
-        s.locked -= amount;
-        s.staked -= amount;
     }
 }

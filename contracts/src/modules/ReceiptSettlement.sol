@@ -1,27 +1,28 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
-import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 
-import {IOpenlease} from "../interfaces/IOpenlease.sol";
+import {LeaseMath} from "../libraries/LeaseMath.sol";
 import {LeaseMarket} from "./LeaseMarket.sol";
 
 /// @title ReceiptSettlement
 /// @notice Session signers and the settlement of cumulative EIP-712 service receipts. A receipt
 /// pays `cumulativeAmount - settled`, capped by the escrow, by what the lease's terms let accrue
-/// (`pricePerSecond * elapsed`) and by the signer's remaining cap; replay state is the lease's
-/// settled counter alone. Receipts are bound to this chain and contract by the EIP-712 domain.
-abstract contract ReceiptSettlement is LeaseMarket, EIP712 {
+/// (`pricePerSecond * elapsed`) and by the signer's remaining cap (`LeaseMath.payable_`); replay
+/// state is the lease's settled counter alone. Receipts are bound to this chain and contract by the
+/// EIP-712 domain.
+/// @dev The ABI and its documentation: `IOpenlease`. A batch keeps in memory what its receipts
+/// share (the offer's provider and token, the parameters version, the signer) and writes the
+/// provider's earnings and the signer's spent total once per run of receipts that share them:
+/// per receipt, settlement reads the lease's two hot slots, recovers one signature, writes the
+/// settled total and logs.
+abstract contract ReceiptSettlement is LeaseMarket {
     bytes32 internal constant SERVICE_RECEIPT_TYPEHASH =
         keccak256("ServiceReceipt(uint256 leaseId,uint256 cumulativeAmount,bytes32 usageDigest,uint64 periodEnd)");
 
-    mapping(address tenant => mapping(address signer => SessionSigner)) internal _signers;
-
     // ─── Session signers ────────────────────────────────────────────────────────────────────
 
-    /// @inheritdoc IOpenlease
     function authorizeSigner(address signer, uint96 cap, uint40 expiresAt) external {
         if (signer == address(0)) revert OpenleaseZeroAddress();
         if (cap == 0 || expiresAt <= block.timestamp) revert OpenleaseInvalidSignerTerms(cap, expiresAt);
@@ -31,7 +32,6 @@ abstract contract ReceiptSettlement is LeaseMarket, EIP712 {
         emit SignerAuthorized(msg.sender, signer, cap, expiresAt);
     }
 
-    /// @inheritdoc IOpenlease
     function revokeSigner(address signer) external {
         SessionSigner storage s = _signers[msg.sender][signer];
         if (s.cap == 0) revert OpenleaseUnknownSigner(msg.sender, signer);
@@ -39,181 +39,255 @@ abstract contract ReceiptSettlement is LeaseMarket, EIP712 {
         emit SignerRevoked(msg.sender, signer);
     }
 
-    /// @inheritdoc IOpenlease
-    function sessionSigner(address tenant, address signer) external view returns (SessionSigner memory) {
-        return _signers[tenant][signer];
-    }
-
     // ─── Settlement ─────────────────────────────────────────────────────────────────────────
 
-    /// @inheritdoc IOpenlease
     function settle(SignedReceipt calldata item) external nonReentrant returns (uint256 paid) {
-        Params memory p = _params;
+        Batch memory b = _newBatch();
         SettlementResult result;
-        (result, paid) = _settle(item, p.protocolFeeBps, p.settlementWindow);
+        (result, paid) = _settle(b, item);
         if (result != SettlementResult.Settled) revert OpenleaseSettlementFailed(item.receipt.leaseId, result);
+        _flushProvider(b);
+        _flushSigner(b);
     }
 
-    /// @inheritdoc IOpenlease
     function settleBatch(SignedReceipt[] calldata items)
         external
         nonReentrant
         returns (SettlementResult[] memory results)
     {
-        Params memory p = _params;
+        Batch memory b = _newBatch();
         results = new SettlementResult[](items.length);
         for (uint256 i; i < items.length; ++i) {
-            (SettlementResult result,) = _settle(items[i], p.protocolFeeBps, p.settlementWindow);
+            (SettlementResult result,) = _settle(b, items[i]);
             if (result != SettlementResult.Settled) {
                 results[i] = result;
                 emit SettlementSkipped(items[i].receipt.leaseId, result);
             }
         }
+        _flushProvider(b);
+        _flushSigner(b);
     }
 
-    /// @inheritdoc IOpenlease
     function receiptDigest(ServiceReceipt calldata receipt) external view returns (bytes32) {
-        return _receiptDigest(receipt);
+        return _receiptDigest(_domainSeparatorV4(), receipt);
     }
 
     // ─── Internals ──────────────────────────────────────────────────────────────────────────
 
-    /// @dev The part of a lease that settlement reads: the first two storage slots of `Lease`.
-    struct SettlementTerms {
-        address tenant;
+    /// @dev What the receipts of one call share, read once and written once per run.
+    struct Batch {
+        // The EIP-712 domain separator, read once.
+        bytes32 domainSeparator;
+        // The offer of the previous receipt, and its provider's earnings not yet credited.
         uint256 offerId;
-        uint256 startedAt;
-        uint256 endsAt;
-        uint256 deposit;
-        uint256 settled;
-        uint256 pricePerSecond;
+        address provider;
+        address token;
+        uint256 earned;
+        // The parameters version of the previous receipt's lease.
+        uint256 version;
+        uint256 feeBps;
+        uint256 settlementWindow;
+        // The previous session signer (not the tenant itself), with its spending not yet written.
+        address tenant;
+        address signer;
+        // What its authorization says now (`Settled` if it may sign): nothing can change the
+        // signer's record or the time during a call.
+        SettlementResult signerCheck;
+        uint256 cap;
+        uint256 spent;
+        uint256 spentBefore;
     }
 
-    /// @dev Settles one receipt or says why not, changing nothing in that case.
-    function _settle(SignedReceipt calldata item, uint256 feeBps, uint256 settlementWindow)
+    function _newBatch() private view returns (Batch memory b) {
+        b.domainSeparator = _domainSeparatorV4();
+        b.version = type(uint256).max;
+    }
+
+    /// @dev Settles one receipt or says why not, changing nothing in that case. The lease is read
+    /// in two SLOADs (Solidity would issue one per field): word 0 is tenant (bits 0-159), offerId
+    /// (160-191), startedAt (192-223) and endsAt (224-255); word 1 is deposit (0-87), settled
+    /// (88-175), pricePerSecond (176-239) and paramsVersion (240-255), the declaration order of
+    /// `Lease`, which the settlement tests pin. The money rules are `LeaseMath`'s (`runEnd`,
+    /// `accrued`, `payable_`, `fee`).
+    function _settle(Batch memory b, SignedReceipt calldata item)
         private
         returns (SettlementResult result, uint256 paid)
     {
-        ServiceReceipt calldata receipt = item.receipt;
-        uint256 leaseId = receipt.leaseId;
-        SettlementTerms memory t = _settlementTerms(leaseId);
-        if (t.tenant == address(0)) return (SettlementResult.UnknownLease, 0);
-        uint256 end = _runEnd(t.startedAt, t.endsAt, t.deposit, t.pricePerSecond);
-        if (block.timestamp >= end + settlementWindow) return (SettlementResult.SettlementWindowClosed, 0);
-        // A lease is finalized only after its settlement window, which the current window may no
-        // longer reflect (governance can lengthen it). No window is shorter than the minimum, so
-        // before that the lease cannot be finalized and its (cold) status need not be read.
-        if (
-            block.timestamp >= end + MIN_SETTLEMENT_WINDOW && _leases[leaseId].status == LeaseStatus.Finalized
-        ) return (SettlementResult.SettlementWindowClosed, 0);
-
-        address signer = item.signer;
-        uint256 capLeft;
-        (result, capLeft) = _checkSigner(t.tenant, signer, _receiptDigest(receipt), item.signature);
-        if (result != SettlementResult.Settled) return (result, 0);
-        (result, paid) = _payable(t, receipt.cumulativeAmount, capLeft);
-        if (result != SettlementResult.Settled) return (result, 0);
-
-        // paid <= deposit - settled, so the new settled total fits the deposit's uint96;
-        // and paid <= capLeft, so the signer's spent total stays within its uint96 cap.
-        _leases[leaseId].settled = uint96(t.settled + paid);
-        if (signer != t.tenant) _signers[t.tenant][signer].spent += uint96(paid);
-        uint256 fee = paid * feeBps / BPS;
-        Offer storage o = _offers[t.offerId];
-        address token = o.token;
-        _claimable[o.provider][token] += paid - fee;
-        _feesOwed[token] += fee;
-        emit LeaseSettled(leaseId, signer, receipt.cumulativeAmount, paid, fee);
-    }
-
-    /// @dev Reads the two slots settlement needs in two SLOADs; Solidity would issue one per field.
-    /// The offsets follow the declaration order of `Lease` (tenant, offerId, startedAt, endsAt |
-    /// deposit, settled, pricePerSecond); the settlement tests would fail on any mismatch.
-    function _settlementTerms(uint256 leaseId) private view returns (SettlementTerms memory t) {
-        Lease storage l = _leases[leaseId];
+        uint256 slot;
         uint256 word0;
         uint256 word1;
         assembly ("memory-safe") {
-            word0 := sload(l.slot)
-            word1 := sload(add(l.slot, 1))
+            mstore(0x00, calldataload(item)) // item.receipt.leaseId
+            mstore(0x20, _leases.slot)
+            slot := keccak256(0x00, 0x40)
+            word0 := sload(slot)
+            word1 := sload(add(slot, 1))
         }
-        t.tenant = address(uint160(word0));
-        t.offerId = uint32(word0 >> 160);
-        t.startedAt = uint32(word0 >> 192);
-        t.endsAt = uint32(word0 >> 224);
-        t.deposit = uint96(word1);
-        t.settled = uint96(word1 >> 96);
-        t.pricePerSecond = uint64(word1 >> 192);
-    }
+        if (uint160(word0) == 0) return (SettlementResult.UnknownLease, 0);
+        if (word1 >> 240 != b.version) _loadParams(b, word1 >> 240);
+        // The window is the lease's own and a lease is finalized only after it (or evicted with its
+        // escrow emptied), so a finalized lease never gets past here with anything to pay.
+        if (
+            block.timestamp
+                >= LeaseMath.runEnd(uint32(word0 >> 192), word0 >> 224, uint88(word1), uint64(word1 >> 176))
+                    + b.settlementWindow
+        ) return (SettlementResult.SettlementWindowClosed, 0);
 
-    /// @dev Whether `signer` may sign the tenant's receipts and signed this one, and how much it
-    /// may still attest. The tenant itself (an EOA, or a contract wallet through ERC-1271) has no cap.
-    function _checkSigner(address tenant, address signer, bytes32 digest, bytes calldata signature)
-        private
-        view
-        returns (SettlementResult, uint256 capLeft)
-    {
-        if (signer == tenant) {
-            if (!SignatureChecker.isValidSignatureNow(tenant, digest, signature)) {
-                return (SettlementResult.InvalidSignature, 0);
+        address signer;
+        uint256 capLeft = type(uint256).max;
+        {
+            uint256 sigOffset;
+            uint256 sigLength;
+            // `item.signer` and `item.signature` with the checks of Solidity's calldata accessors: a
+            // dirty address, or a signature whose offset or length leaves calldata, reverts. (The
+            // caller's `items[i]` checked that the item's 0xc0-byte head lies in calldata.)
+            assembly ("memory-safe") {
+                signer := calldataload(add(item, 0x80))
+                if shr(160, signer) { revert(0, 0) }
+                let ptr := add(item, calldataload(add(item, 0xa0)))
+                if iszero(slt(sub(ptr, item), add(sub(calldatasize(), item), not(30)))) { revert(0, 0) }
+                sigLength := calldataload(ptr)
+                if gt(sigLength, 0xffffffffffffffff) { revert(0, 0) }
+                sigOffset := add(ptr, 0x20)
+                if sgt(sigOffset, sub(calldatasize(), sigLength)) { revert(0, 0) }
             }
-            return (SettlementResult.Settled, type(uint256).max);
+            if (signer == address(uint160(word0))) {
+                // The tenant itself: an EOA, or a contract wallet through ERC-1271; no cap.
+                if (!SignatureChecker.isValidSignatureNow(
+                        signer, _receiptDigest(b.domainSeparator, item.receipt), item.signature
+                    )) return (SettlementResult.InvalidSignature, 0);
+            } else {
+                if (signer != b.signer || address(uint160(word0)) != b.tenant) {
+                    _flushSigner(b);
+                    _loadSigner(b, address(uint160(word0)), signer);
+                }
+                result = b.signerCheck;
+                if (result != SettlementResult.Settled) return (result, 0);
+                if (_recover(_receiptDigest(b.domainSeparator, item.receipt), sigOffset, sigLength) != signer) {
+                    return (SettlementResult.InvalidSignature, 0);
+                }
+                // Re-authorizing may set a cap below what was already spent: nothing is left then.
+                unchecked {
+                    capLeft = b.cap > b.spent ? b.cap - b.spent : 0;
+                }
+            }
         }
+
+        (result, paid) = LeaseMath.payable_(
+            uint88(word1 >> 88),
+            uint88(word1),
+            LeaseMath.accrued(uint32(word0 >> 192), word0 >> 224, uint64(word1 >> 176), block.timestamp),
+            item.receipt.cumulativeAmount,
+            capLeft
+        );
+        if (result != SettlementResult.Settled) return (result, 0);
+        // paid <= deposit - settled, so the new settled total fits the deposit's 88 bits.
+        uint256 settled = uint88(word1 >> 88) + paid;
+        uint256 fee = LeaseMath.fee(settled, b.feeBps) - LeaseMath.fee(settled - paid, b.feeBps);
+        // paid <= capLeft = cap - spent, so the signer's spent total stays within its uint96 cap.
+        if (signer != address(uint160(word0))) b.spent += paid;
+        // The new settled total into bits 88-175 of word 1, read above.
+        assembly ("memory-safe") {
+            sstore(add(slot, 1), or(and(word1, not(shl(88, 0xffffffffffffffffffffff))), shl(88, settled)))
+        }
+        if (uint32(word0 >> 160) != b.offerId) _switchOffer(b, uint32(word0 >> 160));
+        // A batch's earnings are at most the sum of its leases' deposits, each below 2^88.
+        unchecked {
+            b.earned += paid - fee;
+        }
+        emit LeaseSettled(item.receipt.leaseId, signer, item.receipt.cumulativeAmount, paid, fee, settled);
+    }
+
+    function _loadParams(Batch memory b, uint256 version) private view {
+        Params storage p = _paramsVersions[version];
+        b.version = version;
+        b.feeBps = p.protocolFeeBps;
+        b.settlementWindow = p.settlementWindow;
+    }
+
+    /// @dev Credits the earnings so far and moves on to another offer's provider and token.
+    function _switchOffer(Batch memory b, uint256 offerId) private {
+        Offer storage o = _offers[offerId];
+        (address provider, address token) = (o.provider, o.token);
+        if (provider != b.provider || token != b.token) {
+            _flushProvider(b);
+            (b.provider, b.token) = (provider, token);
+        }
+        b.offerId = offerId;
+    }
+
+    function _flushProvider(Batch memory b) private {
+        if (b.earned == 0) return;
+        _claimable[b.provider][b.token] += b.earned;
+        b.earned = 0;
+    }
+
+    /// @dev Writes the spending of the current signer. It never exceeds the cap, which fits uint96.
+    function _flushSigner(Batch memory b) private {
+        if (b.spent == b.spentBefore) return;
+        _signers[b.tenant][b.signer].spent = uint96(b.spent);
+        b.spentBefore = b.spent;
+    }
+
+    /// @dev Loads a session signer of `tenant` and whether it may sign now: authorized (a cap),
+    /// not revoked, not expired, checked in this order.
+    function _loadSigner(Batch memory b, address tenant, address signer) private view {
         SessionSigner memory s = _signers[tenant][signer];
-        if (s.cap == 0) return (SettlementResult.SignerNotAuthorized, 0);
-        if (s.expiresAt == 0) return (SettlementResult.SignerRevoked, 0);
-        if (block.timestamp >= s.expiresAt) return (SettlementResult.SignerExpired, 0);
-        if (_recover(digest, signature) != signer) return (SettlementResult.InvalidSignature, 0);
-        // Re-authorizing may set a cap below what was already spent: nothing is left then.
-        return (SettlementResult.Settled, s.cap > s.spent ? s.cap - s.spent : 0);
+        b.tenant = tenant;
+        b.signer = signer;
+        b.cap = s.cap;
+        b.spent = s.spent;
+        b.spentBefore = s.spent;
+        if (s.cap == 0) b.signerCheck = SettlementResult.SignerNotAuthorized;
+        else if (s.expiresAt == 0) b.signerCheck = SettlementResult.SignerRevoked;
+        else if (block.timestamp >= s.expiresAt) b.signerCheck = SettlementResult.SignerExpired;
+        else b.signerCheck = SettlementResult.Settled;
     }
 
-    /// @dev What a receipt for `cumulativeAmount` pays now: the increase over what was settled,
-    /// capped by the escrow, by what the terms let accrue so far and by the signer's remaining cap.
-    function _payable(SettlementTerms memory t, uint256 cumulativeAmount, uint256 capLeft)
-        private
-        view
-        returns (SettlementResult, uint256 paid)
+    /// @dev The EIP-712 digest of a receipt (`_hashTypedDataV4` of its struct hash, as OpenZeppelin's
+    /// `MessageHashUtils.toTypedDataHash` computes it), hashing its four static words straight from
+    /// calldata, in memory past the free memory pointer, which it leaves where it was.
+    function _receiptDigest(bytes32 domainSeparator, ServiceReceipt calldata receipt)
+        internal
+        pure
+        returns (bytes32 digest)
     {
-        if (cumulativeAmount <= t.settled) return (SettlementResult.AlreadySettled, 0);
-        if (t.settled == t.deposit) return (SettlementResult.EscrowExhausted, 0);
-        uint256 accrued = (_min(block.timestamp, t.endsAt) - t.startedAt) * t.pricePerSecond;
-        if (accrued <= t.settled) return (SettlementResult.NotYetAccrued, 0);
-        if (capLeft == 0) return (SettlementResult.SignerCapReached, 0);
-        paid = _min(_min(_min(cumulativeAmount, accrued), t.deposit) - t.settled, capLeft);
-        return (SettlementResult.Settled, paid);
-    }
-
-    /// @dev The EIP-712 digest of a receipt, hashing its four static words straight from calldata.
-    function _receiptDigest(ServiceReceipt calldata receipt) internal view returns (bytes32) {
         bytes32 typehash = SERVICE_RECEIPT_TYPEHASH;
-        bytes32 structHash;
         assembly ("memory-safe") {
             let ptr := mload(0x40)
             mstore(ptr, typehash)
             calldatacopy(add(ptr, 0x20), receipt, 0x80)
-            structHash := keccak256(ptr, 0xa0)
+            let structHash := keccak256(ptr, 0xa0)
+            mstore(ptr, hex"1901")
+            mstore(add(ptr, 0x02), domainSeparator)
+            mstore(add(ptr, 0x22), structHash)
+            digest := keccak256(ptr, 0x42)
         }
-        return _hashTypedDataV4(structHash);
     }
 
-    /// @dev ECDSA recovery of a 65-byte calldata signature, without copying it to memory. Returns
-    /// zero for a malformed or malleable (high-s) signature.
-    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
-        if (signature.length != 65) return address(0);
-        bytes32 r;
-        bytes32 s;
-        uint8 v;
+    /// @dev ECDSA recovery of a calldata signature, without copying it to memory: what
+    /// OpenZeppelin's `ECDSA.tryRecover(digest, v, r, s)` returns for a 65-byte one. Zero for any
+    /// other length, for a malleable (high-s) signature and for one the precompile rejects (it
+    /// returns nothing then). A failed precompile call (out of gas) reverts, as `ecrecover` does.
+    function _recover(bytes32 digest, uint256 sigOffset, uint256 sigLength) private view returns (address recovered) {
         assembly ("memory-safe") {
-            r := calldataload(signature.offset)
-            s := calldataload(add(signature.offset, 0x20))
-            v := byte(0, calldataload(add(signature.offset, 0x40)))
+            let s := calldataload(add(sigOffset, 0x20))
+            if and(
+                eq(sigLength, 65),
+                iszero(gt(s, 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0))
+            ) {
+                let ptr := mload(0x40)
+                mstore(ptr, digest)
+                mstore(add(ptr, 0x20), byte(0, calldataload(add(sigOffset, 0x40))))
+                mstore(add(ptr, 0x40), calldataload(sigOffset))
+                mstore(add(ptr, 0x60), s)
+                mstore(0x00, 0)
+                if iszero(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20)) {
+                    returndatacopy(0, 0, returndatasize())
+                    revert(0, returndatasize())
+                }
+                recovered := mload(0x00)
+            }
         }
-        (address recovered,,) = ECDSA.tryRecover(digest, v, r, s);
-        return recovered;
-    }
-
-    function _min(uint256 a, uint256 b) internal pure returns (uint256) {
-        return a < b ? a : b;
     }
 }

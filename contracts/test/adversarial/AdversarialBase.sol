@@ -6,7 +6,8 @@ import {IOpenleaseErrors} from "../../src/interfaces/IOpenleaseErrors.sol";
 import {IOpenleaseEvents} from "../../src/interfaces/IOpenleaseEvents.sol";
 
 /// @notice Shared helpers of the adversarial tests: settlement-failure expectations, fee arithmetic
-/// from the market's own parameters, and signature surgery (high-s twins, compact and padded forms).
+/// from the market's own parameters (a lease's settled total bears the fee, credited at finalize), and
+/// signature surgery (high-s twins, compact and padded forms).
 abstract contract AdversarialBase is BaseTest, IOpenleaseErrors, IOpenleaseEvents {
     /// @dev The order of the secp256k1 group.
     uint256 internal constant SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141;
@@ -15,9 +16,15 @@ abstract contract AdversarialBase is BaseTest, IOpenleaseErrors, IOpenleaseEvent
         vm.expectRevert(abi.encodeWithSelector(OpenleaseSettlementFailed.selector, leaseId, result));
     }
 
-    /// @dev The protocol fee the market takes of `paid`, from its current parameters.
-    function feeOf(uint256 paid) internal view returns (uint256) {
-        return paid * market.params().protocolFeeBps / 10_000;
+    /// @dev The protocol fee on a lease's settled total of `settled`, under the parameters in force (the
+    /// version of the leases a test opens). A settlement from zero keeps exactly this much as fee.
+    function feeOf(uint256 settled) internal view returns (uint256) {
+        return settled * market.params().protocolFeeBps / 10_000;
+    }
+
+    /// @dev The protocol fee on a settled total of `settled` at the lease's own fee (its parameters version).
+    function leaseFeeOf(uint256 leaseId, uint256 settled) internal view returns (uint256) {
+        return settled * market.leaseParams(leaseId).protocolFeeBps / 10_000;
     }
 
     /// @dev The protocol's cut of a slash of `amount`, from the market's current parameters.

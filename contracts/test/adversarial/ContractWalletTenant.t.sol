@@ -22,7 +22,8 @@ contract ContractWalletTenant_Adversarial_Test is AdversarialBase {
         vm.startPrank(walletOwner);
         wallet.execute(address(usdc), abi.encodeCall(usdc.approve, (address(market), type(uint256).max)));
         bytes memory ret = wallet.execute(
-            address(market), abi.encodeCall(market.openLease, (offerId, 20 days, deposit, type(uint64).max))
+            address(market),
+            abi.encodeCall(market.openLease, (offerId, 20 days, deposit, market.offerTermsHash(offerId)))
         );
         vm.stopPrank();
         leaseId = abi.decode(ret, (uint256));
@@ -46,7 +47,7 @@ contract ContractWalletTenant_Adversarial_Test is AdversarialBase {
         SignedReceipt memory item = walletReceipt(walletOwnerKey, amount);
 
         vm.expectEmit(address(market));
-        emit LeaseSettled(leaseId, address(wallet), amount, amount, feeOf(amount));
+        emit LeaseSettled(leaseId, address(wallet), amount, amount, feeOf(amount), amount);
         uint256 paid = market.settle(item);
 
         assertEq(paid, amount, "paid");

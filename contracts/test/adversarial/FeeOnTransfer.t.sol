@@ -36,9 +36,7 @@ contract FeeOnTransfer_Adversarial_Test is AdversarialBase {
     }
 
     function expectFeeOnTransfer(uint256 amount) internal {
-        vm.expectRevert(
-            abi.encodeWithSelector(OpenleaseFeeOnTransfer.selector, address(fot), amount, received(amount))
-        );
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseFeeOnTransfer.selector, address(fot), amount, received(amount)));
     }
 
     function test_RevertWhen_StakeLosesAFee() public {
@@ -74,9 +72,10 @@ contract FeeOnTransfer_Adversarial_Test is AdversarialBase {
         uint256 leasesBefore = market.leaseCount();
         Stake memory stakeBefore = market.stakeOf(provider, address(fot));
 
+        bytes32 termsHash = market.offerTermsHash(fotOffer);
         expectFeeOnTransfer(deposit);
         vm.prank(tenant);
-        market.openLease(fotOffer, 10 hours, deposit, type(uint64).max);
+        market.openLease(fotOffer, 10 hours, deposit, termsHash);
 
         assertEq(market.leaseCount(), leasesBefore, "lease count");
         assertEq(market.offer(fotOffer).activeLeases, 1, "active leases");

@@ -32,7 +32,7 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
         vm.startPrank(walletOwner);
         providerWallet.execute(
             address(market),
-            abi.encodeCall(market.registerProvider, ("ipfs://p", "https://p.example", "eu", bytes32(0)))
+            abi.encodeCall(market.registerProvider, ("ipfs://p", "https://p.example", "eu", bytes32(0), walletOwner))
         );
         providerWallet.execute(address(ren), abi.encodeCall(ren.approve, (address(market), type(uint256).max)));
         providerWallet.execute(address(market), abi.encodeCall(market.stake, (address(ren), PROVIDER_STAKE)));
@@ -86,6 +86,14 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
         return abi.decode(ret, (uint256));
     }
 
+    /// @dev Finalizes the settled lease, which credits the protocol's fee on what it settled; returns it.
+    function accrueFees() internal returns (uint256 fees) {
+        vm.warp(market.settlementDeadline(renLease));
+        market.finalizeLease(renLease);
+        fees = market.feesOwed(address(ren));
+        assertEq(fees, feeOf(market.lease(renLease).settled), "the fee on the settled total");
+    }
+
     function unstakeFreeAndThaw() internal returns (uint256 free) {
         Stake memory s = market.stakeOf(address(providerWallet), address(ren));
         free = s.staked - s.locked;
@@ -99,7 +107,11 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
     function test_ReentrantClaimDuringClaimIsBlocked() public {
         uint256 marketBefore = ren.balanceOf(address(market));
         uint256 walletBefore = ren.balanceOf(address(providerWallet));
-        ren.arm(address(providerWallet), asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))), false);
+        ren.arm(
+            address(providerWallet),
+            asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))),
+            false
+        );
 
         uint256 claimed = claimAsProvider();
 
@@ -143,7 +155,11 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
 
     function test_RevertWhen_HookBubblesTheGuardError() public {
         uint256 marketBefore = ren.balanceOf(address(market));
-        ren.arm(address(providerWallet), asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))), true);
+        ren.arm(
+            address(providerWallet),
+            asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))),
+            true
+        );
 
         vm.expectRevert(ReentrancyGuardTransient.ReentrancyGuardReentrantCall.selector);
         vm.prank(walletOwner);
@@ -182,7 +198,11 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
     function test_ReentrantClaimDuringWithdrawStakeIsBlocked() public {
         uint256 free = unstakeFreeAndThaw();
         uint256 marketBefore = ren.balanceOf(address(market));
-        ren.arm(address(providerWallet), asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))), false);
+        ren.arm(
+            address(providerWallet),
+            asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))),
+            false
+        );
 
         vm.prank(walletOwner);
         providerWallet.execute(
@@ -201,7 +221,11 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
         ren.mint(address(providerWallet), amount);
         Stake memory before = market.stakeOf(address(providerWallet), address(ren));
         uint256 marketBefore = ren.balanceOf(address(market));
-        ren.arm(address(providerWallet), asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))), false);
+        ren.arm(
+            address(providerWallet),
+            asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))),
+            false
+        );
 
         vm.prank(walletOwner);
         providerWallet.execute(address(market), abi.encodeCall(market.stake, (address(ren), amount)));
@@ -214,7 +238,8 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
 
     function test_ReentrantOpenLeaseDuringOpenLeaseIsBlocked() public {
         uint256 deposit = uint256(PRICE) * 10 hours;
-        bytes memory open = abi.encodeCall(market.openLease, (renOffer, 10 hours, deposit, type(uint64).max));
+        bytes memory open =
+            abi.encodeCall(market.openLease, (renOffer, 10 hours, deposit, market.offerTermsHash(renOffer)));
         uint256 leasesBefore = market.leaseCount();
         uint16 activeBefore = market.offer(renOffer).activeLeases;
         uint256 lockedBefore = market.stakeOf(address(providerWallet), address(ren)).locked;
@@ -229,7 +254,9 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
         assertEq(leaseId, leasesBefore + 1, "lease id");
         assertEq(market.leaseCount(), leasesBefore + 1, "one lease");
         assertEq(market.offer(renOffer).activeLeases, activeBefore + 1, "active leases");
-        assertEq(market.stakeOf(address(providerWallet), address(ren)).locked, lockedBefore + bondOf(renOffer), "locked");
+        assertEq(
+            market.stakeOf(address(providerWallet), address(ren)).locked, lockedBefore + bondOf(renOffer), "locked"
+        );
         assertEq(ren.balanceOf(address(market)), marketBefore + deposit, "one deposit in");
         assertEq(ren.balanceOf(address(tenantWallet)), walletBefore - deposit, "one deposit out");
     }
@@ -250,7 +277,7 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
     // ─── collectFees ────────────────────────────────────────────────────────────────────────
 
     function test_ReentrantCollectFeesDuringCollectFeesIsBlocked() public {
-        uint256 fees = market.feesOwed(address(ren));
+        uint256 fees = accrueFees();
         assertGt(fees, 0, "fees owed");
         uint256 marketBefore = ren.balanceOf(address(market));
         ren.arm(address(market), abi.encodeCall(market.collectFees, (address(ren))), false);
@@ -265,9 +292,13 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
     }
 
     function test_ReentrantClaimDuringCollectFeesIsBlocked() public {
-        uint256 fees = market.feesOwed(address(ren));
+        uint256 fees = accrueFees();
         uint256 marketBefore = ren.balanceOf(address(market));
-        ren.arm(address(providerWallet), asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))), false);
+        ren.arm(
+            address(providerWallet),
+            asProvider(abi.encodeCall(market.claim, (address(ren), address(providerWallet)))),
+            false
+        );
 
         market.collectFees(address(ren));
 

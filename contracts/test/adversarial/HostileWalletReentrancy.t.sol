@@ -23,7 +23,9 @@ contract HostileWalletReentrancy_Adversarial_Test is AdversarialBase {
         wallet.execute(address(usdc), abi.encodeCall(usdc.approve, (address(market), type(uint256).max)));
         bytes memory ret = wallet.execute(
             address(market),
-            abi.encodeCall(market.openLease, (offerId, 10 hours, uint256(PRICE) * 10 hours, type(uint64).max))
+            abi.encodeCall(
+                market.openLease, (offerId, 10 hours, uint256(PRICE) * 10 hours, market.offerTermsHash(offerId))
+            )
         );
         vm.stopPrank();
         leaseId = abi.decode(ret, (uint256));
@@ -51,23 +53,31 @@ contract HostileWalletReentrancy_Adversarial_Test is AdversarialBase {
         // This settle and the replay below, each with its reentrant twin from isValidSignature.
         vm.expectCall(address(market), reenter, 4);
         vm.expectEmit(address(market));
-        emit LeaseSettled(leaseId, address(wallet), amount, amount, feeOf(amount));
+        emit LeaseSettled(leaseId, address(wallet), amount, amount, feeOf(amount), amount);
         uint256 paid = market.settle(item);
 
         assertEq(paid, amount, "paid");
         assertEq(market.lease(leaseId).settled, amount, "settled once");
         assertEq(market.claimable(provider, address(usdc)), amount - feeOf(amount), "provider paid once");
-        assertEq(market.feesOwed(address(usdc)), feeOf(amount), "fee taken once");
         assertEq(usdc.balanceOf(address(market)), marketBefore, "no tokens moved");
 
         expectSettlementFailed(leaseId, SettlementResult.AlreadySettled);
         market.settle(item);
+
+        // The fee was kept once: finalizing credits the fee on the one settlement.
+        vm.warp(market.settlementDeadline(leaseId));
+        market.finalizeLease(leaseId);
+        assertEq(market.feesOwed(address(usdc)), feeOf(amount), "fee taken once");
     }
 
     function test_ReentrantSettleBatchOfALargerReceiptPaysNothingExtra() public {
         SignedReceipt memory item = walletReceipt(amount / 2);
         SignedReceipt memory larger = walletReceipt(amount);
-        arm(MockContractWallet.Mode.ReenterExpectGuard, address(market), abi.encodeCall(market.settleBatch, (one(larger))));
+        arm(
+            MockContractWallet.Mode.ReenterExpectGuard,
+            address(market),
+            abi.encodeCall(market.settleBatch, (one(larger)))
+        );
 
         assertEq(market.settle(item), amount / 2, "paid");
         assertEq(market.lease(leaseId).settled, amount / 2, "only the outer receipt settled");

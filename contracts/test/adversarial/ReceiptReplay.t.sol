@@ -2,6 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {Openlease} from "../../src/Openlease.sol";
+import {IOpenlease} from "../../src/interfaces/IOpenlease.sol";
 import {AdversarialBase} from "./AdversarialBase.sol";
 
 /// @notice Receipt replay: a signed receipt is bound to its lease, chain and market deployment by the
@@ -69,7 +70,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         uint256 claimableBefore = market.claimable(provider, address(usdc));
 
         vm.expectEmit(address(market));
-        emit LeaseSettled(leaseA, signer, amount, amount, feeOf(amount));
+        emit LeaseSettled(leaseA, signer, amount, amount, feeOf(amount), amount);
         uint256 paid = market.settle(r);
 
         assertEq(paid, amount, "paid");
@@ -138,13 +139,15 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
 
     function test_RevertWhen_ReceiptIsReplayedOnAnotherDeployment() public {
         // A second market with the same parties, offer and lease id.
-        Openlease market1 = market;
-        Openlease market2 = new Openlease(admin, treasury, arbiter, defaultParams());
+        IOpenlease market1 = market;
+        IOpenlease market2 = IOpenlease(address(new Openlease(admin, treasury, defaultParams())));
         market = market2;
         vm.prank(admin);
         market2.setTokenAllowed(address(usdc), true);
         vm.prank(provider);
-        market2.registerProvider("ipfs://provider", "https://compute.example", "eu-west", keccak256("gpu:a100"));
+        market2.registerProvider(
+            "ipfs://provider", "https://compute.example", "eu-west", keccak256("gpu:a100"), provider
+        );
         mintAndApprove(address(usdc), provider, PROVIDER_STAKE);
         vm.prank(provider);
         market2.stake(address(usdc), PROVIDER_STAKE);
@@ -164,7 +167,9 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
             market2.receiptDigest(r.receipt), expectedDigest(r.receipt, block.chainid, address(market2)), "digest 2"
         );
 
-        vm.expectRevert(abi.encodeWithSelector(OpenleaseSettlementFailed.selector, lease2, SettlementResult.InvalidSignature));
+        vm.expectRevert(
+            abi.encodeWithSelector(OpenleaseSettlementFailed.selector, lease2, SettlementResult.InvalidSignature)
+        );
         market2.settle(r);
         assertEq(market2.lease(lease2).settled, 0, "settled on market 2");
         assertEq(market2.claimable(provider, address(usdc)), 0, "claimable on market 2");
@@ -210,7 +215,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         uint256 balanceBefore = usdc.balanceOf(address(market));
 
         vm.expectEmit(address(market));
-        emit LeaseSettled(leaseA, signer, amount, amount, feeOf(amount));
+        emit LeaseSettled(leaseA, signer, amount, amount, feeOf(amount), amount);
         vm.expectEmit(address(market));
         emit SettlementSkipped(leaseA, SettlementResult.AlreadySettled);
         SettlementResult[] memory results = market.settleBatch(items);

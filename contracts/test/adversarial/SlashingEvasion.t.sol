@@ -6,7 +6,8 @@ import {AdversarialBase} from "./AdversarialBase.sol";
 /// @notice Slashing evasion by unstaking first: only free stake can thaw, the bonds of open leases stay
 /// locked and slashable (termination, equivocation, dispute) whatever the provider unstakes, withdrawal
 /// pays out exactly the thawed amount, the provider cannot finalize past an open dispute, and the
-/// unbonding period is bounded below by the longest settlement window plus the longest dispute period.
+/// unbonding period is bounded below by the longest settlement window plus the longest dispute period (a
+/// bound every scheduled parameters version must respect).
 contract SlashingEvasion_Adversarial_Test is AdversarialBase {
     uint256 internal leaseId;
     uint96 internal bond;
@@ -34,17 +35,30 @@ contract SlashingEvasion_Adversarial_Test is AdversarialBase {
         assertEq(s.thawEndsAt, thawEndsAt, "thawEndsAt");
     }
 
-    /// @dev Everything the market owes in USDC, which its balance must match exactly.
-    function assertSolvent(address[] memory accounts) internal view {
+    /// @dev Everything the market owes in USDC, which its balance must match exactly: fees, claimable
+    /// balances, stake, and for each lease not yet finalized its escrow plus the fee on what it settled
+    /// (credited to the protocol at finalize), and the tenant's bond of an open dispute.
+    function assertSolvent(address[] memory accounts, uint256[] memory leases) internal view {
         uint256 owed = market.feesOwed(address(usdc));
         for (uint256 i; i < accounts.length; ++i) {
             owed += market.claimable(accounts[i], address(usdc));
         }
         Stake memory s = market.stakeOf(provider, address(usdc));
         owed += s.staked + s.thawing;
-        Lease memory l = market.lease(leaseId);
-        if (l.status == LeaseStatus.Open) owed += l.deposit - l.settled;
+        for (uint256 i; i < leases.length; ++i) {
+            Lease memory l = market.lease(leases[i]);
+            if (l.status != LeaseStatus.Open) continue;
+            owed += l.deposit - l.settled + uint256(l.settled) * market.leaseParams(leases[i]).protocolFeeBps / 10_000;
+            Dispute memory d = market.dispute(leases[i]);
+            if (d.status == DisputeStatus.Open) owed += d.tenantBond;
+        }
         assertEq(usdc.balanceOf(address(market)), owed, "market balance equals what it owes");
+    }
+
+    function assertSolvent(address[] memory accounts) internal view {
+        uint256[] memory leases = new uint256[](1);
+        leases[0] = leaseId;
+        assertSolvent(accounts, leases);
     }
 
     function parties() internal view returns (address[] memory accounts) {
@@ -88,9 +102,7 @@ contract SlashingEvasion_Adversarial_Test is AdversarialBase {
 
     function test_RevertWhen_ProviderUnstakesTheBondInTwoSteps() public {
         unstakeAllFree();
-        vm.expectRevert(
-            abi.encodeWithSelector(OpenleaseInsufficientFreeStake.selector, provider, address(usdc), 0, 1)
-        );
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseInsufficientFreeStake.selector, provider, address(usdc), 0, 1));
         vm.prank(provider);
         market.requestUnstake(address(usdc), 1);
     }
@@ -217,15 +229,15 @@ contract SlashingEvasion_Adversarial_Test is AdversarialBase {
 
     // ─── Unbonding bounds ───────────────────────────────────────────────────────────────────
 
-    /// @dev The bounds setParams enforces on `which`, read from its revert.
+    /// @dev The bounds scheduleParams enforces on `which`, read from its revert.
     function boundsOf(Parameter which) internal returns (uint256 min, uint256 max) {
         Params memory p = defaultParams();
         if (which == Parameter.SettlementWindow) p.settlementWindow = type(uint32).max;
         else if (which == Parameter.DisputePeriod) p.disputePeriod = type(uint32).max;
         else p.unbondingPeriod = type(uint32).max;
         vm.prank(admin);
-        try market.setParams(p) {
-            revert("setParams accepted an out-of-bounds value");
+        try market.scheduleParams(p) {
+            revert("scheduleParams accepted an out-of-bounds value");
         } catch (bytes memory err) {
             assertEq(bytes4(err), OpenleaseParameterOutOfBounds.selector, "selector");
             bytes memory args = new bytes(err.length - 4);
@@ -261,12 +273,11 @@ contract SlashingEvasion_Adversarial_Test is AdversarialBase {
             )
         );
         vm.prank(admin);
-        market.setParams(p);
+        market.scheduleParams(p);
 
         p.unbondingPeriod = uint32(minUnbonding);
-        vm.prank(admin);
-        market.setParams(p);
-        assertEq(market.params().unbondingPeriod, minUnbonding, "set");
+        applyParams(p);
+        assertEq(market.params().unbondingPeriod, minUnbonding, "in force");
     }
 
     function testFuzz_RevertWhen_UnbondingPeriodBelowMinimum(uint32 unbonding) public {
@@ -279,37 +290,49 @@ contract SlashingEvasion_Adversarial_Test is AdversarialBase {
             )
         );
         vm.prank(admin);
-        market.setParams(p);
+        market.scheduleParams(p);
     }
 
     function test_ThawEndingDuringAWorstCaseDisputeFreesNoBond() public {
-        // Longest window and dispute period, shortest unbonding, dispute opened at the last moment:
-        // the free stake unstaked at the start thaws before the arbiter's deadline, yet withdrawing it
-        // leaves the disputed bond locked for the ruling.
+        // Longest window and dispute period, shortest unbonding, for a lease opened under them; the dispute
+        // opened at the last moment: the free stake unstaked at the lease's start thaws before the
+        // arbiter's deadline, yet withdrawing it leaves the disputed bond locked for the ruling.
         Params memory p = defaultParams();
         p.settlementWindow = 7 days;
         p.disputePeriod = 14 days;
         p.unbondingPeriod = 21 days;
-        vm.prank(admin);
-        market.setParams(p);
+        applyParams(p);
+        uint256 worst = openDefaultLease();
+        uint96 worstBond = market.lease(worst).bond;
+        assertEq(abi.encode(market.leaseParams(worst)), abi.encode(p), "the worst-case version");
 
-        uint256 thawEndsAt = unstakeAllFree();
-        vm.warp(market.settlementDeadline(leaseId) - 1);
+        // Everything free thaws: only the two leases' bonds stay staked, locked.
+        uint96 locked = bond + worstBond;
+        free = PROVIDER_STAKE - locked;
+        vm.prank(provider);
+        market.requestUnstake(address(usdc), free);
+        uint256 thawEndsAt = market.stakeOf(provider, address(usdc)).thawEndsAt;
+        assertEq(thawEndsAt, block.timestamp + 21 days, "the shortest unbonding");
+
+        vm.warp(market.settlementDeadline(worst) - 1);
         vm.prank(tenant);
-        market.openDispute(leaseId, "ipfs://evidence");
-        uint256 ruleBy = market.dispute(leaseId).deadline;
+        market.openDispute(worst, "ipfs://evidence");
+        uint256 ruleBy = market.dispute(worst).deadline;
         assertLt(thawEndsAt, ruleBy, "the thaw ends before the ruling deadline");
 
         withdrawAtThawEnd(thawEndsAt);
         Stake memory s = market.stakeOf(provider, address(usdc));
-        assertEq(s.staked, bond, "bond still staked");
-        assertEq(s.locked, bond, "bond still locked");
+        assertEq(s.staked, locked, "bonds still staked");
+        assertEq(s.locked, locked, "bonds still locked");
 
         vm.warp(ruleBy - 1);
-        uint96 slashed = uint96(uint256(bond) * p.maxDisputeSlashBps / 10_000);
+        uint96 slashed = uint96(uint256(worstBond) * p.maxDisputeSlashBps / 10_000);
         vm.prank(arbiter);
-        market.ruleDispute(leaseId, p.maxDisputeSlashBps);
-        assertEq(market.stakeOf(provider, address(usdc)).staked, bond - slashed, "slashed after the withdrawal");
-        assertSolvent(parties());
+        market.ruleDispute(worst, p.maxDisputeSlashBps);
+        assertEq(market.stakeOf(provider, address(usdc)).staked, locked - slashed, "slashed after the withdrawal");
+        uint256[] memory leases = new uint256[](2);
+        leases[0] = leaseId;
+        leases[1] = worst;
+        assertSolvent(parties(), leases);
     }
 }

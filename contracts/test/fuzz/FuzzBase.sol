@@ -6,20 +6,25 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {BaseTest} from "../Base.t.sol";
 import {IOpenleaseEvents} from "../../src/interfaces/IOpenleaseEvents.sol";
 import {IOpenleaseErrors} from "../../src/interfaces/IOpenleaseErrors.sol";
+import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
 
 /// @notice Shared helpers of the fuzz suites: fuzzed offers with the stake their bonds need, a model of
-/// what a receipt pays (from the documented settlement rules), and a settle call that checks every
-/// state delta against that model.
+/// what a receipt pays (the documented settlement rules, through `LeaseMath`, the one implementation of
+/// the money rules), and a settle call that checks every state delta against that model.
 abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
     uint256 internal constant BPS = 10_000;
 
     // ─── Setup helpers ──────────────────────────────────────────────────────────────────────
 
     /// @dev Publishes an offer of the default provider and stakes enough for `leases` bonds of it.
-    function fuzzOffer(address token, uint64 price, uint32 minDuration, uint32 maxDuration, uint32 notice, uint256 leases)
-        internal
-        returns (uint256 id)
-    {
+    function fuzzOffer(
+        address token,
+        uint64 price,
+        uint32 minDuration,
+        uint32 maxDuration,
+        uint32 notice,
+        uint256 leases
+    ) internal returns (uint256 id) {
         vm.prank(provider);
         id = market.publishOffer(token, price, minDuration, maxDuration, notice, CAPACITY);
         uint256 needed = bondOf(price, notice) * leases;
@@ -30,20 +35,20 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         }
     }
 
-    /// @dev The SLA bond a lease of these terms locks under the current parameters.
+    /// @dev The SLA bond a lease of these terms locks under the parameters in force.
     function bondOf(uint64 price, uint32 notice) internal view returns (uint256) {
-        return uint256(price) * notice * market.params().bondBps / BPS;
+        return LeaseMath.bond(price, notice, market.params().bondBps);
     }
 
     function fundTenant(address token, uint256 amount) internal {
         mintAndApprove(token, tenant, amount);
     }
 
+    /// @dev Schedules a protocol fee and waits out the delay: leases opened from now on charge it.
     function setFeeBps(uint16 feeBps) internal {
         Params memory p = market.params();
         p.protocolFeeBps = feeBps;
-        vm.prank(admin);
-        market.setParams(p);
+        applyParams(p);
     }
 
     function tenantReceipt(uint256 leaseId, uint256 cumulative) internal view returns (SignedReceipt memory) {
@@ -56,39 +61,46 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
 
     // ─── Settlement model ───────────────────────────────────────────────────────────────────
 
+    /// @dev The protocol fee rate of a lease: its own parameters version's.
+    function feeBpsOf(Lease memory l) internal view returns (uint256) {
+        return market.paramsAt(l.paramsVersion).protocolFeeBps;
+    }
+
     /// @dev When the lease stops running: its end, or when the deposit's runway runs out.
     function modelLeaseEnd(Lease memory l) internal pure returns (uint256) {
-        return min(l.endsAt, uint256(l.startedAt) + l.deposit / l.pricePerSecond);
+        return LeaseMath.runEnd(l.startedAt, l.endsAt, l.deposit, l.pricePerSecond);
     }
 
     /// @dev What the terms let accrue by now: price times the seconds run so far (up to `endsAt`).
     function modelAccrued(Lease memory l) internal view returns (uint256) {
-        return (min(block.timestamp, l.endsAt) - l.startedAt) * l.pricePerSecond;
+        return LeaseMath.accrued(l.startedAt, l.endsAt, l.pricePerSecond, block.timestamp);
     }
 
-    /// @dev What a receipt for `cumulative` pays now with `capLeft` of signer cap left:
-    /// min(cumulative, accrued, deposit) - settled, capped by capLeft; or why it pays nothing.
+    /// @dev The fee one settlement keeps in the lease: the growth of the fee on the settled total.
+    function modelFee(Lease memory l, uint256 paid) internal view returns (uint256) {
+        uint256 bps = feeBpsOf(l);
+        return LeaseMath.fee(l.settled + paid, bps) - LeaseMath.fee(l.settled, bps);
+    }
+
+    /// @dev What a receipt for `cumulative` pays now with `capLeft` of signer cap left (the signature
+    /// being valid), or why it pays nothing: the lease's own settlement window first, then
+    /// `LeaseMath.payable_`.
     function modelSettle(Lease memory l, uint256 cumulative, uint256 capLeft)
         internal
         view
         returns (SettlementResult result, uint256 paid)
     {
-        if (block.timestamp >= modelLeaseEnd(l) + market.params().settlementWindow) {
+        if (block.timestamp >= modelLeaseEnd(l) + market.paramsAt(l.paramsVersion).settlementWindow) {
             return (SettlementResult.SettlementWindowClosed, 0);
         }
-        if (cumulative <= l.settled) return (SettlementResult.AlreadySettled, 0);
-        if (l.settled == l.deposit) return (SettlementResult.EscrowExhausted, 0);
-        uint256 accrued = modelAccrued(l);
-        if (accrued <= l.settled) return (SettlementResult.NotYetAccrued, 0);
-        if (capLeft == 0) return (SettlementResult.SignerCapReached, 0);
-        uint256 owed = min(min(cumulative, accrued), l.deposit) - l.settled;
-        return (SettlementResult.Settled, min(owed, capLeft));
+        return LeaseMath.payable_(l.settled, l.deposit, modelAccrued(l), cumulative, capLeft);
     }
 
     /// @dev Settles `sr`, checking the outcome and every balance against the model: on success the
-    /// lease's settled total, the signer's spent total, the provider's claimable balance and the fees
-    /// owed grow by exactly paid, paid, paid - fee and fee, and the event carries them; otherwise the
-    /// call reverts with the reason the model gives. Returns what was paid.
+    /// lease's settled total and the signer's spent total grow by exactly paid, the provider's
+    /// claimable balance by paid - fee (the fee stays in the lease until it is finalized, so the fees
+    /// owed do not move), and the event carries them; otherwise the call reverts with the reason the
+    /// model gives. Returns what was paid.
     function settleAndCheck(SignedReceipt memory sr) internal returns (uint256 paid) {
         uint256 leaseId = sr.receipt.leaseId;
         Lease memory before = market.lease(leaseId);
@@ -108,9 +120,11 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         }
 
         Balances memory b = _balances(before);
-        uint256 fee = expectedPaid * market.params().protocolFeeBps / BPS;
+        uint256 fee = modelFee(before, expectedPaid);
         vm.expectEmit(true, true, false, true, address(market));
-        emit LeaseSettled(leaseId, sr.signer, sr.receipt.cumulativeAmount, expectedPaid, fee);
+        emit LeaseSettled(
+            leaseId, sr.signer, sr.receipt.cumulativeAmount, expectedPaid, fee, before.settled + expectedPaid
+        );
         paid = market.settle(sr);
         assertEq(paid, expectedPaid, "paid");
 
@@ -119,6 +133,7 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         assertEq(afterL.deposit, before.deposit, "deposit");
         assertEq(afterL.endsAt, before.endsAt, "endsAt");
         assertEq(afterL.bond, before.bond, "bond");
+        assertEq(afterL.paramsVersion, before.paramsVersion, "paramsVersion");
         assertEq(uint8(afterL.status), uint8(LeaseStatus.Open), "status");
         SessionSigner memory sAfter = market.sessionSigner(before.tenant, sr.signer);
         assertEq(sAfter.spent, sBefore.spent + (sr.signer != before.tenant ? paid : 0), "spent");
@@ -126,7 +141,7 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         Balances memory a = _balances(before);
         assertEq(a.provider, b.provider + paid - fee, "provider claimable");
         assertEq(a.tenant, b.tenant, "tenant claimable");
-        assertEq(a.fees, b.fees + fee, "fees owed");
+        assertEq(a.fees, b.fees, "fees owed (credited at finalize)");
         assertEq(a.market, b.market, "market balance");
     }
 

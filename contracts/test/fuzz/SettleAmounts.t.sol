@@ -2,6 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {FuzzBase} from "./FuzzBase.sol";
+import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
 
 /// @notice Fuzzes what `settle` pays against elapsed time, deposit, the receipt's cumulative amount and the
 /// signer's cap: exactly min(cumulative, price * elapsed, deposit) - settled, capped by cap - spent, never more;
@@ -70,9 +71,13 @@ contract SettleAmounts_Fuzz_Test is FuzzBase {
     /// @dev A run of receipts with non-decreasing cumulative amounts from the tenant and a capped signer,
     /// at fuzzed times: the settled total never decreases, equals the sum paid, and never exceeds the
     /// deposit, what accrued, or the largest cumulative amount attested.
-    function testFuzz_Settle_IncreasingReceipts(uint64 price, uint32 duration, uint256 deposit, uint256 cap, uint256 seed)
-        public
-    {
+    function testFuzz_Settle_IncreasingReceipts(
+        uint64 price,
+        uint32 duration,
+        uint256 deposit,
+        uint256 cap,
+        uint256 seed
+    ) public {
         (price, duration, deposit) = _boundTerms(price, duration, deposit);
         uint256 leaseId = _openFuzzedLease(price, duration, deposit);
         cap = _bound(cap, 1, deposit);
@@ -113,8 +118,8 @@ contract SettleAmounts_Fuzz_Test is FuzzBase {
     }
 
     /// @dev Once the lease has stopped running, a receipt for more than everything settles the escrow to
-    /// exactly min(deposit, price * (min(now, endsAt) - startedAt)): at least what the lease ran, and a
-    /// second receipt pays nothing more.
+    /// exactly what `LeaseMath.payable_` allows, min(deposit, what accrued until now or `endsAt`): at least what the
+    /// lease ran, and a second receipt pays nothing more.
     function testFuzz_Settle_FullReceiptAfterEndPaysExactlyWhatRan(
         uint64 price,
         uint32 duration,
@@ -127,10 +132,17 @@ contract SettleAmounts_Fuzz_Test is FuzzBase {
         uint256 end = market.leaseEnd(leaseId);
         assertEq(end, modelLeaseEnd(l), "leaseEnd");
         // Somewhere after the end, inside the settlement window.
-        vm.warp(end + _bound(after_, 0, market.params().settlementWindow - 1));
+        vm.warp(end + _bound(after_, 0, market.leaseParams(leaseId).settlementWindow - 1));
 
         uint256 paid = settleAndCheck(tenantReceipt(leaseId, type(uint96).max));
-        assertEq(paid, min(deposit, uint256(price) * (min(block.timestamp, l.endsAt) - l.startedAt)), "paid");
+        (, uint256 expected) = LeaseMath.payable_(
+            0,
+            deposit,
+            LeaseMath.accrued(l.startedAt, l.endsAt, price, block.timestamp),
+            type(uint96).max,
+            type(uint256).max
+        );
+        assertEq(paid, expected, "paid");
         assertGe(paid, uint256(price) * (end - l.startedAt), "at least what ran");
         assertEq(market.lease(leaseId).settled, paid);
         // Nothing more, whatever the receipt says.

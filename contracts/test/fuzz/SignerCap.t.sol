@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {FuzzBase} from "./FuzzBase.sol";
 import {IOpenleaseErrors} from "../../src/interfaces/IOpenleaseErrors.sol";
+import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
 
 /// @notice Fuzzes the session signer's cap: one cap bounds what the signer attests across all the tenant's
 /// leases (spent == Σ paid on its receipts <= cap), and re-authorizing never lets it attest more than its cap.
@@ -16,7 +17,8 @@ contract SignerCap_Fuzz_Test is FuzzBase {
     }
 
     /// @dev Two fully accrued leases, receipts of fuzzed amounts on each: the first pays min(cumA, cap),
-    /// the second min(cumB, cap - paidA) (nothing, with SignerCapReached, once the cap is used up).
+    /// the second min(cumB, cap - paidA) (nothing, with SignerCapReached, once the cap is used up), as
+    /// `LeaseMath.payable_` has it.
     function testFuzz_Settle_CapSharedAcrossLeases(uint256 cap, uint256 cumA, uint256 cumB) public {
         uint256 full = uint256(PRICE) * 10 hours;
         cap = _bound(cap, 1, full * 2);
@@ -31,8 +33,11 @@ contract SignerCap_Fuzz_Test is FuzzBase {
         uint256 paidA = settleAndCheck(signedReceiptBy(cappedKey, capped, receipt(a, cumA)));
         uint256 paidB = settleAndCheck(signedReceiptBy(cappedKey, capped, receipt(b, cumB)));
 
-        assertEq(paidA, min(cumA, cap), "paid A");
-        assertEq(paidB, min(cumB, cap - paidA), "paid B");
+        // Fully accrued and funded, so what caps each receipt is its amount and the cap left.
+        (, uint256 expectedA) = LeaseMath.payable_(0, full, full, cumA, cap);
+        assertEq(paidA, expectedA, "paid A");
+        (, uint256 expectedB) = LeaseMath.payable_(0, full, full, cumB, cap - paidA); // nothing once the cap is used up
+        assertEq(paidB, expectedB, "paid B");
         SessionSigner memory s = market.sessionSigner(tenant, capped);
         assertEq(s.spent, paidA + paidB, "spent");
         assertLe(s.spent, s.cap, "spent <= cap");
@@ -59,7 +64,8 @@ contract SignerCap_Fuzz_Test is FuzzBase {
         market.authorizeSigner(capped, uint96(cap + raise), uint40(block.timestamp + 30 days));
         assertEq(market.sessionSigner(tenant, capped).spent, cap, "spent kept");
         uint256 paid = settleAndCheck(signedReceiptBy(cappedKey, capped, receipt(leaseId, cum)));
-        assertEq(paid, min(cum - cap, raise), "paid the raise at most");
+        (, uint256 expected) = LeaseMath.payable_(cap, full, full, cum, raise);
+        assertEq(paid, expected, "paid the raise at most");
         assertLe(market.sessionSigner(tenant, capped).spent, cap + raise);
     }
 

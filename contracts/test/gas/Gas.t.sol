@@ -6,12 +6,21 @@ import {BaseTest} from "../Base.t.sol";
 /// @notice Gas benchmarks: named snapshots in `snapshots/Gas.json`, committed and checked for drift by
 /// `make test` (FORGE_SNAPSHOT_CHECK). Run with `--isolate` so every call is its own transaction and
 /// pays for cold storage as on chain. Each figure is execution gas: the transaction's gas less its
-/// intrinsic cost (the 21,000 base and the calldata).
+/// intrinsic cost (the 21,000 base and the calldata). Settlement, whose calldata (signed receipts)
+/// is most of what it costs, also records the transaction's total gas as `<name>_totalGas`.
 contract Gas is BaseTest {
     /// @dev Records the last call's execution gas under `name` and returns it.
     function snapshotExecution(string memory name, bytes memory callData) internal returns (uint256 gas) {
         gas = vm.lastCallGas().gasTotalUsed - intrinsicGas(callData);
         vm.snapshotValue(name, gas);
+    }
+
+    /// @dev Records the last call's execution gas under `name` and its transaction's total gas (with the
+    /// calldata's cost) under `<name>_totalGas`; returns the execution gas.
+    function snapshotExecutionAndTotal(string memory name, bytes memory callData) internal returns (uint256 gas) {
+        uint256 total = vm.lastCallGas().gasTotalUsed;
+        gas = snapshotExecution(name, callData);
+        vm.snapshotValue(string.concat(name, "_totalGas"), total);
     }
 
     function intrinsicGas(bytes memory callData) internal pure returns (uint256 gas) {
@@ -30,9 +39,11 @@ contract Gas is BaseTest {
 
     function test_gas_openLease() public {
         openDefaultLease(); // the first lease of the market pays for zero-to-nonzero counters
-        openDefaultLease();
+        bytes32 termsHash = market.offerTermsHash(offerId);
+        vm.prank(tenant);
+        market.openLease(offerId, 10 hours, uint256(PRICE) * 10 hours, termsHash);
         snapshotExecution(
-            "openLease", abi.encodeCall(market.openLease, (offerId, 10 hours, uint256(PRICE) * 10 hours, type(uint64).max))
+            "openLease", abi.encodeCall(market.openLease, (offerId, 10 hours, uint256(PRICE) * 10 hours, termsHash))
         );
     }
 
@@ -43,7 +54,7 @@ contract Gas is BaseTest {
         skip(1 hours);
         SignedReceipt memory r = signedReceipt(leaseId, PRICE * 3600);
         market.settle(r);
-        snapshotExecution("settle", abi.encodeCall(market.settle, (r)));
+        snapshotExecutionAndTotal("settle", abi.encodeCall(market.settle, (r)));
     }
 
     function test_gas_settleBatch() public {
@@ -60,12 +71,12 @@ contract Gas is BaseTest {
         skip(1 hours);
         batch1[0] = signedReceipt(leases[0], PRICE * 1800);
         market.settleBatch(batch1);
-        uint256 one = snapshotExecution("settleBatch_1", abi.encodeCall(market.settleBatch, (batch1)));
+        uint256 one = snapshotExecutionAndTotal("settleBatch_1", abi.encodeCall(market.settleBatch, (batch1)));
         for (uint256 i; i < 10; ++i) {
             batch10[i] = signedReceipt(leases[i], PRICE * 3600);
         }
         market.settleBatch(batch10);
-        uint256 ten = snapshotExecution("settleBatch_10", abi.encodeCall(market.settleBatch, (batch10)));
+        uint256 ten = snapshotExecutionAndTotal("settleBatch_10", abi.encodeCall(market.settleBatch, (batch10)));
         vm.snapshotValue("settleBatch_perLeaseBeyondFirst", (ten - one) / 9);
     }
 
@@ -90,7 +101,7 @@ contract Gas is BaseTest {
             batch[i] = signedReceipt(leases[i], PRICE * 3600);
         }
         market.settleBatch(batch);
-        snapshotExecution("settleBatch_10_distinctTenants", abi.encodeCall(market.settleBatch, (batch)));
+        snapshotExecutionAndTotal("settleBatch_10_distinctTenants", abi.encodeCall(market.settleBatch, (batch)));
     }
 
     function test_gas_closeLease() public {
@@ -127,6 +138,30 @@ contract Gas is BaseTest {
         vm.prank(provider);
         market.terminateLease(leaseId);
         snapshotExecution("terminateLease", abi.encodeCall(market.terminateLease, (leaseId)));
+    }
+
+    /// @dev A tenant two hours in without paying: the provider evicts it, which finalizes the lease.
+    function test_gas_evictLease() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        snapshotExecution("evictLease", abi.encodeCall(market.evictLease, (leaseId)));
+    }
+
+    /// @dev A tenant two hours into a ten-hour lease moves to another offer of the same token for ten
+    /// hours: notice on the old lease, the escrow it can never pay (seven hours) moved, three hours pulled.
+    function test_gas_failoverLease() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 other = publishOffer(provider, address(usdc), PRICE);
+        skip(2 hours);
+        bytes32 termsHash = market.offerTermsHash(other);
+        uint256 extra = uint256(PRICE) * 3 hours;
+        vm.prank(tenant);
+        market.failoverLease(leaseId, other, 10 hours, extra, termsHash);
+        snapshotExecution(
+            "failoverLease", abi.encodeCall(market.failoverLease, (leaseId, other, 10 hours, extra, termsHash))
+        );
     }
 
     function test_gas_claim() public {

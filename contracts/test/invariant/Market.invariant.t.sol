@@ -5,13 +5,17 @@ import {console} from "forge-std/console.sol";
 import {StdInvariant} from "forge-std/StdInvariant.sol";
 
 import {BaseTest} from "../Base.t.sol";
+import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
 import {MockStablecoin} from "../mocks/MockStablecoin.sol";
 import {MarketHandler} from "./handlers/MarketHandler.sol";
 
 /// @notice Invariants of the whole market under random sequences of every action by three providers, three
-/// tenants and their session signers in USDC (6 decimals) and DAI (18 decimals): the market holds exactly what
-/// it owes, no lease pays more than its terms, settled totals never decrease, locked stake is exactly the open
-/// leases' bonds and can never leave, signers stay within their caps, and every fee and slash cut is accounted.
+/// tenants and their session signers in USDC (6 decimals) and DAI (18 decimals), evictions and failovers, and a
+/// hostile governance (random parameters versions within the hard bounds with arbiters picked among the parties
+/// themselves, waits past the delay, the treasury, the pause, the allow-list): the market holds exactly what it
+/// owes, no lease pays more than its terms, settled totals never decrease, every open lease keeps the parameters
+/// of the version it opened with and a bond, locked stake is exactly the open leases' bonds and can never leave,
+/// signers stay within their caps, and every fee and slash cut is accounted.
 contract Market_Invariant_Test is BaseTest {
     MarketHandler internal handler;
     address[] internal tokenList;
@@ -20,6 +24,7 @@ contract Market_Invariant_Test is BaseTest {
     address[] internal tenantList;
     address[] internal signerList;
     address[] internal actorList;
+    address[] internal treasuryList;
 
     function setUp() public override {
         super.setUp();
@@ -58,9 +63,9 @@ contract Market_Invariant_Test is BaseTest {
         uint256[] memory offers = new uint256[](3);
         offers[0] = offerId;
         vm.prank(providers[1]);
-        offers[1] = market.publishOffer(address(dai), 1e15, 10 minutes, 2 days, 30 minutes, 5);
+        offers[1] = market.publishOffer(address(dai), 1e15, 10 minutes, 2 days, 1 hours, 5);
         vm.prank(providers[2]);
-        offers[2] = market.publishOffer(address(usdc), 500, 5 minutes, 1 days, 0, 5);
+        offers[2] = market.publishOffer(address(usdc), 500, 5 minutes, 1 days, 1 hours, 5);
 
         // A few leases from the start, so lease actions have targets from the first call.
         for (uint256 i; i < 3; ++i) {
@@ -79,8 +84,9 @@ contract Market_Invariant_Test is BaseTest {
         tenantList = handler.tenantList();
         signerList = handler.signerList();
         actorList = handler.actorList();
+        treasuryList = handler.treasuryList();
 
-        bytes4[] memory selectors = new bytes4[](24);
+        bytes4[] memory selectors = new bytes4[](32);
         selectors[0] = MarketHandler.stake.selector;
         selectors[1] = MarketHandler.requestUnstake.selector;
         selectors[2] = MarketHandler.withdrawStake.selector;
@@ -100,12 +106,21 @@ contract Market_Invariant_Test is BaseTest {
         selectors[16] = MarketHandler.collectFees.selector;
         selectors[17] = MarketHandler.warp.selector;
         selectors[18] = MarketHandler.authorizeSigner.selector;
-        selectors[19] = MarketHandler.setParams.selector;
-        selectors[20] = MarketHandler.revokeSigner.selector;
+        selectors[19] = MarketHandler.revokeSigner.selector;
+        selectors[20] = MarketHandler.evictLease.selector;
+        selectors[21] = MarketHandler.failoverLease.selector;
+        // The governance actor.
+        selectors[22] = MarketHandler.scheduleParams.selector;
+        selectors[23] = MarketHandler.warpPastDelay.selector;
+        selectors[24] = MarketHandler.setTreasury.selector;
+        selectors[25] = MarketHandler.setPaused.selector;
+        selectors[26] = MarketHandler.setTokenAllowed.selector;
         // Twice as likely: the calls everything else needs.
-        selectors[21] = MarketHandler.openLease.selector;
-        selectors[22] = MarketHandler.settle.selector;
-        selectors[23] = MarketHandler.settleBatch.selector;
+        selectors[27] = MarketHandler.openLease.selector;
+        selectors[28] = MarketHandler.settle.selector;
+        selectors[29] = MarketHandler.settleBatch.selector;
+        selectors[30] = MarketHandler.evictLease.selector;
+        selectors[31] = MarketHandler.failoverLease.selector;
         targetContract(address(handler));
         targetSelector(StdInvariant.FuzzSelector({addr: address(handler), selectors: selectors}));
         excludeSender(address(market));
@@ -121,7 +136,9 @@ contract Market_Invariant_Test is BaseTest {
 
     /// @dev One invariant entry point: forge runs a separate campaign per `invariant_` function, so the checks
     /// share one campaign (each named below, each failing with its own message).
-    /// The handler never calls what should revert, so a revert is a finding.
+    /// The handler never calls what should revert (the refusals it provokes on purpose, such as a lease opened
+    /// while paused or a dispute of a lease whose arbiter is a party, it catches and checks to the error), so a
+    /// revert is a finding.
     /// forge-config: default.invariant.fail-on-revert = true
     /// forge-config: ci.invariant.fail-on-revert = true
     /// CI runs 8x the calls; checking the state after every 8th call (and the last) keeps it within a few
@@ -135,6 +152,7 @@ contract Market_Invariant_Test is BaseTest {
         checkLockedStakeIsBondsAndNeverLeaves(t);
         checkSignersWithinCap();
         checkFeesAccounted();
+        checkParamsVersionsAsScheduled();
         checkHandlerChecksHold();
     }
 
@@ -144,10 +162,13 @@ contract Market_Invariant_Test is BaseTest {
         for (uint256 id = 1; id <= count; ++id) {
             Lease memory l = market.lease(id);
             checkLeaseNeverPaysMoreThanItsTerms(id, l);
+            Params memory p = checkLeaseKeepsItsParams(id, l);
+            checkLeaseBacked(id, l);
             Offer memory o = market.offer(l.offerId);
             uint256 ti = o.token == tokenList[0] ? 0 : 1;
             if (l.status == LeaseStatus.Open) {
-                t.escrow[ti] += uint256(l.deposit) - l.settled;
+                // The escrow not yet settled, plus the protocol's fee on what was, held until finalize.
+                t.escrow[ti] += uint256(l.deposit) - l.settled + LeaseMath.fee(l.settled, p.protocolFeeBps);
                 t.openPerOffer[l.offerId] += 1;
                 t.bonds[_providerIndex(o.provider)][ti] += l.bond;
             }
@@ -162,13 +183,14 @@ contract Market_Invariant_Test is BaseTest {
 
     // ─── Solvency ───────────────────────────────────────────────────────────────────────────
 
-    /// @dev For each token: balance == Σ escrow of open leases + Σ providers' staked and thawing + Σ claimable
-    /// of every actor + fees owed + Σ tenant bonds of open disputes; and == what the handler moved in - out.
+    /// @dev For each token: balance == Σ over leases not finalized (deposit - settled + fee(settled) at the lease's
+    /// own bps) + Σ providers' staked and thawing + Σ claimable of every actor + fees owed + Σ tenant bonds of open
+    /// disputes; and == what the handler moved in - out.
     function checkMarketHoldsExactlyWhatItOwes(Totals memory t) internal view {
         for (uint256 ti; ti < tokenList.length; ++ti) {
             address token = tokenList[ti];
-            uint256 owed = t.escrow[ti] + t.disputeBonds[ti] + _stakes(token) + _claimables(token)
-                + market.feesOwed(token);
+            uint256 owed =
+                t.escrow[ti] + t.disputeBonds[ti] + _stakes(token) + _claimables(token) + market.feesOwed(token);
             uint256 balance = MockStablecoin(token).balanceOf(address(market));
             _assertEq(balance, owed, "balance == obligations");
             _assertEq(balance, handler.ghostIn(token) - handler.ghostOut(token), "balance == in - out");
@@ -190,14 +212,38 @@ contract Market_Invariant_Test is BaseTest {
 
     // ─── Leases ─────────────────────────────────────────────────────────────────────────────
 
-    /// @dev settled <= deposit; settled <= price * (min(t, endsAt) - startedAt) at t its last settlement;
-    /// settled == Σ paid to it in LeaseSettled events; and (checked after every call) never decreased.
+    /// @dev settled <= deposit; settled <= what `LeaseMath.accrued` lets accrue by the lease's end; settled <=
+    /// what had accrued when it was last settled; settled == Σ paid to it in LeaseSettled events; and (checked
+    /// after every call) never decreased.
     function checkLeaseNeverPaysMoreThanItsTerms(uint256 id, Lease memory l) internal view {
         (uint256 lastSettled, uint256 paid, uint256 accruedAtSettle) = handler.ghostLease(id);
         _assertLe(l.settled, l.deposit, "settled <= deposit");
+        _assertLe(
+            l.settled, LeaseMath.accrued(l.startedAt, l.endsAt, l.pricePerSecond, l.endsAt), "settled <= accrued at end"
+        );
         _assertLe(l.settled, accruedAtSettle, "settled <= accrued at last settlement");
         _assertEq(l.settled, paid, "settled == sum paid");
         _assertGe(l.settled, lastSettled, "settled never decreases");
+    }
+
+    /// @dev The lease's version and parameters are those the model had in force when it opened (recorded by the
+    /// handler then): no later schedule, replacement or arbiter change reaches them. Returns them.
+    function checkLeaseKeepsItsParams(uint256 id, Lease memory l) internal view returns (Params memory p) {
+        uint256 version;
+        (version, p,,) = handler.ghostLeaseTerms(id);
+        _assertEq(l.paramsVersion, version, "lease version == version in force at open");
+        if (keccak256(abi.encode(market.leaseParams(id))) != keccak256(abi.encode(p))) {
+            assertEq(keccak256(abi.encode(market.leaseParams(id))), keccak256(abi.encode(p)), "lease params == at open");
+        }
+    }
+
+    /// @dev Every lease locked a bond when it opened, and an open lease keeps it less what was slashed: no open
+    /// lease has a zero bond unless a slash took it. A finalized lease holds none.
+    function checkLeaseBacked(uint256 id, Lease memory l) internal view {
+        (,, uint256 bondAtOpen, uint256 slashed) = handler.ghostLeaseTerms(id);
+        _assertGt(bondAtOpen, 0, "every lease locked a bond");
+        if (l.status == LeaseStatus.Open) _assertEq(l.bond, bondAtOpen - slashed, "open bond == at open - slashed");
+        else _assertEq(l.bond, 0, "finalized lease holds no bond");
     }
 
     /// @dev Each offer's active count is its open leases, within capacity.
@@ -244,21 +290,45 @@ contract Market_Invariant_Test is BaseTest {
         }
     }
 
-    /// @dev Collected + owed fees == Σ settlement fees + Σ slash cuts, all of it at the treasury once collected.
+    /// @dev Collected + owed fees == Σ fees credited at finalize (and eviction) + Σ slash cuts, all of it at the
+    /// treasuries governance set once collected.
     function checkFeesAccounted() internal view {
         for (uint256 t; t < tokenList.length; ++t) {
             address token = tokenList[t];
             _assertEq(
                 handler.ghostFeesCollected(token) + market.feesOwed(token),
-                handler.ghostFeesEmitted(token) + handler.ghostSlashCuts(token),
-                "collected + owed == fees + cuts"
+                handler.ghostFeesFinalized(token) + handler.ghostSlashCuts(token),
+                "collected + owed == finalized fees + cuts"
             );
-            _assertEq(MockStablecoin(token).balanceOf(treasury), handler.ghostFeesCollected(token), "treasury");
+            uint256 atTreasuries;
+            for (uint256 i; i < treasuryList.length; ++i) {
+                atTreasuries += MockStablecoin(token).balanceOf(treasuryList[i]);
+            }
+            _assertEq(atTreasuries, handler.ghostFeesCollected(token), "treasuries hold what was collected");
+        }
+    }
+
+    /// @dev The version in force and the newest one are the model's: schedules take effect after the delay only,
+    /// a pending version is replaced, and a version in force never changes.
+    function checkParamsVersionsAsScheduled() internal view {
+        (uint256 inForce, Params memory p, uint256 latest, uint256 latestAt, Params memory latestP) =
+            handler.ghostVersions();
+        _assertEq(market.paramsVersion(), inForce, "version in force");
+        (uint256 mLatest, uint256 mLatestAt, Params memory mLatestP) = market.latestParams();
+        _assertEq(mLatest, latest, "latest version");
+        _assertEq(mLatestAt, latestAt, "latest effectiveAt");
+        if (keccak256(abi.encode(market.params())) != keccak256(abi.encode(p))) {
+            assertEq(keccak256(abi.encode(market.params())), keccak256(abi.encode(p)), "params in force");
+        }
+        if (keccak256(abi.encode(mLatestP)) != keccak256(abi.encode(latestP))) {
+            assertEq(keccak256(abi.encode(mLatestP)), keccak256(abi.encode(latestP)), "latest params");
         }
     }
 
     /// @dev The checks the handler makes at call time: receipts pay what the rules say, refunds are deposit -
-    /// settled, locked stake cannot be unstaked, fees round as documented.
+    /// settled, evictions and failovers move what the rules say, locked stake cannot be unstaked, fees and cuts
+    /// follow the lease's own parameters, and every refusal (pause, allow-list, bounds, arbiter, arrears) is
+    /// the one due.
     function checkHandlerChecksHold() internal view {
         uint256 violations = handler.violations();
         if (violations != 0) assertEq(violations, 0, handler.lastViolation());
@@ -277,12 +347,20 @@ contract Market_Invariant_Test is BaseTest {
         if (a < b) assertGe(a, b, what);
     }
 
+    function _assertGt(uint256 a, uint256 b, string memory what) internal pure {
+        if (a <= b) assertGt(a, b, what);
+    }
+
     function afterInvariant() public view {
         console.log("action               done  skipped");
         for (uint256 i; i < handler.nameCount(); ++i) {
             console.log(
                 string.concat(
-                    _pad(handler.nameAt(i), 20), " ", vm.toString(handler.doneAt(i)), "  ", vm.toString(handler.skippedAt(i))
+                    _pad(handler.nameAt(i), 20),
+                    " ",
+                    vm.toString(handler.doneAt(i)),
+                    "  ",
+                    vm.toString(handler.skippedAt(i))
                 )
             );
         }

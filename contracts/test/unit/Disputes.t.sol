@@ -222,6 +222,99 @@ contract OpenDispute_Test is DisputesTest {
         openDispute(leaseId);
     }
 
+    /// @dev A lease whose version's arbiter is its tenant: nobody could rule a dispute of it (an arbiter
+    /// never rules a dispute it is a party to), so it would only freeze the bond and stall eviction and
+    /// finalize until it expired. Refused at opening: no bond pulled, no dispute recorded, nothing moved,
+    /// and the provider can still evict the unpaid lease.
+    function test_RevertWhen_OpenDispute_ArbiterIsTheTenant() public {
+        Params memory p = defaultParams();
+        p.arbiter = tenant;
+        applyParams(p);
+        uint256 id = openDefaultLease();
+        assertEq(market.leaseParams(id).arbiter, tenant, "the tenant is the lease's arbiter");
+        Snapshot memory before = snap(id);
+
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseArbiterIsParty.selector, id, tenant));
+        openDispute(id);
+
+        assertEq(abi.encode(snap(id)), abi.encode(before), "nothing moved, no dispute recorded");
+        assertEq(uint8(before.dispute.status), uint8(DisputeStatus.None), "no dispute");
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNoOpenDispute.selector, id));
+        vm.prank(tenant);
+        market.ruleDispute(id, 5_000);
+
+        // Nothing stalls the eviction of the unpaid lease.
+        skip(2 hours);
+        vm.prank(provider);
+        market.evictLease(id);
+        assertEq(uint8(market.lease(id).status), uint8(LeaseStatus.Finalized), "evicted");
+    }
+
+    /// @dev A lease whose version's arbiter is its provider: the arbiter could only reject a dispute
+    /// against itself and pocket the tenant's bond, which `ruleDispute` refuses, so the dispute would
+    /// only stall finalize. Refused at opening: the tenant's bond is never pulled, nothing moved, and
+    /// the lease finalizes at its deadline.
+    function test_RevertWhen_OpenDispute_ArbiterIsTheProvider() public {
+        Params memory p = defaultParams();
+        p.arbiter = provider;
+        applyParams(p);
+        uint256 id = openDefaultLease();
+        assertEq(market.leaseParams(id).arbiter, provider, "the provider is the lease's arbiter");
+        skip(1 hours);
+        Snapshot memory before = snap(id);
+
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseArbiterIsParty.selector, id, provider));
+        openDispute(id);
+
+        assertEq(abi.encode(snap(id)), abi.encode(before), "nothing moved, no dispute recorded");
+        assertEq(uint8(before.dispute.status), uint8(DisputeStatus.None), "no dispute");
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNoOpenDispute.selector, id));
+        vm.prank(provider);
+        market.ruleDispute(id, 0);
+
+        // Nothing stalls finalize: the whole deposit back, the bond released.
+        vm.warp(market.settlementDeadline(id));
+        vm.prank(keeper);
+        market.finalizeLease(id);
+        assertEq(market.claimable(tenant, address(usdc)), before.tenantClaimable + market.lease(id).deposit, "refund");
+        assertEq(market.stakeOf(provider, address(usdc)).locked, before.stake.locked - before.lease.bond, "bond");
+    }
+
+    /// @dev The arbiter that counts is the lease's own version's: a lease opened while the tenant was
+    /// the arbiter stays undisputable after governance appoints a third party for new leases.
+    function test_RevertWhen_OpenDispute_ArbiterIsThePartyOfTheLeaseVersion() public {
+        Params memory p = defaultParams();
+        p.arbiter = tenant;
+        applyParams(p);
+        uint256 id = openLease(tenant, offerId, 10 days, uint256(PRICE) * 10 days);
+        applyParams(defaultParams());
+        assertEq(market.params().arbiter, arbiter, "a third party rules new leases");
+        Snapshot memory before = snap(id);
+
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseArbiterIsParty.selector, id, tenant));
+        openDispute(id);
+        assertEq(abi.encode(snap(id)), abi.encode(before), "nothing moved, no dispute recorded");
+    }
+
+    /// @dev Conversely, a lease opened under a third-party arbiter stays disputable, and ruled by that
+    /// arbiter alone, after governance appoints the tenant for new leases.
+    function test_OpenDispute_LeaseOpenedBeforeThePartyBecameArbiter() public {
+        uint256 id = openLease(tenant, offerId, 10 days, uint256(PRICE) * 10 days);
+        Params memory p = defaultParams();
+        p.arbiter = tenant;
+        applyParams(p);
+        assertEq(market.params().arbiter, tenant, "the tenant rules new leases");
+        assertEq(market.leaseParams(id).arbiter, arbiter, "not this one");
+
+        openDispute(id);
+        assertEq(uint8(market.dispute(id).status), uint8(DisputeStatus.Open), "disputed");
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, id, tenant, arbiter));
+        vm.prank(tenant);
+        market.ruleDispute(id, 5_000);
+        rule(id, 1_000);
+        assertEq(uint8(market.dispute(id).status), uint8(DisputeStatus.Upheld), "its own arbiter ruled");
+    }
+
     function test_RevertWhen_OpenDispute_NoAllowance() public {
         vm.prank(tenant);
         usdc.approve(address(market), 0);
@@ -261,13 +354,78 @@ contract RuleDispute_Test is DisputesTest {
     }
 
     function test_RevertWhen_RuleDispute_NotArbiter() public {
-        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, tenant));
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, leaseId, tenant, arbiter));
         vm.prank(tenant);
         market.ruleDispute(leaseId, 1_000);
 
-        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, admin));
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, leaseId, admin, arbiter));
         vm.prank(admin);
         market.ruleDispute(leaseId, 1_000);
+    }
+
+    /// @dev `Openlease`'s storage slot of `_paramsVersions` (`forge inspect Openlease storageLayout`); a
+    /// `Params` fills one slot up to `unbondingPeriod` and puts `arbiter` alone in the next.
+    uint256 internal constant PARAMS_VERSIONS_SLOT = 6;
+
+    /// @dev Writes `who` as the arbiter of the lease's params version, straight into storage: no call can
+    /// (a version in force is never rewritten), so this is how `ruleDispute`'s own check stays covered.
+    function forceLeaseArbiter(uint256 id, address who) internal {
+        uint256 version = market.lease(id).paramsVersion;
+        bytes32 slot = bytes32(uint256(keccak256(abi.encode(version, PARAMS_VERSIONS_SLOT))) + 1);
+        assertEq(address(uint160(uint256(vm.load(address(market), slot)))), arbiter, "storage layout");
+        vm.store(address(market), slot, bytes32(uint256(uint160(who))));
+        assertEq(market.leaseParams(id).arbiter, who, "forced arbiter");
+    }
+
+    /// @dev `ruleDispute` keeps refusing an arbiter that is the lease's tenant. Unreachable by calls since
+    /// `openDispute` refuses such a lease (`test_RevertWhen_OpenDispute_ArbiterIsTheTenant`) and no
+    /// schedule changes an open lease's arbiter (`test_RevertWhen_RuleDispute_NewVersionMakesTheTenantArbiter`):
+    /// the open dispute's arbiter is forced to the tenant in storage.
+    function test_RevertWhen_RuleDispute_ArbiterIsTheTenant() public {
+        forceLeaseArbiter(leaseId, tenant);
+        Snapshot memory before = snap(leaseId);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseArbiterIsParty.selector, leaseId, tenant));
+        vm.prank(tenant);
+        market.ruleDispute(leaseId, 5_000);
+        assertEq(abi.encode(snap(leaseId)), abi.encode(before), "nothing moved, still open");
+    }
+
+    /// @dev Likewise for an arbiter that is the lease's provider (forced in storage): it may not reject a
+    /// dispute against itself and pocket the tenant's bond; unruled, the dispute expires and the tenant
+    /// gets its bond back.
+    function test_RevertWhen_RuleDispute_ArbiterIsTheProvider() public {
+        forceLeaseArbiter(leaseId, provider);
+        Snapshot memory before = snap(leaseId);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseArbiterIsParty.selector, leaseId, provider));
+        vm.prank(provider);
+        market.ruleDispute(leaseId, 0);
+        assertEq(abi.encode(snap(leaseId)), abi.encode(before), "nothing moved, still open");
+
+        vm.warp(disputeDeadline);
+        market.expireDispute(leaseId);
+        assertEq(market.claimable(tenant, address(usdc)), before.tenantClaimable + tenantBond, "bond returned");
+        assertEq(market.claimable(provider, address(usdc)), before.providerClaimable, "the provider got nothing");
+    }
+
+    /// @dev Governance appointing the tenant as arbiter after the dispute opened does not reach the
+    /// lease: the tenant is refused as not the lease's arbiter, which still rules.
+    function test_RevertWhen_RuleDispute_NewVersionMakesTheTenantArbiter() public {
+        uint256 id = openLease(tenant, offerId, 10 days, uint256(PRICE) * 10 days);
+        Params memory p = defaultParams();
+        p.arbiter = tenant;
+        vm.prank(admin);
+        (, uint256 effectiveAt) = market.scheduleParams(p);
+        vm.warp(effectiveAt - 2 days); // the dispute (3 days) outlasts the delay
+        openDispute(id);
+        vm.warp(effectiveAt);
+        assertEq(market.params().arbiter, tenant, "the tenant rules new leases");
+        assertLt(block.timestamp, market.dispute(id).deadline, "the dispute is still open to a ruling");
+
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, id, tenant, arbiter));
+        vm.prank(tenant);
+        market.ruleDispute(id, 5_000);
+        rule(id, 0);
+        assertEq(uint8(market.dispute(id).status), uint8(DisputeStatus.Rejected), "its own arbiter ruled");
     }
 
     function test_RevertWhen_RuleDispute_NoDispute() public {
@@ -379,7 +537,9 @@ contract RuleDispute_Test is DisputesTest {
         uint256 refund = before.lease.deposit - before.lease.settled;
 
         vm.expectEmit(address(market));
-        emit IOpenleaseEvents.LeaseFinalized(leaseId, refund, bond - amount);
+        emit IOpenleaseEvents.LeaseFinalized(
+            leaseId, refund, bond - amount, HOUR * defaultParams().protocolFeeBps / 10_000
+        );
         market.finalizeLease(leaseId);
 
         Snapshot memory afterwards = snap(leaseId);
@@ -397,7 +557,7 @@ contract RuleDispute_Test is DisputesTest {
         Snapshot memory before = snap(leaseId);
 
         vm.expectEmit(address(market));
-        emit IOpenleaseEvents.LeaseFinalized(leaseId, before.lease.deposit, bond);
+        emit IOpenleaseEvents.LeaseFinalized(leaseId, before.lease.deposit, bond, 0);
         market.finalizeLease(leaseId);
 
         Snapshot memory afterwards = snap(leaseId);
@@ -503,7 +663,7 @@ contract ExpireDispute_Test is DisputesTest {
         Snapshot memory before = snap(leaseId);
 
         vm.expectEmit(address(market));
-        emit IOpenleaseEvents.LeaseFinalized(leaseId, before.lease.deposit, bond);
+        emit IOpenleaseEvents.LeaseFinalized(leaseId, before.lease.deposit, bond, 0);
         market.finalizeLease(leaseId);
 
         Snapshot memory afterwards = snap(leaseId);

@@ -5,19 +5,20 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 
 import {Openlease} from "../../src/Openlease.sol";
+import {IOpenlease} from "../../src/interfaces/IOpenlease.sol";
 import {IOpenleaseErrors} from "../../src/interfaces/IOpenleaseErrors.sol";
 import {IOpenleaseEvents} from "../../src/interfaces/IOpenleaseEvents.sol";
 import {MockStablecoin} from "../mocks/MockStablecoin.sol";
 import {BaseTest} from "../Base.t.sol";
 
-/// @notice Shared helpers of the governance unit tests; the bounds are those of `Governance.sol`.
+/// @notice Shared helpers of the governance unit tests; the bounds are those of `OpenleaseStorage.sol`.
 abstract contract GovernanceUnitTest is BaseTest, IOpenleaseEvents {
     uint256 internal constant MAX_PROTOCOL_FEE_BPS = 1_000;
     uint256 internal constant MIN_BOND_BPS = 1_000;
     uint256 internal constant MAX_BOND_BPS = 50_000;
     uint256 internal constant MAX_SLASH_CUT_BPS = 2_000;
     uint256 internal constant MIN_DISPUTE_SLASH_BPS = 1_000;
-    uint256 internal constant MAX_DISPUTE_SLASH_BPS = 10_000;
+    uint256 internal constant MAX_DISPUTE_SLASH_BPS = 5_000;
     uint256 internal constant MIN_DISPUTE_BOND_BPS = 100;
     uint256 internal constant MAX_DISPUTE_BOND_BPS = 10_000;
     uint256 internal constant MIN_SETTLEMENT_WINDOW = 1 hours;
@@ -26,6 +27,7 @@ abstract contract GovernanceUnitTest is BaseTest, IOpenleaseEvents {
     uint256 internal constant MAX_DISPUTE_PERIOD = 14 days;
     uint256 internal constant MIN_UNBONDING_PERIOD = 21 days; // max settlement window + max dispute period
     uint256 internal constant MAX_UNBONDING_PERIOD = 90 days;
+    uint256 internal constant PARAMS_DELAY = 7 days;
 
     // OpenZeppelin events.
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
@@ -47,7 +49,7 @@ abstract contract GovernanceUnitTest is BaseTest, IOpenleaseEvents {
         );
     }
 
-    function withParam(Parameter parameter, uint256 value) internal pure returns (Params memory p) {
+    function withParam(Parameter parameter, uint256 value) internal view returns (Params memory p) {
         p = defaultParams();
         if (parameter == Parameter.ProtocolFeeBps) p.protocolFeeBps = uint16(value);
         else if (parameter == Parameter.BondBps) p.bondBps = uint16(value);
@@ -63,9 +65,27 @@ abstract contract GovernanceUnitTest is BaseTest, IOpenleaseEvents {
         vm.prank(admin);
         market.pause();
     }
+
+    function scheduleAsAdmin(Params memory p) internal returns (uint256 version, uint256 effectiveAt) {
+        vm.prank(admin);
+        (version, effectiveAt) = market.scheduleParams(p);
+    }
+
+    function assertLatest(uint256 version, uint256 effectiveAt, Params memory p) internal view {
+        (uint256 v, uint256 at, Params memory latest) = market.latestParams();
+        assertEq(v, version, "latest version");
+        assertEq(at, effectiveAt, "latest effectiveAt");
+        assertParams(latest, p);
+    }
+
+    function openDispute(uint256 leaseId) internal {
+        vm.prank(tenant);
+        market.openDispute(leaseId, "ipfs://evidence");
+    }
 }
 
-/// @notice The constructor: roles and parameters set with their events; zero roles and out-of-bounds parameters rejected.
+/// @notice The constructor: the owner, treasury and parameters version 1 (in force at once) set with their
+/// events, the extension deployed; a zero owner, treasury or arbiter and out-of-bounds parameters rejected.
 contract Constructor_Unit_Test is GovernanceUnitTest {
     function test_Constructor() public {
         vm.expectEmit();
@@ -73,210 +93,333 @@ contract Constructor_Unit_Test is GovernanceUnitTest {
         vm.expectEmit();
         emit TreasuryUpdated(treasury);
         vm.expectEmit();
-        emit ArbiterUpdated(arbiter);
-        vm.expectEmit();
-        emit ParamsUpdated(defaultParams());
-        Openlease fresh = new Openlease(admin, treasury, arbiter, defaultParams());
+        emit ParamsScheduled(1, block.timestamp, defaultParams());
+        Openlease fresh = new Openlease(admin, treasury, defaultParams());
+        IOpenlease freshMarket = IOpenlease(address(fresh));
 
         assertEq(fresh.owner(), admin);
         assertEq(fresh.pendingOwner(), address(0));
-        assertEq(fresh.treasury(), treasury);
-        assertEq(fresh.arbiter(), arbiter);
-        assertParams(fresh.params(), defaultParams());
+        assertEq(freshMarket.treasury(), treasury);
+        assertParams(freshMarket.params(), defaultParams());
+        assertEq(freshMarket.paramsVersion(), 1, "version 1 in force at once");
+        assertParams(freshMarket.paramsAt(1), defaultParams());
         assertFalse(fresh.paused());
-        assertFalse(fresh.isTokenAllowed(address(usdc)));
-        assertEq(fresh.offerCount(), 0);
-        assertEq(fresh.leaseCount(), 0);
+        assertFalse(freshMarket.isTokenAllowed(address(usdc)));
+        assertEq(freshMarket.offerCount(), 0);
+        assertEq(freshMarket.leaseCount(), 0);
+        assertGt(fresh.extension().code.length, 0, "extension deployed");
+        assertNotEq(fresh.extension(), address(fresh));
+    }
+
+    function test_Constructor_LatestParams() public view {
+        // The fixture's market was deployed at this timestamp with the default parameters.
+        assertLatest(1, block.timestamp, defaultParams());
+        assertEq(market.paramsVersion(), 1);
     }
 
     function test_RevertWhen_ZeroAdmin() public {
         vm.expectRevert(abi.encodeWithSelector(Ownable.OwnableInvalidOwner.selector, address(0)));
-        new Openlease(address(0), treasury, arbiter, defaultParams());
+        new Openlease(address(0), treasury, defaultParams());
     }
 
     function test_RevertWhen_ZeroTreasury() public {
         vm.expectRevert(IOpenleaseErrors.OpenleaseZeroAddress.selector);
-        new Openlease(admin, address(0), arbiter, defaultParams());
+        new Openlease(admin, address(0), defaultParams());
     }
 
     function test_RevertWhen_ZeroArbiter() public {
+        Params memory p = defaultParams();
+        p.arbiter = address(0);
         vm.expectRevert(IOpenleaseErrors.OpenleaseZeroAddress.selector);
-        new Openlease(admin, treasury, address(0), defaultParams());
+        new Openlease(admin, treasury, p);
     }
 
     function test_RevertWhen_ParamsOutOfBounds() public {
         expectOutOfBounds(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1, 0, MAX_PROTOCOL_FEE_BPS);
-        new Openlease(admin, treasury, arbiter, withParam(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1));
+        new Openlease(admin, treasury, withParam(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1));
 
         expectOutOfBounds(Parameter.BondBps, MIN_BOND_BPS - 1, MIN_BOND_BPS, MAX_BOND_BPS);
-        new Openlease(admin, treasury, arbiter, withParam(Parameter.BondBps, MIN_BOND_BPS - 1));
+        new Openlease(admin, treasury, withParam(Parameter.BondBps, MIN_BOND_BPS - 1));
 
         expectOutOfBounds(
             Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD
         );
-        new Openlease(admin, treasury, arbiter, withParam(Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1));
+        new Openlease(admin, treasury, withParam(Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1));
 
-        // The all-zero parameters fail on the first bounded one.
+        // The all-zero parameters fail on the first bounded one, in the order of the struct.
         Params memory zero;
-        expectOutOfBounds(Parameter.BondBps, 0, MIN_BOND_BPS, MAX_BOND_BPS);
-        new Openlease(admin, treasury, arbiter, zero);
+        expectOutOfBounds(Parameter.SettlementWindow, 0, MIN_SETTLEMENT_WINDOW, MAX_SETTLEMENT_WINDOW);
+        new Openlease(admin, treasury, zero);
     }
 }
 
-/// @notice `setParams`: every parameter within its hard bounds, owner only.
-contract SetParams_Unit_Test is GovernanceUnitTest {
-    function setParamsAsAdmin(Params memory p) internal {
-        vm.prank(admin);
-        market.setParams(p);
-    }
-
-    function test_SetParams() public {
-        Params memory p = Params({
+/// @notice `scheduleParams`: every parameter within its hard bounds, owner only; a version takes effect
+/// `PARAMS_DELAY` after it is scheduled, replaces a version still pending, and reaches only leases opened
+/// from then on (each lease keeps the version it opened with: `leaseParams`).
+contract ScheduleParams_Unit_Test is GovernanceUnitTest {
+    function customParams() internal returns (Params memory) {
+        return Params({
             protocolFeeBps: 250,
+            settlementWindow: 2 days,
             bondBps: 15_000,
             slashCutBps: 500,
-            maxDisputeSlashBps: 8_000,
+            maxDisputeSlashBps: 4_000,
             disputeBondBps: 2_000,
-            settlementWindow: 2 days,
             disputePeriod: 5 days,
-            unbondingPeriod: 30 days
+            unbondingPeriod: 30 days,
+            arbiter: makeAddr("newArbiter")
         });
-        vm.expectEmit(address(market));
-        emit ParamsUpdated(p);
-        setParamsAsAdmin(p);
-        assertParams(market.params(), p);
     }
 
-    function test_SetParams_AtLowerBounds() public {
+    function test_ScheduleParams() public {
+        Params memory p = customParams();
+        uint256 effectiveAt = block.timestamp + PARAMS_DELAY;
+        vm.expectEmit(address(market));
+        emit ParamsScheduled(2, effectiveAt, p);
+        (uint256 version, uint256 at) = scheduleAsAdmin(p);
+
+        assertEq(version, 2, "version");
+        assertEq(at, effectiveAt, "effectiveAt");
+        assertLatest(2, effectiveAt, p);
+        assertParams(market.paramsAt(2), p);
+        // Not in force yet.
+        assertParams(market.params(), defaultParams());
+        assertEq(market.paramsVersion(), 1, "version in force");
+    }
+
+    function test_ScheduleParams_TakesEffectAfterTheDelay() public {
+        Params memory p = customParams();
+        (, uint256 effectiveAt) = scheduleAsAdmin(p);
+
+        vm.warp(effectiveAt - 1);
+        assertParams(market.params(), defaultParams());
+        assertEq(market.paramsVersion(), 1);
+
+        vm.warp(effectiveAt);
+        assertParams(market.params(), p);
+        assertEq(market.paramsVersion(), 2);
+        assertParams(market.paramsAt(1), defaultParams());
+    }
+
+    function test_ScheduleParams_ReplacesAPendingVersion() public {
+        Params memory first = customParams();
+        (, uint256 firstAt) = scheduleAsAdmin(first);
+        skip(3 days);
+        Params memory second = withParam(Parameter.ProtocolFeeBps, 500);
+        uint256 secondAt = block.timestamp + PARAMS_DELAY;
+
+        vm.expectEmit(address(market));
+        emit ParamsScheduled(2, secondAt, second);
+        (uint256 version, uint256 at) = scheduleAsAdmin(second);
+
+        assertEq(version, 2, "the pending version is replaced, not queued");
+        assertEq(at, secondAt, "the delay starts again");
+        assertLatest(2, secondAt, second);
+        // The first never takes effect.
+        vm.warp(firstAt);
+        assertParams(market.params(), defaultParams());
+        assertEq(market.paramsVersion(), 1);
+        vm.warp(secondAt);
+        assertParams(market.params(), second);
+        assertEq(market.paramsVersion(), 2);
+    }
+
+    function test_ScheduleParams_AfterOneTookEffectAddsAVersion() public {
+        Params memory first = customParams();
+        applyParams(first);
+        Params memory second = withParam(Parameter.ProtocolFeeBps, 500);
+        (uint256 version, uint256 at) = scheduleAsAdmin(second);
+
+        assertEq(version, 3, "a new version");
+        assertLatest(3, at, second);
+        assertParams(market.paramsAt(2), first);
+        assertParams(market.params(), first);
+        assertEq(market.paramsVersion(), 2, "version 2 stays in force until version 3 takes effect");
+    }
+
+    function test_ScheduleParams_AtLowerBounds() public {
         Params memory p = Params({
             protocolFeeBps: 0,
+            settlementWindow: uint32(MIN_SETTLEMENT_WINDOW),
             bondBps: uint16(MIN_BOND_BPS),
             slashCutBps: 0,
             maxDisputeSlashBps: uint16(MIN_DISPUTE_SLASH_BPS),
             disputeBondBps: uint16(MIN_DISPUTE_BOND_BPS),
-            settlementWindow: uint32(MIN_SETTLEMENT_WINDOW),
             disputePeriod: uint32(MIN_DISPUTE_PERIOD),
-            unbondingPeriod: uint32(MIN_UNBONDING_PERIOD)
+            unbondingPeriod: uint32(MIN_UNBONDING_PERIOD),
+            arbiter: arbiter
         });
-        setParamsAsAdmin(p);
+        applyParams(p);
         assertParams(market.params(), p);
     }
 
-    function test_SetParams_AtUpperBounds() public {
+    function test_ScheduleParams_AtUpperBounds() public {
         Params memory p = Params({
             protocolFeeBps: uint16(MAX_PROTOCOL_FEE_BPS),
+            settlementWindow: uint32(MAX_SETTLEMENT_WINDOW),
             bondBps: uint16(MAX_BOND_BPS),
             slashCutBps: uint16(MAX_SLASH_CUT_BPS),
             maxDisputeSlashBps: uint16(MAX_DISPUTE_SLASH_BPS),
             disputeBondBps: uint16(MAX_DISPUTE_BOND_BPS),
-            settlementWindow: uint32(MAX_SETTLEMENT_WINDOW),
             disputePeriod: uint32(MAX_DISPUTE_PERIOD),
-            unbondingPeriod: uint32(MAX_UNBONDING_PERIOD)
+            unbondingPeriod: uint32(MAX_UNBONDING_PERIOD),
+            arbiter: arbiter
         });
-        setParamsAsAdmin(p);
+        applyParams(p);
         assertParams(market.params(), p);
     }
 
-    function test_SetParams_AppliesToNewLeases() public {
-        setParamsAsAdmin(withParam(Parameter.BondBps, MIN_BOND_BPS));
+    function test_ScheduleParams_ReachesOnlyNewLeases() public {
+        uint256 before = openDefaultLease();
+        Lease memory beforeLease = market.lease(before);
+        applyParams(withParam(Parameter.BondBps, MIN_BOND_BPS));
+        uint256 afterwards = openDefaultLease();
+
+        assertEq(abi.encode(market.lease(before)), abi.encode(beforeLease), "the open lease is untouched");
+        assertEq(market.lease(before).paramsVersion, 1);
+        assertParams(market.leaseParams(before), defaultParams());
+        assertEq(market.lease(afterwards).paramsVersion, 2);
+        assertParams(market.leaseParams(afterwards), withParam(Parameter.BondBps, MIN_BOND_BPS));
+        assertEq(market.lease(afterwards).bond, uint256(PRICE) * NOTICE * MIN_BOND_BPS / 10_000);
+    }
+
+    function test_ScheduleParams_LeaseOpenedWhilePendingKeepsTheOldVersion() public {
+        (, uint256 effectiveAt) = scheduleAsAdmin(customParams());
+        vm.warp(effectiveAt - 1);
         uint256 leaseId = openDefaultLease();
-        assertEq(market.lease(leaseId).bond, uint256(PRICE) * NOTICE * MIN_BOND_BPS / 10_000);
+        vm.warp(effectiveAt);
+        assertEq(market.lease(leaseId).paramsVersion, 1);
+        assertParams(market.leaseParams(leaseId), defaultParams());
+        assertEq(
+            market.settlementDeadline(leaseId),
+            market.leaseEnd(leaseId) + defaultParams().settlementWindow,
+            "its own settlement window"
+        );
+    }
+
+    function test_ParamsAt_UnknownVersionIsZero() public view {
+        Params memory zero;
+        assertParams(market.paramsAt(0), zero);
+        assertParams(market.paramsAt(2), zero);
+    }
+
+    function test_RevertWhen_LeaseParamsOfUnknownLease() public {
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownLease.selector, 1));
+        market.leaseParams(1);
     }
 
     function test_RevertWhen_NotOwner() public {
         expectUnauthorized(keeper);
         vm.prank(keeper);
-        market.setParams(defaultParams());
+        market.scheduleParams(defaultParams());
+        assertLatest(1, block.timestamp, defaultParams());
+    }
+
+    function test_RevertWhen_ZeroArbiter() public {
+        Params memory p = defaultParams();
+        p.arbiter = address(0);
+        vm.expectRevert(IOpenleaseErrors.OpenleaseZeroAddress.selector);
+        scheduleAsAdmin(p);
     }
 
     function test_RevertWhen_ProtocolFeeAboveMax() public {
         expectOutOfBounds(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1, 0, MAX_PROTOCOL_FEE_BPS);
-        setParamsAsAdmin(withParam(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1));
+        scheduleAsAdmin(withParam(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1));
     }
 
     function test_RevertWhen_BondBelowMin() public {
         expectOutOfBounds(Parameter.BondBps, MIN_BOND_BPS - 1, MIN_BOND_BPS, MAX_BOND_BPS);
-        setParamsAsAdmin(withParam(Parameter.BondBps, MIN_BOND_BPS - 1));
+        scheduleAsAdmin(withParam(Parameter.BondBps, MIN_BOND_BPS - 1));
     }
 
     function test_RevertWhen_BondAboveMax() public {
         expectOutOfBounds(Parameter.BondBps, MAX_BOND_BPS + 1, MIN_BOND_BPS, MAX_BOND_BPS);
-        setParamsAsAdmin(withParam(Parameter.BondBps, MAX_BOND_BPS + 1));
+        scheduleAsAdmin(withParam(Parameter.BondBps, MAX_BOND_BPS + 1));
     }
 
     function test_RevertWhen_SlashCutAboveMax() public {
         expectOutOfBounds(Parameter.SlashCutBps, MAX_SLASH_CUT_BPS + 1, 0, MAX_SLASH_CUT_BPS);
-        setParamsAsAdmin(withParam(Parameter.SlashCutBps, MAX_SLASH_CUT_BPS + 1));
+        scheduleAsAdmin(withParam(Parameter.SlashCutBps, MAX_SLASH_CUT_BPS + 1));
     }
 
     function test_RevertWhen_MaxDisputeSlashBelowMin() public {
         expectOutOfBounds(
             Parameter.MaxDisputeSlashBps, MIN_DISPUTE_SLASH_BPS - 1, MIN_DISPUTE_SLASH_BPS, MAX_DISPUTE_SLASH_BPS
         );
-        setParamsAsAdmin(withParam(Parameter.MaxDisputeSlashBps, MIN_DISPUTE_SLASH_BPS - 1));
+        scheduleAsAdmin(withParam(Parameter.MaxDisputeSlashBps, MIN_DISPUTE_SLASH_BPS - 1));
     }
 
+    /// @dev One ruling never takes more than half a lease's bond.
     function test_RevertWhen_MaxDisputeSlashAboveMax() public {
         expectOutOfBounds(
             Parameter.MaxDisputeSlashBps, MAX_DISPUTE_SLASH_BPS + 1, MIN_DISPUTE_SLASH_BPS, MAX_DISPUTE_SLASH_BPS
         );
-        setParamsAsAdmin(withParam(Parameter.MaxDisputeSlashBps, MAX_DISPUTE_SLASH_BPS + 1));
+        scheduleAsAdmin(withParam(Parameter.MaxDisputeSlashBps, MAX_DISPUTE_SLASH_BPS + 1));
     }
 
     function test_RevertWhen_DisputeBondBelowMin() public {
         expectOutOfBounds(
             Parameter.DisputeBondBps, MIN_DISPUTE_BOND_BPS - 1, MIN_DISPUTE_BOND_BPS, MAX_DISPUTE_BOND_BPS
         );
-        setParamsAsAdmin(withParam(Parameter.DisputeBondBps, MIN_DISPUTE_BOND_BPS - 1));
+        scheduleAsAdmin(withParam(Parameter.DisputeBondBps, MIN_DISPUTE_BOND_BPS - 1));
     }
 
     function test_RevertWhen_DisputeBondAboveMax() public {
         expectOutOfBounds(
             Parameter.DisputeBondBps, MAX_DISPUTE_BOND_BPS + 1, MIN_DISPUTE_BOND_BPS, MAX_DISPUTE_BOND_BPS
         );
-        setParamsAsAdmin(withParam(Parameter.DisputeBondBps, MAX_DISPUTE_BOND_BPS + 1));
+        scheduleAsAdmin(withParam(Parameter.DisputeBondBps, MAX_DISPUTE_BOND_BPS + 1));
     }
 
     function test_RevertWhen_SettlementWindowBelowMin() public {
         expectOutOfBounds(
             Parameter.SettlementWindow, MIN_SETTLEMENT_WINDOW - 1, MIN_SETTLEMENT_WINDOW, MAX_SETTLEMENT_WINDOW
         );
-        setParamsAsAdmin(withParam(Parameter.SettlementWindow, MIN_SETTLEMENT_WINDOW - 1));
+        scheduleAsAdmin(withParam(Parameter.SettlementWindow, MIN_SETTLEMENT_WINDOW - 1));
     }
 
     function test_RevertWhen_SettlementWindowAboveMax() public {
         expectOutOfBounds(
             Parameter.SettlementWindow, MAX_SETTLEMENT_WINDOW + 1, MIN_SETTLEMENT_WINDOW, MAX_SETTLEMENT_WINDOW
         );
-        setParamsAsAdmin(withParam(Parameter.SettlementWindow, MAX_SETTLEMENT_WINDOW + 1));
+        scheduleAsAdmin(withParam(Parameter.SettlementWindow, MAX_SETTLEMENT_WINDOW + 1));
     }
 
     function test_RevertWhen_DisputePeriodBelowMin() public {
         expectOutOfBounds(Parameter.DisputePeriod, MIN_DISPUTE_PERIOD - 1, MIN_DISPUTE_PERIOD, MAX_DISPUTE_PERIOD);
-        setParamsAsAdmin(withParam(Parameter.DisputePeriod, MIN_DISPUTE_PERIOD - 1));
+        scheduleAsAdmin(withParam(Parameter.DisputePeriod, MIN_DISPUTE_PERIOD - 1));
     }
 
     function test_RevertWhen_DisputePeriodAboveMax() public {
         expectOutOfBounds(Parameter.DisputePeriod, MAX_DISPUTE_PERIOD + 1, MIN_DISPUTE_PERIOD, MAX_DISPUTE_PERIOD);
-        setParamsAsAdmin(withParam(Parameter.DisputePeriod, MAX_DISPUTE_PERIOD + 1));
+        scheduleAsAdmin(withParam(Parameter.DisputePeriod, MAX_DISPUTE_PERIOD + 1));
     }
 
     function test_RevertWhen_UnbondingPeriodBelowMin() public {
         expectOutOfBounds(
             Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD
         );
-        setParamsAsAdmin(withParam(Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1));
+        scheduleAsAdmin(withParam(Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1));
     }
 
     function test_RevertWhen_UnbondingPeriodAboveMax() public {
         expectOutOfBounds(
             Parameter.UnbondingPeriod, MAX_UNBONDING_PERIOD + 1, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD
         );
-        setParamsAsAdmin(withParam(Parameter.UnbondingPeriod, MAX_UNBONDING_PERIOD + 1));
+        scheduleAsAdmin(withParam(Parameter.UnbondingPeriod, MAX_UNBONDING_PERIOD + 1));
+    }
+
+    function test_RevertWhen_OutOfBoundsLeavesThePendingVersion() public {
+        Params memory pending = customParams();
+        (, uint256 effectiveAt) = scheduleAsAdmin(pending);
+        expectOutOfBounds(Parameter.BondBps, MAX_BOND_BPS + 1, MIN_BOND_BPS, MAX_BOND_BPS);
+        scheduleAsAdmin(withParam(Parameter.BondBps, MAX_BOND_BPS + 1));
+        assertLatest(2, effectiveAt, pending);
     }
 }
 
-/// @notice Roles: the token allow-list, arbiter, treasury and two-step ownership, owner only; renouncing is disabled.
+/// @notice Roles: the token allow-list, treasury and two-step ownership, owner only; renouncing is disabled. The
+/// arbiter is a parameter: a new one, scheduled, rules only the leases opened after the delay.
 contract Roles_Unit_Test is GovernanceUnitTest {
     function test_SetTokenAllowed() public {
         MockStablecoin token = new MockStablecoin("New", "NEW", 6);
@@ -306,25 +449,62 @@ contract Roles_Unit_Test is GovernanceUnitTest {
         market.setTokenAllowed(address(usdc), false);
     }
 
-    function test_SetArbiter() public {
+    /// @dev The arbiter is part of a parameters version: leases opened before the new version takes
+    /// effect (even while it is pending) keep their arbiter, and only leases opened after are ruled by the
+    /// new one.
+    function test_ScheduleArbiter_ReachesOnlyLeasesOpenedAfterTheDelay() public {
         address newArbiter = makeAddr("newArbiter");
-        vm.expectEmit(address(market));
-        emit ArbiterUpdated(newArbiter);
-        vm.prank(admin);
-        market.setArbiter(newArbiter);
-        assertEq(market.arbiter(), newArbiter);
+        Params memory p = defaultParams();
+        p.arbiter = newArbiter;
+        // Leases long enough to still run when the new version takes effect.
+        uint256 before = openLease(tenant, offerId, 8 days, uint256(PRICE) * 8 days);
+        (, uint256 effectiveAt) = scheduleAsAdmin(p);
+        uint256 pending = openLease(tenant, offerId, 8 days, uint256(PRICE) * 8 days);
+        vm.warp(effectiveAt);
+        uint256 afterwards = openDefaultLease();
+        assertEq(market.leaseParams(before).arbiter, arbiter, "before");
+        assertEq(market.leaseParams(pending).arbiter, arbiter, "while pending");
+        assertEq(market.leaseParams(afterwards).arbiter, newArbiter, "after");
+
+        openDispute(before);
+        openDispute(pending);
+        openDispute(afterwards);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, before, newArbiter, arbiter)
+        );
+        vm.prank(newArbiter);
+        market.ruleDispute(before, 1_000);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, afterwards, arbiter, newArbiter)
+        );
+        vm.prank(arbiter);
+        market.ruleDispute(afterwards, 1_000);
+
+        vm.prank(arbiter);
+        market.ruleDispute(before, 1_000);
+        vm.prank(arbiter);
+        market.ruleDispute(pending, 1_000);
+        vm.prank(newArbiter);
+        market.ruleDispute(afterwards, 1_000);
+        assertEq(uint8(market.dispute(before).status), uint8(DisputeStatus.Upheld));
+        assertEq(uint8(market.dispute(pending).status), uint8(DisputeStatus.Upheld));
+        assertEq(uint8(market.dispute(afterwards).status), uint8(DisputeStatus.Upheld));
     }
 
-    function test_RevertWhen_SetArbiterZeroAddress() public {
+    function test_RevertWhen_ScheduleArbiterZeroAddress() public {
+        Params memory p = defaultParams();
+        p.arbiter = address(0);
         vm.expectRevert(IOpenleaseErrors.OpenleaseZeroAddress.selector);
         vm.prank(admin);
-        market.setArbiter(address(0));
+        market.scheduleParams(p);
     }
 
-    function test_RevertWhen_SetArbiterNotOwner() public {
+    function test_RevertWhen_ScheduleArbiterNotOwner() public {
+        Params memory p = defaultParams();
+        p.arbiter = keeper;
         expectUnauthorized(arbiter);
         vm.prank(arbiter);
-        market.setArbiter(arbiter);
+        market.scheduleParams(p);
     }
 
     function test_SetTreasury() public {
@@ -353,9 +533,9 @@ contract Roles_Unit_Test is GovernanceUnitTest {
         vm.expectEmit(address(market));
         emit OwnershipTransferStarted(admin, newOwner);
         vm.prank(admin);
-        market.transferOwnership(newOwner);
-        assertEq(market.owner(), admin, "owner unchanged until accepted");
-        assertEq(market.pendingOwner(), newOwner);
+        marketContract().transferOwnership(newOwner);
+        assertEq(marketContract().owner(), admin, "owner unchanged until accepted");
+        assertEq(marketContract().pendingOwner(), newOwner);
 
         // The pending owner has no powers yet.
         expectUnauthorized(newOwner);
@@ -365,64 +545,64 @@ contract Roles_Unit_Test is GovernanceUnitTest {
         vm.expectEmit(address(market));
         emit OwnershipTransferred(admin, newOwner);
         vm.prank(newOwner);
-        market.acceptOwnership();
-        assertEq(market.owner(), newOwner);
-        assertEq(market.pendingOwner(), address(0));
+        marketContract().acceptOwnership();
+        assertEq(marketContract().owner(), newOwner);
+        assertEq(marketContract().pendingOwner(), address(0));
 
         expectUnauthorized(admin);
         vm.prank(admin);
         market.pause();
         vm.prank(newOwner);
         market.pause();
-        assertTrue(market.paused());
+        assertTrue(marketContract().paused());
     }
 
     function test_RevertWhen_AcceptOwnershipNotPendingOwner() public {
         address newOwner = makeAddr("newOwner");
         vm.prank(admin);
-        market.transferOwnership(newOwner);
+        marketContract().transferOwnership(newOwner);
         expectUnauthorized(keeper);
         vm.prank(keeper);
-        market.acceptOwnership();
+        marketContract().acceptOwnership();
         expectUnauthorized(admin);
         vm.prank(admin);
-        market.acceptOwnership();
-        assertEq(market.owner(), admin);
-        assertEq(market.pendingOwner(), newOwner);
+        marketContract().acceptOwnership();
+        assertEq(marketContract().owner(), admin);
+        assertEq(marketContract().pendingOwner(), newOwner);
     }
 
     function test_TransferOwnership_Replaced() public {
         address first = makeAddr("first");
         address second = makeAddr("second");
         vm.startPrank(admin);
-        market.transferOwnership(first);
-        market.transferOwnership(second);
+        marketContract().transferOwnership(first);
+        marketContract().transferOwnership(second);
         vm.stopPrank();
         expectUnauthorized(first);
         vm.prank(first);
-        market.acceptOwnership();
+        marketContract().acceptOwnership();
         vm.prank(second);
-        market.acceptOwnership();
-        assertEq(market.owner(), second);
+        marketContract().acceptOwnership();
+        assertEq(marketContract().owner(), second);
     }
 
     function test_RevertWhen_TransferOwnershipNotOwner() public {
         expectUnauthorized(keeper);
         vm.prank(keeper);
-        market.transferOwnership(keeper);
+        marketContract().transferOwnership(keeper);
     }
 
     function test_RevertWhen_RenounceOwnership() public {
         vm.expectRevert(IOpenleaseErrors.OpenleaseRenounceDisabled.selector);
         vm.prank(admin);
-        market.renounceOwnership();
-        assertEq(market.owner(), admin);
+        marketContract().renounceOwnership();
+        assertEq(marketContract().owner(), admin);
     }
 
     function test_RevertWhen_RenounceOwnershipNotOwner() public {
         expectUnauthorized(keeper);
         vm.prank(keeper);
-        market.renounceOwnership();
+        marketContract().renounceOwnership();
     }
 }
 
@@ -433,7 +613,7 @@ contract Pause_Unit_Test is GovernanceUnitTest {
         emit Paused(admin);
         vm.prank(admin);
         market.pause();
-        assertTrue(market.paused());
+        assertTrue(marketContract().paused());
     }
 
     function test_Unpause() public {
@@ -442,7 +622,7 @@ contract Pause_Unit_Test is GovernanceUnitTest {
         emit Unpaused(admin);
         vm.prank(admin);
         market.unpause();
-        assertFalse(market.paused());
+        assertFalse(marketContract().paused());
         // New business resumes.
         uint256 leaseId = openDefaultLease();
         assertEq(market.lease(leaseId).tenant, tenant);
@@ -480,7 +660,7 @@ contract Pause_Unit_Test is GovernanceUnitTest {
         pauseMarket();
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(keeper);
-        market.registerProvider("", "", "", bytes32(0));
+        market.registerProvider("", "", "", bytes32(0), keeper);
     }
 
     function test_RevertWhen_Paused_Stake() public {
@@ -499,19 +679,32 @@ contract Pause_Unit_Test is GovernanceUnitTest {
     }
 
     function test_RevertWhen_Paused_OpenLease() public {
+        bytes32 termsHash = market.offerTermsHash(offerId);
         pauseMarket();
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(tenant);
-        market.openLease(offerId, 10 hours, uint256(PRICE) * 10 hours, PRICE);
+        market.openLease(offerId, 10 hours, uint256(PRICE) * 10 hours, termsHash);
     }
 
     function test_RevertWhen_Paused_OpenLeaseWithPermit() public {
+        bytes32 termsHash = market.offerTermsHash(offerId);
         pauseMarket();
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(tenant);
         market.openLeaseWithPermit(
-            offerId, 10 hours, uint256(PRICE) * 10 hours, PRICE, block.timestamp, 27, bytes32(0), bytes32(0)
+            offerId, 10 hours, uint256(PRICE) * 10 hours, termsHash, block.timestamp, 27, bytes32(0), bytes32(0)
         );
+    }
+
+    /// @dev A failover opens a new lease: new business, stopped by the pause like `openLease`.
+    function test_RevertWhen_Paused_FailoverLease() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        bytes32 termsHash = market.offerTermsHash(offerId);
+        pauseMarket();
+        vm.expectRevert(Pausable.EnforcedPause.selector);
+        vm.prank(tenant);
+        market.failoverLease(leaseId, offerId, 10 hours, 0, termsHash);
     }
 
     // ─── Not blocked: every exit and everything about running leases ──────────────────────────
@@ -543,6 +736,17 @@ contract Pause_Unit_Test is GovernanceUnitTest {
         vm.prank(tenant);
         market.closeLease(leaseId);
         assertEq(market.lease(leaseId).endsAt, block.timestamp + NOTICE);
+    }
+
+    /// @dev Eviction ends a lease and frees its capacity: an exit, never blocked.
+    function test_Paused_EvictLease() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        pauseMarket();
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Finalized));
+        assertEq(market.claimable(tenant, address(usdc)), uint256(PRICE) * 10 hours, "unsettled escrow refunded");
     }
 
     function test_Paused_TerminateLease() public {
@@ -656,24 +860,31 @@ contract Pause_Unit_Test is GovernanceUnitTest {
         uint256 leaseId = openDefaultLease();
         skip(1 hours);
         market.settle(signedReceipt(leaseId, uint256(PRICE) * 1 hours));
+        vm.warp(market.settlementDeadline(leaseId));
+        market.finalizeLease(leaseId);
         uint256 fees = market.feesOwed(address(usdc));
-        assertGt(fees, 0);
+        assertEq(fees, uint256(PRICE) * 1 hours * defaultParams().protocolFeeBps / 10_000);
         pauseMarket();
         assertEq(market.collectFees(address(usdc)), fees);
         assertEq(usdc.balanceOf(treasury), fees);
     }
 }
 
-/// @notice `collectFees`: anyone sends the protocol's fees and slash cuts in a token to the treasury.
+/// @notice `collectFees`: anyone sends the protocol's fees (credited when a lease is finalized) and slash
+/// cuts (credited when a bond is slashed) in a token to the treasury.
 contract CollectFees_Unit_Test is GovernanceUnitTest {
     function accrueFees() internal returns (uint256 fees) {
         uint256 leaseId = openDefaultLease();
         skip(2 hours);
         uint256 paid = market.settle(signedReceipt(leaseId, uint256(PRICE) * 2 hours));
+        assertEq(market.feesOwed(address(usdc)), 0, "the fee stays in the lease until it is finalized");
         uint256 fee = paid * market.params().protocolFeeBps / 10_000;
         vm.prank(provider);
         market.terminateLease(leaseId);
         uint256 cut = uint256(market.params().bondBps) * PRICE * NOTICE / 10_000 * market.params().slashCutBps / 10_000;
+        assertEq(market.feesOwed(address(usdc)), cut, "the slash cut at once");
+        vm.warp(market.settlementDeadline(leaseId));
+        market.finalizeLease(leaseId);
         fees = market.feesOwed(address(usdc));
         assertEq(fees, fee + cut, "fees and slash cut");
     }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
+import {Vm} from "forge-std/Vm.sol";
 import {IERC20Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 
@@ -34,6 +35,7 @@ abstract contract LeasesUnitTest is BaseTest, IOpenleaseEvents {
         assertEq(actual.deposit, expected.deposit, "deposit");
         assertEq(actual.settled, expected.settled, "settled");
         assertEq(actual.pricePerSecond, expected.pricePerSecond, "pricePerSecond");
+        assertEq(actual.paramsVersion, expected.paramsVersion, "paramsVersion");
         assertEq(actual.bond, expected.bond, "bond");
         assertEq(actual.noticePeriod, expected.noticePeriod, "noticePeriod");
         assertEq(actual.minEndsAt, expected.minEndsAt, "minEndsAt");
@@ -63,6 +65,11 @@ abstract contract LeasesUnitTest is BaseTest, IOpenleaseEvents {
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseLeaseFinalized.selector, leaseId));
     }
 
+    /// @dev The protocol fee on a settled total of `settled` under the default parameters (version 1).
+    function feeOn(uint256 settled) internal view returns (uint256) {
+        return settled * defaultParams().protocolFeeBps / 10_000;
+    }
+
     function finalizedLease() internal returns (uint256 leaseId) {
         leaseId = openDefaultLease();
         vm.warp(market.settlementDeadline(leaseId));
@@ -86,19 +93,21 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
             offerId: uint32(offerId),
             startedAt: now_,
             endsAt: now_ + DURATION,
-            deposit: uint96(DEPOSIT),
+            deposit: uint88(DEPOSIT),
             settled: 0,
             pricePerSecond: PRICE,
+            paramsVersion: 1,
             bond: bond,
             noticePeriod: NOTICE,
             minEndsAt: now_ + MIN_DURATION,
             status: LeaseStatus.Open
         });
 
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectEmit(address(market));
         emit LeaseOpened(countBefore + 1, offerId, tenant, expected);
         vm.prank(tenant);
-        uint256 leaseId = market.openLease(offerId, DURATION, DEPOSIT, PRICE);
+        uint256 leaseId = market.openLease(offerId, DURATION, DEPOSIT, termsHash);
 
         assertEq(leaseId, countBefore + 1, "leaseId");
         assertEq(leaseId, 1, "lease ids start at 1");
@@ -124,12 +133,30 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
         assertEq(market.leaseEnd(b), block.timestamp + MIN_DURATION);
     }
 
-    function test_OpenLease_ZeroNoticeLocksNoBond() public {
-        uint256 id = publishOfferWith(PRICE, MIN_DURATION, MAX_DURATION, 0, CAPACITY);
+    /// @dev No lease runs without a bond: the minimum notice (one hour) at the minimum price (one unit a
+    /// second) under the minimum bond rate still locks 360 units.
+    function test_OpenLease_MinimumTermsStillLockABond() public {
+        Params memory p = defaultParams();
+        p.bondBps = 1_000;
+        applyParams(p);
+        uint256 id = publishOfferWith(1, MIN_DURATION, MAX_DURATION, 1 hours, CAPACITY);
         Stake memory before = market.stakeOf(provider, address(usdc));
-        uint256 leaseId = openLease(tenant, id, DURATION, DEPOSIT);
-        assertEq(market.lease(leaseId).bond, 0);
-        assertStake(market.stakeOf(provider, address(usdc)), before);
+        uint256 leaseId = openLease(tenant, id, DURATION, DURATION);
+        assertEq(market.lease(leaseId).bond, 360, "1 * 3600 * 10%");
+        assertStake(
+            market.stakeOf(provider, address(usdc)),
+            Stake(before.staked, before.locked + 360, before.thawing, before.thawEndsAt)
+        );
+    }
+
+    function test_OpenLease_RecordsTheParamsVersionInForce() public {
+        Params memory p = defaultParams();
+        p.bondBps = 10_000;
+        applyParams(p);
+        uint256 leaseId = openDefaultLease();
+        assertEq(market.lease(leaseId).paramsVersion, 2, "version");
+        assertEq(market.lease(leaseId).bond, bondFor(PRICE, NOTICE), "bond at the version's rate");
+        assertEq(market.lease(leaseId).bond, uint256(PRICE) * NOTICE, "100% of the notice's price");
     }
 
     function test_OpenLease_NonStandardToken() public {
@@ -145,36 +172,46 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
     }
 
     function test_RevertWhen_UnknownOffer() public {
+        // An unknown offer has no terms hash to read; any hash is refused with the offer named.
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownOffer.selector, 0));
-        openLease(tenant, 0, DURATION, DEPOSIT);
+        vm.prank(tenant);
+        market.openLease(0, DURATION, DEPOSIT, bytes32(0));
+        bytes32 otherOffersHash = market.offerTermsHash(offerId);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownOffer.selector, 9));
-        openLease(tenant, 9, DURATION, DEPOSIT);
+        vm.prank(tenant);
+        market.openLease(9, DURATION, DEPOSIT, otherOffersHash);
     }
 
     function test_RevertWhen_OfferPaused() public {
         vm.prank(provider);
         market.setOfferPaused(offerId, true);
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseOfferPaused.selector, offerId));
-        openDefaultLease();
+        openLeaseWithHash(tenant, offerId, DURATION, DEPOSIT, termsHash);
     }
 
-    function test_RevertWhen_PriceAboveMax() public {
+    function test_RevertWhen_TermsHashIsNotTheOffers() public {
+        bytes32 current = market.offerTermsHash(offerId);
+        bytes32 wrong = keccak256("not the offer's terms");
         vm.expectRevert(
-            abi.encodeWithSelector(IOpenleaseErrors.OpenleasePriceAboveMax.selector, offerId, PRICE, PRICE - 1)
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseTermsChanged.selector, offerId, wrong, current)
         );
         vm.prank(tenant);
-        market.openLease(offerId, DURATION, DEPOSIT, PRICE - 1);
+        market.openLease(offerId, DURATION, DEPOSIT, wrong);
     }
 
     function test_RevertWhen_PriceRaisedInFront() public {
         // The provider raises the price just before the tenant's transaction.
+        bytes32 read = market.offerTermsHash(offerId);
         vm.prank(provider);
         market.updateOffer(offerId, PRICE + 1, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
         vm.expectRevert(
-            abi.encodeWithSelector(IOpenleaseErrors.OpenleasePriceAboveMax.selector, offerId, PRICE + 1, PRICE)
+            abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseTermsChanged.selector, offerId, read, market.offerTermsHash(offerId)
+            )
         );
         vm.prank(tenant);
-        market.openLease(offerId, DURATION, DEPOSIT, PRICE);
+        market.openLease(offerId, DURATION, DEPOSIT, read);
     }
 
     function test_RevertWhen_AtCapacity() public {
@@ -182,8 +219,9 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
         openLease(tenant, id, DURATION, DEPOSIT);
         openLease(tenant, id, DURATION, DEPOSIT);
         assertEq(market.offer(id).activeLeases, 2);
+        bytes32 termsHash = market.offerTermsHash(id);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseOfferAtCapacity.selector, id, 2));
-        openLease(tenant, id, DURATION, DEPOSIT);
+        openLeaseWithHash(tenant, id, DURATION, DEPOSIT, termsHash);
     }
 
     function test_OpenLease_CapacityFreedByFinalize() public {
@@ -199,42 +237,48 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
     function test_RevertWhen_TokenDelisted() public {
         vm.prank(admin);
         market.setTokenAllowed(address(usdc), false);
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseTokenNotAllowed.selector, address(usdc)));
-        openDefaultLease();
+        openLeaseWithHash(tenant, offerId, DURATION, DEPOSIT, termsHash);
     }
 
     function test_RevertWhen_DurationBelowMin() public {
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IOpenleaseErrors.OpenleaseDurationOutOfRange.selector, MIN_DURATION - 1, MIN_DURATION, MAX_DURATION
             )
         );
-        openLease(tenant, offerId, MIN_DURATION - 1, DEPOSIT);
+        openLeaseWithHash(tenant, offerId, MIN_DURATION - 1, DEPOSIT, termsHash);
     }
 
     function test_RevertWhen_DurationAboveMax() public {
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IOpenleaseErrors.OpenleaseDurationOutOfRange.selector, MAX_DURATION + 1, MIN_DURATION, MAX_DURATION
             )
         );
-        openLease(tenant, offerId, MAX_DURATION + 1, DEPOSIT);
+        openLeaseWithHash(tenant, offerId, MAX_DURATION + 1, DEPOSIT, termsHash);
     }
 
     function test_RevertWhen_DepositTooSmall() public {
         uint256 required = uint256(PRICE) * MIN_DURATION;
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(
             abi.encodeWithSelector(IOpenleaseErrors.OpenleaseDepositTooSmall.selector, required - 1, required)
         );
-        openLease(tenant, offerId, DURATION, required - 1);
+        openLeaseWithHash(tenant, offerId, DURATION, required - 1, termsHash);
     }
 
-    function test_RevertWhen_DepositAboveUint96() public {
-        uint256 deposit = uint256(type(uint96).max) + 1;
+    function test_RevertWhen_DepositAboveUint88() public {
+        uint256 deposit = uint256(type(uint88).max) + 1;
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(
-            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseAmountTooLarge.selector, deposit, type(uint96).max)
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseAmountTooLarge.selector, deposit, type(uint88).max)
         );
-        openLease(tenant, offerId, DURATION, deposit);
+        vm.prank(tenant);
+        market.openLease(offerId, DURATION, deposit, termsHash);
     }
 
     function test_RevertWhen_InsufficientFreeStake() public {
@@ -242,12 +286,13 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
         uint96 bond = bondFor(PRICE, NOTICE);
         registerAndStake(p, address(usdc), bond - 1);
         uint256 id = publishOffer(p, address(usdc), PRICE);
+        bytes32 termsHash = market.offerTermsHash(id);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IOpenleaseErrors.OpenleaseInsufficientFreeStake.selector, p, address(usdc), bond - 1, bond
             )
         );
-        openLease(tenant, id, DURATION, DEPOSIT);
+        openLeaseWithHash(tenant, id, DURATION, DEPOSIT, termsHash);
     }
 
     function test_RevertWhen_StakeAllLockedByEarlierLeases() public {
@@ -257,16 +302,18 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
         uint256 id = publishOffer(p, address(usdc), PRICE);
         openLease(tenant, id, DURATION, DEPOSIT);
         assertEq(market.stakeOf(p, address(usdc)).locked, bond);
+        bytes32 termsHash = market.offerTermsHash(id);
         vm.expectRevert(
             abi.encodeWithSelector(IOpenleaseErrors.OpenleaseInsufficientFreeStake.selector, p, address(usdc), 0, bond)
         );
-        openLease(tenant, id, DURATION, DEPOSIT);
+        openLeaseWithHash(tenant, id, DURATION, DEPOSIT, termsHash);
     }
 
     function test_RevertWhen_StakeThawing() public {
         uint256 free = market.stakeOf(provider, address(usdc)).staked;
         vm.prank(provider);
         market.requestUnstake(address(usdc), free);
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IOpenleaseErrors.OpenleaseInsufficientFreeStake.selector,
@@ -276,14 +323,15 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
                 bondFor(PRICE, NOTICE)
             )
         );
-        openDefaultLease();
+        openLeaseWithHash(tenant, offerId, DURATION, DEPOSIT, termsHash);
     }
 
     function test_RevertWhen_Paused() public {
         vm.prank(admin);
         market.pause();
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(Pausable.EnforcedPause.selector);
-        openDefaultLease();
+        openLeaseWithHash(tenant, offerId, DURATION, DEPOSIT, termsHash);
     }
 }
 
@@ -301,6 +349,11 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
         usdc.mint(permitTenant, 100e6);
     }
 
+    /// @dev The default offer's terms hash as it stands.
+    function terms() internal view returns (bytes32) {
+        return market.offerTermsHash(offerId);
+    }
+
     function signPermit(uint256 value, uint256 deadline) internal view returns (uint8 v, bytes32 r, bytes32 s) {
         bytes32 structHash = keccak256(
             abi.encode(PERMIT_TYPEHASH, permitTenant, address(market), value, usdc.nonces(permitTenant), deadline)
@@ -310,6 +363,7 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
     }
 
     function test_OpenLeaseWithPermit() public {
+        bytes32 termsHash = terms();
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = signPermit(DEPOSIT, deadline);
         assertEq(usdc.allowance(permitTenant, address(market)), 0, "no prior approval");
@@ -321,9 +375,10 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
             offerId: uint32(offerId),
             startedAt: now_,
             endsAt: now_ + DURATION,
-            deposit: uint96(DEPOSIT),
+            deposit: uint88(DEPOSIT),
             settled: 0,
             pricePerSecond: PRICE,
+            paramsVersion: 1,
             bond: bondFor(PRICE, NOTICE),
             noticePeriod: NOTICE,
             minEndsAt: now_ + MIN_DURATION,
@@ -333,7 +388,7 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
         vm.expectEmit(address(market));
         emit LeaseOpened(1, offerId, permitTenant, expected);
         vm.prank(permitTenant);
-        uint256 leaseId = market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, PRICE, deadline, v, r, s);
+        uint256 leaseId = market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, termsHash, deadline, v, r, s);
 
         assertLease(market.lease(leaseId), expected);
         assertEq(usdc.nonces(permitTenant), 1, "permit used");
@@ -345,6 +400,7 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
     }
 
     function test_OpenLeaseWithPermit_FrontRunPermit() public {
+        bytes32 termsHash = terms();
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = signPermit(DEPOSIT, deadline);
         // Someone submits the permit from the mempool first.
@@ -353,7 +409,7 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
         assertEq(usdc.allowance(permitTenant, address(market)), DEPOSIT);
 
         vm.prank(permitTenant);
-        uint256 leaseId = market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, PRICE, deadline, v, r, s);
+        uint256 leaseId = market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, termsHash, deadline, v, r, s);
 
         assertEq(market.lease(leaseId).tenant, permitTenant);
         assertEq(market.lease(leaseId).deposit, DEPOSIT);
@@ -362,12 +418,14 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
     }
 
     function test_OpenLeaseWithPermit_InvalidPermitWithAllowance() public {
+        bytes32 termsHash = terms();
         // A garbage permit is ignored when an allowance is in place.
         vm.prank(permitTenant);
         usdc.approve(address(market), DEPOSIT);
         vm.prank(permitTenant);
-        uint256 leaseId =
-            market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, PRICE, block.timestamp, 27, bytes32(0), bytes32(0));
+        uint256 leaseId = market.openLeaseWithPermit(
+            offerId, DURATION, DEPOSIT, termsHash, block.timestamp, 27, bytes32(0), bytes32(0)
+        );
         assertEq(market.lease(leaseId).deposit, DEPOSIT);
         assertEq(usdc.nonces(permitTenant), 0);
     }
@@ -378,62 +436,71 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
         vm.prank(p);
         uint256 id = market.publishOffer(address(usdt), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
         mintAndApprove(address(usdt), permitTenant, DEPOSIT);
+        bytes32 termsHash = market.offerTermsHash(id);
         vm.prank(permitTenant);
         uint256 leaseId =
-            market.openLeaseWithPermit(id, DURATION, DEPOSIT, PRICE, block.timestamp, 27, bytes32(0), bytes32(0));
+            market.openLeaseWithPermit(id, DURATION, DEPOSIT, termsHash, block.timestamp, 27, bytes32(0), bytes32(0));
         assertEq(market.lease(leaseId).deposit, DEPOSIT);
         assertEq(usdt.balanceOf(address(market)), 1_000e6 + DEPOSIT);
     }
 
     function test_RevertWhen_UsedPermitWithoutAllowance() public {
+        bytes32 termsHash = terms();
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = signPermit(DEPOSIT, deadline);
         vm.prank(permitTenant);
-        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, PRICE, deadline, v, r, s);
+        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, termsHash, deadline, v, r, s);
         // Replaying the spent permit grants nothing.
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(market), 0, DEPOSIT)
         );
         vm.prank(permitTenant);
-        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, PRICE, deadline, v, r, s);
+        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, termsHash, deadline, v, r, s);
     }
 
     function test_RevertWhen_PermitExpired() public {
+        bytes32 termsHash = terms();
         uint256 deadline = block.timestamp - 1;
         (uint8 v, bytes32 r, bytes32 s) = signPermit(DEPOSIT, deadline);
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(market), 0, DEPOSIT)
         );
         vm.prank(permitTenant);
-        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, PRICE, deadline, v, r, s);
+        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, termsHash, deadline, v, r, s);
     }
 
     function test_RevertWhen_OfferChecksFail() public {
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = signPermit(DEPOSIT, deadline);
+        bytes32 stale = terms();
+        vm.prank(provider);
+        market.updateOffer(offerId, PRICE + 1, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        bytes32 current = terms();
         vm.expectRevert(
-            abi.encodeWithSelector(IOpenleaseErrors.OpenleasePriceAboveMax.selector, offerId, PRICE, PRICE - 1)
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseTermsChanged.selector, offerId, stale, current)
         );
         vm.prank(permitTenant);
-        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, PRICE - 1, deadline, v, r, s);
+        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, stale, deadline, v, r, s);
+        assertEq(usdc.nonces(permitTenant), 0, "permit not used");
     }
 
-    /// @dev Fails against the current contract: the permit is tried on `_offers[42].token`, the zero
-    /// address, and Solidity's no-code check reverts the caller (outside try/catch) with empty data.
+    /// @dev The offer is checked before the permit is tried (on the zero address, whose no-code check
+    /// would revert the caller with empty data).
     function test_RevertWhen_UnknownOffer() public {
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownOffer.selector, 42));
         vm.prank(permitTenant);
-        market.openLeaseWithPermit(42, DURATION, DEPOSIT, PRICE, block.timestamp, 27, bytes32(0), bytes32(0));
+        market.openLeaseWithPermit(42, DURATION, DEPOSIT, bytes32(0), block.timestamp, 27, bytes32(0), bytes32(0));
     }
 
     function test_RevertWhen_Paused() public {
+        bytes32 termsHash = terms();
         uint256 deadline = block.timestamp + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = signPermit(DEPOSIT, deadline);
         vm.prank(admin);
         market.pause();
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(permitTenant);
-        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, PRICE, deadline, v, r, s);
+        market.openLeaseWithPermit(offerId, DURATION, DEPOSIT, termsHash, deadline, v, r, s);
     }
 }
 
@@ -454,7 +521,7 @@ contract TopUp_Unit_Test is LeasesUnitTest {
         vm.prank(tenant);
         market.topUp(leaseId, amount);
 
-        before.deposit += uint96(amount);
+        before.deposit += uint88(amount);
         assertLease(market.lease(leaseId), before);
         assertEq(market.leaseEnd(leaseId), start + 5 hours, "runway end after");
         assertEq(market.settlementDeadline(leaseId), start + 5 hours + market.params().settlementWindow);
@@ -540,12 +607,12 @@ contract TopUp_Unit_Test is LeasesUnitTest {
         market.topUp(leaseId, 1e6);
     }
 
-    function test_RevertWhen_DepositAboveUint96() public {
+    function test_RevertWhen_DepositAboveUint88() public {
         uint256 leaseId = openDefaultLease();
-        uint256 amount = uint256(type(uint96).max) - DEPOSIT + 1;
+        uint256 amount = uint256(type(uint88).max) - DEPOSIT + 1;
         vm.expectRevert(
             abi.encodeWithSelector(
-                IOpenleaseErrors.OpenleaseAmountTooLarge.selector, DEPOSIT + amount, type(uint96).max
+                IOpenleaseErrors.OpenleaseAmountTooLarge.selector, DEPOSIT + amount, type(uint88).max
             )
         );
         vm.prank(tenant);
@@ -717,24 +784,33 @@ contract TerminateLease_Unit_Test is LeasesUnitTest {
         vm.warp(market.settlementDeadline(leaseId));
 
         vm.expectEmit(address(market));
-        emit LeaseFinalized(leaseId, DEPOSIT - uint256(PRICE) * 2 hours, 0);
+        emit LeaseFinalized(leaseId, DEPOSIT - uint256(PRICE) * 2 hours, 0, feeOn(uint256(PRICE) * 2 hours));
         market.finalizeLease(leaseId);
         assertEq(market.claimable(tenant, address(usdc)), compensation + DEPOSIT - uint256(PRICE) * 2 hours);
         assertEq(market.stakeOf(provider, address(usdc)).locked, 0);
     }
 
-    function test_TerminateLease_WithoutBond() public {
-        uint256 id = publishOfferWith(PRICE, MIN_DURATION, MAX_DURATION, 0, CAPACITY);
-        uint256 leaseId = openLease(tenant, id, DURATION, DEPOSIT);
-        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
+    /// @dev Termination after an upheld dispute slashes what the ruling left of the bond.
+    function test_TerminateLease_AfterAPartialDisputeSlash() public {
+        uint256 leaseId = openDefaultLease();
+        uint96 bond = market.lease(leaseId).bond;
+        vm.prank(tenant);
+        market.openDispute(leaseId, "ipfs://evidence");
+        vm.prank(arbiter);
+        market.ruleDispute(leaseId, 5_000);
+        uint256 rest = bond - uint256(bond) * 5_000 / 10_000;
+        assertEq(market.lease(leaseId).bond, rest, "half the bond left");
         skip(1 hours);
-        vm.recordLogs();
+
+        vm.expectEmit(address(market));
+        emit BondSlashed(
+            leaseId, provider, SlashReason.EarlyTermination, rest, rest * defaultParams().slashCutBps / 10_000
+        );
         vm.prank(provider);
         market.terminateLease(leaseId);
-        assertEq(vm.getRecordedLogs().length, 1, "only LeaseTerminated");
-        assertEq(market.lease(leaseId).endsAt, block.timestamp);
-        assertStake(market.stakeOf(provider, address(usdc)), stakeBefore);
-        assertEq(market.claimable(tenant, address(usdc)), 0);
+        assertEq(market.lease(leaseId).bond, 0, "all of it");
+        assertEq(market.stakeOf(provider, address(usdc)).locked, 0, "nothing locked");
+        assertEq(market.stakeOf(provider, address(usdc)).staked, PROVIDER_STAKE - bond, "the whole bond slashed in two");
     }
 
     function test_RevertWhen_NotProvider() public {
@@ -777,7 +853,566 @@ contract TerminateLease_Unit_Test is LeasesUnitTest {
     }
 }
 
-/// @notice `finalizeLease`: after the settlement window, refunds the escrow left and releases the bond.
+/// @notice `evictLease`: the provider ends a lease not finalized (running, or ended and in its settlement
+/// window) whose tenant has not paid for the service older than `PAYMENT_GRACE` (one hour). A running lease
+/// ends now; an ended one keeps its end. No bond is slashed; the lease is finalized at once (refund, bond
+/// released, capacity freed, fee credited) and its deposit cut to what was settled, so receipts the provider
+/// held back are forfeit.
+contract EvictLease_Unit_Test is LeasesUnitTest {
+    uint256 internal constant HOUR = uint256(PRICE) * 1 hours;
+    uint256 internal constant GRACE = 1 hours;
+
+    function evict(uint256 leaseId) internal {
+        vm.prank(provider);
+        market.evictLease(leaseId);
+    }
+
+    function expectNotInArrears(uint256 leaseId, uint256 settled, uint256 due) internal {
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotInArrears.selector, leaseId, settled, due));
+    }
+
+    function test_EvictLease() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        settleAs(leaseId, HOUR); // one hour paid, two due (three ran, less the grace)
+        Lease memory before = market.lease(leaseId);
+        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
+        uint256 claimableBefore = market.claimable(tenant, address(usdc));
+        uint256 providerClaimable = market.claimable(provider, address(usdc));
+        uint256 marketBalance = usdc.balanceOf(address(market));
+        uint256 refund = DEPOSIT - HOUR;
+
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, HOUR, 2 * HOUR);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, refund, before.bond, feeOn(HOUR));
+        vm.recordLogs();
+        evict(leaseId);
+        assertEq(vm.getRecordedLogs().length, 2, "no slash");
+
+        uint96 bond = before.bond;
+        Lease memory expected = before;
+        expected.endsAt = uint32(block.timestamp);
+        expected.deposit = uint88(HOUR);
+        expected.bond = 0;
+        expected.status = LeaseStatus.Finalized;
+        assertLease(market.lease(leaseId), expected);
+        assertStake(
+            market.stakeOf(provider, address(usdc)),
+            Stake(stakeBefore.staked, stakeBefore.locked - bond, stakeBefore.thawing, stakeBefore.thawEndsAt)
+        );
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+        assertEq(market.claimable(tenant, address(usdc)), claimableBefore + refund, "refund");
+        assertEq(market.claimable(provider, address(usdc)), providerClaimable, "no earnings beyond what was settled");
+        assertEq(market.feesOwed(address(usdc)), feeOn(HOUR), "fee on what was settled");
+        assertEq(usdc.balanceOf(address(market)), marketBalance, "no tokens move");
+    }
+
+    function test_EvictLease_OneSecondPastTheGrace() public {
+        uint256 leaseId = openDefaultLease();
+        skip(GRACE + 1);
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, 0, PRICE);
+        evict(leaseId);
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Finalized));
+    }
+
+    function test_EvictLease_AfterNotice() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        vm.prank(tenant);
+        market.closeLease(leaseId);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).endsAt, block.timestamp, "ended now, before the notice ran out");
+        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT, "nothing was settled: all refunded");
+    }
+
+    function test_EvictLease_FreesCapacity() public {
+        uint256 id = publishOfferWith(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 1);
+        uint256 leaseId = openLease(tenant, id, DURATION, DEPOSIT);
+        skip(2 hours);
+        evict(leaseId);
+        assertEq(market.offer(id).activeLeases, 0);
+        uint256 next = openLease(tenant, id, DURATION, DEPOSIT);
+        assertEq(market.offer(id).activeLeases, 1, "the slot is taken again");
+        assertEq(uint8(market.lease(next).status), uint8(LeaseStatus.Open));
+    }
+
+    function test_RevertWhen_WithinTheGrace() public {
+        uint256 leaseId = openDefaultLease();
+        skip(GRACE);
+        expectNotInArrears(leaseId, 0, 0);
+        evict(leaseId);
+    }
+
+    function test_RevertWhen_TenantIsCurrent() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        settleAs(leaseId, 2 * HOUR); // exactly what is due
+        expectNotInArrears(leaseId, 2 * HOUR, 2 * HOUR);
+        evict(leaseId);
+        // One second later, one second more is due.
+        skip(1);
+        evict(leaseId);
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Finalized));
+    }
+
+    function test_RevertWhen_TenantPaidAhead() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        settleAs(leaseId, 3 * HOUR);
+        expectNotInArrears(leaseId, 3 * HOUR, 2 * HOUR);
+        evict(leaseId);
+    }
+
+    function test_RevertWhen_NotProvider() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, tenant));
+        vm.prank(tenant);
+        market.evictLease(leaseId);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, keeper));
+        vm.prank(keeper);
+        market.evictLease(leaseId);
+    }
+
+    /// @dev A lease that ran its whole 10 hours with 3 settled, evicted 2 hours into its settlement window:
+    /// due is everything until the end (the grace has passed it), the lease keeps its end, and the rest of
+    /// the escrow goes back to the tenant at once instead of at the settlement deadline.
+    function test_EvictLease_Ended() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        settleAs(leaseId, 3 * HOUR);
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt + 2 hours);
+        assertLt(block.timestamp, market.settlementDeadline(leaseId), "in the settlement window");
+        SignedReceipt memory held = signedReceipt(leaseId, DEPOSIT); // the rest, never settled
+        Lease memory before = market.lease(leaseId);
+        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
+        uint256 claimableBefore = market.claimable(tenant, address(usdc));
+        uint256 providerClaimable = market.claimable(provider, address(usdc));
+        uint256 feesBefore = market.feesOwed(address(usdc));
+        uint256 marketBalance = usdc.balanceOf(address(market));
+        uint256 refund = DEPOSIT - 3 * HOUR;
+
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, 3 * HOUR, DEPOSIT);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, refund, before.bond, feeOn(3 * HOUR));
+        vm.recordLogs();
+        evict(leaseId);
+        assertEq(vm.getRecordedLogs().length, 2, "no slash, no notice");
+
+        uint96 bond = before.bond;
+        Lease memory expected = before;
+        expected.endsAt = uint32(endsAt); // kept: it ended already
+        expected.deposit = uint88(3 * HOUR);
+        expected.bond = 0;
+        expected.status = LeaseStatus.Finalized;
+        assertLease(market.lease(leaseId), expected);
+        assertStake(
+            market.stakeOf(provider, address(usdc)),
+            Stake(stakeBefore.staked, stakeBefore.locked - bond, stakeBefore.thawing, stakeBefore.thawEndsAt)
+        );
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+        assertEq(market.claimable(tenant, address(usdc)), claimableBefore + refund, "refund");
+        assertEq(market.claimable(provider, address(usdc)), providerClaimable, "no earnings beyond what was settled");
+        assertEq(market.feesOwed(address(usdc)), feesBefore + feeOn(3 * HOUR), "fee on what was settled");
+        assertEq(usdc.balanceOf(address(market)), marketBalance, "no tokens move");
+
+        // The receipt the provider held back is forfeit.
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseSettlementFailed.selector, leaseId, SettlementResult.EscrowExhausted
+            )
+        );
+        market.settle(held);
+    }
+
+    /// @dev One second before its end the lease still runs: eviction ends it now.
+    function test_EvictLease_LastSecond() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt - 1);
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, 0, 9 * HOUR - PRICE);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).endsAt, endsAt - 1, "ended now");
+        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT, "nothing was settled: all refunded");
+    }
+
+    /// @dev At its end the lease has ended: eviction keeps the end (which is now).
+    function test_EvictLease_AtTheEnd() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt);
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, 0, DEPOSIT - HOUR);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).endsAt, endsAt, "its end");
+        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT, "nothing was settled: all refunded");
+    }
+
+    /// @dev Notice at 3 hours ends the lease at 4; unpaid, it is evicted at 6 and keeps its end at 4: due is
+    /// the 4 hours it ran, not the 5 until the grace.
+    function test_EvictLease_EndedAfterNotice() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 start = block.timestamp;
+        skip(3 hours);
+        vm.prank(tenant);
+        market.closeLease(leaseId);
+        assertEq(market.lease(leaseId).endsAt, start + 4 hours, "notice");
+        vm.warp(start + 6 hours);
+        uint96 bond = market.lease(leaseId).bond;
+
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, 0, 4 * HOUR);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, DEPOSIT, bond, 0);
+        evict(leaseId);
+        Lease memory l = market.lease(leaseId);
+        assertEq(l.endsAt, start + 4 hours, "kept its end");
+        assertEq(l.deposit, 0, "escrow cut to what was settled");
+        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT, "all refunded");
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+    }
+
+    /// @dev A 10-hour lease funded for 2 stops running at 2 hours (its runway); unpaid, it is evicted at 5
+    /// and keeps `endsAt` (10 hours, after now). Due is what accrued until the run's end: 2 hours.
+    function test_EvictLease_RunwayEnded() public {
+        uint256 leaseId = openLease(tenant, offerId, DURATION, 2 * HOUR);
+        uint256 start = block.timestamp;
+        assertEq(market.leaseEnd(leaseId), start + 2 hours, "runway end");
+        vm.warp(start + 5 hours);
+        uint96 bond = market.lease(leaseId).bond;
+        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
+
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, 0, 2 * HOUR);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, 2 * HOUR, bond, 0);
+        evict(leaseId);
+        Lease memory l = market.lease(leaseId);
+        assertEq(l.endsAt, start + DURATION, "keeps endsAt");
+        assertEq(l.deposit, 0, "escrow cut to what was settled");
+        assertEq(uint8(l.status), uint8(LeaseStatus.Finalized), "finalized");
+        assertEq(market.stakeOf(provider, address(usdc)).locked, stakeBefore.locked - bond, "bond released");
+        assertEq(market.claimable(tenant, address(usdc)), 2 * HOUR, "all refunded");
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+    }
+
+    /// @dev An ended lease whose tenant paid for all of it is not in arrears, however long after its end:
+    /// due stops growing at the end.
+    function test_RevertWhen_EndedAndCurrent() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt + 2 hours);
+        settleAs(leaseId, DEPOSIT);
+        Lease memory l = market.lease(leaseId);
+        expectNotInArrears(leaseId, DEPOSIT, DEPOSIT);
+        evict(leaseId);
+
+        vm.warp(market.settlementDeadline(leaseId) - 1);
+        expectNotInArrears(leaseId, DEPOSIT, DEPOSIT);
+        evict(leaseId);
+        assertLease(market.lease(leaseId), l);
+    }
+
+    /// @dev Ended with 9 hours settled: current at the end (due is the 9 hours until the grace), in arrears
+    /// one second later.
+    function test_RevertWhen_EndedAndCurrent_ThenOneSecondLate() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt);
+        settleAs(leaseId, 9 * HOUR);
+        expectNotInArrears(leaseId, 9 * HOUR, 9 * HOUR);
+        evict(leaseId);
+
+        skip(1);
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, 9 * HOUR, 9 * HOUR + PRICE);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).endsAt, endsAt, "kept its end");
+        assertEq(market.claimable(tenant, address(usdc)), HOUR, "the unsettled hour refunded");
+    }
+
+    /// @notice A lease whose runway ran out (10 hours booked, 2 funded) and whose tenant settled every
+    /// unit of its escrow is not in arrears: seconds that never ran (and that no escrow could pay) are
+    /// not due, so its provider cannot cut its settlement window short by "evicting" it.
+    function test_RevertWhen_RunwayEndedFullyPaid() public {
+        uint256 leaseId = openLease(tenant, offerId, DURATION, 2 * HOUR);
+        uint256 start = block.timestamp;
+        vm.warp(start + 2 hours);
+        assertEq(settleAs(leaseId, 2 * HOUR), 2 * HOUR, "the whole escrow settled");
+        assertEq(market.leaseEnd(leaseId), start + 2 hours, "the runway ended the lease");
+        vm.warp(start + 4 hours);
+        assertLt(block.timestamp, market.settlementDeadline(leaseId), "in the settlement window");
+
+        expectNotInArrears(leaseId, 2 * HOUR, 2 * HOUR);
+        evict(leaseId);
+    }
+
+    function test_RevertWhen_EndedAndDisputeOpen() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt + 2 hours);
+        vm.prank(tenant);
+        market.openDispute(leaseId, "ipfs://evidence");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseDisputeOpen.selector, leaseId, market.dispute(leaseId).deadline
+            )
+        );
+        evict(leaseId);
+    }
+
+    /// @dev An ended lease's eviction still belongs to its provider alone.
+    function test_RevertWhen_EndedAndNotProvider() public {
+        uint256 leaseId = openDefaultLease();
+        vm.warp(market.lease(leaseId).endsAt + 2 hours);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, tenant));
+        vm.prank(tenant);
+        market.evictLease(leaseId);
+    }
+
+    /// @dev After its settlement deadline an unpaid lease can be finalized by anyone; until it is, its
+    /// provider may evict it instead, with the same refund.
+    function test_EvictLease_AfterTheSettlementDeadline() public {
+        uint256 leaseId = openDefaultLease();
+        vm.warp(market.settlementDeadline(leaseId));
+        uint96 bond = market.lease(leaseId).bond;
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, 0, DEPOSIT);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, DEPOSIT, bond, 0);
+        evict(leaseId);
+        expectLeaseFinalized(leaseId);
+        market.finalizeLease(leaseId);
+    }
+
+    function test_RevertWhen_Finalized() public {
+        uint256 leaseId = finalizedLease();
+        expectLeaseFinalized(leaseId);
+        evict(leaseId);
+    }
+
+    function test_RevertWhen_DisputeOpen() public {
+        uint256 leaseId = openDefaultLease();
+        vm.prank(tenant);
+        market.openDispute(leaseId, "ipfs://evidence");
+        skip(2 hours);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseDisputeOpen.selector, leaseId, market.dispute(leaseId).deadline
+            )
+        );
+        evict(leaseId);
+    }
+
+    function test_RevertWhen_AlreadyEvicted() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        evict(leaseId);
+        expectLeaseFinalized(leaseId);
+        evict(leaseId);
+    }
+
+    function test_RevertWhen_UnknownLease() public {
+        expectUnknownLease(4);
+        evict(4);
+    }
+}
+
+/// @notice `failoverLease`: the tenant leaves a lease for another offer of the same token without a second
+/// deposit: notice on the old lease if it still runs, the escrow no receipt of it can claim moved into the new
+/// lease, and only `extraDeposit` pulled. The old lease keeps its end and all its provider can settle.
+contract FailoverLease_Unit_Test is LeasesUnitTest {
+    uint256 internal constant HOUR = uint256(PRICE) * 1 hours;
+
+    address internal provider2 = makeAddr("provider2");
+    uint256 internal other;
+
+    function setUp() public override {
+        super.setUp();
+        registerAndStake(provider2, address(usdc), PROVIDER_STAKE);
+        other = publishOffer(provider2, address(usdc), 2 * PRICE);
+    }
+
+    function failover(uint256 leaseId, uint32 duration, uint256 extra) internal returns (uint256) {
+        bytes32 termsHash = market.offerTermsHash(other);
+        vm.prank(tenant);
+        return market.failoverLease(leaseId, other, duration, extra, termsHash);
+    }
+
+    function test_FailoverLease() public {
+        uint256 t0 = block.timestamp;
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        settleAs(leaseId, HOUR);
+        // Notice ends the old lease at t0 + 3h: it keeps three hours, seven move; thirteen more are pulled
+        // for ten hours at twice the price.
+        uint256 extra = 13 * HOUR;
+        uint32 now_ = uint32(block.timestamp);
+        Lease memory expectedNew = Lease({
+            tenant: tenant,
+            offerId: uint32(other),
+            startedAt: now_,
+            endsAt: now_ + DURATION,
+            deposit: uint88(20 * HOUR),
+            settled: 0,
+            pricePerSecond: 2 * PRICE,
+            paramsVersion: 1,
+            bond: bondFor(2 * PRICE, NOTICE),
+            noticePeriod: NOTICE,
+            minEndsAt: now_ + MIN_DURATION,
+            status: LeaseStatus.Open
+        });
+        uint256 tenantBalance = usdc.balanceOf(tenant);
+        uint256 marketBalance = usdc.balanceOf(address(market));
+        Lease memory oldBefore = market.lease(leaseId);
+        bytes32 termsHash = market.offerTermsHash(other);
+
+        vm.expectEmit(address(market));
+        emit LeaseClosed(leaseId, tenant, t0 + 3 hours);
+        vm.expectEmit(address(market));
+        emit LeaseOpened(2, other, tenant, expectedNew);
+        vm.expectEmit(address(market));
+        emit LeaseFailedOver(leaseId, 2, 7 * HOUR, 3 * HOUR);
+        vm.prank(tenant);
+        uint256 newLease = market.failoverLease(leaseId, other, DURATION, extra, termsHash);
+
+        assertEq(newLease, 2, "new lease id");
+        assertLease(market.lease(newLease), expectedNew);
+        Lease memory oldExpected = oldBefore;
+        oldExpected.endsAt = uint32(t0 + 3 hours);
+        oldExpected.deposit = uint88(3 * HOUR);
+        assertLease(market.lease(leaseId), oldExpected);
+        assertEq(market.leaseEnd(leaseId), t0 + 3 hours, "the old lease's end");
+        assertEq(market.unclaimableEscrow(leaseId), 0, "nothing unclaimable left in the old lease");
+        assertEq(usdc.balanceOf(tenant), tenantBalance - extra, "only the extra deposit pulled");
+        assertEq(usdc.balanceOf(address(market)), marketBalance + extra, "market");
+        assertEq(market.stakeOf(provider2, address(usdc)).locked, expectedNew.bond, "new provider's bond");
+        assertEq(market.offer(offerId).activeLeases, 1, "the old lease still counts until finalized");
+        assertEq(market.offer(other).activeLeases, 1);
+    }
+
+    /// @dev The old provider can still settle everything the old lease ran, to the last unit kept.
+    function test_FailoverLease_OldProviderSettlesAllItCouldBefore() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        failover(leaseId, DURATION, 13 * HOUR);
+        vm.warp(market.leaseEnd(leaseId) + 1 hours); // in the old lease's settlement window
+        assertEq(settleAs(leaseId, 10 * HOUR), 3 * HOUR, "the three hours it ran");
+        vm.warp(market.settlementDeadline(leaseId));
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, 0, bondFor(PRICE, NOTICE), feeOn(3 * HOUR));
+        market.finalizeLease(leaseId);
+    }
+
+    function test_FailoverLease_AfterTheLeaseEnded() public {
+        // Two hours funded for ten: after its end the whole unclaimable rest moves, with no notice.
+        uint256 leaseId = openLease(tenant, offerId, 2 hours, DEPOSIT);
+        skip(3 hours);
+        assertEq(market.unclaimableEscrow(leaseId), 8 * HOUR, "eight hours no receipt can claim");
+        uint256 endsAt = market.lease(leaseId).endsAt;
+
+        bytes32 termsHash = market.offerTermsHash(other);
+        vm.recordLogs();
+        vm.prank(tenant);
+        uint256 newLease = market.failoverLease(leaseId, other, DURATION, 12 * HOUR, termsHash);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        for (uint256 i; i < logs.length; ++i) {
+            assertTrue(logs[i].topics[0] != LeaseClosed.selector, "no notice on an ended lease");
+        }
+        assertEq(market.lease(newLease).deposit, 20 * HOUR, "eight moved, twelve pulled");
+        assertEq(market.lease(leaseId).deposit, 2 * HOUR, "kept");
+        assertEq(market.lease(leaseId).endsAt, endsAt, "end unchanged");
+    }
+
+    function test_FailoverLease_WithoutExtraDeposit() public {
+        uint256 leaseId = openLease(tenant, offerId, DURATION, 3 * DEPOSIT);
+        skip(2 hours);
+        uint256 tenantBalance = usdc.balanceOf(tenant);
+        uint256 newLease = failover(leaseId, DURATION, 0);
+        assertEq(market.lease(newLease).deposit, 3 * DEPOSIT - 3 * HOUR, "everything but three hours");
+        assertEq(usdc.balanceOf(tenant), tenantBalance, "nothing pulled");
+    }
+
+    function test_UnclaimableEscrow() public {
+        uint256 leaseId = openLease(tenant, offerId, DURATION, 3 * DEPOSIT);
+        assertEq(market.unclaimableEscrow(leaseId), 2 * DEPOSIT, "beyond the lease's end");
+        skip(2 hours);
+        vm.prank(tenant);
+        market.closeLease(leaseId);
+        assertEq(market.unclaimableEscrow(leaseId), 3 * DEPOSIT - 3 * HOUR, "beyond the notice's end");
+        vm.warp(market.settlementDeadline(leaseId));
+        market.finalizeLease(leaseId);
+        assertEq(market.unclaimableEscrow(leaseId), 0, "finalized: none");
+    }
+
+    function test_RevertWhen_NotTenant() public {
+        uint256 leaseId = openDefaultLease();
+        bytes32 termsHash = market.offerTermsHash(other);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotTenant.selector, leaseId, provider));
+        vm.prank(provider);
+        market.failoverLease(leaseId, other, DURATION, 0, termsHash);
+    }
+
+    function test_RevertWhen_TokenMismatch() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 daiOffer = publishOffer(provider2, address(dai), 1e15);
+        bytes32 termsHash = market.offerTermsHash(daiOffer);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseTokenMismatch.selector, daiOffer, address(dai), address(usdc)
+            )
+        );
+        vm.prank(tenant);
+        market.failoverLease(leaseId, daiOffer, DURATION, 0, termsHash);
+    }
+
+    function test_RevertWhen_DepositTooSmall() public {
+        // Notice keeps nine of ten hours: one moves, less than the new offer's minimum (two, at twice the price).
+        uint256 leaseId = openDefaultLease();
+        skip(8 hours);
+        Lease memory before = market.lease(leaseId);
+        bytes32 termsHash = market.offerTermsHash(other);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseDepositTooSmall.selector, HOUR, 2 * HOUR));
+        vm.prank(tenant);
+        market.failoverLease(leaseId, other, DURATION, 0, termsHash);
+        assertEq(abi.encode(market.lease(leaseId)), abi.encode(before), "old lease untouched");
+    }
+
+    function test_RevertWhen_Finalized() public {
+        uint256 leaseId = finalizedLease();
+        bytes32 termsHash = market.offerTermsHash(other);
+        expectLeaseFinalized(leaseId);
+        vm.prank(tenant);
+        market.failoverLease(leaseId, other, DURATION, 0, termsHash);
+    }
+
+    /// @dev A runway-limited lease accrues past its runway end (accrual runs to `endsAt`; the escrow caps
+    /// payment), so its provider can settle the escrow's last fraction of a second. Failover must not
+    /// move that fraction (IOpenlease: "The old provider can still settle everything it could before").
+    function test_FailoverKeepsTheRunwayFractionTheOldProviderCanSettle() public {
+        uint256 fraction = PRICE / 2;
+        uint256 deposit = 2 * HOUR + fraction;
+        uint256 leaseId = openLease(tenant, offerId, DURATION, deposit);
+        skip(3 hours); // the runway ended at two hours; accrual reached three
+        // Before the failover a receipt for the whole deposit would pay all of it, fraction included:
+        uint256 snapshot = vm.snapshotState();
+        assertEq(settleAs(leaseId, deposit), deposit, "the whole escrow is settleable");
+        vm.revertToState(snapshot);
+        assertEq(market.unclaimableEscrow(leaseId), 0, "the fraction is claimable");
+
+        failover(leaseId, DURATION, 20 * HOUR);
+        // The old provider should still be able to settle the whole deposit.
+        assertEq(settleAs(leaseId, deposit), deposit, "old provider's settleable amount unchanged");
+    }
+}
+
+/// @notice `finalizeLease`: after the settlement window, refunds the escrow left, releases the bond and credits
+/// the protocol the fee on everything the lease settled.
 contract FinalizeLease_Unit_Test is LeasesUnitTest {
     function test_FinalizeLease() public {
         uint256 leaseId = openDefaultLease();
@@ -793,9 +1428,12 @@ contract FinalizeLease_Unit_Test is LeasesUnitTest {
         uint256 marketBalance = usdc.balanceOf(address(market));
         uint256 refund = before.deposit - before.settled;
         assertEq(refund, DEPOSIT - paid);
+        uint256 feesBefore = market.feesOwed(address(usdc));
+        uint256 fee = feeOn(paid);
+        assertGt(fee, 0);
 
         vm.expectEmit(address(market));
-        emit LeaseFinalized(leaseId, refund, before.bond);
+        emit LeaseFinalized(leaseId, refund, before.bond, fee);
         vm.prank(keeper); // anyone may finalize
         market.finalizeLease(leaseId);
 
@@ -810,7 +1448,22 @@ contract FinalizeLease_Unit_Test is LeasesUnitTest {
         );
         assertEq(market.offer(offerId).activeLeases, activeBefore - 1, "activeLeases");
         assertEq(market.claimable(tenant, address(usdc)), claimableBefore + refund, "refund");
+        assertEq(market.feesOwed(address(usdc)), feesBefore + fee, "the fee on everything settled");
         assertEq(usdc.balanceOf(address(market)), marketBalance, "refund is claimable, not sent");
+    }
+
+    /// @dev The fee credited at finalize is the lease's own, even after governance raised it.
+    function test_FinalizeLease_ChargesTheLeasesOwnFee() public {
+        uint256 leaseId = openDefaultLease();
+        skip(4 hours);
+        uint256 paid = settleAs(leaseId, uint256(PRICE) * 4 hours);
+        Params memory p = defaultParams();
+        p.protocolFeeBps = 1_000;
+        applyParams(p);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, DEPOSIT - paid, bondFor(PRICE, NOTICE), paid * 100 / 10_000);
+        market.finalizeLease(leaseId);
+        assertEq(market.feesOwed(address(usdc)), paid * 100 / 10_000, "1%, not 10%");
     }
 
     function test_FinalizeLease_ReleasedBondIsFree() public {
@@ -943,7 +1596,7 @@ contract EscrowExhaustion_Unit_Test is LeasesUnitTest {
 
         vm.warp(deadline);
         vm.expectEmit(address(market));
-        emit LeaseFinalized(leaseId, 0, bondFor(PRICE, NOTICE));
+        emit LeaseFinalized(leaseId, 0, bondFor(PRICE, NOTICE), feeOn(uint256(PRICE) * 2 hours));
         market.finalizeLease(leaseId);
         assertEq(market.claimable(tenant, address(usdc)), 0);
         assertEq(market.stakeOf(provider, address(usdc)).locked, 0);

@@ -22,9 +22,11 @@ abstract contract OffersUnitTest is BaseTest, IOpenleaseEvents {
         assertEq(actual.paused, expected.paused, "paused");
     }
 
-    function expectInvalidTerms(uint64 price, uint32 minD, uint32 maxD, uint16 capacity) internal {
+    function expectInvalidTerms(uint64 price, uint32 minD, uint32 maxD, uint32 notice, uint16 capacity) internal {
         vm.expectRevert(
-            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseInvalidOfferTerms.selector, price, minD, maxD, capacity)
+            abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseInvalidOfferTerms.selector, price, minD, maxD, notice, capacity
+            )
         );
     }
 
@@ -47,9 +49,9 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
     function test_PublishOffer() public {
         uint256 countBefore = market.offerCount();
         vm.expectEmit(address(market));
-        emit OfferPublished(countBefore + 1, provider, address(dai), 2_000, 2 hours, 7 days, 30 minutes, 10);
+        emit OfferPublished(countBefore + 1, provider, address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10);
         vm.prank(provider);
-        uint256 id = market.publishOffer(address(dai), 2_000, 2 hours, 7 days, 30 minutes, 10);
+        uint256 id = market.publishOffer(address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10);
 
         assertEq(id, countBefore + 1, "id");
         assertEq(market.offerCount(), countBefore + 1, "offerCount");
@@ -63,7 +65,7 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
                 token: address(dai),
                 minDuration: 2 hours,
                 maxDuration: 7 days,
-                noticePeriod: 30 minutes,
+                noticePeriod: 90 minutes,
                 paused: false
             })
         );
@@ -86,8 +88,21 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
         assertEq(o.noticePeriod, o.maxDuration);
         assertEq(o.capacity, 1);
         assertEq(o.pricePerSecond, 1);
-        // A zero notice period is valid too.
-        assertEq(market.offer(publish(PRICE, 1, 1, 0, type(uint16).max)).noticePeriod, 0);
+        // The minimum notice period, with a minimum duration below it, is valid too.
+        o = market.offer(publish(PRICE, 1, 1 hours, 1 hours, type(uint16).max));
+        assertEq(o.noticePeriod, 1 hours);
+        assertEq(o.minDuration, 1);
+    }
+
+    /// @dev Every lease must lock a bond, so every offer gives at least an hour's notice.
+    function test_RevertWhen_NoticeBelowMin() public {
+        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, 1 hours - 1, CAPACITY);
+        publish(PRICE, MIN_DURATION, MAX_DURATION, 1 hours - 1, CAPACITY);
+    }
+
+    function test_RevertWhen_ZeroNotice() public {
+        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, 0, CAPACITY);
+        publish(PRICE, MIN_DURATION, MAX_DURATION, 0, CAPACITY);
     }
 
     function test_RevertWhen_NotRegistered() public {
@@ -104,27 +119,27 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
     }
 
     function test_RevertWhen_ZeroPrice() public {
-        expectInvalidTerms(0, MIN_DURATION, MAX_DURATION, CAPACITY);
+        expectInvalidTerms(0, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
         publish(0, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
     }
 
     function test_RevertWhen_ZeroMinDuration() public {
-        expectInvalidTerms(PRICE, 0, MAX_DURATION, CAPACITY);
-        publish(PRICE, 0, MAX_DURATION, 0, CAPACITY);
+        expectInvalidTerms(PRICE, 0, MAX_DURATION, NOTICE, CAPACITY);
+        publish(PRICE, 0, MAX_DURATION, NOTICE, CAPACITY);
     }
 
     function test_RevertWhen_MaxBelowMin() public {
-        expectInvalidTerms(PRICE, 2 hours, 2 hours - 1, CAPACITY);
+        expectInvalidTerms(PRICE, 2 hours, 2 hours - 1, NOTICE, CAPACITY);
         publish(PRICE, 2 hours, 2 hours - 1, NOTICE, CAPACITY);
     }
 
     function test_RevertWhen_NoticeAboveMax() public {
-        expectInvalidTerms(PRICE, MIN_DURATION, 2 hours, CAPACITY);
+        expectInvalidTerms(PRICE, MIN_DURATION, 2 hours, 2 hours + 1, CAPACITY);
         publish(PRICE, MIN_DURATION, 2 hours, 2 hours + 1, CAPACITY);
     }
 
     function test_RevertWhen_ZeroCapacity() public {
-        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, 0);
+        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 0);
         publish(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 0);
     }
 
@@ -202,8 +217,9 @@ contract UpdateOffer_Unit_Test is OffersUnitTest {
         openDefaultLease();
         update(offerId, PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 1);
         assertEq(market.offer(offerId).activeLeases, 2);
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseOfferAtCapacity.selector, offerId, 1));
-        openDefaultLease();
+        openLeaseWithHash(tenant, offerId, 10 hours, uint256(PRICE) * 10 hours, termsHash);
         // The open leases are unaffected.
         vm.prank(tenant);
         market.closeLease(first);
@@ -231,27 +247,33 @@ contract UpdateOffer_Unit_Test is OffersUnitTest {
     }
 
     function test_RevertWhen_ZeroPrice() public {
-        expectInvalidTerms(0, MIN_DURATION, MAX_DURATION, CAPACITY);
+        expectInvalidTerms(0, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
         update(offerId, 0, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
     }
 
     function test_RevertWhen_ZeroMinDuration() public {
-        expectInvalidTerms(PRICE, 0, MAX_DURATION, CAPACITY);
+        expectInvalidTerms(PRICE, 0, MAX_DURATION, NOTICE, CAPACITY);
         update(offerId, PRICE, 0, MAX_DURATION, NOTICE, CAPACITY);
     }
 
     function test_RevertWhen_MaxBelowMin() public {
-        expectInvalidTerms(PRICE, 3 hours, 2 hours, CAPACITY);
+        expectInvalidTerms(PRICE, 3 hours, 2 hours, NOTICE, CAPACITY);
         update(offerId, PRICE, 3 hours, 2 hours, NOTICE, CAPACITY);
     }
 
     function test_RevertWhen_NoticeAboveMax() public {
-        expectInvalidTerms(PRICE, MIN_DURATION, 2 hours, CAPACITY);
+        expectInvalidTerms(PRICE, MIN_DURATION, 2 hours, 2 hours + 1, CAPACITY);
         update(offerId, PRICE, MIN_DURATION, 2 hours, 2 hours + 1, CAPACITY);
     }
 
+    /// @dev An update cannot bring an offer below the minimum notice either.
+    function test_RevertWhen_NoticeBelowMin() public {
+        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, 1 hours - 1, CAPACITY);
+        update(offerId, PRICE, MIN_DURATION, MAX_DURATION, 1 hours - 1, CAPACITY);
+    }
+
     function test_RevertWhen_ZeroCapacity() public {
-        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, 0);
+        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 0);
         update(offerId, PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 0);
     }
 }
@@ -268,8 +290,9 @@ contract SetOfferPaused_Unit_Test is OffersUnitTest {
         before.paused = true;
         assertOffer(market.offer(offerId), before);
 
+        bytes32 termsHash = market.offerTermsHash(offerId);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseOfferPaused.selector, offerId));
-        openDefaultLease();
+        openLeaseWithHash(tenant, offerId, 10 hours, uint256(PRICE) * 10 hours, termsHash);
     }
 
     function test_SetOfferPaused_Unpause() public {
@@ -313,5 +336,66 @@ contract SetOfferPaused_Unit_Test is OffersUnitTest {
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotOfferProvider.selector, offerId, tenant));
         vm.prank(tenant);
         market.setOfferPaused(offerId, true);
+    }
+}
+
+/// @notice `offerTermsHash`: what a tenant accepts by opening a lease of an offer now. It commits to the
+/// offer's id, provider, token, price, durations and notice period and to the parameters version new leases
+/// get, and to nothing else (capacity and the pause decide whether a lease opens, not on what terms).
+contract OfferTermsHash_Unit_Test is OffersUnitTest {
+    function expected(uint256 id, uint64 price, uint32 minD, uint32 maxD, uint32 notice, uint256 version)
+        internal
+        view
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(id, provider, address(usdc), price, minD, maxD, notice, version));
+    }
+
+    function test_OfferTermsHash() public view {
+        assertEq(
+            market.offerTermsHash(offerId), expected(offerId, PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 1), "hash"
+        );
+    }
+
+    function test_OfferTermsHash_DiffersBetweenOffersOfTheSameTerms() public {
+        uint256 twin = publish(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        assertNotEq(market.offerTermsHash(twin), market.offerTermsHash(offerId));
+        assertEq(market.offerTermsHash(twin), expected(twin, PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 1));
+    }
+
+    function test_OfferTermsHash_FollowsEveryTerm() public {
+        update(offerId, PRICE + 1, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        assertEq(market.offerTermsHash(offerId), expected(offerId, PRICE + 1, MIN_DURATION, MAX_DURATION, NOTICE, 1));
+        update(offerId, PRICE, MIN_DURATION + 1, MAX_DURATION, NOTICE, CAPACITY);
+        assertEq(market.offerTermsHash(offerId), expected(offerId, PRICE, MIN_DURATION + 1, MAX_DURATION, NOTICE, 1));
+        update(offerId, PRICE, MIN_DURATION, MAX_DURATION - 1, NOTICE, CAPACITY);
+        assertEq(market.offerTermsHash(offerId), expected(offerId, PRICE, MIN_DURATION, MAX_DURATION - 1, NOTICE, 1));
+        update(offerId, PRICE, MIN_DURATION, MAX_DURATION, NOTICE + 1, CAPACITY);
+        assertEq(market.offerTermsHash(offerId), expected(offerId, PRICE, MIN_DURATION, MAX_DURATION, NOTICE + 1, 1));
+    }
+
+    function test_OfferTermsHash_IgnoresCapacityAndPause() public {
+        bytes32 before = market.offerTermsHash(offerId);
+        update(offerId, PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 1);
+        vm.prank(provider);
+        market.setOfferPaused(offerId, true);
+        assertEq(market.offerTermsHash(offerId), before);
+    }
+
+    function test_OfferTermsHash_FollowsTheParamsVersionInForce() public {
+        bytes32 before = market.offerTermsHash(offerId);
+        vm.prank(admin);
+        (, uint256 effectiveAt) = market.scheduleParams(defaultParams());
+        assertEq(market.offerTermsHash(offerId), before, "a pending version changes nothing");
+        vm.warp(effectiveAt);
+        // Even identical parameters: a new version is a new commitment.
+        assertEq(market.offerTermsHash(offerId), expected(offerId, PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 2));
+    }
+
+    function test_RevertWhen_UnknownOffer() public {
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownOffer.selector, 0));
+        market.offerTermsHash(0);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownOffer.selector, 2));
+        market.offerTermsHash(2);
     }
 }

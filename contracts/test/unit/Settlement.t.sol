@@ -45,25 +45,34 @@ abstract contract SettlementTest is BaseTest {
         s.marketBalance = usdc.balanceOf(address(market));
     }
 
-    function feeOf(uint256 paid) internal view returns (uint256) {
-        return paid * market.params().protocolFeeBps / 10_000;
+    /// @dev The protocol fee on a lease's settled total of `settled`: 1%, rounded down (every lease here
+    /// opens under the default parameters).
+    function feeOn(uint256 settled) internal view returns (uint256) {
+        return settled * defaultParams().protocolFeeBps / 10_000;
+    }
+
+    /// @dev What a settlement of `paid` onto a settled total of `settledBefore` keeps as fee: the growth of
+    /// the fee on the total, so that many small settlements are charged exactly the fee on their sum.
+    function feeOf(uint256 settledBefore, uint256 paid) internal view returns (uint256) {
+        return feeOn(settledBefore + paid) - feeOn(settledBefore);
     }
 
     /// @dev Everything a settlement of `paid` changes, and nothing else: the lease's settled total,
-    /// the signer's spent total (unless it is the tenant), the provider's claimable balance and the fees.
+    /// the signer's spent total (unless it is the tenant) and the provider's claimable balance, credited
+    /// paid less the fee, which stays in the lease until it is finalized (the fees owed do not move).
     function assertSettled(Snapshot memory before, Snapshot memory afterwards, uint256 paid, bool chargesSigner)
         internal
         view
     {
-        uint256 fee = feeOf(paid);
+        uint256 fee = feeOf(before.lease.settled, paid);
         Lease memory expected = before.lease;
-        expected.settled += uint96(paid);
+        expected.settled += uint88(paid);
         assertEq(abi.encode(afterwards.lease), abi.encode(expected), "lease");
         SessionSigner memory expectedSigner = before.signerState;
         if (chargesSigner) expectedSigner.spent += uint96(paid);
         assertEq(abi.encode(afterwards.signerState), abi.encode(expectedSigner), "signer");
         assertEq(afterwards.providerClaimable, before.providerClaimable + paid - fee, "provider claimable");
-        assertEq(afterwards.fees, before.fees + fee, "fees");
+        assertEq(afterwards.fees, before.fees, "fees owed (credited at finalize)");
         assertEq(afterwards.tenantClaimable, before.tenantClaimable, "tenant claimable");
         assertEq(afterwards.marketBalance, before.marketBalance, "market balance");
     }
@@ -78,9 +87,16 @@ abstract contract SettlementTest is BaseTest {
         market.settle(r);
     }
 
+    /// @dev Expects the `LeaseSettled` of a settlement of `paid` onto the lease's settled total now.
     function expectLeaseSettled(uint256 id, address who, uint256 cumulative, uint256 paid) internal {
+        expectLeaseSettled(id, who, cumulative, paid, market.lease(id).settled);
+    }
+
+    function expectLeaseSettled(uint256 id, address who, uint256 cumulative, uint256 paid, uint256 settledBefore)
+        internal
+    {
         vm.expectEmit(address(market));
-        emit IOpenleaseEvents.LeaseSettled(id, who, cumulative, paid, feeOf(paid));
+        emit IOpenleaseEvents.LeaseSettled(id, who, cumulative, paid, feeOf(settledBefore, paid), settledBefore + paid);
     }
 
     function authorize(address who, uint96 cap, uint256 expiresAt) internal {
@@ -133,7 +149,7 @@ contract Settle_Test is SettlementTest {
 
         assertEq(paid, HOUR, "paid");
         assertSettled(before, snap(leaseId, signer), paid, true);
-        assertGt(feeOf(paid), 0, "a fee was charged");
+        assertGt(feeOn(paid), 0, "a fee was charged");
     }
 
     function test_Settle_Permissionless() public {
@@ -170,11 +186,30 @@ contract Settle_Test is SettlementTest {
         assertGt(amount * feeBps % 10_000, 0, "the fee has a fraction");
         Snapshot memory before = snap(leaseId, signer);
 
-        expectLeaseSettled(leaseId, signer, amount, amount);
+        vm.expectEmit(address(market));
+        emit IOpenleaseEvents.LeaseSettled(leaseId, signer, amount, amount, 1, amount);
         market.settle(signedReceipt(leaseId, amount));
 
         assertSettled(before, snap(leaseId, signer), amount, true);
-        assertEq(feeOf(amount), amount * feeBps / 10_000);
+        assertEq(market.claimable(provider, address(usdc)), 149, "150 less the fee rounded down");
+    }
+
+    /// @dev A settlement keeps the growth of the fee on the lease's settled total, not the fee on its own
+    /// amount: two settlements of 150 at 1% keep 1 and then 2 (the fee on 300 is 3), not 1 and 1.
+    function test_Settle_FeeIsTheGrowthOfTheFeeOnTheTotal() public {
+        skip(1 hours);
+        market.settle(signedReceipt(leaseId, 150));
+        assertEq(market.claimable(provider, address(usdc)), 149, "first: fee 1");
+
+        vm.expectEmit(address(market));
+        emit IOpenleaseEvents.LeaseSettled(leaseId, signer, 300, 150, 2, 300);
+        market.settle(signedReceipt(leaseId, 300));
+        assertEq(market.claimable(provider, address(usdc)), 297, "the fee on 300 is 3 in all");
+        assertEq(market.feesOwed(address(usdc)), 0, "kept in the lease");
+
+        vm.warp(market.settlementDeadline(leaseId));
+        market.finalizeLease(leaseId);
+        assertEq(market.feesOwed(address(usdc)), 3, "credited at finalize");
     }
 
     // ─── Capped by accrual ──────────────────────────────────────────────────────────────────
@@ -344,17 +379,38 @@ contract Settle_Test is SettlementTest {
         settleFails(signedReceipt(leaseId, HOUR), leaseId, SettlementResult.SettlementWindowClosed);
     }
 
-    /// @dev Finalizing refunded the whole escrow to the tenant; a longer settlement window set later
-    /// must not reopen the lease to settlement, or the same escrow would be paid out twice.
+    /// @dev Finalizing refunded the whole escrow to the tenant; a longer settlement window scheduled
+    /// later reaches new leases only, so it never reopens this one to settlement (which would pay the
+    /// same escrow out twice).
     function test_RevertWhen_Settle_LeaseFinalizedThenSettlementWindowRaised() public {
         vm.warp(market.settlementDeadline(leaseId));
         market.finalizeLease(leaseId);
+        uint256 deadline = market.settlementDeadline(leaseId);
         Params memory p = market.params();
         p.settlementWindow = 7 days;
         vm.prank(admin);
-        market.setParams(p);
+        (, uint256 effectiveAt) = market.scheduleParams(p);
+        vm.warp(deadline + 1 days); // within 7 days of the lease's end, before the version takes effect
+        assertLt(block.timestamp, effectiveAt);
 
         settleFails(signedReceipt(leaseId, HOUR), leaseId, SettlementResult.SettlementWindowClosed);
+        vm.warp(effectiveAt);
+        assertEq(market.leaseParams(leaseId).settlementWindow, 1 days, "the lease keeps its window");
+        assertEq(market.settlementDeadline(leaseId), deadline, "and its deadline");
+        settleFails(signedReceipt(leaseId, HOUR), leaseId, SettlementResult.SettlementWindowClosed);
+    }
+
+    /// @dev Eviction finalizes the lease at once and cuts its deposit to what was settled: a receipt the
+    /// provider held back can never be settled afterwards, even within the lease's settlement window.
+    function test_RevertWhen_Settle_LeaseEvicted() public {
+        skip(3 hours);
+        SignedReceipt memory held = signedReceipt(leaseId, 3 * HOUR);
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        assertLt(block.timestamp, market.lease(leaseId).endsAt + market.params().settlementWindow, "window open");
+
+        settleFails(held, leaseId, SettlementResult.EscrowExhausted);
+        assertEq(market.lease(leaseId).settled, 0, "nothing settled");
     }
 
     // ─── After the lease ended ──────────────────────────────────────────────────────────────
@@ -664,10 +720,10 @@ contract SettleBatch_Test is SettlementTest {
         assertEq(afterA.signerState.spent, beforeA.signerState.spent + 3e6, "signer spent");
         assertEq(
             afterA.providerClaimable,
-            beforeA.providerClaimable + (1e6 - feeOf(1e6)) + (2e6 - feeOf(2e6)),
+            beforeA.providerClaimable + (1e6 - feeOn(1e6)) + (2e6 - feeOn(2e6)),
             "provider claimable"
         );
-        assertEq(afterA.fees, beforeA.fees + feeOf(1e6) + feeOf(2e6), "fees");
+        assertEq(afterA.fees, beforeA.fees, "fees owed (credited at finalize)");
         assertEq(afterA.tenantClaimable, beforeA.tenantClaimable, "tenant claimable");
         assertEq(afterA.marketBalance, beforeA.marketBalance, "market balance");
         assertTrue(market.lease(999).status == LeaseStatus.None, "no lease 999");
@@ -687,8 +743,8 @@ contract SettleBatch_Test is SettlementTest {
         skip(1 hours);
         Snapshot memory before = snap(leaseId, signer);
 
-        expectLeaseSettled(leaseId, signer, 1e6, 1e6);
-        expectLeaseSettled(leaseId, signer, 3e6, 2e6);
+        expectLeaseSettled(leaseId, signer, 1e6, 1e6, 0);
+        expectLeaseSettled(leaseId, signer, 3e6, 2e6, 1e6);
         SettlementResult[] memory results =
             market.settleBatch(batchOf(signedReceipt(leaseId, 1e6), signedReceipt(leaseId, 3e6)));
 
@@ -697,12 +753,8 @@ contract SettleBatch_Test is SettlementTest {
         Snapshot memory afterwards = snap(leaseId, signer);
         assertEq(afterwards.lease.settled, 3e6, "settled");
         assertEq(afterwards.signerState.spent, 3e6, "spent");
-        assertEq(
-            afterwards.providerClaimable,
-            before.providerClaimable + (1e6 - feeOf(1e6)) + (2e6 - feeOf(2e6)),
-            "provider claimable"
-        );
-        assertEq(afterwards.fees, before.fees + feeOf(1e6) + feeOf(2e6), "fees");
+        assertEq(afterwards.providerClaimable, before.providerClaimable + 3e6 - feeOn(3e6), "provider claimable");
+        assertEq(afterwards.fees, before.fees, "fees owed (credited at finalize)");
     }
 
     function test_SettleBatch_SameLeaseTwice_OlderSecondIsSkipped() public {
@@ -798,7 +850,7 @@ contract SettleBatch_Test is SettlementTest {
         Lease memory expectedD = market.lease(d);
         Snapshot memory before = snap(d, capped);
 
-        expectLeaseSettled(d, signer, 10e6, 10e6 - 1);
+        expectLeaseSettled(d, signer, 10e6, 10e6 - 1, 1);
         for (uint256 i = 1; i < 11; ++i) {
             vm.expectEmit(address(market));
             emit IOpenleaseEvents.SettlementSkipped(batch[i].receipt.leaseId, expected[i]);
@@ -816,8 +868,9 @@ contract SettleBatch_Test is SettlementTest {
         assertEq(market.sessionSigner(tenant, shortLived).spent, 0, "short-lived spent");
         assertEq(market.sessionSigner(tenant, revoked).spent, 0, "revoked spent");
         Snapshot memory afterwards = snap(d, capped);
-        assertEq(afterwards.providerClaimable, before.providerClaimable + (10e6 - 1) - feeOf(10e6 - 1), "provider");
-        assertEq(afterwards.fees, before.fees + feeOf(10e6 - 1), "fees");
+        assertEq(afterwards.providerClaimable, before.providerClaimable + (10e6 - 1) - feeOf(1, 10e6 - 1), "provider");
+        assertEq(feeOf(1, 10e6 - 1), feeOn(10e6), "the fee on the total: the first unit paid none");
+        assertEq(afterwards.fees, before.fees, "fees owed (credited at finalize)");
         assertEq(afterwards.marketBalance, before.marketBalance, "market balance");
     }
 

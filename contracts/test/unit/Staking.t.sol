@@ -37,7 +37,8 @@ abstract contract StakingUnitTest is BaseTest, IOpenleaseEvents {
     }
 }
 
-/// @notice `registerProvider`: a new profile commitment and its event; duplicates and the pause revert.
+/// @notice `registerProvider`: a new profile commitment, the provider's attestation key, and their event;
+/// duplicates, a zero key and the pause revert.
 contract RegisterProvider_Unit_Test is StakingUnitTest {
     function test_RegisterProvider() public {
         address p = makeAddr("newProvider");
@@ -45,17 +46,20 @@ contract RegisterProvider_Unit_Test is StakingUnitTest {
         string memory endpoint = "https://p2.example";
         string memory region = "us-east";
         bytes32 attrs = keccak256("cpu:epyc");
+        address key = makeAddr("attestationKey");
         ProviderProfile memory before = market.providerProfile(p);
         assertFalse(before.registered);
+        assertEq(before.attestationKey, address(0));
         assertEq(before.profileHash, bytes32(0));
 
         vm.expectEmit(address(market));
-        emit ProviderRegistered(p, uri, endpoint, region, attrs);
+        emit ProviderRegistered(p, uri, endpoint, region, attrs, key);
         vm.prank(p);
-        market.registerProvider(uri, endpoint, region, attrs);
+        market.registerProvider(uri, endpoint, region, attrs, key);
 
         ProviderProfile memory afterP = market.providerProfile(p);
         assertTrue(afterP.registered);
+        assertEq(afterP.attestationKey, key, "attestation key");
         assertEq(afterP.profileHash, profileHash(uri, endpoint, region, attrs));
         // Registration stakes nothing.
         assertStake(market.stakeOf(p, address(usdc)), Stake(0, 0, 0, 0));
@@ -64,18 +68,27 @@ contract RegisterProvider_Unit_Test is StakingUnitTest {
     function test_RegisterProvider_EmptyProfile() public {
         address p = makeAddr("emptyProvider");
         vm.prank(p);
-        market.registerProvider("", "", "", bytes32(0));
+        market.registerProvider("", "", "", bytes32(0), p);
         ProviderProfile memory profile = market.providerProfile(p);
         assertTrue(profile.registered);
         assertEq(profile.profileHash, profileHash("", "", "", bytes32(0)));
     }
 
     function test_RevertWhen_AlreadyRegistered() public {
-        vm.expectRevert(
-            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseProviderAlreadyRegistered.selector, provider)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseProviderAlreadyRegistered.selector, provider));
         vm.prank(provider);
-        market.registerProvider("ipfs://other", "https://other", "us-west", bytes32(uint256(1)));
+        market.registerProvider("ipfs://other", "https://other", "us-west", bytes32(uint256(1)), keeper);
+        // The attestation key fixed at registration stays.
+        assertEq(market.providerProfile(provider).attestationKey, provider, "key unchanged");
+    }
+
+    /// @dev Equivocation evidence is verified against the attestation key: there must be one.
+    function test_RevertWhen_ZeroAttestationKey() public {
+        address p = makeAddr("newProvider");
+        vm.expectRevert(IOpenleaseErrors.OpenleaseZeroAddress.selector);
+        vm.prank(p);
+        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0), address(0));
+        assertFalse(market.providerProfile(p).registered);
     }
 
     function test_RevertWhen_Paused() public {
@@ -83,11 +96,12 @@ contract RegisterProvider_Unit_Test is StakingUnitTest {
         address p = makeAddr("newProvider");
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(p);
-        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0));
+        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0), p);
     }
 }
 
-/// @notice `updateProvider`: replaces the profile commitment of a registered provider only.
+/// @notice `updateProvider`: replaces the profile commitment of a registered provider only; the attestation
+/// key stays.
 contract UpdateProvider_Unit_Test is StakingUnitTest {
     function test_UpdateProvider() public {
         string memory uri = "ipfs://updated";
@@ -106,6 +120,7 @@ contract UpdateProvider_Unit_Test is StakingUnitTest {
         assertTrue(profile.registered);
         assertEq(profile.profileHash, profileHash(uri, endpoint, region, attrs));
         assertTrue(profile.profileHash != oldHash);
+        assertEq(profile.attestationKey, provider, "the attestation key never changes");
         assertStake(market.stakeOf(provider, address(usdc)), stakeBefore);
     }
 
@@ -216,7 +231,7 @@ contract Stake_Unit_Test is StakingUnitTest {
     function test_RevertWhen_AmountAboveUint96() public {
         address p = makeAddr("bigProvider");
         vm.prank(p);
-        market.registerProvider("", "", "", bytes32(0));
+        market.registerProvider("", "", "", bytes32(0), p);
         uint256 amount = uint256(type(uint96).max) + 1;
         vm.expectRevert(
             abi.encodeWithSelector(IOpenleaseErrors.OpenleaseAmountTooLarge.selector, amount, type(uint96).max)
@@ -240,7 +255,7 @@ contract Stake_Unit_Test is StakingUnitTest {
     function test_RevertWhen_InsufficientAllowance() public {
         address p = makeAddr("unapprovedProvider");
         vm.prank(p);
-        market.registerProvider("", "", "", bytes32(0));
+        market.registerProvider("", "", "", bytes32(0), p);
         usdc.mint(p, 1e6); // no approval
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(market), 0, 1e6)
@@ -289,10 +304,20 @@ contract RequestUnstake_Unit_Test is StakingUnitTest {
     function test_RequestUnstake_UsesCurrentUnbondingPeriod() public {
         Params memory p = defaultParams();
         p.unbondingPeriod = 45 days;
-        vm.prank(admin);
-        market.setParams(p);
+        applyParams(p);
         requestUnstake(1e6);
         assertEq(market.stakeOf(provider, address(usdc)).thawEndsAt, block.timestamp + 45 days);
+    }
+
+    /// @dev A scheduled unbonding period applies to requests made once it is in force, not before.
+    function test_RequestUnstake_IgnoresPendingUnbondingPeriod() public {
+        Params memory p = defaultParams();
+        p.unbondingPeriod = 45 days;
+        vm.prank(admin);
+        (, uint256 effectiveAt) = market.scheduleParams(p);
+        vm.warp(effectiveAt - 1);
+        requestUnstake(1e6);
+        assertEq(market.stakeOf(provider, address(usdc)).thawEndsAt, block.timestamp + 21 days);
     }
 
     function test_RequestUnstake_SecondRequestRestartsThaw() public {
@@ -343,9 +368,7 @@ contract RequestUnstake_Unit_Test is StakingUnitTest {
 
     function test_RevertWhen_NoStake() public {
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IOpenleaseErrors.OpenleaseInsufficientFreeStake.selector, tenant, address(dai), 0, 1
-            )
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseInsufficientFreeStake.selector, tenant, address(dai), 0, 1)
         );
         vm.prank(tenant);
         market.requestUnstake(address(dai), 1);
@@ -454,9 +477,7 @@ contract WithdrawStake_Unit_Test is StakingUnitTest {
         uint256 thawEndsAt = market.stakeOf(provider, address(usdc)).thawEndsAt;
         vm.warp(thawEndsAt - 1);
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IOpenleaseErrors.OpenleaseStillThawing.selector, provider, address(usdc), thawEndsAt
-            )
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseStillThawing.selector, provider, address(usdc), thawEndsAt)
         );
         vm.prank(provider);
         market.withdrawStake(address(usdc), provider);

@@ -162,11 +162,13 @@ impl Market {
             if i < PROVIDERS.len() {
                 let region = ["eu-west", "us-east", "ap-south"][i];
                 this.send(
-                    this.market.registerProvider(format!("ipfs://p{i}"), format!("https://p{i}"), region.into(), B256::ZERO).from(from),
+                    this.market
+                        .registerProvider(format!("ipfs://p{i}"), format!("https://p{i}"), region.into(), B256::ZERO, from)
+                        .from(from),
                 )
                 .await;
                 this.send(this.market.stake(usdc, U256::from(100_000 * USDC)).from(from)).await;
-                this.send(this.market.publishOffer(usdc, 10 + i as u64, 60, 30 * 86_400, 120, 20).from(from)).await;
+                this.send(this.market.publishOffer(usdc, 10 + i as u64, 60, 30 * 86_400, 3_600, 20).from(from)).await;
             }
         }
         this
@@ -211,10 +213,20 @@ impl Market {
         let usdc = self.usdc;
         let (a, b) = (self.next(1 << 32), self.next(1 << 32));
         match self.next(14) {
-            0 | 1 => self.send(m.openLease(offer, 3_600 + (a % 7_200) as u32, U256::from(200_000 + b % 100_000), 100).from(tenant)).await,
+            0 | 1 => {
+                let terms = m.offerTermsHash(offer).call().await.unwrap_or_default();
+                let (duration, deposit) = (3_600 + (a % 7_200) as u32, U256::from(200_000 + b % 100_000));
+                if b % 5 == 0 {
+                    // A failover from one of the tenant's leases, moving its unclaimable escrow.
+                    self.send(m.failoverLease(lease, offer, duration, deposit / U256::from(4), terms).from(tenant)).await
+                } else {
+                    self.send(m.openLease(offer, duration, deposit, terms).from(tenant)).await
+                }
+            }
             2 => self.send(m.topUp(lease, U256::from(1 + a % 50_000)).from(tenant)).await,
             3 => self.send(m.closeLease(lease).from(tenant)).await,
-            4 => self.send(m.terminateLease(lease).from(self.account(provider))).await,
+            4 if a % 2 == 0 => self.send(m.terminateLease(lease).from(self.account(provider))).await,
+            4 => self.send(m.evictLease(lease).from(self.account(provider))).await,
             5 => self.settle(lease).await,
             6 => {
                 let seconds = 60 + self.next(3_000);

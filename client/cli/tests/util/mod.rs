@@ -154,7 +154,7 @@ impl Market {
     }
 
     /// Provider `index` registered, with `stake` USDC staked and an offer at 100 raw units
-    /// (0.36 USDC per hour) per second, 10 min notice, capacity 2. Returns the offer's id.
+    /// (0.36 USDC per hour) per second, 1 h notice, capacity 2. Returns the offer's id.
     pub(crate) fn provider_with_offer(&self, index: usize, stake: &str) -> String {
         self.run(index, &["token", "mint", "10000 USDC"]).json();
         self.run(index, &["provider", "register", "--endpoint", "https://gpu.example", "--region", "eu-west", "--attributes", "gpu:a100"])
@@ -163,7 +163,7 @@ impl Market {
         let offer = self
             .run(index, &[
                 "offer", "publish", "--price", "0.36 USDC/h", "--min-duration", "1m", "--max-duration", "30d",
-                "--notice", "10m", "--capacity", "2",
+                "--notice", "1h", "--capacity", "2",
             ])
             .json();
         assert_eq!(raw(&offer["pricePerSecond"]), 100);

@@ -5,23 +5,34 @@ import {CommonBase} from "forge-std/Base.sol";
 import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
 import {Vm} from "forge-std/Vm.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 
 import {Openlease} from "../../../src/Openlease.sol";
+import {IOpenlease} from "../../../src/interfaces/IOpenlease.sol";
 import {IOpenleaseTypes} from "../../../src/interfaces/IOpenleaseTypes.sol";
 import {IOpenleaseEvents} from "../../../src/interfaces/IOpenleaseEvents.sol";
 import {IOpenleaseErrors} from "../../../src/interfaces/IOpenleaseErrors.sol";
+import {LeaseMath} from "../../../src/libraries/LeaseMath.sol";
 import {MockStablecoin} from "../../mocks/MockStablecoin.sol";
 
 /// @notice Drives the market with bounded random actions of several providers, tenants and session signers
-/// across a 6-decimal and an 18-decimal stablecoin, picking ids among those an action can apply to so that few
-/// calls are wasted, and keeps ghost accounting of every token flow, fee, slash and settlement (from the
-/// market's own events) for the invariant suite. Checks that only make sense at the moment of a call (what a
-/// receipt pays, what a refund is, that locked stake cannot be unstaked) are made here and counted as violations.
+/// across a 6-decimal and an 18-decimal stablecoin, and of a hostile governance (random parameters versions
+/// within the hard bounds, arbiters picked among the tenants and providers themselves, the treasury, the
+/// pause, the token allow-list). It picks ids among those an action can apply to so that few calls are
+/// wasted, and keeps ghost accounting of every token flow, fee, slash and settlement (from the market's own
+/// events) and an independent model of the parameters versions, for the invariant suite. Checks that only
+/// make sense at the moment of a call (what a receipt pays, what a refund or an eviction is, what a failover
+/// moves, that locked stake cannot be unstaked, which refusals are due) are made here and counted as
+/// violations. Every money rule comes from `LeaseMath`: the handler copies no formula of the market.
 contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
-    uint256 internal constant BPS = 10_000;
+    uint256 internal constant BPS = LeaseMath.BPS;
     uint256 internal constant MAX_OFFERS = 16;
+    /// @dev The market's internal constants `PARAMS_DELAY`, `PAYMENT_GRACE` and `MIN_NOTICE_PERIOD`.
+    uint256 internal constant PARAMS_DELAY = 7 days;
+    uint256 internal constant PAYMENT_GRACE = 1 hours;
+    uint256 internal constant MIN_NOTICE_PERIOD = 1 hours;
 
-    Openlease public immutable market;
+    IOpenlease public immutable market;
     address public immutable admin;
     address public immutable arbiter;
     address public immutable treasury;
@@ -33,6 +44,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     /// @dev Two session signers per tenant: [2i] a large cap, [2i+1] a small one.
     address[] public signers;
     address[] public actors;
+    /// @dev Who governance may appoint: the first arbiter, strangers, and the parties themselves.
+    address[] public arbiterCandidates;
+    /// @dev Where governance may send fees.
+    address[] public treasuries;
     mapping(address => uint256) internal keyOf;
     uint256[] public offers;
 
@@ -40,12 +55,15 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
 
     // ─── Ghosts ─────────────────────────────────────────────────────────────────────────────
 
-    mapping(address token => uint256) public ghostIn; // stakes, deposits, top-ups, dispute bonds
+    mapping(address token => uint256) public ghostIn; // stakes, deposits, top-ups, failover extras, dispute bonds
     mapping(address token => uint256) public ghostOut; // withdrawals, claims, collected fees
     mapping(address token => uint256) public ghostDeposits;
     mapping(address token => uint256) public ghostRefunds;
     mapping(address token => uint256) public ghostPaid;
+    /// @dev Σ fees of `LeaseSettled` (the fee share of each payment, held in the lease until finalize).
     mapping(address token => uint256) public ghostFeesEmitted;
+    /// @dev Σ fees of `LeaseFinalized` (what finalize and eviction credited to the protocol).
+    mapping(address token => uint256) public ghostFeesFinalized;
     mapping(address token => uint256) public ghostSlashed;
     mapping(address token => uint256) public ghostSlashCuts;
     mapping(address token => uint256) public ghostFeesCollected;
@@ -55,11 +73,23 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     mapping(address provider => mapping(address token => uint256)) public ghostTotalWithdrawn;
     mapping(uint256 leaseId => uint256) public ghostLastSettled;
     mapping(uint256 leaseId => uint256) public ghostLeasePaid;
-    /// @dev price * (min(now, endsAt) - startedAt) when the lease was last settled.
+    /// @dev What the lease's terms let accrue when it was last settled.
     mapping(uint256 leaseId => uint256) public ghostAccruedAtSettle;
+    mapping(uint256 leaseId => uint256) public ghostLeaseFees;
+    mapping(uint256 leaseId => uint256) public ghostLeaseSlashed;
+    mapping(uint256 leaseId => uint256) public ghostBondAtOpen;
     mapping(address tenant => mapping(address signer => uint256)) public ghostSignerPaid;
     /// @dev The most a signer may have spent: its cap, or what it had spent when re-authorized below that.
     mapping(address tenant => mapping(address signer => uint256)) public ghostSpentCeiling;
+
+    /// @dev The model of the parameters versions: every version as last scheduled, the newest one and when
+    /// it takes effect. The version in force is the newest from its `effectiveAt` on, the one before until.
+    mapping(uint256 version => Params) internal ghostVersionParams;
+    uint256 public ghostLatestVersion;
+    uint256 public ghostLatestEffectiveAt;
+    /// @dev Each lease's version and parameters, as the model said they were when it opened.
+    mapping(uint256 leaseId => uint256) public ghostLeaseVersion;
+    mapping(uint256 leaseId => Params) internal ghostLeaseParamsOf;
 
     uint256 public violations;
     string public lastViolation;
@@ -69,7 +99,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     mapping(bytes32 name => uint256) internal skipped;
 
     constructor(
-        Openlease market_,
+        IOpenlease market_,
         address[] memory tokens_,
         address[] memory providers_,
         uint256[] memory providerKeys,
@@ -81,8 +111,8 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         uint256[] memory offers_
     ) {
         market = market_;
-        admin = market_.owner();
-        arbiter = market_.arbiter();
+        admin = Openlease(address(market_)).owner();
+        arbiter = market_.params().arbiter;
         treasury = market_.treasury();
         keeper = makeAddr("handler keeper");
         tokens = tokens_;
@@ -94,11 +124,19 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         for (uint256 i; i < providers_.length; ++i) {
             keyOf[providers_[i]] = providerKeys[i];
             actors.push(providers_[i]);
+            arbiterCandidates.push(providers_[i]);
         }
         for (uint256 i; i < tenants_.length; ++i) {
             keyOf[tenants_[i]] = tenantKeys[i];
             actors.push(tenants_[i]);
+            arbiterCandidates.push(tenants_[i]);
         }
+        arbiterCandidates.push(arbiter);
+        arbiterCandidates.push(makeAddr("handler arbiter 2"));
+        arbiterCandidates.push(admin);
+        treasuries.push(treasury);
+        treasuries.push(makeAddr("handler treasury 2"));
+        treasuries.push(makeAddr("handler treasury 3"));
         for (uint256 i; i < signers_.length; ++i) {
             keyOf[signers_[i]] = signerKeys[i];
             actors.push(signers_[i]);
@@ -133,11 +171,49 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
                 ghostTotalStaked[providers_[i]][tokens_[t]] = uint256(s.staked) + s.thawing;
             }
         }
-        string[21] memory n = [
-            "stake", "requestUnstake", "withdrawStake", "publishOffer", "openLease", "topUp", "closeLease",
-            "terminateLease", "settle", "settleBatch", "finalizeLease", "openDispute", "ruleDispute",
-            "expireDispute", "slashEquivocation", "claim", "collectFees", "warp", "authorizeSigner", "setParams",
-            "revokeSigner"
+        // The model starts from the market's versions (one, in force since deployment, in the suite).
+        (uint256 latest, uint256 latestAt,) = market_.latestParams();
+        for (uint256 v = 1; v <= latest; ++v) {
+            ghostVersionParams[v] = market_.paramsAt(v);
+        }
+        ghostLatestVersion = latest;
+        ghostLatestEffectiveAt = latestAt;
+        // Leases opened before the handler: their version is the model's version in force now.
+        for (uint256 id = 1; id <= market_.leaseCount(); ++id) {
+            Lease memory l = market_.lease(id);
+            _recordOpen(id, l, _versionNow());
+        }
+        string[30] memory n = [
+            "stake",
+            "requestUnstake",
+            "withdrawStake",
+            "publishOffer",
+            "openLease",
+            "topUp",
+            "closeLease",
+            "terminateLease",
+            "evictLease",
+            "failoverLease",
+            "settle",
+            "settleBatch",
+            "finalizeLease",
+            "openDispute",
+            "ruleDispute",
+            "expireDispute",
+            "slashEquivocation",
+            "claim",
+            "collectFees",
+            "warp",
+            "authorizeSigner",
+            "revokeSigner",
+            "scheduleParams",
+            "warpPastDelay",
+            "setTreasury",
+            "setPaused",
+            "setTokenAllowed",
+            "arbiterRefused",
+            "disputeRefused",
+            "evictEnded"
         ];
         for (uint256 i; i < n.length; ++i) {
             names.push(n[i]);
@@ -168,6 +244,11 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         lastViolation = what;
     }
 
+    /// @dev A refusal the model predicted: the revert data must be exactly `want`.
+    function _expectRefusal(bytes memory err, bytes memory want, string memory what) internal {
+        if (keccak256(err) != keccak256(want)) _violation(what);
+    }
+
     function _warpTo(uint256 t) internal {
         if (t > block.timestamp) vm.warp(t);
     }
@@ -188,6 +269,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         return a < b ? a : b;
     }
 
+    function _paused() internal view returns (bool) {
+        return Openlease(address(market)).paused();
+    }
+
     function _leaseToken(Lease memory l) internal view returns (address) {
         return market.offer(l.offerId).token;
     }
@@ -196,16 +281,34 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         return market.offer(l.offerId).provider;
     }
 
+    /// @dev What the lease's terms let accrue by now.
     function _accrued(Lease memory l) internal view returns (uint256) {
-        return (_min(block.timestamp, l.endsAt) - l.startedAt) * l.pricePerSecond;
+        return LeaseMath.accrued(l.startedAt, l.endsAt, l.pricePerSecond, block.timestamp);
     }
 
     function _end(Lease memory l) internal pure returns (uint256) {
-        return _min(l.endsAt, uint256(l.startedAt) + l.deposit / l.pricePerSecond);
+        return LeaseMath.runEnd(l.startedAt, l.endsAt, l.deposit, l.pricePerSecond);
     }
 
-    function _deadline(Lease memory l) internal view returns (uint256) {
-        return _end(l) + market.params().settlementWindow;
+    /// @dev The end of the lease's settlement window, by its own (model) parameters.
+    function _deadline(uint256 leaseId, Lease memory l) internal view returns (uint256) {
+        return _end(l) + ghostLeaseParamsOf[leaseId].settlementWindow;
+    }
+
+    /// @dev The version the model says new leases get now.
+    function _versionNow() internal view returns (uint256) {
+        return block.timestamp >= ghostLatestEffectiveAt ? ghostLatestVersion : ghostLatestVersion - 1;
+    }
+
+    function _paramsNow() internal view returns (Params memory) {
+        return ghostVersionParams[_versionNow()];
+    }
+
+    function _recordOpen(uint256 leaseId, Lease memory l, uint256 version) internal {
+        if (l.paramsVersion != version) _violation("lease opened with another version than in force");
+        ghostLeaseVersion[leaseId] = version;
+        ghostLeaseParamsOf[leaseId] = ghostVersionParams[version];
+        ghostBondAtOpen[leaseId] = l.bond;
     }
 
     uint8 internal constant RUNNING = 0;
@@ -215,17 +318,40 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     uint8 internal constant DISPUTED = 4;
     uint8 internal constant BONDED = 5;
     uint8 internal constant RULABLE = 6;
+    uint8 internal constant IN_ARREARS = 7;
+    uint8 internal constant NOT_FINALIZED = 8;
+    /// @dev DISPUTABLE, and its arbiter is neither its tenant nor its provider (so `openDispute` accepts it).
+    uint8 internal constant DISPUTABLE_BY_THIRD_PARTY = 9;
+    /// @dev IN_ARREARS and still running.
+    uint8 internal constant RUNNING_IN_ARREARS = 10;
+
+    /// @dev Whether the lease's own arbiter (its version's, in the model) is its tenant or its provider.
+    function _arbiterIsParty(uint256 id, Lease memory l) internal view returns (bool) {
+        address a = ghostLeaseParamsOf[id].arbiter;
+        return a == l.tenant || a == _leaseProvider(l);
+    }
 
     function _matches(uint256 id, uint8 kind) internal view returns (bool) {
         Lease memory l = market.lease(id);
         if (l.status != LeaseStatus.Open) return false;
+        if (kind == NOT_FINALIZED) return true;
         if (kind == RUNNING) return block.timestamp < _end(l);
-        if (kind == SETTLEABLE) return block.timestamp < _deadline(l) && l.settled < l.deposit;
+        if (kind == SETTLEABLE) return block.timestamp < _deadline(id, l) && l.settled < l.deposit;
         DisputeStatus ds = market.dispute(id).status;
         if (kind == FINALIZABLE) return ds != DisputeStatus.Open;
-        if (kind == DISPUTABLE) return block.timestamp < _deadline(l) && ds == DisputeStatus.None && l.bond > 0;
+        if (kind == DISPUTABLE || kind == DISPUTABLE_BY_THIRD_PARTY) {
+            if (block.timestamp >= _deadline(id, l) || ds != DisputeStatus.None || l.bond == 0) return false;
+            return kind == DISPUTABLE || !_arbiterIsParty(id, l);
+        }
         if (kind == DISPUTED) return ds == DisputeStatus.Open;
         if (kind == RULABLE) return ds == DisputeStatus.Open && block.timestamp < market.dispute(id).deadline;
+        if (kind == IN_ARREARS || kind == RUNNING_IN_ARREARS) {
+            // Running or ended: a lease not finalized can be evicted while its tenant is in arrears.
+            if (ds == DisputeStatus.Open || (kind == RUNNING_IN_ARREARS && block.timestamp >= _end(l))) return false;
+            (, uint256 owed) =
+                LeaseMath.arrears(l.startedAt, _end(l), l.pricePerSecond, l.settled, PAYMENT_GRACE, block.timestamp);
+            return owed > 0;
+        }
         return l.bond > 0; // BONDED
     }
 
@@ -241,9 +367,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         return 0;
     }
 
-    /// @dev Ghost accounting from the market's own events: what settlement paid and charged, what slashes took.
+    /// @dev Ghost accounting from the market's own events: what settlement paid and charged, what finalize
+    /// and slashes credited, which parameters were scheduled. Each fee and cut is checked against the
+    /// lease's own parameters (the model's), never the ones in force.
     function _processLogs(Vm.Log[] memory logs) internal {
-        uint16 feeBps = market.params().protocolFeeBps;
         for (uint256 i; i < logs.length; ++i) {
             Vm.Log memory log = logs[i];
             if (log.emitter != address(market)) continue;
@@ -251,23 +378,43 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             if (topic == IOpenleaseEvents.LeaseSettled.selector) {
                 uint256 leaseId = uint256(log.topics[1]);
                 address signer = address(uint160(uint256(log.topics[2])));
-                (, uint256 paid, uint256 fee) = abi.decode(log.data, (uint256, uint256, uint256));
+                (, uint256 paid, uint256 fee, uint256 settled) =
+                    abi.decode(log.data, (uint256, uint256, uint256, uint256));
                 Lease memory l = market.lease(leaseId);
                 address token = _leaseToken(l);
-                if (fee != paid * feeBps / BPS) _violation("fee != paid * bps / 10_000");
+                uint256 feeBps = ghostLeaseParamsOf[leaseId].protocolFeeBps;
+                if (fee != LeaseMath.fee(settled, feeBps) - LeaseMath.fee(settled - paid, feeBps)) {
+                    _violation("settlement fee != growth of the lease's fee");
+                }
                 ghostPaid[token] += paid;
                 ghostFeesEmitted[token] += fee;
                 ghostLeasePaid[leaseId] += paid;
+                ghostLeaseFees[leaseId] += fee;
                 ghostAccruedAtSettle[leaseId] = _accrued(l);
                 if (signer != l.tenant) ghostSignerPaid[l.tenant][signer] += paid;
+            } else if (topic == IOpenleaseEvents.LeaseFinalized.selector) {
+                uint256 leaseId = uint256(log.topics[1]);
+                (uint256 refund,, uint256 fee) = abi.decode(log.data, (uint256, uint256, uint256));
+                Lease memory l = market.lease(leaseId);
+                address token = _leaseToken(l);
+                if (fee != LeaseMath.fee(l.settled, ghostLeaseParamsOf[leaseId].protocolFeeBps)) {
+                    _violation("finalize fee != fee(settled) at the lease's bps");
+                }
+                if (fee != ghostLeaseFees[leaseId]) _violation("finalize fee != sum of its settlement fees");
+                ghostFeesFinalized[token] += fee;
+                ghostRefunds[token] += refund;
             } else if (topic == IOpenleaseEvents.BondSlashed.selector) {
                 uint256 leaseId = uint256(log.topics[1]);
                 address provider = address(uint160(uint256(log.topics[2])));
                 (, uint256 amount, uint256 cut) = abi.decode(log.data, (uint8, uint256, uint256));
                 address token = _leaseToken(market.lease(leaseId));
+                if (cut != amount * ghostLeaseParamsOf[leaseId].slashCutBps / BPS) {
+                    _violation("slash cut != the lease's slashCutBps");
+                }
                 ghostSlashed[token] += amount;
                 ghostSlashCuts[token] += cut;
                 ghostTotalSlashed[provider][token] += amount;
+                ghostLeaseSlashed[leaseId] += amount;
             }
         }
     }
@@ -290,18 +437,36 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         amount = _bound(amount, 1, 100_000 * _unit(token));
         _mint(token, p, amount);
         vm.prank(p);
-        market.stake(token, amount);
-        ghostTotalStaked[p][token] += amount;
-        ghostIn[token] += amount;
-        _done("stake");
+        try market.stake(token, amount) {
+            if (_paused() || !market.isTokenAllowed(token)) _violation("stake while paused or delisted");
+            ghostTotalStaked[p][token] += amount;
+            ghostIn[token] += amount;
+            _done("stake");
+        } catch (bytes memory err) {
+            _expectRefusal(err, _newBusinessRefusal(token), "stake refusal");
+            _skip("stake");
+        }
     }
 
-    /// @dev Asks for up to everything staked; more than the free stake must be refused.
+    /// @dev Why new business in `token` is refused now: the pause, then the allow-list; empty if it is not.
+    function _newBusinessRefusal(address token) internal view returns (bytes memory) {
+        if (_paused()) return abi.encodeWithSelector(Pausable.EnforcedPause.selector);
+        if (!market.isTokenAllowed(token)) {
+            return abi.encodeWithSelector(IOpenleaseErrors.OpenleaseTokenNotAllowed.selector, token);
+        }
+        return "";
+    }
+
+    /// @dev Asks for up to everything staked; more than the free stake must be refused. The thaw runs the
+    /// unbonding period of the version in force now.
     function requestUnstake(uint256 pSeed, uint256 tSeed, uint256 amount) external step {
         address p = providers[pSeed % providers.length];
         address token = _token(tSeed);
         Stake memory s = market.stakeOf(p, token);
-        if (s.staked == 0) { _skip("requestUnstake"); return; }
+        if (s.staked == 0) {
+            _skip("requestUnstake");
+            return;
+        }
         amount = _bound(amount, 1, s.staked);
         uint256 free = s.staked - s.locked;
         vm.prank(p);
@@ -310,6 +475,9 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             Stake memory a = market.stakeOf(p, token);
             if (a.staked != s.staked - amount || a.thawing != s.thawing + amount || a.locked != s.locked) {
                 _violation("requestUnstake deltas");
+            }
+            if (a.thawEndsAt != block.timestamp + _paramsNow().unbondingPeriod) {
+                _violation("thaw != unbonding period in force");
             }
             _done("requestUnstake");
         } catch {
@@ -325,7 +493,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (s.thawing == 0) {
             p = providers[(pSeed % providers.length + 1) % providers.length];
             s = market.stakeOf(p, token);
-            if (s.thawing == 0) { _skip("withdrawStake"); return; }
+            if (s.thawing == 0) {
+                _skip("withdrawStake");
+                return;
+            }
         }
         _warpTo(s.thawEndsAt);
         uint256 balance = MockStablecoin(token).balanceOf(p);
@@ -343,64 +514,111 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
 
     // ─── Offers and leases ──────────────────────────────────────────────────────────────────
 
+    /// @dev One time in sixteen the notice is below `MIN_NOTICE_PERIOD`, which must be refused (no lease
+    /// without a bond).
     function publishOffer(uint256 pSeed, uint256 tSeed, uint64 price, uint32 minDuration, uint32 span, uint32 notice)
         external
         step
     {
-        if (offers.length >= MAX_OFFERS) { _skip("publishOffer"); return; }
+        if (offers.length >= MAX_OFFERS) {
+            _skip("publishOffer");
+            return;
+        }
         address token = _token(tSeed);
         price = _unit(token) == 1e6 ? uint64(_bound(price, 1, 10_000)) : uint64(_bound(price, 1e9, 1e16));
         minDuration = uint32(_bound(minDuration, 1 minutes, 2 hours));
         uint32 maxDuration = minDuration + uint32(_bound(span, 0, 3 days));
-        notice = uint32(_bound(notice, 0, _min(maxDuration, 2 hours)));
-        _publish(providers[pSeed % providers.length], token, price, minDuration, maxDuration, notice, pSeed);
-    }
-
-    function _publish(
-        address p,
-        address token,
-        uint64 price,
-        uint32 minDuration,
-        uint32 maxDuration,
-        uint32 notice,
-        uint256 seed
-    ) internal {
+        if (maxDuration < MIN_NOTICE_PERIOD) maxDuration = uint32(MIN_NOTICE_PERIOD);
+        bool noNotice = pSeed % 16 == 0;
+        notice = noNotice
+            ? uint32(_bound(notice, 0, MIN_NOTICE_PERIOD - 1))
+            : uint32(_bound(notice, MIN_NOTICE_PERIOD, _min(maxDuration, 2 hours)));
+        address p = providers[pSeed % providers.length];
+        uint16 capacity = uint16(1 + pSeed % 5);
+        bytes memory want = _newBusinessRefusal(token);
+        if (want.length == 0 && noNotice) {
+            want = abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseInvalidOfferTerms.selector, price, minDuration, maxDuration, notice, capacity
+            );
+        }
         vm.prank(p);
-        offers.push(market.publishOffer(token, price, minDuration, maxDuration, notice, uint16(1 + seed % 5)));
-        _done("publishOffer");
+        try market.publishOffer(token, price, minDuration, maxDuration, notice, capacity) returns (uint256 id) {
+            if (want.length != 0) _violation("publishOffer should have been refused");
+            offers.push(id);
+            _done("publishOffer");
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "publishOffer refusal");
+            _skip("publishOffer");
+        }
     }
 
     function openLease(uint256 tSeed, uint256 oSeed, uint32 duration, uint256 deposit) external step {
-        if (_open(tSeed, oSeed, duration, deposit) == 0) { _skip("openLease"); return; }
+        if (_open(tSeed, oSeed, duration, deposit) == 0) {
+            _skip("openLease");
+            return;
+        }
     }
 
-    /// @dev Opens a lease of an offer with room, by a random tenant; zero if no offer has room.
-    function _open(uint256 tSeed, uint256 oSeed, uint256 duration, uint256 deposit) internal returns (uint256) {
-        uint256 offerId;
-        Offer memory o;
+    /// @dev An offer of `token` (any, if zero) that is not paused and has room, from a random start; zero if none.
+    function _offerWithRoom(uint256 seed, address token) internal view returns (uint256 offerId, Offer memory o) {
         for (uint256 i; i < offers.length; ++i) {
-            offerId = offers[(oSeed % offers.length + i) % offers.length];
+            offerId = offers[(seed % offers.length + i) % offers.length];
             o = market.offer(offerId);
-            if (!o.paused && o.activeLeases < o.capacity) break;
-            offerId = 0;
+            if (!o.paused && o.activeLeases < o.capacity && (token == address(0) || o.token == token)) {
+                return (offerId, o);
+            }
         }
+        return (0, o);
+    }
+
+    /// @dev The terms hash as `IOpenlease.offerTermsHash` documents it, with the model's version in force.
+    function _termsHash(uint256 offerId, Offer memory o) internal view returns (bytes32) {
+        return keccak256(
+            abi.encode(
+                offerId,
+                o.provider,
+                o.token,
+                o.pricePerSecond,
+                o.minDuration,
+                o.maxDuration,
+                o.noticePeriod,
+                _versionNow()
+            )
+        );
+    }
+
+    /// @dev Opens a lease of an offer with room, by a random tenant; zero if no offer has room or new business
+    /// is refused (the pause, a delisted token: the refusal is checked).
+    function _open(uint256 tSeed, uint256 oSeed, uint256 duration, uint256 deposit) internal returns (uint256) {
+        (uint256 offerId, Offer memory o) = _offerWithRoom(oSeed, address(0));
         if (offerId == 0) return 0;
         address t = tenants[tSeed % tenants.length];
         duration = _bound(duration, o.minDuration, _min(o.maxDuration, uint256(o.minDuration) + 3 days));
         uint256 required = uint256(o.pricePerSecond) * o.minDuration;
         deposit = _bound(deposit, required, required + uint256(o.pricePerSecond) * duration * 3 / 2);
-        _ensureFreeStake(o);
+        bytes32 terms = market.offerTermsHash(offerId);
+        if (terms != _termsHash(offerId, o)) _violation("offerTermsHash != documented hash");
+        bytes memory want = _newBusinessRefusal(o.token);
+        if (want.length == 0) _ensureFreeStake(o);
         _mint(o.token, t, deposit);
+        uint256 version = _versionNow();
         vm.prank(t);
-        uint256 leaseId = market.openLease(offerId, uint32(duration), deposit, o.pricePerSecond);
-        Lease memory l = market.lease(leaseId);
-        if (l.bond != uint256(o.pricePerSecond) * o.noticePeriod * market.params().bondBps / BPS) {
-            _violation("bond at open");
+        try market.openLease(offerId, uint32(duration), deposit, terms) returns (uint256 leaseId) {
+            if (want.length != 0) _violation("openLease while paused or delisted");
+            Lease memory l = market.lease(leaseId);
+            _recordOpen(leaseId, l, version);
+            if (l.bond != LeaseMath.bond(o.pricePerSecond, o.noticePeriod, ghostVersionParams[version].bondBps)) {
+                _violation("bond at open");
+            }
+            if (l.bond == 0) _violation("lease opened without a bond");
+            ghostDeposits[o.token] += deposit;
+            ghostIn[o.token] += deposit;
+            _done("openLease");
+            return leaseId;
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "openLease refusal");
+            return 0;
         }
-        ghostDeposits[o.token] += deposit;
-        ghostIn[o.token] += deposit;
-        _done("openLease");
-        return leaseId;
     }
 
     /// @dev A lease `kind` applies to; if there is none, a freshly opened one when it qualifies.
@@ -411,9 +629,9 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (leaseId != 0 && !_matches(leaseId, kind)) leaseId = 0;
     }
 
-    /// @dev The provider stakes what its free stake lacks for one more bond.
+    /// @dev The provider stakes what its free stake lacks for one more bond (only when staking is allowed).
     function _ensureFreeStake(Offer memory o) internal {
-        uint256 bond = uint256(o.pricePerSecond) * o.noticePeriod * market.params().bondBps / BPS;
+        uint256 bond = LeaseMath.bond(o.pricePerSecond, o.noticePeriod, _paramsNow().bondBps);
         Stake memory s = market.stakeOf(o.provider, o.token);
         uint256 free = s.staked - s.locked;
         if (free >= bond) return;
@@ -427,7 +645,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
 
     function topUp(uint256 lSeed, uint256 payerSeed, uint256 amount) external step {
         uint256 leaseId = _pickOrOpen(lSeed, RUNNING);
-        if (leaseId == 0) { _skip("topUp"); return; }
+        if (leaseId == 0) {
+            _skip("topUp");
+            return;
+        }
         Lease memory l = market.lease(leaseId);
         address token = _leaseToken(l);
         address payer = payerSeed % 3 == 0 ? keeper : l.tenant;
@@ -442,22 +663,33 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         _done("topUp");
     }
 
+    /// @dev The lease's end after notice given now: its notice period from now, never before its minimum
+    /// duration, never later than it ends anyway.
+    function _endsAtAfterNotice(Lease memory l) internal view returns (uint256 endsAt) {
+        uint256 noticeEnd = block.timestamp + l.noticePeriod;
+        if (noticeEnd < l.minEndsAt) noticeEnd = l.minEndsAt;
+        endsAt = _min(noticeEnd, l.endsAt);
+    }
+
     function closeLease(uint256 lSeed, bool byProvider) external step {
         uint256 leaseId = _pickOrOpen(lSeed, RUNNING);
-        if (leaseId == 0) { _skip("closeLease"); return; }
+        if (leaseId == 0) {
+            _skip("closeLease");
+            return;
+        }
         Lease memory l = market.lease(leaseId);
         vm.prank(byProvider ? _leaseProvider(l) : l.tenant);
         market.closeLease(leaseId);
-        uint256 endsAt = market.lease(leaseId).endsAt;
-        uint256 expected = block.timestamp + l.noticePeriod;
-        if (expected < l.minEndsAt) expected = l.minEndsAt;
-        if (endsAt != _min(expected, l.endsAt)) _violation("closeLease endsAt");
+        if (market.lease(leaseId).endsAt != _endsAtAfterNotice(l)) _violation("closeLease endsAt");
         _done("closeLease");
     }
 
     function terminateLease(uint256 lSeed) external step {
         uint256 leaseId = _pickOrOpen(lSeed, RUNNING);
-        if (leaseId == 0) { _skip("terminateLease"); return; }
+        if (leaseId == 0) {
+            _skip("terminateLease");
+            return;
+        }
         Lease memory l = market.lease(leaseId);
         vm.prank(_leaseProvider(l));
         market.terminateLease(leaseId);
@@ -466,22 +698,185 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         _done("terminateLease");
     }
 
+    /// @dev The provider evicts a lease not finalized, mostly one in arrears (half the time a running one, half
+    /// the time running or ended); else, one time in four, any lease not finalized as it stands (ended ones
+    /// included, current or in dispute); else a running one after some time. Refused exactly when the model says (an open dispute, a tenant not in
+    /// arrears by `LeaseMath.arrears`); otherwise a running lease ends now and an ended one keeps its end, and
+    /// the lease is finalized at once with no slash: the tenant refunded everything unsettled, the bond
+    /// released, the slot freed, the fee on what was settled credited, and the escrow cut to what was settled.
+    function evictLease(uint256 lSeed, uint256 warpSeed) external step {
+        uint256 leaseId = _pickLease(lSeed, warpSeed % 2 == 0 ? RUNNING_IN_ARREARS : IN_ARREARS);
+        if (leaseId == 0 && warpSeed % 4 == 1) leaseId = _pickLease(lSeed, NOT_FINALIZED);
+        if (leaseId == 0) {
+            leaseId = _pickOrOpen(lSeed, RUNNING);
+            if (leaseId == 0) {
+                _skip("evictLease");
+                return;
+            }
+            // Mostly past the grace, while the lease still runs; sometimes within it.
+            uint256 later = block.timestamp + _bound(warpSeed, warpSeed % 4 == 0 ? 0 : PAYMENT_GRACE + 1, 3 hours);
+            uint256 end = _end(market.lease(leaseId));
+            _warpTo(later < end ? later : end - 1);
+        }
+        EvictCase memory c;
+        c.leaseId = leaseId;
+        c.l = market.lease(leaseId);
+        c.o = market.offer(c.l.offerId);
+        c.running = block.timestamp < _end(c.l);
+        (uint256 due, uint256 owed) = LeaseMath.arrears(
+            c.l.startedAt, _end(c.l), c.l.pricePerSecond, c.l.settled, PAYMENT_GRACE, block.timestamp
+        );
+        Dispute memory d = market.dispute(leaseId);
+        bytes memory want;
+        if (d.status == DisputeStatus.Open) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseDisputeOpen.selector, leaseId, d.deadline);
+        } else if (owed == 0) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotInArrears.selector, leaseId, c.l.settled, due);
+        }
+        c.tenantClaimable = market.claimable(c.l.tenant, c.o.token);
+        c.fees = market.feesOwed(c.o.token);
+        c.stake = market.stakeOf(c.o.provider, c.o.token);
+        vm.prank(c.o.provider);
+        try market.evictLease(leaseId) {
+            if (want.length != 0) _violation("evicted a lease not in arrears or in dispute");
+            _checkEviction(c);
+            _done(c.running ? "evictLease" : "evictEnded");
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "evictLease refusal != model");
+            _skip("evictLease");
+        }
+    }
+
+    /// @dev A lease about to be evicted, and what eviction touches, as they were before.
+    struct EvictCase {
+        uint256 leaseId;
+        Lease l;
+        Offer o;
+        bool running;
+        uint256 tenantClaimable;
+        uint256 fees;
+        Stake stake;
+    }
+
+    function _checkEviction(EvictCase memory c) internal {
+        Lease memory a = market.lease(c.leaseId);
+        Stake memory sa = market.stakeOf(c.o.provider, c.o.token);
+        if (market.claimable(c.l.tenant, c.o.token) != c.tenantClaimable + c.l.deposit - c.l.settled) {
+            _violation("eviction refund != deposit - settled");
+        }
+        if (sa.staked != c.stake.staked || sa.locked != c.stake.locked - c.l.bond) {
+            _violation("eviction slashed or kept bond");
+        }
+        if (a.status != LeaseStatus.Finalized || a.bond != 0) _violation("evicted lease not finalized");
+        if (a.deposit != a.settled || a.settled != c.l.settled) _violation("evicted lease escrow");
+        if (a.endsAt != (c.running ? block.timestamp : c.l.endsAt)) {
+            _violation("evicted lease end (now if running, kept if ended)");
+        }
+        if (market.offer(c.l.offerId).activeLeases != c.o.activeLeases - 1) _violation("eviction kept the slot");
+        uint256 fee = LeaseMath.fee(c.l.settled, ghostLeaseParamsOf[c.leaseId].protocolFeeBps);
+        if (market.feesOwed(c.o.token) != c.fees + fee) _violation("eviction credited != fee(settled)");
+    }
+
+    /// @dev What a failover should do, by the model.
+    struct FailoverCase {
+        uint256 leaseId;
+        uint256 offerId;
+        address tenant;
+        address token;
+        uint256 endsAt;
+        uint256 end;
+        uint256 kept;
+        uint256 moved;
+        uint256 extra;
+        uint256 duration;
+        uint256 version;
+        uint256 balance;
+        uint256 bond;
+        bytes want;
+    }
+
+    /// @dev The tenant of a lease not finalized fails over to an offer in the same token: notice is given if
+    /// the lease runs, `deposit - claimableCeiling` moves to the new lease plus an extra deposit when that is
+    /// short of the new minimum; the old lease's end (what its provider can settle) does not change.
+    function failoverLease(uint256 lSeed, uint256 oSeed, uint32 duration, uint256 extraSeed) external step {
+        FailoverCase memory c;
+        c.leaseId = _pickLease(lSeed, NOT_FINALIZED);
+        if (c.leaseId == 0) {
+            _skip("failoverLease");
+            return;
+        }
+        Lease memory l = market.lease(c.leaseId);
+        c.tenant = l.tenant;
+        c.token = _leaseToken(l);
+        Offer memory o;
+        (c.offerId, o) = _offerWithRoom(oSeed, c.token);
+        if (c.offerId == 0) {
+            _skip("failoverLease");
+            return;
+        }
+
+        // The model: notice if running, then keep what the terms let accrue until the end.
+        c.endsAt = block.timestamp < _end(l) ? _endsAtAfterNotice(l) : l.endsAt;
+        c.end = LeaseMath.runEnd(l.startedAt, c.endsAt, l.deposit, l.pricePerSecond);
+        c.kept = LeaseMath.claimableCeiling(l.startedAt, c.endsAt, l.pricePerSecond, l.deposit);
+        c.moved = l.deposit - c.kept;
+        uint256 required = uint256(o.pricePerSecond) * o.minDuration;
+        c.extra = _bound(extraSeed, 0, uint256(o.pricePerSecond) * 1 hours);
+        if (c.moved < required) c.extra += required - c.moved;
+        c.duration = _bound(duration, o.minDuration, _min(o.maxDuration, uint256(o.minDuration) + 3 days));
+        c.want = _newBusinessRefusal(c.token);
+        if (c.want.length == 0) _ensureFreeStake(o);
+        c.version = _versionNow();
+        c.bond = LeaseMath.bond(o.pricePerSecond, o.noticePeriod, ghostVersionParams[c.version].bondBps);
+        _mint(c.token, c.tenant, c.extra);
+        c.balance = MockStablecoin(c.token).balanceOf(c.tenant);
+        _failover(c, market.offerTermsHash(c.offerId));
+    }
+
+    function _failover(FailoverCase memory c, bytes32 terms) internal {
+        vm.prank(c.tenant);
+        try market.failoverLease(c.leaseId, c.offerId, uint32(c.duration), c.extra, terms) returns (uint256 newId) {
+            if (c.want.length != 0) _violation("failover while paused or delisted");
+            Lease memory a = market.lease(c.leaseId);
+            Lease memory n = market.lease(newId);
+            _recordOpen(newId, n, c.version);
+            if (a.endsAt != c.endsAt || market.leaseEnd(c.leaseId) != c.end) _violation("failover moved the old end");
+            if (a.deposit != c.kept) _violation("failover kept != claimable ceiling");
+            if (n.deposit != c.moved + c.extra || n.tenant != c.tenant) _violation("failover new deposit");
+            if (market.unclaimableEscrow(c.leaseId) != 0) _violation("failover left unclaimable escrow");
+            if (MockStablecoin(c.token).balanceOf(c.tenant) != c.balance - c.extra) {
+                _violation("failover pulled != extra");
+            }
+            if (n.bond != c.bond || n.bond == 0) _violation("failover bond at open");
+            ghostDeposits[c.token] += c.extra;
+            ghostIn[c.token] += c.extra;
+            _done("failoverLease");
+        } catch (bytes memory err) {
+            _expectRefusal(err, c.want, "failoverLease refusal");
+            _skip("failoverLease");
+        }
+    }
+
     function finalizeLease(uint256 lSeed) external step {
         uint256 leaseId = _pickLease(lSeed, FINALIZABLE);
-        if (leaseId == 0) { _skip("finalizeLease"); return; }
+        if (leaseId == 0) {
+            _skip("finalizeLease");
+            return;
+        }
         Lease memory l = market.lease(leaseId);
-        _warpTo(_deadline(l));
+        _warpTo(_deadline(leaseId, l));
         address token = _leaseToken(l);
         address p = _leaseProvider(l);
         uint256 tenantClaimable = market.claimable(l.tenant, token);
         uint256 locked = market.stakeOf(p, token).locked;
+        uint256 fees = market.feesOwed(token);
         vm.prank(keeper);
         market.finalizeLease(leaseId);
         uint256 refund = uint256(l.deposit) - l.settled;
-        // The tenant may also be the provider of nothing else: its claimable grows by the refund alone.
         if (market.claimable(l.tenant, token) != tenantClaimable + refund) _violation("refund != deposit - settled");
         if (market.stakeOf(p, token).locked != locked - l.bond) _violation("bond not released");
-        ghostRefunds[token] += refund;
+        uint256 fee = LeaseMath.fee(l.settled, ghostLeaseParamsOf[leaseId].protocolFeeBps);
+        if (market.feesOwed(token) != fees + fee) _violation("finalize credited != fee(settled)");
         _done("finalizeLease");
     }
 
@@ -522,7 +917,9 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         return _bound(seed >> 8, lo, hi);
     }
 
-    /// @dev What the documented rules say a receipt pays, given what this batch already settled before it.
+    /// @dev What the documented rules say a receipt pays, given what this batch already settled before it: the
+    /// lease's own window, then the signer, then `LeaseMath.payable_`. The status is not read: a finalized
+    /// lease is past its window, or was evicted with its escrow cut to what was settled.
     function _model(SignedReceipt memory sr, uint256 settledBefore, uint256 spentBefore)
         internal
         view
@@ -531,11 +928,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         uint256 leaseId = sr.receipt.leaseId;
         if (leaseId == 0 || leaseId > market.leaseCount()) return (SettlementResult.UnknownLease, 0);
         Lease memory l = market.lease(leaseId);
-        l.settled = uint96(settledBefore);
-        // A finalized lease has refunded its escrow: nothing of it can be settled any more.
-        if (l.status == LeaseStatus.Finalized || block.timestamp >= _deadline(l)) {
-            return (SettlementResult.SettlementWindowClosed, 0);
-        }
+        if (block.timestamp >= _deadline(leaseId, l)) return (SettlementResult.SettlementWindowClosed, 0);
         uint256 capLeft = type(uint256).max;
         if (sr.signer != l.tenant) {
             SessionSigner memory s = market.sessionSigner(l.tenant, sr.signer);
@@ -545,49 +938,49 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             // A cap re-authorized below what was spent leaves nothing.
             capLeft = s.cap > spentBefore ? s.cap - spentBefore : 0;
         }
-        uint256 cumulative = sr.receipt.cumulativeAmount;
-        if (cumulative <= l.settled) return (SettlementResult.AlreadySettled, 0);
-        if (l.settled == l.deposit) return (SettlementResult.EscrowExhausted, 0);
-        uint256 accrued = _accrued(l);
-        if (accrued <= l.settled) return (SettlementResult.NotYetAccrued, 0);
-        if (capLeft == 0) return (SettlementResult.SignerCapReached, 0);
-        return (SettlementResult.Settled, _min(_min(_min(cumulative, accrued), l.deposit) - l.settled, capLeft));
+        return LeaseMath.payable_(settledBefore, l.deposit, _accrued(l), sr.receipt.cumulativeAmount, capLeft);
     }
 
     function settle(uint256 lSeed, uint256 signerSeed, uint256 cumSeed, uint256 warpSeed) external step {
         uint256 leaseId = _pickOrOpen(lSeed, SETTLEABLE);
-        if (leaseId == 0) { _skip("settle"); return; }
+        if (leaseId == 0) {
+            _skip("settle");
+            return;
+        }
         Lease memory l = market.lease(leaseId);
         // Let some time pass, within the settlement window.
         uint256 later = block.timestamp + _bound(warpSeed, 0, 2 hours);
-        if (later < _deadline(l)) _warpTo(later);
+        if (later < _deadline(leaseId, l)) _warpTo(later);
         SignedReceipt memory sr = _signed(leaseId, _cumulative(l, cumSeed), _signerFor(l.tenant, signerSeed));
         (SettlementResult expected, uint256 expectedPaid) =
             _model(sr, l.settled, market.sessionSigner(l.tenant, sr.signer).spent);
-        uint256 creditsBefore = _credits(l);
+        Offer memory o = market.offer(l.offerId);
+        uint256 providerBefore = market.claimable(o.provider, o.token);
+        uint256 feesBefore = market.feesOwed(o.token);
 
         vm.prank(keeper);
         try market.settle(sr) returns (uint256 paid) {
             if (expected != SettlementResult.Settled || paid != expectedPaid) _violation("settle paid != model");
-            if (market.lease(leaseId).settled != l.settled + paid) _violation("settled delta");
-            if (_credits(l) - creditsBefore != paid) _violation("provider credit + fee != paid");
+            uint256 settled = market.lease(leaseId).settled;
+            if (settled != l.settled + paid) _violation("settled delta");
+            uint256 feeBps = ghostLeaseParamsOf[leaseId].protocolFeeBps;
+            uint256 fee = LeaseMath.fee(settled, feeBps) - LeaseMath.fee(l.settled, feeBps);
+            if (market.claimable(o.provider, o.token) - providerBefore != paid - fee) {
+                _violation("provider credit != paid - fee");
+            }
+            if (market.feesOwed(o.token) != feesBefore) _violation("settlement credited fees before finalize");
             _done("settle");
         } catch (bytes memory err) {
             bytes memory want =
                 abi.encodeWithSelector(IOpenleaseErrors.OpenleaseSettlementFailed.selector, leaseId, expected);
-            if (keccak256(err) != keccak256(want)) _violation("settle failure != model");
+            _expectRefusal(err, want, "settle failure != model");
             _skip("settle");
         }
     }
 
-    /// @dev The lease's provider's claimable balance plus the fees owed, in the lease's token.
-    function _credits(Lease memory l) internal view returns (uint256) {
-        Offer memory o = market.offer(l.offerId);
-        return market.claimable(o.provider, o.token) + market.feesOwed(o.token);
-    }
-
-    /// @dev One to four receipts, mostly of settleable leases (repeats included), sometimes of any lease or
-    /// none: every item's result and amount must match the rules applied in order.
+    /// @dev One to four receipts, mostly of settleable leases (repeats included), sometimes of any lease
+    /// (finalized and evicted ones included) or none: every item's result and amount must match the rules
+    /// applied in order.
     function settleBatch(uint256[4] calldata seeds, uint256 n) external step {
         vm.warp(block.timestamp + _bound(n >> 8, 0, 1 hours));
         n = _bound(n, 1, 4);
@@ -668,7 +1061,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     function revokeSigner(uint256 sSeed) external step {
         uint256 index = sSeed % signers.length;
         address tenant = tenants[index / 2];
-        if (market.sessionSigner(tenant, signers[index]).expiresAt == 0) { _skip("revokeSigner"); return; }
+        if (market.sessionSigner(tenant, signers[index]).expiresAt == 0) {
+            _skip("revokeSigner");
+            return;
+        }
         vm.prank(tenant);
         market.revokeSigner(signers[index]);
         _done("revokeSigner");
@@ -678,53 +1074,123 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
 
     function openDispute(uint256 lSeed) external step {
         uint256 leaseId = _pickOrOpen(lSeed, DISPUTABLE);
-        if (leaseId == 0) { _skip("openDispute"); return; }
+        if (leaseId == 0) {
+            _skip("openDispute");
+            return;
+        }
         _openDispute(leaseId);
     }
 
-    function _openDispute(uint256 leaseId) internal {
+    /// @dev The tenant's bond and the deadline follow the lease's own dispute bond and period. Refused, exactly,
+    /// when the lease's own arbiter is its tenant or its provider (nobody could rule the dispute): then no bond
+    /// is pulled and no dispute recorded. Returns whether the dispute opened.
+    function _openDispute(uint256 leaseId) internal returns (bool) {
         Lease memory l = market.lease(leaseId);
         address token = _leaseToken(l);
-        uint256 tenantBond = uint256(l.bond) * market.params().disputeBondBps / BPS;
+        Params memory p = ghostLeaseParamsOf[leaseId];
+        uint256 tenantBond = uint256(l.bond) * p.disputeBondBps / BPS;
+        bytes memory want;
+        if (_arbiterIsParty(leaseId, l)) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseArbiterIsParty.selector, leaseId, p.arbiter);
+        }
         _mint(token, l.tenant, tenantBond);
+        uint256 balance = MockStablecoin(token).balanceOf(l.tenant);
         vm.prank(l.tenant);
-        market.openDispute(leaseId, "ipfs://evidence");
-        if (market.dispute(leaseId).tenantBond != tenantBond) _violation("tenant bond");
-        ghostIn[token] += tenantBond;
-        _done("openDispute");
+        try market.openDispute(leaseId, "ipfs://evidence") {
+            if (want.length != 0) _violation("dispute opened whose arbiter is a party");
+            Dispute memory d = market.dispute(leaseId);
+            if (d.tenantBond != tenantBond) _violation("tenant bond != the lease's disputeBondBps");
+            if (d.deadline != block.timestamp + p.disputePeriod) _violation("deadline != the lease's disputePeriod");
+            ghostIn[token] += tenantBond;
+            _done("openDispute");
+            return true;
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "openDispute refusal != model");
+            if (market.dispute(leaseId).status != DisputeStatus.None) _violation("refused dispute recorded");
+            if (MockStablecoin(token).balanceOf(l.tenant) != balance) _violation("refused dispute pulled a bond");
+            _done("disputeRefused");
+            return false;
+        }
     }
 
-    /// @dev An open dispute `kind` applies to; if there is none, one opened on a disputable lease.
+    /// @dev An open dispute `kind` applies to; if there is none, one opened on a lease disputable before a
+    /// third-party arbiter.
     function _pickOrOpenDispute(uint256 seed, uint8 kind) internal returns (uint256 leaseId) {
         leaseId = _pickLease(seed, kind);
         if (leaseId != 0) return leaseId;
-        leaseId = _pickOrOpen(seed, DISPUTABLE);
-        if (leaseId != 0) _openDispute(leaseId);
+        leaseId = _pickOrOpen(seed, DISPUTABLE_BY_THIRD_PARTY);
+        if (leaseId != 0 && !_openDispute(leaseId)) leaseId = 0;
     }
 
+    /// @dev The lease's own arbiter rules within the lease's own maximum slash. Refused, exactly: the arbiter
+    /// governance appointed since (one time in five, when it differs), a slash above the lease's maximum (one
+    /// time in seven). An open dispute whose arbiter is the tenant or the provider cannot exist (`openDispute`
+    /// refuses it and a lease's arbiter never changes): meeting one is a violation (and the ruling must still be
+    /// refused with `OpenleaseArbiterIsParty`).
     function ruleDispute(uint256 lSeed, uint16 slashBps) external step {
         uint256 leaseId = _pickOrOpenDispute(lSeed, RULABLE);
-        if (leaseId == 0) { _skip("ruleDispute"); return; }
-        slashBps = uint16(_bound(slashBps, 0, market.params().maxDisputeSlashBps));
+        if (leaseId == 0) {
+            _skip("ruleDispute");
+            return;
+        }
+        Lease memory l = market.lease(leaseId);
+        Params memory p = ghostLeaseParamsOf[leaseId];
+        address leaseArbiter = p.arbiter;
+        address current = _paramsNow().arbiter;
+        address caller = leaseArbiter;
+        bytes memory want;
+        if (lSeed % 5 == 0 && current != leaseArbiter) {
+            caller = current;
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotArbiter.selector, leaseId, current, leaseArbiter);
+        } else if (leaseArbiter == l.tenant || leaseArbiter == _leaseProvider(l)) {
+            _violation("open dispute whose arbiter is a party");
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseArbiterIsParty.selector, leaseId, leaseArbiter);
+        }
+        slashBps = uint16(_bound(slashBps, 0, p.maxDisputeSlashBps));
         if (lSeed % 4 == 0) slashBps = 0; // rejections too
-        vm.prank(arbiter);
-        market.ruleDispute(leaseId, slashBps);
-        _done("ruleDispute");
+        if (lSeed % 7 == 0) {
+            slashBps = p.maxDisputeSlashBps + 1;
+            if (want.length == 0) {
+                want = abi.encodeWithSelector(
+                    IOpenleaseErrors.OpenleaseSlashTooLarge.selector, slashBps, p.maxDisputeSlashBps
+                );
+            }
+        }
+        uint256 bondBefore = l.bond;
+        vm.prank(caller);
+        try market.ruleDispute(leaseId, slashBps) {
+            if (want.length != 0) _violation("ruling should have been refused");
+            if (market.lease(leaseId).bond != bondBefore - bondBefore * slashBps / BPS) {
+                _violation("ruling slashed != bond * slashBps");
+            }
+            _done("ruleDispute");
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "ruleDispute refusal != model");
+            _done("arbiterRefused");
+        }
     }
 
     function expireDispute(uint256 lSeed) external step {
         uint256 leaseId = _pickOrOpenDispute(lSeed, DISPUTED);
-        if (leaseId == 0) { _skip("expireDispute"); return; }
+        if (leaseId == 0) {
+            _skip("expireDispute");
+            return;
+        }
         _warpTo(market.dispute(leaseId).deadline);
         vm.prank(keeper);
         market.expireDispute(leaseId);
         _done("expireDispute");
     }
 
+    /// @dev Signed by the provider's attestation key (each provider registered itself as its key).
     function slashEquivocation(uint256 lSeed, uint64 sequence) external step {
         uint256 leaseId = _pickOrOpen(lSeed, BONDED);
-        if (leaseId == 0) { _skip("slashEquivocation"); return; }
-        uint256 key = keyOf[_leaseProvider(market.lease(leaseId))];
+        if (leaseId == 0) {
+            _skip("slashEquivocation");
+            return;
+        }
+        address p = _leaseProvider(market.lease(leaseId));
+        uint256 key = keyOf[market.providerProfile(p).attestationKey];
         UsageAttestation memory a = UsageAttestation(leaseId, sequence, keccak256("a"), uint64(block.timestamp));
         UsageAttestation memory b = UsageAttestation(leaseId, sequence, keccak256("b"), uint64(block.timestamp));
         bytes memory sigA = _sign(key, market.attestationDigest(a));
@@ -757,20 +1223,26 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
                 }
                 ghostClaimed[token] += amount;
                 ghostOut[token] += amount;
-                { _done("claim"); return; }
+                _done("claim");
+                return;
             }
         }
         _skip("claim");
     }
 
+    /// @dev To whichever treasury governance set last.
     function collectFees(uint256 tSeed) external step {
         for (uint256 k; k < tokens.length; ++k) {
             address token = tokens[(tSeed % tokens.length + k) % tokens.length];
             if (market.feesOwed(token) == 0) continue;
+            address to = market.treasury();
+            uint256 balance = MockStablecoin(token).balanceOf(to);
             uint256 amount = market.collectFees(token);
+            if (MockStablecoin(token).balanceOf(to) != balance + amount) _violation("fees not at the treasury");
             ghostFeesCollected[token] += amount;
             ghostOut[token] += amount;
-            { _done("collectFees"); return; }
+            _done("collectFees");
+            return;
         }
         _skip("collectFees");
     }
@@ -780,20 +1252,139 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         _done("warp");
     }
 
-    function setParams(uint256 seed) external step {
+    // ─── Governance ─────────────────────────────────────────────────────────────────────────
+
+    /// @dev A random version within the hard bounds, its arbiter any candidate (a tenant or a provider
+    /// included); one time in eight one parameter is just out of its bounds (or the arbiter zero), which
+    /// must be refused exactly. Scheduling changes nothing in force: the version new leases get and its
+    /// parameters stay; a pending version is replaced, not queued.
+    function scheduleParams(uint256 seed, uint256 arbiterSeed) external step {
         Params memory p = Params({
             protocolFeeBps: uint16(_bound(seed, 0, 1_000)),
-            bondBps: uint16(_bound(seed >> 16, 1_000, 50_000)),
-            slashCutBps: uint16(_bound(seed >> 32, 0, 2_000)),
-            maxDisputeSlashBps: uint16(_bound(seed >> 48, 1_000, 10_000)),
-            disputeBondBps: uint16(_bound(seed >> 64, 100, 10_000)),
-            settlementWindow: uint32(_bound(seed >> 80, 1 hours, 2 days)),
-            disputePeriod: uint32(_bound(seed >> 112, 1 days, 4 days)),
-            unbondingPeriod: uint32(_bound(seed >> 144, 21 days, 30 days))
+            settlementWindow: uint32(_bound(seed >> 16, 1 hours, 7 days)),
+            bondBps: uint16(_bound(seed >> 48, 1_000, 50_000)),
+            slashCutBps: uint16(_bound(seed >> 64, 0, 2_000)),
+            maxDisputeSlashBps: uint16(_bound(seed >> 80, 1_000, 5_000)),
+            disputeBondBps: uint16(_bound(seed >> 96, 100, 10_000)),
+            disputePeriod: uint32(_bound(seed >> 112, 1 days, 14 days)),
+            unbondingPeriod: uint32(_bound(seed >> 144, 21 days, 90 days)),
+            arbiter: arbiterCandidates[arbiterSeed % arbiterCandidates.length]
         });
+        bytes memory want;
+        if (arbiterSeed % 8 == 0) want = _outOfBounds(p, seed >> 176);
+
+        uint256 inForce = market.paramsVersion();
+        bytes32 inForceHash = keccak256(abi.encode(market.params()));
+        bool pending = ghostLatestEffectiveAt > block.timestamp;
         vm.prank(admin);
-        market.setParams(p);
-        _done("setParams");
+        try market.scheduleParams(p) returns (uint256 version, uint256 effectiveAt) {
+            if (want.length != 0) _violation("out-of-bounds params scheduled");
+            if (version != (pending ? ghostLatestVersion : ghostLatestVersion + 1)) {
+                _violation("pending version queued instead of replaced");
+            }
+            if (effectiveAt != block.timestamp + PARAMS_DELAY) _violation("effectiveAt != now + delay");
+            if (market.paramsVersion() != inForce || keccak256(abi.encode(market.params())) != inForceHash) {
+                _violation("scheduling changed the params in force");
+            }
+            ghostVersionParams[version] = p;
+            ghostLatestVersion = version;
+            ghostLatestEffectiveAt = effectiveAt;
+            _done("scheduleParams");
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "scheduleParams refusal");
+            _skip("scheduleParams");
+        }
+    }
+
+    /// @dev Pushes one parameter (picked by `seed`) just past its hard bound and returns the refusal due.
+    function _outOfBounds(Params memory p, uint256 seed) internal pure returns (bytes memory) {
+        uint256 k = seed % 9;
+        bool high = (seed >> 8) % 2 == 0;
+        Parameter which = Parameter(k < 8 ? k : 0);
+        uint256 lo;
+        uint256 hi;
+        uint256 value;
+        if (k == 0) {
+            (lo, hi) = (0, 1_000);
+            value = hi + 1;
+            p.protocolFeeBps = uint16(value);
+        } else if (k == 1) {
+            (lo, hi) = (1 hours, 7 days);
+            value = high ? hi + 1 : lo - 1;
+            p.settlementWindow = uint32(value);
+        } else if (k == 2) {
+            (lo, hi) = (1_000, 50_000);
+            value = high ? hi + 1 : lo - 1;
+            p.bondBps = uint16(value);
+        } else if (k == 3) {
+            (lo, hi) = (0, 2_000);
+            value = hi + 1;
+            p.slashCutBps = uint16(value);
+        } else if (k == 4) {
+            (lo, hi) = (1_000, 5_000);
+            value = high ? hi + 1 : lo - 1;
+            p.maxDisputeSlashBps = uint16(value);
+        } else if (k == 5) {
+            (lo, hi) = (100, 10_000);
+            value = high ? hi + 1 : lo - 1;
+            p.disputeBondBps = uint16(value);
+        } else if (k == 6) {
+            (lo, hi) = (1 days, 14 days);
+            value = high ? hi + 1 : lo - 1;
+            p.disputePeriod = uint32(value);
+        } else if (k == 7) {
+            (lo, hi) = (21 days, 90 days);
+            value = high ? hi + 1 : lo - 1;
+            p.unbondingPeriod = uint32(value);
+        } else {
+            p.arbiter = address(0);
+            return abi.encodeWithSelector(IOpenleaseErrors.OpenleaseZeroAddress.selector);
+        }
+        return abi.encodeWithSelector(IOpenleaseErrors.OpenleaseParameterOutOfBounds.selector, which, value, lo, hi);
+    }
+
+    /// @dev Waits out the pending version's delay (to `effectiveAt` or a little after), if there is one.
+    function warpPastDelay(uint256 extra) external step {
+        if (ghostLatestEffectiveAt <= block.timestamp) {
+            _skip("warpPastDelay");
+            return;
+        }
+        _warpTo(ghostLatestEffectiveAt + _bound(extra, 0, 1 hours));
+        if (market.paramsVersion() != ghostLatestVersion) _violation("version not in force after the delay");
+        _done("warpPastDelay");
+    }
+
+    function setTreasury(uint256 seed) external step {
+        address to = treasuries[seed % treasuries.length];
+        vm.prank(admin);
+        market.setTreasury(to);
+        if (market.treasury() != to) _violation("treasury");
+        _done("setTreasury");
+    }
+
+    /// @dev Paused an eighth of the time: every exit must keep working (the handler's exits expect no revert),
+    /// and new business must be refused with `EnforcedPause`.
+    function setPaused(uint256 seed) external step {
+        bool pause = seed % 8 == 0;
+        if (pause == _paused()) {
+            _skip("setPaused");
+            return;
+        }
+        vm.prank(admin);
+        if (pause) market.pause();
+        else market.unpause();
+        _done("setPaused");
+    }
+
+    /// @dev Delists a token an eighth of the time: its leases, stakes and payouts must keep working, and new
+    /// business in it must be refused with `OpenleaseTokenNotAllowed`.
+    function setTokenAllowed(uint256 tSeed, uint256 seed) external step {
+        address token = _token(tSeed);
+        bool allowed = seed % 8 != 0;
+        vm.prank(admin);
+        market.setTokenAllowed(token, allowed);
+        if (market.isTokenAllowed(token) != allowed) _violation("allow-list");
+        _done("setTokenAllowed");
     }
 
     // ─── Views for the invariant suite ──────────────────────────────────────────────────────
@@ -802,6 +1393,32 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     /// let accrue when it was last settled.
     function ghostLease(uint256 id) external view returns (uint256 lastSettled, uint256 paid, uint256 accrued) {
         return (ghostLastSettled[id], ghostLeasePaid[id], ghostAccruedAtSettle[id]);
+    }
+
+    /// @dev A lease's version and parameters as the model said when it opened, its bond then and what was
+    /// slashed of it since.
+    function ghostLeaseTerms(uint256 id)
+        external
+        view
+        returns (uint256 version, Params memory p, uint256 bondAtOpen, uint256 slashed)
+    {
+        return (ghostLeaseVersion[id], ghostLeaseParamsOf[id], ghostBondAtOpen[id], ghostLeaseSlashed[id]);
+    }
+
+    /// @dev The model's version in force now, its parameters, and the newest version with its effectiveAt.
+    function ghostVersions()
+        external
+        view
+        returns (uint256 inForce, Params memory p, uint256 latest, uint256 latestAt, Params memory latestP)
+    {
+        inForce = _versionNow();
+        return (
+            inForce,
+            ghostVersionParams[inForce],
+            ghostLatestVersion,
+            ghostLatestEffectiveAt,
+            ghostVersionParams[ghostLatestVersion]
+        );
     }
 
     function actorList() external view returns (address[] memory) {
@@ -818,6 +1435,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
 
     function signerList() external view returns (address[] memory) {
         return signers;
+    }
+
+    function treasuryList() external view returns (address[] memory) {
+        return treasuries;
     }
 
     function tokenCount() external view returns (uint256) {
