@@ -20,6 +20,7 @@ use axum::{
     routing::get,
 };
 use futures_util::stream::{self, Stream};
+use openlease_contracts::{DisputeStatus, LeaseStatus};
 use serde_json::{Map, Value, json};
 use sqlx::{AssertSqlSafe, Column, Row, any::AnyRow};
 use tokio::sync::broadcast;
@@ -349,7 +350,7 @@ async fn leases(State(state): State<ApiState>, Query(raw): Query<HashMap<String,
     if let Some(provider) = q.address("provider")? {
         sql.filter("provider = ?", vec![Bind::Text(provider)]);
     }
-    if let Some(status) = q.one_of("status", &["open", "finalized"])? {
+    if let Some(status) = q.one_of("status", &[LeaseStatus::Open.as_str(), LeaseStatus::Finalized.as_str()])? {
         sql.filter("status = ?", vec![Bind::Text(status.into())]);
     }
     if let Some(after) = q.integer("cursor")? {
@@ -381,7 +382,8 @@ async fn disputes(State(state): State<ApiState>, Query(raw): Query<HashMap<Strin
     let q = Params::new(raw, &["status", "provider", "limit", "cursor"])?;
     let limit = q.limit()?;
     let mut sql = Sql::default();
-    if let Some(status) = q.one_of("status", &["open", "upheld", "rejected", "expired"])? {
+    let disputed = [DisputeStatus::Open, DisputeStatus::Upheld, DisputeStatus::Rejected, DisputeStatus::Expired];
+    if let Some(status) = q.one_of("status", &disputed.map(DisputeStatus::as_str))? {
         sql.filter("d.status = ?", vec![Bind::Text(status.into())]);
     }
     if let Some(provider) = q.address("provider")? {
