@@ -6,19 +6,25 @@ SHELL := /bin/bash
 BIN := $(CURDIR)/node_modules/.bin
 FORGE := $(BIN)/forge
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
+# The Rust tests mostly wait on their anvils: more threads than cores halve the suite's time.
+TEST_THREADS ?= 6
 # Stamp of the last `npm ci`: redone when package.json or the lockfile changes.
 TOOLCHAIN := node_modules/.openlease-toolchain
 
-.PHONY: test devnet toolchain test-contracts test-rust artifacts gas-snapshot
+.PHONY: test devnet build toolchain test-contracts test-rust artifacts gas-snapshot
 
 test: toolchain test-contracts test-rust
 
 ## The main job: anvil on 127.0.0.1:8545 (chain 31337, 1 s blocks), the suite deployed with mock
 ## stablecoins, a seeded live market, the indexer's API on 127.0.0.1:8080. Override with DEVNET_ARGS="--port 9545 --chain-id 1337".
-devnet: toolchain
-	cargo build --quiet --bin openlease-deploy --bin openlease-indexer --bin openlease
-	$(TARGET_DIR)/debug/openlease-deploy devnet --anvil $(BIN)/anvil \
-	  --indexer $(TARGET_DIR)/debug/openlease-indexer $(DEVNET_ARGS)
+devnet: toolchain build
+	$(TARGET_DIR)/debug/openlease-devnet --anvil $(BIN)/anvil \
+	  --indexer $(TARGET_DIR)/debug/openlease-indexer --cli $(TARGET_DIR)/debug/openlease $(DEVNET_ARGS)
+
+## Every binary and example, with the feature set the tests build with: after `make test` this
+## compiles nothing, and the banner's commands run at once.
+build:
+	cargo build --quiet --workspace --bins --examples
 
 toolchain: $(TOOLCHAIN)
 
@@ -34,15 +40,18 @@ test-contracts: toolchain
 	cd contracts && FORGE_SNAPSHOT_CHECK=true $(FORGE) test --isolate --match-path 'test/gas/*' \
 	  || { echo "Gas snapshots drifted: run 'make gas-snapshot' and commit contracts/snapshots/ if intended."; exit 1; }
 
-## Rust: the committed contract artifacts are checked against a fresh compile, then every crate's tests
-## (anvil-based end-to-end tests included; PostgreSQL ones use OPENLEASE_TEST_POSTGRES_URL).
-test-rust: toolchain
-	cargo run --quiet --bin openlease-artifacts -- --check
-	OPENLEASE_ANVIL=$(BIN)/anvil cargo test --workspace
+## Rust: formatting and lints as gates, the committed contract artifacts checked against a fresh
+## compile, then every crate's tests (anvil-based end-to-end tests included; PostgreSQL ones use
+## OPENLEASE_TEST_POSTGRES_URL).
+test-rust: toolchain build
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(TARGET_DIR)/debug/openlease-artifacts --check
+	OPENLEASE_ANVIL=$(BIN)/anvil RUST_TEST_THREADS=$(TEST_THREADS) cargo test --workspace
 
 ## Regenerates contracts/artifacts/ (the bindings' input) after a contract change.
-artifacts: toolchain
-	cargo run --quiet --bin openlease-artifacts
+artifacts: toolchain build
+	$(TARGET_DIR)/debug/openlease-artifacts
 
 ## Refreshes contracts/snapshots/ after an intended gas change.
 gas-snapshot: toolchain

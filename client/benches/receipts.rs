@@ -115,13 +115,17 @@ fn head_to_head(f: &Fixture, window: Duration) {
         done as f64 / started.elapsed().as_secs_f64()
     };
     let verify_one = || f.receipts.iter().for_each(|r| f.verifier.verify(r, NOW).unwrap());
-    let recover_one = || f.raw.iter().for_each(|(d, s, r)| {
-        black_box(recover(d, s, *r));
-    });
+    let recover_one = || {
+        f.raw.iter().for_each(|(d, s, r)| {
+            black_box(recover(d, s, *r));
+        })
+    };
     let verify_all = || f.receipts.par_iter().for_each(|r| f.verifier.verify(r, NOW).unwrap());
-    let recover_all = || f.raw.par_iter().for_each(|(d, s, r)| {
-        black_box(recover(d, s, *r));
-    });
+    let recover_all = || {
+        f.raw.par_iter().for_each(|(d, s, r)| {
+            black_box(recover(d, s, *r));
+        })
+    };
     let (v1, r1, va, ra) = (rate(&verify_one), rate(&recover_one), rate(&verify_all), rate(&recover_all));
     println!("\nhead to head ({} threads):", rayon::current_num_threads());
     println!("  one core:  verified {v1:>9.0}/s  recovered {r1:>9.0}/s  ratio {:.1}%", 100.0 * v1 / r1);

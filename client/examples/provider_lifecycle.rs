@@ -11,7 +11,10 @@
 
 use std::path::PathBuf;
 
-use alloy::{primitives::{U256, keccak256}, signers::local::PrivateKeySigner};
+use alloy::{
+    primitives::{U256, keccak256},
+    signers::local::PrivateKeySigner,
+};
 use openlease_client::{Client, Manifest, OfferTerms, ProviderDetails, parse_units};
 
 /// anvil's account 8.
@@ -21,7 +24,8 @@ const PROVIDER_KEY: &str = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0
 async fn main() -> eyre::Result<()> {
     let rpc = std::env::var("OPENLEASE_RPC_URL").unwrap_or_else(|_| "http://127.0.0.1:8545".into());
     let dir = PathBuf::from(std::env::var("OPENLEASE_DEPLOYMENTS").unwrap_or_else(|_| "deployments".into()));
-    let key: PrivateKeySigner = std::env::var("OPENLEASE_PROVIDER_KEY").unwrap_or_else(|_| PROVIDER_KEY.into()).parse()?;
+    let key: PrivateKeySigner =
+        std::env::var("OPENLEASE_PROVIDER_KEY").unwrap_or_else(|_| PROVIDER_KEY.into()).parse()?;
     let client = Client::connect(&rpc, key, Manifest::load_for_chain(&dir, 31337)?).await?;
     let me = client.address();
     let usdc = client.manifest().stablecoin("USDC").ok_or_else(|| eyre::eyre!("no USDC in the manifest"))?.clone();

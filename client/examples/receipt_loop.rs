@@ -34,18 +34,16 @@ async fn main() -> eyre::Result<()> {
     let tenant = Client::connect(&rpc, TENANT_KEY.parse()?, manifest).await?;
 
     // The tenant's side: a lease on the provider's newest offer, and a session key for its service.
-    let offer_id = *provider
-        .offers_of(provider.address())
-        .await?
-        .last()
-        .ok_or_else(|| eyre::eyre!("{} has no offer: run the provider_lifecycle example first", provider.address()))?;
+    let offer_id =
+        *provider.offers_of(provider.address()).await?.last().ok_or_else(|| {
+            eyre::eyre!("{} has no offer: run the provider_lifecycle example first", provider.address())
+        })?;
     let offer = tenant.offer(offer_id).await?;
     let token = offer.token;
     let decimals = tenant.manifest().stablecoin_at(token).map_or(6, |c| c.decimals);
     let deposit = parse_units("5", decimals)?;
     tenant.send(tenant.token(token).mint(tenant.address(), deposit)).await?;
-    let request =
-        LeaseRequest::new(&tenant.offer_quote(offer_id).await?, 3_600, deposit);
+    let request = LeaseRequest::new(&tenant.offer_quote(offer_id).await?, 3_600, deposit);
     let lease_id = tenant.open_lease(request).await?.lease_id;
     let session = PrivateKeySigner::random();
     let expiry = tenant.now().await? + 3_600;
@@ -79,7 +77,12 @@ async fn main() -> eyre::Result<()> {
         );
         if round % 4 == 0 {
             for outcome in provider.settle_book(verifier.book_mut()).await? {
-                println!("  settled lease {}: {:?}, paid {}", outcome.lease_id, outcome.result, provider.amount(token, outcome.paid));
+                println!(
+                    "  settled lease {}: {:?}, paid {}",
+                    outcome.lease_id,
+                    outcome.result,
+                    provider.amount(token, outcome.paid)
+                );
             }
             verifier.set_terms(provider.session_signer(tenant.address(), session.address()).await?);
         }

@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
-use openlease_client::{Client, Manifest, LeaseRequest, parse_units};
+use openlease_client::{Client, LeaseRequest, Manifest, parse_units};
 
 /// anvil's account 5: devnet tenant-2.
 const TENANT_KEY: &str = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba";
@@ -35,9 +35,7 @@ async fn main() -> eyre::Result<()> {
     let deposit = parse_units("20", coin.decimals)?;
     client.send(client.token(coin.address).mint(me, deposit * alloy::primitives::U256::from(2))).await?;
 
-    let opening = client
-        .open_lease(LeaseRequest::new(&client.offer_quote(offer_id).await?, 86_400, deposit))
-        .await?;
+    let opening = client.open_lease(LeaseRequest::new(&client.offer_quote(offer_id).await?, 86_400, deposit)).await?;
     let lease_id = opening.lease_id;
     println!(
         "lease {lease_id} opened on offer {offer_id} with {} escrowed by {:?}",
@@ -48,7 +46,11 @@ async fn main() -> eyre::Result<()> {
     let expires_at = client.now().await? + 7 * 86_400;
     client.authorize_signer(SESSION_SIGNER, parse_units("1000", coin.decimals)?, expires_at).await?;
     let terms = client.session_signer(me, SESSION_SIGNER).await?;
-    println!("session signer {SESSION_SIGNER}: cap {}, spent {}", client.amount(coin.address, terms.cap), client.amount(coin.address, terms.spent));
+    println!(
+        "session signer {SESSION_SIGNER}: cap {}, spent {}",
+        client.amount(coin.address, terms.cap),
+        client.amount(coin.address, terms.spent)
+    );
 
     println!("runway: {} s", client.runway(lease_id).await?.seconds_left());
     client.top_up(lease_id, parse_units("10", coin.decimals)?).await?;

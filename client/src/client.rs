@@ -17,9 +17,9 @@ use openlease_contracts::{IOpenleaseTypes, MockStablecoin, Openlease};
 use tokio::sync::Mutex;
 
 use crate::{
-    Manifest, Error, ReceiptDomain, ReceiptSigner, Result, SignerTerms, TokenAmount,
-    risk::{Exposure, Runway, StakeView},
+    Error, Manifest, ReceiptDomain, ReceiptSigner, Result, SignerTerms, TokenAmount, TxPolicy,
     receipt::ReceiptBook,
+    risk::{Exposure, Runway, StakeView},
 };
 
 /// How often a rate-limited or unavailable request is retried, and the first backoff.
@@ -39,6 +39,7 @@ pub struct Client<P> {
     manifest: Manifest,
     market: Openlease::OpenleaseInstance<P>,
     send_lock: Arc<Mutex<()>>,
+    tx_policy: TxPolicy,
 }
 
 impl Client<DynProvider> {
@@ -75,7 +76,18 @@ impl<P: Provider + Clone> Client<P> {
     /// every later transaction.
     pub fn new(provider: P, signer: PrivateKeySigner, manifest: Manifest) -> Self {
         let market = Openlease::new(manifest.market(), provider.clone());
-        Self { provider, signer, manifest, market, send_lock: Arc::new(Mutex::new(())) }
+        Self { provider, signer, manifest, market, send_lock: Arc::new(Mutex::new(())), tx_policy: TxPolicy::default() }
+    }
+
+    /// This client with `policy` for following its transactions to inclusion.
+    pub fn with_tx_policy(mut self, policy: TxPolicy) -> Self {
+        self.tx_policy = policy;
+        self
+    }
+
+    /// How this client follows its transactions to inclusion.
+    pub fn tx_policy(&self) -> &TxPolicy {
+        &self.tx_policy
     }
 
     /// The account this client acts as.
@@ -118,19 +130,13 @@ impl<P: Provider + Clone> Client<P> {
     }
 
     /// Sends a call (of the market, a token, any contract on this provider) as this account and
-    /// waits for its receipt; a mined failure is an error. The lock covers nonce assignment and
-    /// broadcast only: a call that fails before broadcast (a revert in gas estimation) takes no
-    /// nonce, so the next one is never stuck behind a gap.
+    /// follows it to its receipt under [`Self::tx_policy`] (see [`crate::tx`]: rebroadcast when
+    /// dropped, a typed error at the deadline); a mined failure is an error. The lock covers nonce
+    /// assignment and broadcast only: a call that fails before broadcast (a revert in gas
+    /// estimation) takes no nonce, so the next one is never stuck behind a gap.
     pub async fn send<C: CallDecoder>(&self, call: CallBuilder<&P, C>) -> Result<TransactionReceipt> {
-        let pending = {
-            let _turn = self.send_lock.lock().await;
-            call.from(self.address()).send().await?
-        };
-        let receipt = pending.get_receipt().await?;
-        if !receipt.status() {
-            return Err(Error::TransactionReverted { tx: receipt.transaction_hash });
-        }
-        Ok(receipt)
+        let request = call.from(self.address()).into_transaction_request();
+        crate::tx::send_locked(&self.provider, request, &self.tx_policy, &self.send_lock).await
     }
 
     /// The latest block's timestamp: the market's `block.timestamp` for the next call.

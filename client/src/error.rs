@@ -28,21 +28,42 @@ pub enum Error {
     },
     /// A transaction was mined but failed.
     #[error("transaction {tx} was mined but reverted")]
-    TransactionReverted {
-        /// Its hash.
-        tx: B256,
-    },
+    TransactionReverted { tx: B256 },
     /// No lease with this id was ever opened on the market.
     #[error("lease {lease_id} does not exist on the market at {market}")]
     UnknownLease {
         /// The id asked for.
         lease_id: U256,
-        /// The market asked.
         market: Address,
     },
     /// The node could not be reached or answered with an error other than a revert.
     #[error("RPC error: {0}")]
     Transport(Box<TransportError>),
+    /// A transaction was not mined by the deadline, though broadcast again (and re-signed with
+    /// higher fees) while it waited. It may still be mined: look before sending it again.
+    #[error(
+        "transaction {tx} (nonce {nonce}) was not mined within {waited} s, after {rebroadcasts} rebroadcasts{}; it may still be mined: check the chain before sending it again",
+        last_error.as_ref().map(|e| format!(" (last node error: {e})")).unwrap_or_default()
+    )]
+    TransactionTimeout {
+        /// Its newest hash.
+        tx: B256,
+        nonce: u64,
+        waited: u64,
+        /// Broadcasts after the first.
+        rebroadcasts: u32,
+        /// The node's last error while following it, if any.
+        last_error: Option<String>,
+    },
+    /// Another transaction of the account took this one's nonce (sent elsewhere with the same
+    /// key, or replaced): this one never happened.
+    #[error(
+        "transaction {tx} never happened: another transaction of this account took its nonce {nonce} (the same key used elsewhere?); check the chain before retrying"
+    )]
+    NonceConsumed { tx: B256, nonce: u64 },
+    /// A transaction to send names no sender (`from`): the nonce and the signature are its.
+    #[error("the transaction names no sender (`from`)")]
+    MissingSender,
     /// A sent transaction could not be followed to its receipt.
     #[error("waiting for the transaction failed: {0}")]
     PendingTransaction(Box<PendingTransactionError>),
@@ -71,18 +92,12 @@ pub enum Error {
     },
     /// A transaction did not emit the event its outcome is read from.
     #[error("transaction {tx} emitted no {event} event")]
-    MissingEvent {
-        /// The event.
-        event: &'static str,
-        /// The transaction.
-        tx: B256,
-    },
+    MissingEvent { event: &'static str, tx: B256 },
     /// A value does not fit the market's field for it.
     #[error("{what} {value} is above the market's limit of {max}")]
     OutOfRange {
         /// What the value is.
         what: &'static str,
-        /// The value given.
         value: U256,
         /// The largest the market stores.
         max: U256,
@@ -90,19 +105,14 @@ pub enum Error {
     /// A `settleBatch` reported another number of outcomes than receipts sent.
     #[error("transaction {tx} settled {sent} receipts but reported {reported} outcomes")]
     BatchMismatch {
-        /// Receipts sent.
         sent: usize,
         /// `LeaseSettled` plus `SettlementSkipped` events read.
         reported: usize,
-        /// The transaction.
         tx: B256,
     },
     /// Serving on would attest more than the lease's escrow can pay: settle first, or stop.
-    #[error(
-        "lease {lease_id}: {unsettled} unsettled would exceed the {escrow} left in escrow; settle or stop serving"
-    )]
+    #[error("lease {lease_id}: {unsettled} unsettled would exceed the {escrow} left in escrow; settle or stop serving")]
     ExposureExceedsEscrow {
-        /// The lease.
         lease_id: U256,
         /// What the receipts would be owed beyond what was settled.
         unsettled: U256,
@@ -169,10 +179,9 @@ fn describe(error: &OpenleaseErrors) -> String {
         E::OpenleaseOfferAtCapacity(e) => {
             format!("offer {} is at capacity ({} leases)", e.offerId, e.capacity)
         }
-        E::OpenleaseInsufficientFreeStake(e) => format!(
-            "provider {} has {} free stake of token {}, {} needed",
-            e.provider, e.free, e.token, e.needed
-        ),
+        E::OpenleaseInsufficientFreeStake(e) => {
+            format!("provider {} has {} free stake of token {}, {} needed", e.provider, e.free, e.token, e.needed)
+        }
         E::OpenleaseSettlementFailed(e) => {
             format!("nothing to settle for lease {}: {:?}", e.leaseId, e.result)
         }

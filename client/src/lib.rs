@@ -8,18 +8,26 @@ pub mod receipt;
 pub mod risk;
 pub mod status;
 pub mod tenant;
+pub mod terms;
+pub mod tx;
 pub mod units;
 pub mod watch;
 
 pub use client::Client;
-pub use openlease_contracts::manifest::{Manifest, ManifestError, StablecoinEntry};
 pub use error::{Error, OpenleaseErrors, Result};
+/// The bindings the SDK is written on, for what it does not wrap.
+pub use openlease_contracts as contracts;
+pub use openlease_contracts::manifest::{Manifest, ManifestError, StablecoinEntry};
 pub use provider::{OfferTerms, OpenedLease, ProviderDetails, SettlementOutcome, SettlementResult};
 pub use receipt::{
-    ReceiptBook, ReceiptDomain, ReceiptError, ReceiptSigner, ReceiptVerifier, ServiceReceipt, SignedReceipt,
-    SignerTerms, recover_signer,
+    ReceiptBook, ReceiptDomain, ReceiptError, ReceiptFile, ReceiptFileError, ReceiptSigner, ReceiptVerifier,
+    ServiceReceipt, SignedReceipt, SignerTerms, recover_signer,
 };
 pub use risk::{Exposure, Runway, StakeView};
 pub use tenant::{DepositMethod, Failover, LeaseOpening, LeaseRequest, OfferQuote};
-pub use units::{AmountError, TokenAmount, format_units, parse_units};
+pub use tx::{TxPolicy, send_transaction};
+pub use units::{
+    AmountError, DurationError, PriceError, TokenAmount, TypedAmount, TypedAmountError, TypedDuration, TypedPrice,
+    format_duration, format_time, format_time_from, format_units, parse_units,
+};
 pub use watch::{DueReason, SettlementWatcher, WatchAlert, WatchReport};

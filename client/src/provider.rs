@@ -10,12 +10,7 @@ use alloy::{
 pub use openlease_contracts::SettlementResult;
 use openlease_contracts::{IOpenleaseTypes, Openlease};
 
-use crate::{
-    Client, Error, Result, SignedReceipt,
-    events::find,
-    receipt::ReceiptBook,
-    risk::StakeView,
-};
+use crate::{Client, Error, Result, SignedReceipt, events::find, receipt::ReceiptBook, risk::StakeView};
 
 /// A provider's public profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +45,8 @@ pub struct OfferTerms {
 /// A lease as it was opened, read from its `LeaseOpened` event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OpenedLease {
-    /// The lease.
     pub lease_id: U256,
-    /// Its offer.
     pub offer_id: U256,
-    /// Its tenant.
     pub tenant: Address,
     /// The terms in force when it opened.
     pub terms: IOpenleaseTypes::Lease,
@@ -95,7 +87,8 @@ impl<P: Provider + Clone> Client<P> {
         attestation_key: Address,
     ) -> Result<TransactionReceipt> {
         let d = details.clone();
-        let call = self.market().registerProvider(d.metadata_uri, d.endpoint, d.region, d.attributes_hash, attestation_key);
+        let call =
+            self.market().registerProvider(d.metadata_uri, d.endpoint, d.region, d.attributes_hash, attestation_key);
         self.send(call).await
     }
 
@@ -192,13 +185,8 @@ impl<P: Provider + Clone> Client<P> {
             return Ok(Vec::new());
         }
         let topics: Vec<B256> = offer_ids.iter().map(|id| B256::from(*id)).collect();
-        let logs = self
-            .market()
-            .LeaseOpened_filter()
-            .topic2(topics)
-            .from_block(self.manifest().deploy_block)
-            .query()
-            .await?;
+        let logs =
+            self.market().LeaseOpened_filter().topic2(topics).from_block(self.manifest().deploy_block).query().await?;
         Ok(logs.into_iter().map(|(e, _)| e.into()).collect())
     }
 

@@ -32,10 +32,7 @@ static SERVICE_RECEIPT_TYPEHASH: LazyLock<B256> = LazyLock::new(|| {
 pub enum ReceiptError {
     /// The signature is not 65 bytes.
     #[error("the signature is {len} bytes, not 65 (r || s || v)")]
-    WrongLength {
-        /// Its length.
-        len: usize,
-    },
+    WrongLength { len: usize },
     /// The last byte is not 27 or 28: the market's `ecrecover` rejects anything else.
     #[error("the signature's v byte is {v}, not 27 or 28")]
     InvalidRecoveryByte {
@@ -73,20 +70,13 @@ pub enum ReceiptError {
     },
     /// The tenant never authorized the signer (its cap is zero on chain).
     #[error("signer {signer} is not authorized by the tenant")]
-    SignerNotAuthorized {
-        /// The signer.
-        signer: Address,
-    },
+    SignerNotAuthorized { signer: Address },
     /// The tenant revoked the signer.
     #[error("signer {signer} was revoked by the tenant")]
-    SignerRevoked {
-        /// The signer.
-        signer: Address,
-    },
+    SignerRevoked { signer: Address },
     /// The signer's authorization ran out.
     #[error("signer {signer} expired at {expires_at} (now {now})")]
     SignerExpired {
-        /// The signer.
         signer: Address,
         /// When its authorization ended.
         expires_at: u64,
@@ -96,7 +86,6 @@ pub enum ReceiptError {
     /// The receipt does not raise the lease's cumulative amount above the newest accepted one.
     #[error("lease {lease_id}: cumulative amount {cumulative} does not exceed the accepted {accepted}")]
     NotIncreasing {
-        /// The lease.
         lease_id: U256,
         /// The receipt's cumulative amount.
         cumulative: U256,
@@ -106,9 +95,7 @@ pub enum ReceiptError {
     /// With this receipt the signer would have attested more than its cap allows.
     #[error("signer {signer} would attest {attested} in total, over its cap of {cap}")]
     OverCap {
-        /// The signer.
         signer: Address,
-        /// Its cap.
         cap: U256,
         /// Spent on chain plus every accepted, unsettled increase, this receipt's included.
         attested: U256,
@@ -176,6 +163,123 @@ impl ReceiptDomain {
         message[2..34].copy_from_slice(self.separator.as_slice());
         message[34..].copy_from_slice(struct_hash.as_slice());
         keccak256(message)
+    }
+}
+
+/// The version of [`ReceiptFile`]'s format this SDK writes and reads.
+pub const RECEIPT_FILE_VERSION: u64 = 1;
+
+/// A signed receipt as a file (or any JSON carrier): JSON with camelCase keys, amounts in raw units
+/// as decimal strings (they overflow JSON numbers), and the chain and market it is for, so it is
+/// never settled elsewhere. `version` is [`RECEIPT_FILE_VERSION`]; a file without one is version 1.
+///
+/// ```json
+/// { "version": 1, "chainId": 31337, "market": "0x…", "leaseId": "3", "cumulativeAmount": "8640000",
+///   "usageDigest": "0x…", "periodEnd": 1795285200, "signer": "0x…", "signature": "0x…(65 bytes)" }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReceiptFile {
+    #[serde(default = "first_version")]
+    version: u64,
+    chain_id: u64,
+    market: Address,
+    lease_id: String,
+    cumulative_amount: String,
+    usage_digest: B256,
+    period_end: u64,
+    signer: Address,
+    signature: alloy::primitives::Bytes,
+}
+
+fn first_version() -> u64 {
+    1
+}
+
+/// Why a receipt file cannot be settled where it was brought.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReceiptFileError {
+    /// Not the JSON of a receipt file.
+    #[error("not a signed receipt: {0}")]
+    Malformed(String),
+    /// Written by a newer format.
+    #[error("receipt format version {0} is newer than this SDK's {RECEIPT_FILE_VERSION}: upgrade to read it")]
+    Version(u64),
+    /// Signed for another chain.
+    #[error("signed for chain {file}, but this market is on chain {market}: settle it on the chain it was signed for")]
+    WrongChain {
+        /// The file's chain.
+        file: u64,
+        /// The market's chain.
+        market: u64,
+    },
+    /// Signed for another market.
+    #[error("signed for the market at {file}, not this one at {market}: settle it on the market it was signed for")]
+    WrongMarket {
+        /// The file's market.
+        file: Address,
+        market: Address,
+    },
+    /// An amount or id is not a number.
+    #[error("`{key}` is not a number: {value}")]
+    NotANumber {
+        key: &'static str,
+        /// Its text.
+        value: String,
+    },
+}
+
+impl ReceiptFile {
+    /// The file of `signed`, a receipt of the market in `domain`.
+    pub fn new(domain: &ReceiptDomain, signed: &SignedReceipt) -> Self {
+        Self {
+            version: RECEIPT_FILE_VERSION,
+            chain_id: domain.chain_id(),
+            market: domain.market(),
+            lease_id: signed.receipt.leaseId.to_string(),
+            cumulative_amount: signed.receipt.cumulativeAmount.to_string(),
+            usage_digest: signed.receipt.usageDigest,
+            period_end: signed.receipt.periodEnd,
+            signer: signed.signer,
+            signature: signed.signature.clone(),
+        }
+    }
+
+    /// Parses a file's text.
+    pub fn from_json(text: &str) -> Result<Self, ReceiptFileError> {
+        let file: Self = serde_json::from_str(text).map_err(|e| ReceiptFileError::Malformed(e.to_string()))?;
+        if file.version > RECEIPT_FILE_VERSION {
+            return Err(ReceiptFileError::Version(file.version));
+        }
+        Ok(file)
+    }
+
+    /// The file's text: pretty JSON and a final newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a receipt file serializes") + "\n"
+    }
+
+    /// The receipt, checked to be for the market of `domain`.
+    pub fn for_domain(&self, domain: &ReceiptDomain) -> Result<SignedReceipt, ReceiptFileError> {
+        if self.chain_id != domain.chain_id() {
+            return Err(ReceiptFileError::WrongChain { file: self.chain_id, market: domain.chain_id() });
+        }
+        if self.market != domain.market() {
+            return Err(ReceiptFileError::WrongMarket { file: self.market, market: domain.market() });
+        }
+        let number = |value: &str, key| {
+            value.parse::<U256>().map_err(|_| ReceiptFileError::NotANumber { key, value: value.to_string() })
+        };
+        Ok(SignedReceipt {
+            receipt: ServiceReceipt {
+                leaseId: number(&self.lease_id, "leaseId")?,
+                cumulativeAmount: number(&self.cumulative_amount, "cumulativeAmount")?,
+                usageDigest: self.usage_digest,
+                periodEnd: self.period_end,
+            },
+            signer: self.signer,
+            signature: self.signature.clone(),
+        })
     }
 }
 
@@ -253,6 +357,21 @@ impl SignerTerms {
     /// Whether the tenant revoked the signer.
     pub fn is_revoked(&self) -> bool {
         self.is_authorized() && self.expires_at == 0
+    }
+
+    /// Why the market would pay no receipt of this signer at `now`, if it would not: the market's
+    /// order of checks (never authorized, revoked, expired).
+    pub fn refusal(&self, now: u64) -> Option<openlease_contracts::SettlementResult> {
+        use openlease_contracts::SettlementResult as R;
+        if !self.is_authorized() {
+            Some(R::SignerNotAuthorized)
+        } else if self.is_revoked() {
+            Some(R::SignerRevoked)
+        } else if now >= self.expires_at {
+            Some(R::SignerExpired)
+        } else {
+            None
+        }
     }
 
     /// What the signer may still attest.
@@ -562,7 +681,11 @@ mod tests {
         let over = signer.sign(receipt(1, 1_000)).unwrap();
         assert_eq!(
             verifier.verify(&over, 1_000),
-            Err(ReceiptError::OverCap { signer: signer.address(), cap: U256::from(1_000), attested: U256::from(1_100) })
+            Err(ReceiptError::OverCap {
+                signer: signer.address(),
+                cap: U256::from(1_000),
+                attested: U256::from(1_100)
+            })
         );
         verifier.set_terms(SignerTerms { cap: U256::from(1_000), spent: U256::from(700), expires_at: 2_000 });
         assert!(matches!(verifier.verify(&over, 1_000), Err(ReceiptError::OverCap { .. })));
@@ -610,7 +733,8 @@ mod tests {
 
         let mut high_s = good.clone();
         let sig = alloy::primitives::Signature::from_raw(&good.signature).unwrap();
-        let order = U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).unwrap();
+        let order =
+            U256::from_str_radix("fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141", 16).unwrap();
         // The same signature with s' = n - s and the parity flipped: valid, but malleable.
         let flipped = alloy::primitives::Signature::new(sig.r(), order - sig.s(), !sig.v());
         high_s.signature = flipped.as_bytes().into();
@@ -619,7 +743,8 @@ mod tests {
         let other_lease = signer.sign(receipt(2, 10)).unwrap();
         assert_eq!(verifier.verify(&other_lease, 1_000), Err(ReceiptError::WrongLease { lease_id: U256::from(2) }));
 
-        let other_chain = ReceiptSigner::new(signer.key.clone(), ReceiptDomain::new(1, MARKET)).sign(receipt(1, 10)).unwrap();
+        let other_chain =
+            ReceiptSigner::new(signer.key.clone(), ReceiptDomain::new(1, MARKET)).sign(receipt(1, 10)).unwrap();
         assert!(matches!(verifier.verify(&other_chain, 1_000), Err(ReceiptError::SignerMismatch { .. })));
 
         assert!(matches!(verifier.verify(&good, 2_000), Err(ReceiptError::SignerExpired { expires_at: 2_000, .. })));
@@ -630,7 +755,11 @@ mod tests {
         let over = signer.sign(receipt(1, 901)).unwrap();
         assert_eq!(
             verifier.verify(&over, 1_000),
-            Err(ReceiptError::OverCap { signer: signer.address(), cap: U256::from(1_000), attested: U256::from(1_001) })
+            Err(ReceiptError::OverCap {
+                signer: signer.address(),
+                cap: U256::from(1_000),
+                attested: U256::from(1_001)
+            })
         );
         verifier.verify(&signer.sign(receipt(1, 900)).unwrap(), 1_000).unwrap();
 

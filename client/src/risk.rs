@@ -9,7 +9,6 @@ use crate::{Error, Result};
 /// How long a lease still runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Runway {
-    /// The lease.
     pub lease_id: U256,
     /// When it stops running: its end or its escrow's runway, whichever comes first.
     pub lease_end: u64,
@@ -27,7 +26,6 @@ impl Runway {
 /// A lease's unsettled value against its escrow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Exposure {
-    /// The lease.
     pub lease_id: U256,
     /// What the escrow still holds: deposit minus settled.
     pub escrow: U256,

@@ -26,7 +26,6 @@ const PERMIT_LIFETIME: u64 = 3600;
 /// a new lease gets, and the hash that binds them, all read at one block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferQuote {
-    /// The offer.
     pub offer_id: U256,
     /// Its terms.
     pub offer: IOpenleaseTypes::Offer,
@@ -42,7 +41,6 @@ pub struct OfferQuote {
 /// What a tenant asks for when opening a lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseRequest {
-    /// The offer.
     pub offer_id: U256,
     /// Seconds, within the offer's min and max duration.
     pub duration: u32,
@@ -64,7 +62,6 @@ impl LeaseRequest {
 /// A failover just made: the new lease, and what moved into it from the old one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Failover {
-    /// The lease opened.
     pub lease_id: U256,
     /// Escrow moved from the old lease: the part no receipt of it can ever claim.
     pub moved: U256,
@@ -84,7 +81,6 @@ pub enum DepositMethod {
 /// A lease just opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseOpening {
-    /// Its id.
     pub lease_id: U256,
     /// How the deposit was paid.
     pub deposit_method: DepositMethod,
@@ -109,16 +105,8 @@ impl<P: Provider + Clone> Client<P> {
         let r = request;
         let (tx, deposit_method) = match self.sign_permit(offer.token, r.deposit).await? {
             Some((deadline, v, rr, s)) => {
-                let call = market.openLeaseWithPermit(
-                    r.offer_id,
-                    r.duration,
-                    r.deposit,
-                    r.terms_hash,
-                    deadline,
-                    v,
-                    rr,
-                    s,
-                );
+                let call =
+                    market.openLeaseWithPermit(r.offer_id, r.duration, r.deposit, r.terms_hash, deadline, v, rr, s);
                 (self.send(call).await?, DepositMethod::Permit)
             }
             None => {
@@ -264,6 +252,14 @@ impl<P: Provider + Clone> Client<P> {
             .query()
             .await?;
         Ok(logs.into_iter().map(|(e, _)| e.into()).collect())
+    }
+
+    /// Whether notice was given on a lease: who gave it and when the lease then ends (the newest
+    /// `LeaseClosed`), read from the market's events; `None` if no one did.
+    pub async fn notice(&self, lease_id: U256) -> Result<Option<(Address, u64)>> {
+        let closed = self.market().LeaseClosed_filter().topic1(B256::from(lease_id));
+        let closed = closed.from_block(self.manifest().deploy_block).query().await?;
+        Ok(closed.into_iter().last().map(|(e, _)| (e.by, e.endsAt.saturating_to())))
     }
 
     /// The dispute over a lease (status `None` if there was none).

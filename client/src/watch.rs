@@ -40,16 +40,13 @@ const BATCH: usize = 100;
 pub enum WatchAlert {
     /// Notice was given on a lease: it ends at `ends_at`.
     LeaseClosing {
-        /// The lease.
         lease_id: U256,
         /// Who gave notice: the tenant or the provider.
         by: Address,
-        /// When it ends.
         ends_at: u64,
     },
     /// The provider ended a lease without notice; its bond went to the tenant.
     LeaseTerminated {
-        /// The lease.
         lease_id: U256,
         /// When it ended.
         ends_at: u64,
@@ -57,7 +54,6 @@ pub enum WatchAlert {
     /// The tenant revoked a signer the book holds receipts of: they no longer settle. Stop
     /// serving on that signer's word.
     SignerRevoked {
-        /// The tenant.
         tenant: Address,
         /// The revoked signer.
         signer: Address,
@@ -70,7 +66,6 @@ pub enum WatchAlert {
     /// only after something that can lift the refusal: the tenant re-authorizing the signer or
     /// topping the lease up; a newer receipt of the lease is always tried.
     SettlementRefused {
-        /// The lease.
         lease_id: U256,
         /// The receipt's cumulative amount.
         cumulative_amount: U256,
@@ -80,7 +75,6 @@ pub enum WatchAlert {
     /// A lease was finalized: whatever was not settled is refunded to the tenant. The book
     /// forgets it.
     LeaseFinalized {
-        /// The lease.
         lease_id: U256,
         /// What its newest receipt was owed beyond what was settled, now lost.
         stranded: U256,
@@ -131,7 +125,11 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
     /// A watcher for `client`'s provider, reading events from `from_block` on and settling when a
     /// deadline is less than `margin` seconds away.
     pub fn new(client: Client<P>, from_block: u64, margin: u64) -> Self {
-        Self { client, next_block: from_block, margin, closing: BTreeSet::new(),
+        Self {
+            client,
+            next_block: from_block,
+            margin,
+            closing: BTreeSet::new(),
             tenants: HashMap::new(),
             refused: HashMap::new(),
             pending: Vec::new(),
@@ -186,19 +184,15 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                     alerts.push(WatchAlert::LeaseTerminated { lease_id: e.leaseId, ends_at: e.endsAt.saturating_to() });
                 }
                 OpenleaseEvents::LeaseFinalized(e) if book.has_lease(e.leaseId) => {
-                    alerts.push(WatchAlert::LeaseFinalized { lease_id: e.leaseId, stranded: book.unsettled(e.leaseId) });
+                    alerts
+                        .push(WatchAlert::LeaseFinalized { lease_id: e.leaseId, stranded: book.unsettled(e.leaseId) });
                     finalized.push(e.leaseId);
                 }
                 OpenleaseEvents::SignerRevoked(e) => {
                     let leases = self.leases_signed_by(book, e.tenant, e.signer).await?;
                     if !leases.is_empty() {
                         let stranded = leases.iter().map(|id| book.unsettled(*id)).fold(U256::ZERO, |a, b| a + b);
-                        alerts.push(WatchAlert::SignerRevoked {
-                            tenant: e.tenant,
-                            signer: e.signer,
-                            leases,
-                            stranded,
-                        });
+                        alerts.push(WatchAlert::SignerRevoked { tenant: e.tenant, signer: e.signer, leases, stranded });
                     }
                 }
                 OpenleaseEvents::SignerAuthorized(e) => {
@@ -208,9 +202,8 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                     }
                 }
                 OpenleaseEvents::LeaseToppedUp(e) if book.has_lease(e.leaseId) => {
-                    self.refused.retain(|(id, _), result| {
-                        *id != e.leaseId || *result != SettlementResult::EscrowExhausted
-                    });
+                    self.refused
+                        .retain(|(id, _), result| *id != e.leaseId || *result != SettlementResult::EscrowExhausted);
                 }
                 _ => {}
             }
@@ -266,7 +259,11 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
         Ok(None)
     }
 
-    async fn settle_due(&mut self, book: &mut ReceiptBook, settled: &mut Vec<(DueReason, SettlementOutcome)>) -> Result<()> {
+    async fn settle_due(
+        &mut self,
+        book: &mut ReceiptBook,
+        settled: &mut Vec<(DueReason, SettlementOutcome)>,
+    ) -> Result<()> {
         let now = self.client.now().await?;
         let mut due = Vec::new();
         for receipt in book.to_settle() {
@@ -294,7 +291,11 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                     // Not yet accrued pays later by itself; any other refusal waits for a lift.
                     let cumulative_amount = receipt.receipt.cumulativeAmount;
                     self.refused.insert((lease_id, cumulative_amount), outcome.result);
-                    self.pending.push(WatchAlert::SettlementRefused { lease_id, cumulative_amount, result: outcome.result });
+                    self.pending.push(WatchAlert::SettlementRefused {
+                        lease_id,
+                        cumulative_amount,
+                        result: outcome.result,
+                    });
                 }
             }
         }

@@ -9,9 +9,7 @@ pub use manifest::{Manifest, ManifestError};
 
 #[rustfmt::skip]
 pub mod types;
-pub use types::{
-    DisputeStatus, LeaseStatus, Parameter, SettlementResult, SlashReason, UnknownVariant, constants,
-};
+pub use types::{DisputeStatus, LeaseStatus, Parameter, SettlementResult, SlashReason, UnknownVariant, constants};
 
 sol!(
     /// The marketplace: staking, offers, leases, receipt settlement, disputes, governance — every
@@ -42,15 +40,27 @@ sol!(
 pub mod interfaces {
     /// `IOpenlease`: the functions, events and errors, without implementation details.
     pub mod market {
-        alloy::sol!(#[sol(rpc, all_derives)] IOpenlease, "artifacts/IOpenlease.json");
+        alloy::sol!(
+            #[sol(rpc, all_derives)]
+            IOpenlease,
+            "artifacts/IOpenlease.json"
+        );
     }
     /// `IOpenleaseEvents`: the marketplace's events alone, as `IOpenleaseEventsEvents`.
     pub mod events {
-        alloy::sol!(#[sol(all_derives)] IOpenleaseEvents, "artifacts/IOpenleaseEvents.json");
+        alloy::sol!(
+            #[sol(all_derives)]
+            IOpenleaseEvents,
+            "artifacts/IOpenleaseEvents.json"
+        );
     }
     /// `IOpenleaseErrors`: the marketplace's custom errors alone, as `IOpenleaseErrorsErrors`.
     pub mod errors {
-        alloy::sol!(#[sol(all_derives)] IOpenleaseErrors, "artifacts/IOpenleaseErrors.json");
+        alloy::sol!(
+            #[sol(all_derives)]
+            IOpenleaseErrors,
+            "artifacts/IOpenleaseErrors.json"
+        );
     }
 }
 

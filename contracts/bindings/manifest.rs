@@ -16,7 +16,6 @@ pub const MARKET: &str = "Openlease";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
-    /// The chain.
     pub chain_id: u64,
     /// The first block holding any of the contracts: where an indexer or a log query starts.
     pub deploy_block: u64,
@@ -58,7 +57,6 @@ pub struct StablecoinEntry {
     pub symbol: String,
     /// Token contract.
     pub address: Address,
-    /// Decimals.
     pub decimals: u8,
 }
 
@@ -96,7 +94,10 @@ pub struct Params {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("cannot read the deployment manifest {}: {source} (deploy first: `openlease-deploy deploy`, or `make devnet` locally)", path.display())]
+    #[error(
+        "cannot read the deployment manifest {}: {source} (a relative path is from the current directory: run from the repository that deployed the market, or give the manifest's full path; to deploy, `openlease-deploy deploy` or `make devnet` locally)",
+        path.display()
+    )]
     Read {
         /// The file.
         path: PathBuf,
@@ -148,8 +149,8 @@ impl Manifest {
 
     /// Reads a manifest.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.to_path_buf(), source })?;
         Self::from_json(&text).map_err(|e| match e {
             ManifestError::Invalid { message, .. } => ManifestError::Invalid { path: path.to_path_buf(), message },
             other => other,

@@ -15,8 +15,7 @@ use openlease_contracts::{MockStablecoin, MockUSDT, Openlease, artifacts};
 use serde::Deserialize;
 
 use crate::{
-    DeployError,
-    DeployedContract, MARKET, Manifest, Params, Roles, StablecoinEntry,
+    DeployError, DeployedContract, MARKET, Manifest, Params, Roles, StablecoinEntry,
     config::{MockKind, NetworkConfig},
 };
 
@@ -49,6 +48,7 @@ pub struct Deployer<P> {
     deployer: Address,
     rpc_url: String,
     config: NetworkConfig,
+    tx_policy: openlease_client::TxPolicy,
 }
 
 /// A compiled contract's artifact: what the deployed code must match.
@@ -70,17 +70,24 @@ struct ImmutableReference {
 impl<P: Provider> Deployer<P> {
     /// A deployer for `config`; `rpc_url` only names the endpoint in errors.
     pub fn new(provider: P, deployer: Address, rpc_url: impl Into<String>, config: NetworkConfig) -> Self {
-        Self { provider, deployer, rpc_url: rpc_url.into(), config }
+        Self { provider, deployer, rpc_url: rpc_url.into(), config, tx_policy: Default::default() }
+    }
+
+    /// This deployer with `policy` for following its transactions to inclusion.
+    pub fn with_tx_policy(mut self, policy: openlease_client::TxPolicy) -> Self {
+        self.tx_policy = policy;
+        self
     }
 
     /// Deploys what is missing, verifies what exists, and returns the manifest.
     /// `previous` is the manifest of an earlier run, if any: it keeps transaction hashes and
     /// deploy blocks of contracts this run only verifies.
     pub async fn deploy(&self, previous: Option<&Manifest>) -> Result<(Manifest, DeployReport), DeployError> {
-        let chain_id = self.provider.get_chain_id().await.map_err(|e| DeployError::RpcUnreachable {
-            url: self.rpc_url.clone(),
-            message: e.to_string(),
-        })?;
+        let chain_id = self
+            .provider
+            .get_chain_id()
+            .await
+            .map_err(|e| DeployError::RpcUnreachable { url: self.rpc_url.clone(), message: e.to_string() })?;
         if chain_id != self.config.chain_id {
             return Err(DeployError::WrongChain { expected: self.config.chain_id, actual: chain_id });
         }
@@ -139,9 +146,8 @@ impl<P: Provider> Deployer<P> {
         self.configure_market(market_address, &stablecoins, roles.admin, &mut report).await?;
 
         let deploy_block = contracts.values().filter_map(|c| c.block).min().unwrap_or_default();
-        let compiler = serde_json::from_str::<Artifact>(artifacts::OPENLEASE)
-            .expect("the committed artifact parses")
-            .compiler;
+        let compiler =
+            serde_json::from_str::<Artifact>(artifacts::OPENLEASE).expect("the committed artifact parses").compiler;
         let manifest = Manifest {
             chain_id,
             deploy_block,
@@ -211,11 +217,8 @@ impl<P: Provider> Deployer<P> {
         let openlease = Openlease::new(market, &self.provider);
         let owner = openlease.owner().call().await.map_err(|e| rpc("reading the owner", e))?;
         for coin in stablecoins {
-            let allowed = openlease
-                .isTokenAllowed(coin.address)
-                .call()
-                .await
-                .map_err(|e| rpc("reading the allow-list", e))?;
+            let allowed =
+                openlease.isTokenAllowed(coin.address).call().await.map_err(|e| rpc("reading the allow-list", e))?;
             if allowed {
                 continue;
             }
@@ -255,28 +258,18 @@ impl<P: Provider> Deployer<P> {
                 what: what.to_string(),
             });
         }
-        let pending = self.provider.send_transaction(tx).await.map_err(|e| DeployError::Transaction {
-            what: what.to_string(),
-            message: e.to_string(),
-        })?;
-        let receipt = pending.get_receipt().await.map_err(|e| DeployError::Transaction {
-            what: what.to_string(),
-            message: e.to_string(),
-        })?;
-        if !receipt.status() {
-            return Err(DeployError::Transaction {
-                what: what.to_string(),
-                message: format!("reverted in transaction {}", receipt.transaction_hash),
-            });
-        }
+        // Followed to inclusion with rebroadcasts and a deadline: a dropped deployment never hangs.
+        let receipt = openlease_client::send_transaction(&self.provider, tx.with_gas_limit(gas), &self.tx_policy)
+            .await
+            .map_err(|e| DeployError::Transaction { what: what.to_string(), message: e.to_string() })?;
         Ok((receipt.transaction_hash, receipt.block_number))
     }
 
     async fn code_at(&self, address: Address) -> Result<Bytes, DeployError> {
-        self.provider.get_code_at(address).await.map_err(|e| DeployError::RpcUnreachable {
-            url: self.rpc_url.clone(),
-            message: e.to_string(),
-        })
+        self.provider
+            .get_code_at(address)
+            .await
+            .map_err(|e| DeployError::RpcUnreachable { url: self.rpc_url.clone(), message: e.to_string() })
     }
 
     /// The block a contract found in place was created in, by bisection over its code.

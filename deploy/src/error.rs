@@ -10,7 +10,6 @@ pub enum DeployError {
     /// The RPC endpoint did not answer.
     #[error("cannot reach the RPC at {url}: {message}\nIs the node running, and is --rpc-url right?")]
     RpcUnreachable {
-        /// The endpoint.
         url: String,
         /// The transport's error.
         message: String,
@@ -38,13 +37,10 @@ pub enum DeployError {
         "the deployer {account} has {balance} wei but {what} needs about {needed} wei\nFund the account, or deploy with another key."
     )]
     InsufficientFunds {
-        /// The deployer.
         account: Address,
-        /// Its balance.
         balance: U256,
         /// gas × gas price of the transaction.
         needed: U256,
-        /// The step.
         what: String,
     },
     /// Code at an expected address is not the code of the contract.
@@ -52,7 +48,6 @@ pub enum DeployError {
         "the code at {address} is not {name}: {detail}\nSomething else was deployed there, or the artifacts differ from the deployed version. Do not use this deployment."
     )]
     CodeMismatch {
-        /// The contract.
         name: String,
         /// Its expected address.
         address: Address,
@@ -62,7 +57,6 @@ pub enum DeployError {
     /// A transaction failed or reverted.
     #[error("{what} failed: {message}")]
     Transaction {
-        /// The step.
         what: String,
         /// Why.
         message: String,
@@ -70,11 +64,9 @@ pub enum DeployError {
     /// A step needs the market's owner, and the deployer is not.
     #[error("{what} needs the market's owner {owner}, but the deployer is {deployer}\nRun it as the owner.")]
     NotOwner {
-        /// The step.
         what: String,
         /// The market's owner.
         owner: Address,
-        /// The deployer.
         deployer: Address,
     },
     /// The config file could not be read.
@@ -102,7 +94,6 @@ pub enum DeployError {
     /// Any other RPC error.
     #[error("RPC error while {what}: {message}")]
     Rpc {
-        /// The step.
         what: String,
         /// The error.
         message: String,

@@ -1,4 +1,4 @@
-//! `openlease-deploy`: deterministic deployment of the Openlease suite and the local devnet.
+//! `openlease-deploy`: deterministic deployment of the Openlease suite.
 //!
 //! [`Deployer`] deploys every contract through the CREATE2 factory, verifies code already in
 //! place against the committed artifacts, resumes partial deployments, and returns the

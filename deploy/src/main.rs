@@ -1,6 +1,5 @@
-//! `openlease-deploy`: deploys the Openlease suite (`deploy`) or runs the local devnet (`devnet`).
-
-mod devnet;
+//! `openlease-deploy deploy`: deploys the Openlease suite (or verifies it) on a chain. The local
+//! devnet is `openlease-devnet` (deploy/devnet).
 
 use std::path::PathBuf;
 
@@ -13,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use eyre::WrapErr;
 use openlease_deploy::{DeployError, Deployer, Manifest, NetworkConfig};
 
-/// Deploys the Openlease contracts deterministically and runs the local devnet.
+/// Deploys the Openlease contracts deterministically.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
@@ -25,8 +24,6 @@ struct Cli {
 enum Command {
     /// Deploys (or verifies) the suite on a chain and writes deployments/<chainId>.json.
     Deploy(DeployArgs),
-    /// Starts anvil, deploys with mock stablecoins, seeds a live market and keeps it running.
-    Devnet(devnet::DevnetArgs),
 }
 
 #[derive(Args)]
@@ -76,7 +73,6 @@ async fn main() -> eyre::Result<()> {
         .init();
     match Cli::parse().command {
         Command::Deploy(args) => deploy(args).await,
-        Command::Devnet(args) => devnet::run(args).await,
     }
 }
 
@@ -94,8 +90,7 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
 
     let manifest_path = Manifest::path(&args.deployments_dir, config.chain_id);
     let previous = manifest_path.exists().then(|| Manifest::load(&manifest_path)).transpose()?;
-    let (manifest, report) =
-        Deployer::new(provider, deployer, &args.rpc_url, config).deploy(previous.as_ref()).await?;
+    let (manifest, report) = Deployer::new(provider, deployer, &args.rpc_url, config).deploy(previous.as_ref()).await?;
     manifest.save(&manifest_path)?;
 
     for name in &report.created {

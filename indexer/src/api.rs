@@ -117,7 +117,10 @@ impl Params {
     }
 
     fn amount(&self, name: &str) -> ApiResult<Option<String>> {
-        self.raw.get(name).map(|v| v.parse::<u128>().map(pad).map_err(|_| bad(name, "a non-negative integer"))).transpose()
+        self.raw
+            .get(name)
+            .map(|v| v.parse::<u128>().map(pad).map_err(|_| bad(name, "a non-negative integer")))
+            .transpose()
     }
 
     fn integer(&self, name: &str) -> ApiResult<Option<i64>> {
@@ -127,7 +130,13 @@ impl Params {
     fn one_of(&self, name: &str, allowed: &[&'static str]) -> ApiResult<Option<&'static str>> {
         self.raw
             .get(name)
-            .map(|v| allowed.iter().find(|a| **a == v).copied().ok_or_else(|| bad(name, &format!("one of {}", allowed.join(", ")))))
+            .map(|v| {
+                allowed
+                    .iter()
+                    .find(|a| **a == v)
+                    .copied()
+                    .ok_or_else(|| bad(name, &format!("one of {}", allowed.join(", "))))
+            })
             .transpose()
     }
 
@@ -138,7 +147,11 @@ impl Params {
     fn limit(&self) -> ApiResult<u64> {
         match self.raw.get("limit") {
             None => Ok(DEFAULT_LIMIT),
-            Some(v) => v.parse().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| bad("limit", "an integer from 1 to 500")),
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| bad("limit", "an integer from 1 to 500")),
         }
     }
 }
@@ -174,7 +187,11 @@ impl Sql {
         if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
     }
 
-    async fn fetch(&self, tx: &mut sqlx::Transaction<'static, sqlx::Any>, sql: String) -> Result<Vec<AnyRow>, sqlx::Error> {
+    async fn fetch(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        sql: String,
+    ) -> Result<Vec<AnyRow>, sqlx::Error> {
         // Clauses are literals with placeholders; every value is bound.
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for bind in &self.binds {
@@ -232,7 +249,8 @@ fn page(block: Value, rows: Vec<Value>, limit: u64, next: impl Fn(&Value) -> Str
 }
 
 async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
-    let q = Params::new(raw, &["region", "token", "max_price", "min_stake", "min_reputation", "sort", "limit", "cursor"])?;
+    let q =
+        Params::new(raw, &["region", "token", "max_price", "min_stake", "min_reputation", "sort", "limit", "cursor"])?;
     let sort = q.one_of("sort", &["reputation", "earned", "address"])?.unwrap_or("reputation");
     let limit = q.limit()?;
     let token = q.address("token")?;
@@ -262,7 +280,10 @@ async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<Stri
             ),
         }
     } else if let Some(token) = token {
-        sql.filter("EXISTS (SELECT 1 FROM stakes s WHERE s.provider = p.address AND s.token = ?)", vec![Bind::Text(token)]);
+        sql.filter(
+            "EXISTS (SELECT 1 FROM stakes s WHERE s.provider = p.address AND s.token = ?)",
+            vec![Bind::Text(token)],
+        );
     }
     // Keyset pagination: the cursor is the last row's sort key and address.
     let (key, order) = match sort {
@@ -271,15 +292,25 @@ async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<Stri
         _ => ("p.address", "p.address"),
     };
     if let Some(cursor) = q.text("cursor") {
-        let (value, address) = cursor.split_once('_').ok_or_else(|| bad("cursor", "a `next_cursor` from a previous page"))?;
-        let address = address.parse::<Address>().map(|a| hex(&a)).map_err(|_| bad("cursor", "a `next_cursor` from a previous page"))?;
+        let (value, address) =
+            cursor.split_once('_').ok_or_else(|| bad("cursor", "a `next_cursor` from a previous page"))?;
+        let address = address
+            .parse::<Address>()
+            .map(|a| hex(&a))
+            .map_err(|_| bad("cursor", "a `next_cursor` from a previous page"))?;
         match sort {
             "reputation" => {
                 let value = value.parse::<i64>().map_err(|_| bad("cursor", "a `next_cursor` from a previous page"))?;
-                sql.filter(&format!("({key} < ? OR ({key} = ? AND p.address > ?))"), vec![Bind::Int(value), Bind::Int(value), Bind::Text(address)]);
+                sql.filter(
+                    &format!("({key} < ? OR ({key} = ? AND p.address > ?))"),
+                    vec![Bind::Int(value), Bind::Int(value), Bind::Text(address)],
+                );
             }
             "earned" => {
-                let value = value.parse::<u128>().map(pad).map_err(|_| bad("cursor", "a `next_cursor` from a previous page"))?;
+                let value = value
+                    .parse::<u128>()
+                    .map(pad)
+                    .map_err(|_| bad("cursor", "a `next_cursor` from a previous page"))?;
                 sql.filter(
                     &format!("({key} < ? OR ({key} = ? AND p.address > ?))"),
                     vec![Bind::Text(value.clone()), Bind::Text(value), Bind::Text(address)],
@@ -302,13 +333,22 @@ async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<Stri
 }
 
 async fn provider(State(state): State<ApiState>, Path(address): Path<String>) -> ApiResult {
-    let address = address.parse::<Address>().map(|a| hex(&a)).map_err(|_| bad("address", "a 0x-prefixed 20-byte address"))?;
+    let address =
+        address.parse::<Address>().map(|a| hex(&a)).map_err(|_| bad("address", "a 0x-prefixed 20-byte address"))?;
     let (mut tx, block) = snapshot(&state.store).await?;
-    let row = sqlx::query("SELECT * FROM providers WHERE address = $1").bind(address.clone()).fetch_optional(&mut *tx).await?;
+    let row = sqlx::query("SELECT * FROM providers WHERE address = $1")
+        .bind(address.clone())
+        .fetch_optional(&mut *tx)
+        .await?;
     let Some(row) = row else { return Err(ApiError(StatusCode::NOT_FOUND, format!("no provider {address}"))) };
-    let stakes = sqlx::query("SELECT * FROM stakes WHERE provider = $1 ORDER BY token").bind(address.clone()).fetch_all(&mut *tx).await?;
-    let offers =
-        sqlx::query("SELECT * FROM offers WHERE provider = $1 ORDER BY offer_id").bind(address).fetch_all(&mut *tx).await?;
+    let stakes = sqlx::query("SELECT * FROM stakes WHERE provider = $1 ORDER BY token")
+        .bind(address.clone())
+        .fetch_all(&mut *tx)
+        .await?;
+    let offers = sqlx::query("SELECT * FROM offers WHERE provider = $1 ORDER BY offer_id")
+        .bind(address)
+        .fetch_all(&mut *tx)
+        .await?;
     let mut data = to_json(&row);
     data["stakes"] = stakes.iter().map(to_json).collect();
     data["offers"] = offers.iter().map(to_json).collect();
@@ -426,10 +466,12 @@ async fn stats(State(state): State<ApiState>) -> ApiResult {
         entry[1] += row.try_get::<String, _>("settled")?.parse::<u128>().unwrap_or_default();
     }
     for row in sqlx::query("SELECT token, staked FROM stakes").fetch_all(&mut *tx).await? {
-        by_token.entry(row.try_get("token")?).or_default()[2] += row.try_get::<String, _>("staked")?.parse::<u128>().unwrap_or_default();
+        by_token.entry(row.try_get("token")?).or_default()[2] +=
+            row.try_get::<String, _>("staked")?.parse::<u128>().unwrap_or_default();
     }
     for row in sqlx::query("SELECT token, owed FROM fees").fetch_all(&mut *tx).await? {
-        by_token.entry(row.try_get("token")?).or_default()[3] += row.try_get::<String, _>("owed")?.parse::<u128>().unwrap_or_default();
+        by_token.entry(row.try_get("token")?).or_default()[3] +=
+            row.try_get::<String, _>("owed")?.parse::<u128>().unwrap_or_default();
     }
     let tokens: Map<String, Value> = by_token
         .into_iter()
@@ -470,9 +512,13 @@ async fn events(State(state): State<ApiState>) -> Sse<impl Stream<Item = Result<
                     "block_number": e.block, "log_index": e.log_index, "block_hash": e.block_hash,
                     "tx_hash": e.tx_hash, "name": e.name, "args": CODEC.args(&e.topics, &e.data),
                 })),
-                Ok(Notice::Retracted { block }) => Event::default().event("retracted").json_data(json!({ "above": block })),
+                Ok(Notice::Retracted { block }) => {
+                    Event::default().event("retracted").json_data(json!({ "above": block }))
+                }
                 // A slow client missed events: tell it, it must re-read.
-                Err(broadcast::error::RecvError::Lagged(n)) => Event::default().event("lagged").json_data(json!({ "missed": n })),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    Event::default().event("lagged").json_data(json!({ "missed": n }))
+                }
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
             if let Ok(event) = event {

@@ -21,7 +21,6 @@ use crate::{
 pub struct Divergence {
     /// What: `lease 3`, `stake 0xab…/0xcd…`.
     pub entity: String,
-    /// Which field.
     pub field: &'static str,
     /// The mirror's value.
     pub mirror: String,
@@ -75,7 +74,8 @@ fn address(row: &AnyRow, column: &str) -> Result<Address> {
 
 /// Compares the mirror in `store` with the market on `chain` at the mirror's cursor block.
 pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
-    let cursor = store.cursor().await?.ok_or(IndexerError::CorruptRow { table: "cursor", message: "no cursor yet".into() })?;
+    let cursor =
+        store.cursor().await?.ok_or(IndexerError::CorruptRow { table: "cursor", message: "no cursor yet".into() })?;
     let market = OpenleaseInstance::new(cursor.market, chain.provider().clone());
     let at = BlockId::number(cursor.number);
     let mut report = AuditReport { block: cursor.number, ..Default::default() };

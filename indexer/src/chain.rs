@@ -107,9 +107,10 @@ pub struct Chain {
 impl Chain {
     /// Connects over HTTP; `market` is the contract whose logs are read.
     pub fn connect(rpc_url: &str, market: Address) -> Result<Self> {
-        let url: reqwest::Url = rpc_url
-            .parse()
-            .map_err(|e| IndexerError::Rpc { class: RpcErrorClass::Other, message: format!("bad rpc url `{rpc_url}`: {e}") })?;
+        let url: reqwest::Url = rpc_url.parse().map_err(|e| IndexerError::Rpc {
+            class: RpcErrorClass::Other,
+            message: format!("bad rpc url `{rpc_url}`: {e}"),
+        })?;
         // A request the node never answers fails (as `unavailable`) instead of stalling ingestion.
         let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| IndexerError::Rpc {
             class: RpcErrorClass::Other,
@@ -152,7 +153,8 @@ impl Chain {
     /// The header of block `number`, with its timestamp; `None` if the node does not have it.
     pub async fn block(&self, number: u64) -> Result<Option<(BlockRef, u64)>> {
         let block = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await.map_err(rpc_error)?;
-        Ok(block.map(|b| (BlockRef { number, hash: b.header.hash, parent_hash: b.header.parent_hash }, b.header.timestamp)))
+        Ok(block
+            .map(|b| (BlockRef { number, hash: b.header.hash, parent_hash: b.header.parent_hash }, b.header.timestamp)))
     }
 
     /// Like [`Self::block`], but a missing block is an error.

@@ -28,28 +28,13 @@ pub enum IndexerError {
     DatabaseUrl(String),
     /// The database belongs to another chain or market.
     #[error("the database mirrors chain {stored_chain} market {stored_market}, not chain {chain} market {market}")]
-    WrongDatabase {
-        /// Chain stored.
-        stored_chain: u64,
-        /// Market stored.
-        stored_market: String,
-        /// Chain configured.
-        chain: u64,
-        /// Market configured.
-        market: String,
-    },
+    WrongDatabase { stored_chain: u64, stored_market: String, chain: u64, market: String },
     /// The chain reorganised deeper than the stored block-hash window.
     #[error("reorg deeper than the {window}-block window: no common ancestor at or above block {oldest}")]
-    ReorgTooDeep {
-        /// Window size.
-        window: u64,
-        /// Oldest block checked.
-        oldest: u64,
-    },
+    ReorgTooDeep { window: u64, oldest: u64 },
     /// A stored row could not be read back.
     #[error("corrupt row in `{table}`: {message}")]
     CorruptRow {
-        /// Table.
         table: &'static str,
         /// What was wrong.
         message: String,

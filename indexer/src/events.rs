@@ -28,9 +28,7 @@ impl Default for EventCodec {
 /// One decoded log.
 #[derive(Debug, Clone)]
 pub struct Decoded {
-    /// The typed event.
     pub event: OpenleaseEvents,
-    /// Its name.
     pub name: String,
 }
 

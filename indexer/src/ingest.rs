@@ -518,7 +518,8 @@ impl Reader {
         let near_head = from > deep_end;
         let to = head.min(from + size - 1);
         let to = if near_head { to } else { to.min(deep_end) };
-        let numbers: Vec<u64> = if near_head { (from..=to).collect() } else { BTreeSet::from([from, to]).into_iter().collect() };
+        let numbers: Vec<u64> =
+            if near_head { (from..=to).collect() } else { BTreeSet::from([from, to]).into_iter().collect() };
         let mut headers = Vec::with_capacity(numbers.len());
         for number in numbers {
             headers.push(self.chain.existing_block(number).await?);
@@ -542,7 +543,8 @@ impl Reader {
         // if block `to` is still the one we saw (its hash commits to every block below it).
         let known: HashMap<u64, (BlockRef, u64)> = headers.iter().map(|h| (h.0.number, *h)).collect();
         let consistent = logs.iter().all(|log| {
-            !log.removed && known.get(&log.block_number.unwrap_or_default()).is_none_or(|(b, _)| Some(b.hash) == log.block_hash)
+            !log.removed
+                && known.get(&log.block_number.unwrap_or_default()).is_none_or(|(b, _)| Some(b.hash) == log.block_hash)
         });
         if !consistent || self.chain.block(to).await?.map(|(b, _)| b.hash) != Some(last.hash) {
             return Ok(None);
@@ -576,7 +578,8 @@ pub fn replay(codec: &EventCodec, events: &[StoredEvent]) -> Market {
     let mut market = Market::default();
     for e in events {
         if let Some(decoded) = codec.decode(&e.topics, &e.data) {
-            let at = EventPosition { block: e.block, timestamp: e.timestamp, log_index: e.log_index, tx_hash: e.tx_hash };
+            let at =
+                EventPosition { block: e.block, timestamp: e.timestamp, log_index: e.log_index, tx_hash: e.tx_hash };
             market.apply(&decoded.event, at);
         }
     }

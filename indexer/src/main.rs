@@ -1,7 +1,6 @@
-//! `openlease-indexer`: mirror the market into SQLite or PostgreSQL and serve it; audit a mirror;
-//! or benchmark ingestion on an anvil of its own.
-
-mod bench;
+//! `openlease-indexer`: mirror the market into SQLite or PostgreSQL and serve it, or audit a
+//! mirror. Its benchmark is `openlease-indexer-bench` (indexer/bench), which needs a node and
+//! the deploy tool that production never links.
 
 use std::{
     net::SocketAddr,
@@ -47,9 +46,6 @@ enum Command {
     Run(RunArgs),
     /// Compare the mirror with the contract's view calls at the mirror's block; exit 1 on any divergence.
     Audit,
-    /// Fill an anvil of its own with ≥ 100,000 market events, then measure the `eth_getLogs` limit,
-    /// the backfill into SQLite (and PostgreSQL with `--postgres`) and the live lag.
-    Bench(bench::BenchArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -76,7 +72,6 @@ async fn main() -> eyre::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Bench(args) => bench::bench(args).await,
         Command::Audit => {
             let (store, chain, _) = connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments).await?;
             let report = audit(&store, &chain).await?;
@@ -102,7 +97,12 @@ async fn main() -> eyre::Result<()> {
 }
 
 /// Opens the database and reaches the node; the market comes from the chain's manifest.
-async fn connect(db: &Option<String>, data_dir: &Path, rpc_url: &str, deployments: &Path) -> eyre::Result<(Store, Chain, Manifest)> {
+async fn connect(
+    db: &Option<String>,
+    data_dir: &Path,
+    rpc_url: &str,
+    deployments: &Path,
+) -> eyre::Result<(Store, Chain, Manifest)> {
     let db = db.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("indexer.db").display()));
     let store = Store::connect(&db).await.wrap_err_with(|| format!("opening {db}"))?;
     let probe = Chain::connect(rpc_url, Default::default())?;
@@ -115,8 +115,10 @@ async fn connect(db: &Option<String>, data_dir: &Path, rpc_url: &str, deployment
 async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> eyre::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let notices = tokio::sync::broadcast::channel(4096).0;
-    let state = ApiState { store: store.clone(), metrics: metrics.clone(), max_lag: args.max_lag, notices: notices.clone() };
-    let listener = tokio::net::TcpListener::bind(args.listen).await.wrap_err_with(|| format!("listening on {}", args.listen))?;
+    let state =
+        ApiState { store: store.clone(), metrics: metrics.clone(), max_lag: args.max_lag, notices: notices.clone() };
+    let listener =
+        tokio::net::TcpListener::bind(args.listen).await.wrap_err_with(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "API up: /v1, /health, /metrics");
     let server = tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
 

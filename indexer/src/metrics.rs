@@ -115,18 +115,56 @@ impl Metrics {
         let mut gauge = |name: &str, kind: &str, help: &str, value: String| {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
         };
-        gauge("openlease_indexer_writer", "gauge", "1 for the writer, 0 for a standby.", u8::from(self.is_writer()).to_string());
-        gauge("openlease_indexer_lag_blocks", "gauge", "Blocks between the node's head and the mirror.", self.lag().to_string());
-        gauge("openlease_indexer_head_block", "gauge", "The node's latest block.", self.head.load(Ordering::Relaxed).to_string());
-        gauge("openlease_indexer_cursor_block", "gauge", "The last block mirrored.", self.cursor.load(Ordering::Relaxed).to_string());
-        gauge("openlease_indexer_events_total", "counter", "Events applied since start.", self.events.load(Ordering::Relaxed).to_string());
+        gauge(
+            "openlease_indexer_writer",
+            "gauge",
+            "1 for the writer, 0 for a standby.",
+            u8::from(self.is_writer()).to_string(),
+        );
+        gauge(
+            "openlease_indexer_lag_blocks",
+            "gauge",
+            "Blocks between the node's head and the mirror.",
+            self.lag().to_string(),
+        );
+        gauge(
+            "openlease_indexer_head_block",
+            "gauge",
+            "The node's latest block.",
+            self.head.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "openlease_indexer_cursor_block",
+            "gauge",
+            "The last block mirrored.",
+            self.cursor.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "openlease_indexer_events_total",
+            "counter",
+            "Events applied since start.",
+            self.events.load(Ordering::Relaxed).to_string(),
+        );
         let rate = self.rate.lock().expect("metrics lock").per_second;
-        gauge("openlease_indexer_events_per_second", "gauge", "Events applied per second, recent.", format!("{rate:.1}"));
-        gauge("openlease_indexer_reorgs_total", "counter", "Reorgs rolled back since start.", self.reorgs().to_string());
+        gauge(
+            "openlease_indexer_events_per_second",
+            "gauge",
+            "Events applied per second, recent.",
+            format!("{rate:.1}"),
+        );
+        gauge(
+            "openlease_indexer_reorgs_total",
+            "counter",
+            "Reorgs rolled back since start.",
+            self.reorgs().to_string(),
+        );
         out.push_str("# HELP openlease_indexer_rpc_errors_total RPC failures by class.\n");
         out.push_str("# TYPE openlease_indexer_rpc_errors_total counter\n");
         for class in RpcErrorClass::ALL {
-            out.push_str(&format!("openlease_indexer_rpc_errors_total{{class=\"{class}\"}} {}\n", self.rpc_errors(class)));
+            out.push_str(&format!(
+                "openlease_indexer_rpc_errors_total{{class=\"{class}\"}} {}\n",
+                self.rpc_errors(class)
+            ));
         }
         out
     }

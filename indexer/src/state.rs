@@ -16,7 +16,6 @@ pub use openlease_contracts::{DisputeStatus, LeaseStatus};
 /// Where an event sits in the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct EventPosition {
-    /// Block number.
     pub block: u64,
     /// Block timestamp (seconds).
     pub timestamp: u64,
@@ -33,7 +32,6 @@ pub struct Provider {
     pub metadata_uri: String,
     /// Where tenants reach the service.
     pub endpoint: String,
-    /// Region label.
     pub region: String,
     /// Hash of the provider's attribute document.
     pub attributes_hash: B256,
@@ -83,9 +81,7 @@ pub struct Stake {
 /// An offer, as `offer` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Offer {
-    /// Provider.
     pub provider: Address,
-    /// Payment token.
     pub token: Address,
     /// Price per second, raw token units.
     pub price_per_second: u64,
@@ -110,7 +106,6 @@ pub struct Offer {
 pub struct Lease {
     /// The offer it was opened on.
     pub offer_id: u64,
-    /// Tenant.
     pub tenant: Address,
     /// Provider (from the offer).
     pub provider: Address,
@@ -194,7 +189,6 @@ pub struct Dispute {
 pub struct Settlement {
     /// Where it happened.
     pub position: EventPosition,
-    /// The lease.
     pub lease_id: u64,
     /// Who signed the receipt.
     pub signer: Address,
@@ -222,7 +216,6 @@ pub struct Governance {
     pub versions: BTreeMap<u64, ParamsVersion>,
     /// Fee recipient.
     pub treasury: Address,
-    /// Owner.
     pub owner: Address,
     /// New business paused.
     pub paused: bool,
@@ -235,11 +228,9 @@ pub struct Governance {
 /// The keys of the entities a batch changed: what the store must write.
 #[derive(Debug, Default, Clone)]
 pub struct Touched {
-    /// Providers.
     pub providers: BTreeSet<Address>,
     /// (provider, token).
     pub stakes: BTreeSet<(Address, Address)>,
-    /// Offer ids.
     pub offers: BTreeSet<u64>,
     /// Lease ids.
     pub leases: BTreeSet<u64>,
@@ -260,13 +251,10 @@ pub struct Touched {
 /// The whole mirrored market.
 #[derive(Debug, Default, Clone)]
 pub struct Market {
-    /// Providers by address.
     pub providers: BTreeMap<Address, Provider>,
     /// Stakes by (provider, token).
     pub stakes: BTreeMap<(Address, Address), Stake>,
-    /// Offers by id.
     pub offers: BTreeMap<u64, Offer>,
-    /// Leases by id.
     pub leases: BTreeMap<u64, Lease>,
     /// Session signers by (tenant, signer).
     pub signers: BTreeMap<(Address, Address), Signer>,
@@ -276,7 +264,6 @@ pub struct Market {
     pub claimable: BTreeMap<(Address, Address), (u128, u64)>,
     /// Protocol fees owed by token, with the block that last changed them.
     pub fees: BTreeMap<Address, (u128, u64)>,
-    /// Governance.
     pub governance: Governance,
     /// What changed since the last `take_touched`.
     touched: Touched,
@@ -321,7 +308,10 @@ impl Market {
 
     fn provider_mut(&mut self, provider: Address, block: u64) -> &mut Provider {
         self.touched.providers.insert(provider);
-        let row = self.providers.entry(provider).or_insert_with(|| Provider { registered_block: block, ..Default::default() });
+        let row = self
+            .providers
+            .entry(provider)
+            .or_insert_with(|| Provider { registered_block: block, ..Default::default() });
         row.block = block;
         row
     }
@@ -357,13 +347,15 @@ impl Market {
         match event {
             E::ProviderRegistered(e) => {
                 let row = self.provider_mut(e.provider, block);
-                (row.metadata_uri, row.endpoint, row.region) = (e.metadataURI.clone(), e.endpoint.clone(), e.region.clone());
+                (row.metadata_uri, row.endpoint, row.region) =
+                    (e.metadataURI.clone(), e.endpoint.clone(), e.region.clone());
                 row.attributes_hash = e.attributesHash;
                 row.attestation_key = e.attestationKey;
             }
             E::ProviderUpdated(e) => {
                 let row = self.provider_mut(e.provider, block);
-                (row.metadata_uri, row.endpoint, row.region) = (e.metadataURI.clone(), e.endpoint.clone(), e.region.clone());
+                (row.metadata_uri, row.endpoint, row.region) =
+                    (e.metadataURI.clone(), e.endpoint.clone(), e.region.clone());
                 row.attributes_hash = e.attributesHash;
             }
             E::Staked(e) => self.stake_mut(e.provider, e.token, block).staked = amount(e.staked),

@@ -35,7 +35,8 @@ pub fn pad(value: u128) -> String {
 
 /// Zero-padded decimal text back to `u128`.
 pub fn unpad(text: &str) -> Result<u128> {
-    text.parse().map_err(|_| IndexerError::CorruptRow { table: "amount", message: format!("`{text}` is not an amount") })
+    text.parse()
+        .map_err(|_| IndexerError::CorruptRow { table: "amount", message: format!("`{text}` is not an amount") })
 }
 
 /// Which database a URL names.
@@ -65,24 +66,18 @@ impl FromStr for Backend {
 /// A block the store knows: the cursor or an entry of the block-hash window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockRef {
-    /// Number.
     pub number: u64,
-    /// Hash.
     pub hash: B256,
-    /// Parent hash.
     pub parent_hash: B256,
 }
 
 /// How far the mirror got, and where the chain stood when it got there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cursor {
-    /// Chain id.
     pub chain_id: u64,
-    /// The market mirrored.
     pub market: Address,
     /// Last block applied.
     pub number: u64,
-    /// Its hash.
     pub hash: B256,
     /// The node's head when it was applied.
     pub head: u64,
@@ -95,21 +90,14 @@ pub struct Cursor {
 /// One marketplace log as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
-    /// Block number.
     pub block: u64,
     /// Log index in the block.
     pub log_index: u64,
-    /// Block hash.
     pub block_hash: B256,
-    /// Block timestamp.
     pub timestamp: u64,
-    /// Transaction.
     pub tx_hash: B256,
-    /// Event name.
     pub name: String,
-    /// Raw topics.
     pub topics: Vec<B256>,
-    /// Raw data.
     pub data: Bytes,
 }
 
@@ -217,8 +205,11 @@ impl Store {
             Backend::Postgres => {
                 use sqlx::Connection;
                 let mut conn = AnyConnection::connect(&self.url).await?;
-                let locked: bool =
-                    sqlx::query("SELECT pg_try_advisory_lock($1)").bind(WRITER_LOCK_KEY).fetch_one(&mut conn).await?.try_get(0)?;
+                let locked: bool = sqlx::query("SELECT pg_try_advisory_lock($1)")
+                    .bind(WRITER_LOCK_KEY)
+                    .fetch_one(&mut conn)
+                    .await?
+                    .try_get(0)?;
                 Ok(locked.then_some(WriterLock::Postgres(conn)))
             }
         }
@@ -260,7 +251,9 @@ impl Store {
 
     /// The block-hash window, newest first.
     pub async fn window(&self) -> Result<Vec<BlockRef>> {
-        let rows = sqlx::query("SELECT number, hash, parent_hash FROM blocks ORDER BY number DESC").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT number, hash, parent_hash FROM blocks ORDER BY number DESC")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 Ok(BlockRef {
@@ -321,7 +314,10 @@ impl Store {
         for table in ["events", "settlements", "blocks"] {
             let column = if table == "blocks" { "number" } else { "block_number" };
             // Table and column names come from the literals above.
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {column} > $1"))).bind(above).execute(&mut *tx).await?;
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {column} > $1")))
+                .bind(above)
+                .execute(&mut *tx)
+                .await?;
         }
         for table in ["providers", "stakes", "offers", "leases", "signers", "disputes", "balances", "fees", "params"] {
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;

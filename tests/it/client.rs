@@ -1,21 +1,19 @@
 //! The client SDK against a deployed market: receipts byte-for-byte the market's, typed reverts,
 //! the whole life of a lease with exact balances, each way a receipt is refused, and a dispute.
 
+use crate::util::{funded_signer, spawn_anvil};
 use alloy::{
     node_bindings::AnvilInstance,
     primitives::{Address, U256, address, keccak256},
-    sol_types::SolEvent,
     providers::{DynProvider, Provider, ext::AnvilApi},
     signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
 };
 use openlease_client::{
     Client, DepositMethod, DueReason, Error, LeaseRequest, Manifest, OfferTerms, OpenleaseErrors, ProviderDetails,
     ReceiptDomain, ReceiptError, ReceiptSigner, ReceiptVerifier, ServiceReceipt, SettlementResult, SettlementWatcher,
     SignedReceipt, WatchAlert,
 };
-use openlease_deploy::Deployer;
-
-use crate::util::{devnet_config, funded_signer, provider_for, spawn_anvil};
 
 /// One USDC in raw units.
 const USDC: u64 = 1_000_000;
@@ -32,10 +30,7 @@ struct Market {
 impl Market {
     async fn deploy() -> Self {
         let anvil = spawn_anvil();
-        let deployer = funded_signer(&anvil, 0);
-        let provider = provider_for(&anvil, deployer.clone());
-        let (manifest, _) =
-            Deployer::new(provider, deployer.address(), anvil.endpoint(), devnet_config()).deploy(None).await.unwrap();
+        let manifest = openlease_testkit::deploy_market(&anvil).await;
         let usdc = manifest.stablecoin("USDC").unwrap().address;
         Self { anvil, manifest, usdc }
     }
@@ -107,7 +102,8 @@ async fn the_receipt_digest_is_the_markets_byte_for_byte() {
     let market = Market::deploy().await;
     let client = market.client(4).await;
     let domain = client.receipt_domain();
-    for (lease, amount, period_end) in [(1u64, 0u64, 0u64), (7, 12_345, 1_700_000_000), (u64::MAX, u64::MAX, u64::MAX)] {
+    for (lease, amount, period_end) in [(1u64, 0u64, 0u64), (7, 12_345, 1_700_000_000), (u64::MAX, u64::MAX, u64::MAX)]
+    {
         let r = receipt(U256::from(lease), amount, period_end);
         let on_chain = client.market().receiptDigest(r.clone()).call().await.unwrap();
         assert_eq!(domain.digest(&r), on_chain, "lease {lease}");
@@ -140,7 +136,9 @@ async fn a_revert_is_the_markets_typed_error_with_its_arguments() {
     assert!(matches!(error, Error::UnknownLease { lease_id, .. } if lease_id == U256::from(99)), "{error}");
     assert!(error.to_string().contains("lease 99 does not exist"), "{error}");
     let error = tenant.close_lease(U256::from(99)).await.unwrap_err();
-    assert!(matches!(error.market_error(), Some(OpenleaseErrors::OpenleaseUnknownLease(e)) if e.leaseId == U256::from(99)));
+    assert!(
+        matches!(error.market_error(), Some(OpenleaseErrors::OpenleaseUnknownLease(e)) if e.leaseId == U256::from(99))
+    );
 }
 
 #[tokio::test]
@@ -226,10 +224,8 @@ async fn the_whole_life_of_two_leases_with_exact_balances() {
     assert_eq!(verifier.book().total_unsettled(), U256::ZERO);
     assert_eq!(tenant.lease(lease_a).await.unwrap().settled.to::<u64>(), owed_a);
     // The same receipts again pay nothing: skipped, not reverted.
-    let again = vec![
-        verifier.book().newest(lease_a).unwrap().clone(),
-        verifier.book().newest(lease_b).unwrap().clone(),
-    ];
+    let again =
+        vec![verifier.book().newest(lease_a).unwrap().clone(), verifier.book().newest(lease_b).unwrap().clone()];
     let outcomes = provider.settle_batch(again).await.unwrap();
     assert!(outcomes.iter().all(|o| o.result == SettlementResult::AlreadySettled && o.paid.is_zero()));
     assert_eq!(
@@ -256,11 +252,11 @@ async fn the_whole_life_of_two_leases_with_exact_balances() {
         tenant.balance(usdc, tenant.address()).await.unwrap(),
         U256::from(1_000 * USDC - deposit_a - deposit_b + refunds)
     );
+    assert_eq!(provider.market().feesOwed(usdc).call().await.unwrap(), U256::from(fee(owed_a) + fee(owed_b)));
     assert_eq!(
-        provider.market().feesOwed(usdc).call().await.unwrap(),
-        U256::from(fee(owed_a) + fee(owed_b))
+        provider.balance(usdc, market.manifest.market()).await.unwrap(),
+        U256::from(10_000 * USDC + fee(owed_a) + fee(owed_b))
     );
-    assert_eq!(provider.balance(usdc, market.manifest.market()).await.unwrap(), U256::from(10_000 * USDC + fee(owed_a) + fee(owed_b)));
 }
 
 #[tokio::test]
@@ -275,19 +271,27 @@ async fn the_verifier_refuses_each_bad_receipt_with_its_own_error() {
 
     let signer = tenant.receipt_signer(session.clone());
     let terms = provider.session_signer(tenant.address(), session.address()).await.unwrap();
-    let mut verifier = ReceiptVerifier::new(provider.receipt_domain(), session.address(), terms).with_lease(lease, U256::ZERO);
+    let mut verifier =
+        ReceiptVerifier::new(provider.receipt_domain(), session.address(), terms).with_lease(lease, U256::ZERO);
     let good = signer.sign(receipt(lease, 500, now)).unwrap();
     verifier.verify(&good, now).unwrap();
 
     let refuse = |signed: &SignedReceipt| verifier.verify(signed, now).unwrap_err();
-    assert_eq!(refuse(&signer.sign(receipt(lease + U256::from(1), 500, now)).unwrap()), ReceiptError::WrongLease {
-        lease_id: lease + U256::from(1)
-    });
+    assert_eq!(
+        refuse(&signer.sign(receipt(lease + U256::from(1), 500, now)).unwrap()),
+        ReceiptError::WrongLease { lease_id: lease + U256::from(1) }
+    );
     let other_chain = ReceiptSigner::new(session.clone(), ReceiptDomain::new(1, market.manifest.market()));
-    let other_market = ReceiptSigner::new(session.clone(), ReceiptDomain::new(31337, address!("0x00000000000000000000000000000000000000aa")));
+    let other_market = ReceiptSigner::new(
+        session.clone(),
+        ReceiptDomain::new(31337, address!("0x00000000000000000000000000000000000000aa")),
+    );
     for foreign in [&other_chain, &other_market] {
         let error = refuse(&foreign.sign(receipt(lease, 500, now)).unwrap());
-        assert!(matches!(error, ReceiptError::SignerMismatch { signer, recovered } if signer == session.address() && recovered != signer), "{error}");
+        assert!(
+            matches!(error, ReceiptError::SignerMismatch { signer, recovered } if signer == session.address() && recovered != signer),
+            "{error}"
+        );
     }
     let mut short = good.clone();
     short.signature = good.signature.slice(..64);
@@ -303,7 +307,10 @@ async fn the_verifier_refuses_each_bad_receipt_with_its_own_error() {
 
     verifier.accept(good.clone(), now).unwrap();
     let error = verifier.verify(&signer.sign(receipt(lease, 400, now)).unwrap(), now).unwrap_err();
-    assert_eq!(error, ReceiptError::NotIncreasing { lease_id: lease, cumulative: U256::from(400), accepted: U256::from(500) });
+    assert_eq!(
+        error,
+        ReceiptError::NotIncreasing { lease_id: lease, cumulative: U256::from(400), accepted: U256::from(500) }
+    );
 
     // The market agrees: a malleated signature does not settle, the good one does.
     market.advance(&provider, 60).await;
@@ -390,17 +397,18 @@ async fn a_provider_withdraws_its_stake_only_after_the_unbonding_period() {
         .await
         .expect("a transaction after a refused one is mined")
         .unwrap();
-    assert_eq!((stake.staked, stake.free, stake.thawing), (
-        U256::from(6_000 * USDC),
-        U256::from(6_000 * USDC),
-        U256::from(4_000 * USDC)
-    ));
+    assert_eq!(
+        (stake.staked, stake.free, stake.thawing),
+        (U256::from(6_000 * USDC), U256::from(6_000 * USDC), U256::from(4_000 * USDC))
+    );
     assert_eq!(stake.thaw_ends_at, provider.now().await.unwrap() + 21 * 86_400);
 
     market.advance(&provider, 21 * 86_400 - 60).await;
     let error = provider.withdraw_stake(usdc, me).await.unwrap_err();
     match error.market_error() {
-        Some(OpenleaseErrors::OpenleaseStillThawing(e)) => assert_eq!(u64::try_from(e.thawEndsAt).unwrap(), stake.thaw_ends_at),
+        Some(OpenleaseErrors::OpenleaseStillThawing(e)) => {
+            assert_eq!(u64::try_from(e.thawEndsAt).unwrap(), stake.thaw_ends_at)
+        }
         other => panic!("expected OpenleaseStillThawing, got {other:?} ({error})"),
     }
     market.advance(&provider, 60).await;
@@ -416,7 +424,8 @@ async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_pr
     let (provider, tenant, session) = (market.client(1).await, market.client(4).await, funded_signer(&market.anvil, 6));
     let offer = market.provider_with_offer(&provider, 5).await;
     market.mint(&tenant, 1_000 * USDC).await;
-    let (lease_a, lease_b) = (market.open(&tenant, offer, 100 * USDC).await, market.open(&tenant, offer, 100 * USDC).await);
+    let (lease_a, lease_b) =
+        (market.open(&tenant, offer, 100 * USDC).await, market.open(&tenant, offer, 100 * USDC).await);
     let start = tenant.now().await.unwrap();
     tenant.authorize_signer(session.address(), U256::from(500 * USDC), start + 2 * 3_600).await.unwrap();
     let signer = tenant.receipt_signer(session.clone());
@@ -475,21 +484,27 @@ async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_pr
     verifier.accept(signer.sign(receipt(lease_b, 1_100 * PRICE, now)).unwrap(), now).unwrap();
     tenant.revoke_signer(session.address()).await.unwrap();
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
-    assert_eq!(report.alerts, [WatchAlert::SignerRevoked {
-        tenant: tenant.address(),
-        signer: session.address(),
-        leases: vec![lease_a, lease_b],
-        stranded: U256::from(100 * PRICE),
-    }]);
+    assert_eq!(
+        report.alerts,
+        [WatchAlert::SignerRevoked {
+            tenant: tenant.address(),
+            signer: session.address(),
+            leases: vec![lease_a, lease_b],
+            stranded: U256::from(100 * PRICE),
+        }]
+    );
 
     // Once B has ended its receipt is due, but the market refuses it; it is not sent again.
     market.advance(&provider, 7 * 86_400 - 6_000).await;
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
-    assert_eq!(report.alerts, [WatchAlert::SettlementRefused {
-        lease_id: lease_b,
-        cumulative_amount: U256::from(1_100 * PRICE),
-        result: SettlementResult::SignerRevoked,
-    }]);
+    assert_eq!(
+        report.alerts,
+        [WatchAlert::SettlementRefused {
+            lease_id: lease_b,
+            cumulative_amount: U256::from(1_100 * PRICE),
+            result: SettlementResult::SignerRevoked,
+        }]
+    );
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
     assert!(report.settled.is_empty() && report.alerts.is_empty(), "{report:?}");
 

@@ -4,14 +4,14 @@
 use std::path::Path;
 
 use alloy::{
-    primitives::{Address, Bytes, U256, keccak256},
+    primitives::{Bytes, U256, keccak256},
     providers::{Provider, ext::AnvilApi},
     signers::local::PrivateKeySigner,
 };
 use openlease_contracts::{MockStablecoin, Openlease};
 use openlease_deploy::{DeployError, Deployer, MARKET, Manifest, NetworkConfig};
 
-use crate::util::{devnet_config, funded_signer, nonce, provider_for, spawn_anvil};
+use crate::util::{TempDir, devnet_config, funded_signer, nonce, provider_for, spawn_anvil};
 
 #[tokio::test]
 async fn deploys_the_suite_and_writes_a_manifest_that_reads_back() {
@@ -47,8 +47,8 @@ async fn deploys_the_suite_and_writes_a_manifest_that_reads_back() {
     let usdc = MockStablecoin::new(manifest.stablecoin("usdc").unwrap().address, &provider);
     assert_eq!(usdc.decimals().call().await.unwrap(), 6);
 
-    let dir = tempdir();
-    let path = Manifest::path(&dir, manifest.chain_id);
+    let dir = TempDir::new("deploy");
+    let path = Manifest::path(dir.path(), manifest.chain_id);
     manifest.save(&path).unwrap();
     assert_eq!(Manifest::load(&path).unwrap(), manifest);
 }
@@ -59,7 +59,8 @@ async fn addresses_follow_from_the_config_alone() {
     let mut addresses = Vec::new();
     for anvil in [&first, &second] {
         let signer = funded_signer(anvil, 0);
-        let deployer = Deployer::new(provider_for(anvil, signer.clone()), signer.address(), anvil.endpoint(), devnet_config());
+        let deployer =
+            Deployer::new(provider_for(anvil, signer.clone()), signer.address(), anvil.endpoint(), devnet_config());
         let (manifest, _) = deployer.deploy(None).await.unwrap();
         addresses.push(manifest.contracts.values().map(|c| c.address).collect::<Vec<_>>());
     }
@@ -178,7 +179,7 @@ async fn says_when_the_deployer_cannot_pay() {
 #[test]
 fn a_malformed_config_names_the_offending_key() {
     let path = Path::new("deploy/config/broken.toml");
-    let base = std::fs::read_to_string(NetworkConfig::path_for(&crate::util::repo_root(), "devnet")).unwrap();
+    let base = std::fs::read_to_string(NetworkConfig::path_for(&openlease_testkit::repo_root(), "devnet")).unwrap();
 
     let typo = base.replace("salt =", "salf =");
     let error = NetworkConfig::parse(&typo, path).unwrap_err().to_string();
@@ -191,10 +192,4 @@ fn a_malformed_config_names_the_offending_key() {
     let bad_address = base.replace("0x14dC79964da2C08b23698B3D3cc7Ca32193d9955", "0x14dC");
     let error = NetworkConfig::parse(&bad_address, path).unwrap_err().to_string();
     assert!(error.contains("arbiter"), "{error}");
-}
-
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("openlease-it-{}", Address::random()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }

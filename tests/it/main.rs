@@ -2,4 +2,5 @@
 
 mod client;
 mod deploy;
+mod tx;
 mod util;

@@ -1,19 +1,43 @@
-//! An account's money: wallet balances, claimable payouts, stake; claiming; devnet minting.
+//! `status`, `claim` and `token`: an account's money (wallet balances, claimable payouts, stake),
+//! claiming it, the market's stablecoins and minting mock ones.
 
 use std::fmt::Write;
 
-use alloy::{
-    primitives::{Address, U256},
-    providers::Provider,
-};
+use alloy::{primitives::Address, providers::Provider};
+use clap::Subcommand;
+use openlease_client::{TypedAmount, format_time, format_units};
 use serde_json::json;
 
 use crate::{
     config::Settings,
     error::{CliError, Result},
     output::{Output, Report},
-    units::{TypedAmount, amount_json, format_time, stablecoin},
+    units::{amount_arg, amount_json, resolve, stablecoin},
 };
+
+/// `openlease token`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// The stablecoins of the market.
+    List,
+    /// Mints a mock stablecoin (devnets and testnets only), e.g. `token mint "1000 USDC"`.
+    Mint {
+        /// The amount with its token.
+        #[arg(value_parser = amount_arg, allow_hyphen_values = true)]
+        amount: TypedAmount,
+        /// Who gets it [default: you].
+        #[arg(long)]
+        to: Option<Address>,
+    },
+}
+
+/// Runs `openlease token …`.
+pub(crate) async fn token(command: TokenCommand, settings: &Settings) -> Result<Report> {
+    match command {
+        TokenCommand::List => tokens(settings).await,
+        TokenCommand::Mint { amount, to } => mint(settings, amount, to).await,
+    }
+}
 
 /// `status`: balances, claimable and stake in every stablecoin.
 pub(crate) async fn status(settings: &Settings, address: Option<Address>) -> Result<Report> {
@@ -23,7 +47,7 @@ pub(crate) async fn status(settings: &Settings, address: Option<Address>) -> Res
     let registered = client.market().providerProfile(account).call().await.map_err(openlease_client::Error::from)?;
     let mut text = format!(
         "account {account}\n  ETH {}\n  provider: {}\n",
-        openlease_client::format_units(eth, 18),
+        format_units(eth, 18),
         if registered.registered { "registered" } else { "not registered" }
     );
     let mut tokens = Vec::new();
@@ -70,7 +94,12 @@ pub(crate) async fn status(settings: &Settings, address: Option<Address>) -> Res
 }
 
 /// `claim`: pulls one token's claimable balance, or every token's.
-pub(crate) async fn claim(settings: &Settings, out: Output, token: Option<String>, to: Option<Address>) -> Result<Report> {
+pub(crate) async fn claim(
+    settings: &Settings,
+    out: Output,
+    token: Option<String>,
+    to: Option<Address>,
+) -> Result<Report> {
     let client = settings.connect_to_send().await?;
     let to = to.unwrap_or(client.address());
     let coins = match &token {
@@ -99,10 +128,11 @@ pub(crate) async fn claim(settings: &Settings, out: Output, token: Option<String
 }
 
 /// `token list`.
-pub(crate) async fn tokens(settings: &Settings) -> Result<Report> {
+async fn tokens(settings: &Settings) -> Result<Report> {
     let client = settings.connect(false).await?;
     let coins = &client.manifest().stablecoins;
-    let text = coins.iter().map(|c| format!("{:<6} {} ({} decimals)", c.symbol, c.address, c.decimals)).collect::<Vec<_>>();
+    let text =
+        coins.iter().map(|c| format!("{:<6} {} ({} decimals)", c.symbol, c.address, c.decimals)).collect::<Vec<_>>();
     let json = coins
         .iter()
         .map(|c| json!({ "symbol": c.symbol, "address": c.address, "decimals": c.decimals }))
@@ -111,9 +141,9 @@ pub(crate) async fn tokens(settings: &Settings) -> Result<Report> {
 }
 
 /// `token mint`: a mock stablecoin's open `mint`.
-pub(crate) async fn mint(settings: &Settings, amount: TypedAmount, to: Option<Address>) -> Result<Report> {
+async fn mint(settings: &Settings, amount: TypedAmount, to: Option<Address>) -> Result<Report> {
     let client = settings.connect_to_send().await?;
-    let (coin, amount) = amount.resolve(client.manifest())?;
+    let (coin, amount) = resolve(&amount, client.manifest())?;
     let to = to.unwrap_or(client.address());
     client.send(client.token(coin.address).mint(to, amount.raw)).await.map_err(|e| match e {
         openlease_client::Error::Transport(_) => CliError::from(e),
@@ -127,26 +157,4 @@ pub(crate) async fn mint(settings: &Settings, amount: TypedAmount, to: Option<Ad
         format!("minted {amount} to {to}; balance {balance}"),
         json!({ "minted": amount_json(&amount), "to": to, "balance": amount_json(&balance) }),
     ))
-}
-
-/// Refuses to go on when `account` holds less than `needed` of the token.
-pub(crate) async fn ensure_balance<P: Provider + Clone>(
-    client: &openlease_client::Client<P>,
-    token: Address,
-    needed: U256,
-) -> Result<()> {
-    let balance = client.balance(token, client.address()).await?;
-    if balance < needed {
-        let (have, need) = (client.amount(token, balance), client.amount(token, needed));
-        return Err(CliError::hint(
-            format!("insufficient balance: you hold {have}, {need} needed"),
-            format!(
-                "get more {} first (on a devnet: `openlease token mint \"{} {}\"`)",
-                need.symbol,
-                openlease_client::format_units(needed - balance, need.decimals),
-                need.symbol
-            ),
-        ));
-    }
-    Ok(())
 }

@@ -1,9 +1,9 @@
 //! Where the CLI connects and as whom: flags, then environment variables (both through clap),
-//! then the TOML file (`--config PATH`, or `./openlease.toml` when present).
+//! then the TOML file (`--config PATH`, or `./openlease.toml` when present). What a command
+//! learns on the way (the node, the market's stablecoins) is kept here, to render its errors with.
 
 use std::{
     fmt,
-    io::IsTerminal,
     path::{Path, PathBuf},
     sync::OnceLock,
     time::Duration,
@@ -15,9 +15,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use clap::Args;
-use openlease_client::{Client, Manifest};
+use openlease_client::{Client, Manifest, StablecoinEntry};
 
-use crate::error::{CliError, Result, bail, redact, rpc_failure, unreachable};
+use crate::error::{CliError, ErrorContext, Rendered, Result, bail, manifest_error, redact, rpc_failure, unreachable};
 
 /// The config file read when `--config` is not given, if it exists.
 const DEFAULT_CONFIG: &str = "openlease.toml";
@@ -34,14 +34,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct GlobalArgs {
     /// TOML config file [default: ./openlease.toml if present].
     #[arg(long, global = true, env = "OPENLEASE_CONFIG", value_name = "PATH")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// JSON-RPC endpoint of the node [default: http://127.0.0.1:8545].
     #[arg(long, global = true, env = "OPENLEASE_RPC_URL", value_name = "URL")]
     rpc_url: Option<String>,
     /// The deployment manifest (a `deployments/<chainId>.json`).
     #[arg(long, global = true, env = "OPENLEASE_MANIFEST", value_name = "PATH", conflicts_with = "deployments")]
     manifest: Option<PathBuf>,
-    /// Directory of deployment manifests, one per chain id [default: deployments].
+    /// Directory of deployment manifests, one per chain id [default: the `deployments` of the current
+    /// directory, or of the nearest parent that has the chain's manifest].
     #[arg(long, global = true, env = "OPENLEASE_DEPLOYMENTS", value_name = "DIR")]
     deployments: Option<PathBuf>,
     /// The chain, when the node's should be checked against it [default: the node's].
@@ -81,15 +82,79 @@ pub(crate) struct FileConfig {
 /// The keys a config file may have.
 const KEYS: [&str; 6] = ["rpc_url", "manifest", "deployments", "chain_id", "keystore", "password_file"];
 
-impl FileConfig {
-    /// Reads and checks a config file: each error names the file and the key.
-    pub(crate) fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            CliError::hint(format!("cannot read the config file {}: {e}", path.display()), "fix --config or OPENLEASE_CONFIG")
-        })?;
-        Self::parse(&text, path)
+/// Which config file is read, and what chose it: the fix of a file that cannot be read depends on
+/// it (a path given by mistake, or a `./openlease.toml` left where the command runs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ConfigFile {
+    /// `--config PATH`.
+    Flag(PathBuf),
+    /// `OPENLEASE_CONFIG`.
+    Env(PathBuf),
+    /// `./openlease.toml`, present where the command runs.
+    Default,
+    /// None.
+    None,
+}
+
+impl ConfigFile {
+    /// The file `--config` or `OPENLEASE_CONFIG` names (`from_env` when clap took it from the
+    /// variable), else `./openlease.toml` if it exists.
+    pub(crate) fn choose(config: Option<&Path>, from_env: bool) -> Self {
+        match config {
+            Some(path) if from_env => Self::Env(path.to_path_buf()),
+            Some(path) => Self::Flag(path.to_path_buf()),
+            None if Path::new(DEFAULT_CONFIG).is_file() => Self::Default,
+            None => Self::None,
+        }
     }
 
+    /// The file, as messages and `using` name it.
+    fn shown(&self) -> Option<String> {
+        match self {
+            Self::Flag(path) | Self::Env(path) => Some(path.display().to_string()),
+            Self::Default => Some(format!("./{DEFAULT_CONFIG}")),
+            Self::None => None,
+        }
+    }
+
+    /// Reads it, if there is one.
+    fn load(&self) -> Result<FileConfig> {
+        let default = Path::new(".").join(DEFAULT_CONFIG);
+        let path = match self {
+            Self::Flag(path) | Self::Env(path) => path.as_path(),
+            Self::Default => default.as_path(),
+            Self::None => return Ok(FileConfig::default()),
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| self.unreadable(&e))?;
+        FileConfig::parse(&text, path)
+    }
+
+    /// The file cannot be read: which one, why, and the fix for what chose it.
+    fn unreadable(&self, error: &std::io::Error) -> CliError {
+        let shown = self.shown().unwrap_or_default();
+        match self {
+            Self::Flag(_) => CliError::hint(
+                format!("cannot read the config file {shown} (given by --config): {error}"),
+                "fix the path given to --config",
+            ),
+            Self::Env(_) => CliError::hint(
+                format!("cannot read the config file {shown} (given by OPENLEASE_CONFIG): {error}"),
+                "fix OPENLEASE_CONFIG, or unset it",
+            ),
+            Self::Default | Self::None => {
+                let cwd = std::env::current_dir().map(|d| format!(" {}", d.display())).unwrap_or_default();
+                CliError::hint(
+                    format!(
+                        "cannot read the config file {shown}, read by default from the current directory{cwd}: {error}"
+                    ),
+                    format!("fix or remove {shown}, or pass --config PATH to read another file"),
+                )
+            }
+        }
+    }
+}
+
+impl FileConfig {
     /// Parses a config file's text; `path` is for messages and relative paths.
     pub(crate) fn parse(text: &str, path: &Path) -> Result<Self> {
         let file = path.display();
@@ -145,8 +210,42 @@ fn locate(text: &str, error: &toml::de::Error) -> String {
 /// Where the manifest comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ManifestSource {
+    /// `--manifest`, `OPENLEASE_MANIFEST` or `manifest`.
     File(PathBuf),
+    /// `--deployments`, `OPENLEASE_DEPLOYMENTS` or `deployments`.
     Dir(PathBuf),
+    /// Nothing said: `deployments/<chainId>.json` in the current directory or the nearest parent
+    /// that has one, as git finds its repository.
+    Search,
+}
+
+/// `deployments/<chain_id>.json` in `start` or the nearest of its parents; else every path looked at.
+fn find_manifest(start: &Path, chain_id: u64) -> std::result::Result<PathBuf, Vec<PathBuf>> {
+    let mut looked = Vec::new();
+    for dir in start.ancestors() {
+        let path = Manifest::path(&dir.join(DEFAULT_DEPLOYMENTS), chain_id);
+        if path.is_file() {
+            return Ok(path);
+        }
+        looked.push(path);
+    }
+    Err(looked)
+}
+
+/// No manifest for the node's chain where the default looks: where it looked, and what to do.
+fn no_manifest(chain_id: u64, looked: &[PathBuf]) -> CliError {
+    let looked: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
+    CliError::hint(
+        format!(
+            "no deployment manifest for chain {chain_id} (the node's): looked for {DEFAULT_DEPLOYMENTS}/{chain_id}.json \
+             in the current directory and its parents: {}",
+            looked.join(", ")
+        ),
+        format!(
+            "run openlease from the repository that deployed the market (`make devnet` writes \
+             {DEFAULT_DEPLOYMENTS}/{chain_id}.json there), or pass --deployments DIR or --manifest PATH"
+        ),
+    )
 }
 
 /// Everything resolved: flags, then the environment, then the file, then defaults. Not `Debug`:
@@ -160,6 +259,8 @@ pub(crate) struct Settings {
     json: bool,
     /// Set once a command connected to send transactions: what it acts on.
     target: OnceLock<Target>,
+    /// Set once a command read the manifest: the market's stablecoins, to render errors with.
+    stablecoins: OnceLock<Vec<StablecoinEntry>>,
     manifest: ManifestSource,
     chain_id: Option<u64>,
     private_key: Option<String>,
@@ -168,27 +269,22 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    /// Resolves the settings of `args`.
-    pub(crate) fn resolve(args: &GlobalArgs) -> Result<Self> {
-        let (file, config_file) = match &args.config {
-            Some(path) => (FileConfig::load(path)?, Some(path.display().to_string())),
-            None if Path::new(DEFAULT_CONFIG).is_file() => {
-                (FileConfig::load(Path::new(DEFAULT_CONFIG))?, Some(format!("./{DEFAULT_CONFIG}")))
-            }
-            None => (FileConfig::default(), None),
-        };
+    /// Resolves the settings of `args`, with `config` the file they chose.
+    pub(crate) fn resolve(args: &GlobalArgs, config: &ConfigFile) -> Result<Self> {
+        let file = config.load()?;
         let manifest = match (&args.manifest, &args.deployments, file.manifest, file.deployments) {
             (Some(path), ..) => ManifestSource::File(path.clone()),
             (None, Some(dir), ..) => ManifestSource::Dir(dir.clone()),
             (None, None, Some(path), _) => ManifestSource::File(path),
             (None, None, None, Some(dir)) => ManifestSource::Dir(dir),
-            (None, None, None, None) => ManifestSource::Dir(DEFAULT_DEPLOYMENTS.into()),
+            (None, None, None, None) => ManifestSource::Search,
         };
         Ok(Self {
             rpc_url: args.rpc_url.clone().or(file.rpc_url).unwrap_or_else(|| DEFAULT_RPC_URL.into()),
-            config_file,
+            config_file: config.shown(),
             json: args.json,
             target: OnceLock::new(),
+            stablecoins: OnceLock::new(),
             manifest,
             chain_id: args.chain_id.or(file.chain_id),
             // An empty OPENLEASE_PRIVATE_KEY= is no key, not a malformed one.
@@ -196,6 +292,11 @@ impl Settings {
             keystore: args.keystore.clone().or(file.keystore),
             password_file: args.password_file.clone().or(file.password_file),
         })
+    }
+
+    /// The node's URL, as given: show it only through `redact`.
+    pub(crate) fn rpc_url(&self) -> &str {
+        &self.rpc_url
     }
 
     /// Whether a key to act with was given.
@@ -239,13 +340,11 @@ impl Settings {
         })
     }
 
-    /// Connects to the market: as the configured key, or, when `need_key` is false and none was
-    /// given, as a throwaway key that only reads.
-    pub(crate) async fn connect(&self, need_key: bool) -> Result<Client<DynProvider>> {
-        crate::error::set_rpc_url(&self.rpc_url);
-        let signer = if need_key || self.has_key() { self.signer()? } else { PrivateKeySigner::random() };
+    /// Connects to the node alone, without a market or a key: its chain id checked against
+    /// `--chain-id` when one is set.
+    pub(crate) async fn node(&self) -> Result<(DynProvider, u64)> {
         let url = &self.rpc_url;
-        let node = ProviderBuilder::new().connect(url).await.map_err(|e| rpc_failure(url, &e))?;
+        let node = ProviderBuilder::new().connect(url).await.map_err(|e| rpc_failure(url, &e))?.erased();
         let chain_id = match tokio::time::timeout(CONNECT_TIMEOUT, node.get_chain_id()).await {
             Ok(Ok(id)) => id,
             Ok(Err(e)) => return Err(rpc_failure(url, &e)),
@@ -260,18 +359,53 @@ impl Settings {
                 redact(url)
             );
         }
+        Ok((node, chain_id))
+    }
+
+    /// The deployment manifest of the market on chain `chain_id`.
+    pub(crate) fn manifest(&self, chain_id: u64) -> Result<Manifest> {
+        let explicit = |e: openlease_client::ManifestError| {
+            let rendered = manifest_error(&e);
+            CliError::from(Rendered {
+                hint: Some(
+                    "check --manifest or --deployments (OPENLEASE_MANIFEST, OPENLEASE_DEPLOYMENTS, or `manifest` \
+                     and `deployments` in the config file)"
+                        .into(),
+                ),
+                ..rendered
+            })
+        };
         let manifest = match &self.manifest {
-            ManifestSource::File(path) => Manifest::load(path),
-            ManifestSource::Dir(dir) => Manifest::load_for_chain(dir, chain_id),
-        }
-        .map_err(|e| {
-            CliError::hint(
-                e.to_string(),
-                "pass --manifest PATH or --deployments DIR (or set them in openlease.toml)",
-            )
-        })?;
-        crate::error::set_manifest(&manifest);
-        Ok(Client::connect(url, signer, manifest).await?)
+            ManifestSource::File(path) => Manifest::load(path).map_err(explicit)?,
+            ManifestSource::Dir(dir) => Manifest::load_for_chain(dir, chain_id).map_err(explicit)?,
+            ManifestSource::Search => {
+                let cwd = std::env::current_dir()
+                    .map_err(|e| CliError::new(format!("cannot read the current directory: {e}")))?;
+                let path = find_manifest(&cwd, chain_id).map_err(|looked| no_manifest(chain_id, &looked))?;
+                Manifest::load(&path).map_err(|e| CliError::from(manifest_error(&e)))?
+            }
+        };
+        let _ = self.stablecoins.set(manifest.stablecoins.clone());
+        Ok(manifest)
+    }
+
+    /// Connects to the market: as the configured key, or, when `need_key` is false and none was
+    /// given, as a throwaway key that only reads.
+    pub(crate) async fn connect(&self, need_key: bool) -> Result<Client<DynProvider>> {
+        let signer = if need_key || self.has_key() { self.signer()? } else { PrivateKeySigner::random() };
+        let (_, chain_id) = self.node().await?;
+        let manifest = self.manifest(chain_id)?;
+        Ok(Client::connect(&self.rpc_url, signer, manifest).await?)
+    }
+
+    /// What errors are rendered with: the node, and the market's stablecoins once read.
+    pub(crate) fn error_context(&self) -> ErrorContext<'_> {
+        ErrorContext { rpc_url: Some(&self.rpc_url), stablecoins: self.stablecoins.get().map_or(&[], Vec::as_slice) }
+    }
+
+    /// `error` as printed.
+    pub(crate) fn render(&self, error: &CliError) -> Rendered {
+        error.render(&self.error_context())
     }
 
     /// Connects as the configured key to send transactions, first saying which config file and
@@ -293,9 +427,9 @@ impl Settings {
 
     /// The config file and market a command sent transactions with, for `--json` output.
     pub(crate) fn target(&self) -> Option<serde_json::Value> {
-        self.target.get().map(|t| {
-            serde_json::json!({ "configFile": t.config_file, "market": t.market, "chainId": t.chain_id })
-        })
+        self.target
+            .get()
+            .map(|t| serde_json::json!({ "configFile": t.config_file, "market": t.market, "chainId": t.chain_id }))
     }
 }
 
@@ -316,11 +450,6 @@ impl fmt::Display for Target {
     }
 }
 
-/// Whether progress lines go to stderr: a terminal, and not `--json`.
-pub(crate) fn show_progress(json: bool) -> bool {
-    !json && std::io::stderr().is_terminal()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,13 +467,36 @@ mod tests {
         assert_eq!(config.keystore, Some(PathBuf::from("/k.json")));
         assert_eq!(config.chain_id, Some(31337));
 
-        let wrong_type = FileConfig::parse("chain_id = \"dev\"", path).unwrap_err();
+        let wrong_type = FileConfig::parse("chain_id = \"dev\"", path).unwrap_err().plain();
         assert!(wrong_type.message.contains("/etc/openlease/openlease.toml"), "{wrong_type}");
         assert!(wrong_type.message.contains("`chain_id` must be an integer, not string"), "{wrong_type}");
-        let unknown = FileConfig::parse("rpc = \"x\"", path).unwrap_err();
+        let unknown = FileConfig::parse("rpc = \"x\"", path).unwrap_err().plain();
         assert!(unknown.message.contains("unknown key `rpc`"), "{unknown}");
-        let syntax = FileConfig::parse("rpc_url = ", path).unwrap_err();
+        let syntax = FileConfig::parse("rpc_url = ", path).unwrap_err().plain();
         assert!(syntax.message.contains("not valid TOML"), "{syntax}");
-        assert!(FileConfig::parse("private_key = \"0x01\"", path).unwrap_err().message.contains("refused"));
+        assert!(FileConfig::parse("private_key = \"0x01\"", path).unwrap_err().plain().message.contains("refused"));
+    }
+
+    #[test]
+    fn the_default_manifest_is_found_in_the_nearest_parent() {
+        struct Scratch(PathBuf);
+        impl Drop for Scratch {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let root = Scratch(std::env::temp_dir().join(format!("openlease-cli-manifest-{}", std::process::id())));
+        let deep = root.0.join("repo/client/cli");
+        std::fs::create_dir_all(&deep).unwrap();
+        let looked = find_manifest(&deep, 31337).unwrap_err();
+        assert_eq!(looked[0], deep.join("deployments/31337.json"));
+        assert_eq!(looked[1], root.0.join("repo/client/deployments/31337.json"));
+        std::fs::create_dir_all(root.0.join("repo/deployments")).unwrap();
+        std::fs::write(root.0.join("repo/deployments/31337.json"), "{}").unwrap();
+        assert_eq!(find_manifest(&deep, 31337), Ok(root.0.join("repo/deployments/31337.json")));
+        assert!(find_manifest(&deep, 1).is_err(), "another chain's manifest is not this one's");
+        let error = no_manifest(31337, &looked).plain();
+        assert!(error.message.contains(&deep.join("deployments/31337.json").display().to_string()), "{error}");
+        assert!(error.hint.unwrap().contains("--deployments DIR or --manifest PATH"));
     }
 }

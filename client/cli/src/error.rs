@@ -1,80 +1,64 @@
 //! The CLI's errors: what was wrong and, where there is one, what to do about it. SDK errors are
-//! turned into these with the market's typed reverts spelled out in the marketplace's words.
+//! kept as they are until printed, then rendered in the marketplace's words with what the command
+//! knew by then ([`ErrorContext`]: the node's URL, the market's stablecoins), so that amounts show
+//! in token units and the node's URL only ever redacted. A leaf: it knows the SDK, not the commands.
 
-use std::{fmt, sync::OnceLock};
+use std::{fmt, path::Path};
 
 use alloy::{
     primitives::{Address, U256},
     transports::{RpcError, TransportErrorKind},
 };
 use openlease_client::{
-    Error as SdkError, Manifest, OpenleaseErrors, ReceiptError, StablecoinEntry, error::TransportFailure,
-    format_units,
+    Error as SdkError, ManifestError, OpenleaseErrors, PriceError, ReceiptError, ReceiptFileError, SettlementResult,
+    StablecoinEntry, TokenAmount, TypedAmountError, error::TransportFailure, format_duration, format_time,
+    terms::settlement_reason,
 };
 
 /// `Result` with the CLI's [`CliError`].
 pub(crate) type Result<T, E = CliError> = std::result::Result<T, E>;
 
-/// The node's URL, for errors that happen deep inside a call.
-static RPC_URL: OnceLock<String> = OnceLock::new();
-
-/// The market's stablecoins, for reverts that name a token but give raw units.
-static STABLECOINS: OnceLock<Vec<StablecoinEntry>> = OnceLock::new();
-
-/// Remembers the node's URL for [`CliError`]'s messages (which only ever show it redacted).
-pub(crate) fn set_rpc_url(url: &str) {
-    let _ = RPC_URL.set(url.to_string());
+/// What an error is rendered with: what the command had learnt when it failed. Empty before it
+/// connected; the node's URL once it had one; the market's stablecoins once it read the manifest.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ErrorContext<'a> {
+    /// The node's URL (shown redacted).
+    pub(crate) rpc_url: Option<&'a str>,
+    /// The market's stablecoins, for reverts that name a token but give raw units.
+    pub(crate) stablecoins: &'a [StablecoinEntry],
 }
 
-/// Remembers the market's stablecoins, to show the amounts of its reverts in token units.
-pub(crate) fn set_manifest(manifest: &Manifest) {
-    let _ = STABLECOINS.set(manifest.stablecoins.clone());
+impl<'a> ErrorContext<'a> {
+    /// The market's stablecoin at `token`, or `fallback` if it is that token.
+    fn coin_at(&self, token: Address, fallback: Option<&'a StablecoinEntry>) -> Option<&'a StablecoinEntry> {
+        self.stablecoins.iter().find(|c| c.address == token).or(fallback.filter(|c| c.address == token))
+    }
 }
 
 /// `raw` in `coin`'s units (`12.5 USDC`), or as raw units when the token is not known.
 fn in_units(raw: U256, coin: Option<&StablecoinEntry>) -> String {
     match coin {
-        Some(coin) => format!("{} {}", format_units(raw, coin.decimals), coin.symbol),
+        Some(coin) => TokenAmount::of(coin, raw).to_string(),
         None => format!("{raw} raw units"),
     }
 }
 
-/// The market's stablecoin at `token`, or `fallback` if it is that token.
-fn known_coin(token: Address, fallback: Option<&StablecoinEntry>) -> Option<&StablecoinEntry> {
-    STABLECOINS
-        .get()
-        .and_then(|coins| coins.iter().find(|c| c.address == token))
-        .or(fallback.filter(|c| c.address == token))
-}
-
-/// Something went wrong: what, and what to do.
-#[derive(Debug)]
-pub(crate) struct CliError {
+/// An error as printed: what was wrong, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rendered {
     /// What was wrong.
     pub(crate) message: String,
     /// What to do about it.
     pub(crate) hint: Option<String>,
 }
 
-impl CliError {
-    /// An error without a hint.
-    pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: None }
-    }
-
-    /// An error with a hint.
-    pub(crate) fn hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { message: message.into(), hint: Some(hint.into()) }
-    }
-
-    /// `context: message`.
-    pub(crate) fn context(mut self, context: impl fmt::Display) -> Self {
-        self.message = format!("{context}: {}", self.message);
-        self
+impl Rendered {
+    fn new(message: impl Into<String>, hint: Option<String>) -> Self {
+        Self { message: message.into(), hint }
     }
 }
 
-impl fmt::Display for CliError {
+impl fmt::Display for Rendered {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
         if let Some(hint) = &self.hint {
@@ -84,7 +68,85 @@ impl fmt::Display for CliError {
     }
 }
 
-impl std::error::Error for CliError {}
+/// Something went wrong: said in the CLI's words already, or an SDK error to render when printed.
+#[derive(Debug)]
+pub(crate) struct CliError {
+    what: What,
+    /// What the command was doing, innermost first: `receipt r1.json: …`.
+    context: Vec<String>,
+}
+
+#[derive(Debug)]
+enum What {
+    Said(Rendered),
+    /// `coin`: the token of the offer or lease the call was about, for amounts that do not say theirs.
+    Sdk {
+        error: Box<SdkError>,
+        coin: Option<StablecoinEntry>,
+    },
+}
+
+impl CliError {
+    /// An error without a hint.
+    pub(crate) fn new(message: impl Into<String>) -> Self {
+        Self { what: What::Said(Rendered::new(message, None)), context: Vec::new() }
+    }
+
+    /// An error with a hint.
+    pub(crate) fn hint(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { what: What::Said(Rendered::new(message, Some(hint.into()))), context: Vec::new() }
+    }
+
+    /// `context: message`.
+    pub(crate) fn context(mut self, context: impl fmt::Display) -> Self {
+        self.context.push(context.to_string());
+        self
+    }
+
+    /// An SDK error of a call about `coin` (an offer's or a lease's token): the amounts of the
+    /// market's reverts and of receipt refusals that do not say their token are shown in `coin`'s units.
+    pub(crate) fn in_token(error: SdkError, coin: &StablecoinEntry) -> Self {
+        Self { what: What::Sdk { error: Box::new(error), coin: Some(coin.clone()) }, context: Vec::new() }
+    }
+
+    /// The SDK error this is, if it is one: for callers that handle some (an unknown lease) themselves.
+    pub(crate) fn sdk_error(&self) -> Option<&SdkError> {
+        match &self.what {
+            What::Sdk { error, .. } => Some(error),
+            What::Said(_) => None,
+        }
+    }
+
+    /// The error as printed, with what the command knew.
+    pub(crate) fn render(&self, cx: &ErrorContext<'_>) -> Rendered {
+        let mut rendered = match &self.what {
+            What::Said(said) => said.clone(),
+            What::Sdk { error, coin } => sdk(error, coin.as_ref(), cx),
+        };
+        for context in &self.context {
+            rendered.message = format!("{context}: {}", rendered.message);
+        }
+        rendered
+    }
+
+    /// The error rendered without context: for tests of errors the CLI words itself.
+    #[cfg(test)]
+    pub(crate) fn plain(&self) -> Rendered {
+        self.render(&ErrorContext::default())
+    }
+}
+
+impl From<SdkError> for CliError {
+    fn from(error: SdkError) -> Self {
+        Self { what: What::Sdk { error: Box::new(error), coin: None }, context: Vec::new() }
+    }
+}
+
+impl From<Rendered> for CliError {
+    fn from(rendered: Rendered) -> Self {
+        Self { what: What::Said(rendered), context: Vec::new() }
+    }
+}
 
 /// Builds an error and returns it: `bail!("..")` or `bail!(hint = "..", "..")`.
 macro_rules! bail {
@@ -131,7 +193,9 @@ pub(crate) fn rpc_failure(url: &str, error: &TransportFailure) -> CliError {
             let message = redact_urls(&payload.message);
             let lower = message.to_lowercase();
             let hint = if lower.contains("insufficient funds") {
-                Some("the account has too little ETH to pay for gas: fund it (on a devnet, from one of anvil's accounts)")
+                Some(
+                    "the account has too little ETH to pay for gas: fund it (on a devnet, from one of anvil's accounts)",
+                )
             } else if is_log_range_limit(&lower) {
                 Some("the node limits eth_getLogs ranges; use the indexer API or a node without that limit")
             } else if lower.contains("nonce") {
@@ -139,8 +203,8 @@ pub(crate) fn rpc_failure(url: &str, error: &TransportFailure) -> CliError {
             } else {
                 None
             };
-            let error = CliError::new(format!("the node at {node} refused the request: {message} (code {})", payload.code));
-            CliError { hint: hint.map(String::from), ..error }
+            let message = format!("the node at {node} refused the request: {message} (code {})", payload.code);
+            Rendered::new(message, hint.map(String::from)).into()
         }
         RpcError::DeserError { err, .. } => CliError::hint(
             format!("the node at {node} answered something that is not JSON-RPC: {err}"),
@@ -153,9 +217,8 @@ pub(crate) fn rpc_failure(url: &str, error: &TransportFailure) -> CliError {
 /// Whether a node's error message (lowercased) is one of the common wordings of a limit on
 /// `eth_getLogs`: a block range too large, too many results, a response too big.
 fn is_log_range_limit(message: &str) -> bool {
-    let range = message.contains("range") && ["block", "exceed", "too large", "too big", "limit", "max"]
-        .iter()
-        .any(|w| message.contains(w));
+    let range = message.contains("range")
+        && ["block", "exceed", "too large", "too big", "limit", "max"].iter().any(|w| message.contains(w));
     let results = message.contains("more than") && (message.contains("results") || message.contains("logs"));
     range || results || message.contains("response size") || message.contains("too many logs")
 }
@@ -186,10 +249,7 @@ pub(crate) fn redact_urls(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     loop {
-        let next = SCHEMES
-            .iter()
-            .filter_map(|scheme| rest.to_ascii_lowercase().find(scheme))
-            .min();
+        let next = SCHEMES.iter().filter_map(|scheme| rest.to_ascii_lowercase().find(scheme)).min();
         let Some(start) = next else { break };
         out.push_str(&rest[..start]);
         let url_len = rest[start..]
@@ -202,51 +262,164 @@ pub(crate) fn redact_urls(text: &str) -> String {
     out
 }
 
-impl From<SdkError> for CliError {
-    fn from(error: SdkError) -> Self {
-        match &error {
-            SdkError::Transport(e) => rpc_failure(RPC_URL.get().map_or("the RPC URL", String::as_str), e),
-            SdkError::UnknownLease { lease_id, .. } => CliError::hint(
-                format!("lease {lease_id} does not exist on this market"),
-                "check the id: `openlease lease list` shows your leases",
+/// An SDK error in the marketplace's words, with what to do.
+fn sdk(error: &SdkError, coin: Option<&StablecoinEntry>, cx: &ErrorContext<'_>) -> Rendered {
+    let hint = |message: String, hint: &str| Rendered::new(message, Some(hint.into()));
+    match error {
+        SdkError::Transport(e) => rpc_failure(cx.rpc_url.unwrap_or("the RPC URL"), e).render(cx),
+        SdkError::UnknownLease { lease_id, .. } => hint(
+            format!("lease {lease_id} does not exist on this market"),
+            "check the id: `openlease lease list` shows your leases",
+        ),
+        SdkError::WrongChain { manifest, node } => Rendered::new(
+            error.to_string(),
+            Some(format!("point --rpc-url at a node of chain {manifest}, or use the manifest of chain {node}")),
+        ),
+        SdkError::Market(revert) => market(revert, coin, cx),
+        SdkError::Receipt(refused) => receipt(refused, coin),
+        SdkError::ExposureExceedsEscrow { lease_id, unsettled, escrow } => hint(
+            format!(
+                "lease {lease_id}: {} unsettled would exceed the {} left in escrow",
+                in_units(*unsettled, coin),
+                in_units(*escrow, coin)
             ),
-            SdkError::WrongChain { manifest, node } => CliError::hint(
-                error.to_string(),
-                format!("point --rpc-url at a node of chain {manifest}, or use the manifest of chain {node}"),
-            ),
-            SdkError::Market(revert) => market(revert, None),
-            SdkError::Receipt(refused) => receipt(refused),
-            SdkError::ExposureExceedsEscrow { .. } => {
-                CliError::hint(error.to_string(), "settle with `openlease settle`, or ask the tenant to top up")
-            }
-            _ => CliError::new(redact_urls(&error.to_string())),
-        }
+            "settle with `openlease settle`, or ask the tenant to top up",
+        ),
+        SdkError::TransactionTimeout { .. } | SdkError::NonceConsumed { .. } => hint(
+            redact_urls(&error.to_string()),
+            "check the chain (`openlease lease show`, `openlease status` or a block explorer) before sending again",
+        ),
+        SdkError::Amount(e) => amount_error(&TypedAmountError::Units(e.clone()), None),
+        SdkError::Manifest(e) => manifest_error(e),
+        _ => Rendered::new(redact_urls(&error.to_string()), None),
     }
 }
 
-impl CliError {
-    /// An SDK error of a call about `coin` (an offer's or a lease's token): the market's reverts
-    /// that carry amounts but not their token are shown in `coin`'s units.
-    pub(crate) fn in_token(error: SdkError, coin: &StablecoinEntry) -> Self {
-        match &error {
-            SdkError::Market(revert) => market(revert, Some(coin)),
-            _ => error.into(),
+/// A deployment manifest that could not be read.
+pub(crate) fn manifest_error(error: &ManifestError) -> Rendered {
+    let message = match error {
+        ManifestError::Read { path, source } => {
+            format!("cannot read the deployment manifest {}: {source}", path.display())
         }
+        other => other.to_string(),
+    };
+    Rendered::new(
+        message,
+        Some(
+            "pass the market's manifest with --manifest PATH or --deployments DIR (or set them in openlease.toml)"
+                .into(),
+        ),
+    )
+}
+
+/// An amount refused: what was wrong with it and how to write it. `what` is what it pays
+/// (`lease 3`, `the offer`), for an amount in another token than that.
+pub(crate) fn amount_error(error: &TypedAmountError, what: Option<&str>) -> Rendered {
+    use TypedAmountError as E;
+    let like = || Some("write amounts like `12.5 USDC`".to_string());
+    match error {
+        E::NoNumber { .. } | E::NotANumber { .. } | E::NotASymbol { .. } => Rendered::new(error.to_string(), like()),
+        E::Negative { .. } => Rendered::new(error.to_string(), Some("give the amount without a sign".into())),
+        E::NoSymbol { input } => {
+            Rendered::new(format!("`{input}`: say which token"), Some(format!("for example `{} USDC`", input.trim())))
+        }
+        E::UnknownToken { known, .. } => {
+            Rendered::new(error.to_string(), Some(format!("use one of: {}", known.join(", "))))
+        }
+        E::WrongToken { input, expected, given } => {
+            let number = input.trim().trim_end_matches(given.as_str()).trim();
+            Rendered::new(
+                format!("`{input}`: {} is paid in {expected}, not {given}", what.unwrap_or("it")),
+                Some(format!("write the amount in {expected}, like `{number} {expected}`")),
+            )
+        }
+        E::Units(_) => Rendered::new(error.to_string(), Some("write amounts in token units, like `12.5 USDC`".into())),
     }
 }
 
-impl From<openlease_client::AmountError> for CliError {
-    fn from(error: openlease_client::AmountError) -> Self {
-        CliError::hint(error.to_string(), "write amounts in token units, like `12.5 USDC`")
+impl From<TypedAmountError> for CliError {
+    fn from(error: TypedAmountError) -> Self {
+        amount_error(&error, None).into()
     }
+}
+
+/// A price refused: what was wrong with it and what price would do.
+pub(crate) fn price_error(error: &PriceError) -> Rendered {
+    match error {
+        PriceError::Amount(e) => amount_error(e, Some("the offer")),
+        PriceError::NotWhole { nearest, .. } => Rendered::new(
+            error.to_string(),
+            Some(format!("prices are whole raw units per second: {nearest} per second is the nearest")),
+        ),
+        PriceError::TimeUnit { .. } | PriceError::TooLarge { .. } => Rendered::new(error.to_string(), None),
+    }
+}
+
+impl From<PriceError> for CliError {
+    fn from(error: PriceError) -> Self {
+        price_error(&error).into()
+    }
+}
+
+/// A receipt file that cannot be settled on this market.
+pub(crate) fn receipt_file_error(error: &ReceiptFileError, path: &Path) -> CliError {
+    let file = path.display();
+    match error {
+        ReceiptFileError::Malformed(detail) => CliError::hint(
+            format!("{file} is not a signed receipt: {detail}"),
+            "receipts are the JSON `openlease receipt sign` writes",
+        ),
+        ReceiptFileError::Version(_) => CliError::hint(format!("receipt {file}: {error}"), "upgrade openlease"),
+        ReceiptFileError::WrongChain { file: signed, market } => CliError::hint(
+            format!("receipt {file} was signed for chain {signed}, but this market is on chain {market}"),
+            "settle it on the chain it was signed for",
+        ),
+        ReceiptFileError::WrongMarket { file: signed, market } => CliError::hint(
+            format!("receipt {file} was signed for the market at {signed}, not this one at {market}"),
+            "settle it on the market it was signed for",
+        ),
+        ReceiptFileError::NotANumber { .. } => CliError::new(format!("receipt {file}: {error}")),
+    }
+}
+
+/// A receipt refusal: its meaning, amounts in the lease's token, and what to do.
+fn receipt(refused: &ReceiptError, coin: Option<&StablecoinEntry>) -> Rendered {
+    let message = match refused {
+        ReceiptError::OverCap { signer, cap, attested } => format!(
+            "signer {signer} would attest {} in total, over its cap of {}",
+            in_units(*attested, coin),
+            in_units(*cap, coin)
+        ),
+        ReceiptError::NotIncreasing { lease_id, cumulative, accepted } => format!(
+            "lease {lease_id}: its {} in total does not exceed the {} already settled",
+            in_units(*cumulative, coin),
+            in_units(*accepted, coin)
+        ),
+        ReceiptError::SignerExpired { signer, expires_at, now } => format!(
+            "signer {signer}'s authorization expired at {} (now {})",
+            format_time(*expires_at),
+            format_time(*now)
+        ),
+        other => other.to_string(),
+    };
+    let hint = match refused {
+        ReceiptError::SignerNotAuthorized { .. } => "the tenant authorizes it with `openlease signer authorize`",
+        ReceiptError::SignerRevoked { .. } | ReceiptError::SignerExpired { .. } => {
+            "the tenant must authorize a signer again; this receipt cannot be settled"
+        }
+        ReceiptError::OverCap { .. } => "the tenant can raise the cap with `openlease signer authorize`",
+        ReceiptError::NotIncreasing { .. } => "the market already settled this much; nothing to settle",
+        _ => "the receipt was altered or signed for another chain, market or key; ask for a new one",
+    };
+    Rendered::new(format!("receipt refused: {message}"), Some(hint.into()))
 }
 
 /// A market revert: its meaning and what to do. `coin` is the token of the offer or lease the
 /// call was about, for the reverts whose amounts do not say their token.
-fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError {
+fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>, cx: &ErrorContext<'_>) -> Rendered {
     use OpenleaseErrors as E;
     let per_second = |raw: U256| format!("{} per second", in_units(raw, coin));
-    let duration = |seconds: U256| crate::units::format_duration(seconds.saturating_to());
+    let duration = |seconds: U256| format_duration(seconds.saturating_to());
     let (message, hint): (String, &str) = match revert {
         E::OpenleaseProviderNotRegistered(e) => (
             format!("{} is not a registered provider", e.provider),
@@ -257,7 +430,7 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             "change the profile with `openlease provider update`",
         ),
         E::OpenleaseInsufficientFreeStake(e) => (
-            match known_coin(e.token, coin) {
+            match cx.coin_at(e.token, coin) {
                 Some(coin) => format!(
                     "provider {} has not enough free stake: {} free, {} needed",
                     e.provider,
@@ -277,7 +450,7 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             "start the unbonding first: `openlease provider unstake AMOUNT`",
         ),
         E::OpenleaseStillThawing(e) => (
-            format!("the stake is still thawing until {}", crate::units::format_time(e.thawEndsAt.to::<u64>())),
+            format!("the stake is still thawing until {}", format_time(e.thawEndsAt.to::<u64>())),
             "withdraw after the unbonding period; `openlease status` shows when",
         ),
         E::OpenleaseNothingToClaim(e) => {
@@ -336,11 +509,7 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             "pick a --duration within the offer's bounds (`openlease offer show`)",
         ),
         E::OpenleaseDepositTooSmall(e) => (
-            format!(
-                "a deposit of {} is below the {} required",
-                in_units(e.deposit, coin),
-                in_units(e.required, coin)
-            ),
+            format!("a deposit of {} is below the {} required", in_units(e.deposit, coin), in_units(e.required, coin)),
             "the deposit must pay for at least the offer's minimum duration",
         ),
         E::OpenleaseUnknownLease(e) => (
@@ -358,7 +527,7 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             (format!("{} is not the provider of lease {}", e.caller, e.leaseId), "use the provider's key")
         }
         E::OpenleaseLeaseEnded(e) => (
-            format!("lease {} ended at {}", e.leaseId, crate::units::format_time(e.endedAt.to::<u64>())),
+            format!("lease {} ended at {}", e.leaseId, format_time(e.endedAt.to::<u64>())),
             "an ended lease can only be settled and then finalized",
         ),
         E::OpenleaseLeaseFinalized(e) => {
@@ -368,12 +537,16 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             format!(
                 "lease {}'s settlement window is open until {}",
                 e.leaseId,
-                crate::units::format_time(e.windowEndsAt.to::<u64>())
+                format_time(e.windowEndsAt.to::<u64>())
             ),
             "finalize after the window; `openlease lease show` says when",
         ),
         E::OpenleaseInvalidSignerTerms(e) => (
-            format!("invalid signer terms: cap {}, expiry {}", e.cap, e.expiresAt),
+            format!(
+                "invalid signer terms: cap {}, expiry {}",
+                in_units(e.cap, coin),
+                format_time(e.expiresAt.saturating_to())
+            ),
             "the cap must be positive and the expiry in the future",
         ),
         E::OpenleaseUnknownSigner(e) => (
@@ -381,8 +554,8 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             "authorize it first: `openlease signer authorize`",
         ),
         E::OpenleaseSettlementFailed(e) => {
-            let why = match openlease_client::SettlementResult::try_from(e.result) {
-                Ok(result) => crate::receipts::describe_result(result),
+            let why = match SettlementResult::try_from(e.result) {
+                Ok(result) => settlement_reason(result).to_string(),
                 Err(unknown) => unknown.to_string(),
             };
             (
@@ -397,7 +570,7 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             (format!("lease {} has no open dispute", e.leaseId), "`openlease dispute show` shows its state")
         }
         E::OpenleaseDisputeOpen(e) => (
-            format!("lease {} has a dispute open until {}", e.leaseId, crate::units::format_time(e.deadline.to::<u64>())),
+            format!("lease {} has a dispute open until {}", e.leaseId, format_time(e.deadline.to::<u64>())),
             "wait for the arbiter's ruling or the deadline (`openlease dispute expire`)",
         ),
         E::OpenleaseDisputeDeadlinePassed(e) => (
@@ -405,11 +578,7 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
             "anyone can now expire it: `openlease dispute expire`",
         ),
         E::OpenleaseDisputeDeadlineNotReached(e) => (
-            format!(
-                "the dispute on lease {} runs until {}",
-                e.leaseId,
-                crate::units::format_time(e.deadline.to::<u64>())
-            ),
+            format!("the dispute on lease {} runs until {}", e.leaseId, format_time(e.deadline.to::<u64>())),
             "wait for the deadline",
         ),
         E::OpenleaseDisputeWindowClosed(e) => (
@@ -431,21 +600,7 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>) -> CliError 
         E::OpenleaseZeroAmount(_) => ("the amount is zero".into(), "give a positive amount"),
         other => (format!("the market reverted: {other:?}"), "see IOpenleaseErrors.sol for its meaning"),
     };
-    CliError::hint(message, hint)
-}
-
-/// A receipt refusal: its meaning and what to do.
-fn receipt(refused: &ReceiptError) -> CliError {
-    let hint = match refused {
-        ReceiptError::SignerNotAuthorized { .. } => "the tenant authorizes it with `openlease signer authorize`",
-        ReceiptError::SignerRevoked { .. } | ReceiptError::SignerExpired { .. } => {
-            "the tenant must authorize a signer again; this receipt cannot be settled"
-        }
-        ReceiptError::OverCap { .. } => "the tenant can raise the cap with `openlease signer authorize`",
-        ReceiptError::NotIncreasing { .. } => "the market already settled this much; nothing to settle",
-        _ => "the receipt was altered or signed for another chain, market or key; ask for a new one",
-    };
-    CliError::hint(format!("receipt refused: {refused}"), hint)
+    Rendered::new(message, Some(hint.into()))
 }
 
 #[cfg(test)]
@@ -481,13 +636,14 @@ mod tests {
     #[test]
     fn only_a_failed_connection_is_called_unreachable() {
         let url = "https://user:pw@rpc.example/v2/APIKEY";
-        let refused = TransportErrorKind::custom_str("error sending request for url (https://user:pw@rpc.example/v2/APIKEY)");
-        let down = rpc_failure(url, &refused);
+        let refused =
+            TransportErrorKind::custom_str("error sending request for url (https://user:pw@rpc.example/v2/APIKEY)");
+        let down = rpc_failure(url, &refused).plain();
         assert!(down.message.starts_with("cannot reach the node at https://rpc.example: "), "{down}");
         assert!(down.hint.as_deref().unwrap().contains("is the node running?"), "{down}");
         assert!(!down.to_string().contains("APIKEY") && !down.to_string().contains("pw@"), "{down}");
 
-        let gas = rpc_failure(url, &error_reply(-32000, "insufficient funds for gas * price + value"));
+        let gas = rpc_failure(url, &error_reply(-32000, "insufficient funds for gas * price + value")).plain();
         assert_eq!(
             gas.message,
             "the node at https://rpc.example refused the request: insufficient funds for gas * price + value (code -32000)"
@@ -500,7 +656,7 @@ mod tests {
             "query returned more than 10000 results",
             "Log response size exceeded.",
         ] {
-            let logs = rpc_failure(url, &error_reply(-32005, limit));
+            let logs = rpc_failure(url, &error_reply(-32005, limit)).plain();
             assert!(logs.message.contains(limit), "{logs}");
             assert_eq!(
                 logs.hint.as_deref(),
@@ -508,32 +664,96 @@ mod tests {
                 "{limit}"
             );
         }
-        let nonce = rpc_failure(url, &error_reply(-32003, "nonce too low"));
+        let nonce = rpc_failure(url, &error_reply(-32003, "nonce too low")).plain();
         assert!(nonce.hint.as_deref().unwrap().contains("pending"), "{nonce}");
 
-        let unauthorized = rpc_failure(url, &TransportErrorKind::http_error(401, "invalid API key".into()));
+        let unauthorized = rpc_failure(url, &TransportErrorKind::http_error(401, "invalid API key".into())).plain();
         assert_eq!(unauthorized.message, "the node at https://rpc.example answered HTTP 401: invalid API key");
         assert!(unauthorized.hint.as_deref().unwrap().contains("API key"), "{unauthorized}");
     }
 
     #[test]
     fn reverts_show_amounts_in_the_token_of_the_call() {
-        use openlease_contracts::Openlease::{OpenleaseDepositTooSmall, OpenleaseNotInArrears};
+        use openlease_client::contracts::Openlease::{
+            OpenleaseDepositTooSmall, OpenleaseInsufficientFreeStake, OpenleaseNotInArrears,
+        };
         let usdc = StablecoinEntry { symbol: "USDC".into(), address: Address::repeat_byte(1), decimals: 6 };
         let small = OpenleaseErrors::OpenleaseDepositTooSmall(OpenleaseDepositTooSmall {
             deposit: U256::from(1_000),
             required: U256::from(6_000),
         });
-        let in_usdc = CliError::in_token(SdkError::Market(Box::new(small.clone())), &usdc);
+        let in_usdc = CliError::in_token(SdkError::Market(Box::new(small.clone())), &usdc).plain();
         assert_eq!(in_usdc.message, "a deposit of 0.001 USDC is below the 0.006 USDC required");
-        let unknown = CliError::from(SdkError::Market(Box::new(small)));
+        let unknown = CliError::from(SdkError::Market(Box::new(small))).plain();
         assert_eq!(unknown.message, "a deposit of 1000 raw units is below the 6000 raw units required");
         let current = OpenleaseErrors::OpenleaseNotInArrears(OpenleaseNotInArrears {
             leaseId: U256::from(3),
             settled: U256::from(360_000),
             due: U256::from(300_000),
         });
-        let current = CliError::in_token(SdkError::Market(Box::new(current)), &usdc);
+        let current = CliError::in_token(SdkError::Market(Box::new(current)), &usdc).plain();
         assert_eq!(current.message, "lease 3's tenant is not in arrears: 0.36 USDC settled of 0.3 USDC due");
+
+        // A revert that names its token is shown in it when the market's stablecoins are known.
+        let stake = OpenleaseErrors::OpenleaseInsufficientFreeStake(OpenleaseInsufficientFreeStake {
+            provider: Address::repeat_byte(2),
+            token: usdc.address,
+            free: U256::from(100_000),
+            needed: U256::from(720_000),
+        });
+        let stake = CliError::from(SdkError::Market(Box::new(stake)));
+        assert!(stake.plain().message.contains("(of token"), "{}", stake.plain());
+        let coins = [usdc.clone()];
+        let cx = ErrorContext { rpc_url: None, stablecoins: &coins };
+        assert!(stake.render(&cx).message.ends_with("0.1 USDC free, 0.72 USDC needed"), "{}", stake.render(&cx));
+    }
+
+    #[test]
+    fn the_node_of_a_failed_call_is_the_one_the_command_used() {
+        let failure = TransportErrorKind::custom_str("error sending request for url (https://rpc.example/v2/KEY)");
+        let error = CliError::from(SdkError::Transport(Box::new(failure))).context("lease 3");
+        let cx = ErrorContext { rpc_url: Some("https://rpc.example/v2/KEY"), stablecoins: &[] };
+        let rendered = error.render(&cx);
+        assert!(rendered.message.starts_with("lease 3: cannot reach the node at https://rpc.example: "), "{rendered}");
+        assert!(!rendered.to_string().contains("KEY"), "{rendered}");
+    }
+
+    #[test]
+    fn receipt_refusals_count_in_the_lease_token() {
+        let usdc = StablecoinEntry { symbol: "USDC".into(), address: Address::repeat_byte(1), decimals: 6 };
+        let over = ReceiptError::OverCap {
+            signer: Address::repeat_byte(3),
+            cap: U256::from(1_000_000),
+            attested: U256::from(2_000_000),
+        };
+        let rendered = CliError::in_token(SdkError::Receipt(over), &usdc).plain();
+        assert!(rendered.message.ends_with("would attest 2 USDC in total, over its cap of 1 USDC"), "{rendered}");
+        assert!(rendered.hint.unwrap().contains("raise the cap"));
+    }
+
+    #[test]
+    fn unsent_transactions_say_to_look_before_sending_again() {
+        let timeout = SdkError::TransactionTimeout {
+            tx: Default::default(),
+            nonce: 4,
+            waited: 120,
+            rebroadcasts: 3,
+            last_error: None,
+        };
+        let hint = CliError::from(timeout).plain().hint.unwrap();
+        assert!(hint.contains("before sending again") && hint.contains("openlease lease show"), "{hint}");
+        let taken = CliError::from(SdkError::NonceConsumed { tx: Default::default(), nonce: 4 }).plain();
+        assert!(taken.hint.unwrap().contains("before sending again"));
+    }
+
+    #[test]
+    fn amounts_in_another_token_name_what_they_pay() {
+        let amount: openlease_client::TypedAmount = "5 DAI".parse().unwrap();
+        let usdc = StablecoinEntry { symbol: "USDC".into(), address: Address::ZERO, decimals: 6 };
+        let wrong = amount_error(&amount.resolve_in(&usdc).unwrap_err(), Some("lease 3"));
+        assert_eq!(wrong.message, "`5 DAI`: lease 3 is paid in USDC, not DAI");
+        assert_eq!(wrong.hint.as_deref(), Some("write the amount in USDC, like `5 USDC`"));
+        let negative = CliError::from("-5".parse::<openlease_client::TypedAmount>().unwrap_err()).plain();
+        assert_eq!(negative.message, "`-5`: amounts cannot be negative");
     }
 }

@@ -1,10 +1,10 @@
 //! What a command prints: text for people or JSON for scripts on stdout, progress on stderr.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use serde_json::Value;
 
-use crate::error::CliError;
+use crate::error::{Rendered, redact_urls};
 
 /// A command's result, in both forms.
 #[derive(Debug)]
@@ -34,7 +34,7 @@ pub(crate) struct Output {
 impl Output {
     /// Output in JSON or text; progress only to a terminal, never with JSON.
     pub(crate) fn new(json: bool) -> Self {
-        Self { json, progress: crate::config::show_progress(json) }
+        Self { json, progress: !json && std::io::stderr().is_terminal() }
     }
 
     /// Prints a command's result on stdout.
@@ -50,9 +50,9 @@ impl Output {
     /// Prints an error on stderr; with `--json`, with the config file and market the command was
     /// sending to (`target`), if it got that far. Any URL in it is redacted (hosted nodes' URLs
     /// carry API keys, and transport errors repeat them).
-    pub(crate) fn error(&self, error: &CliError, target: Option<Value>) {
-        let message = crate::error::redact_urls(&error.message);
-        let hint = error.hint.as_deref().map(crate::error::redact_urls);
+    pub(crate) fn error(&self, error: &Rendered, target: Option<Value>) {
+        let message = redact_urls(&error.message);
+        let hint = error.hint.as_deref().map(redact_urls);
         let mut stderr = std::io::stderr().lock();
         let _ = if self.json {
             let mut json = serde_json::json!({ "error": message, "hint": hint });
@@ -66,6 +66,11 @@ impl Output {
                 None => writeln!(stderr, "error: {message}"),
             }
         };
+    }
+
+    /// A warning on stderr: the command goes on, but something is likely not what was meant.
+    pub(crate) fn warn(&self, warning: &str) {
+        eprintln!("warning: {}", redact_urls(warning));
     }
 
     /// Starts step `n` of `total` of a multi-transaction command (`[1/2] approving 100 USDC…`).

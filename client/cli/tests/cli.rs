@@ -35,7 +35,8 @@ async fn a_provider_lives_its_whole_life_by_hand() {
         let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", deposit]).json();
         lease["leaseId"].as_str().unwrap().to_string()
     };
-    let (lease1, lease2) = (open("100 USDC"), open("50 USDC"));
+    // A 7-day lease at 0.0001 USDC per second can use 60.48 USDC at most.
+    let (lease1, lease2) = (open("60 USDC"), open("50 USDC"));
     let signer_address = m.address(signer).to_string();
     m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "50 USDC", "--expires", "30d"]).json();
     // Each lease locks a bond of 2 x 100 raw/s x 3,600 s of notice.
@@ -45,8 +46,11 @@ async fn a_provider_lives_its_whole_life_by_hand() {
     m.advance(1000).await;
     let receipt = |name: &str, lease: &str, amount: &str| {
         let file = m.dir.join(name);
-        m.run(signer, &["receipt", "sign", "--lease", lease, "--amount", amount, "--usage", name, "--out", path(&file)])
-            .json();
+        m.run(
+            signer,
+            &["receipt", "sign", "--lease", lease, "--amount", amount, "--usage", name, "--out", path(&file)],
+        )
+        .json();
         file
     };
     let r1 = receipt("r1.json", &lease1, "0.05 USDC");
@@ -56,10 +60,13 @@ async fn a_provider_lives_its_whole_life_by_hand() {
     // One receipt: settle, 1% fee.
     let settled = m.run(provider, &["settle", path(&r1)]).json();
     let outcome = &settled["outcomes"][0];
-    assert_eq!(outcome["result"], "Settled");
+    assert_eq!(outcome["result"], "settled");
     assert_eq!((raw(&outcome["paid"]), raw(&outcome["fee"]), raw(&outcome["earned"])), (50_000, 500, 49_500));
+    let nonce = m.nonce(provider).await;
     let again = m.run(provider, &["settle", path(&r1)]);
     assert!(again.error().contains("already settled"), "{}", again.stderr);
+    assert!(again.stderr.contains("nothing was sent"), "{}", again.stderr);
+    assert_eq!(m.nonce(provider).await, nonce, "a receipt that would pay nothing is not sent");
 
     // Many: settleBatch, one outcome per lease; a lease the market does not know has no token,
     // so no amounts.
@@ -73,11 +80,28 @@ async fn a_provider_lives_its_whole_life_by_hand() {
     assert_eq!(outcomes.len(), 3);
     for (outcome, lease) in outcomes.iter().zip([&lease1, &lease2]) {
         assert_eq!(outcome["leaseId"], lease.as_str());
-        assert_eq!(outcome["result"], "Settled");
+        assert_eq!(outcome["result"], "settled");
         assert_eq!(raw(&outcome["paid"]), 30_000);
     }
-    assert_eq!(outcomes[2]["result"], "UnknownLease");
+    // Checked before sending: a receipt the market would skip is not sent, and says why.
+    assert_eq!(outcomes[2]["result"], "unknown_lease");
+    assert_eq!(outcomes[2]["sent"], false);
+    assert_eq!(outcomes[2]["reason"], "no such lease");
     assert!(outcomes[2].get("paid").is_none(), "{}", outcomes[2]);
+
+    // A batch in which every receipt would be refused is not sent either: each one's reason.
+    let nonce = m.nonce(provider).await;
+    let stale = m.run(provider, &["settle", path(&r1), path(&r2)]);
+    assert!(
+        stale.error().contains("none of the 2 receipts would pay anything, so nothing was sent"),
+        "{}",
+        stale.stderr
+    );
+    for name in ["r1.json", "r2.json"] {
+        let reason = format!("{name} (lease {lease1}): already settled");
+        assert!(stale.stderr.contains(&reason), "{reason}: {}", stale.stderr);
+    }
+    assert_eq!(m.nonce(provider).await, nonce, "nothing was sent");
 
     // Earnings: 99% of 110,000 raw.
     let claimed = m.run(provider, &["claim"]).json();
@@ -107,12 +131,12 @@ async fn a_tenant_lives_its_whole_life_by_hand() {
     let offer = m.provider_with_offer(provider, "1000 USDC");
 
     m.run(tenant, &["token", "mint", "1000 USDC"]).json();
-    let opened = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", "100 USDC"]).json();
+    let opened = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", "50 USDC"]).json();
     assert_eq!(opened["depositMethod"], "permit");
-    assert_eq!(raw(&opened["deposit"]), 100 * USDC);
+    assert_eq!(raw(&opened["deposit"]), 50 * USDC);
     let lease = opened["leaseId"].as_str().unwrap().to_string();
     let status = m.run(tenant, &["status"]).json();
-    assert_eq!(raw(&usdc(&status)["balance"]), 900 * USDC);
+    assert_eq!(raw(&usdc(&status)["balance"]), 950 * USDC);
 
     let signer_address = m.address(signer).to_string();
     let before = m.now().await;
@@ -131,13 +155,20 @@ async fn a_tenant_lives_its_whole_life_by_hand() {
     let file = m.dir.join("receipt.json");
     std::fs::write(&file, signed.to_string()).unwrap();
     m.run(provider, &["settle", path(&file)]).json();
+    // The signer's cap and spending in the token of the tenant's leases, as it was authorized.
+    let signer_shown = m.run_text(tenant, &["signer", "show", &signer_address]);
+    assert!(signer_shown.stdout.contains("cap 50 USDC, spent 0.05 USDC, left 49.95 USDC"), "{}", signer_shown.stdout);
+    let signer_json = m.run(tenant, &["signer", "show", &signer_address]).json();
+    assert_eq!((raw(&signer_json["spent"]), signer_json["spent"]["symbol"].as_str()), (50_000, Some("USDC")));
 
-    let topped = m.run(tenant, &["lease", "top-up", &lease, "20 USDC"]).json();
-    assert_eq!(raw(&topped["deposit"]), 120 * USDC);
+    // 10.48 USDC more would pay for the whole 7 days.
+    let topped = m.run(tenant, &["lease", "top-up", &lease, "10 USDC"]).json();
+    assert_eq!(raw(&topped["deposit"]), 60 * USDC);
     let shown = m.run(tenant, &["lease", "show", &lease]).json();
     assert_eq!(shown["status"], "running");
     assert_eq!(raw(&shown["settled"]), 50_000);
-    assert_eq!(raw(&shown["escrow"]), 120 * USDC - 50_000);
+    assert_eq!(raw(&shown["escrow"]), 60 * USDC - 50_000);
+    assert!(shown["notice"].is_null(), "{shown}");
     let listed = m.run(tenant, &["lease", "list"]).json();
     assert_eq!(listed["leases"][0]["leaseId"], lease.as_str());
     assert_eq!(listed["leases"][0]["role"], "tenant");
@@ -153,14 +184,23 @@ async fn a_tenant_lives_its_whole_life_by_hand() {
     // Notice, then the settlement window, then the refund.
     let closed = m.run(tenant, &["lease", "close", &lease]).json();
     assert_eq!(closed["endsAt"].as_u64().unwrap(), m.now().await + 3600);
+    // The lease still runs, but says that it ends, since when and by whom.
+    let noticed = m.run(tenant, &["lease", "show", &lease]).json();
+    assert_eq!(noticed["status"], "notice given");
+    assert_eq!(noticed["notice"]["by"], m.address(tenant).to_string().to_lowercase());
+    assert_eq!(noticed["notice"]["role"], "tenant");
+    assert_eq!(noticed["notice"]["endsAt"], closed["endsAt"]);
+    let noticed = m.run_text(tenant, &["lease", "show", &lease]);
+    let said = format!("lease {lease}: notice given by the tenant {}: ends ", m.address(tenant));
+    assert!(noticed.stdout.contains(&said) && noticed.stdout.contains("(in 1h)"), "{}", noticed.stdout);
     let early = m.run(tenant, &["lease", "finalize", &lease]);
     assert!(early.error().contains("settlement window is open"), "{}", early.stderr);
     m.advance(3600 + 3600).await;
     let finalized = m.run(tenant, &["lease", "finalize", &lease]).json();
-    assert_eq!(raw(&finalized["refund"]), 120 * USDC - 50_000);
+    assert_eq!(raw(&finalized["refund"]), 60 * USDC - 50_000);
     assert_eq!(raw(&finalized["bondReleased"]), 360_000);
     let claimed = m.run(tenant, &["claim", "USDC"]).json();
-    assert_eq!(raw(&claimed["claimed"][0]["amount"]), 120 * USDC - 50_000 + 324_000 + 72_000);
+    assert_eq!(raw(&claimed["claimed"][0]["amount"]), 60 * USDC - 50_000 + 324_000 + 72_000);
     let status = m.run(tenant, &["status"]).json();
     assert_eq!(raw(&usdc(&status)["balance"]), 1000 * USDC - 50_000 + 324_000);
     assert_eq!(raw(&usdc(&status)["claimable"]), 0);
@@ -168,7 +208,8 @@ async fn a_tenant_lives_its_whole_life_by_hand() {
 
 #[test]
 fn an_unreachable_node_and_a_malformed_config_say_what_to_do() {
-    let dir = temp_dir();
+    let scratch = temp_dir();
+    let dir = scratch.path().to_path_buf();
     let down = openlease(&dir, &[], &["--rpc-url", "http://127.0.0.1:1", "lease", "show", "1"]);
     assert!(down.error().contains("cannot reach the node at http://127.0.0.1:1"), "{}", down.stderr);
     assert!(down.stderr.contains("make devnet"), "{}", down.stderr);
@@ -213,6 +254,46 @@ fn an_unreachable_node_and_a_malformed_config_say_what_to_do() {
     let zero = openlease(&dir, &[], &["--rpc-url", "http://127.0.0.1:1", "dispute", "rule", "1", "--slash-bps", "0"]);
     assert!(zero.error().contains("--slash-bps 0 would reject the dispute"), "{}", zero.stderr);
     assert!(zero.stderr.contains("use --reject"), "{}", zero.stderr);
+
+    // A negative amount is refused as one, not taken for a flag.
+    let down = ["--rpc-url", "http://127.0.0.1:1"];
+    for json in [false, true] {
+        let mut args = vec!["lease", "top-up", "1", "-5"];
+        if json {
+            args.insert(0, "--json");
+        }
+        args.extend_from_slice(&down);
+        let negative = openlease(&dir, &[], &args);
+        assert!(negative.error().contains("`-5`: amounts cannot be negative"), "{}", negative.stderr);
+        assert!(!negative.stderr.contains("-- -5"), "{}", negative.stderr);
+    }
+    let deposit = openlease(&dir, &[], &["lease", "open", "1", "--duration", "1d", "--deposit", "-5 USDC"]);
+    assert!(deposit.error().contains("amounts cannot be negative"), "{}", deposit.stderr);
+
+    // A config file that cannot be read is named with the fix for what chose it: the default
+    // ./openlease.toml is not a --config or OPENLEASE_CONFIG mistake.
+    std::fs::write(dir.join("openlease.toml"), [0xff, 0xfe, 0x00]).unwrap();
+    let unreadable = openlease(&dir, &[], &["status"]);
+    assert!(
+        unreadable
+            .error()
+            .contains("cannot read the config file ./openlease.toml, read by default from the current directory"),
+        "{}",
+        unreadable.stderr
+    );
+    assert!(
+        unreadable.stderr.contains("fix or remove ./openlease.toml, or pass --config PATH"),
+        "{}",
+        unreadable.stderr
+    );
+    assert!(!unreadable.stderr.contains("OPENLEASE_CONFIG"), "{}", unreadable.stderr);
+    std::fs::remove_file(dir.join("openlease.toml")).unwrap();
+    let flag = openlease(&dir, &[], &["--config", "missing.toml", "status"]);
+    assert!(flag.error().contains("cannot read the config file missing.toml (given by --config)"), "{}", flag.stderr);
+    assert!(flag.stderr.contains("fix the path given to --config"), "{}", flag.stderr);
+    let env = openlease(&dir, &[("OPENLEASE_CONFIG", "missing.toml")], &["status"]);
+    assert!(env.error().contains("(given by OPENLEASE_CONFIG)"), "{}", env.stderr);
+    assert!(env.stderr.contains("fix OPENLEASE_CONFIG"), "{}", env.stderr);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -224,7 +305,10 @@ async fn each_mistake_is_named_with_what_to_do() {
     let unknown = m.run(tenant, &["lease", "show", "99"]);
     assert!(unknown.error().contains("lease 99 does not exist"), "{}", unknown.stderr);
     assert!(unknown.stderr.contains("lease list"), "{}", unknown.stderr);
-    let unregistered = m.run(stranger, &["offer", "publish", "--price", "1 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1m"]);
+    let unregistered = m.run(
+        stranger,
+        &["offer", "publish", "--price", "1 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1m"],
+    );
     assert!(unregistered.error().contains("is not a registered provider"), "{}", unregistered.stderr);
     assert!(unregistered.stderr.contains("provider register"), "{}", unregistered.stderr);
 
@@ -240,8 +324,8 @@ async fn each_mistake_is_named_with_what_to_do() {
     assert!(too_precise.error().contains("at most 6 decimals"), "{}", too_precise.stderr);
 
     let offer = m.provider_with_offer(provider, "1000 USDC");
-    let broke = m.run(stranger, &["lease", "open", &offer, "--duration", "1d", "--deposit", "100 USDC"]);
-    assert!(broke.error().contains("insufficient balance: you hold 0 USDC, 100 USDC needed"), "{}", broke.stderr);
+    let broke = m.run(stranger, &["lease", "open", &offer, "--duration", "1d", "--deposit", "5 USDC"]);
+    assert!(broke.error().contains("insufficient balance: you hold 0 USDC, 5 USDC needed"), "{}", broke.stderr);
     assert!(broke.stderr.contains("token mint"), "{}", broke.stderr);
     m.run(tenant, &["token", "mint", "1000 USDC"]).json();
 
@@ -253,28 +337,34 @@ async fn each_mistake_is_named_with_what_to_do() {
     };
     let small = open(&offer, &["--deposit", "0.001 USDC"]);
     assert!(small.error().contains("a deposit of 0.001 USDC is below the 0.006 USDC required"), "{}", small.stderr);
-    let pricey = open(&offer, &["--deposit", "10 USDC", "--max-price", "0.18 USDC/h"]);
+    let pricey = open(&offer, &["--deposit", "5 USDC", "--max-price", "0.18 USDC/h"]);
     assert!(
         pricey.error().contains("costs 0.0001 USDC per second, above --max-price (0.00005 USDC per second)"),
         "{}",
         pricey.stderr
     );
-    let free = m.run(provider, &["offer", "publish", "--price", "0 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1h"]);
+    let free = m.run(
+        provider,
+        &["offer", "publish", "--price", "0 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1h"],
+    );
     assert!(
         free.error().contains("invalid offer terms: price 0 USDC per second, duration 1m to 1d, notice 1h, capacity 1"),
         "{}",
         free.stderr
     );
     // No bond-free lease: a notice period under an hour is refused.
-    let unbonded = m.run(provider, &["offer", "publish", "--price", "1 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1m"]);
+    let unbonded = m.run(
+        provider,
+        &["offer", "publish", "--price", "1 USDC", "--min-duration", "1m", "--max-duration", "1d", "--notice", "1m"],
+    );
     assert!(unbonded.error().contains("notice 1m"), "{}", unbonded.stderr);
     assert!(unbonded.stderr.contains("at least 1 h"), "{}", unbonded.stderr);
     // A lease's bond is 0.72 USDC (2 x 100 raw/s x 3,600 s): more than a 0.1 USDC stake.
     let thin = m.provider_with_offer(2, "0.1 USDC");
-    let unbacked = open(&thin, &["--deposit", "10 USDC"]);
+    let unbacked = open(&thin, &["--deposit", "5 USDC"]);
     assert!(unbacked.error().contains("not enough free stake: 0.1 USDC free, 0.72 USDC needed"), "{}", unbacked.stderr);
 
-    let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", "100 USDC"]).json();
+    let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "7d", "--deposit", "50 USDC"]).json();
     let lease = lease["leaseId"].as_str().unwrap().to_string();
 
     // A manifest that lacks the lease's token: its decimals come from the token, so a bare `5`
@@ -285,7 +375,7 @@ async fn each_mistake_is_named_with_what_to_do() {
     let topped = m.run(tenant, &["--manifest", "stale.json", "lease", "top-up", &lease, "5"]).json();
     assert_eq!(raw(&topped["toppedUp"]), 5 * USDC);
     assert_eq!(topped["toppedUp"]["symbol"], "USDC");
-    assert_eq!(raw(&topped["deposit"]), 105 * USDC);
+    assert_eq!(raw(&topped["deposit"]), 55 * USDC);
     let no_dispute = m.run(7, &["dispute", "resolve", &lease, "--reject"]);
     assert!(no_dispute.error().contains(&format!("lease {lease} has no open dispute")), "{}", no_dispute.stderr);
     m.run(tenant, &["dispute", "open", &lease, "--evidence", "ipfs://evidence"]).json();
@@ -316,30 +406,53 @@ async fn each_mistake_is_named_with_what_to_do() {
     assert!(tampered.error().contains("the signature recovers to"), "{}", tampered.stderr);
     // Several files: each reported, valid or refused with its reason; then the refusal fails it.
     let both = m.run(provider, &["receipt", "verify", path(&good), path(&m.dir.join("tampered.json"))]);
-    assert!(both.error().contains("1 of 2 receipts refused (") && both.stderr.contains("tampered.json"), "{}", both.stderr);
+    assert!(
+        both.error().contains("1 of 2 receipts refused (") && both.stderr.contains("tampered.json"),
+        "{}",
+        both.stderr
+    );
     let report: Value = serde_json::from_str(&both.stdout).expect("the report is on stdout");
     assert_eq!(raw(&report["valid"][0]["cumulativeAmount"]), 500_000, "{report}");
     assert!(report["valid"][0]["file"].as_str().unwrap().ends_with("good.json"), "{report}");
     assert!(report["refused"][0]["file"].as_str().unwrap().ends_with("tampered.json"), "{report}");
     assert!(report["refused"][0]["error"].as_str().unwrap().contains("the signature recovers to"), "{report}");
     let other_chain = verify(&edit("chain.json", "chainId", 1.into()));
-    assert!(other_chain.error().contains("signed for chain 1, but this market is on chain 31337"), "{}", other_chain.stderr);
+    assert!(
+        other_chain.error().contains("signed for chain 1, but this market is on chain 31337"),
+        "{}",
+        other_chain.stderr
+    );
     let other_market = verify(&edit("market.json", "market", m.address(9).to_string().into()));
     assert!(other_market.error().contains("signed for the market at"), "{}", other_market.stderr);
     let other_lease = verify(&edit("lease.json", "leaseId", "42".into()));
     assert!(other_lease.error().contains("lease 42 does not exist"), "{}", other_lease.stderr);
     let over_cap = verify(&sign("over.json", "2 USDC"));
-    assert!(over_cap.error().contains("over its cap"), "{}", over_cap.stderr);
+    assert!(over_cap.error().contains("would attest 2 USDC in total, over its cap of 1 USDC"), "{}", over_cap.stderr);
     let garbage = verify(&m.dir.join("deployments/31337.json"));
     assert!(garbage.error().contains("is not a signed receipt"), "{}", garbage.stderr);
+    // A key the market would not pay for still signs, but says so: on stderr, and in the JSON.
+    let sign_as = |index: usize, name: &str| {
+        let file = m.dir.join(name);
+        m.run(index, &["receipt", "sign", "--lease", &lease, "--amount", "0.6 USDC", "--out", path(&file)])
+    };
+    let own = sign_as(tenant, "own.json");
+    assert!(own.json()["warning"].is_null() && own.stderr.is_empty(), "the tenant's own: {}", own.stderr);
+    let stranger_signed = sign_as(stranger, "stranger.json");
+    let warning = stranger_signed.json()["warning"].as_str().unwrap().to_string();
+    assert!(warning.contains(": not authorized; the market will not pay this receipt"), "{warning}");
+    assert!(stranger_signed.stderr.contains("warning: signer"), "{}", stranger_signed.stderr);
     m.advance(3601).await;
     let expired = verify(&good);
     assert!(expired.error().contains("expired"), "{}", expired.stderr);
+    let late = sign_as(signer, "late.json");
+    assert!(late.json()["warning"].as_str().unwrap().contains(": expired "), "{}", late.stderr);
     m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "1 USDC", "--expires", "1h"]).json();
     m.run(provider, &["receipt", "verify", path(&good)]).json();
     m.run(tenant, &["signer", "revoke", &signer_address]).json();
     let revoked = verify(&good);
     assert!(revoked.error().contains("revoked"), "{}", revoked.stderr);
+    let after_revoke = sign_as(signer, "revoked.json");
+    assert!(after_revoke.json()["warning"].as_str().unwrap().contains(": revoked;"), "{}", after_revoke.stderr);
     let unpaid = m.run(provider, &["settle", path(&good)]);
     assert!(unpaid.error().contains("the tenant revoked the signer"), "{}", unpaid.stderr);
 
@@ -370,7 +483,8 @@ async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
     let (provider, tenant, signer) = (1, 4, 6);
     let usdc_offer = m.provider_with_offer(provider, "1000 USDC");
     let signer_address = m.address(signer).to_string();
-    let authorize = |cap: &str| m.run(tenant, &["signer", "authorize", &signer_address, "--cap", cap, "--expires", "30d"]);
+    let authorize =
+        |cap: &str| m.run(tenant, &["signer", "authorize", &signer_address, "--cap", cap, "--expires", "30d"]);
 
     // More than a uint96 holds is refused, not cut down to it.
     let huge = authorize("80000000000 DAI");
@@ -379,7 +493,7 @@ async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
 
     // The cap is raw units of each lease's token: 50 DAI would be 50 trillion USDC on a USDC lease.
     m.run(tenant, &["token", "mint", "1000 USDC"]).json();
-    m.run(tenant, &["lease", "open", &usdc_offer, "--duration", "7d", "--deposit", "100 USDC"]).json();
+    m.run(tenant, &["lease", "open", &usdc_offer, "--duration", "7d", "--deposit", "50 USDC"]).json();
     let dai = authorize("50 DAI");
     assert!(dai.error().contains("would be 50000000000000 USDC on your open lease 1"), "{}", dai.stderr);
     assert!(dai.stderr.contains("use one session signer per stablecoin"), "{}", dai.stderr);
@@ -388,10 +502,21 @@ async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
     // covers both, and says so in each token.
     m.run(provider, &["token", "mint", "1000 USDT"]).json();
     m.run(provider, &["provider", "stake", "100 USDT"]).json();
-    let publish = ["offer", "publish", "--price", "0.36 USDT/h", "--min-duration", "1m", "--max-duration", "30d", "--notice", "1h"];
+    let publish = [
+        "offer",
+        "publish",
+        "--price",
+        "0.36 USDT/h",
+        "--min-duration",
+        "1m",
+        "--max-duration",
+        "30d",
+        "--notice",
+        "1h",
+    ];
     let usdt_offer = m.run(provider, &publish).json()["offerId"].as_str().unwrap().to_string();
     m.run(tenant, &["token", "mint", "100 USDT"]).json();
-    let opened = m.run(tenant, &["lease", "open", &usdt_offer, "--duration", "1d", "--deposit", "10 USDT"]).json();
+    let opened = m.run(tenant, &["lease", "open", &usdt_offer, "--duration", "1d", "--deposit", "5 USDT"]).json();
     assert_eq!(opened["depositMethod"], "allowance");
     let authorized = authorize("50 USDC").json();
     let per_token: Vec<(String, u128)> = authorized["capPerToken"]
@@ -413,6 +538,10 @@ async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
     assert_eq!(text.stderr.trim().to_lowercase(), using, "one line: {}", text.stderr);
     let read = m.run_text(tenant, &["signer", "show", &signer_address]);
     assert!(read.success && read.stderr.is_empty(), "{}", read.stderr);
+    // In the tokens of the tenant's leases: the same raw cap in each.
+    assert!(read.stdout.contains("cap 20 USDC or 20 USDT, spent 0 USDC or 0 USDT"), "{}", read.stdout);
+    let in_dai = m.run_text(tenant, &["signer", "show", &signer_address, "--token", "DAI"]);
+    assert!(in_dai.stdout.contains("cap 0.00000000002 DAI"), "{}", in_dai.stdout);
 
     // An account without ETH: the node's refusal, not "cannot reach the node".
     let broke = "0x1111111111111111111111111111111111111111111111111111111111111111";
@@ -422,4 +551,106 @@ async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
     assert!(no_gas.error().to_lowercase().contains("refused the request: insufficient funds"), "{}", no_gas.stderr);
     assert!(no_gas.stderr.contains("too little ETH"), "{}", no_gas.stderr);
     assert!(!no_gas.stderr.contains("cannot reach"), "{}", no_gas.stderr);
+}
+
+#[tokio::test]
+async fn a_deposit_or_top_up_the_lease_cannot_use_is_refused() {
+    let m = Market::deploy().await;
+    let (provider, tenant) = (1, 4);
+    let offer = m.provider_with_offer(provider, "1000 USDC");
+    m.run(tenant, &["token", "mint", "100 USDC"]).json();
+    let open = |deposit: &str| m.run(tenant, &["lease", "open", &offer, "--duration", "1d", "--deposit", deposit]);
+
+    // A day at 0.0001 USDC per second is 8.64 USDC: a 20 USDC deposit is refused, nothing sent.
+    let nonce = m.nonce(tenant).await;
+    let over = open("20 USDC");
+    let said = format!(
+        "a deposit of 20 USDC is more than a 1d lease of offer {offer} can ever use: 1d at 0.0001 USDC per second \
+         is 8.64 USDC in all; the other 11.36 USDC would wait in escrow until the lease is finalized"
+    );
+    assert!(over.error().contains(&said), "{}", over.stderr);
+    assert!(over.stderr.contains("deposit at most 8.64 USDC"), "{}", over.stderr);
+    assert_eq!(m.nonce(tenant).await, nonce);
+
+    // The whole term: nothing a top-up could add.
+    let full = open("8.64 USDC").json()["leaseId"].as_str().unwrap().to_string();
+    let nothing = m.run(tenant, &["lease", "top-up", &full, "1 USDC"]);
+    assert!(
+        nothing.error().contains(&format!("lease {full}'s deposit of 8.64 USDC already pays for its whole term")),
+        "{}",
+        nothing.stderr
+    );
+    assert!(nothing.stderr.contains("would extend nothing"), "{}", nothing.stderr);
+
+    // Part of it: a top-up up to the rest, not beyond.
+    let part = open("5 USDC").json()["leaseId"].as_str().unwrap().to_string();
+    let nonce = m.nonce(tenant).await;
+    let beyond = m.run(tenant, &["lease", "top-up", &part, "5 USDC"]);
+    let said = format!("a top-up of 5 USDC is more than lease {part} can use: 3.64 USDC more pays for its whole term");
+    assert!(beyond.error().contains(&said), "{}", beyond.stderr);
+    assert!(beyond.stderr.contains("top up at most 3.64 USDC"), "{}", beyond.stderr);
+    assert_eq!(m.nonce(tenant).await, nonce);
+    let topped = m.run(tenant, &["lease", "top-up", &part, "3.64 USDC"]).json();
+    assert_eq!(raw(&topped["deposit"]), 8_640_000);
+    let negative = m.run(tenant, &["lease", "top-up", &part, "-5"]);
+    assert!(negative.error().contains("amounts cannot be negative"), "{}", negative.stderr);
+}
+
+#[tokio::test]
+async fn a_devnet_funds_any_address_and_moves_its_clock() {
+    let m = Market::deploy().await;
+    let (provider, tenant) = (1, 4);
+
+    // A fresh address, funded without its key (or any key).
+    let fresh = alloy::signers::local::PrivateKeySigner::random().address().to_string();
+    let fund = ["--json", "devnet", "fund", &fresh, "--eth", "5", "--token", "1000 USDC", "--token", "3 DAI"];
+    let funded = m.run_keyless(&m.dir, &fund).json();
+    assert_eq!(raw(&funded["eth"]), 5_000_000_000_000_000_000);
+    let status = m.run_keyless(&m.dir, &["--json", "status", &fresh]).json();
+    assert_eq!(status["eth"], "5000000000000000000", "the mints' gas was given back: {status}");
+    assert_eq!(raw(&usdc(&status)["balance"]), 1000 * USDC);
+    let dai = status["tokens"].as_array().unwrap().iter().find(|t| t["symbol"] == "DAI").unwrap();
+    assert_eq!(raw(&dai["balance"]), 3_000_000_000_000_000_000);
+    let euro = m.run_keyless(&m.dir, &["devnet", "fund", &fresh, "--token", "5 EUR"]);
+    assert!(euro.error().contains("`EUR` is not a stablecoin of this market"), "{}", euro.stderr);
+
+    // The clock: a lease of an hour ends, its settlement window closes, stake thaws.
+    let offer = m.provider_with_offer(provider, "1000 USDC");
+    m.run(tenant, &["token", "mint", "1 USDC"]).json();
+    let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "1h", "--deposit", "0.36 USDC"]).json();
+    let lease = lease["leaseId"].as_str().unwrap().to_string();
+    m.run(provider, &["provider", "unstake", "1 USDC"]).json();
+    let came_due = |moved: &serde_json::Value, what: &str| {
+        moved["cameDue"].as_array().unwrap().iter().any(|d| d["what"] == what && d["leaseId"] == lease.as_str())
+    };
+
+    let before = m.now().await;
+    let moved = m.run_keyless(&m.dir, &["--json", "devnet", "advance", "90m"]).json();
+    assert_eq!(moved["before"], before);
+    let after = moved["after"].as_u64().unwrap();
+    assert!(after >= before + 5400, "{moved}");
+    assert_eq!(m.now().await, after, "a block was mined at the new time");
+    assert!(came_due(&moved, "leaseEnded"), "{moved}");
+    assert!(!came_due(&moved, "settlementWindowClosed"), "{moved}");
+    let moved = m.run_keyless(&m.dir, &["--json", "devnet", "advance", "1h"]).json();
+    assert!(came_due(&moved, "settlementWindowClosed"), "{moved}");
+    let text = m.run_keyless(&m.dir, &["devnet", "advance", "21d"]);
+    assert!(text.success, "{}", text.stderr);
+    // Wall time may add a second to the 21 days.
+    assert!(text.stdout.contains("clock moved 21d"), "{}", text.stdout);
+    let thawed = format!("provider {}'s 1 USDC finished thawing", m.address(provider));
+    assert!(text.stdout.contains(&thawed), "{}", text.stdout);
+    assert!(text.stdout.contains("openlease provider withdraw USDC"), "{}", text.stdout);
+
+    // Run from below the directory that has the manifest: found; from elsewhere: where it looked.
+    let deeper = m.dir.join("sub/deeper");
+    std::fs::create_dir_all(&deeper).unwrap();
+    m.run_keyless(&deeper, &["--json", "status", &fresh]).json();
+    let elsewhere = temp_dir();
+    let lost = m.run_keyless(elsewhere.path(), &["status", &fresh]);
+    assert!(lost.error().contains("no deployment manifest for chain 31337"), "{}", lost.stderr);
+    let looked = elsewhere.path().canonicalize().unwrap().join("deployments/31337.json");
+    assert!(lost.stderr.contains(&looked.display().to_string()), "{}", lost.stderr);
+    assert!(lost.stderr.contains("run openlease from the repository that deployed the market"), "{}", lost.stderr);
+    assert!(!lost.stderr.contains("deploy first"), "{}", lost.stderr);
 }

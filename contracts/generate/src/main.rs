@@ -24,8 +24,7 @@ use eyre::{Context, bail, eyre};
 use foundry_compilers::{
     ConfigurableArtifacts, ProjectBuilder, ProjectPathsConfig,
     artifacts::{
-        BytecodeHash, EvmVersion, Optimizer, Remapping, Settings, SettingsMetadata,
-        output_selection::OutputSelection,
+        BytecodeHash, EvmVersion, Optimizer, Remapping, Settings, SettingsMetadata, output_selection::OutputSelection,
     },
     solc::{Solc, SolcCompiler, SolcSettings},
 };
@@ -87,18 +86,16 @@ fn main() -> eyre::Result<()> {
 /// Compiles the sources with the settings of `foundry.toml`; renders each kept contract, and the
 /// Rust types module.
 fn compile(root: &Path) -> eyre::Result<(BTreeMap<String, String>, String)> {
-    let node_modules = root.join("../node_modules").canonicalize().wrap_err(
-        "node_modules is missing: run `make toolchain` (npm ci) first, the compiler is solc-js",
-    )?;
+    let node_modules = root
+        .join("../node_modules")
+        .canonicalize()
+        .wrap_err("node_modules is missing: run `make toolchain` (npm ci) first, the compiler is solc-js")?;
     let solc = Solc::new(root.join("bin/solc")).wrap_err("the solc-js shim at contracts/bin/solc does not run")?;
     let version = solc.version.to_string();
 
     let remappings = [
         format!("@openzeppelin/contracts/={}/@openzeppelin/contracts/", node_modules.display()),
-        format!(
-            "forge-std/={}/@layerzerolabs/toolbox-foundry/lib/forge-std/",
-            node_modules.display()
-        ),
+        format!("forge-std/={}/@layerzerolabs/toolbox-foundry/lib/forge-std/", node_modules.display()),
     ]
     .iter()
     .map(|r| r.parse::<Remapping>().map_err(|e| eyre!("bad remapping {r}: {e}")))
@@ -164,10 +161,8 @@ fn compile(root: &Path) -> eyre::Result<(BTreeMap<String, String>, String)> {
             if object("bytecode").as_str().is_some_and(|code| code.len() > 2) {
                 doc["bytecode"] = object("bytecode");
                 doc["deployedBytecode"] = object("deployedBytecode");
-                doc["immutableReferences"] = value
-                    .pointer("/deployedBytecode/immutableReferences")
-                    .cloned()
-                    .unwrap_or_else(|| json!({}));
+                doc["immutableReferences"] =
+                    value.pointer("/deployedBytecode/immutableReferences").cloned().unwrap_or_else(|| json!({}));
             }
             rendered.insert(name.to_string(), serde_json::to_string_pretty(&doc)? + "\n");
         }

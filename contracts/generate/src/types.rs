@@ -98,7 +98,10 @@ fn render_enum(out: &mut String, e: &Enum) -> eyre::Result<()> {
         writeln!(out, "///{}", if line.is_empty() { String::new() } else { format!(" {line}") })?;
     }
     writeln!(out, "/// `IOpenleaseTypes.{name}`; its words (`as_str`) are the ones the database and APIs use.")?;
-    writeln!(out, "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[repr(u8)]\npub enum {name} {{")?;
+    writeln!(
+        out,
+        "#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]\n#[repr(u8)]\npub enum {name} {{"
+    )?;
     for (i, m) in e.members.iter().enumerate() {
         writeln!(out, "    /// `{name}.{m}`.\n    {m} = {i},")?;
     }
@@ -119,7 +122,10 @@ fn render_enum(out: &mut String, e: &Enum) -> eyre::Result<()> {
         "        Self::ALL.get(usize::from(value)).copied().ok_or(UnknownVariant {{ enum_name: \"{name}\", value: value.to_string() }})"
     )?;
     writeln!(out, "    }}\n}}\n")?;
-    writeln!(out, "impl From<{name}> for u8 {{\n    fn from(value: {name}) -> Self {{\n        value as u8\n    }}\n}}\n")?;
+    writeln!(
+        out,
+        "impl From<{name}> for u8 {{\n    fn from(value: {name}) -> Self {{\n        value as u8\n    }}\n}}\n"
+    )?;
     writeln!(out, "impl FromStr for {name} {{\n    type Err = UnknownVariant;\n")?;
     writeln!(out, "    fn from_str(word: &str) -> Result<Self, Self::Err> {{")?;
     writeln!(
@@ -128,7 +134,10 @@ fn render_enum(out: &mut String, e: &Enum) -> eyre::Result<()> {
     )?;
     writeln!(out, "    }}\n}}\n")?;
     writeln!(out, "impl fmt::Display for {name} {{")?;
-    writeln!(out, "    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n        f.write_str(self.as_str())\n    }}\n}}")?;
+    writeln!(
+        out,
+        "    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n        f.write_str(self.as_str())\n    }}\n}}"
+    )?;
     Ok(())
 }
 
@@ -145,7 +154,8 @@ fn render_bounds(out: &mut String, enums: &[Enum], known: &BTreeMap<String, u128
     for m in &parameter.members {
         let stem = upper_snake(m.strip_prefix("Max").unwrap_or(m));
         let Some(_) = known.get(&format!("MAX_{stem}")) else { bail!("no MAX_{stem} constant for Parameter.{m}") };
-        let min = if known.contains_key(&format!("MIN_{stem}")) { format!("constants::MIN_{stem}") } else { "0".into() };
+        let min =
+            if known.contains_key(&format!("MIN_{stem}")) { format!("constants::MIN_{stem}") } else { "0".into() };
         writeln!(out, "            Self::{m} => ({min}, constants::MAX_{stem}),")?;
     }
     writeln!(out, "        }}\n    }}\n}}")?;

@@ -34,12 +34,7 @@ async fn answers(db: Db, name: &str) {
     let metrics = Arc::new(Metrics::default());
     metrics.set_writer();
     metrics.record_head(cursor.number, cursor.number);
-    let state = ApiState {
-        store,
-        metrics,
-        max_lag: 10,
-        notices: tokio::sync::broadcast::channel(16).0,
-    };
+    let state = ApiState { store, metrics, max_lag: 10, notices: tokio::sync::broadcast::channel(16).0 };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -75,7 +70,8 @@ async fn answers(db: Db, name: &str) {
 
     let (status, body) = get(&base, "/v1/leases?status=open&limit=500").await;
     assert_eq!(status, 200, "{body}");
-    let open = ingestor.market().leases.values().filter(|l| l.status == openlease_indexer::state::LeaseStatus::Open).count();
+    let open =
+        ingestor.market().leases.values().filter(|l| l.status == openlease_indexer::state::LeaseStatus::Open).count();
     assert_eq!(body["data"].as_array().unwrap().len(), open);
 
     for (path, parameter) in [

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::{
     both_backends,
-    util::{Db, Market, assert_audit_passes, chain_log_count, fresh_db, tempdir::TempDir},
+    util::{Db, Market, assert_audit_passes, chain_log_count, fresh_db},
 };
 
 /// `openlease-indexer run` against `market`'s anvil and the database `url`, its API on `port`.
@@ -23,7 +23,7 @@ struct Indexer {
 }
 
 impl Indexer {
-    fn spawn(market: &Market, deployments: &TempDir, url: &str, extra: &[&str]) -> Self {
+    fn spawn(market: &Market, deployments: &openlease_testkit::TempDir, url: &str, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
             .args(["--rpc-url", &market.anvil.endpoint(), "--db", url])
@@ -72,10 +72,12 @@ async fn assert_exactly_the_chain(store: &Store, market: &Market) {
     let logs = market.chain().logs(0, head).await.unwrap();
     let on_chain: Vec<_> =
         logs.iter().map(|l| (l.block_number.unwrap(), l.log_index.unwrap(), l.block_hash.unwrap())).collect();
-    let stored: Vec<_> = store.events_up_to(head).await.unwrap().iter().map(|e| (e.block, e.log_index, e.block_hash)).collect();
+    let stored: Vec<_> =
+        store.events_up_to(head).await.unwrap().iter().map(|e| (e.block, e.log_index, e.block_hash)).collect();
     assert_eq!(stored.len(), on_chain.len(), "as many events stored as logs on the chain");
     assert_eq!(stored, on_chain, "the same events, each once");
-    let settled = logs.iter().filter(|l| l.topics()[0] == openlease_contracts::Openlease::LeaseSettled::SIGNATURE_HASH).count();
+    let settled =
+        logs.iter().filter(|l| l.topics()[0] == openlease_contracts::Openlease::LeaseSettled::SIGNATURE_HASH).count();
     let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM settlements").fetch_one(store.pool()).await.unwrap();
     assert_eq!(rows as usize, settled, "one settlement row per LeaseSettled");
 }
@@ -92,21 +94,23 @@ async fn kill_9(db: Db, name: &str) {
     let Some((url, _db)) = fresh_db(db, name).await else { return };
     let mut market = Market::new(31).await;
     market.random_ops(80).await;
-    let deployments = TempDir::new();
+    let deployments = openlease_testkit::TempDir::new("indexer");
     market.manifest.save(&openlease_contracts::Manifest::path(deployments.path(), market.manifest.chain_id)).unwrap();
     let store = Store::connect(&url).await.unwrap();
     let total = chain_log_count(&market).await;
 
     // 1. Killed mid-backfill: two-block ranges make the backfill take many commits.
     let first = Indexer::spawn(&market, &deployments, &url, &["--max-range", "2"]);
-    wait_for(Duration::from_secs(60), "the backfill to start", async || store.event_count().await.unwrap_or(0) > 0).await;
+    wait_for(Duration::from_secs(60), "the backfill to start", async || store.event_count().await.unwrap_or(0) > 0)
+        .await;
     first.kill_9();
     let partial = store.event_count().await.unwrap();
     assert!(partial < total, "killed mid-backfill: {partial} of {total} events");
 
     // 2. Restarted, it finishes the backfill and follows the head; a standby waits beside it.
     let writer = Indexer::spawn(&market, &deployments, &url, &[]);
-    wait_for(Duration::from_secs(60), "the restarted writer to catch up", async || caught_up(&store, &market).await).await;
+    wait_for(Duration::from_secs(60), "the restarted writer to catch up", async || caught_up(&store, &market).await)
+        .await;
     let standby = Indexer::spawn(&market, &deployments, &url, &[]);
     wait_for(Duration::from_secs(10), "the standby's /health", async || {
         standby.health().await.is_some_and(|h| h["lag_blocks"].is_u64())
@@ -120,12 +124,16 @@ async fn kill_9(db: Db, name: &str) {
     // 3. Killed during live ingestion: once it has followed a few new events, while more come.
     let before = store.event_count().await.unwrap();
     let kill = async {
-        wait_for(Duration::from_secs(60), "live events", async || store.event_count().await.unwrap() >= before + 4).await;
+        wait_for(Duration::from_secs(60), "live events", async || store.event_count().await.unwrap() >= before + 4)
+            .await;
         writer.kill_9();
     };
     tokio::join!(market.random_ops(30), kill);
     // The standby takes over and catches up by itself.
-    wait_for(Duration::from_secs(60), "the standby to take over and catch up", async || caught_up(&store, &market).await).await;
+    wait_for(Duration::from_secs(60), "the standby to take over and catch up", async || {
+        caught_up(&store, &market).await
+    })
+    .await;
     assert_eq!(standby.health().await.unwrap()["role"], "writer");
     standby.kill_9();
 

@@ -71,7 +71,9 @@ async fn interrupted_backfill(db: Db, name: &str) {
     let _ = task.await;
     assert!(store.event_count().await.unwrap() < total, "still mid-backfill when dropped");
     // As with a process that died, its connections go: a transaction left open rolls back.
-    tokio::time::timeout(Duration::from_secs(10), store.pool().close()).await.expect("the dropped writer's connections close");
+    tokio::time::timeout(Duration::from_secs(10), store.pool().close())
+        .await
+        .expect("the dropped writer's connections close");
 
     let (store, mut second) = ingestor(&market, &url, test_config()).await;
     tokio::time::timeout(Duration::from_secs(60), second.catch_up())
@@ -112,10 +114,15 @@ async fn rpc_outage(db: Db, name: &str) {
     let chain = openlease_indexer::chain::Chain::connect(&proxy.url(), market.manifest.market()).unwrap();
     let store = openlease_indexer::store::Store::connect(&url).await.unwrap();
     let metrics = std::sync::Arc::new(openlease_indexer::metrics::Metrics::default());
-    let mut ingestor =
-        openlease_indexer::ingest::Ingestor::start(store.clone(), chain, &market.manifest, test_config(), metrics.clone())
-            .await
-            .unwrap();
+    let mut ingestor = openlease_indexer::ingest::Ingestor::start(
+        store.clone(),
+        chain,
+        &market.manifest,
+        test_config(),
+        metrics.clone(),
+    )
+    .await
+    .unwrap();
     ingestor.catch_up().await.unwrap();
     let task = tokio::spawn(ingestor.run());
     let caught_up = store.event_count().await.unwrap();

@@ -1,17 +1,14 @@
 //! Fixtures: anvil with the suite deployed, a random marketplace, fresh databases.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use alloy::{
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, B256, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
-    signers::{SignerSync, local::PrivateKeySigner},
-    sol_types::{SolStruct, eip712_domain},
+    signers::local::PrivateKeySigner,
 };
-use openlease_contracts::{IOpenleaseTypes, MockStablecoin, Openlease};
-use openlease_contracts::Manifest;
-use openlease_deploy::{Deployer, NetworkConfig};
+use openlease_contracts::{Manifest, MockStablecoin, Openlease};
 use openlease_indexer::{
     audit::audit,
     chain::Chain,
@@ -20,18 +17,7 @@ use openlease_indexer::{
     store::Store,
 };
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A fresh anvil from the pinned toolchain.
-pub(crate) fn spawn_anvil() -> AnvilInstance {
-    let path = std::env::var_os("OPENLEASE_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("node_modules/.bin/anvil"));
-    assert!(path.exists(), "anvil not found at {}: run `make toolchain` first", path.display());
-    Anvil::new().path(path).try_spawn().expect("anvil starts")
-}
+pub(crate) use openlease_testkit::spawn_anvil;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy)]
@@ -43,7 +29,7 @@ pub(crate) enum Db {
 /// What a fresh database leaves behind, removed on drop (also when the test panics).
 pub(crate) enum DbGuard {
     /// The SQLite file's directory (removed by its own drop).
-    Sqlite { _dir: tempdir::TempDir },
+    Sqlite { _dir: openlease_testkit::TempDir },
     /// A database on the test PostgreSQL server: `(server url, database name)`.
     Postgres(String, String),
 }
@@ -75,7 +61,7 @@ impl Drop for DbGuard {
 pub(crate) async fn fresh_db(kind: Db, test: &str) -> Option<(String, DbGuard)> {
     match kind {
         Db::Sqlite => {
-            let dir = tempdir::TempDir::new();
+            let dir = openlease_testkit::TempDir::new("indexer");
             Some((format!("sqlite://{}", dir.path().join("indexer.db").display()), DbGuard::Sqlite { _dir: dir }))
         }
         Db::Postgres => {
@@ -93,34 +79,6 @@ pub(crate) async fn fresh_db(kind: Db, test: &str) -> Option<(String, DbGuard)> 
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await.unwrap();
             let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(&server);
             Some((format!("{base}/{name}"), DbGuard::Postgres(server, name)))
-        }
-    }
-}
-
-/// Minimal temp dirs (no extra dependency).
-pub(crate) mod tempdir {
-    use std::path::{Path, PathBuf};
-
-    pub(crate) struct TempDir(PathBuf);
-
-    impl TempDir {
-        pub(crate) fn new() -> Self {
-            use std::sync::atomic::{AtomicU64, Ordering};
-            static N: AtomicU64 = AtomicU64::new(0);
-            let path = std::env::temp_dir()
-                .join(format!("openlease-indexer-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-            std::fs::create_dir_all(&path).unwrap();
-            Self(path)
-        }
-
-        pub(crate) fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 }
@@ -146,11 +104,7 @@ impl Market {
     pub(crate) async fn new(seed: u64) -> Self {
         let anvil = spawn_anvil();
         let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(anvil.endpoint_url()).erased();
-        let deployer = anvil.addresses()[0];
-        let config = NetworkConfig::load(&NetworkConfig::path_for(&repo_root(), "devnet")).unwrap();
-        let signer = PrivateKeySigner::from(anvil.keys()[0].clone());
-        let wallet = ProviderBuilder::new().wallet(alloy::network::EthereumWallet::from(signer)).connect_http(anvil.endpoint_url());
-        let (manifest, _) = Deployer::new(wallet.erased(), deployer, anvil.endpoint(), config).deploy(None).await.unwrap();
+        let manifest = openlease_testkit::deploy_market(&anvil).await;
         let market = Openlease::new(manifest.market(), provider.clone());
         let usdc = manifest.stablecoin("USDC").unwrap().address;
         let this = Self { anvil, provider, manifest, market, usdc, rng: seed.max(1) };
@@ -163,7 +117,13 @@ impl Market {
                 let region = ["eu-west", "us-east", "ap-south"][i];
                 this.send(
                     this.market
-                        .registerProvider(format!("ipfs://p{i}"), format!("https://p{i}"), region.into(), B256::ZERO, from)
+                        .registerProvider(
+                            format!("ipfs://p{i}"),
+                            format!("https://p{i}"),
+                            region.into(),
+                            B256::ZERO,
+                            from,
+                        )
                         .from(from),
                 )
                 .await;
@@ -218,7 +178,8 @@ impl Market {
                 let (duration, deposit) = (3_600 + (a % 7_200) as u32, U256::from(200_000 + b % 100_000));
                 if b % 5 == 0 {
                     // A failover from one of the tenant's leases, moving its unclaimable escrow.
-                    self.send(m.failoverLease(lease, offer, duration, deposit / U256::from(4), terms).from(tenant)).await
+                    self.send(m.failoverLease(lease, offer, duration, deposit / U256::from(4), terms).from(tenant))
+                        .await
                 } else {
                     self.send(m.openLease(offer, duration, deposit, terms).from(tenant)).await
                 }
@@ -243,9 +204,15 @@ impl Market {
             10 => self.send(m.claim(usdc, tenant).from(tenant)).await,
             11 => {
                 let expiry = alloy::primitives::Uint::from(4_000_000_000u64);
-                self.send(m.authorizeSigner(self.account(8), alloy::primitives::Uint::from(1_000_000u64), expiry).from(tenant)).await
+                self.send(
+                    m.authorizeSigner(self.account(8), alloy::primitives::Uint::from(1_000_000u64), expiry)
+                        .from(tenant),
+                )
+                .await
             }
-            12 => self.send(m.requestUnstake(usdc, U256::from(1 + a % (1_000 * USDC))).from(self.account(provider))).await,
+            12 => {
+                self.send(m.requestUnstake(usdc, U256::from(1 + a % (1_000 * USDC))).from(self.account(provider))).await
+            }
             _ => self.send(m.setOfferPaused(offer, a % 2 == 0).from(self.account(provider))).await,
         }
     }
@@ -256,18 +223,8 @@ impl Market {
         let Some(tenant_index) = TENANTS.into_iter().find(|i| self.account(*i) == terms.tenant) else { return false };
         let offer = self.market.offer(U256::from(terms.offerId)).call().await.unwrap();
         let cumulative = terms.settled.to::<u128>() + 1 + u128::from(self.next(5_000));
-        let receipt = IOpenleaseTypes::ServiceReceipt {
-            leaseId: lease,
-            cumulativeAmount: U256::from(cumulative),
-            usageDigest: keccak256(cumulative.to_be_bytes()),
-            periodEnd: 0,
-        };
-        let domain = eip712_domain! {
-            name: "Openlease", version: "1", chain_id: self.manifest.chain_id, verifying_contract: self.manifest.market(),
-        };
-        let signature = self.key(tenant_index).sign_hash_sync(&receipt.eip712_signing_hash(&domain)).unwrap();
-        let signed =
-            IOpenleaseTypes::SignedReceipt { receipt, signer: terms.tenant, signature: signature.as_bytes().into() };
+        let signer = openlease_testkit::receipt_signer(&self.manifest, self.key(tenant_index));
+        let signed = signer.sign_usage(lease, U256::from(cumulative), keccak256(cumulative.to_be_bytes()), 0).unwrap();
         self.send(self.market.settle(signed).from(offer.provider)).await
     }
 
@@ -302,7 +259,9 @@ pub(crate) fn test_config() -> IngestConfig {
 pub(crate) async fn ingestor(market: &Market, url: &str, config: IngestConfig) -> (Store, Ingestor) {
     let store = Store::connect(url).await.unwrap();
     let ingestor =
-        Ingestor::start(store.clone(), market.chain(), &market.manifest, config, Arc::new(Metrics::default())).await.unwrap();
+        Ingestor::start(store.clone(), market.chain(), &market.manifest, config, Arc::new(Metrics::default()))
+            .await
+            .unwrap();
     (store, ingestor)
 }
 

@@ -3,32 +3,21 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::atomic::{AtomicUsize, Ordering},
 };
 
 use alloy::{
-    network::EthereumWallet,
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::Address,
     providers::{Provider, ProviderBuilder, ext::AnvilApi},
-    signers::local::PrivateKeySigner,
 };
-use openlease_deploy::{Deployer, Manifest, NetworkConfig};
+use openlease_client::Manifest;
+use openlease_testkit::TempDir;
 use serde_json::Value;
 
-/// The repository root.
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-/// A fresh directory under the system's temp dir, for config files, manifests and receipts.
-pub(crate) fn temp_dir() -> PathBuf {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir()
-        .join(format!("openlease-cli-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory under the system's temp dir, for config files, manifests and receipts;
+/// removed with the guard.
+pub(crate) fn temp_dir() -> TempDir {
+    TempDir::new("cli")
 }
 
 /// What one run of the binary did.
@@ -75,29 +64,16 @@ pub(crate) fn openlease(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run 
 pub(crate) struct Market {
     pub(crate) anvil: AnvilInstance,
     pub(crate) dir: PathBuf,
-}
-
-impl Drop for Market {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    _dir: TempDir,
 }
 
 impl Market {
     pub(crate) async fn deploy() -> Self {
-        let path = std::env::var_os("OPENLEASE_ANVIL")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| repo_root().join("node_modules/.bin/anvil"));
-        assert!(path.exists(), "anvil not found at {}: run `make toolchain` first", path.display());
-        let anvil = Anvil::new().path(path).try_spawn().expect("anvil starts");
-        let deployer = PrivateKeySigner::from(anvil.keys()[0].clone());
-        let provider =
-            ProviderBuilder::new().wallet(EthereumWallet::from(deployer.clone())).connect_http(anvil.endpoint_url());
-        let config = NetworkConfig::load(&NetworkConfig::path_for(&repo_root(), "devnet")).unwrap();
-        let (manifest, _) = Deployer::new(provider, deployer.address(), anvil.endpoint(), config).deploy(None).await.unwrap();
+        let anvil = openlease_testkit::spawn_anvil();
+        let manifest = openlease_testkit::deploy_market(&anvil).await;
         let dir = temp_dir();
-        manifest.save(&Manifest::path(&dir.join("deployments"), manifest.chain_id)).unwrap();
-        Self { anvil, dir }
+        manifest.save(&Manifest::path(&dir.path().join("deployments"), manifest.chain_id)).unwrap();
+        Self { anvil, dir: dir.path().to_path_buf(), _dir: dir }
     }
 
     /// anvil account `index`'s key, as hex.
@@ -126,6 +102,17 @@ impl Market {
         let env = [("OPENLEASE_RPC_URL", self.anvil.endpoint()), ("OPENLEASE_PRIVATE_KEY", key)];
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         openlease(&self.dir, &env, args)
+    }
+
+    /// Runs `openlease ARGS` in `dir` against this market with no key at all.
+    pub(crate) fn run_keyless(&self, dir: &Path, args: &[&str]) -> Run {
+        openlease(dir, &[("OPENLEASE_RPC_URL", self.anvil.endpoint().as_str())], args)
+    }
+
+    /// How many transactions anvil account `index` sent: what did not move, was not sent.
+    pub(crate) async fn nonce(&self, index: usize) -> u64 {
+        let provider = ProviderBuilder::new().connect_http(self.anvil.endpoint_url());
+        provider.get_transaction_count(self.address(index)).await.unwrap()
     }
 
     /// The manifest the market was deployed with, as JSON.
@@ -157,14 +144,39 @@ impl Market {
     /// (0.36 USDC per hour) per second, 1 h notice, capacity 2. Returns the offer's id.
     pub(crate) fn provider_with_offer(&self, index: usize, stake: &str) -> String {
         self.run(index, &["token", "mint", "10000 USDC"]).json();
-        self.run(index, &["provider", "register", "--endpoint", "https://gpu.example", "--region", "eu-west", "--attributes", "gpu:a100"])
-            .json();
+        self.run(
+            index,
+            &[
+                "provider",
+                "register",
+                "--endpoint",
+                "https://gpu.example",
+                "--region",
+                "eu-west",
+                "--attributes",
+                "gpu:a100",
+            ],
+        )
+        .json();
         self.run(index, &["provider", "stake", stake]).json();
         let offer = self
-            .run(index, &[
-                "offer", "publish", "--price", "0.36 USDC/h", "--min-duration", "1m", "--max-duration", "30d",
-                "--notice", "1h", "--capacity", "2",
-            ])
+            .run(
+                index,
+                &[
+                    "offer",
+                    "publish",
+                    "--price",
+                    "0.36 USDC/h",
+                    "--min-duration",
+                    "1m",
+                    "--max-duration",
+                    "30d",
+                    "--notice",
+                    "1h",
+                    "--capacity",
+                    "2",
+                ],
+            )
             .json();
         assert_eq!(raw(&offer["pricePerSecond"]), 100);
         offer["offerId"].as_str().unwrap().to_string()

@@ -1,4 +1,4 @@
-//! `openlease-indexer bench`: fills an anvil it spawns with at least 100,000 marketplace events,
+//! `openlease-indexer-bench`: fills an anvil it spawns with at least 100,000 marketplace events,
 //! then measures, in the same run, the limit (`eth_getLogs` over the whole range plus decoding with
 //! the bindings' event enum), the indexer's backfill into SQLite and PostgreSQL, and its lag behind
 //! the head with 1-second blocks while marketplace transactions keep coming.
@@ -7,23 +7,23 @@
 //! transactions each settling one receipt per lease, each mined in a block of its own.
 
 use std::{
-    path::PathBuf,
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use alloy::{
     network::{EthereumWallet, TransactionBuilder},
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
     rpc::types::{Filter, TransactionRequest},
-    signers::{SignerSync, local::PrivateKeySigner},
-    sol_types::{SolCall, SolEventInterface, SolStruct, eip712_domain},
+    signers::local::PrivateKeySigner,
+    sol_types::{SolCall, SolEventInterface},
 };
+use clap::Parser;
 use eyre::{WrapErr, bail, ensure};
-use openlease_contracts::{IOpenleaseTypes, Manifest, MockStablecoin, Openlease};
-use openlease_deploy::{Deployer, NetworkConfig};
+use openlease_client::{Manifest, ReceiptSigner};
+use openlease_contracts::{MockStablecoin, Openlease};
 use openlease_indexer::{
     audit::audit,
     chain::Chain,
@@ -32,19 +32,16 @@ use openlease_indexer::{
     store::Store,
 };
 
-/// What `bench` takes.
-#[derive(Debug, clap::Args)]
-pub(crate) struct BenchArgs {
-    /// The anvil to spawn.
-    #[arg(long, env = "OPENLEASE_ANVIL", default_value = "node_modules/.bin/anvil")]
-    anvil: PathBuf,
+/// Fills an anvil of its own (`OPENLEASE_ANVIL`, else the pinned toolchain's) with ≥ 100,000
+/// market events, then measures the `eth_getLogs` limit, the backfill into SQLite (and
+/// PostgreSQL with `--postgres`) and the live lag, all in one run.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct BenchArgs {
     /// A PostgreSQL server to also measure; a scratch database `openlease_bench` is created on it
     /// and dropped afterwards. Without it the PostgreSQL backfill is skipped (and said so).
     #[arg(long, env = "OPENLEASE_TEST_POSTGRES_URL")]
     postgres: Option<String>,
-    /// The deployment config.
-    #[arg(long, default_value = "deploy/config/devnet.toml")]
-    network_config: PathBuf,
     /// Leases settled by every batch transaction (one `LeaseSettled` each).
     #[arg(long, default_value_t = 100)]
     leases: u16,
@@ -80,19 +77,12 @@ impl Row {
     }
 }
 
-pub(crate) async fn bench(args: BenchArgs) -> eyre::Result<()> {
+#[tokio::main]
+async fn main() -> eyre::Result<()> {
+    let args = BenchArgs::parse();
     ensure!(args.leases > 0 && args.batches > 0, "--leases and --batches must be at least 1");
-    ensure!(
-        args.anvil.exists(),
-        "anvil not found at {}: pass --anvil or OPENLEASE_ANVIL, or run `make toolchain` from the repository root",
-        args.anvil.display()
-    );
     // No base fee: the batch transactions are sent with fixed fees, nothing estimated.
-    let anvil = Anvil::new()
-        .path(&args.anvil)
-        .args(["--base-fee", "0"])
-        .try_spawn()
-        .wrap_err("spawning anvil")?;
+    let anvil = openlease_testkit::anvil().args(["--base-fee", "0"]).try_spawn().wrap_err("spawning anvil")?;
     let mut fill = Fill::deploy(&anvil, &args).await?;
 
     println!("filling: {} settleBatch transactions × {} leases …", args.batches, args.leases);
@@ -106,7 +96,10 @@ pub(crate) async fn bench(args: BenchArgs) -> eyre::Result<()> {
     let (events, secs) = baseline(&anvil.endpoint(), &fill.manifest, head).await?;
     let settled = u64::from(args.leases) * u64::from(args.batches);
     ensure!(events >= settled, "only {events} events on the chain for {settled} settlements: some batches failed");
-    println!("chain filled: {events} market events in blocks {}..={head} ({fill_txs} transactions) in {fill_secs:.1} s", fill.manifest.deploy_block);
+    println!(
+        "chain filled: {events} market events in blocks {}..={head} ({fill_txs} transactions) in {fill_secs:.1} s",
+        fill.manifest.deploy_block
+    );
     rows.push(Row { phase: "baseline: eth_getLogs + decode".into(), events, seconds: secs });
 
     let sqlite_dir = std::env::temp_dir().join(format!("openlease-bench-{}", std::process::id()));
@@ -138,7 +131,14 @@ pub(crate) async fn bench(args: BenchArgs) -> eyre::Result<()> {
     let baseline_rate = rows[0].rate();
     println!();
     println!("{:<34} {:>10} {:>10} {:>12} {:>12}", "phase", "events", "seconds", "events/s", "vs baseline");
-    println!("{:<34} {:>10} {:>10.2} {:>12} {:>12}", format!("fill ({fill_txs} txs)"), rows[0].events, fill_secs, "-", "-");
+    println!(
+        "{:<34} {:>10} {:>10.2} {:>12} {:>12}",
+        format!("fill ({fill_txs} txs)"),
+        rows[0].events,
+        fill_secs,
+        "-",
+        "-"
+    );
     for row in &rows {
         println!(
             "{:<34} {:>10} {:>10.2} {:>12.0} {:>11.0}%",
@@ -174,6 +174,8 @@ struct Fill {
     market: Openlease::OpenleaseInstance<DynProvider>,
     usdc: Address,
     keys: Vec<PrivateKeySigner>,
+    /// The tenants' receipt signers, by key index.
+    signers: Vec<ReceiptSigner>,
     /// Each lease's tenant (an index into `keys`) and last cumulative amount.
     leases: Vec<(usize, u128)>,
     wanted: u16,
@@ -189,13 +191,25 @@ impl Fill {
             wallet.register_signer(key.clone());
         }
         let wallet = ProviderBuilder::new().wallet(wallet).connect_http(anvil.endpoint_url()).erased();
-        let config = NetworkConfig::load(&args.network_config)
-            .wrap_err("reading the deployment config (run from the repository root or pass --network-config)")?;
-        let (manifest, _) = Deployer::new(wallet.clone(), keys[0].address(), anvil.endpoint(), config).deploy(None).await?;
+        let manifest = openlease_testkit::deploy_market(anvil).await;
+        let signers = keys.iter().map(|key| openlease_testkit::receipt_signer(&manifest, key.clone())).collect();
         let market = Openlease::new(manifest.market(), wallet.clone());
-        let Some(usdc) = manifest.stablecoin("USDC").map(|s| s.address) else { bail!("the devnet config deploys no USDC") };
+        let Some(usdc) = manifest.stablecoin("USDC").map(|s| s.address) else {
+            bail!("the devnet config deploys no USDC")
+        };
         let relayer_nonce = provider.get_transaction_count(keys[RELAYER].address()).await?;
-        Ok(Self { provider, wallet, manifest, market, usdc, keys, leases: Vec::new(), wanted: args.leases, relayer_nonce })
+        Ok(Self {
+            provider,
+            wallet,
+            manifest,
+            market,
+            usdc,
+            keys,
+            signers,
+            leases: Vec::new(),
+            wanted: args.leases,
+            relayer_nonce,
+        })
     }
 
     fn account(&self, index: usize) -> Address {
@@ -254,16 +268,12 @@ impl Fill {
 
     /// Signs the receipts of many batches on every core.
     fn sign(&self, batches: Vec<Vec<(usize, usize, u128)>>) -> Vec<Bytes> {
-        let domain = eip712_domain! {
-            name: "Openlease", version: "1", chain_id: self.manifest.chain_id, verifying_contract: self.manifest.market(),
-        };
         let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let per_thread = batches.len().div_ceil(threads).max(1);
         std::thread::scope(|scope| {
             let handles: Vec<_> = batches
                 .chunks(per_thread)
                 .map(|chunk| {
-                    let domain = &domain;
                     scope.spawn(move || {
                         chunk
                             .iter()
@@ -271,19 +281,10 @@ impl Fill {
                                 let receipts = batch
                                     .iter()
                                     .map(|&(lease, tenant, cumulative)| {
-                                        let receipt = IOpenleaseTypes::ServiceReceipt {
-                                            leaseId: U256::from(lease + 1),
-                                            cumulativeAmount: U256::from(cumulative),
-                                            usageDigest: keccak256(cumulative.to_be_bytes()),
-                                            periodEnd: 0,
-                                        };
-                                        let signature =
-                                            self.keys[tenant].sign_hash_sync(&receipt.eip712_signing_hash(domain)).expect("signing");
-                                        IOpenleaseTypes::SignedReceipt {
-                                            receipt,
-                                            signer: self.keys[tenant].address(),
-                                            signature: signature.as_bytes().into(),
-                                        }
+                                        let digest = keccak256(cumulative.to_be_bytes());
+                                        self.signers[tenant]
+                                            .sign_usage(U256::from(lease + 1), U256::from(cumulative), digest, 0)
+                                            .expect("signing")
                                     })
                                     .collect();
                                 Bytes::from(Openlease::settleBatchCall { items: receipts }.abi_encode())
@@ -318,7 +319,10 @@ impl Fill {
         let batches: Vec<_> = (0..count).map(|_| self.batch_calldata(all.clone())).collect();
         let inputs = self.sign(batches);
         // The first batch is the dearest (every `settled` goes from zero); its estimate bounds all.
-        let first = TransactionRequest::default().with_from(self.account(RELAYER)).with_to(self.manifest.market()).with_input(inputs[0].clone());
+        let first = TransactionRequest::default()
+            .with_from(self.account(RELAYER))
+            .with_to(self.manifest.market())
+            .with_input(inputs[0].clone());
         let gas = self.provider.estimate_gas(first).await? * 5 / 4;
         let txs: Vec<_> = inputs.into_iter().map(|input| self.settle_tx(input, gas)).collect();
         let last_nonce = self.relayer_nonce;
@@ -336,7 +340,10 @@ impl Fill {
         let started = Instant::now();
         let mut mined = self.provider.get_transaction_count(self.account(RELAYER)).await?;
         while mined < last_nonce {
-            ensure!(started.elapsed() < Duration::from_secs(120), "the fill stalled: {mined} of {last_nonce} batches mined");
+            ensure!(
+                started.elapsed() < Duration::from_secs(120),
+                "the fill stalled: {mined} of {last_nonce} batches mined"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
             let now = self.provider.get_transaction_count(self.account(RELAYER)).await?;
             if now == mined {
@@ -371,18 +378,28 @@ async fn baseline(rpc: &str, manifest: &Manifest, head: u64) -> eyre::Result<(u6
 
 /// A fresh mirror on `url` caught up from the deploy block: (events, seconds), its store and
 /// its ingestor (which polls every `poll` once at the head).
-async fn backfill(anvil: &AnvilInstance, manifest: &Manifest, url: &str, poll: Duration) -> eyre::Result<((u64, f64), Store, Ingestor)> {
+async fn backfill(
+    anvil: &AnvilInstance,
+    manifest: &Manifest,
+    url: &str,
+    poll: Duration,
+) -> eyre::Result<((u64, f64), Store, Ingestor)> {
     let store = Store::connect(url).await.wrap_err_with(|| format!("opening {url}"))?;
     let chain = Chain::connect(&anvil.endpoint(), manifest.market())?;
     let config = IngestConfig { poll_interval: poll, ..Default::default() };
-    let mut ingestor = Ingestor::start(store.clone(), chain.clone(), manifest, config, Arc::new(Metrics::default())).await?;
+    let mut ingestor =
+        Ingestor::start(store.clone(), chain.clone(), manifest, config, Arc::new(Metrics::default())).await?;
     let started = Instant::now();
     ingestor.catch_up().await?;
     let secs = started.elapsed().as_secs_f64();
     let events = store.event_count().await?;
     let report = audit(&store, &chain).await?;
     ensure!(report.divergences.is_empty(), "the mirror on {url} diverges: {:?}", report.divergences.first());
-    println!("backfill {}: {events} events in {secs:.2} s, audit passed ({} fields)", url.split(':').next().unwrap_or(url), report.checked);
+    println!(
+        "backfill {}: {events} events in {secs:.2} s, audit passed ({} fields)",
+        url.split(':').next().unwrap_or(url),
+        report.checked
+    );
     Ok(((events, secs), store, ingestor))
 }
 

@@ -1,0 +1,450 @@
+//! `openlease lease`: a tenant's leases (open, top up, close, fail over, finalize) and a provider's
+//! ends of them (terminate, evict), and anyone's view of them.
+
+use std::fmt::Write;
+
+use alloy::primitives::{Address, U256};
+use clap::Subcommand;
+use openlease_client::{
+    DepositMethod, LeaseRequest, TokenAmount, TypedAmount, TypedDuration, TypedPrice, format_duration,
+    format_time_from,
+    status::{DisputeStatus, LeaseStatus},
+    terms,
+};
+use serde_json::json;
+
+use crate::{
+    chain::{dispute_word, ensure_balance, existing_offer, lease_and_offer},
+    config::Settings,
+    error::{CliError, Result, bail},
+    output::{Output, Report},
+    units::{amount_arg, amount_json, coin_at, duration_arg, price_arg, resolve_in},
+};
+
+/// `Lease::status` as the bindings read it (a `uint8`).
+const OPEN: u8 = LeaseStatus::Open as u8;
+const FINALIZED: u8 = LeaseStatus::Finalized as u8;
+
+/// `openlease lease`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum LeaseCommand {
+    /// Opens a lease, e.g. `lease open 1 --duration 7d --deposit "50 USDC"` (by permit when the token has it).
+    Open {
+        /// The offer.
+        offer_id: U256,
+        /// How long.
+        #[arg(long, value_parser = duration_arg)]
+        duration: TypedDuration,
+        /// Escrowed up front: at least the price times the offer's minimum duration, at most the
+        /// price times the duration (what the lease can ever use).
+        #[arg(long, value_parser = amount_arg, allow_hyphen_values = true)]
+        deposit: TypedAmount,
+        /// The highest price accepted [default: the offer's current price].
+        #[arg(long, value_parser = price_arg, allow_hyphen_values = true)]
+        max_price: Option<TypedPrice>,
+    },
+    /// Adds to a lease's escrow, extending its runway up to the lease's end.
+    TopUp {
+        /// The lease.
+        lease_id: U256,
+        /// The amount, in the lease's token.
+        #[arg(value_parser = amount_arg, allow_hyphen_values = true)]
+        amount: TypedAmount,
+    },
+    /// Gives notice: the lease ends after its notice period.
+    Close {
+        /// The lease.
+        lease_id: U256,
+    },
+    /// After the settlement window: refunds the rest of the escrow and releases the bond.
+    Finalize {
+        /// The lease.
+        lease_id: U256,
+    },
+    /// Provider: ends a lease at once; its bond is slashed to the tenant.
+    Terminate {
+        /// The lease.
+        lease_id: U256,
+    },
+    /// Provider: ends a lease whose tenant left service unpaid past the payment grace; no bond is
+    /// slashed, the tenant is refunded what it did not settle (receipts you hold are forfeit).
+    Evict {
+        /// The lease.
+        lease_id: U256,
+    },
+    /// Tenant: leaves a lease for another offer in one transaction, moving the escrow no receipt
+    /// can claim into the new lease, e.g. `lease failover 3 --to 5 --duration 1d`.
+    Failover {
+        /// The lease to leave.
+        lease_id: U256,
+        /// The offer to move to (same token).
+        #[arg(long)]
+        to: U256,
+        /// How long the new lease runs.
+        #[arg(long, value_parser = duration_arg)]
+        duration: TypedDuration,
+        /// Added to the escrow moved over [default: nothing].
+        #[arg(long, value_parser = amount_arg, allow_hyphen_values = true)]
+        deposit: Option<TypedAmount>,
+    },
+    /// A lease's terms, escrow, runway, notice and deadlines.
+    Show {
+        /// The lease.
+        lease_id: U256,
+    },
+    /// Your leases: as tenant and as provider.
+    List {
+        /// The account [default: you].
+        #[arg(long)]
+        address: Option<Address>,
+    },
+}
+
+/// Runs `openlease lease …`.
+pub(crate) async fn run(command: LeaseCommand, settings: &Settings, out: Output) -> Result<Report> {
+    match command {
+        LeaseCommand::Open { offer_id, duration, deposit, max_price } => {
+            open(settings, out, offer_id, duration, deposit, max_price).await
+        }
+        LeaseCommand::TopUp { lease_id, amount } => top_up(settings, out, lease_id, amount).await,
+        LeaseCommand::Close { lease_id } => close(settings, lease_id).await,
+        LeaseCommand::Finalize { lease_id } => finalize(settings, lease_id).await,
+        LeaseCommand::Terminate { lease_id } => terminate(settings, lease_id).await,
+        LeaseCommand::Evict { lease_id } => evict(settings, lease_id).await,
+        LeaseCommand::Failover { lease_id, to, duration, deposit } => {
+            failover(settings, out, lease_id, to, duration, deposit).await
+        }
+        LeaseCommand::Show { lease_id } => show(settings, lease_id).await,
+        LeaseCommand::List { address } => list(settings, address).await,
+    }
+}
+
+/// The market's `uint32` of seconds.
+fn seconds(duration: TypedDuration) -> Result<u32> {
+    u32::try_from(duration.secs()).map_err(|_| CliError::new(format!("a duration of {duration} is too long")))
+}
+
+/// `lease open`: by permit in one transaction, else approve then open.
+async fn open(
+    settings: &Settings,
+    out: Output,
+    offer_id: U256,
+    duration: TypedDuration,
+    deposit: TypedAmount,
+    max_price: Option<TypedPrice>,
+) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    existing_offer(&client, offer_id).await?;
+    // The terms shown are the terms bound: the lease opens on them or not at all.
+    let quote = client.offer_quote(offer_id).await?;
+    let offer = &quote.offer;
+    let coin = coin_at(&client, offer.token).await?;
+    let deposit = resolve_in(&deposit, &coin, &format!("offer {offer_id}"))?;
+    let price = TokenAmount::of(&coin, U256::from(offer.pricePerSecond));
+    if let Some(max_price) = &max_price {
+        let max = max_price.per_second(&coin)?;
+        if offer.pricePerSecond > max {
+            bail!(
+                hint = "raise --max-price or choose another offer (`openlease offer list`)",
+                "offer {offer_id} costs {price} per second, above --max-price ({} per second)",
+                TokenAmount::of(&coin, U256::from(max))
+            );
+        }
+    }
+    let duration_s = seconds(duration)?;
+    // A deposit beyond the whole term buys nothing: it would wait in escrow until the lease is
+    // finalized, after its settlement window.
+    let full = TokenAmount::of(&coin, terms::full_term_cost(offer.pricePerSecond, duration.secs()));
+    if deposit.raw > full.raw {
+        let idle = TokenAmount::of(&coin, deposit.raw - full.raw);
+        bail!(
+            hint = format!("deposit at most {full}, or lease for longer (--duration)"),
+            "a deposit of {deposit} is more than a {duration} lease of offer {offer_id} can ever use: {duration} at \
+             {price} per second is {full} in all; the other {idle} would wait in escrow until the lease is finalized"
+        );
+    }
+    ensure_balance(&client, coin.address, deposit.raw).await?;
+    // Without a permit, the SDK approves the market first if its allowance is short.
+    out.step(
+        1,
+        1,
+        format!(
+            "opening a lease of offer {offer_id} with {deposit} escrowed, at {price} per second, notice {}, fee {} bps",
+            format_duration(u64::from(offer.noticePeriod)),
+            quote.params.protocolFeeBps
+        ),
+    );
+    let request = LeaseRequest::new(&quote, duration_s, deposit.raw);
+    let opening = client.open_lease(request).await.map_err(|e| CliError::in_token(e, &coin))?;
+    let lease_id = opening.lease_id;
+    let runway = client.runway(lease_id).await?;
+    let method = match opening.deposit_method {
+        DepositMethod::Permit => "permit",
+        DepositMethod::Allowance => "allowance",
+    };
+    Ok(Report::new(
+        format!(
+            "opened lease {lease_id} on offer {offer_id}: {deposit} escrowed (by {method}), runs until {}",
+            format_time_from(runway.lease_end, runway.now)
+        ),
+        json!({
+            "leaseId": lease_id.to_string(),
+            "offerId": offer_id.to_string(),
+            "deposit": amount_json(&deposit),
+            "depositMethod": method,
+            "leaseEnd": runway.lease_end,
+        }),
+    ))
+}
+
+/// `lease top-up` (the SDK approves the market first if its allowance is short). A top-up past
+/// what pays for the lease's whole term is refused: it would extend nothing.
+async fn top_up(settings: &Settings, out: Output, lease_id: U256, amount: TypedAmount) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    let (lease, offer) = lease_and_offer(&client, lease_id).await?;
+    let coin = coin_at(&client, offer.token).await?;
+    let amount = resolve_in(&amount, &coin, &format!("lease {lease_id}"))?;
+    if lease.status == OPEN {
+        let useful = TokenAmount::of(&coin, terms::useful_top_up(&lease));
+        let deposit = TokenAmount::of(&coin, U256::from(lease.deposit));
+        let end = format_time_from(u64::from(lease.endsAt), client.now().await?);
+        if useful.raw.is_zero() {
+            bail!(
+                hint = "nothing to top up: the lease runs to its end; to lease for longer, open a new lease",
+                "lease {lease_id}'s deposit of {deposit} already pays for its whole term, until {end}: a top-up of \
+                 {amount} would extend nothing and wait in escrow until the lease is finalized"
+            );
+        }
+        if amount.raw > useful.raw {
+            bail!(
+                hint = format!("top up at most {useful}"),
+                "a top-up of {amount} is more than lease {lease_id} can use: {useful} more pays for its whole term, \
+                 until {end}; the other {} would wait in escrow until the lease is finalized",
+                TokenAmount::of(&coin, amount.raw - useful.raw)
+            );
+        }
+    }
+    ensure_balance(&client, coin.address, amount.raw).await?;
+    out.step(1, 1, format!("topping up lease {lease_id} with {amount}"));
+    client.top_up(lease_id, amount.raw).await.map_err(|e| CliError::in_token(e, &coin))?;
+    let lease = client.lease(lease_id).await?;
+    let runway = client.runway(lease_id).await?;
+    let deposit = TokenAmount::of(&coin, U256::from(lease.deposit));
+    Ok(Report::new(
+        format!(
+            "topped up lease {lease_id} with {amount}: deposit {deposit}, runs until {}",
+            format_time_from(runway.lease_end, runway.now)
+        ),
+        json!({
+            "leaseId": lease_id.to_string(),
+            "toppedUp": amount_json(&amount),
+            "deposit": amount_json(&deposit),
+            "leaseEnd": runway.lease_end,
+        }),
+    ))
+}
+
+/// `lease close`.
+async fn close(settings: &Settings, lease_id: U256) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    client.lease(lease_id).await?;
+    let ends_at = client.close_lease(lease_id).await?;
+    let deadline = client.settlement_deadline(lease_id).await?;
+    let now = client.now().await?;
+    Ok(Report::new(
+        format!(
+            "notice given: lease {lease_id} ends {}; finalize it after {} to refund the rest",
+            format_time_from(ends_at, now),
+            format_time_from(deadline, now)
+        ),
+        json!({ "leaseId": lease_id.to_string(), "endsAt": ends_at, "settlementDeadline": deadline }),
+    ))
+}
+
+/// `lease finalize`.
+async fn finalize(settings: &Settings, lease_id: U256) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    let (_, offer) = lease_and_offer(&client, lease_id).await?;
+    let coin = coin_at(&client, offer.token).await?;
+    let (refund, bond) = client.finalize_lease(lease_id).await.map_err(|e| CliError::in_token(e, &coin))?;
+    let (refund, bond) = (TokenAmount::of(&coin, refund), TokenAmount::of(&coin, bond));
+    Ok(Report::new(
+        format!(
+            "finalized lease {lease_id}: {refund} refunded to the tenant (claim it with `openlease claim`), bond {bond} released"
+        ),
+        json!({ "leaseId": lease_id.to_string(), "refund": amount_json(&refund), "bondReleased": amount_json(&bond) }),
+    ))
+}
+
+/// `lease terminate`.
+async fn terminate(settings: &Settings, lease_id: U256) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    client.lease(lease_id).await?;
+    let tx = client.terminate_lease(lease_id).await?;
+    Ok(Report::new(
+        format!("terminated lease {lease_id}; its bond was slashed to the tenant"),
+        json!({ "leaseId": lease_id.to_string(), "tx": tx.transaction_hash }),
+    ))
+}
+
+/// `lease evict`.
+async fn evict(settings: &Settings, lease_id: U256) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    let (_, offer) = lease_and_offer(&client, lease_id).await?;
+    let coin = coin_at(&client, offer.token).await?;
+    let refund = client.evict_lease(lease_id).await.map_err(|e| CliError::in_token(e, &coin))?;
+    let refund = TokenAmount::of(&coin, refund);
+    Ok(Report::new(
+        format!("evicted lease {lease_id}: no bond slashed, {refund} refunded to the tenant, capacity and bond freed"),
+        json!({ "leaseId": lease_id.to_string(), "refund": amount_json(&refund) }),
+    ))
+}
+
+/// `lease failover`.
+async fn failover(
+    settings: &Settings,
+    out: Output,
+    lease_id: U256,
+    offer_id: U256,
+    duration: TypedDuration,
+    deposit: Option<TypedAmount>,
+) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    let (_, old_offer) = lease_and_offer(&client, lease_id).await?;
+    existing_offer(&client, offer_id).await?;
+    let quote = client.offer_quote(offer_id).await?;
+    let coin = coin_at(&client, old_offer.token).await?;
+    let extra = match deposit {
+        Some(deposit) => resolve_in(&deposit, &coin, &format!("lease {lease_id}"))?.raw,
+        None => U256::ZERO,
+    };
+    if !extra.is_zero() {
+        ensure_balance(&client, coin.address, extra).await?;
+    }
+    let duration_s = seconds(duration)?;
+    out.step(1, 1, format!("failing lease {lease_id} over to offer {offer_id}"));
+    let failover = client
+        .failover_lease(lease_id, LeaseRequest::new(&quote, duration_s, extra))
+        .await
+        .map_err(|e| CliError::in_token(e, &coin))?;
+    let (moved, kept) = (TokenAmount::of(&coin, failover.moved), TokenAmount::of(&coin, failover.kept));
+    Ok(Report::new(
+        format!(
+            "lease {lease_id} failed over to lease {} on offer {offer_id}: {moved} moved over, {kept} kept for what lease {lease_id} can still settle",
+            failover.lease_id
+        ),
+        json!({
+            "leaseId": lease_id.to_string(),
+            "newLeaseId": failover.lease_id.to_string(),
+            "moved": amount_json(&moved),
+            "kept": amount_json(&kept),
+        }),
+    ))
+}
+
+/// `lease show`: a running lease on which notice was given says so, by whom and until when.
+async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
+    let client = settings.connect(false).await?;
+    let (lease, offer) = lease_and_offer(&client, lease_id).await?;
+    let coin = coin_at(&client, offer.token).await?;
+    let amount = |raw: U256| TokenAmount::of(&coin, raw);
+    let runway = client.runway(lease_id).await?;
+    let deadline = client.settlement_deadline(lease_id).await?;
+    let dispute = client.dispute(lease_id).await?;
+    let notice = client.notice(lease_id).await?;
+    let now = runway.now;
+    let role = |by: Address| match by {
+        by if by == lease.tenant => "tenant",
+        by if by == offer.provider => "provider",
+        _ => "account",
+    };
+    let (status, line) = match (lease.status, notice) {
+        (OPEN, Some((by, ends_at))) if now < runway.lease_end => (
+            "notice given".to_string(),
+            format!("notice given by the {} {by}: ends {}", role(by), format_time_from(ends_at, now)),
+        ),
+        (OPEN, None) if now < runway.lease_end => ("running".to_string(), "running".to_string()),
+        (OPEN, _) if now < deadline => {
+            ("ended, settlement window open".to_string(), "ended, settlement window open".to_string())
+        }
+        (OPEN, _) => ("ended, awaiting finalization".to_string(), "ended, awaiting finalization".to_string()),
+        (FINALIZED, _) => ("finalized".to_string(), "finalized".to_string()),
+        (other, _) => (format!("unknown ({other})"), format!("unknown ({other})")),
+    };
+    let (deposit, settled) = (amount(U256::from(lease.deposit)), amount(U256::from(lease.settled)));
+    let escrow = amount(U256::from(lease.deposit - lease.settled));
+    let price = amount(U256::from(lease.pricePerSecond));
+    let bond = amount(U256::from(lease.bond));
+    let text = format!(
+        "lease {lease_id}: {line}\n  tenant {}\n  provider {}\n  offer {}\n  price {price}/s\n  deposit {deposit}, settled {settled}, escrow {escrow}\n  bond {bond}\n  started {}\n  runs until {}\n  settle until {}\n  notice period {}{}",
+        lease.tenant,
+        offer.provider,
+        lease.offerId,
+        format_time_from(lease.startedAt.into(), now),
+        format_time_from(runway.lease_end, now),
+        format_time_from(deadline, now),
+        format_duration(lease.noticePeriod.into()),
+        if dispute.status == u8::from(DisputeStatus::None) {
+            String::new()
+        } else {
+            format!("\n  dispute {}", dispute_word(dispute.status))
+        },
+    );
+    let json = json!({
+        "leaseId": lease_id.to_string(),
+        "status": status,
+        "notice": notice.map(|(by, ends_at)| json!({ "by": by, "role": role(by), "endsAt": ends_at })),
+        "tenant": lease.tenant,
+        "provider": offer.provider,
+        "offerId": lease.offerId,
+        "token": offer.token,
+        "pricePerSecond": amount_json(&price),
+        "deposit": amount_json(&deposit),
+        "settled": amount_json(&settled),
+        "escrow": amount_json(&escrow),
+        "bond": amount_json(&bond),
+        "startedAt": lease.startedAt,
+        "endsAt": lease.endsAt,
+        "leaseEnd": runway.lease_end,
+        "settlementDeadline": deadline,
+        "noticePeriod": lease.noticePeriod,
+        "finalized": lease.status == FINALIZED,
+        "dispute": dispute_word(dispute.status),
+    });
+    Ok(Report::new(text, json))
+}
+
+/// `lease list`: the account's leases as tenant and as provider.
+async fn list(settings: &Settings, address: Option<Address>) -> Result<Report> {
+    let client = settings.connect(address.is_none()).await?;
+    let account = address.unwrap_or(client.address());
+    let as_tenant = client.leases_of_tenant(account).await?;
+    let as_provider = client.leases_of(account).await?;
+    let (mut text, mut json) = (String::new(), Vec::new());
+    for (role, opened) in as_tenant.iter().map(|l| ("tenant", l)).chain(as_provider.iter().map(|l| ("provider", l))) {
+        let lease = client.lease(opened.lease_id).await?;
+        let offer = client.offer(opened.offer_id).await?;
+        let coin = coin_at(&client, offer.token).await?;
+        let escrow = TokenAmount::of(&coin, U256::from(lease.deposit - lease.settled));
+        let finalized = lease.status == FINALIZED;
+        let _ = writeln!(
+            text,
+            "lease {} ({role}) on offer {}: escrow {escrow}{}",
+            opened.lease_id,
+            opened.offer_id,
+            if finalized { ", finalized" } else { "" }
+        );
+        json.push(json!({
+            "leaseId": opened.lease_id.to_string(),
+            "offerId": opened.offer_id.to_string(),
+            "role": role,
+            "tenant": opened.tenant,
+            "escrow": amount_json(&escrow),
+            "finalized": finalized,
+        }));
+    }
+    if json.is_empty() {
+        text = format!("{account} has no leases");
+    }
+    Ok(Report::new(text, json!({ "account": account, "leases": json })))
+}

@@ -1,0 +1,137 @@
+//! The money rules of a lease, as the market's `LeaseMath` library computes them: what a lease
+//! lets accrue, when it stops running, what a receipt may pay and why not, what a deposit can
+//! ever buy. The CLI, the verifier's callers and the devnet ask here; nothing re-derives them.
+
+use alloy::primitives::U256;
+use openlease_contracts::{IOpenleaseTypes::Lease, SettlementResult};
+
+/// When `lease` stops running: at its end, or earlier when its escrow's runway runs out.
+pub fn run_end(lease: &Lease) -> u64 {
+    let price = lease.pricePerSecond.max(1);
+    let runway = u64::from(lease.startedAt).saturating_add((lease.deposit.to::<u128>() / u128::from(price)) as u64);
+    runway.min(u64::from(lease.endsAt))
+}
+
+/// What the terms let accrue by `at`: the price of every second the lease ran, up to its end.
+pub fn accrued(lease: &Lease, at: u64) -> U256 {
+    let until = at.min(u64::from(lease.endsAt));
+    U256::from(until.saturating_sub(u64::from(lease.startedAt))) * U256::from(lease.pricePerSecond)
+}
+
+/// What settling a receipt for `cumulative` at `at` would pay out of `lease`'s escrow when its
+/// signer has `cap_left` to attest, or why it pays nothing: the market's `LeaseMath.payable_`,
+/// checks in the same order. (Whether the signature, the signer and the settlement window hold
+/// is the verifier's and the market's to say.)
+pub fn payable(lease: &Lease, cumulative: U256, at: u64, cap_left: U256) -> (SettlementResult, U256) {
+    let (settled, deposit, accrued) = (U256::from(lease.settled), U256::from(lease.deposit), accrued(lease, at));
+    if cumulative <= settled {
+        return (SettlementResult::AlreadySettled, U256::ZERO);
+    }
+    if settled >= deposit {
+        return (SettlementResult::EscrowExhausted, U256::ZERO);
+    }
+    if accrued <= settled {
+        return (SettlementResult::NotYetAccrued, U256::ZERO);
+    }
+    if cap_left.is_zero() {
+        return (SettlementResult::SignerCapReached, U256::ZERO);
+    }
+    let ceiling = cumulative.min(accrued).min(deposit);
+    (SettlementResult::Settled, (ceiling - settled).min(cap_left))
+}
+
+/// The most a lease of `duration` seconds at `price_per_second` can ever consume: a deposit above
+/// it buys nothing and waits in escrow until the lease is finalized.
+pub fn full_term_cost(price_per_second: u64, duration: u64) -> U256 {
+    U256::from(price_per_second) * U256::from(duration)
+}
+
+/// What `lease` can still use of a top-up: the cost of its whole term (to its current end) less
+/// its deposit. Zero when the deposit already pays for every second until the end.
+pub fn useful_top_up(lease: &Lease) -> U256 {
+    let term = u64::from(lease.endsAt).saturating_sub(u64::from(lease.startedAt));
+    full_term_cost(lease.pricePerSecond, term).saturating_sub(U256::from(lease.deposit))
+}
+
+/// Why a settlement paid nothing, in the marketplace's words (`Settled` reads "settled").
+pub fn settlement_reason(result: SettlementResult) -> &'static str {
+    use SettlementResult::*;
+    match result {
+        Settled => "settled",
+        UnknownLease => "no such lease",
+        SettlementWindowClosed => "the lease's settlement window has closed",
+        SignerNotAuthorized => "the signer is not authorized by the tenant",
+        SignerExpired => "the signer's authorization expired",
+        SignerRevoked => "the tenant revoked the signer",
+        InvalidSignature => "the signature is not the signer's",
+        AlreadySettled => "already settled",
+        NotYetAccrued => "nothing more has accrued under the lease's terms yet",
+        EscrowExhausted => "the escrow is used up",
+        SignerCapReached => "the signer's cap is used up",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{Address, Uint};
+
+    use super::*;
+
+    fn lease(deposit: u64, settled: u64) -> Lease {
+        Lease {
+            tenant: Address::ZERO,
+            offerId: 1,
+            startedAt: 1_000,
+            endsAt: 1_000 + 86_400,
+            deposit: Uint::from(deposit),
+            settled: Uint::from(settled),
+            pricePerSecond: 100,
+            paramsVersion: 1,
+            bond: Uint::from(0),
+            noticePeriod: 3_600,
+            minEndsAt: 1_060,
+            status: 1,
+        }
+    }
+
+    #[test]
+    fn receipts_pay_the_least_of_claim_accrual_escrow_and_cap() {
+        let l = lease(5_000_000, 100_000);
+        assert_eq!(payable(&l, U256::from(90_000), 2_000, U256::MAX), (SettlementResult::AlreadySettled, U256::ZERO));
+        // 1,000 s ran: 100,000 accrued, all settled.
+        assert_eq!(payable(&l, U256::from(150_000), 2_000, U256::MAX).0, SettlementResult::NotYetAccrued);
+        // 2,000 s ran: 200,000 accrued; the claim, the accrual and the cap each bind in turn.
+        assert_eq!(payable(&l, U256::from(150_000), 3_000, U256::MAX), (SettlementResult::Settled, U256::from(50_000)));
+        assert_eq!(
+            payable(&l, U256::from(900_000), 3_000, U256::MAX),
+            (SettlementResult::Settled, U256::from(100_000))
+        );
+        assert_eq!(payable(&l, U256::from(900_000), 3_000, U256::from(7)), (SettlementResult::Settled, U256::from(7)));
+        assert_eq!(payable(&l, U256::from(900_000), 3_000, U256::ZERO).0, SettlementResult::SignerCapReached);
+        // The escrow caps what accrued past it.
+        let small = lease(150_000, 100_000);
+        assert_eq!(
+            payable(&small, U256::from(900_000), 9_000, U256::MAX),
+            (SettlementResult::Settled, U256::from(50_000))
+        );
+        assert_eq!(
+            payable(&lease(100_000, 100_000), U256::from(1), 9_000, U256::MAX).0,
+            SettlementResult::AlreadySettled
+        );
+        assert_eq!(
+            payable(&lease(100_000, 100_000), U256::from(200_000), 9_000, U256::MAX).0,
+            SettlementResult::EscrowExhausted
+        );
+    }
+
+    #[test]
+    fn a_lease_runs_until_its_end_or_its_runway() {
+        assert_eq!(run_end(&lease(5_000_000, 0)), 1_000 + 50_000, "the escrow runs out first");
+        assert_eq!(run_end(&lease(50_000_000, 0)), 1_000 + 86_400);
+        assert_eq!(accrued(&lease(0, 0), 1_000 + 100_000), U256::from(8_640_000), "nothing accrues past the end");
+        // A day at 100 per second: 8.64 USDC.
+        assert_eq!(full_term_cost(100, 86_400), U256::from(8_640_000));
+        assert_eq!(useful_top_up(&lease(5_000_000, 0)), U256::from(3_640_000));
+        assert_eq!(useful_top_up(&lease(9_000_000, 0)), U256::ZERO);
+    }
+}

@@ -1,0 +1,175 @@
+//! The devnet as a user runs it: it comes up, says when a port is taken, keeps its market going
+//! through a reorg that drops its settlements and a jump of the chain's clock, and every signal
+//! stops it with anvil and the indexer.
+
+use std::{
+    io::{BufRead, BufReader},
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    providers::{Provider, ProviderBuilder, ext::AnvilApi},
+    rpc::types::anvil::ReorgOptions,
+};
+use openlease_testkit::TempDir;
+
+/// A port nobody listens on (the OS's pick, released at once).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn port_is_free(port: u16) -> bool {
+    TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// `openlease-devnet` running in a scratch directory, its output collected line by line.
+struct Devnet {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    port: u16,
+    api_port: u16,
+    _dir: TempDir,
+}
+
+impl Devnet {
+    fn start(port: u16, api_port: u16) -> Self {
+        let dir = TempDir::new("devnet");
+        let exe = PathBuf::from(env!("CARGO_BIN_EXE_openlease-devnet"));
+        let indexer = exe.with_file_name("openlease-indexer");
+        assert!(indexer.exists(), "the indexer binary {} is built by the workspace's tests", indexer.display());
+        let root = openlease_testkit::repo_root();
+        let mut child = Command::new(exe)
+            .current_dir(dir.path())
+            .args(["--port", &port.to_string(), "--receipt-interval", "1"])
+            .arg("--anvil")
+            .arg(openlease_testkit::anvil_path())
+            .arg("--config")
+            .arg(root.join("deploy/config/devnet.toml"))
+            .arg("--indexer")
+            .arg(indexer)
+            .args(["--indexer-listen", &format!("127.0.0.1:{api_port}")])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the devnet starts");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let lines = lines.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    lines.lock().unwrap().push(line);
+                }
+            });
+        }
+        Self { child, lines, port, api_port, _dir: dir }
+    }
+
+    /// Waits until a line after the first `from` contains `text`; its index.
+    fn wait_for(&self, text: &str, from: usize, timeout: Duration) -> usize {
+        let started = Instant::now();
+        loop {
+            if let Some(at) = self.lines.lock().unwrap().iter().skip(from).position(|l| l.contains(text)) {
+                return from + at;
+            }
+            assert!(started.elapsed() < timeout, "no `{text}` within {timeout:?}:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.lines.lock().unwrap().len()
+    }
+
+    fn output(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill").args([&format!("-{name}"), &self.child.id().to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit; panics after `timeout`.
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(started.elapsed() < timeout, "the devnet did not stop:\n{}", self.output());
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Devnet {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+    }
+}
+
+#[tokio::test]
+async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everything() {
+    let (port, api_port) = (free_port(), free_port());
+    let mut devnet = Devnet::start(port, api_port);
+    devnet.wait_for("Openlease devnet is up", 0, Duration::from_secs(120));
+    devnet.wait_for("settled", 0, Duration::from_secs(30));
+
+    // Reorgs that drop whatever the providers just sent: the loop reports and goes on.
+    let node = ProviderBuilder::new().connect_http(format!("http://127.0.0.1:{port}").parse().unwrap());
+    for _ in 0..4 {
+        node.anvil_reorg(ReorgOptions { depth: 2, tx_block_pairs: Vec::new() }).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let after_reorgs = devnet.len();
+    let at = devnet.wait_for("settled", after_reorgs, Duration::from_secs(60));
+    assert!(devnet.lines.lock().unwrap()[at].contains("claimable"), "{}", devnet.output());
+
+    // Eight days later every lease ran out of escrow days ago and its settlement window closed:
+    // the loop says what happened and stops sending receipts the market refuses.
+    node.anvil_increase_time(8 * 86_400).await.unwrap();
+    node.evm_mine(None).await.unwrap();
+    let from = devnet.len();
+    devnet.wait_for("clock jumped", from, Duration::from_secs(30));
+    devnet.wait_for("settlement window has closed", from, Duration::from_secs(30));
+    devnet.wait_for("no running leases left", from, Duration::from_secs(30));
+    assert!(node.get_block_number().await.unwrap() > 0);
+
+    devnet.signal("TERM");
+    let status = devnet.wait_exit(Duration::from_secs(20));
+    assert!(status.success(), "{status}:\n{}", devnet.output());
+    let started = Instant::now();
+    while !(port_is_free(devnet.port) && port_is_free(devnet.api_port)) {
+        assert!(started.elapsed() < Duration::from_secs(10), "anvil or the indexer outlived the devnet");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_port_in_use_is_named_and_a_hangup_stops_the_devnet() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let mut refused = Devnet::start(port, free_port());
+    let status = refused.wait_exit(Duration::from_secs(20));
+    assert!(!status.success());
+    refused.wait_for(&format!("127.0.0.1:{port} (anvil's RPC) is in use"), 0, Duration::from_secs(5));
+    drop(taken);
+
+    let (port, api_port) = (free_port(), free_port());
+    let mut devnet = Devnet::start(port, api_port);
+    devnet.wait_for("Openlease devnet is up", 0, Duration::from_secs(120));
+    devnet.signal("HUP");
+    devnet.wait_exit(Duration::from_secs(20));
+    let started = Instant::now();
+    while !(port_is_free(port) && port_is_free(api_port)) {
+        assert!(started.elapsed() < Duration::from_secs(10), "anvil or the indexer outlived the devnet");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -1,0 +1,101 @@
+//! The one place tests and benchmarks get their fixtures from: an anvil of the pinned toolchain,
+//! its funded keys, the suite deployed with the devnet config, receipts signed as tenants sign
+//! them, scratch directories. Everything is real; nothing here is a mock of what we own.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
+};
+
+use alloy::{
+    network::EthereumWallet,
+    node_bindings::{Anvil, AnvilInstance},
+    providers::{DynProvider, Provider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+};
+use openlease_client::{Manifest, ReceiptDomain, ReceiptSigner};
+use openlease_deploy::{Deployer, NetworkConfig};
+
+/// The repository root (this crate lives in `tests/testkit`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The anvil binary: `OPENLEASE_ANVIL`, else the pinned toolchain's `node_modules/.bin/anvil`.
+/// Panics with what to run when it is missing: no test can stand in for the node.
+pub fn anvil_path() -> PathBuf {
+    let path = std::env::var_os("OPENLEASE_ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("node_modules/.bin/anvil"));
+    assert!(path.exists(), "anvil not found at {}: run `make toolchain` (or set OPENLEASE_ANVIL)", path.display());
+    path
+}
+
+/// An anvil builder on the pinned binary, for tests that need flags of their own.
+pub fn anvil() -> Anvil {
+    Anvil::new().path(anvil_path())
+}
+
+/// A fresh anvil on a free port.
+pub fn spawn_anvil() -> AnvilInstance {
+    anvil().try_spawn().expect("anvil starts")
+}
+
+/// anvil's funded account `index` (0 deploys and administers the devnet config's market).
+pub fn key(anvil: &AnvilInstance, index: usize) -> PrivateKeySigner {
+    PrivateKeySigner::from(anvil.keys()[index].clone())
+}
+
+/// A provider that signs as `signer`.
+pub fn wallet_provider(anvil: &AnvilInstance, signer: PrivateKeySigner) -> DynProvider {
+    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(anvil.endpoint_url()).erased()
+}
+
+/// `deploy/config/devnet.toml`: mock USDC (6 decimals, EIP-2612) and DAI, account 7 arbitrates.
+pub fn devnet_config() -> NetworkConfig {
+    NetworkConfig::load(&NetworkConfig::path_for(&repo_root(), "devnet")).expect("the devnet config loads")
+}
+
+/// The suite deployed on `anvil` by account 0 with the devnet config.
+pub async fn deploy_market(anvil: &AnvilInstance) -> Manifest {
+    let deployer = key(anvil, 0);
+    let provider = wallet_provider(anvil, deployer.clone());
+    let config = NetworkConfig { chain_id: anvil.chain_id(), ..devnet_config() };
+    let (manifest, _) = Deployer::new(provider, deployer.address(), anvil.endpoint(), config)
+        .deploy(None)
+        .await
+        .expect("the suite deploys");
+    manifest
+}
+
+/// A receipt signer for `manifest`'s market with `key`, as a tenant's service holds one.
+pub fn receipt_signer(manifest: &Manifest, key: PrivateKeySigner) -> ReceiptSigner {
+    ReceiptSigner::new(key, ReceiptDomain::new(manifest.chain_id, manifest.market()))
+}
+
+/// A scratch directory under the system's temp dir, removed on drop (also when a test panics).
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A new, empty directory; `label` names it, for whoever finds one left by a killed run.
+    pub fn new(label: &str) -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!("openlease-{label}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+        let path = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("a temp dir");
+        Self(path)
+    }
+
+    /// Where it is.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
