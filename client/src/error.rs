@@ -61,6 +61,12 @@ pub enum Error {
         "transaction {tx} never happened: another transaction of this account took its nonce {nonce} (the same key used elsewhere?); check the chain before retrying"
     )]
     NonceConsumed { tx: B256, nonce: u64 },
+    /// A session has no provider left to lease from and no fallback to send requests to.
+    #[error("no provider could be leased and the session has no fallback")]
+    NoProvider,
+    /// An HTTP request of a session failed before any provider or fallback answered it.
+    #[error("HTTP: {0}")]
+    Http(String),
     /// A transaction to send names no sender (`from`): the nonce and the signature are its.
     #[error("the transaction names no sender (`from`)")]
     MissingSender,

@@ -3,9 +3,12 @@
 pub mod client;
 pub mod error;
 mod events;
+pub mod listing;
 pub mod provider;
 pub mod receipt;
 pub mod risk;
+pub mod select;
+pub mod session;
 pub mod status;
 pub mod tenant;
 pub mod terms;
@@ -21,7 +24,7 @@ pub use openlease_contracts::manifest::{Manifest, ManifestError, StablecoinEntry
 pub use provider::{OfferTerms, OpenedLease, ProviderDetails, SettlementOutcome, SettlementResult};
 pub use receipt::{
     ReceiptBook, ReceiptDomain, ReceiptError, ReceiptFile, ReceiptFileError, ReceiptSigner, ReceiptVerifier,
-    ServiceReceipt, SignedReceipt, SignerTerms, recover_signer,
+    ServiceReceipt, SignatureChecked, SignedReceipt, SignerTerms, recover_signer,
 };
 pub use risk::{Exposure, Runway, StakeView};
 pub use tenant::{DepositMethod, Failover, LeaseOpening, LeaseRequest, OfferQuote};

@@ -196,6 +196,34 @@ fn first_version() -> u64 {
     1
 }
 
+/// The HTTP wire format of a request to a provider's gateway, version [`WIRE_VERSION`]: the header
+/// [`LEASE_HEADER`] names the lease (decimal id) and [`RECEIPT_HEADER`], when present, carries the
+/// tenant's newest cumulative receipt as a [`ReceiptFile`] in compact JSON (one line of ASCII: the
+/// same format as the file, so a receipt read off the wire can be saved and settled by hand).
+/// A gateway answers a refusal with a JSON body `{"error": CODE, "message", "hint", ...}`.
+pub mod wire {
+    use super::{ReceiptDomain, ReceiptFile, ReceiptFileError, SignedReceipt};
+
+    /// The version of this wire format; sent in [`VERSION_HEADER`].
+    pub const WIRE_VERSION: u64 = 1;
+    /// Names the lease a request is served under: its id in decimal.
+    pub const LEASE_HEADER: &str = "openlease-lease";
+    /// The tenant's newest cumulative receipt: a [`ReceiptFile`] in compact JSON.
+    pub const RECEIPT_HEADER: &str = "openlease-receipt";
+    /// The wire version the tenant speaks; absent means 1.
+    pub const VERSION_HEADER: &str = "openlease-version";
+
+    /// The [`RECEIPT_HEADER`] value carrying `signed`, a receipt of the market in `domain`.
+    pub fn receipt_header(domain: &ReceiptDomain, signed: &SignedReceipt) -> String {
+        serde_json::to_string(&ReceiptFile::new(domain, signed)).expect("a receipt file serializes")
+    }
+
+    /// The receipt a [`RECEIPT_HEADER`] value carries, checked to be for the market of `domain`.
+    pub fn parse_receipt_header(value: &str, domain: &ReceiptDomain) -> Result<SignedReceipt, ReceiptFileError> {
+        ReceiptFile::from_json(value)?.for_domain(domain)
+    }
+}
+
 /// Why a receipt file cannot be settled where it was brought.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReceiptFileError {
@@ -547,6 +575,27 @@ impl ReceiptVerifier {
     /// Cheap checks come first; the signature recovery is the only expensive step.
     pub fn verify(&self, signed: &SignedReceipt, now: u64) -> Result<(), ReceiptError> {
         let signature = parse_signature(&signed.signature)?;
+        self.check_signer(signed, now)?;
+        let recovered = signature.recover(&self.domain.digest(&signed.receipt))?;
+        if recovered != signed.signer {
+            return Err(ReceiptError::SignerMismatch { signer: signed.signer, recovered });
+        }
+        self.check_amount(signed)
+    }
+
+    /// [`Self::verify`] for a receipt whose signature was already checked (see
+    /// [`SignatureChecked`]): everything but the expensive step, so that a server can check
+    /// signatures on every core and hold a lock only for this.
+    pub fn verify_checked(&self, checked: &SignatureChecked, now: u64) -> Result<(), ReceiptError> {
+        if checked.separator != self.domain.separator() {
+            return Err(ReceiptError::SignerMismatch { signer: checked.receipt.signer, recovered: Address::ZERO });
+        }
+        self.check_signer(&checked.receipt, now)?;
+        self.check_amount(&checked.receipt)
+    }
+
+    /// The lease is served here, the signer is the one accepted and may sign at `now`.
+    fn check_signer(&self, signed: &SignedReceipt, now: u64) -> Result<(), ReceiptError> {
         let lease_id = signed.receipt.leaseId;
         if !self.book.has_lease(lease_id) {
             return Err(ReceiptError::WrongLease { lease_id });
@@ -564,12 +613,12 @@ impl ReceiptVerifier {
         if now >= self.terms.expires_at {
             return Err(ReceiptError::SignerExpired { signer, expires_at: self.terms.expires_at, now });
         }
+        Ok(())
+    }
 
-        let recovered = signature.recover(&self.domain.digest(&signed.receipt))?;
-        if recovered != signer {
-            return Err(ReceiptError::SignerMismatch { signer, recovered });
-        }
-
+    /// The receipt raises its lease's accepted amount and keeps the signer within its cap.
+    fn check_amount(&self, signed: &SignedReceipt) -> Result<(), ReceiptError> {
+        let (lease_id, signer) = (signed.receipt.leaseId, signed.signer);
         let cumulative = signed.receipt.cumulativeAmount;
         let accepted = self.book.accepted(lease_id);
         if cumulative <= accepted {
@@ -591,9 +640,47 @@ impl ReceiptVerifier {
     /// lease's accepted amount: the value of the work it pays for.
     pub fn accept(&mut self, signed: SignedReceipt, now: u64) -> Result<U256, ReceiptError> {
         self.verify(&signed, now)?;
+        Ok(self.keep(signed))
+    }
+
+    /// [`Self::accept`] for a receipt whose signature was already checked.
+    pub fn accept_checked(&mut self, checked: SignatureChecked, now: u64) -> Result<U256, ReceiptError> {
+        self.verify_checked(&checked, now)?;
+        Ok(self.keep(checked.receipt))
+    }
+
+    fn keep(&mut self, signed: SignedReceipt) -> U256 {
         let increase = signed.receipt.cumulativeAmount - self.book.accepted(signed.receipt.leaseId);
         self.book.record(signed);
-        Ok(increase)
+        increase
+    }
+}
+
+/// A receipt whose signature recovers to the signer it names under a domain: the expensive half
+/// of verification, done once and outside any lock (`ReceiptDomain::check_signature`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureChecked {
+    receipt: SignedReceipt,
+    separator: B256,
+}
+
+impl SignatureChecked {
+    /// The receipt.
+    pub fn receipt(&self) -> &SignedReceipt {
+        &self.receipt
+    }
+}
+
+impl ReceiptDomain {
+    /// Checks that `signed`'s signature is well formed (65 bytes, `v` 27/28, low `s`) and
+    /// recovers to the signer it names under this domain. Whether that signer may sign is the
+    /// verifier's to say.
+    pub fn check_signature(&self, signed: SignedReceipt) -> Result<SignatureChecked, ReceiptError> {
+        let recovered = recover_signer(self, &signed)?;
+        if recovered != signed.signer {
+            return Err(ReceiptError::SignerMismatch { signer: signed.signer, recovered });
+        }
+        Ok(SignatureChecked { receipt: signed, separator: self.separator })
     }
 }
 

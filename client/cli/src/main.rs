@@ -8,6 +8,7 @@ mod lease;
 mod offer;
 mod provider;
 mod receipt;
+mod session;
 mod signer;
 // …and what they share, which imports none of them.
 mod chain;
@@ -84,6 +85,10 @@ enum Command {
     /// A local devnet (anvil) only: fund any address, move the clock forward.
     #[command(subcommand)]
     Devnet(devnet::DevnetCommand),
+    /// Tenant: a session on the market's providers: choose, pay for what is served, fail over,
+    /// fall back.
+    #[command(subcommand)]
+    Session(session::SessionCommand),
 }
 
 #[tokio::main]
@@ -151,5 +156,6 @@ async fn run(command: Command, s: &Settings, out: Output) -> Result<Report> {
         Command::Settle(args) => receipt::settle(s, out, args).await,
         Command::Dispute(command) => dispute::run(command, s, out).await,
         Command::Devnet(command) => devnet::run(command, s, out).await,
+        Command::Session(command) => session::run(command, s, out).await,
     }
 }

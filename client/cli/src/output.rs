@@ -73,6 +73,13 @@ impl Output {
         eprintln!("warning: {}", redact_urls(warning));
     }
 
+    /// A line of progress on a terminal (never with `--json`).
+    pub(crate) fn progress(&self, line: impl AsRef<str>) {
+        if self.progress {
+            eprintln!("{}", line.as_ref());
+        }
+    }
+
     /// Starts step `n` of `total` of a multi-transaction command (`[1/2] approving 100 USDC…`).
     pub(crate) fn step(&self, n: usize, total: usize, what: impl AsRef<str>) {
         if self.progress {

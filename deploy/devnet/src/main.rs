@@ -26,7 +26,12 @@ use eyre::{WrapErr, bail, eyre};
 use openlease_client::{
     Client, LeaseRequest, OfferTerms, ProviderDetails, ReceiptVerifier, SettlementResult, TxPolicy, terms,
 };
+use openlease_client::{
+    select::{self, Candidate, Preferences},
+    session::{Destination, ServedBy, Session, SessionConfig},
+};
 use openlease_deploy::{Deployer, Manifest, NetworkConfig};
+use openlease_gateway::{Gateway, GatewayConfig, ReceiptStore, workload};
 use tokio::signal::unix::{SignalKind, signal};
 
 /// The local Openlease market: anvil, the suite, seeded providers and tenants, the indexer.
@@ -62,6 +67,14 @@ struct DevnetArgs {
     /// Where the indexer's HTTP API listens.
     #[arg(long, default_value = "127.0.0.1:8080")]
     indexer_listen: SocketAddr,
+    /// Provider N's gateway listens on this port + N - 1 (three providers); the fallback cloud on
+    /// this port + 9. 0 takes any free ports (the banner shows them).
+    #[arg(long, default_value_t = 8091)]
+    gateway_port: u16,
+    /// Seconds after which provider-1's gateway stops answering, so the tenant session fails over
+    /// (0: never).
+    #[arg(long, default_value_t = 180)]
+    fail_after: u64,
     /// The `openlease` CLI binary the banner's commands use [default: beside this binary].
     #[arg(long, env = "OPENLEASE_CLI")]
     cli: Option<PathBuf>,
@@ -85,6 +98,8 @@ struct DevnetProvider {
     name: &'static str,
     price: u64,
     offer: U256,
+    /// Its gateway's URL, as registered.
+    endpoint: String,
     client: Client<DynProvider>,
     verifiers: Vec<(Address, ReceiptVerifier)>,
 }
@@ -108,6 +123,10 @@ async fn main() -> eyre::Result<()> {
     if args.indexer.is_some() {
         ensure_free(args.indexer_listen, "the indexer's API", "--indexer-listen")?;
     }
+    // Held from now on, so nothing takes them while the market is seeded.
+    let listeners = gateway_ports(&args)
+        .map(|port| bind(SocketAddr::from(([127, 0, 0, 1], port)), "a gateway or the fallback", "--gateway-port"));
+    let listeners = listeners.into_iter().collect::<eyre::Result<Vec<_>>>()?;
     if !args.anvil.exists() {
         bail!(
             "the node binary {} does not exist: run `make toolchain` (or `make devnet`, which does) from the repository root, or pass --anvil",
@@ -127,7 +146,7 @@ async fn main() -> eyre::Result<()> {
     }
     let stop = futures_util::future::select_all(signals.iter_mut().map(|s| Box::pin(s.recv())));
     let result = tokio::select! {
-        result = serve(&anvil, &args) => result,
+        result = serve(&anvil, &args, listeners) => result,
         _ = stop => {
             println!("\nstopping the devnet: anvil and the indexer stop with it");
             Ok(())
@@ -136,6 +155,22 @@ async fn main() -> eyre::Result<()> {
     // Dropping `serve` killed the indexer; dropping anvil kills the node.
     drop(anvil);
     result
+}
+
+/// The three providers' gateways' ports, then the fallback cloud's (with 0: any free ports).
+fn gateway_ports(args: &DevnetArgs) -> [u16; 4] {
+    match args.gateway_port {
+        0 => [0; 4],
+        base => [base, base + 1, base + 2, base + 9],
+    }
+}
+
+/// A listener on `address`, or an error naming the port when it is taken.
+fn bind(address: SocketAddr, what: &str, flag: &str) -> eyre::Result<TcpListener> {
+    ensure_free(address, what, flag)?;
+    let listener = TcpListener::bind(address).wrap_err_with(|| format!("listening on {address} ({what})"))?;
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 /// Refuses a port that is taken, naming it: anvil and the indexer would otherwise fail with
@@ -150,7 +185,7 @@ fn ensure_free(address: SocketAddr, what: &str, flag: &str) -> eyre::Result<()> 
     }
 }
 
-async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
+async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListener>) -> eyre::Result<()> {
     let keys: Vec<PrivateKeySigner> = anvil.keys().iter().map(|k| PrivateKeySigner::from(k.clone())).collect();
     let rpc = anvil.endpoint();
     let deployer = ProviderBuilder::new()
@@ -166,15 +201,18 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
 
     // Everything from here on is what a provider or a tenant would do with the SDK.
     let mut providers = Vec::new();
+    let ports: Vec<u16> = listeners.iter().map(|l| l.local_addr().map(|a| a.port())).collect::<Result<_, _>>()?;
+    let mut listeners = listeners.into_iter();
     for (index, name, region, price) in
         [(1, "provider-1", "eu-west", 100), (2, "provider-2", "us-east", 150), (3, "provider-3", "ap-south", 250)]
     {
+        let endpoint = format!("http://127.0.0.1:{}", ports[index - 1]);
         let client = Client::connect(&rpc, keys[index].clone(), manifest.clone()).await?.with_tx_policy(TX_POLICY);
         client
             .register_provider(
                 &ProviderDetails {
                     metadata_uri: format!("ipfs://openlease-devnet/{name}"),
-                    endpoint: format!("https://{name}.devnet.openlease.local"),
+                    endpoint: endpoint.clone(),
                     region: region.into(),
                     attributes_hash: keccak256(format!("gpu:a100;vcpu:32;region:{region}")),
                 },
@@ -192,7 +230,7 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
             capacity: 10,
         };
         let offer = client.publish_offer(&terms).await?;
-        providers.push(DevnetProvider { name, price, offer, client, verifiers: Vec::new() });
+        providers.push(DevnetProvider { name, price, offer, endpoint, client, verifiers: Vec::new() });
     }
 
     // Both tenants' services sign receipts with one session signer.
@@ -236,6 +274,15 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
         None => None,
     };
 
+    // Every provider serves the workload behind its gateway; tenant-2 runs a session on them.
+    let mut gateways = Vec::new();
+    for provider in &providers {
+        gateways.push(start_gateway(provider, listeners.next().expect("a listener per provider")).await?);
+    }
+    let fallback = tokio::net::TcpListener::from_std(listeners.next().expect("the fallback's listener"))?;
+    let fallback_url = format!("http://{}", fallback.local_addr()?);
+    let _fallback = tokio::spawn(async move { axum::serve(fallback, workload::router()).await });
+
     let key = |s: &PrivateKeySigner| format!("0x{}", alloy::hex::encode(s.to_bytes()));
     let mut accounts = vec![("deployer/admin".to_string(), keys[0].clone())];
     accounts.extend(providers.iter().map(|p| (p.name.to_string(), keys[index_of(&keys, p.client.address())].clone())));
@@ -250,19 +297,170 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<()> {
     accounts.push(("arbiter".into(), keys[7].clone()));
     let accounts: Vec<_> = accounts.into_iter().map(|(name, k)| (name, k.address(), key(&k))).collect();
     print_banner(anvil, args, &manifest, &manifest_path, &accounts);
+    println!(
+        "  gateways    {}  (provider-1, -2, -3: /work/N behind receipts; /openlease/metrics)",
+        providers.iter().map(|p| p.endpoint.as_str()).collect::<Vec<_>>().join("  ")
+    );
+    println!("  fallback    {fallback_url}  (the tenant session's centralized cloud)");
+    if args.fail_after > 0 {
+        println!(
+            "  tenant-2 runs a session on the cheapest provider; provider-1's gateway dies after {} s (--fail-after): watch the `session:` lines fail over\n",
+            args.fail_after
+        );
+    }
 
-    let signer = tenants[0].receipt_signer(session.clone());
+    let sold: Vec<Sold> = providers
+        .iter()
+        .map(|p| Sold {
+            name: p.name,
+            provider: p.client.address(),
+            offer: p.offer,
+            price: p.price,
+            endpoint: p.endpoint.clone(),
+        })
+        .collect();
+    let session = run_session(&tenants[1], sold, usdc, fallback_url);
+    if args.fail_after > 0 {
+        let doomed = gateways.remove(0);
+        let after = args.fail_after;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(after)).await;
+            doomed.abort();
+            println!("provider-1's gateway stopped answering (--fail-after {after})");
+        });
+    }
+
+    let signer = tenants[0].receipt_signer(session_key(&keys));
     let mut last_now = tenants[0].now().await?;
-    for round in 1u64.. {
-        tokio::time::sleep(Duration::from_secs(args.receipt_interval)).await;
-        let settle = round.is_multiple_of(3);
-        match market_round(&signer, &tenants[0], &mut providers, &mut leases, usdc, settle, &mut last_now).await {
-            Ok(()) => {}
-            // The market goes on: the next round retries (receipts are cumulative, nothing is lost).
-            Err(error) => println!("round {round} failed, retrying next round: {error:#}"),
+    let market = async {
+        for round in 1u64.. {
+            tokio::time::sleep(Duration::from_secs(args.receipt_interval)).await;
+            let settle = round.is_multiple_of(3);
+            match market_round(&signer, &tenants[0], &mut providers, &mut leases, usdc, settle, &mut last_now).await {
+                Ok(()) => {}
+                // The market goes on: the next round retries (receipts are cumulative, nothing is lost).
+                Err(error) => println!("round {round} failed, retrying next round: {error:#}"),
+            }
+        }
+    };
+    tokio::join!(market, session);
+    unreachable!("the market loop only ends with a signal")
+}
+
+/// The session signer of the seeded leases' receipts (anvil account 6).
+fn session_key(keys: &[PrivateKeySigner]) -> PrivateKeySigner {
+    keys[6].clone()
+}
+
+/// `provider`'s gateway on `port` in front of the workload, its book under `.devnet/`; the
+/// handle aborts it (the provider "dies").
+async fn start_gateway(provider: &DevnetProvider, listener: TcpListener) -> eyre::Result<tokio::task::JoinHandle<()>> {
+    let dir = PathBuf::from(format!(".devnet/gateway-{}", provider.name));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = ReceiptStore::open(&format!("sqlite://{}/receipts.db", dir.display())).await?;
+    // A minute of service on credit: the session pays up to its previous answer.
+    let config = GatewayConfig { credit_secs: 60, ..GatewayConfig::default() };
+    let gateway = Gateway::open(provider.client.clone(), store, config).await?;
+    let settlement = gateway.spawn_settlement();
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let app = gateway.serve(workload::router());
+    Ok(tokio::spawn(async move {
+        let _settlement = AbortOnDrop(settlement);
+        let _ = axum::serve(listener, app).await;
+    }))
+}
+
+/// Aborts a task when dropped: a gateway's settlement dies with its server.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// tenant-2's session: chooses by expected cost, requests the workload every second, checks each
+/// answer, and says what it costs; fails over when its provider dies, falls back when none is left.
+/// What a seeded provider sells, as the session sees it.
+struct Sold {
+    name: &'static str,
+    provider: Address,
+    offer: U256,
+    price: u64,
+    endpoint: String,
+}
+
+async fn run_session(tenant: &Client<DynProvider>, providers: Vec<Sold>, usdc: Address, fallback: String) {
+    let candidates: Vec<Candidate> = providers
+        .iter()
+        .map(|p| Candidate {
+            provider: p.provider,
+            offer_id: p.offer,
+            region: String::new(),
+            token: usdc,
+            price_per_second: p.price,
+            free_stake: U256::from(10_000 * USDC),
+            bond: U256::ZERO,
+            capacity_left: 10,
+            delivered: None,
+            history: 0,
+        })
+        .collect();
+    let prefs = Preferences::new(usdc);
+    let choices: Vec<Destination> = select::rank(&candidates, &prefs)
+        .iter()
+        .filter_map(|r| providers.iter().find(|p| p.offer == r.candidate.offer_id))
+        .map(|p| Destination { provider: p.provider, offer_id: p.offer, endpoint: p.endpoint.clone() })
+        .collect();
+    let name = |address: Address| providers.iter().find(|p| p.provider == address).map_or("?", |p| p.name);
+    let config = SessionConfig {
+        duration: 86_400,
+        deposit: U256::from(10 * USDC),
+        budget: U256::from(100 * USDC),
+        failures_before_failover: 3,
+        request_timeout: Duration::from_secs(2),
+        fallback: Some(fallback),
+        fallback_cost_per_request: U256::from(USDC / 1_000),
+        dispute_dead_providers: true,
+    };
+    let mut session = match Session::start(tenant.clone(), choices, config).await {
+        Ok(session) => session,
+        Err(error) => return println!("session: could not start: {error}"),
+    };
+    let expected = workload::hash_chain(2_000).to_string().into_bytes();
+    let mut last = None;
+    for n in 1u64.. {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let answer = match session.get("/work/2000").await {
+            Ok(answer) => answer,
+            Err(error) => {
+                println!("session: request failed: {error}");
+                continue;
+            }
+        };
+        let checked = if answer.body == expected { "answer checked" } else { "WRONG ANSWER" };
+        let report = session.report();
+        let now = match answer.served_by {
+            ServedBy::Provider { provider, lease_id } => format!("{} (lease {lease_id})", name(provider)),
+            ServedBy::Fallback => "the fallback cloud".into(),
+        };
+        let changed = last.as_ref() != Some(&now);
+        if changed || n.is_multiple_of(15) {
+            let failover = report
+                .failovers
+                .last()
+                .map(|d| format!(", last failover took {:.1} s", d.as_secs_f64()))
+                .unwrap_or_default();
+            println!(
+                "session: served by {now}, {checked}; paid {} for {} s served, {} for nothing, fallback {} request(s){failover}",
+                tenant.amount(usdc, report.paid()),
+                report.providers.iter().map(|p| p.served_secs).sum::<u64>(),
+                tenant.amount(usdc, report.paid_for_nothing()),
+                report.fallback_requests,
+            );
+            last = Some(now);
         }
     }
-    unreachable!("the market loop only ends with a signal")
 }
 
 /// One round of the market: the session signer issues a receipt for every running lease, the

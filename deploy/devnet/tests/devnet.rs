@@ -44,7 +44,8 @@ impl Devnet {
         let root = openlease_testkit::repo_root();
         let mut child = Command::new(exe)
             .current_dir(dir.path())
-            .args(["--port", &port.to_string(), "--receipt-interval", "1"])
+            .args(["--port", &port.to_string(), "--receipt-interval", "1", "--fail-after", "8"])
+            .args(["--gateway-port", "0"])
             .arg("--anvil")
             .arg(openlease_testkit::anvil_path())
             .arg("--config")
@@ -121,6 +122,42 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     let mut devnet = Devnet::start(port, api_port);
     devnet.wait_for("Openlease devnet is up", 0, Duration::from_secs(120));
     devnet.wait_for("settled", 0, Duration::from_secs(30));
+
+    // The tenant session is served by the cheapest provider until its gateway dies, then by the
+    // next one, every answer checked, nothing paid for the dead time.
+    devnet.wait_for("session: served by provider-1", 0, Duration::from_secs(30));
+    let failed_over = devnet.wait_for("session: served by provider-2", 0, Duration::from_secs(60));
+    let line = devnet.lines.lock().unwrap()[failed_over].clone();
+    assert!(line.contains("answer checked") && line.contains("0 USDC for nothing"), "{line}");
+    assert!(line.contains("last failover took"), "{line}");
+
+    // The CLI runs a session of its own from the indexer's listings: provider-1 is dead, so it
+    // leases provider-2 (the cheapest that answers), and pays only for what it was served.
+    let cli = PathBuf::from(env!("CARGO_BIN_EXE_openlease-devnet")).with_file_name("openlease");
+    let cli = |args: &[&str], key: Option<&str>| {
+        let mut command = Command::new(&cli);
+        command.current_dir(devnet._dir.path()).env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"));
+        if let Some(key) = key {
+            command.env("OPENLEASE_PRIVATE_KEY", key);
+        }
+        let output = command.args(args).output().expect("the CLI runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON")
+    };
+    let free = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"; // anvil account 9
+    cli(&["--json", "devnet", "fund", "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720", "--token", "100 USDC"], None);
+    let indexer = format!("http://127.0.0.1:{api_port}");
+    let report = cli(
+        &["--json", "session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"]
+            .into_iter()
+            .chain(["--path", "/work/10", "--requests", "3", "--every", "1s"])
+            .collect::<Vec<_>>(),
+        Some(free),
+    );
+    let used = report["providers"].as_array().unwrap();
+    assert_eq!(used.len(), 1, "the dead provider was skipped: {report}");
+    assert_eq!(used[0]["answered"], 3, "{report}");
+    assert_eq!(report["paidForNothing"]["raw"], "0", "{report}");
 
     // Reorgs that drop whatever the providers just sent: the loop reports and goes on.
     let node = ProviderBuilder::new().connect_http(format!("http://127.0.0.1:{port}").parse().unwrap());

@@ -1,0 +1,200 @@
+//! `openlease session run`: a tenant's session from the command line. Chooses providers from the
+//! indexer by expected cost, leases the cheapest (by permit), pays for the service it gets,
+//! fails over when the provider stops answering and falls back to a URL of your own when none
+//! is left; progress on a terminal, and the session's real cost at the end (`--json` too).
+
+use std::time::Duration;
+
+use clap::Args;
+use openlease_client::{
+    TypedAmount, TypedDuration, listing,
+    select::{self, Preferences},
+    session::{ServedBy, SessionConfig, SessionReport, Spread},
+};
+use serde_json::json;
+
+use crate::{
+    config::Settings,
+    error::{Result, bail},
+    output::{Output, Report},
+    units::{amount_arg, amount_json, duration_arg, resolve, resolve_in},
+};
+
+/// `openlease session`.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum SessionCommand {
+    /// Runs a session, e.g. `session run --indexer http://127.0.0.1:8080 --deposit "5 USDC"
+    /// --budget "5 USDC" --path /work/2000 --requests 60`.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// The indexer's API, where providers are chosen from.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    indexer: String,
+    /// Escrow per lease, with its token (which every offer chosen is paid in).
+    #[arg(long, value_parser = amount_arg)]
+    deposit: TypedAmount,
+    /// The most the session's receipts may attest, over every lease.
+    #[arg(long, value_parser = amount_arg)]
+    budget: TypedAmount,
+    /// How long each lease runs.
+    #[arg(long, default_value = "1d", value_parser = duration_arg)]
+    duration: TypedDuration,
+    /// Only providers in this region.
+    #[arg(long)]
+    region: Option<String>,
+    /// The path requested on the provider's service.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Between requests.
+    #[arg(long, default_value = "1s", value_parser = duration_arg)]
+    every: TypedDuration,
+    /// Requests to send, then report.
+    #[arg(long, default_value_t = 10)]
+    requests: u64,
+    /// Providers to spread the requests over (a session each, taken in turn).
+    #[arg(long, default_value_t = 1)]
+    spread: usize,
+    /// Failed requests in a row on one provider before failing over.
+    #[arg(long, default_value_t = 3)]
+    failures: u32,
+    /// A URL to send requests to when no provider can serve (a centralized cloud).
+    #[arg(long)]
+    fallback: Option<String>,
+    /// Dispute a lease whose provider stopped answering altogether (posts the dispute bond; the
+    /// lease's arbiter rules).
+    #[arg(long)]
+    dispute: bool,
+    /// What one fallback request costs, for the report.
+    #[arg(long, value_parser = amount_arg)]
+    fallback_cost: Option<TypedAmount>,
+}
+
+/// Runs `openlease session …`.
+pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Output) -> Result<Report> {
+    let SessionCommand::Run(args) = command;
+    let client = settings.connect_to_send().await?;
+    let (coin, deposit) = resolve(&args.deposit, client.manifest())?;
+    let budget = resolve_in(&args.budget, &coin, "the budget")?;
+    let fallback_cost = match &args.fallback_cost {
+        Some(cost) => resolve_in(cost, &coin, "the fallback")?.raw,
+        None => alloy::primitives::U256::ZERO,
+    };
+    let bond_bps = client.market().params().call().await.map_err(openlease_client::Error::from)?.bondBps;
+    let listings = listing::listings(&args.indexer, coin.address, bond_bps).await?;
+    let candidates: Vec<_> = listings.iter().map(|l| l.candidate.clone()).collect();
+    let prefs = Preferences { region: args.region.clone(), ..Preferences::new(coin.address) };
+    let ranked = select::rank(&candidates, &prefs);
+    // Now and then a newcomer goes first, so providers without a history can earn one.
+    let draw = {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new().build_hasher().finish()
+    };
+    let first = select::choose(&candidates, &prefs, draw).first().map(|c| c.candidate.offer_id);
+    let mut ranked = ranked;
+    if let Some(at) = first.and_then(|id| ranked.iter().position(|r| r.candidate.offer_id == id)) {
+        let chosen = ranked.remove(at);
+        ranked.insert(0, chosen);
+    }
+    if ranked.is_empty() && args.fallback.is_none() {
+        bail!(
+            hint = "check the indexer's /v1/offers, relax --region, or give --fallback",
+            "no offer in {} qualifies ({} listed by the indexer at {})",
+            coin.symbol,
+            listings.len(),
+            args.indexer
+        );
+    }
+    let choices = ranked
+        .iter()
+        .filter_map(|r| listings.iter().find(|l| l.candidate.offer_id == r.candidate.offer_id))
+        .map(|l| l.destination())
+        .collect();
+    let duration = u32::try_from(args.duration.secs()).unwrap_or(u32::MAX);
+    let config = SessionConfig {
+        duration,
+        deposit: deposit.raw,
+        budget: budget.raw,
+        failures_before_failover: args.failures.max(1),
+        request_timeout: Duration::from_secs(5),
+        fallback: args.fallback.clone(),
+        fallback_cost_per_request: fallback_cost,
+        dispute_dead_providers: args.dispute,
+    };
+    out.step(1, 1, format!("leasing the cheapest of {} offers in {}", ranked.len(), coin.symbol));
+    let mut session = Spread::start(client.clone(), choices, config, args.spread).await?;
+    let mut answered = 0;
+    for n in 1..=args.requests {
+        let answer = session.get(&args.path).await?;
+        answered += u64::from(answer.status < 400);
+        let by = match answer.served_by {
+            ServedBy::Provider { provider, lease_id } => format!("{provider} (lease {lease_id})"),
+            ServedBy::Fallback => "the fallback".into(),
+        };
+        out.progress(format!("request {n}/{}: HTTP {} from {by}", args.requests, answer.status));
+        if n < args.requests {
+            tokio::time::sleep(Duration::from_secs(args.every.secs())).await;
+        }
+    }
+    let report = session.report();
+    let amount = |raw| openlease_client::TokenAmount::new(raw, coin.decimals, coin.symbol.clone());
+    Ok(Report::new(text(&report, &amount, answered, args.requests), json(&report, &amount)))
+}
+
+fn text(
+    report: &SessionReport,
+    amount: &impl Fn(alloy::primitives::U256) -> openlease_client::TokenAmount,
+    answered: u64,
+    requests: u64,
+) -> String {
+    let mut out = format!("session: {answered} of {requests} requests answered\n");
+    for used in &report.providers {
+        out.push_str(&format!(
+            "  provider {} lease {}: served {} s, paid {} ({} served since the last receipt), paid for nothing {}, {} answered, {} failed\n",
+            used.provider,
+            used.lease_id,
+            used.served_secs,
+            amount(used.paid),
+            amount(used.unpaid()),
+            amount(used.paid_for_nothing()),
+            used.answered,
+            used.failed
+        ));
+    }
+    for took in &report.failovers {
+        out.push_str(&format!("  failed over in {:.1} s\n", took.as_secs_f64()));
+    }
+    out.push_str(&format!(
+        "  fallback: {} requests, {}\n  paid {} in all, {} for nothing",
+        report.fallback_requests,
+        amount(report.fallback_cost),
+        amount(report.paid()),
+        amount(report.paid_for_nothing())
+    ));
+    out
+}
+
+fn json(
+    report: &SessionReport,
+    amount: &impl Fn(alloy::primitives::U256) -> openlease_client::TokenAmount,
+) -> serde_json::Value {
+    json!({
+        "providers": report.providers.iter().map(|used| json!({
+            "provider": used.provider,
+            "leaseId": used.lease_id.to_string(),
+            "servedSecs": used.served_secs,
+            "paid": amount_json(&amount(used.paid)),
+            "paidForNothing": amount_json(&amount(used.paid_for_nothing())),
+            "unpaid": amount_json(&amount(used.unpaid())),
+            "answered": used.answered,
+            "failed": used.failed,
+        })).collect::<Vec<_>>(),
+        "failoverSecs": report.failovers.iter().map(Duration::as_secs_f64).collect::<Vec<_>>(),
+        "fallbackRequests": report.fallback_requests,
+        "fallbackCost": amount_json(&amount(report.fallback_cost)),
+        "paid": amount_json(&amount(report.paid())),
+        "paidForNothing": amount_json(&amount(report.paid_for_nothing())),
+    })
+}

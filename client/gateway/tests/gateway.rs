@@ -1,0 +1,534 @@
+//! The gateway on anvil in front of a real HTTP service: every refusal with its status and code,
+//! a tenant who stops paying refused at the credit limit, and a gateway killed with SIGKILL that
+//! settles every receipt it acknowledged once it is back (none lost, none twice).
+
+use std::{
+    net::SocketAddr,
+    path::PathBuf,
+    process::{Child, Command},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    node_bindings::AnvilInstance,
+    primitives::{Address, B256, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    signers::local::PrivateKeySigner,
+};
+use axum::Router;
+use openlease_client::{Client, LeaseRequest, Manifest, OfferTerms, ProviderDetails, ReceiptSigner, receipt::wire};
+use openlease_gateway::{Gateway, GatewayConfig, ReceiptStore};
+use openlease_testkit::TempDir;
+use serde_json::Value;
+
+const USDC: u64 = 1_000_000;
+const PRICE: u64 = 100;
+
+fn workload() -> Router {
+    openlease_gateway::workload::router()
+}
+
+async fn listen(router: Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    address
+}
+
+struct Market {
+    anvil: AnvilInstance,
+    manifest: Manifest,
+    node: DynProvider,
+    usdc: Address,
+}
+
+impl Market {
+    async fn new() -> Self {
+        let anvil = openlease_testkit::spawn_anvil();
+        let manifest = openlease_testkit::deploy_market(&anvil).await;
+        let node = ProviderBuilder::new().connect_http(anvil.endpoint_url()).erased();
+        let usdc = manifest.stablecoin("USDC").unwrap().address;
+        Self { anvil, manifest, node, usdc }
+    }
+
+    async fn client(&self, index: usize) -> Client<DynProvider> {
+        let key = openlease_testkit::key(&self.anvil, index);
+        Client::connect(&self.anvil.endpoint(), key, self.manifest.clone()).await.unwrap()
+    }
+
+    /// A provider with an offer at 100 raw units per second; returns the offer.
+    async fn provider(&self, provider: &Client<DynProvider>) -> U256 {
+        provider.send(provider.token(self.usdc).mint(provider.address(), U256::from(10_000 * USDC))).await.unwrap();
+        let details = ProviderDetails {
+            metadata_uri: String::new(),
+            endpoint: "http://gateway".into(),
+            region: "eu-west".into(),
+            attributes_hash: B256::ZERO,
+        };
+        provider.register_provider(&details, provider.address()).await.unwrap();
+        provider.stake(self.usdc, U256::from(1_000 * USDC)).await.unwrap();
+        let terms = OfferTerms {
+            token: self.usdc,
+            price_per_second: PRICE,
+            min_duration: 60,
+            max_duration: 30 * 86_400,
+            notice_period: 3_600,
+            capacity: 5,
+        };
+        provider.publish_offer(&terms).await.unwrap()
+    }
+
+    /// A day's lease of `offer` by `tenant`, whose session signer (account 6) may attest `cap`.
+    async fn lease(&self, tenant: &Client<DynProvider>, offer: U256, cap: u64) -> U256 {
+        tenant.send(tenant.token(self.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        let quote = tenant.offer_quote(offer).await.unwrap();
+        let lease = tenant.open_lease(LeaseRequest::new(&quote, 86_400, U256::from(8_640_000))).await.unwrap();
+        let signer = openlease_testkit::key(&self.anvil, 6).address();
+        tenant.authorize_signer(signer, U256::from(cap), tenant.now().await.unwrap() + 86_400 * 30).await.unwrap();
+        lease.lease_id
+    }
+
+    fn session(&self) -> ReceiptSigner {
+        openlease_testkit::receipt_signer(&self.manifest, openlease_testkit::key(&self.anvil, 6))
+    }
+
+    async fn advance(&self, seconds: u64) {
+        self.node.anvil_increase_time(seconds).await.unwrap();
+        self.node.anvil_mine(Some(1), None).await.unwrap();
+    }
+
+    async fn now(&self) -> u64 {
+        self.client(0).await.now().await.unwrap()
+    }
+}
+
+/// A request to the gateway at `address` for `lease`, with `receipt` (a header value) if given.
+async fn ask(address: SocketAddr, lease: Option<&str>, receipt: Option<String>) -> (u16, Value, String) {
+    let mut request = reqwest::Client::new().get(format!("http://{address}/work/3"));
+    if let Some(lease) = lease {
+        request = request.header(wire::LEASE_HEADER, lease);
+    }
+    if let Some(receipt) = receipt {
+        request = request.header(wire::RECEIPT_HEADER, receipt);
+    }
+    let answer = request.send().await.unwrap();
+    let status = answer.status().as_u16();
+    let text = answer.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null), text)
+}
+
+fn receipt(signer: &ReceiptSigner, lease: U256, cumulative: u64) -> String {
+    let signed = signer.sign_usage(lease, U256::from(cumulative), B256::ZERO, 0).unwrap();
+    wire::receipt_header(signer.domain(), &signed)
+}
+
+#[tokio::test]
+async fn every_refusal_has_its_status_and_code_and_paid_service_is_served() {
+    let m = Market::new().await;
+    let (provider, other, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
+    let offer = m.provider(&provider).await;
+    let other_offer = m.provider(&other).await;
+    let lease = m.lease(&tenant, offer, 2 * USDC).await;
+    let not_ours = m.lease(&tenant, other_offer, 2 * USDC).await;
+
+    let dir = TempDir::new("gateway");
+    let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
+    let config = GatewayConfig { credit_secs: 60, refresh: Duration::ZERO, ..Default::default() };
+    let gateway = Gateway::open(provider.clone(), store, config).await.unwrap();
+    let address = listen(gateway.serve(workload())).await;
+    let id = lease.to_string();
+    let session = m.session();
+
+    let expect = |got: (u16, Value, String), status: u16, code: &str| {
+        assert_eq!(got.0, status, "{}", got.2);
+        assert_eq!(got.1["error"], code, "{}", got.2);
+        assert!(got.1["hint"].as_str().is_some_and(|h| !h.is_empty()), "every refusal says what to do: {}", got.2);
+        got.1
+    };
+    expect(ask(address, None, None).await, 400, "lease_required");
+    expect(ask(address, Some("abc"), None).await, 400, "malformed_lease");
+    expect(ask(address, Some("999"), None).await, 404, "unknown_lease");
+    expect(ask(address, Some(&not_ours.to_string()), None).await, 403, "not_our_lease");
+    expect(ask(address, Some(&id), Some("{not json".into())).await, 400, "malformed_receipt");
+    expect(ask(address, Some(&id), Some(receipt(&session, not_ours, 100))).await, 400, "malformed_receipt");
+    let stranger = ReceiptSigner::new(PrivateKeySigner::random(), *session.domain());
+    expect(ask(address, Some(&id), Some(receipt(&stranger, lease, 100))).await, 401, "signer_unauthorized");
+    let elsewhere = openlease_client::ReceiptDomain::new(1, m.manifest.market());
+    let foreign = ReceiptSigner::new(openlease_testkit::key(&m.anvil, 6), elsewhere);
+    expect(ask(address, Some(&id), Some(receipt(&foreign, lease, 100))).await, 401, "receipt_invalid");
+
+    // Within the credit limit (a minute of service), no receipt is needed.
+    let (status, _, body) = ask(address, Some(&id), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, keccak256(keccak256(keccak256(B256::ZERO))).to_string(), "the upstream's answer, unchanged");
+
+    // Ten minutes later the tenant owes more than the limit: refused with the amount due.
+    m.advance(600).await;
+    let due = expect(ask(address, Some(&id), None).await, 402, "payment_required");
+    let owed: u64 = due["due"]["raw"].as_str().unwrap().parse().unwrap();
+    assert!((600 * PRICE..=660 * PRICE).contains(&owed), "{due}");
+    // A receipt for what accrued pays it: served, and kept.
+    let paid = owed;
+    assert_eq!(ask(address, Some(&id), Some(receipt(&session, lease, paid))).await.0, 200);
+    expect(ask(address, Some(&id), Some(receipt(&session, lease, paid))).await, 409, "receipt_replayed");
+    expect(ask(address, Some(&id), Some(receipt(&session, lease, 3 * USDC))).await, 402, "signer_cap_reached");
+
+    // The lease ends: served no more, whatever it carries.
+    m.advance(86_400).await;
+    expect(ask(address, Some(&id), Some(receipt(&session, lease, paid + 1))).await, 410, "lease_ended");
+
+    let metrics = reqwest::get(format!("http://{address}/openlease/metrics")).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("openlease_gateway_requests_served_total 2"), "{metrics}");
+    assert!(metrics.contains("openlease_gateway_requests_refused_total{reason=\"payment_required\"} 1"), "{metrics}");
+    assert!(metrics.contains("openlease_gateway_receipts_total 1"), "{metrics}");
+    let health: Value = reqwest::get(format!("http://{address}/openlease/health")).await.unwrap().json().await.unwrap();
+    assert_eq!(health["healthy"], true);
+}
+
+/// The gateway binary, as a provider runs it.
+struct Binary(Child);
+
+impl Binary {
+    fn start(m: &Market, upstream: SocketAddr, listen: SocketAddr, db: &str, manifest: &PathBuf) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_openlease-gateway"))
+            .args(["--upstream", &format!("http://{upstream}"), "--listen", &listen.to_string()])
+            .args(["--rpc-url", &m.anvil.endpoint(), "--db", db, "--settle-every", "1"])
+            .arg("--manifest")
+            .arg(manifest)
+            .env("OPENLEASE_PRIVATE_KEY", format!("0x{}", alloy::hex::encode(m.anvil.keys()[1].to_bytes())))
+            .env("RUST_LOG", "warn")
+            .spawn()
+            .expect("the gateway starts");
+        Self(child)
+    }
+
+    async fn wait_healthy(listen: SocketAddr) {
+        let started = Instant::now();
+        while reqwest::get(format!("http://{listen}/openlease/health")).await.is_err() {
+            assert!(started.elapsed() < Duration::from_secs(30), "the gateway never came up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_gateway_killed_mid_lease_settles_every_receipt_it_acknowledged_once_back() {
+    let m = Market::new().await;
+    let (provider, tenant) = (m.client(1).await, m.client(4).await);
+    let offer = m.provider(&provider).await;
+    let lease = m.lease(&tenant, offer, 5 * USDC).await;
+    let dir = TempDir::new("gateway-kill");
+    let manifest = dir.path().join("31337.json");
+    m.manifest.save(&manifest).unwrap();
+    let db = format!("sqlite://{}/book.db", dir.path().display());
+    let upstream = listen(workload()).await;
+    let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+
+    let mut gateway = Binary::start(&m, upstream, address, &db, &manifest);
+    Binary::wait_healthy(address).await;
+    let session = m.session();
+    let started = m.now().await;
+    let mut acknowledged = 0;
+    for step in 1..=5u64 {
+        m.advance(60).await;
+        let cumulative = (m.now().await - started) * PRICE;
+        let (status, _, body) =
+            ask(address, Some(&lease.to_string()), Some(receipt(&session, lease, cumulative))).await;
+        assert_eq!(status, 200, "step {step}: {body}");
+        acknowledged = cumulative;
+    }
+    // SIGKILL: no chance to flush or settle anything.
+    gateway.0.kill().unwrap();
+    gateway.0.wait().unwrap();
+    assert_eq!(provider.lease(lease).await.unwrap().settled, alloy::primitives::Uint::ZERO, "nothing settled yet");
+
+    // The tenant leaves; the lease ends; the provider's gateway comes back and settles its book.
+    tenant.close_lease(lease).await.unwrap();
+    m.advance(3_700).await;
+    let _back = Binary::start(&m, upstream, address, &db, &manifest);
+    Binary::wait_healthy(address).await;
+    let started = Instant::now();
+    loop {
+        let settled = U256::from(provider.lease(lease).await.unwrap().settled);
+        if settled == U256::from(acknowledged) {
+            break;
+        }
+        assert!(settled < U256::from(acknowledged), "settled more than was acknowledged: {settled}");
+        assert!(started.elapsed() < Duration::from_secs(30), "settled {settled} of {acknowledged}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+mod session {
+    use openlease_client::session::{Destination, ServedBy, Session, SessionConfig};
+
+    use super::*;
+
+    /// A provider's gateway serving the workload, in this process; aborting the task kills it.
+    async fn gateway(m: &Market, provider: &Client<DynProvider>) -> (String, tokio::task::JoinHandle<()>, TempDir) {
+        let dir = TempDir::new("session-gateway");
+        let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
+        // Two minutes of credit: a request pays for the time up to the previous answer.
+        let config = GatewayConfig { credit_secs: 120, refresh: Duration::ZERO, ..Default::default() };
+        let gateway = Gateway::open(provider.clone(), store, config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = gateway.serve(workload());
+        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let _ = m;
+        (url, task, dir)
+    }
+
+    #[tokio::test]
+    async fn a_session_pays_for_service_only_fails_over_when_its_provider_dies_and_falls_back_last() {
+        let m = Market::new().await;
+        let (a, b, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
+        let (offer_a, offer_b) = (m.provider(&a).await, m.provider(&b).await);
+        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        let (url_a, task_a, _dir_a) = gateway(&m, &a).await;
+        let (url_b, task_b, _dir_b) = gateway(&m, &b).await;
+        let fallback = format!("http://{}", listen(workload()).await);
+
+        let choices = vec![
+            Destination { provider: a.address(), offer_id: offer_a, endpoint: url_a },
+            Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
+        ];
+        let config = SessionConfig {
+            duration: 86_400,
+            deposit: U256::from(4 * USDC),
+            budget: U256::from(8 * USDC),
+            failures_before_failover: 3,
+            request_timeout: Duration::from_secs(2),
+            fallback: Some(fallback),
+            fallback_cost_per_request: U256::from(500),
+            dispute_dead_providers: false,
+        };
+        let mut session = Session::start(tenant.clone(), choices, config).await.unwrap();
+        let (_, lease_a) = session.lease().unwrap();
+        let expected = keccak256(keccak256(keccak256(B256::ZERO))).to_string().into_bytes();
+
+        // A serves for 50 s, a request every 10 s.
+        for _ in 0..5 {
+            m.advance(10).await;
+            let answer = session.get("/work/3").await.unwrap();
+            assert_eq!(answer.served_by, ServedBy::Provider { provider: a.address(), lease_id: lease_a });
+            assert_eq!(answer.body, expected, "the workload's answer");
+        }
+        // A dies; 40 s pass unanswered; the next request fails three times, then fails over.
+        task_a.abort();
+        m.advance(40).await;
+        let died = Instant::now();
+        let answer = session.get("/work/3").await.unwrap();
+        let ServedBy::Provider { provider, lease_id: lease_b } = answer.served_by else { panic!("served by B") };
+        assert_eq!(provider, b.address());
+        assert_eq!(answer.body, expected, "the request in flight was replayed on B");
+        assert!(died.elapsed() < Duration::from_secs(5), "failed over in {:?}", died.elapsed());
+
+        let report = session.report().clone();
+        let used_a = &report.providers[0];
+        assert_eq!(used_a.lease_id, lease_a);
+        assert!((50..=55).contains(&used_a.served_secs), "A served ~50 s, not its dead time: {used_a:?}");
+        assert_eq!(used_a.failed, 3);
+        assert_eq!(report.paid_for_nothing(), U256::ZERO);
+        assert_eq!(report.failovers.len(), 1);
+        // A's lease got notice and gave up what no receipt can claim; B's lease holds the rest.
+        let old = tenant.lease(lease_a).await.unwrap();
+        assert!(tenant.notice(lease_a).await.unwrap().is_some(), "notice given on A's lease");
+        let new = tenant.lease(lease_b).await.unwrap();
+        // Topped up to the session's deposit, less the seconds between reading the time and the
+        // failover's block (notice runs from the block).
+        let deposit = U256::from(new.deposit);
+        assert!(deposit <= U256::from(4 * USDC) && deposit >= U256::from(4 * USDC - 10 * PRICE), "{deposit}");
+        assert!(U256::from(old.deposit) < U256::from(4 * USDC), "A's lease keeps only its notice's worth");
+
+        // B dies too: nobody left, so the fallback serves, and the report says so.
+        task_b.abort();
+        m.advance(10).await;
+        let answer = session.get("/work/3").await.unwrap();
+        assert_eq!(answer.served_by, ServedBy::Fallback);
+        assert_eq!(answer.body, expected);
+        let report = session.report();
+        assert_eq!(report.fallback_requests, 1);
+        assert_eq!(report.fallback_cost, U256::from(500));
+        assert_eq!(report.paid_for_nothing(), U256::ZERO);
+    }
+
+    #[tokio::test]
+    async fn a_tenant_that_asks_for_spread_never_puts_all_its_work_on_one_provider() {
+        let m = Market::new().await;
+        let (a, b, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
+        let (offer_a, offer_b) = (m.provider(&a).await, m.provider(&b).await);
+        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        let (url_a, _task_a, _dir_a) = gateway(&m, &a).await;
+        let (url_b, _task_b, _dir_b) = gateway(&m, &b).await;
+        let choices = vec![
+            Destination { provider: a.address(), offer_id: offer_a, endpoint: url_a },
+            Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
+        ];
+        let config = SessionConfig {
+            duration: 86_400,
+            deposit: U256::from(2 * USDC),
+            budget: U256::from(2 * USDC),
+            failures_before_failover: 3,
+            request_timeout: Duration::from_secs(2),
+            fallback: None,
+            fallback_cost_per_request: U256::ZERO,
+            dispute_dead_providers: false,
+        };
+        let mut spread = openlease_client::session::Spread::start(tenant.clone(), choices, config, 2).await.unwrap();
+        let mut served = std::collections::BTreeSet::new();
+        for _ in 0..4 {
+            m.advance(5).await;
+            if let ServedBy::Provider { provider, .. } = spread.get("/work/1").await.unwrap().served_by {
+                served.insert(provider);
+            }
+        }
+        assert_eq!(served, [a.address(), b.address()].into(), "both providers took a share");
+        assert!(spread.reports().iter().all(|r| r.paid_for_nothing().is_zero()));
+    }
+}
+
+/// Two gateway replicas on one PostgreSQL book: the newest receipt of a lease wins whichever
+/// replica took it, nothing is lost or counted twice, and one replica at a time settles.
+#[tokio::test]
+async fn replicas_share_one_book_on_postgres() {
+    let Ok(server) = std::env::var("OPENLEASE_TEST_POSTGRES_URL") else {
+        eprintln!("OPENLEASE_TEST_POSTGRES_URL is not set: the PostgreSQL book test did NOT run");
+        return;
+    };
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut admin = sqlx::AnyConnection::connect(&server).await.unwrap();
+    for sql in ["DROP DATABASE IF EXISTS openlease_gateway_book WITH (FORCE)", "CREATE DATABASE openlease_gateway_book"]
+    {
+        sqlx::query(sql).execute(&mut admin).await.unwrap();
+    }
+    let url = format!("{}/openlease_gateway_book", server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base));
+    let (one, two) = (ReceiptStore::open(&url).await.unwrap(), ReceiptStore::open(&url).await.unwrap());
+
+    let domain = openlease_client::ReceiptDomain::new(31337, Address::repeat_byte(9));
+    let signer = ReceiptSigner::new(PrivateKeySigner::random(), domain);
+    let tenant = Address::repeat_byte(4);
+    let signed =
+        |lease: u64, amount: u64| signer.sign_usage(U256::from(lease), U256::from(amount), B256::ZERO, 0).unwrap();
+    assert!(one.keep(&domain, tenant, &signed(1, 100)).await.unwrap());
+    assert!(two.keep(&domain, tenant, &signed(1, 250)).await.unwrap(), "a newer receipt from the other replica");
+    assert!(!one.keep(&domain, tenant, &signed(1, 200)).await.unwrap(), "an older one changes nothing");
+    assert!(!two.keep(&domain, tenant, &signed(1, 250)).await.unwrap(), "a replay changes nothing");
+    // 1,000 beats 250 though "1000" < "250" as text: amounts compare as numbers.
+    assert!(one.keep(&domain, tenant, &signed(1, 1_000)).await.unwrap());
+    assert!(one.keep(&domain, tenant, &signed(2, 7)).await.unwrap());
+    let held: Vec<(U256, U256)> = two
+        .all(&domain)
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| (s.receipt.receipt.leaseId, s.receipt.receipt.cumulativeAmount))
+        .collect();
+    assert_eq!(held, [(U256::from(1), U256::from(1_000)), (U256::from(2), U256::from(7))]);
+
+    // While one replica settles, the other does not.
+    let (entered, leave) = (tokio::sync::oneshot::channel::<()>(), tokio::sync::oneshot::channel::<()>());
+    let (entered_tx, entered_rx) = entered;
+    let (leave_tx, leave_rx) = leave;
+    let holder = tokio::spawn(async move {
+        one.with_settlement_lock(async move {
+            entered_tx.send(()).unwrap();
+            leave_rx.await.unwrap();
+        })
+        .await
+        .unwrap()
+    });
+    entered_rx.await.unwrap();
+    assert_eq!(two.with_settlement_lock(async { 1 }).await.unwrap(), None, "the other replica is settling");
+    leave_tx.send(()).unwrap();
+    assert_eq!(holder.await.unwrap(), Some(()));
+    assert_eq!(two.with_settlement_lock(async { 2 }).await.unwrap(), Some(2), "free again");
+}
+
+/// The whole story: a provider's gateway is SIGKILLed mid-lease; the session fails over and pays
+/// nothing for the dead time; back up, the dead provider settles every receipt it acknowledged:
+/// exactly what the session paid it, none lost, none twice.
+#[tokio::test]
+async fn a_killed_provider_is_left_and_still_paid_exactly_what_it_served() {
+    use openlease_client::session::{Destination, ServedBy, Session, SessionConfig};
+
+    let m = Market::new().await;
+    let (a, b, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
+    let (offer_a, offer_b) = (m.provider(&a).await, m.provider(&b).await);
+    tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+    let dir = TempDir::new("gateway-story");
+    let manifest = dir.path().join("31337.json");
+    m.manifest.save(&manifest).unwrap();
+    let db = format!("sqlite://{}/book.db", dir.path().display());
+    let upstream = listen(workload()).await;
+    let address_a: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut gateway_a = Binary::start(&m, upstream, address_a, &db, &manifest);
+    Binary::wait_healthy(address_a).await;
+    let store_b = ReceiptStore::open(&format!("sqlite://{}/b.db", dir.path().display())).await.unwrap();
+    let config_b = GatewayConfig { credit_secs: 120, refresh: Duration::ZERO, ..Default::default() };
+    let gateway_b = Gateway::open(b.clone(), store_b, config_b).await.unwrap();
+    let address_b = listen(gateway_b.serve(workload())).await;
+
+    let choices = vec![
+        Destination { provider: a.address(), offer_id: offer_a, endpoint: format!("http://{address_a}") },
+        Destination { provider: b.address(), offer_id: offer_b, endpoint: format!("http://{address_b}") },
+    ];
+    let config = SessionConfig {
+        duration: 86_400,
+        deposit: U256::from(4 * USDC),
+        budget: U256::from(8 * USDC),
+        failures_before_failover: 3,
+        request_timeout: Duration::from_secs(2),
+        fallback: None,
+        fallback_cost_per_request: U256::ZERO,
+        dispute_dead_providers: true,
+    };
+    let mut session = Session::start(tenant.clone(), choices, config).await.unwrap();
+    let (_, lease_a) = session.lease().unwrap();
+    for _ in 0..6 {
+        m.advance(10).await;
+        assert!(matches!(session.get("/work/3").await.unwrap().served_by, ServedBy::Provider { .. }));
+    }
+    gateway_a.0.kill().unwrap();
+    gateway_a.0.wait().unwrap();
+    m.advance(120).await;
+    let answer = session.get("/work/3").await.unwrap();
+    assert!(matches!(answer.served_by, ServedBy::Provider { provider, .. } if provider == b.address()));
+    let used_a = session.report().providers[0].clone();
+    assert!((60..=62).contains(&used_a.served_secs), "A served ~60 s, not its dead 120 s: {used_a:?}");
+    assert_eq!(used_a.paid_for_nothing(), U256::ZERO);
+    // The receipt for the last 10 s was signed for the request A never answered: unsent.
+    assert_eq!(used_a.unpaid(), U256::from(10 * PRICE), "{used_a:?}");
+    let paid_a = used_a.paid;
+    // A stopped answering altogether: the session disputed the lease it left, with the times.
+    let dispute = tenant.dispute(lease_a).await.unwrap();
+    assert_eq!(dispute.status, u8::from(openlease_client::status::DisputeStatus::Open), "{dispute:?}");
+    let evidence = tenant.market().DisputeOpened_filter().query().await.unwrap();
+    assert!(evidence.iter().any(|(e, _)| e.leaseId == lease_a && e.evidenceURI.starts_with("openlease:unanswered:")));
+
+    // A comes back after its lease ended (the failover gave notice); it settles its book.
+    m.advance(3_700).await;
+    let _back = Binary::start(&m, upstream, address_a, &db, &manifest);
+    let started = Instant::now();
+    loop {
+        let settled = U256::from(a.lease(lease_a).await.unwrap().settled);
+        if settled == paid_a {
+            break;
+        }
+        assert!(settled < paid_a, "settled {settled}, more than the {paid_a} the session attested");
+        assert!(started.elapsed() < Duration::from_secs(30), "settled {settled} of {paid_a}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

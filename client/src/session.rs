@@ -1,0 +1,434 @@
+//! A tenant's session: lease from the best provider, pay as service is delivered, fail over when
+//! the provider stops answering, fall back to a centralized service when no provider will do.
+//!
+//! The session pays for time served and never for time the provider did not answer: each
+//! request (or probe) that gets an answer counts the time since the previous answered one as
+//! served; a request that fails makes the time since the last answer unserved. The receipt it
+//! attaches is `price × served seconds`, through the lease's session signer. After
+//! `failures_before_failover` failures in a row it gives notice and moves the escrow no receipt
+//! can claim into a lease of the next choice (`failoverLease`: no second deposit), then replays
+//! the request in flight there. With no choice left, requests go to the fallback URL, and the
+//! report says so. [`SessionReport`] is the real cost of the session: who served how long, what
+//! was paid, paid for nothing (zero by construction), how long failovers took, what the fallback
+//! served.
+
+use std::{
+    collections::VecDeque,
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    primitives::{Address, B256, U256},
+    providers::Provider,
+    signers::local::PrivateKeySigner,
+};
+
+use crate::{Client, Error, LeaseRequest, ReceiptSigner, Result, receipt::wire};
+
+/// How a session leases, pays and fails over.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Seconds each lease is opened for.
+    pub duration: u32,
+    /// The escrow each lease should hold (the first is deposited; a failover tops the escrow it
+    /// moves up to this), raw units of the token.
+    pub deposit: U256,
+    /// The session signer's cap: the most this session's receipts may attest, over all leases.
+    pub budget: U256,
+    /// Failed requests in a row on one provider before leaving it.
+    pub failures_before_failover: u32,
+    /// How long one request may take before it counts as failed.
+    pub request_timeout: Duration,
+    /// Where requests go when no provider can serve (a centralized cloud), if anywhere.
+    pub fallback: Option<String>,
+    /// What one fallback request costs, for the report (raw units).
+    pub fallback_cost_per_request: U256,
+    /// Dispute a lease left because its provider stopped answering at all (no HTTP answer for
+    /// `failures_before_failover` requests in a row while the session was paid up): the evidence
+    /// is the failures' times, and the arbiter of the lease rules. Costs the dispute bond.
+    pub dispute_dead_providers: bool,
+}
+
+/// A provider the session may lease from: an offer, and where its gateway listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub provider: Address,
+    pub offer_id: U256,
+    /// The gateway's base URL (the provider's registered `endpoint`).
+    pub endpoint: String,
+}
+
+/// Who answered a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServedBy {
+    Provider { provider: Address, lease_id: U256 },
+    Fallback,
+}
+
+/// An answer the session got.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub served_by: ServedBy,
+}
+
+/// One provider's part in a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderUse {
+    pub provider: Address,
+    pub lease_id: U256,
+    pub price_per_second: u64,
+    /// Seconds of service it delivered, by the session's own account.
+    pub served_secs: u64,
+    /// The newest receipt the provider received for this lease: what it can settle.
+    pub paid: U256,
+    pub answered: u64,
+    pub failed: u64,
+}
+
+impl ProviderUse {
+    /// Attested beyond the price of the time served: zero unless the session is wrong.
+    pub fn paid_for_nothing(&self) -> U256 {
+        self.paid.saturating_sub(self.worth())
+    }
+
+    /// Served and not (yet) paid: the time since the last receipt that reached the provider.
+    pub fn unpaid(&self) -> U256 {
+        self.worth().saturating_sub(self.paid)
+    }
+
+    fn worth(&self) -> U256 {
+        U256::from(self.price_per_second) * U256::from(self.served_secs)
+    }
+}
+
+/// The real cost of a session so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionReport {
+    /// Every provider used, in order.
+    pub providers: Vec<ProviderUse>,
+    /// From the first failure of a provider left to the first answer after leaving it.
+    pub failovers: Vec<Duration>,
+    pub fallback_requests: u64,
+    pub fallback_cost: U256,
+}
+
+impl SessionReport {
+    pub fn paid(&self) -> U256 {
+        self.providers.iter().map(|p| p.paid).fold(U256::ZERO, |a, b| a + b)
+    }
+
+    pub fn paid_for_nothing(&self) -> U256 {
+        self.providers.iter().map(ProviderUse::paid_for_nothing).fold(U256::ZERO, |a, b| a + b)
+    }
+}
+
+/// The lease being used.
+struct Current {
+    destination: Destination,
+    lease_id: U256,
+    /// Chain time of the last answered request; `None` after a failure.
+    last_answer: Option<u64>,
+    failures: u32,
+    first_failure: Option<Instant>,
+}
+
+/// A tenant's session over an HTTP service sold on the market.
+pub struct Session<P> {
+    client: Client<P>,
+    signer: ReceiptSigner,
+    config: SessionConfig,
+    http: reqwest::Client,
+    next: VecDeque<Destination>,
+    current: Option<Current>,
+    report: SessionReport,
+    /// Set when a provider was left, until the next answer: the failover's start.
+    leaving: Option<Instant>,
+    /// Chain times of the current provider's unanswered requests (the evidence of a dispute).
+    silent: Vec<u64>,
+}
+
+impl<P: Provider + Clone> Session<P> {
+    /// Opens a lease of the first of `choices` that takes one (by permit where the token has
+    /// it) and authorizes a fresh session signer for `config.budget`; the rest are the failover
+    /// order. With no choice that opens, the session starts on its fallback (or fails without).
+    pub async fn start(client: Client<P>, choices: Vec<Destination>, config: SessionConfig) -> Result<Self> {
+        let key = PrivateKeySigner::random();
+        let expiry = client.now().await? + 30 * 86_400;
+        client.authorize_signer(key.address(), config.budget, expiry).await?;
+        let http = reqwest::Client::builder().timeout(config.request_timeout).build().map_err(http_error)?;
+        let mut session = Self {
+            signer: client.receipt_signer(key),
+            client,
+            config,
+            http,
+            next: choices.into(),
+            current: None,
+            report: SessionReport::default(),
+            leaving: None,
+            silent: Vec::new(),
+        };
+        session.move_on(None).await?;
+        Ok(session)
+    }
+
+    /// The cost so far.
+    pub fn report(&self) -> &SessionReport {
+        &self.report
+    }
+
+    /// The lease in use, if a provider serves.
+    pub fn lease(&self) -> Option<(Address, U256)> {
+        self.current.as_ref().map(|c| (c.destination.provider, c.lease_id))
+    }
+
+    /// Opens a lease on the next destination that takes one: by failover from `old` when
+    /// leaving a lease, else a fresh one.
+    async fn move_on(&mut self, old: Option<U256>) -> Result<()> {
+        self.current = None;
+        while let Some(destination) = self.next.pop_front() {
+            // A gateway that does not answer its health probe is not worth a lease.
+            let health = format!("{}/openlease/health", destination.endpoint);
+            if !self.http.get(&health).send().await.is_ok_and(|a| a.status().is_success()) {
+                tracing::warn!(provider = %destination.provider, "its gateway does not answer; trying the next");
+                continue;
+            }
+            match self.open(&destination, old).await {
+                Ok(lease_id) => {
+                    let lease = self.client.lease(lease_id).await?;
+                    self.report.providers.push(ProviderUse {
+                        provider: destination.provider,
+                        lease_id,
+                        price_per_second: lease.pricePerSecond,
+                        served_secs: 0,
+                        paid: U256::ZERO,
+                        answered: 0,
+                        failed: 0,
+                    });
+                    // Service is assumed from the lease's start until a request says otherwise.
+                    let started = u64::from(lease.startedAt);
+                    self.current = Some(Current {
+                        destination,
+                        lease_id,
+                        last_answer: Some(started),
+                        failures: 0,
+                        first_failure: None,
+                    });
+                    return Ok(());
+                }
+                Err(error) => {
+                    tracing::warn!(provider = %destination.provider, %error, "could not lease; trying the next")
+                }
+            }
+        }
+        if let Some(old) = old {
+            // No one to move to: stop the old lease's clock at least.
+            let _ = self.client.close_lease(old).await;
+        }
+        if self.config.fallback.is_none() {
+            return Err(Error::NoProvider);
+        }
+        Ok(())
+    }
+
+    async fn open(&self, destination: &Destination, old: Option<U256>) -> Result<U256> {
+        let quote = self.client.offer_quote(destination.offer_id).await?;
+        match old {
+            Some(old) => {
+                let moved = self.moved_by_failover(old).await?;
+                let extra = self.config.deposit.saturating_sub(moved);
+                let request = LeaseRequest::new(&quote, self.config.duration, extra);
+                Ok(self.client.failover_lease(old, request).await?.lease_id)
+            }
+            None => {
+                let request = LeaseRequest::new(&quote, self.config.duration, self.config.deposit);
+                Ok(self.client.open_lease(request).await?.lease_id)
+            }
+        }
+    }
+
+    /// What `failoverLease` will move out of `old`: its deposit beyond what its terms can still
+    /// let accrue once notice is given now.
+    async fn moved_by_failover(&self, old: U256) -> Result<U256> {
+        let lease = self.client.lease(old).await?;
+        let now = self.client.now().await?;
+        let ends = (now + u64::from(lease.noticePeriod)).max(u64::from(lease.minEndsAt)).min(u64::from(lease.endsAt));
+        let keep = U256::from(ends.saturating_sub(u64::from(lease.startedAt))) * U256::from(lease.pricePerSecond);
+        Ok(U256::from(lease.deposit).saturating_sub(keep))
+    }
+
+    /// Sends `GET path` to whoever serves now; see [`Self::request`].
+    pub async fn get(&mut self, path: &str) -> Result<Answer> {
+        self.request(reqwest::Method::GET, path, Vec::new()).await
+    }
+
+    /// Sends a request with the lease and the newest receipt, counting the answer as service
+    /// (or its absence as none); after too many failures in a row, fails over and replays it.
+    pub async fn request(&mut self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Result<Answer> {
+        loop {
+            let Some(current) = &self.current else { return self.fallback(method, path, body).await };
+            let (lease_id, provider, url) =
+                (current.lease_id, current.destination.provider, format!("{}{path}", current.destination.endpoint));
+            let attested = self.report.providers.last().map(|used| used.paid);
+            let receipt = self.receipt().await?;
+            let mut request = self.http.request(method.clone(), url).body(body.clone());
+            request = request.header(wire::LEASE_HEADER, lease_id.to_string());
+            if let Some(receipt) = receipt {
+                request = request.header(wire::RECEIPT_HEADER, receipt);
+            }
+            let outcome = request.send().await;
+            let now = self.client.now().await?;
+            match outcome {
+                Ok(answer) if answer.status().is_success() => {
+                    let status = answer.status().as_u16();
+                    let body = answer.bytes().await.map_err(http_error)?.to_vec();
+                    self.answered(now);
+                    return Ok(Answer { status, body, served_by: ServedBy::Provider { provider, lease_id } });
+                }
+                Ok(answer) => {
+                    let status = answer.status();
+                    tracing::info!(%provider, %status, "the provider refused or failed the request");
+                    // The gateway keeps a receipt before it checks credit (402) and before the
+                    // service behind it fails (502); any other refusal kept none.
+                    if !matches!(status.as_u16(), 402 | 502) {
+                        self.unsent(attested);
+                    }
+                    self.failed().await?;
+                }
+                Err(error) => {
+                    tracing::info!(%provider, %error, "the provider did not answer");
+                    self.unsent(attested);
+                    self.silent.push(now);
+                    self.failed().await?;
+                }
+            }
+        }
+    }
+
+    /// The receipt for the time served so far, if it is more than what was attested.
+    async fn receipt(&mut self) -> Result<Option<String>> {
+        let Some(current) = &self.current else { return Ok(None) };
+        let used = self.report.providers.last_mut().expect("a provider in use");
+        let due = U256::from(used.price_per_second) * U256::from(used.served_secs);
+        if due <= used.paid {
+            return Ok(None);
+        }
+        let digest = B256::from(U256::from(used.served_secs));
+        let signed = self.signer.sign_usage(current.lease_id, due, digest, self.client.now().await?)?;
+        used.paid = due;
+        Ok(Some(wire::receipt_header(self.signer.domain(), &signed)))
+    }
+
+    /// The receipt just signed never reached the provider: what it holds is what it held.
+    fn unsent(&mut self, attested: Option<U256>) {
+        if let (Some(used), Some(attested)) = (self.report.providers.last_mut(), attested) {
+            used.paid = attested;
+        }
+    }
+
+    fn answered(&mut self, now: u64) {
+        let current = self.current.as_mut().expect("answered by the current provider");
+        let used = self.report.providers.last_mut().expect("a provider in use");
+        if let Some(last) = current.last_answer {
+            used.served_secs += now.saturating_sub(last);
+        }
+        used.answered += 1;
+        current.last_answer = Some(now);
+        current.failures = 0;
+        self.silent.clear();
+        current.first_failure = None;
+        if let Some(left) = self.leaving.take() {
+            self.report.failovers.push(left.elapsed());
+        }
+    }
+
+    async fn failed(&mut self) -> Result<()> {
+        let current = self.current.as_mut().expect("failed on the current provider");
+        current.last_answer = None;
+        current.failures += 1;
+        let first = *current.first_failure.get_or_insert_with(Instant::now);
+        self.report.providers.last_mut().expect("a provider in use").failed += 1;
+        if current.failures < self.config.failures_before_failover {
+            return Ok(());
+        }
+        let old = current.lease_id;
+        tracing::warn!(lease = %old, "failing over");
+        self.leaving = Some(first);
+        let silent = std::mem::take(&mut self.silent);
+        self.move_on(Some(old)).await?;
+        if self.config.dispute_dead_providers && silent.len() >= self.config.failures_before_failover as usize {
+            // Evidence that fits in the event: when the provider did not answer, chain time.
+            let times: Vec<String> = silent.iter().map(u64::to_string).collect();
+            let evidence = format!("openlease:unanswered:{}", times.join(","));
+            if let Err(error) = self.client.open_dispute(old, &evidence).await {
+                tracing::warn!(lease = %old, %error, "could not dispute the lease left");
+            }
+        }
+        Ok(())
+    }
+
+    async fn fallback(&mut self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Result<Answer> {
+        let Some(base) = &self.config.fallback else { return Err(Error::NoProvider) };
+        let answer = self.http.request(method, format!("{base}{path}")).body(body).send().await.map_err(http_error)?;
+        let status = answer.status().as_u16();
+        let body = answer.bytes().await.map_err(http_error)?.to_vec();
+        self.report.fallback_requests += 1;
+        self.report.fallback_cost += self.config.fallback_cost_per_request;
+        if let Some(left) = self.leaving.take() {
+            self.report.failovers.push(left.elapsed());
+        }
+        Ok(Answer { status, body, served_by: ServedBy::Fallback })
+    }
+}
+
+fn http_error(error: reqwest::Error) -> Error {
+    Error::Http(error.to_string())
+}
+
+/// A tenant's work spread over several providers: one session each, started on distinct
+/// providers, requests taken in turn. No provider gets all of the work, and each session still
+/// fails over and falls back on its own.
+pub struct Spread<P> {
+    sessions: Vec<Session<P>>,
+    turn: usize,
+}
+
+impl<P: Provider + Clone> Spread<P> {
+    /// `n` sessions: session `i` starts on the `i`-th of `choices` and fails over to the choices
+    /// no session starts on, in order. Each gets `config` (its own deposit, signer and budget).
+    pub async fn start(client: Client<P>, choices: Vec<Destination>, config: SessionConfig, n: usize) -> Result<Self> {
+        let n = n.clamp(1, choices.len().max(1));
+        let spare: Vec<Destination> = choices.iter().skip(n).cloned().collect();
+        let mut sessions = Vec::with_capacity(n);
+        for first in choices.into_iter().take(n) {
+            let order = std::iter::once(first).chain(spare.iter().cloned()).collect();
+            sessions.push(Session::start(client.clone(), order, config.clone()).await?);
+        }
+        Ok(Self { sessions, turn: 0 })
+    }
+
+    /// `GET path` on the next session in turn.
+    pub async fn get(&mut self, path: &str) -> Result<Answer> {
+        let at = self.turn % self.sessions.len();
+        self.turn += 1;
+        self.sessions[at].get(path).await
+    }
+
+    /// Each session's report.
+    pub fn reports(&self) -> Vec<&SessionReport> {
+        self.sessions.iter().map(Session::report).collect()
+    }
+
+    /// The sessions' reports as one.
+    pub fn report(&self) -> SessionReport {
+        let mut all = SessionReport::default();
+        for report in self.reports() {
+            all.providers.extend(report.providers.iter().cloned());
+            all.failovers.extend(report.failovers.iter().copied());
+            all.fallback_requests += report.fallback_requests;
+            all.fallback_cost += report.fallback_cost;
+        }
+        all
+    }
+}
