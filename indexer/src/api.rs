@@ -29,7 +29,7 @@ use crate::{
     events::EventCodec,
     ingest::Notice,
     metrics::Metrics,
-    store::{Backend, Store, hex, pad},
+    store::{Store, hex, pad},
 };
 
 /// Decodes the arguments of the events `/v1/events` streams (the store keeps raw logs only).
@@ -49,6 +49,10 @@ pub struct ApiState {
     pub metrics: Arc<Metrics>,
     /// `/health` fails above this lag, in blocks.
     pub max_lag: u64,
+    /// `/health` fails when the node has not told its head for this long, in seconds: the lag
+    /// counts from the last head it reported, and a node that cannot be reached moves on
+    /// without the mirror.
+    pub max_head_age: u64,
     /// Live notices from ingestion, for `/v1/events`.
     pub notices: broadcast::Sender<Notice>,
 }
@@ -86,8 +90,19 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::IndexerError> for ApiError {
+    fn from(error: crate::IndexerError) -> Self {
+        tracing::warn!(%error, "api read failed");
+        Self(StatusCode::INTERNAL_SERVER_ERROR, "database error".into())
+    }
+}
+
 fn bad(parameter: &str, expected: &str) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, format!("invalid query parameter `{parameter}`: expected {expected}"))
+}
+
+fn bad_path(segment: &str, expected: &str, got: &str) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, format!("invalid path segment `{segment}`: expected {expected}, got `{got}`"))
 }
 
 type ApiResult<T = Json<Value>> = Result<T, ApiError>;
@@ -206,10 +221,7 @@ impl Sql {
 
 /// A read snapshot and the block it reflects.
 async fn snapshot(store: &Store) -> ApiResult<(sqlx::Transaction<'static, sqlx::Any>, Value)> {
-    let mut tx = store.pool().begin().await?;
-    if *store.backend() == Backend::Postgres {
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-    }
+    let mut tx = store.snapshot().await?;
     let row = sqlx::query("SELECT number, hash, finalized FROM cursor WHERE id = 1").fetch_optional(&mut *tx).await?;
     let Some(row) = row else {
         return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "the mirror has not started yet".into()));
@@ -333,8 +345,10 @@ async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<Stri
 }
 
 async fn provider(State(state): State<ApiState>, Path(address): Path<String>) -> ApiResult {
-    let address =
-        address.parse::<Address>().map(|a| hex(&a)).map_err(|_| bad("address", "a 0x-prefixed 20-byte address"))?;
+    let address = address
+        .parse::<Address>()
+        .map(|a| hex(&a))
+        .map_err(|_| bad_path("address", "a 0x-prefixed 20-byte address", &address))?;
     let (mut tx, block) = snapshot(&state.store).await?;
     let row = sqlx::query("SELECT * FROM providers WHERE address = $1")
         .bind(address.clone())
@@ -403,7 +417,11 @@ async fn leases(State(state): State<ApiState>, Query(raw): Query<HashMap<String,
 }
 
 async fn lease(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult {
-    let id: i64 = id.parse().map_err(|_| bad("id", "a lease id"))?;
+    let id = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| i64::try_from(id).ok())
+        .ok_or_else(|| bad_path("id", "a lease id (a whole number, 1 or more)", &id))?;
     let (mut tx, block) = snapshot(&state.store).await?;
     let row = sqlx::query("SELECT * FROM leases WHERE lease_id = $1").bind(id).fetch_optional(&mut *tx).await?;
     let Some(row) = row else { return Err(ApiError(StatusCode::NOT_FOUND, format!("no lease {id}"))) };
@@ -490,10 +508,20 @@ async fn health(State(state): State<ApiState>) -> Response {
     let started = state.store.cursor().await.ok().flatten().is_some();
     let head_known = state.metrics.head() > 0;
     let lag = head_known.then(|| state.metrics.lag());
-    let healthy = started && lag.is_some_and(|lag| lag <= state.max_lag);
+    let head_age = state.metrics.head_age_secs();
+    let node_reachable = head_age.is_some_and(|age| age <= state.max_head_age);
+    let healthy = started && node_reachable && lag.is_some_and(|lag| lag <= state.max_lag);
     let role = if state.metrics.is_writer() { "writer" } else { "standby" };
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({ "healthy": healthy, "role": role, "lag_blocks": lag, "max_lag_blocks": state.max_lag });
+    let body = json!({
+        "healthy": healthy,
+        "role": role,
+        "lag_blocks": lag,
+        "max_lag_blocks": state.max_lag,
+        "node_reachable": node_reachable,
+        "head_age_secs": head_age,
+        "max_head_age_secs": state.max_head_age,
+    });
     (status, Json(body)).into_response()
 }
 

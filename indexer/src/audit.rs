@@ -73,15 +73,17 @@ fn address(row: &AnyRow, column: &str) -> Result<Address> {
 }
 
 /// Compares the mirror in `store` with the market on `chain` at the mirror's cursor block.
+/// Everything is read in one snapshot, so a report made while ingestion commits is still true.
 pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
-    let cursor =
-        store.cursor().await?.ok_or(IndexerError::CorruptRow { table: "cursor", message: "no cursor yet".into() })?;
+    let mut tx = store.snapshot().await?;
+    let cursor = Store::cursor_in(&mut *tx)
+        .await?
+        .ok_or(IndexerError::CorruptRow { table: "cursor", message: "no cursor yet".into() })?;
     let market = OpenleaseInstance::new(cursor.market, chain.provider().clone());
     let at = BlockId::number(cursor.number);
     let mut report = AuditReport { block: cursor.number, ..Default::default() };
-    let pool = store.pool();
 
-    let leases = sqlx::query("SELECT * FROM leases ORDER BY lease_id").fetch_all(pool).await?;
+    let leases = sqlx::query("SELECT * FROM leases ORDER BY lease_id").fetch_all(&mut *tx).await?;
     report.check("market", "leaseCount", leases.len(), market.leaseCount().block(at).call().await?);
     for row in &leases {
         let id = int(row, "lease_id")?;
@@ -106,7 +108,7 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         }
     }
 
-    let offers = sqlx::query("SELECT * FROM offers ORDER BY offer_id").fetch_all(pool).await?;
+    let offers = sqlx::query("SELECT * FROM offers ORDER BY offer_id").fetch_all(&mut *tx).await?;
     report.check("market", "offerCount", offers.len(), market.offerCount().block(at).call().await?);
     for row in &offers {
         let id = int(row, "offer_id")?;
@@ -123,7 +125,7 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         report.check(&entity, "paused", int(row, "paused")? != 0, o.paused);
     }
 
-    for row in &sqlx::query("SELECT * FROM stakes ORDER BY provider, token").fetch_all(pool).await? {
+    for row in &sqlx::query("SELECT * FROM stakes ORDER BY provider, token").fetch_all(&mut *tx).await? {
         let (provider, token) = (address(row, "provider")?, address(row, "token")?);
         let s = market.stakeOf(provider, token).block(at).call().await?;
         let entity = format!("stake {provider}/{token}");
@@ -133,7 +135,7 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         report.check(&entity, "thawEndsAt", int(row, "thaw_ends_at")?, s.thawEndsAt);
     }
 
-    for row in &sqlx::query("SELECT * FROM signers ORDER BY tenant, signer").fetch_all(pool).await? {
+    for row in &sqlx::query("SELECT * FROM signers ORDER BY tenant, signer").fetch_all(&mut *tx).await? {
         let (tenant, signer) = (address(row, "tenant")?, address(row, "signer")?);
         let s = market.sessionSigner(tenant, signer).block(at).call().await?;
         let entity = format!("signer {tenant}/{signer}");
@@ -142,7 +144,7 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         report.check(&entity, "expiresAt", int(row, "expires_at")?, s.expiresAt);
     }
 
-    for row in &sqlx::query("SELECT * FROM disputes ORDER BY lease_id").fetch_all(pool).await? {
+    for row in &sqlx::query("SELECT * FROM disputes ORDER BY lease_id").fetch_all(&mut *tx).await? {
         let id = int(row, "lease_id")?;
         let d = market.dispute(U256::from(id)).block(at).call().await?;
         let entity = format!("dispute {id}");
@@ -152,13 +154,13 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         report.check(&entity, "status", text(row, "status")?, status);
     }
 
-    for row in &sqlx::query("SELECT * FROM balances ORDER BY account, token").fetch_all(pool).await? {
+    for row in &sqlx::query("SELECT * FROM balances ORDER BY account, token").fetch_all(&mut *tx).await? {
         let (account, token) = (address(row, "account")?, address(row, "token")?);
         let claimable = market.claimable(account, token).block(at).call().await?;
         report.check(&format!("balance {account}/{token}"), "claimable", amount(row, "claimable")?, claimable);
     }
 
-    for row in &sqlx::query("SELECT * FROM fees ORDER BY token").fetch_all(pool).await? {
+    for row in &sqlx::query("SELECT * FROM fees ORDER BY token").fetch_all(&mut *tx).await? {
         let token = address(row, "token")?;
         let owed = market.feesOwed(token).block(at).call().await?;
         report.check(&format!("fees {token}"), "feesOwed", amount(row, "owed")?, owed);

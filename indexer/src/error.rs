@@ -30,7 +30,9 @@ pub enum IndexerError {
     #[error("the database mirrors chain {stored_chain} market {stored_market}, not chain {chain} market {market}")]
     WrongDatabase { stored_chain: u64, stored_market: String, chain: u64, market: String },
     /// The chain reorganised deeper than the stored block-hash window.
-    #[error("reorg deeper than the {window}-block window: no common ancestor at or above block {oldest}")]
+    #[error(
+        "the chain no longer matches the database: none of the last {window} blocks it stored (the oldest is block {oldest}) is on the node's chain. Either the chain was reset (a devnet restarted) or it reorganised deeper than the window. To mirror the chain as it is now, start from an empty database: remove the SQLite file (under --data-dir) or drop and recreate the PostgreSQL database, then run again"
+    )]
     ReorgTooDeep { window: u64, oldest: u64 },
     /// A stored row could not be read back.
     #[error("corrupt row in `{table}`: {message}")]

@@ -56,6 +56,9 @@ struct RunArgs {
     /// `/health` fails when the mirror lags the head by more blocks than this.
     #[arg(long, default_value_t = 10)]
     max_lag: u64,
+    /// `/health` fails when the node has not told its head for this many seconds.
+    #[arg(long, default_value_t = 15)]
+    max_head_age: u64,
     /// Pause between polls at the head, in milliseconds.
     #[arg(long, default_value_t = 500)]
     poll_ms: u64,
@@ -115,8 +118,13 @@ async fn connect(
 async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> eyre::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let notices = tokio::sync::broadcast::channel(4096).0;
-    let state =
-        ApiState { store: store.clone(), metrics: metrics.clone(), max_lag: args.max_lag, notices: notices.clone() };
+    let state = ApiState {
+        store: store.clone(),
+        metrics: metrics.clone(),
+        max_lag: args.max_lag,
+        max_head_age: args.max_head_age,
+        notices: notices.clone(),
+    };
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.wrap_err_with(|| format!("listening on {}", args.listen))?;
     tracing::info!(listen = %listener.local_addr()?, "API up: /v1, /health, /metrics");

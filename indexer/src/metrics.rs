@@ -16,6 +16,8 @@ pub struct Metrics {
     /// Whether this instance is the writer (else a standby serving the writer's mirror).
     writer: AtomicBool,
     head: AtomicU64,
+    /// When the node last told its head: how stale `head` (and so the lag) may be.
+    head_seen: Mutex<Option<Instant>>,
     cursor: AtomicU64,
     events: AtomicU64,
     reorgs: AtomicU64,
@@ -36,6 +38,7 @@ impl Default for Metrics {
         Self {
             writer: AtomicBool::new(false),
             head: AtomicU64::new(0),
+            head_seen: Mutex::new(None),
             cursor: AtomicU64::new(0),
             events: AtomicU64::new(0),
             reorgs: AtomicU64::new(0),
@@ -49,6 +52,7 @@ impl Metrics {
     /// A batch up to `cursor` was committed with `events` events; the node was at `head`.
     pub fn record_batch(&self, head: u64, cursor: u64, events: u64) {
         self.head.store(head, Ordering::Relaxed);
+        *self.head_seen.lock().expect("metrics lock") = Some(Instant::now());
         self.cursor.store(cursor, Ordering::Relaxed);
         self.events.fetch_add(events, Ordering::Relaxed);
         let mut rate = self.rate.lock().expect("metrics lock");
@@ -64,6 +68,7 @@ impl Metrics {
     /// The node's head moved without new work.
     pub fn record_head(&self, head: u64, cursor: u64) {
         self.head.store(head, Ordering::Relaxed);
+        *self.head_seen.lock().expect("metrics lock") = Some(Instant::now());
         self.cursor.store(cursor, Ordering::Relaxed);
     }
 
@@ -75,6 +80,11 @@ impl Metrics {
     /// Whether this instance is the writer; `false` for a standby.
     pub fn is_writer(&self) -> bool {
         self.writer.load(Ordering::Relaxed)
+    }
+
+    /// Seconds since the node last told its head; `None` before it first did.
+    pub fn head_age_secs(&self) -> Option<u64> {
+        self.head_seen.lock().expect("metrics lock").map(|seen| seen.elapsed().as_secs())
     }
 
     /// The node's head as last read; 0 before the first read.

@@ -177,6 +177,17 @@ impl Store {
         Ok(Self { pool, backend, url })
     }
 
+    /// A read-only transaction that sees one state of the mirror throughout: the cursor and
+    /// every table as one commit left them (PostgreSQL: repeatable read; SQLite in WAL: the
+    /// snapshot taken at the first read).
+    pub async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
+        }
+        Ok(tx)
+    }
+
     /// The connection pool, for readers.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
@@ -232,8 +243,13 @@ impl Store {
 
     /// The cursor, once ingestion has started.
     pub async fn cursor(&self) -> Result<Option<Cursor>> {
+        Self::cursor_in(&self.pool).await
+    }
+
+    /// The cursor as `executor` (a pool, or a snapshot's transaction) sees it.
+    pub async fn cursor_in<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> Result<Option<Cursor>> {
         let row = sqlx::query("SELECT chain_id, market, number, hash, head, safe, finalized FROM cursor WHERE id = 1")
-            .fetch_optional(&self.pool)
+            .fetch_optional(executor)
             .await?;
         row.map(|row| {
             Ok(Cursor {

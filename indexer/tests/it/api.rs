@@ -34,7 +34,8 @@ async fn answers(db: Db, name: &str) {
     let metrics = Arc::new(Metrics::default());
     metrics.set_writer();
     metrics.record_head(cursor.number, cursor.number);
-    let state = ApiState { store, metrics, max_lag: 10, notices: tokio::sync::broadcast::channel(16).0 };
+    let state =
+        ApiState { store, metrics, max_lag: 10, max_head_age: 15, notices: tokio::sync::broadcast::channel(16).0 };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -87,6 +88,22 @@ async fn answers(db: Db, name: &str) {
         assert!(body["error"].as_str().unwrap().contains(&format!("`{parameter}`")), "{path}: {body}");
     }
 
+    // Path segments are named as such, and a malformed id is a 400, not a missing lease.
+    for (path, segment) in [
+        ("/v1/leases/abc", "id"),
+        ("/v1/leases/-1", "id"),
+        ("/v1/leases/0x10", "id"),
+        ("/v1/providers/0x12", "address"),
+    ] {
+        let (status, body) = get(&base, path).await;
+        assert_eq!(status, 400, "{path}: {body}");
+        let error = body["error"].as_str().unwrap();
+        assert!(error.contains(&format!("invalid path segment `{segment}`")), "{path}: {body}");
+        assert!(!error.contains("query parameter"), "{path}: {body}");
+    }
+    let (status, _) = get(&base, "/v1/leases/999999").await;
+    assert_eq!(status, 404, "a well-formed id of no lease is a 404");
+
     let (status, body) = get(&base, "/v1/stats").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["providers"], 3);
@@ -94,6 +111,7 @@ async fn answers(db: Db, name: &str) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["role"], "writer");
     assert_eq!(body["lag_blocks"], 0);
+    assert_eq!(body["node_reachable"], true, "{body}");
     let (status, body) = get(&base, "/metrics").await;
     assert_eq!(status, 200);
     assert!(body.as_str().unwrap().contains("openlease_indexer_lag_blocks 0"), "{body}");

@@ -146,3 +146,79 @@ async fn kill_9(db: Db, name: &str) {
     assert_exactly_the_chain(&store, &market).await;
     assert_audit_passes(&store, &market).await;
 }
+
+/// Operators' truths: while the node refuses connections the mirror is not called fresh, and a
+/// chain that was reset under the database (a devnet restarted) is named as such, with what to do.
+#[tokio::test]
+async fn an_unreachable_node_is_unhealthy_and_a_reset_chain_is_named() {
+    let Some((url, _db)) = fresh_db(Db::Sqlite, "outage_and_reset").await else { return };
+    let mut market = Market::new(7).await;
+    market.random_ops(10).await;
+    let deployments = openlease_testkit::TempDir::new("indexer");
+    market.manifest.save(&openlease_contracts::Manifest::path(deployments.path(), market.manifest.chain_id)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log = deployments.path().join("indexer.log");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
+        .args(["--rpc-url", &market.anvil.endpoint(), "--db", &url])
+        .arg("--deployments")
+        .arg(deployments.path())
+        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--poll-ms", "50", "--max-head-age", "2"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("the indexer binary starts");
+    let health = async || -> Option<Value> {
+        let response = reqwest::get(format!("http://127.0.0.1:{port}/health")).await.ok()?;
+        response.json().await.ok()
+    };
+    wait_for(Duration::from_secs(60), "a healthy mirror", async || {
+        health().await.is_some_and(|h| h["healthy"] == true)
+    })
+    .await;
+
+    // Audits while the writer commits live: each reads one snapshot, so each report is true.
+    let store = Store::connect(&url).await.unwrap();
+    let chain = market.chain();
+    let audits = async {
+        for _ in 0..12 {
+            let report = openlease_indexer::audit::audit(&store, &chain).await.unwrap();
+            let divergences: Vec<String> = report.divergences.iter().map(ToString::to_string).collect();
+            assert!(
+                divergences.is_empty(),
+                "audit at block {} during ingestion:\n{}",
+                report.block,
+                divergences.join("\n")
+            );
+        }
+    };
+    tokio::join!(market.random_ops(25), audits);
+
+    // The node goes away: within a few seconds the mirror is no longer called fresh.
+    let anvil_port = market.anvil.port();
+    let Market { anvil, .. } = market;
+    drop(anvil);
+    wait_for(Duration::from_secs(20), "/health to say the node is unreachable", async || {
+        health().await.is_some_and(|h| h["healthy"] == false && h["node_reachable"] == false)
+    })
+    .await;
+
+    // It comes back reset: a new chain on the same port, the suite deployed again at the same
+    // addresses. The indexer stops, saying what happened and what to do.
+    let anvil = openlease_testkit::anvil().port(anvil_port).try_spawn().unwrap();
+    openlease_testkit::deploy_market(&anvil).await;
+    let provider = alloy::providers::ProviderBuilder::new().connect_http(anvil.endpoint_url());
+    alloy::providers::ext::AnvilApi::anvil_mine(&provider, Some(20), None).await.unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the indexer did not notice the reset chain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success());
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(said.contains("the chain no longer matches the database"), "{said}");
+    assert!(said.contains("start from an empty database"), "{said}");
+}
