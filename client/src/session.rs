@@ -130,6 +130,8 @@ struct Current {
     lease_id: U256,
     /// Chain time of the last answered request; `None` after a failure.
     last_answer: Option<u64>,
+    /// Chain time of the last answered request, failures or not: where the service paid for ends.
+    served_until: u64,
     failures: u32,
     first_failure: Option<Instant>,
 }
@@ -212,6 +214,7 @@ impl<P: Provider + Clone> Session<P> {
                         destination,
                         lease_id,
                         last_answer: Some(started),
+                        served_until: started,
                         failures: 0,
                         first_failure: None,
                     });
@@ -253,9 +256,7 @@ impl<P: Provider + Clone> Session<P> {
     async fn moved_by_failover(&self, old: U256) -> Result<U256> {
         let lease = self.client.lease(old).await?;
         let now = self.client.now().await?;
-        let ends = (now + u64::from(lease.noticePeriod)).max(u64::from(lease.minEndsAt)).min(u64::from(lease.endsAt));
-        let keep = U256::from(ends.saturating_sub(u64::from(lease.startedAt))) * U256::from(lease.pricePerSecond);
-        Ok(U256::from(lease.deposit).saturating_sub(keep))
+        Ok(crate::terms::unclaimable(&lease, crate::terms::end_after_notice(&lease, now)))
     }
 
     /// Sends `GET path` to whoever serves now; see [`Self::request`].
@@ -271,7 +272,7 @@ impl<P: Provider + Clone> Session<P> {
             let (lease_id, provider, url) =
                 (current.lease_id, current.destination.provider, format!("{}{path}", current.destination.endpoint));
             let attested = self.report.providers.last().map(|used| used.paid);
-            let receipt = self.receipt().await?;
+            let receipt = self.receipt()?;
             let mut request = self.http.request(method.clone(), url).body(body.clone());
             request = request.header(wire::LEASE_HEADER, lease_id.to_string());
             if let Some(receipt) = receipt {
@@ -307,7 +308,7 @@ impl<P: Provider + Clone> Session<P> {
     }
 
     /// The receipt for the time served so far, if it is more than what was attested.
-    async fn receipt(&mut self) -> Result<Option<String>> {
+    fn receipt(&mut self) -> Result<Option<String>> {
         let Some(current) = &self.current else { return Ok(None) };
         let used = self.report.providers.last_mut().expect("a provider in use");
         let due = U256::from(used.price_per_second) * U256::from(used.served_secs);
@@ -315,7 +316,7 @@ impl<P: Provider + Clone> Session<P> {
             return Ok(None);
         }
         let digest = B256::from(U256::from(used.served_secs));
-        let signed = self.signer.sign_usage(current.lease_id, due, digest, self.client.now().await?)?;
+        let signed = self.signer.sign_usage(current.lease_id, due, digest, current.served_until)?;
         used.paid = due;
         Ok(Some(wire::receipt_header(self.signer.domain(), &signed)))
     }
@@ -335,6 +336,7 @@ impl<P: Provider + Clone> Session<P> {
         }
         used.answered += 1;
         current.last_answer = Some(now);
+        current.served_until = now;
         current.failures = 0;
         self.silent.clear();
         current.first_failure = None;

@@ -53,6 +53,22 @@ pub fn useful_top_up(lease: &Lease) -> U256 {
     full_term_cost(lease.pricePerSecond, term).saturating_sub(U256::from(lease.deposit))
 }
 
+/// When `lease` ends if notice is given at `at`: its notice period on, not before its minimum
+/// end, never later than its end (the market's `closeLease`).
+pub fn end_after_notice(lease: &Lease, at: u64) -> u64 {
+    at.saturating_add(u64::from(lease.noticePeriod)).max(u64::from(lease.minEndsAt)).min(u64::from(lease.endsAt))
+}
+
+/// What no receipt of `lease` can ever claim once it ends at `ends_at`: its deposit beyond what
+/// its terms let accrue until then (the market's `LeaseMath.claimableCeiling`). `failoverLease`
+/// moves this into the new lease.
+pub fn unclaimable(lease: &Lease, ends_at: u64) -> U256 {
+    let term = ends_at.saturating_sub(u64::from(lease.startedAt));
+    let deposit = U256::from(lease.deposit);
+    let ceiling = full_term_cost(lease.pricePerSecond, term).min(deposit);
+    deposit - ceiling
+}
+
 /// Why a settlement paid nothing, in the marketplace's words (`Settled` reads "settled").
 pub fn settlement_reason(result: SettlementResult) -> &'static str {
     use SettlementResult::*;
@@ -133,5 +149,20 @@ mod tests {
         assert_eq!(full_term_cost(100, 86_400), U256::from(8_640_000));
         assert_eq!(useful_top_up(&lease(5_000_000, 0)), U256::from(3_640_000));
         assert_eq!(useful_top_up(&lease(9_000_000, 0)), U256::ZERO);
+    }
+
+    #[test]
+    fn notice_ends_a_lease_early_and_frees_what_no_receipt_can_claim() {
+        let l = lease(5_000_000, 0);
+        assert_eq!(
+            end_after_notice(&Lease { minEndsAt: 10_000, ..l.clone() }, 1_010),
+            10_000,
+            "not before the minimum end"
+        );
+        assert_eq!(end_after_notice(&l, 2_000), 5_600, "the notice period on");
+        assert_eq!(end_after_notice(&l, 90_000), 1_000 + 86_400, "never after the end");
+        // Ending at 5,600 the terms let 460,000 accrue: the rest of the 5 USDC is free to move.
+        assert_eq!(unclaimable(&l, 5_600), U256::from(4_540_000));
+        assert_eq!(unclaimable(&l, 1_000 + 86_400), U256::ZERO, "the escrow runs out before the end");
     }
 }

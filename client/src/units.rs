@@ -73,6 +73,19 @@ pub struct TokenAmount {
     pub symbol: String,
 }
 
+/// As JSON: `{"raw": "12500000", "units": "12.5", "symbol": "USDC"}`, raw units as a decimal
+/// string (they overflow JSON numbers). The CLI's output and the gateway's refusals both use it.
+impl serde::Serialize for TokenAmount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut amount = serializer.serialize_struct("TokenAmount", 3)?;
+        amount.serialize_field("raw", &self.raw.to_string())?;
+        amount.serialize_field("units", &self.units())?;
+        amount.serialize_field("symbol", &self.symbol)?;
+        amount.end()
+    }
+}
+
 impl TokenAmount {
     /// An amount of `raw` units.
     pub fn new(raw: U256, decimals: u8, symbol: impl Into<String>) -> Self {

@@ -90,11 +90,7 @@ pub(crate) async fn coin_at<P: Provider + Clone>(client: &Client<P>, token: Addr
 
 /// An amount for JSON: raw units (as a decimal string: they overflow JSON numbers), units, symbol.
 pub(crate) fn amount_json(amount: &TokenAmount) -> serde_json::Value {
-    serde_json::json!({
-        "raw": amount.raw.to_string(),
-        "units": amount.units(),
-        "symbol": amount.symbol,
-    })
+    serde_json::to_value(amount).expect("an amount serializes")
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ use axum::{
 };
 pub use book::{BookError, ReceiptStore};
 use openlease_client::{
-    Client, ReceiptError, ReceiptVerifier, SettlementWatcher, SignedReceipt, SignerTerms, TokenAmount,
+    Client, ReceiptError, ReceiptVerifier, SettlementWatcher, SignedReceipt, SignerTerms,
     contracts::IOpenleaseTypes::Lease, receipt::wire, status::LeaseStatus, terms,
 };
 use serde_json::{Value, json};
@@ -328,8 +328,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     }
 
     fn amount(&self, token: Address, raw: U256) -> Value {
-        let amount: TokenAmount = self.inner.client.amount(token, raw);
-        json!({ "raw": raw.to_string(), "units": amount.units(), "symbol": amount.symbol })
+        serde_json::to_value(self.inner.client.amount(token, raw)).expect("an amount serializes")
     }
 
     /// Decides whether a request with `headers` is served: `Ok` with the lease, or the refusal.
@@ -354,7 +353,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         if let Some(value) = headers.get(wire::RECEIPT_HEADER) {
             let receipt = parse_receipt(value, &self.inner.client.receipt_domain(), lease_id)?;
             accepted = self.take_receipt(lease_id, lease, known.token, receipt, now).await?;
-        } else if let Some(book) = self.accepted(lease_id).await {
+        } else if let Some(book) = self.accepted(lease_id) {
             accepted = accepted.max(book);
         }
 
@@ -381,7 +380,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     }
 
     /// The newest cumulative amount accepted for a lease, if any receipt was.
-    async fn accepted(&self, lease_id: U256) -> Option<U256> {
+    fn accepted(&self, lease_id: U256) -> Option<U256> {
         self.inner.accepted.lock().expect("accepted lock").get(&lease_id).copied()
     }
 

@@ -28,6 +28,21 @@ fn workload() -> Router {
     openlease_gateway::workload::router()
 }
 
+/// A day's leases of `deposit` USDC each, a session signer capped at `budget` USDC, three
+/// failures before failing over, no fallback, no disputes.
+fn session_config(deposit: u64, budget: u64) -> openlease_client::session::SessionConfig {
+    openlease_client::session::SessionConfig {
+        duration: 86_400,
+        deposit: U256::from(deposit * USDC),
+        budget: U256::from(budget * USDC),
+        failures_before_failover: 3,
+        request_timeout: Duration::from_secs(2),
+        fallback: None,
+        fallback_cost_per_request: U256::ZERO,
+        dispute_dead_providers: false,
+    }
+}
+
 async fn listen(router: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
@@ -305,14 +320,9 @@ mod session {
             Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
         ];
         let config = SessionConfig {
-            duration: 86_400,
-            deposit: U256::from(4 * USDC),
-            budget: U256::from(8 * USDC),
-            failures_before_failover: 3,
-            request_timeout: Duration::from_secs(2),
             fallback: Some(fallback),
             fallback_cost_per_request: U256::from(500),
-            dispute_dead_providers: false,
+            ..session_config(4, 8)
         };
         let mut session = Session::start(tenant.clone(), choices, config).await.unwrap();
         let (_, lease_a) = session.lease().unwrap();
@@ -376,16 +386,7 @@ mod session {
             Destination { provider: a.address(), offer_id: offer_a, endpoint: url_a },
             Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
         ];
-        let config = SessionConfig {
-            duration: 86_400,
-            deposit: U256::from(2 * USDC),
-            budget: U256::from(2 * USDC),
-            failures_before_failover: 3,
-            request_timeout: Duration::from_secs(2),
-            fallback: None,
-            fallback_cost_per_request: U256::ZERO,
-            dispute_dead_providers: false,
-        };
+        let config = session_config(2, 2);
         let mut spread = openlease_client::session::Spread::start(tenant.clone(), choices, config, 2).await.unwrap();
         let mut served = std::collections::BTreeSet::new();
         for _ in 0..4 {
@@ -485,16 +486,7 @@ async fn a_killed_provider_is_left_and_still_paid_exactly_what_it_served() {
         Destination { provider: a.address(), offer_id: offer_a, endpoint: format!("http://{address_a}") },
         Destination { provider: b.address(), offer_id: offer_b, endpoint: format!("http://{address_b}") },
     ];
-    let config = SessionConfig {
-        duration: 86_400,
-        deposit: U256::from(4 * USDC),
-        budget: U256::from(8 * USDC),
-        failures_before_failover: 3,
-        request_timeout: Duration::from_secs(2),
-        fallback: None,
-        fallback_cost_per_request: U256::ZERO,
-        dispute_dead_providers: true,
-    };
+    let config = SessionConfig { dispute_dead_providers: true, ..session_config(4, 8) };
     let mut session = Session::start(tenant.clone(), choices, config).await.unwrap();
     let (_, lease_a) = session.lease().unwrap();
     for _ in 0..6 {
