@@ -68,10 +68,11 @@ async fn main() -> eyre::Result<()> {
     })?;
     let manifest = Manifest::load(&args.manifest)
         .wrap_err("reading the deployment manifest (pass --manifest with the market's deployments/<chainId>.json)")?;
+    // The book first: a malformed --db is said before any node is asked.
+    let store = ReceiptStore::open(&args.db).await?;
     let client = Client::connect(&args.rpc_url, key, manifest)
         .await
-        .wrap_err_with(|| format!("connecting to the node at {}", args.rpc_url))?;
-    let store = ReceiptStore::open(&args.db).await?;
+        .wrap_err_with(|| format!("connecting to the node at {} (is it running? pass --rpc-url)", args.rpc_url))?;
     let config = GatewayConfig {
         credit_secs: args.credit_secs,
         settle_every: Duration::from_secs(args.settle_every.max(1)),
