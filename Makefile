@@ -11,7 +11,7 @@ TEST_THREADS ?= 6
 # Stamp of the last `npm ci`: redone when package.json or the lockfile changes.
 TOOLCHAIN := node_modules/.openlease-toolchain
 
-.PHONY: test devnet build toolchain test-contracts test-rust artifacts gas-snapshot
+.PHONY: test devnet build toolchain browser test-contracts test-rust artifacts gas-snapshot
 
 test: toolchain test-contracts test-rust
 
@@ -33,6 +33,15 @@ $(TOOLCHAIN): package.json package-lock.json
 	chmod +x node_modules/@foundry-rs/*/bin/*
 	touch $@
 
+## Headless Chromium and its driver (Debian's packages) for the console's browser test, installed
+## only when missing; apt's lists are refreshed only when the install needs it.
+BROWSER_PACKAGES := apt-get install -y --no-install-recommends chromium chromium-driver
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(BROWSER_PACKAGES) || { apt-get update && $(BROWSER_PACKAGES); }; \
+	fi
+
 ## Contracts: build (fails above the EIP-170 size limit), every test, and the gas snapshots checked for drift.
 test-contracts: toolchain
 	cd contracts && $(FORGE) build src --sizes
@@ -42,8 +51,8 @@ test-contracts: toolchain
 
 ## Rust: formatting and lints as gates, the committed contract artifacts checked against a fresh
 ## compile, then every crate's tests (anvil-based end-to-end tests included; PostgreSQL ones use
-## OPENLEASE_TEST_POSTGRES_URL).
-test-rust: toolchain build
+## OPENLEASE_TEST_POSTGRES_URL; the console's in headless Chromium).
+test-rust: toolchain browser build
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(TARGET_DIR)/debug/openlease-artifacts --check

@@ -1,7 +1,7 @@
 //! What a tenant chooses providers by, read from the market's indexer (`openlease-indexer`'s HTTP
 //! API): each open offer in a token with its provider's region, endpoint, free stake and record,
-//! as [`Candidate`]s for [`crate::select`]. The record is the indexer's `reputation_bps` over the
-//! provider's finished leases until it derives a delivered ratio of its own.
+//! as [`Candidate`]s for [`crate::select`]. The record is the indexer's delivered ratio: what
+//! tenants paid against what accrued on the provider's finished leases, by value.
 
 use alloy::primitives::{Address, U256};
 use serde_json::Value;
@@ -68,11 +68,8 @@ pub async fn listings(indexer: &str, token: Address, bond_bps: u16) -> Result<Ve
                 .unwrap_or_default();
             let price = number(&offer["price_per_second"]).unwrap_or_default().saturating_to::<u64>();
             let notice = offer["notice_period"].as_u64().unwrap_or_default();
-            let history = ["leases_completed", "early_terminations", "disputes_lost"]
-                .iter()
-                .map(|k| p[*k].as_u64().unwrap_or(0))
-                .sum::<u64>();
-            let reputation = p["reputation_bps"].as_u64().unwrap_or(0) as f64 / 10_000.0;
+            let history = p["leases_finished"].as_u64().unwrap_or(0);
+            let delivered = p["delivered_ratio"].as_f64();
             let capacity = offer["capacity"].as_u64().unwrap_or(0);
             let candidate = Candidate {
                 provider,
@@ -83,7 +80,7 @@ pub async fn listings(indexer: &str, token: Address, bond_bps: u16) -> Result<Ve
                 free_stake: free,
                 bond: U256::from(price) * U256::from(notice) * U256::from(bond_bps) / U256::from(10_000),
                 capacity_left: capacity.saturating_sub(offer["active_leases"].as_u64().unwrap_or(0)),
-                delivered: (history > 0).then_some(reputation.clamp(0.0, 1.0)),
+                delivered: delivered.filter(|_| history > 0).map(|d| d.clamp(0.0, 1.0)),
                 history,
             };
             let endpoint = p["endpoint"].as_str().unwrap_or_default().to_string();

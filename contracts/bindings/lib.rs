@@ -4,6 +4,7 @@
 
 use alloy::sol;
 
+pub mod display;
 pub mod manifest;
 pub use manifest::{Manifest, ManifestError};
 

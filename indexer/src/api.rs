@@ -1,35 +1,41 @@
 //! The HTTP API: JSON under `/v1`, `/health`, `/metrics`, and `/v1/events` as server-sent events.
-//! Every JSON answer says which block it reflects (`block: {number, hash, final}`), read in the
-//! same database snapshot as the data. Any instance can serve it: it only reads the database.
+//! Every JSON answer says which block it reflects (`block: {number, hash, timestamp, final}`),
+//! read in the same database snapshot as the data. Rows are the store's typed rows, with what is
+//! derived from them (deadlines, escrow, delivered ratio, effective price) computed as they are
+//! read, against the reflected block's time. Any instance can serve it: it only reads the database.
 
 use std::{
     collections::HashMap,
     convert::Infallible,
-    sync::{Arc, LazyLock},
+    sync::{Arc, LazyLock, Mutex},
 };
 
-use alloy::primitives::Address;
+use alloy::primitives::{Address, B256};
 use axum::{
     Json, Router,
     extract::{Path, Query, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::{
         IntoResponse, Response,
         sse::{Event, KeepAlive, Sse},
     },
     routing::get,
 };
-use futures_util::stream::{self, Stream};
+use futures_util::stream::{self, Stream, StreamExt};
 use openlease_contracts::{DisputeStatus, LeaseStatus};
-use serde_json::{Map, Value, json};
-use sqlx::{AssertSqlSafe, Column, Row, any::AnyRow};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, any::AnyRow};
 use tokio::sync::broadcast;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use crate::{
     events::EventCodec,
     ingest::Notice,
     metrics::Metrics,
-    store::{Store, hex, pad},
+    rows::{Dispute, Entity, Governance, Lease, Offer, ParamsVersion, Provider, ProviderDay, Settlement, Stake, Token},
+    state::DAY,
+    store::{Cursor, Store, StoredEvent, hex, pad},
 };
 
 /// Decodes the arguments of the events `/v1/events` streams (the store keeps raw logs only).
@@ -57,19 +63,26 @@ pub struct ApiState {
     pub notices: broadcast::Sender<Notice>,
 }
 
-/// The routes.
+/// The routes. JSON answers go through the answer cache.
 pub fn router(state: ApiState) -> Router {
-    Router::new()
-        .route("/health", get(health))
-        .route("/metrics", get(metrics))
+    let answers = (state.store.clone(), Arc::new(Answers::default()));
+    let json = Router::new()
         .route("/v1/providers", get(providers))
         .route("/v1/providers/{address}", get(provider))
+        .route("/v1/providers/{address}/history", get(history))
         .route("/v1/offers", get(offers))
         .route("/v1/leases", get(leases))
         .route("/v1/leases/{id}", get(lease))
         .route("/v1/disputes", get(disputes))
         .route("/v1/stats", get(stats))
+        .route("/v1/governance", get(governance))
+        .layer(axum::middleware::from_fn_with_state(answers, cached));
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/v1/events", get(events))
+        .route("/v1/openapi.json", get(openapi_json))
+        .merge(json)
         .with_state(state)
 }
 
@@ -77,9 +90,20 @@ pub fn router(state: ApiState) -> Router {
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        self.0
+    }
+
+    /// What was wrong and what to do.
+    pub fn message(&self) -> &str {
+        &self.1
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
@@ -105,7 +129,62 @@ fn bad_path(segment: &str, expected: &str, got: &str) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, format!("invalid path segment `{segment}`: expected {expected}, got `{got}`"))
 }
 
-type ApiResult<T = Json<Value>> = Result<T, ApiError>;
+type ApiResult<T = Answer> = Result<T, ApiError>;
+
+/// The block an answer reflects, carried to the answer cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Tag {
+    number: u64,
+    hash: B256,
+}
+
+/// A JSON answer and the block it reflects.
+#[derive(Debug)]
+struct Answer(Value, Tag);
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = Json(self.0).into_response();
+        response.extensions_mut().insert(self.1);
+        response
+    }
+}
+
+/// Answers most recently given, by request URI, with the block each reflects. An answer is
+/// given again only while the mirror is still at that block (number and hash): between two
+/// commits the same question costs one cursor read, whatever the page holds.
+#[derive(Debug, Default)]
+struct Answers(Mutex<HashMap<String, (Tag, axum::body::Bytes)>>);
+
+/// URIs remembered at most; past this the cache starts empty again.
+const ANSWERS: usize = 4_096;
+
+async fn cached(
+    State((store, answers)): State<(Store, Arc<Answers>)>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let key = request.uri().to_string();
+    let Ok(Some(cursor)) = store.cursor().await else { return next.run(request).await };
+    let now = Tag { number: cursor.number, hash: cursor.hash };
+    if let Some((tag, body)) = answers.0.lock().expect("answers lock").get(&key)
+        && *tag == now
+    {
+        return ([(axum::http::header::CONTENT_TYPE, "application/json")], body.clone()).into_response();
+    }
+    let response = next.run(request).await;
+    let Some(tag) = response.extensions().get::<Tag>().copied() else { return response };
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let mut answers = answers.0.lock().expect("answers lock");
+    if answers.len() >= ANSWERS {
+        answers.clear();
+    }
+    answers.insert(key, (tag, bytes.clone()));
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
 
 /// The query string, checked parameter by parameter.
 struct Params {
@@ -113,7 +192,14 @@ struct Params {
 }
 
 impl Params {
-    /// Rejects parameters the endpoint does not know.
+    /// Rejects parameters the endpoint does not know: those of its documented parameters `P`.
+    fn of<P: IntoParams>(raw: HashMap<String, String>) -> ApiResult<Self> {
+        let known: Vec<String> =
+            P::into_params(|| Some(utoipa::openapi::path::ParameterIn::Query)).into_iter().map(|p| p.name).collect();
+        let known: Vec<&str> = known.iter().map(String::as_str).collect();
+        Self::new(raw, &known)
+    }
+
     fn new(raw: HashMap<String, String>, known: &[&str]) -> ApiResult<Self> {
         if let Some(unknown) = raw.keys().find(|k| !known.contains(&k.as_str())) {
             return Err(ApiError(
@@ -135,6 +221,18 @@ impl Params {
         self.raw
             .get(name)
             .map(|v| v.parse::<u128>().map(pad).map_err(|_| bad(name, "a non-negative integer")))
+            .transpose()
+    }
+
+    fn price(&self, name: &str) -> ApiResult<Option<i64>> {
+        self.raw
+            .get(name)
+            .map(|v| {
+                v.parse::<u64>()
+                    .ok()
+                    .and_then(|p| i64::try_from(p).ok())
+                    .ok_or_else(|| bad(name, "a non-negative integer"))
+            })
             .transpose()
     }
 
@@ -217,52 +315,402 @@ impl Sql {
         }
         query.fetch_all(&mut **tx).await
     }
+
+    /// The rows of `E` the query selects.
+    async fn rows<E: Entity>(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        sql: String,
+    ) -> Result<Vec<E>, ApiError> {
+        Ok(self.fetch(tx, sql).await?.iter().map(E::from_row).collect::<crate::Result<_>>()?)
+    }
 }
+
+/// The block an answer reflects.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct BlockView {
+    pub(crate) number: u64,
+    #[schema(value_type = String)]
+    pub(crate) hash: B256,
+    /// Its timestamp: the "now" of derived figures.
+    pub(crate) timestamp: u64,
+    /// At or below the node's finalized block.
+    pub(crate) r#final: bool,
+}
+
+type Snapshot = sqlx::Transaction<'static, sqlx::Any>;
 
 /// A read snapshot and the block it reflects.
-async fn snapshot(store: &Store) -> ApiResult<(sqlx::Transaction<'static, sqlx::Any>, Value)> {
+async fn snapshot(store: &Store) -> ApiResult<(Snapshot, BlockView)> {
     let mut tx = store.snapshot().await?;
-    let row = sqlx::query("SELECT number, hash, finalized FROM cursor WHERE id = 1").fetch_optional(&mut *tx).await?;
-    let Some(row) = row else {
+    let Some(cursor) = Store::cursor_in(&mut *tx).await? else {
         return Err(ApiError(StatusCode::SERVICE_UNAVAILABLE, "the mirror has not started yet".into()));
     };
-    let (number, finalized): (i64, i64) = (row.try_get("number")?, row.try_get("finalized")?);
-    let hash: String = row.try_get("hash")?;
-    Ok((tx, json!({ "number": number, "hash": hash, "final": number <= finalized })))
+    Ok((tx, block_view(&cursor)))
 }
 
-/// A row as JSON: amounts without their padding, flags as booleans.
-fn to_json(row: &AnyRow) -> Value {
-    let mut out = Map::new();
-    for column in row.columns() {
-        let name = column.name();
-        let value = if let Ok(i) = row.try_get::<i64, _>(name) {
-            if matches!(name, "paused" | "terminated" | "evicted") { Value::Bool(i != 0) } else { Value::from(i) }
-        } else if let Ok(text) = row.try_get::<String, _>(name) {
-            if text.len() == 39 && text.bytes().all(|b| b.is_ascii_digit()) {
-                let digits = text.trim_start_matches('0');
-                Value::String(if digits.is_empty() { "0".into() } else { digits.to_owned() })
-            } else {
-                Value::String(text)
-            }
-        } else {
-            Value::Null
-        };
-        out.insert(name.to_owned(), value);
+fn block_view(cursor: &Cursor) -> BlockView {
+    BlockView {
+        number: cursor.number,
+        hash: cursor.hash,
+        timestamp: cursor.timestamp,
+        r#final: cursor.number <= cursor.finalized,
     }
-    Value::Object(out)
 }
 
-fn page(block: Value, rows: Vec<Value>, limit: u64, next: impl Fn(&Value) -> String) -> Json<Value> {
+/// One answer: the data and the block it reflects.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct One<T> {
+    pub(crate) block: BlockView,
+    pub(crate) data: T,
+}
+
+/// A page of rows: pass `next_cursor` back as `cursor` for the next (`null`: the last page).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Page<T> {
+    pub(crate) block: BlockView,
+    pub(crate) data: Vec<T>,
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// An error: what was wrong and what to do.
+#[derive(Debug, Serialize, ToSchema)]
+struct ErrorBody {
+    error: String,
+}
+
+fn answer<T>(block: &BlockView, data: T) -> One<T> {
+    One { block: block.clone(), data }
+}
+
+impl<T: Serialize> From<One<T>> for Answer {
+    fn from(one: One<T>) -> Self {
+        let tag = Tag { number: one.block.number, hash: one.block.hash };
+        Answer(serde_json::to_value(one).expect("rows serialize"), tag)
+    }
+}
+
+impl<T: Serialize> From<Page<T>> for Answer {
+    fn from(page: Page<T>) -> Self {
+        let tag = Tag { number: page.block.number, hash: page.block.hash };
+        Answer(serde_json::to_value(page).expect("rows serialize"), tag)
+    }
+}
+
+fn page<T>(block: &BlockView, mut rows: Vec<T>, limit: u64, next: impl Fn(&T) -> String) -> Page<T> {
     let more = rows.len() as u64 > limit;
-    let rows: Vec<Value> = rows.into_iter().take(limit as usize).collect();
+    rows.truncate(limit as usize);
     let cursor = if more { rows.last().map(&next) } else { None };
-    Json(json!({ "block": block, "data": rows, "next_cursor": cursor }))
+    Page { block: block.clone(), data: rows, next_cursor: cursor }
 }
 
-async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
-    let q =
-        Params::new(raw, &["region", "token", "max_price", "min_stake", "min_reputation", "sort", "limit", "cursor"])?;
+fn ratio(paid: u128, accruable: u128) -> Option<f64> {
+    (accruable > 0).then(|| (paid as f64 / accruable as f64).min(1.0))
+}
+
+/// A provider as served: its row and what is derived from it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProviderView {
+    #[serde(flatten)]
+    pub(crate) row: Provider,
+    /// Tenants' payments over what accrued on its finished leases, decayed (`null`: none yet).
+    pub(crate) delivered_ratio: Option<f64>,
+    /// Finished leases: how much history the figures stand on.
+    pub(crate) leases_finished: u64,
+    /// Compensation tenants received per unit they paid.
+    pub(crate) compensation_per_paid: Option<f64>,
+}
+
+impl From<Provider> for ProviderView {
+    fn from(row: Provider) -> Self {
+        let leases_finished = row.leases_completed
+            + row.leases_closed_early
+            + row.leases_terminated
+            + row.leases_failed_over
+            + row.leases_evicted;
+        Self {
+            delivered_ratio: row.delivered_ratio(),
+            compensation_per_paid: (row.paid > 0).then(|| row.compensation as f64 / row.paid as f64),
+            leases_finished,
+            row,
+        }
+    }
+}
+
+/// A stake as served.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct StakeView {
+    #[serde(flatten)]
+    pub(crate) row: Stake,
+    #[serde(with = "crate::rows::amount_text")]
+    #[schema(value_type = String)]
+    pub(crate) free: u128,
+}
+
+/// An offer as served, with the price a tenant can expect to pay per second delivered.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OfferView {
+    #[serde(flatten)]
+    pub(crate) row: Offer,
+    /// The price over the provider's delivered ratio (`null` before it has one).
+    pub(crate) effective_price_per_second: Option<f64>,
+}
+
+/// A lease as served, with its deadlines and escrow as of the block.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LeaseView {
+    #[serde(flatten)]
+    pub(crate) row: Lease,
+    /// When it stops accruing: its end, or when the escrow runs dry.
+    pub(crate) lease_end: u64,
+    /// Until when receipts of it can be settled.
+    pub(crate) settlement_deadline: u64,
+    #[serde(with = "crate::rows::amount_text")]
+    #[schema(value_type = String)]
+    pub(crate) escrow: u128,
+    /// Seconds of service its escrow still pays for, from the block's time (0 once it ended).
+    pub(crate) runway_secs: u64,
+    /// What was paid of what accrued by the block's time, in basis points (`null` before anything
+    /// accrued; settlements come in arrears, so a running lease's figure trails).
+    pub(crate) delivered_bps: Option<u64>,
+}
+
+impl LeaseView {
+    fn new(row: Lease, now: u64) -> Self {
+        Self {
+            lease_end: row.lease_end(),
+            settlement_deadline: row.settlement_deadline(),
+            escrow: row.escrow(),
+            runway_secs: if row.status == LeaseStatus::Open { row.lease_end().saturating_sub(now) } else { 0 },
+            delivered_bps: row.delivered_bps(now),
+            row,
+        }
+    }
+}
+
+/// A provider's record over the last `days` days up to the block's day, summed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Window {
+    pub(crate) days: u64,
+    #[serde(flatten)]
+    pub(crate) totals: ProviderDay,
+    pub(crate) delivered_ratio: Option<f64>,
+}
+
+fn window(provider: Address, days: u64, today: u64, rows: &[ProviderDay]) -> Window {
+    let mut totals = ProviderDay { provider, day: today, ..Default::default() };
+    for row in rows.iter().filter(|r| r.day + days > today) {
+        totals.add(row);
+    }
+    Window { days, delivered_ratio: ratio(totals.paid, totals.accruable), totals }
+}
+
+async fn provider_days(tx: &mut Snapshot, address: &str, since_day: u64) -> ApiResult<Vec<ProviderDay>> {
+    let rows = sqlx::query("SELECT * FROM provider_days WHERE provider = $1 AND day >= $2 ORDER BY day")
+        .bind(address.to_owned())
+        .bind(since_day as i64)
+        .fetch_all(&mut **tx)
+        .await?;
+    Ok(rows.iter().map(ProviderDay::from_row).collect::<crate::Result<_>>()?)
+}
+
+/// A provider with its stakes, offers and record over 1, 7 and 30 days.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProviderDetail {
+    #[serde(flatten)]
+    pub(crate) provider: ProviderView,
+    pub(crate) stakes: Vec<StakeView>,
+    pub(crate) offers: Vec<OfferView>,
+    pub(crate) windows: Vec<Window>,
+}
+
+/// A lease with its settlements and its dispute.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct LeaseDetail {
+    #[serde(flatten)]
+    pub(crate) lease: LeaseView,
+    pub(crate) settlements: Vec<Settlement>,
+    pub(crate) dispute: Option<Dispute>,
+}
+
+/// A provider's record day by day.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct History {
+    pub(crate) days: u64,
+    pub(crate) series: Vec<HistoryPoint>,
+}
+
+/// Counts, and totals per token (by token address).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Stats {
+    pub(crate) providers: u64,
+    pub(crate) offers: u64,
+    pub(crate) open_leases: u64,
+    pub(crate) finalized_leases: u64,
+    pub(crate) settlements: u64,
+    pub(crate) open_disputes: u64,
+    pub(crate) events: u64,
+    pub(crate) tokens: std::collections::BTreeMap<String, TokenTotals>,
+}
+
+/// The governance the mirror knows.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct GovernanceView {
+    pub(crate) params_versions: Vec<ParamsVersion>,
+    pub(crate) tokens: Vec<Token>,
+    /// Roles and pause (`null` before any governance event).
+    pub(crate) roles: Option<Governance>,
+}
+
+/// Whether the mirror this instance serves is fresh.
+#[derive(Debug, Serialize, ToSchema)]
+struct Health {
+    healthy: bool,
+    /// `writer` or `standby`.
+    role: &'static str,
+    lag_blocks: Option<u64>,
+    max_lag_blocks: u64,
+    node_reachable: bool,
+    head_age_secs: Option<u64>,
+    max_head_age_secs: u64,
+}
+
+/// `GET /v1/providers` parameters.
+#[allow(dead_code)] // Read as a query by `Params`; this is its documentation.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct ProvidersQuery {
+    region: Option<String>,
+    /// With `min_stake` and `max_price`: the token they are in.
+    token: Option<String>,
+    /// An unpaused offer at or below this price per second.
+    max_price: Option<u64>,
+    /// Staked at least this (raw units of `token`).
+    min_stake: Option<String>,
+    /// Reputation v2 at least this, basis points.
+    min_reputation: Option<u64>,
+    /// `reputation` (default), `earned` or `address`.
+    sort: Option<String>,
+    /// 1 to 500 (50).
+    limit: Option<u64>,
+    /// A previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// `GET /v1/providers/{address}/history` parameters.
+#[allow(dead_code)] // Read as a query by `Params`; this is its documentation.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct HistoryQuery {
+    /// Days up to the reflected block's day, 1 to 366 (30).
+    days: Option<u64>,
+}
+
+/// `GET /v1/offers` parameters.
+#[allow(dead_code)] // Read as a query by `Params`; this is its documentation.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct OffersQuery {
+    provider: Option<String>,
+    token: Option<String>,
+    max_price: Option<u64>,
+    /// `true`: unpaused with capacity left.
+    available: Option<bool>,
+    limit: Option<u64>,
+    cursor: Option<u64>,
+}
+
+/// `GET /v1/leases` parameters.
+#[allow(dead_code)] // Read as a query by `Params`; this is its documentation.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct LeasesQuery {
+    tenant: Option<String>,
+    provider: Option<String>,
+    /// `open` or `finalized`.
+    status: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<u64>,
+}
+
+/// `GET /v1/disputes` parameters.
+#[allow(dead_code)] // Read as a query by `Params`; this is its documentation.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct DisputesQuery {
+    /// `open`, `upheld`, `rejected` or `expired`.
+    status: Option<String>,
+    provider: Option<String>,
+    limit: Option<u64>,
+    cursor: Option<u64>,
+}
+
+/// The API, as OpenAPI 3.1, from the handlers and rows above.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "openlease-indexer", description = "The Openlease market, mirrored from the chain."),
+    paths(providers, provider, history, offers, leases, lease, disputes, stats, governance, health)
+)]
+struct ApiDoc;
+
+/// The OpenAPI document of this API.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}
+
+/// Every provider's day records since `since_day` (the market's series).
+pub(crate) async fn read_market_days(store: &Store, since_day: u64) -> ApiResult<Vec<ProviderDay>> {
+    let rows = sqlx::query("SELECT * FROM provider_days WHERE day >= $1 ORDER BY day")
+        .bind(since_day as i64)
+        .fetch_all(store.pool())
+        .await?;
+    Ok(rows.iter().map(ProviderDay::from_row).collect::<crate::Result<_>>()?)
+}
+
+/// The newest `limit` events, newest first.
+pub(crate) async fn read_recent_events(store: &Store, limit: u64) -> ApiResult<Vec<StoredEvent>> {
+    let mut tx = store.snapshot().await?;
+    let last = Store::cursor_in(&mut *tx).await?.map_or(0, |c| c.seq);
+    let mut events = Store::events_after(&mut *tx, last.saturating_sub(limit), limit).await?;
+    events.reverse();
+    Ok(events)
+}
+
+/// The offers and stakes of `providers`.
+pub(crate) async fn read_offers_and_stakes(
+    store: &Store,
+    providers: &[Address],
+) -> ApiResult<(Vec<Offer>, Vec<Stake>)> {
+    if providers.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let postgres = *store.backend() == crate::store::Backend::Postgres;
+    let marks: Vec<String> =
+        (1..=providers.len()).map(|i| if postgres { format!("${i}") } else { "?".into() }).collect();
+    let list = marks.join(", ");
+    let mut tx = store.snapshot().await?;
+    let mut read = async |table: &str| {
+        let sql = format!("SELECT * FROM {table} WHERE provider IN ({list}) ORDER BY provider");
+        // The table names are literals; the addresses are bound.
+        let query = providers.iter().fold(sqlx::query(AssertSqlSafe(sql)), |q, a| q.bind(hex(a)));
+        query.fetch_all(&mut *tx).await
+    };
+    let offers = read("offers").await?.iter().map(Offer::from_row).collect::<crate::Result<_>>()?;
+    let stakes = read("stakes").await?.iter().map(Stake::from_row).collect::<crate::Result<_>>()?;
+    Ok((offers, stakes))
+}
+
+/// An event's name, from its first topic.
+pub(crate) fn event_name(event: &StoredEvent) -> &'static str {
+    CODEC.name(&event.topics).unwrap_or("unknown")
+}
+
+pub(crate) async fn read_providers(store: &Store, raw: HashMap<String, String>) -> ApiResult<Page<ProviderView>> {
+    let q = Params::of::<ProvidersQuery>(raw)?;
     let sort = q.one_of("sort", &["reputation", "earned", "address"])?.unwrap_or("reputation");
     let limit = q.limit()?;
     let token = q.address("token")?;
@@ -280,15 +728,15 @@ async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<Stri
             vec![Bind::Text(token), Bind::Text(min)],
         );
     }
-    if let Some(max) = q.amount("max_price")? {
+    if let Some(max) = q.price("max_price")? {
         match token.clone() {
             Some(token) => sql.filter(
                 "EXISTS (SELECT 1 FROM offers o WHERE o.provider = p.address AND o.paused = 0 AND o.token = ? AND o.price_per_second <= ?)",
-                vec![Bind::Text(token), Bind::Text(max)],
+                vec![Bind::Text(token), Bind::Int(max)],
             ),
             None => sql.filter(
                 "EXISTS (SELECT 1 FROM offers o WHERE o.provider = p.address AND o.paused = 0 AND o.price_per_second <= ?)",
-                vec![Bind::Text(max)],
+                vec![Bind::Int(max)],
             ),
         }
     } else if let Some(token) = token {
@@ -304,25 +752,19 @@ async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<Stri
         _ => ("p.address", "p.address"),
     };
     if let Some(cursor) = q.text("cursor") {
-        let (value, address) =
-            cursor.split_once('_').ok_or_else(|| bad("cursor", "a `next_cursor` from a previous page"))?;
-        let address = address
-            .parse::<Address>()
-            .map(|a| hex(&a))
-            .map_err(|_| bad("cursor", "a `next_cursor` from a previous page"))?;
+        let malformed = || bad("cursor", "a `next_cursor` from a previous page");
+        let (value, address) = cursor.split_once('_').ok_or_else(malformed)?;
+        let address = address.parse::<Address>().map(|a| hex(&a)).map_err(|_| malformed())?;
         match sort {
             "reputation" => {
-                let value = value.parse::<i64>().map_err(|_| bad("cursor", "a `next_cursor` from a previous page"))?;
+                let value = value.parse::<i64>().map_err(|_| malformed())?;
                 sql.filter(
                     &format!("({key} < ? OR ({key} = ? AND p.address > ?))"),
                     vec![Bind::Int(value), Bind::Int(value), Bind::Text(address)],
                 );
             }
             "earned" => {
-                let value = value
-                    .parse::<u128>()
-                    .map(pad)
-                    .map_err(|_| bad("cursor", "a `next_cursor` from a previous page"))?;
+                let value = value.parse::<u128>().map(pad).map_err(|_| malformed())?;
                 sql.filter(
                     &format!("({key} < ? OR ({key} = ? AND p.address > ?))"),
                     vec![Bind::Text(value.clone()), Bind::Text(value), Bind::Text(address)],
@@ -331,46 +773,125 @@ async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<Stri
             _ => sql.filter("p.address > ?", vec![Bind::Text(address)]),
         }
     }
-    let (mut tx, block) = snapshot(&state.store).await?;
+    let (mut tx, block) = snapshot(store).await?;
     let query = format!("SELECT p.* FROM providers p{} ORDER BY {order} LIMIT {}", sql.where_clause(), limit + 1);
-    let rows: Vec<Value> = sql.fetch(&mut tx, query).await?.iter().map(to_json).collect();
-    Ok(page(block, rows, limit, |row| {
+    let rows: Vec<ProviderView> = sql.rows::<Provider>(&mut tx, query).await?.into_iter().map(Into::into).collect();
+    Ok(page(&block, rows, limit, |p| {
         let value = match sort {
-            "reputation" => row["reputation_bps"].to_string(),
-            "earned" => row["total_earned"].as_str().unwrap_or("0").to_owned(),
+            "reputation" => p.row.reputation_bps.to_string(),
+            "earned" => p.row.total_earned.to_string(),
             _ => "0".into(),
         };
-        format!("{value}_{}", row["address"].as_str().unwrap_or_default())
+        format!("{value}_{}", p.row.address)
     }))
 }
 
-async fn provider(State(state): State<ApiState>, Path(address): Path<String>) -> ApiResult {
-    let address = address
+#[utoipa::path(get, path = "/v1/providers", params(ProvidersQuery), responses((status = 200, body = Page<ProviderView>), (status = 400, body = ErrorBody)))]
+async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
+    Ok(read_providers(&state.store, raw).await?.into())
+}
+
+fn path_address(address: &str) -> ApiResult<String> {
+    address
         .parse::<Address>()
         .map(|a| hex(&a))
-        .map_err(|_| bad_path("address", "a 0x-prefixed 20-byte address", &address))?;
-    let (mut tx, block) = snapshot(&state.store).await?;
+        .map_err(|_| bad_path("address", "a 0x-prefixed 20-byte address", address))
+}
+
+pub(crate) async fn read_provider(store: &Store, address: &str) -> ApiResult<One<ProviderDetail>> {
+    let address = path_address(address)?;
+    let (mut tx, block) = snapshot(store).await?;
     let row = sqlx::query("SELECT * FROM providers WHERE address = $1")
         .bind(address.clone())
         .fetch_optional(&mut *tx)
         .await?;
     let Some(row) = row else { return Err(ApiError(StatusCode::NOT_FOUND, format!("no provider {address}"))) };
+    let provider = ProviderView::from(Provider::from_row(&row)?);
     let stakes = sqlx::query("SELECT * FROM stakes WHERE provider = $1 ORDER BY token")
         .bind(address.clone())
         .fetch_all(&mut *tx)
         .await?;
+    let stakes: Vec<StakeView> = stakes
+        .iter()
+        .map(|r| Stake::from_row(r).map(|row| StakeView { free: row.free(), row }))
+        .collect::<crate::Result<_>>()?;
     let offers = sqlx::query("SELECT * FROM offers WHERE provider = $1 ORDER BY offer_id")
-        .bind(address)
+        .bind(address.clone())
         .fetch_all(&mut *tx)
         .await?;
-    let mut data = to_json(&row);
-    data["stakes"] = stakes.iter().map(to_json).collect();
-    data["offers"] = offers.iter().map(to_json).collect();
-    Ok(Json(json!({ "block": block, "data": data })))
+    let delivered = provider.delivered_ratio;
+    let offers: Vec<OfferView> = offers
+        .iter()
+        .map(|r| {
+            Offer::from_row(r).map(|row| OfferView {
+                effective_price_per_second: delivered.filter(|d| *d > 0.0).map(|d| row.price_per_second as f64 / d),
+                row,
+            })
+        })
+        .collect::<crate::Result<_>>()?;
+    let today = block.timestamp / DAY;
+    let days = provider_days(&mut tx, &address, today.saturating_sub(29)).await?;
+    let windows: Vec<Window> = [1, 7, 30].into_iter().map(|n| window(provider.row.address, n, today, &days)).collect();
+    Ok(answer(&block, ProviderDetail { provider, stakes, offers, windows }))
 }
 
-async fn offers(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
-    let q = Params::new(raw, &["provider", "token", "max_price", "available", "limit", "cursor"])?;
+#[utoipa::path(get, path = "/v1/providers/{address}", params(("address" = String, Path)), responses((status = 200, body = One<ProviderDetail>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn provider(State(state): State<ApiState>, Path(address): Path<String>) -> ApiResult {
+    Ok(read_provider(&state.store, &address).await?.into())
+}
+
+/// One day of a provider's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HistoryPoint {
+    /// The day's first second (UTC).
+    pub(crate) starts_at: u64,
+    #[serde(flatten)]
+    pub(crate) row: ProviderDay,
+    pub(crate) delivered_ratio: Option<f64>,
+}
+
+pub(crate) async fn read_history(
+    store: &Store,
+    address: &str,
+    raw: HashMap<String, String>,
+) -> ApiResult<One<History>> {
+    let address = path_address(address)?;
+    let q = Params::of::<HistoryQuery>(raw)?;
+    let days = match q.integer("days")? {
+        None => 30,
+        Some(n) if (1..=366).contains(&n) => n as u64,
+        Some(_) => return Err(bad("days", "an integer from 1 to 366")),
+    };
+    let (mut tx, block) = snapshot(store).await?;
+    let known = sqlx::query("SELECT 1 FROM providers WHERE address = $1")
+        .bind(address.clone())
+        .fetch_optional(&mut *tx)
+        .await?;
+    if known.is_none() {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no provider {address}")));
+    }
+    let today = block.timestamp / DAY;
+    let rows = provider_days(&mut tx, &address, (today + 1).saturating_sub(days)).await?;
+    let series: Vec<HistoryPoint> = rows
+        .into_iter()
+        .map(|row| HistoryPoint { starts_at: row.day * DAY, delivered_ratio: ratio(row.paid, row.accruable), row })
+        .collect();
+    Ok(answer(&block, History { days, series }))
+}
+
+#[utoipa::path(get, path = "/v1/providers/{address}/history", params(("address" = String, Path), HistoryQuery), responses((status = 200, body = One<History>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// A provider's record day by day (`days`, default 30, at most 366), oldest first; a day
+/// without activity has no entry.
+async fn history(
+    State(state): State<ApiState>,
+    Path(address): Path<String>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> ApiResult {
+    Ok(read_history(&state.store, &address, raw).await?.into())
+}
+
+pub(crate) async fn read_offers(store: &Store, raw: HashMap<String, String>) -> ApiResult<Page<Offer>> {
+    let q = Params::of::<OffersQuery>(raw)?;
     let limit = q.limit()?;
     let mut sql = Sql::default();
     if let Some(provider) = q.address("provider")? {
@@ -379,8 +900,8 @@ async fn offers(State(state): State<ApiState>, Query(raw): Query<HashMap<String,
     if let Some(token) = q.address("token")? {
         sql.filter("token = ?", vec![Bind::Text(token)]);
     }
-    if let Some(max) = q.amount("max_price")? {
-        sql.filter("price_per_second <= ?", vec![Bind::Text(max)]);
+    if let Some(max) = q.price("max_price")? {
+        sql.filter("price_per_second <= ?", vec![Bind::Int(max)]);
     }
     if q.one_of("available", &["true", "false"])? == Some("true") {
         sql.filter("paused = 0 AND active_leases < capacity", vec![]);
@@ -388,14 +909,19 @@ async fn offers(State(state): State<ApiState>, Query(raw): Query<HashMap<String,
     if let Some(after) = q.integer("cursor")? {
         sql.filter("offer_id > ?", vec![Bind::Int(after)]);
     }
-    let (mut tx, block) = snapshot(&state.store).await?;
+    let (mut tx, block) = snapshot(store).await?;
     let query = format!("SELECT * FROM offers{} ORDER BY offer_id LIMIT {}", sql.where_clause(), limit + 1);
-    let rows = sql.fetch(&mut tx, query).await?.iter().map(to_json).collect();
-    Ok(page(block, rows, limit, |row| row["offer_id"].to_string()))
+    let rows = sql.rows::<Offer>(&mut tx, query).await?;
+    Ok(page(&block, rows, limit, |o| o.offer_id.to_string()))
 }
 
-async fn leases(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
-    let q = Params::new(raw, &["tenant", "provider", "status", "limit", "cursor"])?;
+#[utoipa::path(get, path = "/v1/offers", params(OffersQuery), responses((status = 200, body = Page<Offer>), (status = 400, body = ErrorBody)))]
+async fn offers(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
+    Ok(read_offers(&state.store, raw).await?.into())
+}
+
+pub(crate) async fn read_leases(store: &Store, raw: HashMap<String, String>) -> ApiResult<Page<LeaseView>> {
+    let q = Params::of::<LeasesQuery>(raw)?;
     let limit = q.limit()?;
     let mut sql = Sql::default();
     if let Some(tenant) = q.address("tenant")? {
@@ -410,34 +936,56 @@ async fn leases(State(state): State<ApiState>, Query(raw): Query<HashMap<String,
     if let Some(after) = q.integer("cursor")? {
         sql.filter("lease_id > ?", vec![Bind::Int(after)]);
     }
-    let (mut tx, block) = snapshot(&state.store).await?;
+    let (mut tx, block) = snapshot(store).await?;
     let query = format!("SELECT * FROM leases{} ORDER BY lease_id LIMIT {}", sql.where_clause(), limit + 1);
-    let rows = sql.fetch(&mut tx, query).await?.iter().map(to_json).collect();
-    Ok(page(block, rows, limit, |row| row["lease_id"].to_string()))
+    let rows: Vec<LeaseView> =
+        sql.rows::<Lease>(&mut tx, query).await?.into_iter().map(|l| LeaseView::new(l, block.timestamp)).collect();
+    Ok(page(&block, rows, limit, |l| l.row.lease_id.to_string()))
 }
 
-async fn lease(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+#[utoipa::path(get, path = "/v1/leases", params(LeasesQuery), responses((status = 200, body = Page<LeaseView>), (status = 400, body = ErrorBody)))]
+async fn leases(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
+    Ok(read_leases(&state.store, raw).await?.into())
+}
+
+pub(crate) async fn read_lease(store: &Store, id: &str) -> ApiResult<One<LeaseDetail>> {
     let id = id
         .parse::<u64>()
         .ok()
         .and_then(|id| i64::try_from(id).ok())
-        .ok_or_else(|| bad_path("id", "a lease id (a whole number, 1 or more)", &id))?;
-    let (mut tx, block) = snapshot(&state.store).await?;
+        .ok_or_else(|| bad_path("id", "a lease id (a whole number, 1 or more)", id))?;
+    let (mut tx, block) = snapshot(store).await?;
     let row = sqlx::query("SELECT * FROM leases WHERE lease_id = $1").bind(id).fetch_optional(&mut *tx).await?;
     let Some(row) = row else { return Err(ApiError(StatusCode::NOT_FOUND, format!("no lease {id}"))) };
+    let lease = LeaseView::new(Lease::from_row(&row)?, block.timestamp);
     let settlements = sqlx::query("SELECT * FROM settlements WHERE lease_id = $1 ORDER BY block_number, log_index")
         .bind(id)
         .fetch_all(&mut *tx)
         .await?;
+    let settlements: Vec<Settlement> = settlements.iter().map(Settlement::from_row).collect::<crate::Result<_>>()?;
     let dispute = sqlx::query("SELECT * FROM disputes WHERE lease_id = $1").bind(id).fetch_optional(&mut *tx).await?;
-    let mut data = to_json(&row);
-    data["settlements"] = settlements.iter().map(to_json).collect();
-    data["dispute"] = dispute.as_ref().map(to_json).unwrap_or(Value::Null);
-    Ok(Json(json!({ "block": block, "data": data })))
+    let dispute = dispute.as_ref().map(Dispute::from_row).transpose()?;
+    Ok(answer(&block, LeaseDetail { lease, settlements, dispute }))
 }
 
-async fn disputes(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
-    let q = Params::new(raw, &["status", "provider", "limit", "cursor"])?;
+#[utoipa::path(get, path = "/v1/leases/{id}", params(("id" = u64, Path)), responses((status = 200, body = One<LeaseDetail>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn lease(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult {
+    Ok(read_lease(&state.store, &id).await?.into())
+}
+
+/// A dispute as served, with its lease's parties.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DisputeView {
+    #[serde(flatten)]
+    pub(crate) row: Dispute,
+    #[schema(value_type = String)]
+    pub(crate) tenant: Address,
+    #[schema(value_type = String)]
+    pub(crate) provider: Address,
+}
+
+pub(crate) async fn read_disputes(store: &Store, raw: HashMap<String, String>) -> ApiResult<Page<DisputeView>> {
+    let q = Params::of::<DisputesQuery>(raw)?;
     let limit = q.limit()?;
     let mut sql = Sql::default();
     let disputed = [DisputeStatus::Open, DisputeStatus::Upheld, DisputeStatus::Rejected, DisputeStatus::Expired];
@@ -450,20 +998,49 @@ async fn disputes(State(state): State<ApiState>, Query(raw): Query<HashMap<Strin
     if let Some(after) = q.integer("cursor")? {
         sql.filter("d.lease_id > ?", vec![Bind::Int(after)]);
     }
-    let (mut tx, block) = snapshot(&state.store).await?;
+    let (mut tx, block) = snapshot(store).await?;
     let query = format!(
         "SELECT d.*, l.tenant, l.provider FROM disputes d JOIN leases l ON l.lease_id = d.lease_id{} ORDER BY d.lease_id LIMIT {}",
         sql.where_clause(),
         limit + 1
     );
-    let rows = sql.fetch(&mut tx, query).await?.iter().map(to_json).collect();
-    Ok(page(block, rows, limit, |row| row["lease_id"].to_string()))
+    let rows: Vec<DisputeView> = sql
+        .fetch(&mut tx, query)
+        .await?
+        .iter()
+        .map(|r: &AnyRow| {
+            let c = crate::rows::Columns::new(r, "disputes");
+            Ok(DisputeView { row: Dispute::from_row(r)?, tenant: c.parse("tenant")?, provider: c.parse("provider")? })
+        })
+        .collect::<crate::Result<_>>()?;
+    Ok(page(&block, rows, limit, |d| d.row.lease_id.to_string()))
 }
 
-async fn stats(State(state): State<ApiState>) -> ApiResult {
-    let (mut tx, block) = snapshot(&state.store).await?;
-    let count = |sql: &'static str| sqlx::query(sql);
-    let mut counts = Map::new();
+#[utoipa::path(get, path = "/v1/disputes", params(DisputesQuery), responses((status = 200, body = Page<DisputeView>), (status = 400, body = ErrorBody)))]
+async fn disputes(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
+    Ok(read_disputes(&state.store, raw).await?.into())
+}
+
+/// Totals of one token.
+#[derive(Debug, Default, Serialize, ToSchema)]
+pub(crate) struct TokenTotals {
+    #[serde(with = "crate::rows::amount_text")]
+    #[schema(value_type = String)]
+    pub(crate) escrow: u128,
+    #[serde(with = "crate::rows::amount_text")]
+    #[schema(value_type = String)]
+    pub(crate) settled: u128,
+    #[serde(with = "crate::rows::amount_text")]
+    #[schema(value_type = String)]
+    pub(crate) staked: u128,
+    #[serde(with = "crate::rows::amount_text")]
+    #[schema(value_type = String)]
+    pub(crate) fees_owed: u128,
+}
+
+pub(crate) async fn read_stats(store: &Store) -> ApiResult<One<Stats>> {
+    let (mut tx, block) = snapshot(store).await?;
+    let mut counts = std::collections::BTreeMap::new();
     for (name, sql) in [
         ("providers", "SELECT COUNT(*) FROM providers"),
         ("offers", "SELECT COUNT(*) FROM offers"),
@@ -473,34 +1050,56 @@ async fn stats(State(state): State<ApiState>) -> ApiResult {
         ("open_disputes", "SELECT COUNT(*) FROM disputes WHERE status = 'open'"),
         ("events", "SELECT COUNT(*) FROM events"),
     ] {
-        let n: i64 = count(sql).fetch_one(&mut *tx).await?.try_get(0)?;
-        counts.insert(name.into(), n.into());
+        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
+        counts.insert(name, n as u64);
     }
-    // Sums of padded amounts are added up here: text columns do not sum on both backends.
-    let mut by_token: HashMap<String, [u128; 4]> = HashMap::new();
-    for row in sqlx::query("SELECT token, escrow, settled FROM leases").fetch_all(&mut *tx).await? {
-        let entry = by_token.entry(row.try_get("token")?).or_default();
-        entry[0] += row.try_get::<String, _>("escrow")?.parse::<u128>().unwrap_or_default();
-        entry[1] += row.try_get::<String, _>("settled")?.parse::<u128>().unwrap_or_default();
+    // Padded amounts do not sum as text on both backends: they are added up here.
+    let mut by_token: std::collections::BTreeMap<Address, TokenTotals> = Default::default();
+    for lease in Store::all::<Lease>(&mut *tx).await? {
+        let t = by_token.entry(lease.token).or_default();
+        t.escrow += lease.escrow();
+        t.settled += lease.settled;
     }
-    for row in sqlx::query("SELECT token, staked FROM stakes").fetch_all(&mut *tx).await? {
-        by_token.entry(row.try_get("token")?).or_default()[2] +=
-            row.try_get::<String, _>("staked")?.parse::<u128>().unwrap_or_default();
+    for stake in Store::all::<Stake>(&mut *tx).await? {
+        by_token.entry(stake.token).or_default().staked += stake.staked;
     }
-    for row in sqlx::query("SELECT token, owed FROM fees").fetch_all(&mut *tx).await? {
-        by_token.entry(row.try_get("token")?).or_default()[3] +=
-            row.try_get::<String, _>("owed")?.parse::<u128>().unwrap_or_default();
+    for fee in Store::all::<crate::rows::Fee>(&mut *tx).await? {
+        by_token.entry(fee.token).or_default().fees_owed += fee.owed;
     }
-    let tokens: Map<String, Value> = by_token
-        .into_iter()
-        .map(|(token, [escrow, settled, staked, fees])| {
-            (token, json!({ "escrow": escrow.to_string(), "settled": settled.to_string(), "staked": staked.to_string(), "fees_owed": fees.to_string() }))
-        })
-        .collect();
-    counts.insert("tokens".into(), Value::Object(tokens));
-    Ok(Json(json!({ "block": block, "data": counts })))
+    let count = |name| counts.get(name).copied().unwrap_or_default();
+    let stats = Stats {
+        providers: count("providers"),
+        offers: count("offers"),
+        open_leases: count("open_leases"),
+        finalized_leases: count("finalized_leases"),
+        settlements: count("settlements"),
+        open_disputes: count("open_disputes"),
+        events: count("events"),
+        tokens: by_token.into_iter().map(|(token, totals)| (token.to_string(), totals)).collect(),
+    };
+    Ok(answer(&block, stats))
 }
 
+#[utoipa::path(get, path = "/v1/stats", responses((status = 200, body = One<Stats>)))]
+async fn stats(State(state): State<ApiState>) -> ApiResult {
+    Ok(read_stats(&state.store).await?.into())
+}
+
+pub(crate) async fn read_governance(store: &Store) -> ApiResult<One<GovernanceView>> {
+    let (mut tx, block) = snapshot(store).await?;
+    let versions: Vec<ParamsVersion> = Store::all(&mut *tx).await?;
+    let tokens: Vec<Token> = Store::all(&mut *tx).await?;
+    let roles: Option<Governance> = Store::all(&mut *tx).await?.into_iter().next();
+    Ok(answer(&block, GovernanceView { params_versions: versions, tokens, roles }))
+}
+
+#[utoipa::path(get, path = "/v1/governance", responses((status = 200, body = One<GovernanceView>)))]
+/// The governance the mirror knows: every parameters version, the allow-list, roles and pause.
+async fn governance(State(state): State<ApiState>) -> ApiResult {
+    Ok(read_governance(&state.store).await?.into())
+}
+
+#[utoipa::path(get, path = "/health", responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn health(State(state): State<ApiState>) -> Response {
     // Writer or standby, an instance is healthy when the mirror it serves is fresh: it exists and
     // lags the node by at most `max_lag` blocks. A standby reads the node's head itself (it does
@@ -513,15 +1112,15 @@ async fn health(State(state): State<ApiState>) -> Response {
     let healthy = started && node_reachable && lag.is_some_and(|lag| lag <= state.max_lag);
     let role = if state.metrics.is_writer() { "writer" } else { "standby" };
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = json!({
-        "healthy": healthy,
-        "role": role,
-        "lag_blocks": lag,
-        "max_lag_blocks": state.max_lag,
-        "node_reachable": node_reachable,
-        "head_age_secs": head_age,
-        "max_head_age_secs": state.max_head_age,
-    });
+    let body = Health {
+        healthy,
+        role,
+        lag_blocks: lag,
+        max_lag_blocks: state.max_lag,
+        node_reachable,
+        head_age_secs: head_age,
+        max_head_age_secs: state.max_head_age,
+    };
     (status, Json(body)).into_response()
 }
 
@@ -529,30 +1128,117 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], state.metrics.render()).into_response()
 }
 
+/// Events a page of the backlog holds.
+const BACKLOG_PAGE: u64 = 1_000;
+
+fn applied(e: &StoredEvent) -> Option<Event> {
+    Event::default()
+        .event("applied")
+        .id(e.seq.to_string())
+        .json_data(json!({
+            "seq": e.seq, "block_number": e.block, "log_index": e.log_index, "block_hash": e.block_hash,
+            "block_timestamp": e.timestamp, "tx_hash": e.tx_hash, "name": CODEC.name(&e.topics), "args": CODEC.args(&e.topics, &e.data),
+        }))
+        .ok()
+}
+
+fn retracted(block: u64, seq: Option<u64>) -> Option<Event> {
+    let event = Event::default().event("retracted");
+    let event = match seq {
+        Some(seq) => event.id(seq.to_string()),
+        None => event,
+    };
+    event.json_data(json!({ "above": block, "seq": seq })).ok()
+}
+
+/// Where a `/v1/events` stream stands.
+struct Feed {
+    store: Store,
+    receiver: broadcast::Receiver<Notice>,
+    /// The last id the client has: what the backlog starts after.
+    last: u64,
+    /// Read the store before the live notices: a resume, or notices missed by a slow client.
+    backlog: bool,
+}
+
 /// New events as they are applied (`event: applied`) and reorg retractions (`event: retracted`,
-/// data `{"above": N}`: drop every event above block N).
-async fn events(State(state): State<ApiState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let receiver = state.notices.subscribe();
-    let stream = stream::unfold(receiver, |mut receiver| async move {
+/// data `{"above": N}`: drop every event above block N). Each has an `id:`; a client that
+/// reconnects with `Last-Event-ID` first gets what it missed (the deepest retraction since, then
+/// every event since that still stands), then the live feed. A client too slow for the live feed
+/// is caught up from the store the same way.
+async fn events(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    // `Last-Event-ID` (a reconnecting client), else `after` (a page that rendered up to that id).
+    let last = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .or(raw.get("after").map(String::as_str))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let feed = Feed {
+        store: state.store.clone(),
+        receiver: state.notices.subscribe(),
+        last: last.unwrap_or(0),
+        backlog: last.is_some(),
+    };
+    let stream = stream::unfold(feed, |mut feed| async move {
         loop {
-            let event = match receiver.recv().await {
-                Ok(Notice::Applied(e)) => Event::default().event("applied").json_data(json!({
-                    "block_number": e.block, "log_index": e.log_index, "block_hash": e.block_hash,
-                    "tx_hash": e.tx_hash, "name": e.name, "args": CODEC.args(&e.topics, &e.data),
-                })),
-                Ok(Notice::Retracted { block }) => {
-                    Event::default().event("retracted").json_data(json!({ "above": block }))
+            if feed.backlog {
+                let read = async {
+                    let mut tx = feed.store.snapshot().await?;
+                    let retraction = Store::retraction_after(&mut *tx, feed.last).await?;
+                    let events = Store::events_after(&mut *tx, feed.last, BACKLOG_PAGE).await?;
+                    Ok::<_, crate::IndexerError>((retraction, events))
+                };
+                match read.await {
+                    Ok((retraction, events)) => {
+                        let mut out: Vec<Event> = Vec::new();
+                        if let Some((seq, block)) = retraction {
+                            out.extend(retracted(block, None));
+                            feed.last = feed.last.max(seq.min(events.first().map_or(seq, |e| e.seq.saturating_sub(1))));
+                        }
+                        if let Some(e) = events.last() {
+                            feed.last = feed.last.max(e.seq);
+                        }
+                        feed.backlog = events.len() as u64 == BACKLOG_PAGE;
+                        out.extend(events.iter().filter_map(applied));
+                        if !out.is_empty() {
+                            return Some((
+                                stream::iter(out.into_iter().map(Ok::<_, Infallible>).collect::<Vec<_>>()),
+                                feed,
+                            ));
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "events backlog read failed");
+                        return None;
+                    }
                 }
-                // A slow client missed events: tell it, it must re-read.
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    Event::default().event("lagged").json_data(json!({ "missed": n }))
+                continue;
+            }
+            let event = match feed.receiver.recv().await {
+                Ok(Notice::Applied(e)) if e.seq > feed.last => {
+                    feed.last = e.seq;
+                    applied(&e)
+                }
+                Ok(Notice::Applied(_)) => None,
+                Ok(Notice::Retracted { block, seq }) => {
+                    feed.last = feed.last.max(seq);
+                    retracted(block, Some(seq))
+                }
+                // Missed notices are read from the store.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    feed.backlog = true;
+                    None
                 }
                 Err(broadcast::error::RecvError::Closed) => return None,
             };
-            if let Ok(event) = event {
-                return Some((Ok(event), receiver));
+            if let Some(event) = event {
+                return Some((stream::iter(vec![Ok::<_, Infallible>(event)]), feed));
             }
         }
     });
-    Sse::new(stream).keep_alive(KeepAlive::default())
+    Sse::new(stream.flatten()).keep_alive(KeepAlive::default())
 }

@@ -3,17 +3,14 @@
 
 use std::fmt;
 
-use alloy::{
-    eips::BlockId,
-    primitives::{Address, U256},
-};
+use alloy::{eips::BlockId, primitives::U256};
 use openlease_contracts::{DisputeStatus, LeaseStatus, Openlease::OpenleaseInstance};
-use sqlx::{Row, any::AnyRow};
 
 use crate::{
     IndexerError, Result,
     chain::Chain,
-    store::{Store, unpad},
+    rows::{Balance, Dispute, Fee, Lease, Offer, Signer, Stake},
+    store::Store,
 };
 
 /// One field where the mirror and the chain disagree.
@@ -55,23 +52,6 @@ impl AuditReport {
     }
 }
 
-fn text(row: &AnyRow, column: &str) -> Result<String> {
-    Ok(row.try_get(column)?)
-}
-
-fn amount(row: &AnyRow, column: &str) -> Result<u128> {
-    unpad(&text(row, column)?)
-}
-
-fn int(row: &AnyRow, column: &str) -> Result<i64> {
-    Ok(row.try_get(column)?)
-}
-
-fn address(row: &AnyRow, column: &str) -> Result<Address> {
-    let value = text(row, column)?;
-    value.parse().map_err(|_| IndexerError::CorruptRow { table: "audit", message: format!("{column} = `{value}`") })
-}
-
 /// Compares the mirror in `store` with the market on `chain` at the mirror's cursor block.
 /// Everything is read in one snapshot, so a report made while ingestion commits is still true.
 pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
@@ -83,87 +63,87 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
     let at = BlockId::number(cursor.number);
     let mut report = AuditReport { block: cursor.number, ..Default::default() };
 
-    let leases = sqlx::query("SELECT * FROM leases ORDER BY lease_id").fetch_all(&mut *tx).await?;
+    let leases: Vec<Lease> = Store::all(&mut *tx).await?;
     report.check("market", "leaseCount", leases.len(), market.leaseCount().block(at).call().await?);
     for row in &leases {
-        let id = int(row, "lease_id")?;
+        let id = row.lease_id;
         let l = market.lease(U256::from(id)).block(at).call().await?;
         let entity = format!("lease {id}");
-        report.check(&entity, "tenant", address(row, "tenant")?, l.tenant);
-        report.check(&entity, "offerId", int(row, "offer_id")?, l.offerId);
-        report.check(&entity, "startedAt", int(row, "started_at")?, l.startedAt);
-        report.check(&entity, "endsAt", int(row, "ends_at")?, l.endsAt);
-        report.check(&entity, "deposit", amount(row, "deposit")?, l.deposit);
-        report.check(&entity, "settled", amount(row, "settled")?, l.settled);
-        report.check(&entity, "pricePerSecond", amount(row, "price_per_second")?, l.pricePerSecond);
-        report.check(&entity, "bond", amount(row, "bond")?, l.bond);
-        report.check(&entity, "noticePeriod", int(row, "notice_period")?, l.noticePeriod);
-        report.check(&entity, "minEndsAt", int(row, "min_ends_at")?, l.minEndsAt);
-        report.check(&entity, "paramsVersion", int(row, "params_version")?, l.paramsVersion);
+        report.check(&entity, "tenant", row.tenant, l.tenant);
+        report.check(&entity, "offerId", row.offer_id, l.offerId);
+        report.check(&entity, "startedAt", row.started_at, l.startedAt);
+        report.check(&entity, "endsAt", row.ends_at, l.endsAt);
+        report.check(&entity, "deposit", row.deposit, l.deposit);
+        report.check(&entity, "settled", row.settled, l.settled);
+        report.check(&entity, "pricePerSecond", row.price_per_second, l.pricePerSecond);
+        report.check(&entity, "bond", row.bond, l.bond);
+        report.check(&entity, "noticePeriod", row.notice_period, l.noticePeriod);
+        report.check(&entity, "minEndsAt", row.min_ends_at, l.minEndsAt);
+        report.check(&entity, "paramsVersion", row.params_version, l.paramsVersion);
         let status = LeaseStatus::try_from(l.status).map_or("invalid", LeaseStatus::as_str);
-        report.check(&entity, "status", text(row, "status")?, status);
+        report.check(&entity, "status", row.status.as_str(), status);
         let deadline = market.settlementDeadline(U256::from(id)).block(at).call().await;
         if let Ok(deadline) = deadline {
-            report.check(&entity, "settlementDeadline", int(row, "settlement_deadline")?, deadline);
+            report.check(&entity, "settlementDeadline", row.settlement_deadline(), deadline);
         }
     }
 
-    let offers = sqlx::query("SELECT * FROM offers ORDER BY offer_id").fetch_all(&mut *tx).await?;
+    let offers: Vec<Offer> = Store::all(&mut *tx).await?;
     report.check("market", "offerCount", offers.len(), market.offerCount().block(at).call().await?);
     for row in &offers {
-        let id = int(row, "offer_id")?;
+        let id = row.offer_id;
         let o = market.offer(U256::from(id)).block(at).call().await?;
         let entity = format!("offer {id}");
-        report.check(&entity, "provider", address(row, "provider")?, o.provider);
-        report.check(&entity, "token", address(row, "token")?, o.token);
-        report.check(&entity, "pricePerSecond", amount(row, "price_per_second")?, o.pricePerSecond);
-        report.check(&entity, "minDuration", int(row, "min_duration")?, o.minDuration);
-        report.check(&entity, "maxDuration", int(row, "max_duration")?, o.maxDuration);
-        report.check(&entity, "noticePeriod", int(row, "notice_period")?, o.noticePeriod);
-        report.check(&entity, "capacity", int(row, "capacity")?, o.capacity);
-        report.check(&entity, "activeLeases", int(row, "active_leases")?, o.activeLeases);
-        report.check(&entity, "paused", int(row, "paused")? != 0, o.paused);
+        report.check(&entity, "provider", row.provider, o.provider);
+        report.check(&entity, "token", row.token, o.token);
+        report.check(&entity, "pricePerSecond", row.price_per_second, o.pricePerSecond);
+        report.check(&entity, "minDuration", row.min_duration, o.minDuration);
+        report.check(&entity, "maxDuration", row.max_duration, o.maxDuration);
+        report.check(&entity, "noticePeriod", row.notice_period, o.noticePeriod);
+        report.check(&entity, "capacity", row.capacity, o.capacity);
+        report.check(&entity, "activeLeases", row.active_leases, o.activeLeases);
+        report.check(&entity, "paused", row.paused, o.paused);
     }
 
-    for row in &sqlx::query("SELECT * FROM stakes ORDER BY provider, token").fetch_all(&mut *tx).await? {
-        let (provider, token) = (address(row, "provider")?, address(row, "token")?);
+    for row in &Store::all::<Stake>(&mut *tx).await? {
+        let (provider, token) = (row.provider, row.token);
         let s = market.stakeOf(provider, token).block(at).call().await?;
         let entity = format!("stake {provider}/{token}");
-        report.check(&entity, "staked", amount(row, "staked")?, s.staked);
-        report.check(&entity, "locked", amount(row, "locked")?, s.locked);
-        report.check(&entity, "thawing", amount(row, "thawing")?, s.thawing);
-        report.check(&entity, "thawEndsAt", int(row, "thaw_ends_at")?, s.thawEndsAt);
+        report.check(&entity, "staked", row.staked, s.staked);
+        report.check(&entity, "locked", row.locked, s.locked);
+        report.check(&entity, "thawing", row.thawing, s.thawing);
+        report.check(&entity, "thawEndsAt", row.thaw_ends_at, s.thawEndsAt);
     }
 
-    for row in &sqlx::query("SELECT * FROM signers ORDER BY tenant, signer").fetch_all(&mut *tx).await? {
-        let (tenant, signer) = (address(row, "tenant")?, address(row, "signer")?);
+    for row in &Store::all::<Signer>(&mut *tx).await? {
+        let (tenant, signer) = (row.tenant, row.signer);
         let s = market.sessionSigner(tenant, signer).block(at).call().await?;
         let entity = format!("signer {tenant}/{signer}");
-        report.check(&entity, "cap", amount(row, "cap")?, s.cap);
-        report.check(&entity, "spent", amount(row, "spent")?, s.spent);
-        report.check(&entity, "expiresAt", int(row, "expires_at")?, s.expiresAt);
+        report.check(&entity, "cap", row.cap, s.cap);
+        report.check(&entity, "spent", row.spent, s.spent);
+        report.check(&entity, "expiresAt", row.expires_at, s.expiresAt);
     }
 
-    for row in &sqlx::query("SELECT * FROM disputes ORDER BY lease_id").fetch_all(&mut *tx).await? {
-        let id = int(row, "lease_id")?;
+    for row in &Store::all::<Dispute>(&mut *tx).await? {
+        let id = row.lease_id;
         let d = market.dispute(U256::from(id)).block(at).call().await?;
         let entity = format!("dispute {id}");
-        report.check(&entity, "tenantBond", amount(row, "tenant_bond")?, d.tenantBond);
-        report.check(&entity, "deadline", int(row, "deadline")?, d.deadline);
+        report.check(&entity, "tenantBond", row.tenant_bond, d.tenantBond);
+        report.check(&entity, "deadline", row.deadline, d.deadline);
         let status = DisputeStatus::try_from(d.status).map_or("invalid", DisputeStatus::as_str);
-        report.check(&entity, "status", text(row, "status")?, status);
+        report.check(&entity, "status", row.status.as_str(), status);
     }
 
-    for row in &sqlx::query("SELECT * FROM balances ORDER BY account, token").fetch_all(&mut *tx).await? {
-        let (account, token) = (address(row, "account")?, address(row, "token")?);
+    for row in &Store::all::<Balance>(&mut *tx).await? {
+        let (account, token) = (row.account, row.token);
         let claimable = market.claimable(account, token).block(at).call().await?;
-        report.check(&format!("balance {account}/{token}"), "claimable", amount(row, "claimable")?, claimable);
+        report.check(&format!("balance {account}/{token}"), "claimable", row.claimable, claimable);
     }
 
-    for row in &sqlx::query("SELECT * FROM fees ORDER BY token").fetch_all(&mut *tx).await? {
-        let token = address(row, "token")?;
+    for row in &Store::all::<Fee>(&mut *tx).await? {
+        let token = row.token;
         let owed = market.feesOwed(token).block(at).call().await?;
-        report.check(&format!("fees {token}"), "feesOwed", amount(row, "owed")?, owed);
+        report.check(&format!("fees {token}"), "feesOwed", row.owed, owed);
     }
     Ok(report)
 }

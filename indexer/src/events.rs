@@ -25,13 +25,6 @@ impl Default for EventCodec {
     }
 }
 
-/// One decoded log.
-#[derive(Debug, Clone)]
-pub struct Decoded {
-    pub event: OpenleaseEvents,
-    pub name: String,
-}
-
 impl EventCodec {
     /// Reads the event ABI from the committed `Openlease` artifact.
     pub fn new() -> Self {
@@ -45,14 +38,18 @@ impl EventCodec {
     }
 
     /// Decodes a log; `None` for a log that is not one of the market's events.
-    pub fn decode(&self, topics: &[B256], data: &[u8]) -> Option<Decoded> {
-        let event = OpenleaseEvents::decode_raw_log(topics, data).ok()?;
-        let abi = self.by_selector.get(topics.first()?)?;
-        Some(Decoded { event, name: abi.name.clone() })
+    pub fn decode(&self, topics: &[B256], data: &[u8]) -> Option<OpenleaseEvents> {
+        OpenleaseEvents::decode_raw_log(topics, data).ok()
     }
 
-    /// A log's arguments by name (numbers as decimal strings, bytes and addresses as hex); `None`
-    /// for a log that is not one of the market's events.
+    /// The event's name, from its first topic.
+    pub fn name(&self, topics: &[B256]) -> Option<&str> {
+        Some(self.by_selector.get(topics.first()?)?.name.as_str())
+    }
+
+    /// A log's arguments by name, in snake case like every key the API writes (`lease_id`,
+    /// `metadata_uri`; numbers as decimal strings, bytes and addresses as hex); `None` for a log
+    /// that is not one of the market's events.
     pub fn args(&self, topics: &[B256], data: &[u8]) -> Option<Value> {
         let abi = self.by_selector.get(topics.first()?)?;
         let log = LogData::new_unchecked(topics.to_vec(), data.to_vec().into());
@@ -61,10 +58,30 @@ impl EventCodec {
         let mut args = Map::new();
         for input in &abi.inputs {
             let value = if input.indexed { indexed.next() } else { body.next() };
-            args.insert(input.name.clone(), value.map(|v| to_json(&v)).unwrap_or(Value::Null));
+            args.insert(snake_case(&input.name), value.map(|v| to_json(&v)).unwrap_or(Value::Null));
         }
         Some(Value::Object(args))
     }
+}
+
+/// `leaseId` → `lease_id`, `metadataURI` → `metadata_uri`.
+fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            let previous = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase());
+            if previous.is_ascii_lowercase()
+                || previous.is_ascii_digit()
+                || (previous.is_ascii_uppercase() && next_lower)
+            {
+                out.push('_');
+            }
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 fn to_json(value: &DynSolValue) -> Value {
@@ -81,5 +98,26 @@ fn to_json(value: &DynSolValue) -> Value {
             Value::Array(items.iter().map(to_json).collect())
         }
         _ => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::snake_case;
+
+    #[test]
+    fn argument_names_are_snake_case() {
+        for (abi, json) in [
+            ("leaseId", "lease_id"),
+            ("metadataURI", "metadata_uri"),
+            ("evidenceURI", "evidence_uri"),
+            ("thawEndsAt", "thaw_ends_at"),
+            ("newOwner", "new_owner"),
+            ("paused", "paused"),
+            ("slashBps", "slash_bps"),
+            ("EIP712Domain", "eip712_domain"),
+        ] {
+            assert_eq!(snake_case(abi), json, "{abi}");
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Ingestion: backfill from the deploy block with adaptive `eth_getLogs` ranges, then follow the
 //! head. Each step reads a range, checks it against the headers it belongs to, applies its events
-//! to the in-memory market and commits events, entities, window and cursor in one transaction.
-//! A parent-hash mismatch rolls the mirror back to the common ancestor; the next steps re-apply.
+//! to the working set of rows (loaded from the store as the events need them) and commits events,
+//! rows, undo records, window and cursor in one transaction. A parent-hash mismatch rolls the
+//! mirror back to the common ancestor with the undo records; the next steps re-apply. Neither a
+//! restart nor a reorg reads more than the reorg's blocks.
 
 use std::{
     collections::{BTreeSet, HashMap, VecDeque},
@@ -24,6 +26,9 @@ use crate::{
     state::{EventPosition, Market},
     store::{Batch, BlockRef, Cursor, Store, StoredEvent},
 };
+
+/// Rows the working set may keep between batches; past this it starts empty again.
+const WORKING_SET_ROWS: usize = 20_000;
 
 /// How ingestion paces itself.
 #[derive(Debug, Clone)]
@@ -66,6 +71,8 @@ pub enum Notice {
     Retracted {
         /// The common ancestor: events at or below it stand.
         block: u64,
+        /// The retraction's `/v1/events` id.
+        seq: u64,
     },
 }
 
@@ -94,7 +101,7 @@ pub struct Ingestor {
     finality: Finality,
     finality_read: Option<Instant>,
     notices: broadcast::Sender<Notice>,
-    /// A commit failed after the market was changed: rebuild it from the store first.
+    /// A commit failed after the working set was changed: load it from the store again.
     stale: bool,
     /// The next ranges, contiguous, read while the previous batches were being written.
     prefetched: VecDeque<Fetched>,
@@ -116,8 +123,8 @@ struct Fetched {
 }
 
 impl Ingestor {
-    /// Resumes from the store's cursor (or starts below the deploy block), rebuilds the market by
-    /// replaying the stored events and checks the cursor is still on the chain.
+    /// Resumes from the store's cursor (or starts below the deploy block) and checks the cursor is
+    /// still on the chain: nothing is replayed.
     pub async fn start(
         store: Store,
         chain: Chain,
@@ -139,22 +146,22 @@ impl Ingestor {
                 cursor
             }
             None => {
-                let (start, _) = chain.existing_block(manifest.deploy_block.saturating_sub(1)).await?;
+                let (start, timestamp) = chain.existing_block(manifest.deploy_block.saturating_sub(1)).await?;
                 let cursor = Cursor {
                     chain_id: manifest.chain_id,
                     market: market_address,
                     number: start.number,
                     hash: start.hash,
+                    timestamp,
                     head: start.number,
                     safe: 0,
                     finalized: 0,
+                    seq: 0,
                 };
-                let market = Market::default();
                 store
-                    .commit(&Batch {
+                    .commit(Batch {
                         events: &[],
-                        market: &market,
-                        touched: &Default::default(),
+                        market: &mut Market::default(),
                         blocks: &[start],
                         window_floor: 0,
                         cursor: &cursor,
@@ -166,7 +173,7 @@ impl Ingestor {
         metrics.set_writer();
         let (notices, _) = broadcast::channel(4096);
         let codec = EventCodec::new();
-        let market = replay(&codec, &store.events_up_to(cursor.number).await?);
+        let market = Market::default();
         let sizer = RangeSizer::new(config.initial_range, config.max_range);
         let mut ingestor = Self {
             store,
@@ -193,11 +200,6 @@ impl Ingestor {
     /// The last block applied.
     pub fn cursor(&self) -> &Cursor {
         &self.cursor
-    }
-
-    /// The mirrored market.
-    pub fn market(&self) -> &Market {
-        &self.market
     }
 
     /// Sends live notices (every applied event, every retraction) to `sender`, shared with the API.
@@ -263,7 +265,7 @@ impl Ingestor {
     /// One step: roll back a reorg, or apply the next range, or notice that we are at the head.
     pub async fn step(&mut self) -> Result<Step> {
         if self.stale {
-            self.market = replay(&self.codec, &self.store.events_up_to(self.cursor.number).await?);
+            self.market = Market::default();
             self.stale = false;
         }
         let head = self.chain.head().await?;
@@ -275,7 +277,8 @@ impl Ingestor {
                 return Ok(Step::Advanced);
             }
             if (self.cursor.safe, self.cursor.finalized) != (self.finality.safe, self.finality.finalized) {
-                self.commit(Vec::new(), Vec::new(), self.cursor.number, self.cursor.hash, head, None).await?;
+                let (number, hash, timestamp) = (self.cursor.number, self.cursor.hash, self.cursor.timestamp);
+                self.commit(Vec::new(), Vec::new(), (number, hash, timestamp), head, None).await?;
             }
             self.metrics.record_head(head, self.cursor.number);
             return Ok(Step::AtHead);
@@ -303,9 +306,9 @@ impl Ingestor {
             self.prefetched.clear();
             return Ok(Step::Retry);
         };
-        let last = fetched.headers.last().expect("at least one header").0;
+        let (last, last_timestamp) = *fetched.headers.last().expect("at least one header");
         let started = Instant::now();
-        let events = self.apply(&fetched.logs, &fetched.timestamps);
+        let events = self.apply(&fetched.logs, &fetched.timestamps, fetched.near_head).await?;
         let applied = started.elapsed();
         let blocks = if fetched.near_head { fetched.headers.iter().map(|h| h.0).collect() } else { vec![last] };
         let count = events.len() as u64;
@@ -314,7 +317,7 @@ impl Ingestor {
         // (parent hash) when it is applied, like any range.
         let read_to = self.prefetched.back().map_or(fetched.to, |f| f.to);
         let next = (read_to < head).then_some(read_to + 1);
-        self.commit(events, blocks, fetched.to, last.hash, head, next).await?;
+        self.commit(events, blocks, (fetched.to, last.hash, last_timestamp), head, next).await?;
         tracing::debug!(from = fetched.from, to = fetched.to, count, ?applied, committed = ?started.elapsed(), "batch");
         self.metrics.record_batch(head, fetched.to, count);
         Ok(Step::Advanced)
@@ -367,12 +370,21 @@ impl Ingestor {
         Ok(())
     }
 
-    /// Decodes and applies the logs; returns them as stored events.
-    fn apply(&mut self, logs: &[Log], timestamps: &HashMap<u64, u64>) -> Vec<StoredEvent> {
+    /// Decodes and applies the logs to the working set, loading the rows they need first;
+    /// returns them as stored events. Inside the reorg window (`recording`) every change records
+    /// the row as it was.
+    async fn apply(
+        &mut self,
+        logs: &[Log],
+        timestamps: &HashMap<u64, u64>,
+        recording: bool,
+    ) -> Result<Vec<StoredEvent>> {
+        let mut decoded = Vec::with_capacity(logs.len());
         let mut events = Vec::with_capacity(logs.len());
+        let mut seq = self.cursor.seq;
         for log in logs {
             let topics = log.topics();
-            let Some(decoded) = self.codec.decode(topics, &log.data().data) else {
+            let Some(event) = self.codec.decode(topics, &log.data().data) else {
                 tracing::warn!(block = ?log.block_number, index = ?log.log_index, "skipping a log that is no market event");
                 continue;
             };
@@ -383,47 +395,58 @@ impl Ingestor {
                 log_index: log.log_index.unwrap_or_default(),
                 tx_hash: log.transaction_hash.unwrap_or_default(),
             };
-            self.market.apply(&decoded.event, position);
+            seq += 1;
             events.push(StoredEvent {
                 block,
                 log_index: position.log_index,
+                seq,
                 block_hash: log.block_hash.unwrap_or_default(),
                 timestamp: position.timestamp,
                 tx_hash: position.tx_hash,
-                name: decoded.name,
                 topics: topics.to_vec(),
                 data: log.data().data.clone(),
             });
+            decoded.push((event, position));
         }
-        events
+        // A pass that asks for rows the working set lacks is thrown away; the store loads them
+        // and the batch is applied again (two or three passes when the rows are new to it).
+        let mut base = std::mem::take(&mut self.market);
+        base.set_recording(recording);
+        loop {
+            let mut pass = base.clone();
+            for (event, position) in &decoded {
+                pass.apply(event, *position);
+            }
+            if !pass.is_missing_rows() {
+                self.market = pass;
+                return Ok(events);
+            }
+            if let Err(error) = self.store.load(&pass, &mut base).await {
+                self.stale = true;
+                return Err(error);
+            }
+        }
     }
 
-    /// Writes a batch up to block `to`; meanwhile reads the range from `next`, if any.
+    /// Writes a batch up to block `to` (number, hash, timestamp); meanwhile reads the range from
+    /// `next`, if any.
     async fn commit(
         &mut self,
         events: Vec<StoredEvent>,
         blocks: Vec<BlockRef>,
-        to: u64,
-        hash: B256,
+        (to, hash, timestamp): (u64, B256, u64),
         head: u64,
         next: Option<u64>,
     ) -> Result<()> {
-        let touched = self.market.take_touched();
         let cursor = Cursor {
             number: to,
             hash,
+            timestamp,
             head,
             safe: self.finality.safe,
             finalized: self.finality.finalized,
+            seq: events.last().map_or(self.cursor.seq, |e| e.seq),
             ..self.cursor.clone()
-        };
-        let batch = Batch {
-            events: &events,
-            market: &self.market,
-            touched: &touched,
-            blocks: &blocks,
-            window_floor: head.saturating_sub(self.config.window).min(to),
-            cursor: &cursor,
         };
         // The reads run in a task of their own (parsing a range's logs is work too): at least the
         // next range, then more while the write lasts, up to two batches ahead. A failed read is
@@ -447,7 +470,14 @@ impl Ingestor {
                 (read, sizer)
             })
         });
-        let written = self.store.commit(&batch).await;
+        let batch = Batch {
+            events: &events,
+            market: &mut self.market,
+            blocks: &blocks,
+            window_floor: head.saturating_sub(self.config.window).min(to),
+            cursor: &cursor,
+        };
+        let written = self.store.commit(batch).await;
         written_flag.store(true, Ordering::Release);
         let read = match reading {
             Some(task) => task.await.ok(),
@@ -459,6 +489,9 @@ impl Ingestor {
             return Err(error);
         }
         self.cursor = cursor;
+        if self.market.len() > WORKING_SET_ROWS {
+            self.market = Market::default();
+        }
         if let Some((read, sizer)) = read {
             self.prefetched.extend(read);
             self.sizer = sizer;
@@ -476,25 +509,32 @@ impl Ingestor {
         let window = self.store.window().await?;
         let mut ancestor = None;
         for block in window.iter().filter(|b| b.number <= self.cursor.number) {
-            if self.chain.block(block.number).await?.map(|(b, _)| b.hash) == Some(block.hash) {
-                ancestor = Some(*block);
+            if let Some((on_chain, timestamp)) = self.chain.block(block.number).await?
+                && on_chain.hash == block.hash
+            {
+                ancestor = Some((*block, timestamp));
                 break;
             }
         }
-        let Some(ancestor) = ancestor else {
+        let Some((ancestor, timestamp)) = ancestor else {
             return Err(IndexerError::ReorgTooDeep {
                 window: self.config.window,
                 oldest: window.last().map(|b| b.number).unwrap_or(self.cursor.number),
             });
         };
-        let market = replay(&self.codec, &self.store.events_up_to(ancestor.number).await?);
-        let cursor = Cursor { number: ancestor.number, hash: ancestor.hash, ..self.cursor.clone() };
-        self.store.roll_back(&cursor, &market).await?;
+        let cursor = Cursor {
+            number: ancestor.number,
+            hash: ancestor.hash,
+            timestamp,
+            seq: self.cursor.seq + 1,
+            ..self.cursor.clone()
+        };
+        self.market = Market::default();
+        self.store.roll_back(&cursor).await?;
         tracing::info!(from = self.cursor.number, to = ancestor.number, "reorg: rolled back to the common ancestor");
-        self.market = market;
         self.cursor = cursor;
         self.metrics.record_reorg();
-        let _ = self.notices.send(Notice::Retracted { block: ancestor.number });
+        let _ = self.notices.send(Notice::Retracted { block: ancestor.number, seq: self.cursor.seq });
         Ok(())
     }
 }
@@ -571,18 +611,4 @@ impl Reader {
         }
         Ok(out)
     }
-}
-
-/// The market the stored events describe, from scratch.
-pub fn replay(codec: &EventCodec, events: &[StoredEvent]) -> Market {
-    let mut market = Market::default();
-    for e in events {
-        if let Some(decoded) = codec.decode(&e.topics, &e.data) {
-            let at =
-                EventPosition { block: e.block, timestamp: e.timestamp, log_index: e.log_index, tx_hash: e.tx_hash };
-            market.apply(&decoded.event, at);
-        }
-    }
-    market.take_touched();
-    market
 }

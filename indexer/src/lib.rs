@@ -3,10 +3,12 @@
 pub mod api;
 pub mod audit;
 pub mod chain;
+pub mod console;
 mod error;
 pub mod events;
 pub mod ingest;
 pub mod metrics;
+pub mod rows;
 pub mod state;
 pub mod store;
 

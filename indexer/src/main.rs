@@ -16,6 +16,7 @@ use openlease_indexer::{
     api::{self, ApiState},
     audit::audit,
     chain::Chain,
+    console::{self, ConsoleState},
     ingest::{IngestConfig, Ingestor},
     metrics::Metrics,
     store::Store,
@@ -127,8 +128,10 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> e
     };
     let listener =
         tokio::net::TcpListener::bind(args.listen).await.wrap_err_with(|| format!("listening on {}", args.listen))?;
-    tracing::info!(listen = %listener.local_addr()?, "API up: /v1, /health, /metrics");
-    let server = tokio::spawn(async move { axum::serve(listener, api::router(state)).await });
+    let address = listener.local_addr()?;
+    tracing::info!(listen = %address, "API up: /v1, /health, /metrics; console at http://{address}/");
+    let app = api::router(state.clone()).merge(console::router(ConsoleState::new(state, &manifest.stablecoins)));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Until it holds the lock this instance is a standby: it serves the writer's mirror and
     // tracks how far that mirror lags the node, which is what its `/health` reports.

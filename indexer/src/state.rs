@@ -1,16 +1,24 @@
-//! The mirrored market in memory: what every event does to it. Ingestion applies each decoded
-//! event here, in (block, log index) order, and writes the entities it touched to the store in
-//! the batch's transaction. A rollback replays the stored event log into a fresh `Market`.
+//! What every event does to the mirrored market. The store holds the market; ingestion keeps only
+//! a working set of its rows in memory ([`Market`]): before a batch is applied, the rows its
+//! events need are loaded (a first pass over the batch finds them: a key asked for but not loaded
+//! is recorded as missing, the store loads it, the batch is applied again from the rows as they
+//! were). So memory and restart cost follow the batch, not the database.
+//!
+//! Inside the reorg window every change also records the row as it was before its block (the
+//! undo log): a reorg puts those back, newest first, and costs what the reorg undid.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::primitives::{Address, B256, U256};
 use openlease_contracts::{
-    IOpenleaseTypes::Params,
     Openlease::{self, OpenleaseEvents},
     SlashReason,
 };
 
+pub use crate::rows::{
+    Balance, Dispute, Entity, Fee, Governance, Lease, Offer, ParamsVersion, Provider, ProviderDay, Settlement, Signer,
+    Stake, Token,
+};
 pub use openlease_contracts::{DisputeStatus, LeaseStatus};
 
 /// Where an event sits in the chain.
@@ -25,248 +33,160 @@ pub struct EventPosition {
     pub tx_hash: B256,
 }
 
-/// A registered provider and what its history says about it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Provider {
-    /// Off-chain metadata document.
-    pub metadata_uri: String,
-    /// Where tenants reach the service.
-    pub endpoint: String,
-    pub region: String,
-    /// Hash of the provider's attribute document.
-    pub attributes_hash: B256,
-    /// The EOA that signs its usage attestations, fixed at registration.
-    pub attestation_key: Address,
-    /// Block of registration.
-    pub registered_block: u64,
-    /// Leases finalized.
-    pub leases_completed: u64,
-    /// Leases the provider ended without notice.
-    pub early_terminations: u64,
-    /// Disputes ruled against the provider.
-    pub disputes_lost: u64,
-    /// Bond slashed, all tokens, raw units.
-    pub slashed_amount: u128,
-    /// Paid out to the provider by settlements, net of fees, all tokens, raw units.
-    pub total_earned: u128,
-    /// Last block that changed this row.
-    pub block: u64,
+/// Seconds in a day: the history's bucket.
+pub const DAY: u64 = 86_400;
+/// Reputation v2's half-life: an outcome counts half as much 30 days later.
+pub const HALF_LIFE_SECS: f64 = 30.0 * 86_400.0;
+/// Reputation v2's neutral prior: a newcomer starts as if it had served 100 tokens (6 decimals)
+/// of leases at 50%, so its first leases move it, but one lease does not make it.
+pub const PRIOR_VALUE: f64 = 100_000_000.0;
+
+/// Reputation v2, in basis points: decayed value paid over decayed value that accrued plus decayed
+/// value slashed, with the neutral prior.
+pub fn reputation_bps(decayed_paid: f64, decayed_accruable: f64, decayed_slashed: f64) -> u64 {
+    let score = (decayed_paid + PRIOR_VALUE / 2.0) / (decayed_accruable + decayed_slashed + PRIOR_VALUE);
+    (score.clamp(0.0, 1.0) * 10_000.0).round() as u64
 }
 
-impl Provider {
-    /// Reputation in basis points: the share of good outcomes (completed leases) among all
-    /// outcomes, with one good and one bad prior so that a newcomer sits at 50%.
-    pub fn reputation_bps(&self) -> u64 {
-        let good = self.leases_completed + 1;
-        let all = self.leases_completed + self.early_terminations + self.disputes_lost + 2;
-        good * 10_000 / all
+/// Rows of one table: those loaded from the store (`None`: known to have no row) and changed since.
+#[derive(Debug, Clone)]
+pub struct Table<E: Entity> {
+    rows: BTreeMap<E::Key, Option<E>>,
+    /// Asked for, not loaded: the batch must be applied again once they are.
+    missing: BTreeSet<E::Key>,
+    /// Changed since the last commit.
+    touched: BTreeSet<E::Key>,
+    /// Whether changes record the prior row (inside the reorg window).
+    recording: bool,
+    /// (block, key) whose prior row is recorded.
+    saved: BTreeSet<(u64, E::Key)>,
+    /// The rows as they were before each block changed them, in order.
+    undo: Vec<(u64, E::Key, Option<E>)>,
+}
+
+impl<E: Entity> Default for Table<E> {
+    fn default() -> Self {
+        Self {
+            rows: BTreeMap::new(),
+            missing: BTreeSet::new(),
+            touched: BTreeSet::new(),
+            recording: false,
+            saved: BTreeSet::new(),
+            undo: Vec::new(),
+        }
     }
 }
 
-/// A provider's collateral in one token, as `stakeOf` reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Stake {
-    /// Staked (free + locked), not counting what thaws.
-    pub staked: u128,
-    /// Locked as SLA bonds of open leases.
-    pub locked: u128,
-    /// Unstaked, thawing.
-    pub thawing: u128,
-    /// When the thawing stake becomes withdrawable.
-    pub thaw_ends_at: u64,
-    /// Last block that changed this row.
-    pub block: u64,
-}
-
-/// An offer, as `offer` reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Offer {
-    pub provider: Address,
-    pub token: Address,
-    /// Price per second, raw token units.
-    pub price_per_second: u64,
-    /// Minimum lease duration (s).
-    pub min_duration: u64,
-    /// Maximum lease duration (s).
-    pub max_duration: u64,
-    /// Notice period (s).
-    pub notice_period: u64,
-    /// Maximum open leases.
-    pub capacity: u64,
-    /// Leases open now.
-    pub active_leases: u64,
-    /// Paused by the provider.
-    pub paused: bool,
-    /// Last block that changed this row.
-    pub block: u64,
-}
-
-/// A lease, as `lease` reports it, plus how it ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lease {
-    /// The offer it was opened on.
-    pub offer_id: u64,
-    pub tenant: Address,
-    /// Provider (from the offer).
-    pub provider: Address,
-    /// Payment token (from the offer).
-    pub token: Address,
-    /// Start (s).
-    pub started_at: u64,
-    /// End by terms or notice (s); the escrow may run dry earlier.
-    pub ends_at: u64,
-    /// Escrowed deposit, raw units.
-    pub deposit: u128,
-    /// Settled to the provider so far.
-    pub settled: u128,
-    /// Price in force.
-    pub price_per_second: u64,
-    /// The governance parameters version it opened under.
-    pub params_version: u64,
-    /// Its settlement window (from its parameters version), seconds.
-    pub settlement_window: u64,
-    /// SLA bond still locked.
-    pub bond: u128,
-    /// Notice period in force.
-    pub notice_period: u64,
-    /// Earliest end notice can bring.
-    pub min_ends_at: u64,
-    /// Open or finalized.
-    pub status: LeaseStatus,
-    /// Ended early by the provider.
-    pub terminated: bool,
-    /// Ended by its provider because the tenant left service unpaid.
-    pub evicted: bool,
-    /// Last block that changed this row.
-    pub block: u64,
-}
-
-impl Lease {
-    /// `min(endsAt, startedAt + deposit / price)`: when the lease stops accruing.
-    pub fn lease_end(&self) -> u64 {
-        let runway = self.started_at.saturating_add((self.deposit / u128::from(self.price_per_second.max(1))) as u64);
-        runway.min(self.ends_at)
+impl<E: Entity> Table<E> {
+    /// The row, if loaded and present; a key not loaded is recorded as missing.
+    pub fn get(&mut self, key: &E::Key) -> Option<&E> {
+        match self.rows.get(key) {
+            Some(row) => row.as_ref(),
+            None => {
+                self.missing.insert(key.clone());
+                None
+            }
+        }
     }
 
-    /// Until when receipts of the lease can be settled.
-    pub fn settlement_deadline(&self) -> u64 {
-        self.lease_end() + self.settlement_window
+    fn before_change(&mut self, key: &E::Key, block: u64) {
+        self.touched.insert(key.clone());
+        if self.recording && self.saved.insert((block, key.clone())) {
+            let prior = self.rows.get(key).cloned().flatten();
+            self.undo.push((block, key.clone(), prior));
+        }
+    }
+
+    /// The row to change at `block`; `None` when there is none (or it is not loaded yet).
+    pub fn change(&mut self, key: E::Key, block: u64) -> Option<&mut E> {
+        if !self.rows.contains_key(&key) {
+            self.missing.insert(key);
+            return None;
+        }
+        self.before_change(&key, block);
+        self.rows.get_mut(&key).and_then(Option::as_mut)
+    }
+
+    /// The row to change at `block`, made by `new` when there is none.
+    pub fn upsert(&mut self, key: E::Key, block: u64, new: impl FnOnce() -> E) -> &mut E {
+        if !self.rows.contains_key(&key) {
+            // This pass is thrown away once the row is loaded.
+            self.missing.insert(key.clone());
+        } else {
+            self.before_change(&key, block);
+        }
+        self.rows.entry(key).or_insert(None).get_or_insert_with(new)
+    }
+
+    /// Rows loaded from the store: `found`, and `None` for every other key asked for.
+    pub fn load(&mut self, asked: &BTreeSet<E::Key>, found: Vec<E>) {
+        for key in asked {
+            self.rows.insert(key.clone(), None);
+        }
+        for row in found {
+            self.rows.insert(row.key(), Some(row));
+        }
+    }
+
+    /// Keys asked for and not loaded.
+    pub fn missing(&self) -> &BTreeSet<E::Key> {
+        &self.missing
+    }
+
+    /// The changed rows (`None`: delete), leaving none changed.
+    pub fn take_changes(&mut self) -> Vec<(E::Key, Option<E>)> {
+        let touched = std::mem::take(&mut self.touched);
+        touched.into_iter().map(|key| (key.clone(), self.rows.get(&key).cloned().flatten())).collect()
+    }
+
+    /// The prior rows recorded, leaving none.
+    pub fn take_undo(&mut self) -> Vec<(u64, E::Key, Option<E>)> {
+        self.saved.clear();
+        std::mem::take(&mut self.undo)
+    }
+
+    fn len(&self) -> usize {
+        self.rows.len()
     }
 }
 
-/// A tenant's session signer, as `sessionSigner` reports it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Signer {
-    /// Spend cap, raw units.
-    pub cap: u128,
-    /// Spent against the cap.
-    pub spent: u128,
-    /// Expiry (s); 0 once revoked.
-    pub expires_at: u64,
-    /// Last block that changed this row.
-    pub block: u64,
+/// Calls `$f!(field, Type)` for every entity table of the market, so that what is loaded,
+/// written and undone is listed once.
+#[macro_export]
+macro_rules! for_each_table {
+    ($f:ident) => {
+        $f!(providers, $crate::rows::Provider);
+        $f!(provider_days, $crate::rows::ProviderDay);
+        $f!(stakes, $crate::rows::Stake);
+        $f!(offers, $crate::rows::Offer);
+        $f!(leases, $crate::rows::Lease);
+        $f!(signers, $crate::rows::Signer);
+        $f!(disputes, $crate::rows::Dispute);
+        $f!(balances, $crate::rows::Balance);
+        $f!(fees, $crate::rows::Fee);
+        $f!(params_versions, $crate::rows::ParamsVersion);
+        $f!(tokens, $crate::rows::Token);
+        $f!(governance, $crate::rows::Governance);
+    };
 }
 
-/// An SLA dispute over a lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dispute {
-    /// Tenant's dispute bond.
-    pub tenant_bond: u128,
-    /// Arbiter's deadline (s).
-    pub deadline: u64,
-    /// Where it stands.
-    pub status: DisputeStatus,
-    /// Tenant's evidence.
-    pub evidence_uri: String,
-    /// Slash ruled, basis points of the bond.
-    pub slash_bps: u64,
-    /// Last block that changed this row.
-    pub block: u64,
-}
-
-/// One receipt settled: a `LeaseSettled` event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Settlement {
-    /// Where it happened.
-    pub position: EventPosition,
-    pub lease_id: u64,
-    /// Who signed the receipt.
-    pub signer: Address,
-    /// The receipt's cumulative amount.
-    pub cumulative_amount: u128,
-    /// Paid out of escrow.
-    pub paid: u128,
-    /// Protocol fee out of `paid`, credited to the protocol when the lease is finalized.
-    pub fee: u128,
-}
-
-/// One governance parameters version.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamsVersion {
-    /// The parameters.
-    pub params: Params,
-    /// When leases start getting it (s).
-    pub effective_at: u64,
-}
-
-/// Governance state: parameters versions, roles, allow-list, pause.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Governance {
-    /// Every parameters version by number; a pending one may still be replaced.
-    pub versions: BTreeMap<u64, ParamsVersion>,
-    /// Fee recipient.
-    pub treasury: Address,
-    pub owner: Address,
-    /// New business paused.
-    pub paused: bool,
-    /// Stablecoin allow-list.
-    pub allowed_tokens: BTreeMap<Address, bool>,
-    /// Last block that changed it.
-    pub block: u64,
-}
-
-/// The keys of the entities a batch changed: what the store must write.
-#[derive(Debug, Default, Clone)]
-pub struct Touched {
-    pub providers: BTreeSet<Address>,
-    /// (provider, token).
-    pub stakes: BTreeSet<(Address, Address)>,
-    pub offers: BTreeSet<u64>,
-    /// Lease ids.
-    pub leases: BTreeSet<u64>,
-    /// (tenant, signer).
-    pub signers: BTreeSet<(Address, Address)>,
-    /// Lease ids.
-    pub disputes: BTreeSet<u64>,
-    /// (account, token).
-    pub claimable: BTreeSet<(Address, Address)>,
-    /// Tokens.
-    pub fees: BTreeSet<Address>,
-    /// Governance changed.
-    pub governance: bool,
-    /// Settlements, in order.
-    pub settlements: Vec<Settlement>,
-}
-
-/// The whole mirrored market.
+/// The working set of the mirrored market.
 #[derive(Debug, Default, Clone)]
 pub struct Market {
-    pub providers: BTreeMap<Address, Provider>,
-    /// Stakes by (provider, token).
-    pub stakes: BTreeMap<(Address, Address), Stake>,
-    pub offers: BTreeMap<u64, Offer>,
-    pub leases: BTreeMap<u64, Lease>,
-    /// Session signers by (tenant, signer).
-    pub signers: BTreeMap<(Address, Address), Signer>,
-    /// Disputes by lease id.
-    pub disputes: BTreeMap<u64, Dispute>,
-    /// Claimable balances by (account, token), with the block that last changed them.
-    pub claimable: BTreeMap<(Address, Address), (u128, u64)>,
-    /// Protocol fees owed by token, with the block that last changed them.
-    pub fees: BTreeMap<Address, (u128, u64)>,
-    pub governance: Governance,
-    /// What changed since the last `take_touched`.
-    touched: Touched,
+    pub providers: Table<Provider>,
+    pub provider_days: Table<ProviderDay>,
+    pub stakes: Table<Stake>,
+    pub offers: Table<Offer>,
+    pub leases: Table<Lease>,
+    pub signers: Table<Signer>,
+    pub disputes: Table<Dispute>,
+    pub balances: Table<Balance>,
+    pub fees: Table<Fee>,
+    pub params_versions: Table<ParamsVersion>,
+    pub tokens: Table<Token>,
+    pub governance: Table<Governance>,
+    /// Settlements of the batch, in order (append-only: not part of the working set).
+    pub settlements: Vec<Settlement>,
 }
 
 fn amount(value: U256) -> u128 {
@@ -278,66 +198,97 @@ fn number(value: U256) -> u64 {
 }
 
 impl Market {
-    /// The keys changed since the last call, leaving none.
-    pub fn take_touched(&mut self) -> Touched {
-        std::mem::take(&mut self.touched)
-    }
-
-    /// Every key of the market, as if all had changed (to rewrite the store after a rollback).
-    pub fn everything(&self) -> Touched {
-        Touched {
-            providers: self.providers.keys().copied().collect(),
-            stakes: self.stakes.keys().copied().collect(),
-            offers: self.offers.keys().copied().collect(),
-            leases: self.leases.keys().copied().collect(),
-            signers: self.signers.keys().copied().collect(),
-            disputes: self.disputes.keys().copied().collect(),
-            claimable: self.claimable.keys().copied().collect(),
-            fees: self.fees.keys().copied().collect(),
-            governance: true,
-            settlements: Vec::new(),
+    /// Whether a batch's changes record their prior rows.
+    pub fn set_recording(&mut self, recording: bool) {
+        macro_rules! set {
+            ($field:ident, $ty:ty) => {
+                self.$field.recording = recording;
+            };
         }
+        for_each_table!(set);
     }
 
-    fn stake_mut(&mut self, provider: Address, token: Address, block: u64) -> &mut Stake {
-        self.touched.stakes.insert((provider, token));
-        let stake = self.stakes.entry((provider, token)).or_default();
-        stake.block = block;
-        stake
+    /// Whether some key a pass asked for is not loaded.
+    pub fn is_missing_rows(&self) -> bool {
+        let mut any = false;
+        macro_rules! check {
+            ($field:ident, $ty:ty) => {
+                any |= !self.$field.missing.is_empty();
+            };
+        }
+        for_each_table!(check);
+        any
     }
 
-    fn provider_mut(&mut self, provider: Address, block: u64) -> &mut Provider {
-        self.touched.providers.insert(provider);
-        let row = self
-            .providers
-            .entry(provider)
-            .or_insert_with(|| Provider { registered_block: block, ..Default::default() });
-        row.block = block;
+    /// Rows held in memory.
+    pub fn len(&self) -> usize {
+        let mut n = 0;
+        macro_rules! count {
+            ($field:ident, $ty:ty) => {
+                n += self.$field.len();
+            };
+        }
+        for_each_table!(count);
+        n
+    }
+
+    /// Whether no row is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn provider_mut(&mut self, provider: Address, block: u64) -> Option<&mut Provider> {
+        let row = self.providers.change((provider,), block)?;
+        row.block_number = block;
+        Some(row)
+    }
+
+    /// The provider's record for the day of `at`.
+    fn day_mut(&mut self, provider: Address, at: EventPosition) -> &mut ProviderDay {
+        let day = at.timestamp / DAY;
+        let row = self.provider_days.upsert((provider, day), at.block, || ProviderDay {
+            provider,
+            day,
+            ..Default::default()
+        });
+        row.block_number = at.block;
         row
     }
 
+    fn stake_mut(&mut self, provider: Address, token: Address, block: u64) -> &mut Stake {
+        let stake = self.stakes.upsert((provider, token), block, || Stake { provider, token, ..Default::default() });
+        stake.block_number = block;
+        stake
+    }
+
     fn credit(&mut self, account: Address, token: Address, value: u128, block: u64) {
-        self.touched.claimable.insert((account, token));
-        let entry = self.claimable.entry((account, token)).or_default();
-        entry.0 += value;
-        entry.1 = block;
+        let row = self.balances.upsert((account, token), block, || Balance { account, token, ..Default::default() });
+        row.claimable += value;
+        row.block_number = block;
     }
 
     fn owe_fee(&mut self, token: Address, value: u128, block: u64) {
-        self.touched.fees.insert(token);
-        let entry = self.fees.entry(token).or_default();
-        entry.0 += value;
-        entry.1 = block;
+        let row = self.fees.upsert((token,), block, || Fee { token, ..Default::default() });
+        row.owed += value;
+        row.block_number = block;
     }
 
-    /// The lease, touched, and its offer's provider and token. `None` for a lease the mirror never
-    /// saw open, which the contract cannot emit.
     fn lease_mut(&mut self, lease_id: U256, block: u64) -> Option<&mut Lease> {
-        let id = number(lease_id);
-        self.touched.leases.insert(id);
-        let lease = self.leases.get_mut(&id)?;
-        lease.block = block;
+        let lease = self.leases.change((number(lease_id),), block)?;
+        lease.block_number = block;
         Some(lease)
+    }
+
+    fn offer_mut(&mut self, offer_id: u64, block: u64) -> Option<&mut Offer> {
+        let offer = self.offers.change((offer_id,), block)?;
+        offer.block_number = block;
+        Some(offer)
+    }
+
+    fn governance_mut(&mut self, block: u64) -> &mut Governance {
+        let row = self.governance.upsert((1,), block, || Governance { id: 1, ..Default::default() });
+        row.block_number = block;
+        row
     }
 
     /// Applies one event.
@@ -346,17 +297,24 @@ impl Market {
         let block = at.block;
         match event {
             E::ProviderRegistered(e) => {
-                let row = self.provider_mut(e.provider, block);
+                let row = self.providers.upsert((e.provider,), block, || Provider {
+                    address: e.provider,
+                    registered_block: block,
+                    reputation_bps: reputation_bps(0.0, 0.0, 0.0),
+                    ..Default::default()
+                });
                 (row.metadata_uri, row.endpoint, row.region) =
                     (e.metadataURI.clone(), e.endpoint.clone(), e.region.clone());
                 row.attributes_hash = e.attributesHash;
                 row.attestation_key = e.attestationKey;
+                row.block_number = block;
             }
             E::ProviderUpdated(e) => {
-                let row = self.provider_mut(e.provider, block);
-                (row.metadata_uri, row.endpoint, row.region) =
-                    (e.metadataURI.clone(), e.endpoint.clone(), e.region.clone());
-                row.attributes_hash = e.attributesHash;
+                if let Some(row) = self.provider_mut(e.provider, block) {
+                    (row.metadata_uri, row.endpoint, row.region) =
+                        (e.metadataURI.clone(), e.endpoint.clone(), e.region.clone());
+                    row.attributes_hash = e.attributesHash;
+                }
             }
             E::Staked(e) => self.stake_mut(e.provider, e.token, block).staked = amount(e.staked),
             E::UnstakeRequested(e) => {
@@ -371,61 +329,56 @@ impl Market {
                 stake.thaw_ends_at = 0;
             }
             E::OfferPublished(e) => {
-                let id = number(e.offerId);
-                self.touched.offers.insert(id);
-                self.offers.insert(
-                    id,
-                    Offer {
-                        provider: e.provider,
-                        token: e.token,
-                        price_per_second: number(e.pricePerSecond),
-                        min_duration: number(e.minDuration),
-                        max_duration: number(e.maxDuration),
-                        notice_period: number(e.noticePeriod),
-                        capacity: number(e.capacity),
-                        active_leases: 0,
-                        paused: false,
-                        block,
-                    },
-                );
+                let offer_id = number(e.offerId);
+                *self.offers.upsert((offer_id,), block, Offer::default) = Offer {
+                    offer_id,
+                    provider: e.provider,
+                    token: e.token,
+                    price_per_second: number(e.pricePerSecond),
+                    min_duration: number(e.minDuration),
+                    max_duration: number(e.maxDuration),
+                    notice_period: number(e.noticePeriod),
+                    capacity: number(e.capacity),
+                    active_leases: 0,
+                    paused: false,
+                    block_number: block,
+                };
             }
             E::OfferUpdated(e) => {
-                let id = number(e.offerId);
-                self.touched.offers.insert(id);
-                if let Some(offer) = self.offers.get_mut(&id) {
+                if let Some(offer) = self.offer_mut(number(e.offerId), block) {
                     offer.price_per_second = number(e.pricePerSecond);
                     offer.min_duration = number(e.minDuration);
                     offer.max_duration = number(e.maxDuration);
                     offer.notice_period = number(e.noticePeriod);
                     offer.capacity = number(e.capacity);
-                    offer.block = block;
                 }
             }
             E::OfferPauseSet(e) => {
-                let id = number(e.offerId);
-                self.touched.offers.insert(id);
-                if let Some(offer) = self.offers.get_mut(&id) {
+                if let Some(offer) = self.offer_mut(number(e.offerId), block) {
                     offer.paused = e.paused;
-                    offer.block = block;
                 }
             }
-            E::LeaseOpened(e) => self.open_lease(e, block),
+            E::LeaseOpened(e) => self.open_lease(e, at),
             E::LeaseToppedUp(e) => {
                 if let Some(lease) = self.lease_mut(e.leaseId, block) {
                     lease.deposit = amount(e.deposit);
                 }
             }
+            // Counted when the lease is finalized: a failover gives notice first.
             E::LeaseClosed(e) => {
-                if let Some(lease) = self.lease_mut(e.leaseId, block) {
-                    lease.ends_at = number(e.endsAt);
-                }
+                let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
+                lease.ends_at = number(e.endsAt);
+                lease.closed_by = e.by;
             }
             E::LeaseTerminated(e) => {
                 let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
                 lease.ends_at = number(e.endsAt);
                 lease.terminated = true;
                 let provider = lease.provider;
-                self.provider_mut(provider, block).early_terminations += 1;
+                if let Some(p) = self.provider_mut(provider, block) {
+                    p.leases_terminated += 1;
+                }
+                self.day_mut(provider, at).leases_terminated += 1;
             }
             E::LeaseEvicted(e) => {
                 let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
@@ -437,133 +390,144 @@ impl Market {
                 // What the provider did not settle is refunded by the finalization that follows;
                 // no receipt can be settled after it.
                 lease.deposit = amount(e.settled);
+                let provider = lease.provider;
+                if let Some(p) = self.provider_mut(provider, block) {
+                    p.leases_evicted += 1;
+                }
+                self.day_mut(provider, at).leases_evicted += 1;
             }
             E::LeaseFailedOver(e) => {
-                if let Some(lease) = self.lease_mut(e.leaseId, block) {
-                    lease.deposit = amount(e.deposit);
-                }
-            }
-            E::LeaseFinalized(e) => {
                 let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
-                lease.status = LeaseStatus::Finalized;
-                lease.bond = 0;
-                let (offer_id, provider, token, tenant) = (lease.offer_id, lease.provider, lease.token, lease.tenant);
-                self.touched.offers.insert(offer_id);
-                if let Some(offer) = self.offers.get_mut(&offer_id) {
-                    offer.active_leases = offer.active_leases.saturating_sub(1);
-                    offer.block = block;
+                // It accrued until the failover; what it keeps pays the receipts of that time.
+                lease.stopped_at = at.timestamp.min(lease.lease_end());
+                lease.deposit = amount(e.deposit);
+                lease.failed_over_to = number(e.newLeaseId);
+                let provider = lease.provider;
+                if let Some(p) = self.provider_mut(provider, block) {
+                    p.leases_failed_over += 1;
                 }
-                let stake = self.stake_mut(provider, token, block);
-                stake.locked = stake.locked.saturating_sub(amount(e.bondReleased));
-                self.credit(tenant, token, amount(e.refund), block);
-                self.owe_fee(token, amount(e.fee), block);
-                self.provider_mut(provider, block).leases_completed += 1;
+                self.day_mut(provider, at).leases_failed_over += 1;
             }
+            E::LeaseFinalized(e) => self.finalize(e, at),
             E::SignerAuthorized(e) => {
-                self.touched.signers.insert((e.tenant, e.signer));
-                let signer = self.signers.entry((e.tenant, e.signer)).or_default();
-                signer.cap = amount(e.cap);
-                signer.expires_at = number(e.expiresAt);
-                signer.block = block;
+                let (tenant, signer) = (e.tenant, e.signer);
+                let row =
+                    self.signers.upsert((tenant, signer), block, || Signer { tenant, signer, ..Default::default() });
+                row.cap = amount(e.cap);
+                row.expires_at = number(e.expiresAt);
+                row.block_number = block;
             }
             E::SignerRevoked(e) => {
-                self.touched.signers.insert((e.tenant, e.signer));
-                let signer = self.signers.entry((e.tenant, e.signer)).or_default();
-                signer.expires_at = 0;
-                signer.block = block;
+                let (tenant, signer) = (e.tenant, e.signer);
+                let row =
+                    self.signers.upsert((tenant, signer), block, || Signer { tenant, signer, ..Default::default() });
+                row.expires_at = 0;
+                row.block_number = block;
             }
             E::LeaseSettled(e) => self.settle(e, at),
             E::Claimed(e) => {
-                self.touched.claimable.insert((e.account, e.token));
-                self.claimable.insert((e.account, e.token), (0, block));
+                let (account, token) = (e.account, e.token);
+                let row =
+                    self.balances.upsert((account, token), block, || Balance { account, token, ..Default::default() });
+                row.claimable = 0;
+                row.block_number = block;
             }
             E::FeesCollected(e) => {
-                self.touched.fees.insert(e.token);
-                self.fees.insert(e.token, (0, block));
+                let token = e.token;
+                let row = self.fees.upsert((token,), block, || Fee { token, ..Default::default() });
+                row.owed = 0;
+                row.block_number = block;
             }
             E::BondSlashed(e) => self.slash(e, at),
             E::DisputeOpened(e) => {
-                let id = number(e.leaseId);
-                self.touched.disputes.insert(id);
-                self.disputes.insert(
-                    id,
-                    Dispute {
-                        tenant_bond: amount(e.tenantBond),
-                        deadline: number(e.deadline),
-                        status: DisputeStatus::Open,
-                        evidence_uri: e.evidenceURI.clone(),
-                        slash_bps: 0,
-                        block,
-                    },
-                );
+                let lease_id = number(e.leaseId);
+                *self.disputes.upsert((lease_id,), block, || Dispute {
+                    lease_id,
+                    tenant_bond: 0,
+                    deadline: 0,
+                    status: DisputeStatus::Open,
+                    evidence_uri: String::new(),
+                    slash_bps: 0,
+                    block_number: block,
+                }) = Dispute {
+                    lease_id,
+                    tenant_bond: amount(e.tenantBond),
+                    deadline: number(e.deadline),
+                    status: DisputeStatus::Open,
+                    evidence_uri: e.evidenceURI.clone(),
+                    slash_bps: 0,
+                    block_number: block,
+                };
             }
             E::DisputeRuled(e) => {
                 let id = number(e.leaseId);
-                let Some(lease) = self.leases.get(&id).copied() else { return };
-                let Some(dispute) = self.disputes.get_mut(&id) else { return };
-                self.touched.disputes.insert(id);
+                let Some(lease) = self.leases.get(&(id,)).cloned() else { return };
+                let Some(dispute) = self.disputes.change((id,), block) else { return };
                 dispute.status = if e.upheld { DisputeStatus::Upheld } else { DisputeStatus::Rejected };
                 dispute.slash_bps = number(e.slashBps);
-                dispute.block = block;
+                dispute.block_number = block;
                 let bond = dispute.tenant_bond;
                 let winner = if e.upheld { lease.tenant } else { lease.provider };
                 self.credit(winner, lease.token, bond, block);
-                if e.upheld {
-                    self.provider_mut(lease.provider, block).disputes_lost += 1;
+                if let Some(p) = self.provider_mut(lease.provider, block) {
+                    if e.upheld { p.disputes_lost += 1 } else { p.disputes_won += 1 }
                 }
+                let day = self.day_mut(lease.provider, at);
+                if e.upheld { day.disputes_lost += 1 } else { day.disputes_won += 1 }
             }
             E::DisputeExpired(e) => {
                 let id = number(e.leaseId);
-                let Some(lease) = self.leases.get(&id).copied() else { return };
-                let Some(dispute) = self.disputes.get_mut(&id) else { return };
-                self.touched.disputes.insert(id);
+                let Some(lease) = self.leases.get(&(id,)).cloned() else { return };
+                let Some(dispute) = self.disputes.change((id,), block) else { return };
                 dispute.status = DisputeStatus::Expired;
-                dispute.block = block;
+                dispute.block_number = block;
                 let bond = dispute.tenant_bond;
                 self.credit(lease.tenant, lease.token, bond, block);
             }
             E::ParamsScheduled(e) => {
-                let version = ParamsVersion { params: e.params.clone(), effective_at: number(e.effectiveAt) };
-                self.governance.versions.insert(number(e.version), version);
-                self.touch_governance(block);
+                let version = number(e.version);
+                let p = &e.params;
+                *self.params_versions.upsert((version,), block, ParamsVersion::default) = ParamsVersion {
+                    version,
+                    effective_at: number(e.effectiveAt),
+                    protocol_fee_bps: p.protocolFeeBps.into(),
+                    settlement_window: p.settlementWindow.into(),
+                    bond_bps: p.bondBps.into(),
+                    slash_cut_bps: p.slashCutBps.into(),
+                    max_dispute_slash_bps: p.maxDisputeSlashBps.into(),
+                    dispute_bond_bps: p.disputeBondBps.into(),
+                    dispute_period: p.disputePeriod.into(),
+                    unbonding_period: p.unbondingPeriod.into(),
+                    arbiter: p.arbiter,
+                    block_number: block,
+                };
             }
             E::TokenAllowed(e) => {
-                self.governance.allowed_tokens.insert(e.token, e.allowed);
-                self.touch_governance(block);
+                let token = e.token;
+                let row = self.tokens.upsert((token,), block, || Token { token, ..Default::default() });
+                row.allowed = e.allowed;
+                row.block_number = block;
             }
-            E::TreasuryUpdated(e) => {
-                self.governance.treasury = e.treasury;
-                self.touch_governance(block);
-            }
-            E::OwnershipTransferred(e) => {
-                self.governance.owner = e.newOwner;
-                self.touch_governance(block);
-            }
-            E::Paused(_) | E::Unpaused(_) => {
-                self.governance.paused = matches!(event, E::Paused(_));
-                self.touch_governance(block);
-            }
+            E::TreasuryUpdated(e) => self.governance_mut(block).treasury = e.treasury,
+            E::OwnershipTransferred(e) => self.governance_mut(block).owner = e.newOwner,
+            E::Paused(_) | E::Unpaused(_) => self.governance_mut(block).paused = matches!(event, E::Paused(_)),
             // Recorded in the event log only: they change nothing the mirror keeps.
             E::SettlementSkipped(_) | E::OwnershipTransferStarted(_) | E::EIP712DomainChanged(_) => {}
         }
     }
 
-    fn touch_governance(&mut self, block: u64) {
-        self.governance.block = block;
-        self.touched.governance = true;
-    }
-
-    fn open_lease(&mut self, e: &Openlease::LeaseOpened, block: u64) {
-        let id = number(e.leaseId);
-        let offer_id = number(e.offerId);
-        let Some(offer) = self.offers.get_mut(&offer_id) else { return };
-        offer.active_leases += 1;
-        offer.block = block;
-        let (provider, token) = (offer.provider, offer.token);
-        self.touched.offers.insert(offer_id);
+    fn open_lease(&mut self, e: &Openlease::LeaseOpened, at: EventPosition) {
+        let block = at.block;
+        let lease_id = number(e.leaseId);
         let t = &e.terms;
+        let version = u64::from(t.paramsVersion);
+        let settlement_window = self.params_versions.get(&(version,)).map(|v| v.settlement_window);
+        let Some(offer) = self.offer_mut(number(e.offerId), block) else { return };
+        offer.active_leases += 1;
+        let (provider, token) = (offer.provider, offer.token);
         let lease = Lease {
-            offer_id,
+            lease_id,
+            offer_id: number(e.offerId),
             tenant: t.tenant,
             provider,
             token,
@@ -572,23 +536,65 @@ impl Market {
             deposit: t.deposit.to(),
             settled: t.settled.to(),
             price_per_second: t.pricePerSecond,
-            params_version: t.paramsVersion.into(),
-            settlement_window: self
-                .governance
-                .versions
-                .get(&u64::from(t.paramsVersion))
-                .map_or(0, |v| v.params.settlementWindow.into()),
+            params_version: version,
+            settlement_window: settlement_window.unwrap_or_default(),
             bond: t.bond.to(),
             notice_period: t.noticePeriod.into(),
             min_ends_at: t.minEndsAt.into(),
             status: LeaseStatus::Open,
+            closed_by: Address::ZERO,
             terminated: false,
             evicted: false,
-            block,
+            failed_over_to: 0,
+            stopped_at: 0,
+            block_number: block,
         };
         self.stake_mut(provider, token, block).locked += lease.bond;
-        self.touched.leases.insert(id);
-        self.leases.insert(id, lease);
+        let slot = self.leases.upsert((lease_id,), block, || lease.clone());
+        *slot = lease;
+        if let Some(p) = self.provider_mut(provider, block) {
+            p.leases_opened += 1;
+        }
+        self.day_mut(provider, at).leases_opened += 1;
+    }
+
+    fn finalize(&mut self, e: &Openlease::LeaseFinalized, at: EventPosition) {
+        let block = at.block;
+        let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
+        lease.status = LeaseStatus::Finalized;
+        lease.bond = 0;
+        let lease = lease.clone();
+        if let Some(offer) = self.offer_mut(lease.offer_id, block) {
+            offer.active_leases = offer.active_leases.saturating_sub(1);
+        }
+        let stake = self.stake_mut(lease.provider, lease.token, block);
+        stake.locked = stake.locked.saturating_sub(amount(e.bondReleased));
+        self.credit(lease.tenant, lease.token, amount(e.refund), block);
+        self.owe_fee(lease.token, amount(e.fee), block);
+
+        // The lease's delivery, by the tenant's own money: what it paid against what accrued. An
+        // eviction is the tenant's failure to pay, not the provider's failure to serve: it counts
+        // as delivered what was paid.
+        let paid = lease.settled;
+        let accruable = if lease.evicted { paid } else { lease.accruable().max(paid) };
+        let ended_otherwise = lease.terminated || lease.evicted || lease.failed_over_to != 0;
+        let closed_early = !ended_otherwise && lease.closed_by == lease.tenant;
+        let completed = !ended_otherwise && !closed_early;
+        if let Some(p) = self.provider_mut(lease.provider, block) {
+            p.leases_completed += u64::from(completed);
+            p.leases_closed_early += u64::from(closed_early);
+            p.paid += paid;
+            p.accruable += accruable;
+            p.decay_to(at.timestamp);
+            p.decayed_paid += paid as f64;
+            p.decayed_accruable += accruable as f64;
+            p.reputation_bps = reputation_bps(p.decayed_paid, p.decayed_accruable, p.decayed_slashed);
+        }
+        let day = self.day_mut(lease.provider, at);
+        day.leases_completed += u64::from(completed);
+        day.leases_closed_early += u64::from(closed_early);
+        day.paid += paid;
+        day.accruable += accruable;
     }
 
     fn settle(&mut self, e: &Openlease::LeaseSettled, at: EventPosition) {
@@ -598,16 +604,21 @@ impl Market {
         lease.settled = amount(e.settled);
         let (tenant, provider, token) = (lease.tenant, lease.provider, lease.token);
         if e.signer != tenant {
-            self.touched.signers.insert((tenant, e.signer));
-            let signer = self.signers.entry((tenant, e.signer)).or_default();
-            signer.spent += paid;
-            signer.block = block;
+            let signer = e.signer;
+            let row = self.signers.upsert((tenant, signer), block, || Signer { tenant, signer, ..Default::default() });
+            row.spent += paid;
+            row.block_number = block;
         }
         let earned = paid.saturating_sub(fee);
         self.credit(provider, token, earned, block);
-        self.provider_mut(provider, block).total_earned += earned;
-        self.touched.settlements.push(Settlement {
-            position: at,
+        if let Some(p) = self.provider_mut(provider, block) {
+            p.total_earned += earned;
+        }
+        self.day_mut(provider, at).earned += earned;
+        self.settlements.push(Settlement {
+            block_number: block,
+            log_index: at.log_index,
+            tx_hash: at.tx_hash,
             lease_id: number(e.leaseId),
             signer: e.signer,
             cumulative_amount: amount(e.cumulativeAmount),
@@ -629,8 +640,38 @@ impl Market {
         let stake = self.stake_mut(provider, token, block);
         stake.locked = stake.locked.saturating_sub(slashed);
         stake.staked = stake.staked.saturating_sub(slashed);
-        self.credit(tenant, token, slashed.saturating_sub(cut), block);
+        let compensation = slashed.saturating_sub(cut);
+        self.credit(tenant, token, compensation, block);
         self.owe_fee(token, cut, block);
-        self.provider_mut(provider, block).slashed_amount += slashed;
+        if let Some(p) = self.provider_mut(provider, block) {
+            p.slashes += 1;
+            p.slashed_amount += slashed;
+            p.compensation += compensation;
+            p.decay_to(at.timestamp);
+            p.decayed_slashed += slashed as f64;
+            p.reputation_bps = reputation_bps(p.decayed_paid, p.decayed_accruable, p.decayed_slashed);
+        }
+        let day = self.day_mut(provider, at);
+        day.slashes += 1;
+        day.slashed_amount += slashed;
+        day.compensation += compensation;
+    }
+}
+
+impl Provider {
+    /// Decays the sums reputation v2 is made of to `timestamp`.
+    pub fn decay_to(&mut self, timestamp: u64) {
+        if timestamp > self.decayed_at {
+            let factor = 0.5f64.powf((timestamp - self.decayed_at) as f64 / HALF_LIFE_SECS);
+            self.decayed_paid *= factor;
+            self.decayed_accruable *= factor;
+            self.decayed_slashed *= factor;
+        }
+        self.decayed_at = self.decayed_at.max(timestamp);
+    }
+
+    /// What tenants paid against what accrued on its finished leases, decayed; `None` before any.
+    pub fn delivered_ratio(&self) -> Option<f64> {
+        (self.decayed_accruable > 0.0).then(|| (self.decayed_paid / self.decayed_accruable).min(1.0))
     }
 }

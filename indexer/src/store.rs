@@ -1,8 +1,9 @@
 //! The database: SQLite or PostgreSQL behind one portable schema (`migrations/`). Ingestion
-//! writes a batch — events, the entities they touched, the block-hash window and the cursor — in
-//! one transaction, so a crash leaves either the whole batch or none of it.
+//! writes a batch (events, the rows they changed with the rows as they were, the block-hash
+//! window and the cursor) in one transaction, so a crash leaves either the whole batch or none of
+//! it. A reorg puts the recorded prior rows back: its cost is the reorg's depth.
 
-use std::{path::PathBuf, str::FromStr, time::Duration};
+use std::{collections::BTreeSet, path::PathBuf, str::FromStr, time::Duration};
 
 use alloy::primitives::{Address, B256, Bytes};
 use sqlx::{
@@ -10,34 +11,19 @@ use sqlx::{
     any::{AnyPoolOptions, install_default_drivers},
 };
 
+pub use crate::rows::{hex, pad};
 use crate::{
-    IndexerError, Result,
-    state::{Market, Settlement, Touched},
+    IndexerError, Result, for_each_table,
+    rows::{Columns, Entity, Value, bind_all},
+    state::{Market, Table},
 };
 
-/// Amounts are stored as decimal text this wide, so that text order is numeric order.
-const AMOUNT_WIDTH: usize = 39;
-/// Rows per multi-row `INSERT` of events or settlements: fewer round trips (PostgreSQL) and
-/// statements (SQLite) per batch.
+/// Rows per multi-row statement: fewer round trips (PostgreSQL) and statements (SQLite).
 const ROWS_PER_INSERT: usize = 500;
+/// Keys per `SELECT … WHERE key IN (…)` when the working set loads rows.
+const KEYS_PER_SELECT: usize = 250;
 /// The PostgreSQL advisory lock that elects the single writer.
 const WRITER_LOCK_KEY: i64 = 0x6f70_656e_6c65_6173; // "openleas"
-
-/// An address as stored: lowercase hex, so that text order is the same on both backends.
-pub fn hex(address: &Address) -> String {
-    format!("{address:#x}")
-}
-
-/// `u128` as zero-padded decimal text.
-pub fn pad(value: u128) -> String {
-    format!("{value:0AMOUNT_WIDTH$}")
-}
-
-/// Zero-padded decimal text back to `u128`.
-pub fn unpad(text: &str) -> Result<u128> {
-    text.parse()
-        .map_err(|_| IndexerError::CorruptRow { table: "amount", message: format!("`{text}` is not an amount") })
-}
 
 /// Which database a URL names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,12 +65,16 @@ pub struct Cursor {
     /// Last block applied.
     pub number: u64,
     pub hash: B256,
+    /// Its timestamp: the mirror's "now" (read-time deadlines, history windows).
+    pub timestamp: u64,
     /// The node's head when it was applied.
     pub head: u64,
     /// The node's `safe` block.
     pub safe: u64,
     /// The node's `finalized` block.
     pub finalized: u64,
+    /// The last `/v1/events` id given.
+    pub seq: u64,
 }
 
 /// One marketplace log as stored.
@@ -93,10 +83,11 @@ pub struct StoredEvent {
     pub block: u64,
     /// Log index in the block.
     pub log_index: u64,
+    /// Its `/v1/events` id.
+    pub seq: u64,
     pub block_hash: B256,
     pub timestamp: u64,
     pub tx_hash: B256,
-    pub name: String,
     pub topics: Vec<B256>,
     pub data: Bytes,
 }
@@ -106,13 +97,11 @@ pub struct StoredEvent {
 pub struct Batch<'a> {
     /// New events, in (block, log index) order.
     pub events: &'a [StoredEvent],
-    /// The market after the events.
-    pub market: &'a Market,
-    /// What the events touched.
-    pub touched: &'a Touched,
+    /// The working set after the events: its changed rows, prior rows and settlements are written.
+    pub market: &'a mut Market,
     /// New entries of the block-hash window.
     pub blocks: &'a [BlockRef],
-    /// Window entries below this are dropped.
+    /// Window entries (and undo records) below this are dropped.
     pub window_floor: u64,
     /// The cursor after the batch.
     pub cursor: &'a Cursor,
@@ -162,6 +151,9 @@ impl Store {
                         // page cache keeps a batch's pages in memory until its commit.
                         sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA cache_size = -65536").execute(&mut *conn).await?;
+                        // Checkpoint the WAL every 64 MiB rather than every 4 MiB: a backfill
+                        // writes tens of MiB per second, and each checkpoint waits on the disk.
+                        sqlx::query("PRAGMA wal_autocheckpoint = 16384").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA temp_store = MEMORY").execute(&mut *conn).await?;
                     }
                     Ok(())
@@ -248,18 +240,19 @@ impl Store {
 
     /// The cursor as `executor` (a pool, or a snapshot's transaction) sees it.
     pub async fn cursor_in<'e>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> Result<Option<Cursor>> {
-        let row = sqlx::query("SELECT chain_id, market, number, hash, head, safe, finalized FROM cursor WHERE id = 1")
-            .fetch_optional(executor)
-            .await?;
+        let row = sqlx::query("SELECT * FROM cursor WHERE id = 1").fetch_optional(executor).await?;
         row.map(|row| {
+            let c = Columns::new(&row, "cursor");
             Ok(Cursor {
-                chain_id: get_u64(&row, "chain_id")?,
-                market: parse(&row, "market", "cursor")?,
-                number: get_u64(&row, "number")?,
-                hash: parse(&row, "hash", "cursor")?,
-                head: get_u64(&row, "head")?,
-                safe: get_u64(&row, "safe")?,
-                finalized: get_u64(&row, "finalized")?,
+                chain_id: c.u64("chain_id")?,
+                market: c.parse("market")?,
+                number: c.u64("number")?,
+                hash: c.parse("hash")?,
+                timestamp: c.u64("timestamp")?,
+                head: c.u64("head")?,
+                safe: c.u64("safe")?,
+                finalized: c.u64("finalized")?,
+                seq: c.u64("seq")?,
             })
         })
         .transpose()
@@ -272,25 +265,59 @@ impl Store {
             .await?;
         rows.iter()
             .map(|row| {
-                Ok(BlockRef {
-                    number: get_u64(row, "number")?,
-                    hash: parse(row, "hash", "blocks")?,
-                    parent_hash: parse(row, "parent_hash", "blocks")?,
-                })
+                let c = Columns::new(row, "blocks");
+                Ok(BlockRef { number: c.u64("number")?, hash: c.parse("hash")?, parent_hash: c.parse("parent_hash")? })
             })
             .collect()
     }
 
     /// Stored events up to and including `block`, in order.
     pub async fn events_up_to(&self, block: u64) -> Result<Vec<StoredEvent>> {
-        let rows = sqlx::query(
-            "SELECT block_number, log_index, block_hash, block_timestamp, tx_hash, name, topics, data FROM events \
-             WHERE block_number <= $1 ORDER BY block_number, log_index",
-        )
-        .bind(block as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query("SELECT * FROM events WHERE block_number <= $1 ORDER BY block_number, log_index")
+            .bind(block as i64)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(read_event).collect()
+    }
+
+    /// Up to `limit` stored events with an id above `seq`, in order, as `executor` sees them.
+    pub async fn events_after<'e>(
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        seq: u64,
+        limit: u64,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query("SELECT * FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")
+            .bind(seq as i64)
+            .bind(limit as i64)
+            .fetch_all(executor)
+            .await?;
+        rows.iter().map(read_event).collect()
+    }
+
+    /// The deepest retraction with an id above `seq` (a block: every event above it was
+    /// retracted), with its id.
+    pub async fn retraction_after<'e>(
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        seq: u64,
+    ) -> Result<Option<(u64, u64)>> {
+        let row = sqlx::query(
+            "SELECT seq, block_number FROM retractions WHERE seq > $1 ORDER BY block_number, seq DESC LIMIT 1",
+        )
+        .bind(seq as i64)
+        .fetch_optional(executor)
+        .await?;
+        row.map(|row| {
+            let c = Columns::new(&row, "retractions");
+            Ok((c.u64("seq")?, c.u64("block_number")?))
+        })
+        .transpose()
+    }
+
+    /// Every row of `E`'s table in key order, as `executor` (a pool, or a snapshot) sees it.
+    pub async fn all<'e, E: Entity>(executor: impl sqlx::Executor<'e, Database = sqlx::Any>) -> Result<Vec<E>> {
+        let sql = format!("SELECT * FROM {} ORDER BY {}", E::TABLE, E::COLUMNS[..E::KEY_COLUMNS].join(", "));
+        // Table and column names are the entity's constants.
+        sqlx::query(AssertSqlSafe(sql)).fetch_all(executor).await?.iter().map(E::from_row).collect()
     }
 
     /// How many events are stored.
@@ -299,12 +326,38 @@ impl Store {
         Ok(count as u64)
     }
 
+    /// Loads into `into` every row `wanted` (a pass over a batch) asked for and did not have.
+    pub async fn load(&self, wanted: &Market, into: &mut Market) -> Result<()> {
+        let postgres = self.backend == Backend::Postgres;
+        let mut conn = self.pool.acquire().await?;
+        macro_rules! load {
+            ($field:ident, $ty:ty) => {
+                let asked = wanted.$field.missing();
+                if !asked.is_empty() {
+                    let found = select::<$ty>(&mut conn, postgres, asked).await?;
+                    into.$field.load(asked, found);
+                }
+            };
+        }
+        for_each_table!(load);
+        Ok(())
+    }
+
     /// Writes one batch in one transaction.
-    pub async fn commit(&self, batch: &Batch<'_>) -> Result<()> {
+    pub async fn commit(&self, batch: Batch<'_>) -> Result<()> {
+        let postgres = self.backend == Backend::Postgres;
         let mut tx = self.pool.begin().await?;
-        insert_events(&mut tx, batch.events).await?;
-        insert_settlements(&mut tx, &batch.touched.settlements).await?;
-        write_touched(&mut tx, batch.market, batch.touched).await?;
+        insert_events(&mut tx, postgres, batch.events).await?;
+        let settlements = std::mem::take(&mut batch.market.settlements);
+        upsert(&mut tx, postgres, &settlements).await?;
+        let mut undo = Vec::new();
+        macro_rules! write {
+            ($field:ident, $ty:ty) => {
+                write_changes(&mut tx, postgres, &mut batch.market.$field, &mut undo).await?;
+            };
+        }
+        for_each_table!(write);
+        insert_undo(&mut tx, postgres, undo).await?;
         for block in batch.blocks {
             sqlx::query(
                 "INSERT INTO blocks (number, hash, parent_hash) VALUES ($1, $2, $3) \
@@ -316,18 +369,48 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("DELETE FROM blocks WHERE number < $1").bind(batch.window_floor as i64).execute(&mut *tx).await?;
+        for table in ["blocks", "undo"] {
+            let column = if table == "blocks" { "number" } else { "block_number" };
+            // Table and column names come from the literals above.
+            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {column} < $1")))
+                .bind(batch.window_floor as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
         write_cursor(&mut tx, batch.cursor).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Rolls the mirror back to `ancestor`: drops the events and window above it and rewrites
-    /// every entity from `market`, the replay of the events kept.
-    pub async fn roll_back(&self, ancestor: &Cursor, market: &Market) -> Result<()> {
+    /// Rolls the mirror back to `ancestor`: puts back, newest first, every row as it was before
+    /// the blocks above it, drops their events, settlements, window and undo records, and records
+    /// the retraction (id `ancestor.seq`).
+    pub async fn roll_back(&self, ancestor: &Cursor) -> Result<()> {
+        let postgres = self.backend == Backend::Postgres;
         let mut tx = self.pool.begin().await?;
         let above = ancestor.number as i64;
-        for table in ["events", "settlements", "blocks"] {
+        let undo = sqlx::query(
+            "SELECT entity, row_key, prior FROM undo WHERE block_number > $1 ORDER BY block_number DESC, seq DESC",
+        )
+        .bind(above)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in &undo {
+            let c = Columns::new(row, "undo");
+            let (entity, key) = (c.text("entity")?, c.text("row_key")?);
+            let prior: Option<String> = row.try_get("prior")?;
+            macro_rules! restore {
+                ($field:ident, $ty:ty) => {
+                    if entity == <$ty>::TABLE {
+                        restore::<$ty>(&mut tx, postgres, &key, prior.as_deref()).await?;
+                        continue;
+                    }
+                };
+            }
+            for_each_table!(restore);
+            return Err(IndexerError::CorruptRow { table: "undo", message: format!("unknown entity `{entity}`") });
+        }
+        for table in ["events", "settlements", "blocks", "undo"] {
             let column = if table == "blocks" { "number" } else { "block_number" };
             // Table and column names come from the literals above.
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {column} > $1")))
@@ -335,10 +418,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        for table in ["providers", "stakes", "offers", "leases", "signers", "disputes", "balances", "fees", "params"] {
-            sqlx::query(AssertSqlSafe(format!("DELETE FROM {table}"))).execute(&mut *tx).await?;
-        }
-        write_touched(&mut tx, market, &market.everything()).await?;
+        sqlx::query("INSERT INTO retractions (seq, block_number) VALUES ($1, $2)")
+            .bind(ancestor.seq as i64)
+            .bind(above)
+            .execute(&mut *tx)
+            .await?;
         write_cursor(&mut tx, ancestor).await?;
         tx.commit().await?;
         Ok(())
@@ -347,36 +431,29 @@ impl Store {
 
 type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
-fn get_u64(row: &sqlx::any::AnyRow, column: &str) -> Result<u64> {
-    Ok(row.try_get::<i64, _>(column)? as u64)
-}
-
-fn parse<T: FromStr>(row: &sqlx::any::AnyRow, column: &str, table: &'static str) -> Result<T> {
-    let text: String = row.try_get(column)?;
-    text.parse().map_err(|_| IndexerError::CorruptRow { table, message: format!("{column} = `{text}`") })
-}
-
 fn read_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {
-    let corrupt = |message: String| IndexerError::CorruptRow { table: "events", message };
-    let topics: String = row.try_get("topics")?;
+    let c = Columns::new(row, "events");
+    let topics = c.bytes("topics")?;
+    if topics.len() % 32 != 0 {
+        return Err(IndexerError::CorruptRow { table: "events", message: format!("topics of {} bytes", topics.len()) });
+    }
     Ok(StoredEvent {
-        block: get_u64(row, "block_number")?,
-        log_index: get_u64(row, "log_index")?,
-        block_hash: parse(row, "block_hash", "events")?,
-        timestamp: get_u64(row, "block_timestamp")?,
-        tx_hash: parse(row, "tx_hash", "events")?,
-        name: row.try_get("name")?,
-        topics: serde_json::from_str(&topics).map_err(|e| corrupt(format!("topics: {e}")))?,
-        data: parse(row, "data", "events")?,
+        block: c.u64("block_number")?,
+        log_index: c.u64("log_index")?,
+        seq: c.u64("seq")?,
+        block_hash: c.hash("block_hash")?,
+        timestamp: c.u64("block_timestamp")?,
+        tx_hash: c.hash("tx_hash")?,
+        topics: topics.chunks(32).map(B256::from_slice).collect(),
+        data: c.bytes("data")?.into(),
     })
 }
 
-/// `($1,$2,…),(…),…` on PostgreSQL, `(?,?,…),(…),…` on SQLite: the placeholders of a multi-row
-/// `INSERT` of `rows` rows of `columns` values. SQLite takes `$N` as a *named* parameter, and
+/// `($1,$2,…),(…),…` on PostgreSQL, `(?,?,…),(…),…` on SQLite: the placeholders of `rows` rows
+/// of `columns` values, numbered from `first`. SQLite takes `$N` as a *named* parameter, and
 /// binding names costs a scan of all of them per parameter (quadratic in the statement's width:
 /// 4× slower at 500 rows); anonymous `?` are bound by position.
-fn placeholders(tx: &Tx, rows: usize, columns: usize) -> String {
-    let numbered = tx.backend_name() == "PostgreSQL";
+fn placeholders(postgres: bool, rows: usize, columns: usize, first: usize) -> String {
     let mut sql = String::with_capacity(rows * columns * 6);
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ",(" });
@@ -384,8 +461,8 @@ fn placeholders(tx: &Tx, rows: usize, columns: usize) -> String {
             if column > 0 {
                 sql.push(',');
             }
-            if numbered {
-                sql.push_str(&format!("${}", row * columns + column + 1));
+            if postgres {
+                sql.push_str(&format!("${}", first + row * columns + column));
             } else {
                 sql.push('?');
             }
@@ -395,14 +472,132 @@ fn placeholders(tx: &Tx, rows: usize, columns: usize) -> String {
     sql
 }
 
-async fn insert_events(tx: &mut Tx, events: &[StoredEvent]) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
+/// Reads the rows of `keys`.
+async fn select<E: Entity>(conn: &mut AnyConnection, postgres: bool, keys: &BTreeSet<E::Key>) -> Result<Vec<E>> {
+    let keys: Vec<&E::Key> = keys.iter().collect();
+    let key_columns = &E::COLUMNS[..E::KEY_COLUMNS];
+    let mut rows = Vec::new();
+    for chunk in keys.chunks(KEYS_PER_SELECT) {
+        let list = placeholders(postgres, chunk.len(), key_columns.len(), 1);
+        let sql = if key_columns.len() == 1 {
+            format!("SELECT * FROM {} WHERE {} IN ({})", E::TABLE, key_columns[0], &list[..].replace(['(', ')'], ""))
+        } else {
+            format!("SELECT * FROM {} WHERE ({}) IN (VALUES {list})", E::TABLE, key_columns.join(", "))
+        };
+        // Table and column names are the entity's constants; the keys are bound.
+        let query = bind_all(sqlx::query(AssertSqlSafe(sql)), chunk.iter().flat_map(|k| E::key_values(k)));
+        for row in query.fetch_all(&mut *conn).await? {
+            rows.push(E::from_row(&row)?);
+        }
     }
+    Ok(rows)
+}
+
+/// Inserts or replaces `rows` (distinct keys).
+async fn upsert<E: Entity>(tx: &mut Tx, postgres: bool, rows: &[E]) -> Result<()> {
+    let columns = E::COLUMNS;
+    let key = &columns[..E::KEY_COLUMNS];
+    let update: Vec<String> = columns[E::KEY_COLUMNS..].iter().map(|c| format!("{c} = excluded.{c}")).collect();
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let conflict =
+            if update.is_empty() { "NOTHING".to_owned() } else { format!("UPDATE SET {}", update.join(", ")) };
+        let sql = format!(
+            "INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO {conflict}",
+            E::TABLE,
+            columns.join(", "),
+            placeholders(postgres, chunk.len(), columns.len(), 1),
+            key.join(", "),
+        );
+        // Table and column names are the entity's constants; the values are bound.
+        let query = bind_all(sqlx::query(AssertSqlSafe(sql)), chunk.iter().flat_map(Entity::values));
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn delete<E: Entity>(tx: &mut Tx, postgres: bool, key: &E::Key) -> Result<()> {
+    let clause: Vec<String> = E::COLUMNS[..E::KEY_COLUMNS]
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if postgres { format!("{c} = ${}", i + 1) } else { format!("{c} = ?") })
+        .collect();
+    let sql = format!("DELETE FROM {} WHERE {}", E::TABLE, clause.join(" AND "));
+    // Table and column names are the entity's constants; the key is bound.
+    bind_all(sqlx::query(AssertSqlSafe(sql)), E::key_values(key)).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// One undo record: the table, the key and the prior row, as JSON.
+type UndoRecord = (u64, &'static str, String, Option<String>);
+
+/// Writes a table's changed rows and collects its prior rows.
+async fn write_changes<E: Entity>(
+    tx: &mut Tx,
+    postgres: bool,
+    table: &mut Table<E>,
+    undo: &mut Vec<UndoRecord>,
+) -> Result<()> {
+    let mut rows = Vec::new();
+    for (key, row) in table.take_changes() {
+        match row {
+            Some(row) => rows.push(row),
+            None => delete::<E>(tx, postgres, &key).await?,
+        }
+    }
+    upsert(tx, postgres, &rows).await?;
+    for (block, key, prior) in table.take_undo() {
+        let key = serde_json::to_string(&key).expect("keys serialize");
+        let prior = prior.map(|row| serde_json::to_string(&row).expect("rows serialize"));
+        undo.push((block, E::TABLE, key, prior));
+    }
+    Ok(())
+}
+
+async fn insert_undo(tx: &mut Tx, postgres: bool, mut undo: Vec<UndoRecord>) -> Result<()> {
+    // Per block, in the order the changes were made.
+    undo.sort_by_key(|u| u.0);
+    let mut seq = 0u64;
+    let mut last_block = None;
+    let mut numbered = Vec::with_capacity(undo.len());
+    for (block, entity, key, prior) in undo {
+        if last_block != Some(block) {
+            (seq, last_block) = (0, Some(block));
+        }
+        numbered.push((block, seq, entity, key, prior));
+        seq += 1;
+    }
+    for chunk in numbered.chunks(ROWS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO undo (block_number, seq, entity, row_key, prior) VALUES {}",
+            placeholders(postgres, chunk.len(), 5, 1)
+        );
+        // Only placeholders are formatted in; the values are bound.
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (block, seq, entity, key, prior) in chunk {
+            query = query.bind(*block as i64).bind(*seq as i64).bind(*entity).bind(key.clone()).bind(prior.clone());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+async fn restore<E: Entity>(tx: &mut Tx, postgres: bool, key: &str, prior: Option<&str>) -> Result<()> {
+    let corrupt =
+        |e: serde_json::Error| IndexerError::CorruptRow { table: "undo", message: format!("{}: {e}", E::TABLE) };
+    let key: E::Key = serde_json::from_str(key).map_err(corrupt)?;
+    delete::<E>(tx, postgres, &key).await?;
+    if let Some(prior) = prior {
+        let row: E = serde_json::from_str(prior).map_err(corrupt)?;
+        upsert(tx, postgres, &[row]).await?;
+    }
+    Ok(())
+}
+
+async fn insert_events(tx: &mut Tx, postgres: bool, events: &[StoredEvent]) -> Result<()> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO events (block_number, log_index, block_hash, block_timestamp, tx_hash, name, topics, data) VALUES {}",
-            placeholders(tx, chunk.len(), 8)
+            "INSERT INTO events (block_number, log_index, seq, block_hash, block_timestamp, tx_hash, topics, data) VALUES {}",
+            placeholders(postgres, chunk.len(), 8, 1)
         );
         // Only placeholders are formatted in; the values are bound.
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -410,39 +605,12 @@ async fn insert_events(tx: &mut Tx, events: &[StoredEvent]) -> Result<()> {
             query = query
                 .bind(e.block as i64)
                 .bind(e.log_index as i64)
-                .bind(e.block_hash.to_string())
+                .bind(e.seq as i64)
+                .bind(e.block_hash.to_vec())
                 .bind(e.timestamp as i64)
-                .bind(e.tx_hash.to_string())
-                .bind(e.name.clone())
-                .bind(serde_json::to_string(&e.topics).expect("topics serialize"))
-                .bind(e.data.to_string());
-        }
-        query.execute(&mut **tx).await?;
-    }
-    Ok(())
-}
-
-async fn insert_settlements(tx: &mut Tx, settlements: &[Settlement]) -> Result<()> {
-    if settlements.is_empty() {
-        return Ok(());
-    }
-    for chunk in settlements.chunks(ROWS_PER_INSERT) {
-        let sql = format!(
-            "INSERT INTO settlements (block_number, log_index, tx_hash, lease_id, signer, cumulative_amount, paid, fee) VALUES {}",
-            placeholders(tx, chunk.len(), 8)
-        );
-        // Only placeholders are formatted in; the values are bound.
-        let mut query = sqlx::query(AssertSqlSafe(sql));
-        for s in chunk {
-            query = query
-                .bind(s.position.block as i64)
-                .bind(s.position.log_index as i64)
-                .bind(s.position.tx_hash.to_string())
-                .bind(s.lease_id as i64)
-                .bind(hex(&s.signer))
-                .bind(pad(s.cumulative_amount))
-                .bind(pad(s.paid))
-                .bind(pad(s.fee));
+                .bind(e.tx_hash.to_vec())
+                .bind(e.topics.iter().flat_map(|t| t.0).collect::<Vec<u8>>())
+                .bind(e.data.to_vec());
         }
         query.execute(&mut **tx).await?;
     }
@@ -450,238 +618,21 @@ async fn insert_settlements(tx: &mut Tx, settlements: &[Settlement]) -> Result<(
 }
 
 async fn write_cursor(tx: &mut Tx, c: &Cursor) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO cursor (id, chain_id, market, number, hash, head, safe, finalized) VALUES (1, $1, $2, $3, $4, $5, $6, $7) \
-         ON CONFLICT (id) DO UPDATE SET chain_id = excluded.chain_id, market = excluded.market, number = excluded.number, \
-         hash = excluded.hash, head = excluded.head, safe = excluded.safe, finalized = excluded.finalized",
-    )
-    .bind(c.chain_id as i64)
-    .bind(hex(&c.market))
-    .bind(c.number as i64)
-    .bind(c.hash.to_string())
-    .bind(c.head as i64)
-    .bind(c.safe as i64)
-    .bind(c.finalized as i64)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Upserts every entity in `touched` from `market`.
-async fn write_touched(tx: &mut Tx, market: &Market, touched: &Touched) -> Result<()> {
-    for address in &touched.providers {
-        let p = &market.providers[address];
-        sqlx::query(
-            "INSERT INTO providers (address, metadata_uri, endpoint, region, attributes_hash, registered_block, leases_completed, \
-             early_terminations, disputes_lost, slashed_amount, total_earned, reputation_bps, block_number, attestation_key) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (address) DO UPDATE SET \
-             metadata_uri = excluded.metadata_uri, endpoint = excluded.endpoint, region = excluded.region, \
-             attributes_hash = excluded.attributes_hash, leases_completed = excluded.leases_completed, \
-             early_terminations = excluded.early_terminations, disputes_lost = excluded.disputes_lost, \
-             slashed_amount = excluded.slashed_amount, total_earned = excluded.total_earned, \
-             reputation_bps = excluded.reputation_bps, block_number = excluded.block_number",
-        )
-        .bind(hex(address))
-        .bind(p.metadata_uri.clone())
-        .bind(p.endpoint.clone())
-        .bind(p.region.clone())
-        .bind(p.attributes_hash.to_string())
-        .bind(p.registered_block as i64)
-        .bind(p.leases_completed as i64)
-        .bind(p.early_terminations as i64)
-        .bind(p.disputes_lost as i64)
-        .bind(pad(p.slashed_amount))
-        .bind(pad(p.total_earned))
-        .bind(p.reputation_bps() as i64)
-        .bind(p.block as i64)
-        .bind(hex(&p.attestation_key))
-        .execute(&mut **tx)
-        .await?;
-    }
-    for key @ (provider, token) in &touched.stakes {
-        let s = &market.stakes[key];
-        sqlx::query(
-            "INSERT INTO stakes (provider, token, staked, locked, free, thawing, thaw_ends_at, block_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (provider, token) DO UPDATE SET staked = excluded.staked, \
-             locked = excluded.locked, free = excluded.free, thawing = excluded.thawing, thaw_ends_at = excluded.thaw_ends_at, \
-             block_number = excluded.block_number",
-        )
-        .bind(hex(provider))
-        .bind(hex(token))
-        .bind(pad(s.staked))
-        .bind(pad(s.locked))
-        .bind(pad(s.staked.saturating_sub(s.locked)))
-        .bind(pad(s.thawing))
-        .bind(s.thaw_ends_at as i64)
-        .bind(s.block as i64)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for id in &touched.offers {
-        let Some(o) = market.offers.get(id) else { continue };
-        sqlx::query(
-            "INSERT INTO offers (offer_id, provider, token, price_per_second, min_duration, max_duration, notice_period, capacity, \
-             active_leases, paused, block_number) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (offer_id) DO UPDATE SET price_per_second = excluded.price_per_second, \
-             min_duration = excluded.min_duration, max_duration = excluded.max_duration, notice_period = excluded.notice_period, \
-             capacity = excluded.capacity, active_leases = excluded.active_leases, paused = excluded.paused, \
-             block_number = excluded.block_number",
-        )
-        .bind(*id as i64)
-        .bind(hex(&o.provider))
-        .bind(hex(&o.token))
-        .bind(pad(o.price_per_second.into()))
-        .bind(o.min_duration as i64)
-        .bind(o.max_duration as i64)
-        .bind(o.notice_period as i64)
-        .bind(o.capacity as i64)
-        .bind(o.active_leases as i64)
-        .bind(i64::from(o.paused))
-        .bind(o.block as i64)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for id in &touched.leases {
-        let Some(l) = market.leases.get(id) else { continue };
-        sqlx::query(
-            "INSERT INTO leases (lease_id, offer_id, tenant, provider, token, started_at, ends_at, lease_end, settlement_deadline, \
-             deposit, settled, escrow, price_per_second, bond, notice_period, min_ends_at, status, terminated, block_number, \
-             params_version, evicted) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21) \
-             ON CONFLICT (lease_id) DO UPDATE SET ends_at = excluded.ends_at, lease_end = excluded.lease_end, \
-             settlement_deadline = excluded.settlement_deadline, deposit = excluded.deposit, settled = excluded.settled, \
-             escrow = excluded.escrow, bond = excluded.bond, status = excluded.status, terminated = excluded.terminated, \
-             block_number = excluded.block_number, evicted = excluded.evicted",
-        )
-        .bind(*id as i64)
-        .bind(l.offer_id as i64)
-        .bind(hex(&l.tenant))
-        .bind(hex(&l.provider))
-        .bind(hex(&l.token))
-        .bind(l.started_at as i64)
-        .bind(l.ends_at as i64)
-        .bind(l.lease_end() as i64)
-        .bind(l.settlement_deadline() as i64)
-        .bind(pad(l.deposit))
-        .bind(pad(l.settled))
-        .bind(pad(if l.status == crate::state::LeaseStatus::Open { l.deposit.saturating_sub(l.settled) } else { 0 }))
-        .bind(pad(l.price_per_second.into()))
-        .bind(pad(l.bond))
-        .bind(l.notice_period as i64)
-        .bind(l.min_ends_at as i64)
-        .bind(l.status.as_str())
-        .bind(i64::from(l.terminated))
-        .bind(l.block as i64)
-        .bind(l.params_version as i64)
-        .bind(i64::from(l.evicted))
-        .execute(&mut **tx)
-        .await?;
-    }
-    for key @ (tenant, signer) in &touched.signers {
-        let s = &market.signers[key];
-        sqlx::query(
-            "INSERT INTO signers (tenant, signer, cap, spent, expires_at, block_number) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (tenant, signer) DO UPDATE SET cap = excluded.cap, spent = excluded.spent, \
-             expires_at = excluded.expires_at, block_number = excluded.block_number",
-        )
-        .bind(hex(tenant))
-        .bind(hex(signer))
-        .bind(pad(s.cap))
-        .bind(pad(s.spent))
-        .bind(s.expires_at as i64)
-        .bind(s.block as i64)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for id in &touched.disputes {
-        let d = &market.disputes[id];
-        sqlx::query(
-            "INSERT INTO disputes (lease_id, tenant_bond, deadline, status, evidence_uri, slash_bps, block_number) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (lease_id) DO UPDATE SET tenant_bond = excluded.tenant_bond, \
-             deadline = excluded.deadline, status = excluded.status, evidence_uri = excluded.evidence_uri, \
-             slash_bps = excluded.slash_bps, block_number = excluded.block_number",
-        )
-        .bind(*id as i64)
-        .bind(pad(d.tenant_bond))
-        .bind(d.deadline as i64)
-        .bind(d.status.as_str())
-        .bind(d.evidence_uri.clone())
-        .bind(d.slash_bps as i64)
-        .bind(d.block as i64)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for key @ (account, token) in &touched.claimable {
-        let (value, block) = market.claimable[key];
-        sqlx::query(
-            "INSERT INTO balances (account, token, claimable, block_number) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (account, token) DO UPDATE SET claimable = excluded.claimable, block_number = excluded.block_number",
-        )
-        .bind(hex(account))
-        .bind(hex(token))
-        .bind(pad(value))
-        .bind(block as i64)
-        .execute(&mut **tx)
-        .await?;
-    }
-    for token in &touched.fees {
-        let (value, block) = market.fees[token];
-        sqlx::query(
-            "INSERT INTO fees (token, owed, block_number) VALUES ($1, $2, $3) \
-             ON CONFLICT (token) DO UPDATE SET owed = excluded.owed, block_number = excluded.block_number",
-        )
-        .bind(hex(token))
-        .bind(pad(value))
-        .bind(block as i64)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if touched.governance {
-        write_governance(tx, market).await?;
-    }
-    Ok(())
-}
-
-async fn write_governance(tx: &mut Tx, market: &Market) -> Result<()> {
-    let g = &market.governance;
-    // Every version, as `v<N>.<field>`, and the newest as `paramsVersion` / `paramsEffectiveAt`.
-    let mut rows: Vec<(String, String)> = Vec::new();
-    for (version, v) in &g.versions {
-        let p = &v.params;
-        let fields: [(&str, String); 10] = [
-            ("effectiveAt", v.effective_at.to_string()),
-            ("protocolFeeBps", p.protocolFeeBps.to_string()),
-            ("settlementWindow", p.settlementWindow.to_string()),
-            ("bondBps", p.bondBps.to_string()),
-            ("slashCutBps", p.slashCutBps.to_string()),
-            ("maxDisputeSlashBps", p.maxDisputeSlashBps.to_string()),
-            ("disputeBondBps", p.disputeBondBps.to_string()),
-            ("disputePeriod", p.disputePeriod.to_string()),
-            ("unbondingPeriod", p.unbondingPeriod.to_string()),
-            ("arbiter", hex(&p.arbiter)),
-        ];
-        rows.extend(fields.into_iter().map(|(field, value)| (format!("v{version}.{field}"), value)));
-    }
-    if let Some((version, v)) = g.versions.last_key_value() {
-        rows.push(("paramsVersion".into(), version.to_string()));
-        rows.push(("paramsEffectiveAt".into(), v.effective_at.to_string()));
-    }
-    rows.push(("treasury".into(), hex(&g.treasury)));
-    rows.push(("owner".into(), hex(&g.owner)));
-    rows.push(("paused".into(), g.paused.to_string()));
-    for (token, allowed) in &g.allowed_tokens {
-        rows.push((format!("tokenAllowed:{}", hex(token)), allowed.to_string()));
-    }
-    for (name, value) in rows {
-        sqlx::query(
-            "INSERT INTO params (name, value, block_number) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET value = excluded.value, block_number = excluded.block_number",
-        )
-        .bind(name)
-        .bind(value)
-        .bind(g.block as i64)
-        .execute(&mut **tx)
-        .await?;
-    }
+    let values: Vec<Value> = vec![
+        Value::from(c.chain_id),
+        Value::from(&c.market),
+        Value::from(c.number),
+        Value::Text(c.hash.to_string()),
+        Value::from(c.timestamp),
+        Value::from(c.head),
+        Value::from(c.safe),
+        Value::from(c.finalized),
+        Value::from(c.seq),
+    ];
+    let sql = "INSERT INTO cursor (id, chain_id, market, number, hash, timestamp, head, safe, finalized, seq) \
+               VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO UPDATE SET chain_id = excluded.chain_id, \
+               market = excluded.market, number = excluded.number, hash = excluded.hash, timestamp = excluded.timestamp, \
+               head = excluded.head, safe = excluded.safe, finalized = excluded.finalized, seq = excluded.seq";
+    bind_all(sqlx::query(sql), values).execute(&mut **tx).await?;
     Ok(())
 }

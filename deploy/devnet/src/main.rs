@@ -598,8 +598,9 @@ fn print_banner(
         println!("  {:<11} {}  ({} decimals)", coin.symbol, coin.address, coin.decimals);
     }
     if args.indexer.is_some() {
+        println!("  console     http://{}/  (the live market: providers, leases, events)", args.indexer_listen);
         println!(
-            "  indexer     http://{}/v1/leases  (also /v1/providers, /v1/stats, /health, /metrics)",
+            "  indexer     http://{}/v1/leases  (also /v1/providers, /v1/stats, /v1/openapi.json, /health, /metrics)",
             args.indexer_listen
         );
     }

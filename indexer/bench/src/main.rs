@@ -1,7 +1,9 @@
-//! `openlease-indexer-bench`: fills an anvil it spawns with at least 100,000 marketplace events,
-//! then measures, in the same run, the limit (`eth_getLogs` over the whole range plus decoding with
-//! the bindings' event enum), the indexer's backfill into SQLite and PostgreSQL, and its lag behind
-//! the head with 1-second blocks while marketplace transactions keep coming.
+//! `openlease-indexer-bench`: fills an anvil it spawns with at least 100,000 marketplace events
+//! (`--batches 10000` for a million), then measures, in the same run, the limit (`eth_getLogs` over
+//! the whole range plus decoding with the bindings' event enum), the indexer's backfill into SQLite
+//! and PostgreSQL, a restart of the `openlease-indexer` binary on each mirror until `/health` says
+//! healthy (with its peak memory), its lag behind the head with 1-second blocks while marketplace
+//! transactions keep coming and the API is under load (32 connections), and a reorg.
 //!
 //! The events are `LeaseSettled`: one provider, `--leases` leases, and `--batches` `settleBatch`
 //! transactions each settling one receipt per lease, each mined in a block of its own.
@@ -25,12 +27,14 @@ use eyre::{WrapErr, bail, ensure};
 use openlease_client::{Manifest, ReceiptSigner};
 use openlease_contracts::{MockStablecoin, Openlease};
 use openlease_indexer::{
+    api::{ApiState, router},
     audit::audit,
     chain::Chain,
     ingest::{IngestConfig, Ingestor},
     metrics::Metrics,
     store::Store,
 };
+use openlease_testkit::load::Load;
 
 /// Fills an anvil of its own (`OPENLEASE_ANVIL`, else the pinned toolchain's) with ≥ 100,000
 /// market events, then measures the `eth_getLogs` limit, the backfill into SQLite (and
@@ -54,6 +58,16 @@ struct BenchArgs {
     /// The indexer's pause between polls at the head (as `run --poll-ms`).
     #[arg(long, default_value_t = 500)]
     poll_ms: u64,
+    /// Connections of the API load during the live phase.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+}
+
+/// What a restart of the binary took.
+struct Restart {
+    secs: f64,
+    /// Peak resident memory (VmHWM), MiB.
+    peak_mib: f64,
 }
 
 /// Token units (6 decimals).
@@ -80,6 +94,10 @@ impl Row {
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     let args = BenchArgs::parse();
+    // `RUST_LOG=openlease_indexer=debug` shows each batch's apply and commit times.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     ensure!(args.leases > 0 && args.batches > 0, "--leases and --batches must be at least 1");
     // No base fee: the batch transactions are sent with fixed fees, nothing estimated.
     let anvil = openlease_testkit::anvil().args(["--base-fee", "0"]).try_spawn().wrap_err("spawning anvil")?;
@@ -108,6 +126,9 @@ async fn main() -> eyre::Result<()> {
     let poll = Duration::from_millis(args.poll_ms);
     let (sqlite, store, ingestor) = backfill(&anvil, &fill.manifest, &sqlite_url, poll).await?;
     rows.push(Row { phase: "backfill: SQLite".into(), events: sqlite.0, seconds: sqlite.1 });
+    let deployments = openlease_testkit::TempDir::new("indexer-bench");
+    fill.manifest.save(&Manifest::path(deployments.path(), fill.manifest.chain_id))?;
+    let mut restarts = vec![("SQLite", restart(&anvil, deployments.path(), &sqlite_url).await?)];
 
     let mut postgres_note = None;
     match &args.postgres {
@@ -115,6 +136,7 @@ async fn main() -> eyre::Result<()> {
             let url = scratch_postgres(server, true).await?;
             let result = backfill(&anvil, &fill.manifest, &url, poll).await;
             if let Ok((_, store, _)) = &result {
+                restarts.push(("PostgreSQL", restart(&anvil, deployments.path(), &url).await?));
                 store.pool().close().await;
             }
             scratch_postgres(server, false).await?;
@@ -125,7 +147,8 @@ async fn main() -> eyre::Result<()> {
     }
 
     println!("live: 1-second blocks for {} s, settleBatch transactions every 250 ms …", args.live_secs);
-    let lag = live(&mut fill, &store, ingestor, Duration::from_secs(args.live_secs)).await?;
+    let live_report = live(&mut fill, &store, ingestor, Duration::from_secs(args.live_secs), args.connections).await?;
+    let reorg = reorg(&mut fill, &anvil, &store).await?;
     let _ = std::fs::remove_dir_all(&sqlite_dir);
 
     let baseline_rate = rows[0].rate();
@@ -152,16 +175,51 @@ async fn main() -> eyre::Result<()> {
     if let Some(note) = postgres_note {
         println!("{note}");
     }
-    println!(
-        "live lag, 1 s blocks, {} samples every 100 ms over {} s (poll {} ms): p50 {} / p99 {} / max {} blocks; {} events followed",
-        lag.samples, args.live_secs, args.poll_ms, lag.p50, lag.p99, lag.max, lag.events
-    );
-    let backfill_met = rows[1..].iter().all(|row| row.rate() >= 0.8 * baseline_rate);
     let verdict = |met: bool| if met { "met" } else { "MISSED" };
+    let sqlite_met = rows[1].rate() >= 0.9 * baseline_rate;
+    let postgres_met = rows.get(2).map(|row| row.rate() >= 0.8 * baseline_rate);
     println!(
-        "targets: backfill ≥ 80% of baseline: {}; live lag p99 ≤ 1 block: {}",
-        verdict(backfill_met),
-        verdict(lag.p99 <= 1)
+        "target backfill SQLite ≥ 90% of baseline: {}; PostgreSQL ≥ 80%: {}",
+        verdict(sqlite_met),
+        postgres_met.map_or("skipped", verdict)
+    );
+    for (backend, r) in &restarts {
+        println!(
+            "restart {backend} at {events} events: healthy in {:.2} s (target < 2 s at ≥ 1M events: {}), peak memory {:.0} MiB",
+            r.secs,
+            verdict(r.secs < 2.0),
+            r.peak_mib,
+            events = rows[0].events,
+        );
+    }
+    for (phase, lag) in [("quiet", &live_report.quiet), ("API under load", &live_report.loaded)] {
+        println!(
+            "live lag ({phase}), 1 s blocks, {} samples every 100 ms (poll {} ms): p50 {} / p99 {} / max {} blocks (target p99 ≤ 1: {})",
+            lag.samples,
+            args.poll_ms,
+            lag.p50,
+            lag.p99,
+            lag.max,
+            verdict(lag.p99 <= 1)
+        );
+    }
+    println!("live: {} events followed", live_report.events);
+    for (path, load) in &live_report.api {
+        println!(
+            "API {path}, {} connections beside ingestion: {:.0} requests/s (target ≥ 5,000: {}), p50 {:.2} ms, p99 {:.2} ms (target ≤ 20 ms: {}), {} errors{}",
+            args.connections,
+            load.rate(),
+            verdict(load.rate() >= 5_000.0),
+            load.ms(0.5),
+            load.ms(0.99),
+            verdict(load.ms(0.99) <= 20.0),
+            load.errors,
+            load.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default()
+        );
+    }
+    println!(
+        "reorg of depth {} at {} events: rolled back and re-applied in {:.1} ms ({} rows put back)",
+        reorg.depth, rows[0].events, reorg.millis, reorg.undone
     );
     Ok(())
 }
@@ -325,31 +383,38 @@ impl Fill {
             .with_input(inputs[0].clone());
         let gas = self.provider.estimate_gas(first).await? * 5 / 4;
         let txs: Vec<_> = inputs.into_iter().map(|input| self.settle_tx(input, gas)).collect();
-        let last_nonce = self.relayer_nonce;
         use futures_util::{StreamExt, TryStreamExt};
-        let hashes: Vec<B256> = futures_util::stream::iter(txs)
-            .map(|tx| {
-                let wallet = self.wallet.clone();
-                async move { Ok::<_, eyre::Report>(*wallet.send_transaction(tx).await?.tx_hash()) }
-            })
-            .buffered(16)
-            .try_collect()
-            .await?;
-        // Sent concurrently, some arrive ahead of their nonce and wait in the pool; automine does
-        // not always pick them up once the gap closes, so an idle pool gets a block of its own.
-        let started = Instant::now();
-        let mut mined = self.provider.get_transaction_count(self.account(RELAYER)).await?;
-        while mined < last_nonce {
-            ensure!(
-                started.elapsed() < Duration::from_secs(120),
-                "the fill stalled: {mined} of {last_nonce} batches mined"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = self.provider.get_transaction_count(self.account(RELAYER)).await?;
-            if now == mined {
-                self.provider.anvil_mine(Some(1), None).await?;
+        let mut hashes: Vec<B256> = Vec::with_capacity(txs.len());
+        // A thousand at a time: anvil's pool holds only so many transactions ahead of the block.
+        let mut txs = txs.into_iter().peekable();
+        while txs.peek().is_some() {
+            let chunk: Vec<TransactionRequest> = txs.by_ref().take(1_000).collect();
+            let last_nonce = chunk.last().and_then(|tx| tx.nonce).map_or(0, |n| n + 1);
+            let sent: Vec<B256> = futures_util::stream::iter(chunk)
+                .map(|tx| {
+                    let wallet = self.wallet.clone();
+                    async move { Ok::<_, eyre::Report>(*wallet.send_transaction(tx).await?.tx_hash()) }
+                })
+                .buffered(16)
+                .try_collect()
+                .await?;
+            hashes.extend(sent);
+            // Sent concurrently, some arrive ahead of their nonce and wait in the pool; automine
+            // does not always pick them up once the gap closes, so an idle pool gets a block.
+            let started = Instant::now();
+            let mut mined = self.provider.get_transaction_count(self.account(RELAYER)).await?;
+            while mined < last_nonce {
+                ensure!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "the fill stalled: {mined} of {last_nonce} batches mined"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let now = self.provider.get_transaction_count(self.account(RELAYER)).await?;
+                if now == mined {
+                    self.provider.anvil_mine(Some(1), None).await?;
+                }
+                mined = now;
             }
-            mined = now;
         }
         // Every batch went through (a reverted one would emit nothing).
         let last = *hashes.last().expect("at least one batch");
@@ -416,24 +481,84 @@ async fn scratch_postgres(server: &str, create: bool) -> eyre::Result<String> {
     Ok(format!("{base}/openlease_bench"))
 }
 
-/// Lag samples of the live phase.
+/// Lag samples of a part of the live phase.
 struct Lag {
     samples: usize,
     p50: u64,
     p99: u64,
     max: u64,
+}
+
+impl Lag {
+    fn of(mut samples: Vec<u64>) -> Self {
+        samples.sort_unstable();
+        let at = |q: f64| samples.get(((samples.len().max(1) - 1) as f64 * q).round() as usize).copied().unwrap_or(0);
+        Lag { samples: samples.len(), p50: at(0.5), p99: at(0.99), max: samples.last().copied().unwrap_or(0) }
+    }
+}
+
+/// What the live phase measured.
+struct Live {
+    /// Lag while nothing but ingestion runs.
+    quiet: Lag,
+    /// Lag while the API is under load.
+    loaded: Lag,
+    /// Each list endpoint's load.
+    api: Vec<(&'static str, Load)>,
     events: u64,
 }
 
 /// 1-second blocks, a `settleBatch` over a tenth of the leases every 250 ms; the ingestor follows
-/// (as `run` does) and the lag (node head − mirrored block) is sampled every 100 ms.
-async fn live(fill: &mut Fill, store: &Store, ingestor: Ingestor, length: Duration) -> eyre::Result<Lag> {
+/// (as `run` does) and the lag (node head − mirrored block) is sampled every 100 ms. The first
+/// third is quiet; then `connections` connections load the API (served from the same mirror, in
+/// this process, like `run`), one list endpoint per third.
+async fn live(
+    fill: &mut Fill,
+    store: &Store,
+    ingestor: Ingestor,
+    length: Duration,
+    connections: usize,
+) -> eyre::Result<Live> {
     let before = store.event_count().await?;
+    let metrics = Arc::new(Metrics::default());
+    let state = ApiState {
+        store: store.clone(),
+        metrics,
+        max_lag: 10,
+        max_head_age: 15,
+        notices: tokio::sync::broadcast::channel(16).0,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });
+    let third = length / 3;
+    let paths = ["/v1/providers", "/v1/leases?limit=50"];
+    let loads = {
+        let base = base.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(third).await;
+            let mut out = Vec::new();
+            for path in paths {
+                let warm_up = Duration::from_millis(500);
+                let load = openlease_testkit::load::load(
+                    &format!("{base}{path}"),
+                    vec![],
+                    connections,
+                    warm_up,
+                    third - warm_up,
+                )
+                .await;
+                out.push((path, load));
+            }
+            out
+        })
+    };
+
     fill.provider.anvil_set_interval_mining(1).await?;
     let task = tokio::spawn(ingestor.run());
     let gas = 3_000_000 + 60_000 * fill.leases.len() as u64;
     let width = (fill.leases.len() / 10).max(1);
-    let mut samples = Vec::new();
+    let (mut quiet, mut loaded) = (Vec::new(), Vec::new());
     let started = Instant::now();
     let mut next_send = Instant::now();
     let mut offset = 0;
@@ -450,16 +575,94 @@ async fn live(fill: &mut Fill, store: &Store, ingestor: Ingestor, length: Durati
         }
         let head = fill.provider.get_block_number().await?;
         let Some(cursor) = store.cursor().await? else { bail!("the mirror lost its cursor") };
-        samples.push(head.saturating_sub(cursor.number));
+        let lag = head.saturating_sub(cursor.number);
+        if started.elapsed() < third {
+            quiet.push(lag)
+        } else {
+            loaded.push(lag)
+        }
         ensure!(!task.is_finished(), "ingestion stopped during the live phase: {:?}", task.await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     task.abort();
+    let api = loads.await?.into_iter().map(|(path, load)| Ok((path, load?))).collect::<eyre::Result<Vec<_>>>()?;
+    server.abort();
+    fill.provider.anvil_set_interval_mining(0).await?;
     for hash in sent {
         fill.confirm(hash).await?;
     }
     let events = store.event_count().await? - before;
-    samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Ok(Lag { samples: samples.len(), p50: at(0.5), p99: at(0.99), max: *samples.last().unwrap_or(&0), events })
+    Ok(Live { quiet: Lag::of(quiet), loaded: Lag::of(loaded), api, events })
+}
+
+/// The `openlease-indexer` binary next to this one: a restart of it on the mirror at `url`, from
+/// spawn to `/health` answering 200, and its peak memory.
+async fn restart(anvil: &AnvilInstance, deployments: &std::path::Path, url: &str) -> eyre::Result<Restart> {
+    let binary = std::env::current_exe()?.with_file_name("openlease-indexer");
+    ensure!(binary.exists(), "{} is missing: build it first (cargo build --release --bins)", binary.display());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let started = Instant::now();
+    let mut child = std::process::Command::new(&binary)
+        .args(["--rpc-url", &anvil.endpoint(), "--db", url, "--deployments"])
+        .arg(deployments)
+        .args(["run", "--listen", &format!("127.0.0.1:{port}")])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .wrap_err_with(|| format!("spawning {}", binary.display()))?;
+    let http = reqwest::Client::new();
+    let health = format!("http://127.0.0.1:{port}/health");
+    let healthy = loop {
+        if let Ok(answer) = http.get(&health).send().await
+            && answer.status().is_success()
+        {
+            break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed() > Duration::from_secs(120) || child.try_wait()?.is_some() {
+            let _ = child.kill();
+            bail!("the indexer on {url} did not become healthy within 120 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let peak_kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    child.kill()?;
+    child.wait()?;
+    Ok(Restart { secs: healthy, peak_mib: peak_kib / 1024.0 })
+}
+
+/// What a reorg cost.
+struct Reorg {
+    depth: u64,
+    millis: f64,
+    /// Undo records put back.
+    undone: u64,
+}
+
+/// Six blocks of settlements mirrored, then the last three replaced by empty blocks: the time the
+/// ingestor takes to roll back and reach the new head.
+async fn reorg(fill: &mut Fill, anvil: &AnvilInstance, store: &Store) -> eyre::Result<Reorg> {
+    const DEPTH: u64 = 3;
+    let chain = Chain::connect(&anvil.endpoint(), fill.manifest.market())?;
+    let mut ingestor =
+        Ingestor::start(store.clone(), chain, &fill.manifest, IngestConfig::default(), Arc::new(Metrics::default()))
+            .await?;
+    ingestor.catch_up().await?;
+    fill.settle_batches(6).await?;
+    ingestor.catch_up().await?;
+    let head = fill.provider.get_block_number().await?;
+    let undone: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM undo WHERE block_number > $1")
+        .bind((head - DEPTH) as i64)
+        .fetch_one(store.pool())
+        .await?;
+    fill.provider.anvil_reorg(alloy::rpc::types::anvil::ReorgOptions { depth: DEPTH, tx_block_pairs: vec![] }).await?;
+    let started = Instant::now();
+    ingestor.catch_up().await?;
+    let millis = started.elapsed().as_secs_f64() * 1_000.0;
+    let cursor = store.cursor().await?.ok_or_else(|| eyre::eyre!("no cursor"))?;
+    ensure!(cursor.number == fill.provider.get_block_number().await?, "the mirror did not reach the new head");
+    Ok(Reorg { depth: DEPTH, millis, undone: undone as u64 })
 }

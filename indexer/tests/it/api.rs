@@ -6,6 +6,8 @@ use alloy::transports::http::reqwest;
 use openlease_indexer::{
     api::{ApiState, router},
     metrics::Metrics,
+    rows::Lease,
+    store::Store,
 };
 use serde_json::Value;
 
@@ -34,8 +36,13 @@ async fn answers(db: Db, name: &str) {
     let metrics = Arc::new(Metrics::default());
     metrics.set_writer();
     metrics.record_head(cursor.number, cursor.number);
-    let state =
-        ApiState { store, metrics, max_lag: 10, max_head_age: 15, notices: tokio::sync::broadcast::channel(16).0 };
+    let state = ApiState {
+        store: store.clone(),
+        metrics,
+        max_lag: 10,
+        max_head_age: 15,
+        notices: tokio::sync::broadcast::channel(16).0,
+    };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router(state)).await });
@@ -64,15 +71,16 @@ async fn answers(db: Db, name: &str) {
 
     let (status, body) = get(&base, "/v1/leases/1").await;
     assert_eq!(status, 200, "{body}");
-    let lease = &ingestor.market().leases[&1];
+    let leases: Vec<Lease> = Store::all(store.pool()).await.unwrap();
+    let lease = &leases[0];
+    assert_eq!(lease.lease_id, 1);
     assert_eq!(body["data"]["deposit"], lease.deposit.to_string());
     assert_eq!(body["data"]["settled"], lease.settled.to_string());
     assert_eq!(body["data"]["settlements"].as_array().unwrap().len() as u128 > 0, lease.settled > 0);
 
     let (status, body) = get(&base, "/v1/leases?status=open&limit=500").await;
     assert_eq!(status, 200, "{body}");
-    let open =
-        ingestor.market().leases.values().filter(|l| l.status == openlease_indexer::state::LeaseStatus::Open).count();
+    let open = leases.iter().filter(|l| l.status == openlease_indexer::state::LeaseStatus::Open).count();
     assert_eq!(body["data"].as_array().unwrap().len(), open);
 
     for (path, parameter) in [
@@ -112,6 +120,15 @@ async fn answers(db: Db, name: &str) {
     assert_eq!(body["role"], "writer");
     assert_eq!(body["lag_blocks"], 0);
     assert_eq!(body["node_reachable"], true, "{body}");
+    // The OpenAPI document names every route, its parameters and the rows' fields.
+    let (status, body) = get(&base, "/v1/openapi.json").await;
+    assert_eq!(status, 200, "{body}");
+    for path in ["/v1/providers", "/v1/providers/{address}/history", "/v1/leases/{id}", "/health"] {
+        assert!(body["paths"][path]["get"].is_object(), "{path} in the OpenAPI document");
+    }
+    let parameters = body["paths"]["/v1/providers"]["get"]["parameters"].as_array().unwrap();
+    assert!(parameters.iter().any(|p| p["name"] == "min_reputation"), "{parameters:?}");
+    assert!(body["components"]["schemas"]["Lease"]["properties"]["settlement_window"].is_object(), "{body}");
     let (status, body) = get(&base, "/metrics").await;
     assert_eq!(status, 200);
     assert!(body.as_str().unwrap().contains("openlease_indexer_lag_blocks 0"), "{body}");

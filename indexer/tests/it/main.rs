@@ -2,6 +2,9 @@
 //! PostgreSQL.
 
 mod api;
+mod console;
 mod crash;
+mod feed;
+mod history;
 mod ingest;
 mod util;

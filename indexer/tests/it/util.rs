@@ -295,3 +295,82 @@ macro_rules! both_backends {
         }
     };
 }
+
+// ─── Helpers for markets built by hand and for the served API (history, feed) ───────────────
+
+impl Market {
+    /// Sends `call` in a block of its own, stamped `timestamp` when given; panics with `what` and
+    /// the node's error if it is refused or reverts.
+    pub(crate) async fn must<C: alloy::contract::CallDecoder>(
+        &self,
+        timestamp: Option<u64>,
+        call: alloy::contract::CallBuilder<&DynProvider, C>,
+        what: &str,
+    ) {
+        if let Some(timestamp) = timestamp {
+            self.provider.anvil_set_next_block_timestamp(timestamp).await.unwrap();
+        }
+        // A gas limit of our own: anvil estimates at the latest block's time, not the one set for
+        // the next block, so its estimate can revert or come out a few gas short.
+        let call = call.gas(2_000_000);
+        let pending = call.send().await.unwrap_or_else(|e| panic!("{what} (at {timestamp:?}) was refused: {e}"));
+        let receipt = pending.get_receipt().await.unwrap();
+        if !receipt.status() {
+            // The same call against the block's state says why (as far as the node can tell).
+            let why = call.call_raw().block(receipt.block_number.unwrap().into()).await.err();
+            panic!("{what} (at {timestamp:?}) reverted, gas used {}: {why:?}", receipt.gas_used);
+        }
+        if let Some(timestamp) = timestamp {
+            let block = self.provider.get_block_by_number(receipt.block_number.unwrap().into()).await.unwrap();
+            assert_eq!(block.unwrap().header.timestamp, timestamp, "{what}: the block has the timestamp set");
+        }
+    }
+
+    /// A receipt of `lease` for `cumulative` raw units, signed by its tenant (one of the tenant
+    /// accounts), and the provider that settles it.
+    pub(crate) async fn tenant_receipt(
+        &self,
+        lease: u64,
+        cumulative: u128,
+    ) -> (openlease_contracts::IOpenleaseTypes::SignedReceipt, Address) {
+        let lease = U256::from(lease);
+        let terms = self.market.lease(lease).call().await.unwrap();
+        let tenant = TENANTS.into_iter().find(|i| self.account(*i) == terms.tenant).expect("a tenant account's lease");
+        let offer = self.market.offer(U256::from(terms.offerId)).call().await.unwrap();
+        let signer = openlease_testkit::receipt_signer(&self.manifest, self.key(tenant));
+        let signed = signer.sign_usage(lease, U256::from(cumulative), keccak256(cumulative.to_be_bytes()), 0).unwrap();
+        (signed, offer.provider)
+    }
+
+    /// The latest block's timestamp.
+    pub(crate) async fn now(&self) -> u64 {
+        let latest = self.provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await.unwrap();
+        latest.unwrap().header.timestamp
+    }
+}
+
+/// Serves the API over `store` on a free port, with `notices` as its live feed; its base URL.
+pub(crate) async fn serve_api(
+    store: &Store,
+    notices: tokio::sync::broadcast::Sender<openlease_indexer::ingest::Notice>,
+) -> String {
+    let state = openlease_indexer::api::ApiState {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        max_lag: 10,
+        max_head_age: 15,
+        notices,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, openlease_indexer::api::router(state)).await });
+    base
+}
+
+/// `GET base+path`: the status and the JSON body (the text, as a string, if it is not JSON).
+pub(crate) async fn get_json(base: &str, path: &str) -> (u16, serde_json::Value) {
+    let response = alloy::transports::http::reqwest::get(format!("{base}{path}")).await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+}

@@ -63,7 +63,7 @@ use openlease_gateway::{
     Gateway, GatewayConfig, ReceiptStore,
     workload::{self, hash_chain},
 };
-use openlease_testkit::TempDir;
+use openlease_testkit::{TempDir, load::Load};
 use tokio::{sync::oneshot, task::JoinHandle};
 
 /// Measures the provider gateway against its baselines in one run: throughput and latency
@@ -322,46 +322,6 @@ impl Market {
 
 // ─── Load ──────────────────────────────────────────────────────────────────────────────────────
 
-/// One measured load phase.
-#[derive(Debug, Default)]
-struct Load {
-    /// Answered 200 inside the measured window.
-    ok: u64,
-    /// Anything else (a refusal, a transport error).
-    errors: u64,
-    first_error: Option<String>,
-    secs: f64,
-    /// Latencies of the successful requests, µs, sorted.
-    latencies: Vec<u32>,
-}
-
-impl Load {
-    fn rate(&self) -> f64 {
-        self.ok as f64 / self.secs.max(1e-9)
-    }
-
-    /// Quantile `q` of the latency, ms.
-    fn ms(&self, q: f64) -> f64 {
-        if self.latencies.is_empty() {
-            return f64::NAN;
-        }
-        let at = ((self.latencies.len() - 1) as f64 * q).round() as usize;
-        f64::from(self.latencies[at]) / 1_000.0
-    }
-
-    fn merge(parts: Vec<Load>, secs: f64) -> Self {
-        let mut all = Load { secs, ..Load::default() };
-        for part in parts {
-            all.ok += part.ok;
-            all.errors += part.errors;
-            all.first_error = all.first_error.or(part.first_error);
-            all.latencies.extend(part.latencies);
-        }
-        all.latencies.sort_unstable();
-        all
-    }
-}
-
 /// One keep-alive connection: a client with a pool of one.
 fn connection() -> eyre::Result<reqwest::Client> {
     Ok(reqwest::Client::builder().pool_max_idle_per_host(1).timeout(Duration::from_secs(30)).build()?)
@@ -370,53 +330,8 @@ fn connection() -> eyre::Result<reqwest::Client> {
 /// `connections` connections each sending `GET url` back to back (with the lease header when
 /// given) for [`WARM_UP`], then `secs` measured.
 async fn load(url: &str, lease: Option<U256>, connections: usize, secs: Duration) -> eyre::Result<Load> {
-    let start = Instant::now() + WARM_UP;
-    let end = start + secs;
-    let mut tasks = Vec::new();
-    for _ in 0..connections {
-        let (http, url) = (connection()?, url.to_string());
-        tasks.push(tokio::spawn(async move {
-            let mut part = Load::default();
-            loop {
-                let sent = Instant::now();
-                if sent >= end {
-                    break;
-                }
-                let mut request = http.get(&url);
-                if let Some(lease) = lease {
-                    request = request.header(wire::LEASE_HEADER, lease.to_string());
-                }
-                let outcome = match request.send().await {
-                    Ok(answer) if answer.status().is_success() => answer.bytes().await.map_err(|e| e.to_string()),
-                    Ok(answer) => {
-                        let status = answer.status();
-                        Err(format!("{status}: {}", answer.text().await.unwrap_or_default()))
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                let done = Instant::now();
-                if sent < start || done > end {
-                    continue;
-                }
-                match outcome {
-                    Ok(_) => {
-                        part.ok += 1;
-                        part.latencies.push((done - sent).as_micros().min(u128::from(u32::MAX)) as u32);
-                    }
-                    Err(error) => {
-                        part.errors += 1;
-                        part.first_error.get_or_insert(error);
-                    }
-                }
-            }
-            part
-        }));
-    }
-    let mut parts = Vec::new();
-    for task in tasks {
-        parts.push(task.await?);
-    }
-    Ok(Load::merge(parts, secs.as_secs_f64()))
+    let headers = lease.map(|lease| (wire::LEASE_HEADER.to_string(), lease.to_string())).into_iter().collect();
+    Ok(openlease_testkit::load::load(url, headers, connections, WARM_UP, secs).await?)
 }
 
 /// Each connection sends its lease's receipts in order, one per request, until they run out or

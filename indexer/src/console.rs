@@ -1,0 +1,545 @@
+//! The market console: pages rendered on the server from the same reads as the JSON API (the
+//! same parameters, the same rows, the same derived figures), amounts in token units as the CLI
+//! shows them. Tables, sorting, filters and pagination are plain links and forms, so every page
+//! works without JavaScript and a view can be shared by its URL; a little script (embedded, like
+//! the style sheet) adds the live event feed on the market page.
+
+use std::collections::{BTreeMap, HashMap};
+
+use alloy::primitives::{Address, U256};
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use openlease_contracts::{
+    LeaseStatus,
+    display::{format_duration, format_time, format_time_from, format_units},
+    manifest::StablecoinEntry,
+};
+
+use crate::{
+    api::{self, ApiError, ApiState, BlockView},
+    rows::{Offer, ProviderDay, Stake},
+    state::DAY,
+};
+
+/// What the pages share: the API's state and the market's tokens (to show amounts in units).
+#[derive(Debug, Clone)]
+pub struct ConsoleState {
+    pub api: ApiState,
+    /// Symbol and decimals by token address, from the deployment manifest.
+    pub tokens: BTreeMap<Address, (String, u8)>,
+}
+
+impl ConsoleState {
+    pub fn new(api: ApiState, stablecoins: &[StablecoinEntry]) -> Self {
+        let tokens = stablecoins.iter().map(|s| (s.address, (s.symbol.clone(), s.decimals))).collect();
+        Self { api, tokens }
+    }
+
+    /// `12.5 USDC`; an unknown token's raw units say so.
+    fn amount(&self, token: Address, raw: u128) -> String {
+        match self.tokens.get(&token) {
+            Some((symbol, decimals)) => format!("{} {symbol}", format_units(U256::from(raw), *decimals)),
+            None => format!("{raw} (raw units of {})", short(token)),
+        }
+    }
+
+    /// A price per second, per hour in units: `0.036 USDC/h`.
+    fn price(&self, token: Address, per_second: u64) -> String {
+        format!("{}/h", self.amount(token, u128::from(per_second) * 3_600))
+    }
+}
+
+/// The pages and their assets.
+pub fn router(state: ConsoleState) -> Router {
+    Router::new()
+        .route("/", get(market))
+        .route("/providers", get(providers))
+        .route("/providers/{address}", get(provider))
+        .route("/leases/{id}", get(lease))
+        .route("/console.css", get(|| asset("text/css; charset=utf-8", include_str!("console/console.css"))))
+        .route("/console.js", get(|| asset("text/javascript; charset=utf-8", include_str!("console/console.js"))))
+        .with_state(state)
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], body).into_response()
+}
+
+/// An error page: what went wrong, and the way back.
+struct PageError(StatusCode, String);
+
+impl From<ApiError> for PageError {
+    fn from(error: ApiError) -> Self {
+        Self(error.status(), error.message().to_owned())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let body = html! {
+            (DOCTYPE)
+            html lang="en" {
+                head { (head("Error")) }
+                body {
+                    (nav())
+                    main { h1 { (self.0.as_u16()) " " (self.0.canonical_reason().unwrap_or("")) } p.error { (self.1) } p { a href="/" { "Back to the market" } } }
+                }
+            }
+        };
+        (self.0, body).into_response()
+    }
+}
+
+type PageResult = Result<Markup, PageError>;
+
+/// The console's icon: the header's colours, as a data URL.
+const FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E\
+    %3Crect width='16' height='16' rx='3' fill='%23141a2b'/%3E%3Ccircle cx='8' cy='8' r='4' fill='%232f5bd3'/%3E%3C/svg%3E";
+
+fn head(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · Openlease" }
+        // Inline: without an icon of its own a browser asks for /favicon.ico, a 404 in every page's log.
+        link rel="icon" type="image/svg+xml" href=(FAVICON);
+        link rel="stylesheet" href="/console.css";
+    }
+}
+
+fn nav() -> Markup {
+    html! { header { nav { a.brand href="/" { "Openlease" } a href="/" { "Market" } a href="/providers" { "Providers" } } } }
+}
+
+/// Every page says which block it reflects and whether that block is final.
+fn layout(title: &str, block: &BlockView, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { (head(title)) }
+            body {
+                (nav())
+                p #block .block data-number=(block.number) data-final=(block.r#final) {
+                    "Block " span #block-number { (block.number) } " · "
+                    span #block-final { @if block.r#final { "final" } @else { "not final yet" } }
+                    " · " (format_time(block.timestamp))
+                }
+                main { h1 { (title) } (body) }
+                script src="/console.js" defer {}
+            }
+        }
+    }
+}
+
+/// The one token of `tokens`, if there is exactly one (however often it comes).
+fn only_token(tokens: impl IntoIterator<Item = Address>) -> Option<Address> {
+    let mut tokens = tokens.into_iter();
+    let first = tokens.next()?;
+    tokens.all(|t| t == first).then_some(first)
+}
+
+fn short(address: Address) -> String {
+    let text = address.to_string();
+    format!("{}…{}", &text[..6], &text[text.len() - 4..])
+}
+
+fn address_cell(address: Address) -> Markup {
+    html! { code title=(address) { (short(address)) } }
+}
+
+fn percent(ratio: Option<f64>) -> String {
+    ratio.map_or("–".into(), |r| format!("{:.1}%", r * 100.0))
+}
+
+fn bps(value: u64) -> String {
+    format!("{:.2}%", value as f64 / 100.0)
+}
+
+/// A bar chart of one value per day, as inline SVG (no script): `days` days ending `today`.
+fn chart(title: &str, today: u64, days: u64, values: &BTreeMap<u64, f64>, label: impl Fn(f64) -> String) -> Markup {
+    let max = values.values().copied().fold(0.0f64, f64::max);
+    let (width, height, gap) = (10.0, 60.0, 2.0);
+    let first = (today + 1).saturating_sub(days);
+    html! {
+        figure.chart {
+            figcaption { span { (title) } span.max { "max " (label(max)) } }
+            svg viewBox=(format!("0 0 {} {}", days as f64 * width, height)) preserveAspectRatio="none" role="img" aria-label=(title) {
+                @for (i, day) in (first..=today).enumerate() {
+                    @let value = values.get(&day).copied().unwrap_or(0.0);
+                    @let h = if max > 0.0 { (value / max * (height - 2.0)).max(if value > 0.0 { 1.0 } else { 0.0 }) } else { 0.0 };
+                    rect x=(i as f64 * width) y=(height - h) width=(width - gap) height=(h) {
+                        title { (format_time(day * DAY)[..10].to_owned()) ": " (label(value)) }
+                    }
+                }
+            }
+            p.axis { span { (format_time(first * DAY)[..10].to_owned()) } span { (format_time(today * DAY)[..10].to_owned()) } }
+        }
+    }
+}
+
+fn no_params() -> HashMap<String, String> {
+    HashMap::new()
+}
+
+async fn market(State(state): State<ConsoleState>) -> PageResult {
+    let stats = api::read_stats(&state.api.store).await?;
+    let block = stats.block.clone();
+    let today = block.timestamp / DAY;
+    let days = api::read_market_days(&state.api.store, today.saturating_sub(29)).await?;
+    // The feed starts at the page's block; the script streams what came after.
+    let mut recent = api::read_recent_events(&state.api.store, 20).await?;
+    recent.retain(|e| e.block <= block.number);
+    let s = &stats.data;
+    let mut opened: BTreeMap<u64, f64> = BTreeMap::new();
+    let mut earned: BTreeMap<u64, f64> = BTreeMap::new();
+    for d in &days {
+        *opened.entry(d.day).or_default() += d.leases_opened as f64;
+        *earned.entry(d.day).or_default() += d.earned as f64;
+    }
+    // Day records sum earnings across tokens: the chart shows them only when the market uses one
+    // token (the allow-list may hold more: the devnet's has three).
+    let single = only_token(s.tokens.keys().map(|t| t.parse::<Address>().unwrap_or_default()));
+    let body = html! {
+        section {
+            h2 { "Totals" }
+            div.scroll { table #totals {
+                thead { tr { th { "Token" } th.num { "In escrow" } th.num { "Settled" } th.num { "Staked" } th.num { "Fees owed" } } }
+                tbody {
+                    @for (token, t) in &s.tokens {
+                        @let token: Address = token.parse().unwrap_or_default();
+                        tr data-token=(token) {
+                            td { (state.tokens.get(&token).map_or_else(|| short(token), |t| t.0.clone())) }
+                            td.num data-field="escrow" { (state.amount(token, t.escrow)) }
+                            td.num data-field="settled" { (state.amount(token, t.settled)) }
+                            td.num data-field="staked" { (state.amount(token, t.staked)) }
+                            td.num data-field="fees_owed" { (state.amount(token, t.fees_owed)) }
+                        }
+                    }
+                }
+            } }
+            ul.counts #counts {
+                li { b data-field="providers" { (s.providers) } " providers" }
+                li { b data-field="offers" { (s.offers) } " offers" }
+                li { b data-field="open_leases" { (s.open_leases) } " open leases" }
+                li { b data-field="finalized_leases" { (s.finalized_leases) } " finalized" }
+                li { b data-field="settlements" { (s.settlements) } " settlements" }
+                li { b data-field="open_disputes" { (s.open_disputes) } " open disputes" }
+            }
+        }
+        section.charts {
+            h2 { "Last 30 days" }
+            (chart("Leases opened per day", today, 30, &opened, |v| format!("{v:.0}")))
+            @if let Some(token) = single {
+                (chart("Paid to providers per day", today, 30, &earned, |v| state.amount(token, v as u128)))
+            }
+        }
+        section {
+            h2 { "Live events" }
+            p.hint { "New events appear as the indexer applies them; events a reorg took back are struck through." }
+            div.scroll { table #feed data-after=(recent.first().map_or(0, |e| e.seq)) {
+                thead { tr { th.num { "#" } th.num { "Block" } th { "Event" } th { "Transaction" } } }
+                tbody {
+                    @for e in &recent {
+                        tr data-block=(e.block) {
+                            td.num { (e.seq) } td.num { (e.block) } td { (api::event_name(e)) } td { code { (short_hash(&e.tx_hash.to_string())) } }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    Ok(layout("Market", &block, body))
+}
+
+fn short_hash(hash: &str) -> String {
+    format!("{}…{}", &hash[..10], &hash[hash.len() - 6..])
+}
+
+/// The query string with `key` set to `value` (or removed when `None`), for sort and page links.
+fn with(query: &HashMap<String, String>, key: &str, value: Option<&str>) -> String {
+    let mut query: BTreeMap<&str, &str> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    match value {
+        Some(value) => query.insert(key, value),
+        None => query.remove(key),
+    };
+    if key != "cursor" {
+        query.remove("cursor");
+    }
+    let pairs: Vec<String> =
+        query.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect();
+    if pairs.is_empty() { "/providers".into() } else { format!("/providers?{}", pairs.join("&")) }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {
+    // Empty form fields mean "any".
+    let query: HashMap<String, String> = raw.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let page = api::read_providers(&state.api.store, query.clone()).await?;
+    let addresses: Vec<Address> = page.data.iter().map(|p| p.row.address).collect();
+    let (offers, stakes) = api::read_offers_and_stakes(&state.api.store, &addresses).await?;
+    let sort = query.get("sort").map_or("reputation", String::as_str);
+    let field = |name: &str| query.get(name).cloned().unwrap_or_default();
+    let body = html! {
+        form.filters method="get" action="/providers" {
+            label { "Region " input name="region" value=(field("region")) placeholder="any"; }
+            label { "Min. reputation (bps) " input name="min_reputation" inputmode="numeric" value=(field("min_reputation")) placeholder="0"; }
+            label { "Max. price (raw/s) " input name="max_price" inputmode="numeric" value=(field("max_price")) placeholder="any"; }
+            label { "Sort " select name="sort" {
+                @for (value, text) in [("reputation", "reputation"), ("earned", "earned"), ("address", "address")] {
+                    option value=(value) selected[sort == value] { (text) }
+                }
+            } }
+            button type="submit" { "Apply" }
+            a href="/providers" { "Reset" }
+        }
+        div.scroll { table #providers {
+            thead { tr {
+                th { a href=(with(&query, "sort", Some("address"))) { "Provider" } }
+                th { "Region" }
+                th { "Offers" }
+                th.num { "Free stake" }
+                th.num { a href=(with(&query, "sort", Some("reputation"))) { "Reputation" } }
+                th.num { "Delivered" }
+                th.num { "Effective price" }
+                th.num { a href=(with(&query, "sort", Some("earned"))) { "Earned" } }
+            } }
+            tbody {
+                @for p in &page.data {
+                    @let own: Vec<&Offer> = offers.iter().filter(|o| o.provider == p.row.address).collect();
+                    @let cheapest = own.iter().filter(|o| !o.paused).min_by_key(|o| o.price_per_second);
+                    tr data-address=(p.row.address) {
+                        td { a href=(format!("/providers/{}", p.row.address)) { (address_cell(p.row.address)) } }
+                        td data-field="region" { (p.row.region) }
+                        td { @if own.is_empty() { "none" } @else {
+                            @for o in &own { span.offer { (state.price(o.token, o.price_per_second)) @if o.paused { " (paused)" } } }
+                        } }
+                        td.num { @for s in stakes.iter().filter(|s| s.provider == p.row.address) { span { (state.amount(s.token, s.free())) } } }
+                        td.num data-field="reputation_bps" data-value=(p.row.reputation_bps) { (bps(p.row.reputation_bps)) }
+                        td.num data-field="delivered_ratio" { (percent(p.delivered_ratio)) }
+                        td.num { @match (cheapest, p.delivered_ratio.filter(|d| *d > 0.0)) {
+                            (Some(o), Some(d)) => (state.price(o.token, (o.price_per_second as f64 / d).round() as u64)),
+                            _ => "–",
+                        } }
+                        td.num { @match only_token(own.iter().map(|o| o.token).chain(stakes.iter().filter(|s| s.provider == p.row.address).map(|s| s.token))) {
+                            Some(token) => (state.amount(token, p.row.total_earned)),
+                            None => (p.row.total_earned),
+                        } }
+                    }
+                }
+            }
+        } }
+        @if page.data.is_empty() { p.empty { "No provider matches." } }
+        @if let Some(next) = &page.next_cursor { p.pager { a #next href=(with(&query, "cursor", Some(next))) { "Next page →" } } }
+    };
+    Ok(layout("Providers", &page.block, body))
+}
+
+async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>) -> PageResult {
+    let detail = api::read_provider(&state.api.store, &address).await?;
+    let block = detail.block.clone();
+    let d = &detail.data;
+    let p = &d.provider.row;
+    let history = api::read_history(&state.api.store, &address, HashMap::from([("days".into(), "30".into())])).await?;
+    let mut disputes_query = no_params();
+    disputes_query.insert("provider".into(), address.clone());
+    let disputes = api::read_disputes(&state.api.store, disputes_query).await?;
+    let today = block.timestamp / DAY;
+    let series = |f: fn(&ProviderDay) -> f64| -> BTreeMap<u64, f64> {
+        history.data.series.iter().map(|point| (point.row.day, f(&point.row))).collect()
+    };
+    // The record's amounts are summed across tokens: in units only when the provider deals in one.
+    let token = only_token(d.offers.iter().map(|o| o.row.token).chain(d.stakes.iter().map(|s| s.row.token)));
+    let body = html! {
+        section.profile {
+            dl {
+                dt { "Address" } dd { code #address { (p.address) } }
+                dt { "Region" } dd { (p.region) }
+                dt { "Endpoint" } dd { code { (p.endpoint) } }
+                dt { "Metadata" } dd { code { (p.metadata_uri) } }
+                dt { "Attestation key" } dd { code { (p.attestation_key) } }
+                dt { "Registered" } dd { "block " (p.registered_block) }
+                dt { "Reputation" } dd #reputation data-value=(p.reputation_bps) { (bps(p.reputation_bps)) }
+                dt { "Delivered" } dd #delivered { (percent(d.provider.delivered_ratio)) " of what accrued was paid, over " (d.provider.leases_finished) " finished leases" }
+                dt { "Compensation" } dd { (percent(d.provider.compensation_per_paid)) " of what tenants paid came back to them from slashes" }
+            }
+        }
+        section {
+            h2 { "Stakes" }
+            div.scroll { table #stakes {
+                thead { tr { th { "Token" } th.num { "Free" } th.num { "Locked in bonds" } th.num { "Thawing" } th { "Thaw ends" } } }
+                tbody { @for s in &d.stakes {
+                    @let s: &Stake = &s.row;
+                    tr {
+                        td { (state.tokens.get(&s.token).map_or_else(|| short(s.token), |t| t.0.clone())) }
+                        td.num { (state.amount(s.token, s.free())) }
+                        td.num { (state.amount(s.token, s.locked)) }
+                        td.num { (state.amount(s.token, s.thawing)) }
+                        td { @if s.thawing > 0 { (format_time_from(s.thaw_ends_at, block.timestamp)) } @else { "–" } }
+                    }
+                } }
+            } }
+        }
+        section {
+            h2 { "Offers" }
+            div.scroll { table #offers {
+                thead { tr { th.num { "Offer" } th.num { "Price" } th.num { "Effective price" } th { "Duration" } th { "Notice" } th.num { "Leases" } th { "State" } } }
+                tbody { @for o in &d.offers {
+                    tr {
+                        td.num { (o.row.offer_id) }
+                        td.num { (state.price(o.row.token, o.row.price_per_second)) }
+                        td.num { @match o.effective_price_per_second { Some(e) => (state.price(o.row.token, e.round() as u64)), None => "–" } }
+                        td { (format_duration(o.row.min_duration)) " – " (format_duration(o.row.max_duration)) }
+                        td { (format_duration(o.row.notice_period)) }
+                        td.num { (o.row.active_leases) " / " (o.row.capacity) }
+                        td { @if o.row.paused { "paused" } @else { "open" } }
+                    }
+                } }
+            } }
+        }
+        section {
+            h2 { "Record" }
+            div.scroll { table #windows {
+                thead { tr { th { "Window" } th.num { "Opened" } th.num { "Completed" } th.num { "Closed early" } th.num { "Terminated" } th.num { "Failed over" } th.num { "Evicted" } th.num { "Disputes won / lost" } th.num { "Slashes" } th.num { "Delivered" } } }
+                tbody {
+                    @for w in &d.windows {
+                        tr {
+                            td { (w.days) " d" }
+                            td.num { (w.totals.leases_opened) } td.num { (w.totals.leases_completed) } td.num { (w.totals.leases_closed_early) }
+                            td.num { (w.totals.leases_terminated) } td.num { (w.totals.leases_failed_over) } td.num { (w.totals.leases_evicted) }
+                            td.num { (w.totals.disputes_won) " / " (w.totals.disputes_lost) } td.num { (w.totals.slashes) }
+                            td.num { (percent(w.delivered_ratio)) }
+                        }
+                    }
+                    tr {
+                        td { "all time" }
+                        td.num { (p.leases_opened) } td.num { (p.leases_completed) } td.num { (p.leases_closed_early) }
+                        td.num { (p.leases_terminated) } td.num { (p.leases_failed_over) } td.num { (p.leases_evicted) }
+                        td.num { (p.disputes_won) " / " (p.disputes_lost) } td.num { (p.slashes) }
+                        td.num { (percent(d.provider.delivered_ratio)) }
+                    }
+                }
+            } }
+        }
+        section.charts {
+            h2 { "Last 30 days" }
+            (chart("Delivered ratio per day", today, 30, &series(|r| if r.accruable > 0 { r.paid as f64 / r.accruable as f64 } else { 0.0 }), |v| format!("{:.1}%", v * 100.0)))
+            (chart("Leases finished per day", today, 30, &series(|r| (r.leases_completed + r.leases_closed_early + r.leases_terminated + r.leases_failed_over + r.leases_evicted) as f64), |v| format!("{v:.0}")))
+            @if let Some(token) = token {
+                (chart("Earnings per day", today, 30, &series(|r| r.earned as f64), |v| state.amount(token, v as u128)))
+            }
+        }
+        section {
+            h2 { "Slashes and disputes" }
+            p { (p.slashes) " slashes took " @match token { Some(t) => (state.amount(t, p.slashed_amount)), None => (p.slashed_amount) } " of bond; tenants received " @match token { Some(t) => (state.amount(t, p.compensation)), None => (p.compensation) } "." }
+            div.scroll { table #disputes {
+                thead { tr { th.num { "Lease" } th { "Status" } th { "Deadline" } th.num { "Slash" } th { "Evidence" } } }
+                tbody { @for x in &disputes.data {
+                    tr {
+                        td.num { a href=(format!("/leases/{}", x.row.lease_id)) { (x.row.lease_id) } }
+                        td { (x.row.status.as_str()) }
+                        td { (format_time_from(x.row.deadline, block.timestamp)) }
+                        td.num { (bps(x.row.slash_bps)) }
+                        td { code { (x.row.evidence_uri) } }
+                    }
+                } }
+            } }
+            @if disputes.data.is_empty() { p.empty { "No dispute." } }
+        }
+    };
+    Ok(layout(&format!("Provider {}", short(p.address)), &block, body))
+}
+
+async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> PageResult {
+    let detail = api::read_lease(&state.api.store, &id).await?;
+    let block = detail.block.clone();
+    let l = &detail.data.lease;
+    let r = &l.row;
+    let now = block.timestamp;
+    let amount = |raw: u128| state.amount(r.token, raw);
+    let full_cost = u128::from(r.price_per_second) * u128::from(l.lease_end.saturating_sub(r.started_at));
+    let open = r.status == LeaseStatus::Open;
+    let body = html! {
+        section {
+            h2 { "Terms in force" }
+            dl #terms {
+                dt { "Status" } dd #status { (r.status.as_str())
+                    @if r.terminated { " · terminated by the provider" } @if r.evicted { " · evicted for non-payment" }
+                    @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } }
+                    @if r.closed_by != Address::ZERO { " · notice given by " @if r.closed_by == r.tenant { "the tenant" } @else { "the provider" } }
+                }
+                dt { "Tenant" } dd { code { (r.tenant) } }
+                dt { "Provider" } dd { a href=(format!("/providers/{}", r.provider)) { code { (r.provider) } } }
+                dt { "Offer" } dd { (r.offer_id) }
+                dt { "Price" } dd #price { (state.price(r.token, r.price_per_second)) }
+                dt { "Started" } dd { (format_time_from(r.started_at, now)) }
+                dt { "Ends" } dd { (format_time_from(r.ends_at, now)) }
+                dt { "Notice period" } dd { (format_duration(r.notice_period)) }
+                dt { "SLA bond" } dd { (amount(r.bond)) }
+                dt { "Governance version" } dd { (r.params_version) " (kept for the lease's life)" }
+            }
+        }
+        section {
+            h2 { "Escrow" }
+            dl #escrow {
+                dt { "Deposit" } dd #deposit { (amount(r.deposit)) }
+                dt { "Settled to the provider" } dd #settled { (amount(r.settled)) }
+                dt { "In escrow" } dd #in-escrow { (amount(l.escrow)) }
+                @if open {
+                    dt { "Runway" } dd #runway { @if l.runway_secs > 0 { "accrues until " (format_time_from(l.lease_end, now)) } @else { "ended " (format_time_from(l.lease_end, now)) } }
+                    dt { "Refund if fully served" } dd #refund-served { (amount(r.deposit.saturating_sub(full_cost.max(r.settled)))) }
+                    dt { "Refund if nothing more is settled" } dd #refund-now { (amount(r.deposit.saturating_sub(r.settled))) }
+                }
+                dt { "Settlement deadline" } dd #deadline { (format_time_from(l.settlement_deadline, now)) }
+                dt { "Delivered" } dd #delivered { @match l.delivered_bps { Some(b) => (bps(b)), None => "–" }
+                    @if open { " of what has accrued so far was paid (receipts are settled in arrears)" } @else { " of what accrued was paid" }
+                }
+            }
+        }
+        section {
+            h2 { "Settlements" }
+            div.scroll { table #settlements {
+                thead { tr { th.num { "Block" } th { "Signer" } th.num { "Receipt total" } th.num { "Paid" } th.num { "Fee" } th { "Transaction" } } }
+                tbody { @for s in &detail.data.settlements {
+                    tr {
+                        td.num { (s.block_number) }
+                        td { (address_cell(s.signer)) }
+                        td.num { (amount(s.cumulative_amount)) }
+                        td.num { (amount(s.paid)) }
+                        td.num { (amount(s.fee)) }
+                        td { code { (short_hash(&s.tx_hash.to_string())) } }
+                    }
+                } }
+            } }
+            @if detail.data.settlements.is_empty() { p.empty { "Nothing settled yet." } }
+        }
+        section {
+            h2 { "Dispute" }
+            @match &detail.data.dispute {
+                Some(x) => dl #dispute {
+                    dt { "Status" } dd { (x.status.as_str()) }
+                    dt { "Tenant's bond" } dd { (amount(x.tenant_bond)) }
+                    dt { "Arbiter's deadline" } dd { (format_time_from(x.deadline, now)) }
+                    dt { "Slash ruled" } dd { (bps(x.slash_bps)) }
+                    dt { "Evidence" } dd { code { (x.evidence_uri) } }
+                },
+                None => p.empty { "No dispute." },
+            }
+        }
+        (PreEscaped(""))
+    };
+    Ok(layout(&format!("Lease {}", r.lease_id), &block, body))
+}
