@@ -27,6 +27,9 @@ use crate::{
     store::{Batch, BlockRef, Cursor, Store, StoredEvent},
 };
 
+/// Header requests in flight when a range inside the window is read.
+const HEADERS_IN_FLIGHT: usize = 16;
+
 /// Rows the working set may keep between batches; past this it starts empty again.
 const WORKING_SET_ROWS: usize = 20_000;
 
@@ -560,10 +563,14 @@ impl Reader {
         let to = if near_head { to } else { to.min(deep_end) };
         let numbers: Vec<u64> =
             if near_head { (from..=to).collect() } else { BTreeSet::from([from, to]).into_iter().collect() };
-        let mut headers = Vec::with_capacity(numbers.len());
-        for number in numbers {
-            headers.push(self.chain.existing_block(number).await?);
-        }
+        // Inside the window every header is read: a few at a time, not one round trip after another
+        // (128 of them after a restart that fell behind).
+        use futures_util::{StreamExt, TryStreamExt};
+        let headers: Vec<(BlockRef, u64)> = futures_util::stream::iter(numbers)
+            .map(|number| self.chain.existing_block(number))
+            .buffered(HEADERS_IN_FLIGHT)
+            .try_collect()
+            .await?;
         if near_head && headers.windows(2).any(|w| w[1].0.parent_hash != w[0].0.hash) {
             return Ok(None);
         }
