@@ -24,7 +24,7 @@ use openlease_contracts::{
 use crate::{
     api::{self, ApiError, ApiState, BlockView},
     rows::{Offer, ProviderDay, Stake},
-    state::DAY,
+    state::{DAY, VALUE_DECIMALS},
 };
 
 /// What the pages share: the API's state and the market's tokens (to show amounts in units).
@@ -137,11 +137,9 @@ fn layout(title: &str, block: &BlockView, body: Markup) -> Markup {
     }
 }
 
-/// The one token of `tokens`, if there is exactly one (however often it comes).
-fn only_token(tokens: impl IntoIterator<Item = Address>) -> Option<Address> {
-    let mut tokens = tokens.into_iter();
-    let first = tokens.next()?;
-    tokens.all(|t| t == first).then_some(first)
+/// A provider's record amount (summed over its tokens at 6 decimals: USD stablecoins).
+fn usd(value: u128) -> String {
+    format!("{} USD", format_units(U256::from(value), VALUE_DECIMALS))
 }
 
 fn short(address: Address) -> String {
@@ -202,9 +200,6 @@ async fn market(State(state): State<ConsoleState>) -> PageResult {
         *opened.entry(d.day).or_default() += d.leases_opened as f64;
         *earned.entry(d.day).or_default() += d.earned as f64;
     }
-    // Day records sum earnings across tokens: the chart shows them only when the market uses one
-    // token (the allow-list may hold more: the devnet's has three).
-    let single = only_token(s.tokens.keys().map(|t| t.parse::<Address>().unwrap_or_default()));
     let body = html! {
         section {
             h2 { "Totals" }
@@ -235,9 +230,7 @@ async fn market(State(state): State<ConsoleState>) -> PageResult {
         section.charts {
             h2 { "Last 30 days" }
             (chart("Leases opened per day", today, 30, &opened, |v| format!("{v:.0}")))
-            @if let Some(token) = single {
-                (chart("Paid to providers per day", today, 30, &earned, |v| state.amount(token, v as u128)))
-            }
+            (chart("Paid to providers per day", today, 30, &earned, |v| usd(v as u128)))
         }
         section {
             h2 { "Live events" }
@@ -334,10 +327,7 @@ async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<
                             (Some(o), Some(d)) => (state.price(o.token, (o.price_per_second as f64 / d).round() as u64)),
                             _ => "–",
                         } }
-                        td.num { @match only_token(own.iter().map(|o| o.token).chain(stakes.iter().filter(|s| s.provider == p.row.address).map(|s| s.token))) {
-                            Some(token) => (state.amount(token, p.row.total_earned)),
-                            None => (p.row.total_earned),
-                        } }
+                        td.num { (usd(p.row.total_earned)) }
                     }
                 }
             }
@@ -361,8 +351,6 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
     let series = |f: fn(&ProviderDay) -> f64| -> BTreeMap<u64, f64> {
         history.data.series.iter().map(|point| (point.row.day, f(&point.row))).collect()
     };
-    // The record's amounts are summed across tokens: in units only when the provider deals in one.
-    let token = only_token(d.offers.iter().map(|o| o.row.token).chain(d.stakes.iter().map(|s| s.row.token)));
     let body = html! {
         section.profile {
             dl {
@@ -438,13 +426,11 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
             h2 { "Last 30 days" }
             (chart("Delivered ratio per day", today, 30, &series(|r| if r.accruable > 0 { r.paid as f64 / r.accruable as f64 } else { 0.0 }), |v| format!("{:.1}%", v * 100.0)))
             (chart("Leases finished per day", today, 30, &series(|r| (r.leases_completed + r.leases_closed_early + r.leases_terminated + r.leases_failed_over + r.leases_evicted) as f64), |v| format!("{v:.0}")))
-            @if let Some(token) = token {
-                (chart("Earnings per day", today, 30, &series(|r| r.earned as f64), |v| state.amount(token, v as u128)))
-            }
+            (chart("Earnings per day", today, 30, &series(|r| r.earned as f64), |v| usd(v as u128)))
         }
         section {
             h2 { "Slashes and disputes" }
-            p { (p.slashes) " slashes took " @match token { Some(t) => (state.amount(t, p.slashed_amount)), None => (p.slashed_amount) } " of bond; tenants received " @match token { Some(t) => (state.amount(t, p.compensation)), None => (p.compensation) } "." }
+            p { (p.slashes) " slashes took " (usd(p.slashed_amount)) " of bond; tenants received " (usd(p.compensation)) "." }
             div.scroll { table #disputes {
                 thead { tr { th.num { "Lease" } th { "Status" } th { "Deadline" } th.num { "Slash" } th { "Evidence" } } }
                 tbody { @for x in &disputes.data {

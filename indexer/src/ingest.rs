@@ -6,7 +6,7 @@
 //! restart nor a reorg reads more than the reorg's blocks.
 
 use std::{
-    collections::{BTreeSet, HashMap, VecDeque},
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -14,8 +14,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::{primitives::B256, rpc::types::Log};
-use openlease_contracts::Manifest;
+use alloy::{
+    primitives::{Address, B256},
+    rpc::types::Log,
+};
+use openlease_contracts::{Manifest, MockStablecoin, Openlease::OpenleaseEvents};
 use tokio::sync::broadcast;
 
 use crate::{
@@ -23,7 +26,7 @@ use crate::{
     chain::{Backoff, Chain, Finality, RangeSizer, RpcErrorClass},
     events::EventCodec,
     metrics::Metrics,
-    state::{EventPosition, Market},
+    state::{EventPosition, Market, VALUE_DECIMALS},
     store::{Batch, BlockRef, Cursor, Store, StoredEvent},
 };
 
@@ -411,10 +414,12 @@ impl Ingestor {
             });
             decoded.push((event, position));
         }
+        let decimals = self.token_decimals(&decoded).await;
         // A pass that asks for rows the working set lacks is thrown away; the store loads them
         // and the batch is applied again (two or three passes when the rows are new to it).
         let mut base = std::mem::take(&mut self.market);
         base.set_recording(recording);
+        base.decimals = Arc::new(decimals);
         loop {
             let mut pass = base.clone();
             for (event, position) in &decoded {
@@ -429,6 +434,28 @@ impl Ingestor {
                 return Err(error);
             }
         }
+    }
+
+    /// The decimals of the tokens the events allow, read from each token (6, with a warning, for
+    /// one that does not say).
+    async fn token_decimals(&self, decoded: &[(OpenleaseEvents, EventPosition)]) -> BTreeMap<Address, u8> {
+        let mut decimals = BTreeMap::new();
+        for (event, _) in decoded {
+            let OpenleaseEvents::TokenAllowed(e) = event else { continue };
+            if decimals.contains_key(&e.token) {
+                continue;
+            }
+            let token = MockStablecoin::new(e.token, self.chain.provider().clone());
+            let read = match token.decimals().call().await {
+                Ok(d) => d,
+                Err(error) => {
+                    tracing::warn!(token = %e.token, %error, "the token does not say its decimals: counting 6");
+                    VALUE_DECIMALS
+                }
+            };
+            decimals.insert(e.token, read);
+        }
+        decimals
     }
 
     /// Writes a batch up to block `to` (number, hash, timestamp); meanwhile reads the range from

@@ -258,7 +258,8 @@ macro_rules! entity {
 }
 
 /// A registered provider and its record: lifetime outcome counts, value-weighted delivery and the
-/// decayed sums reputation v2 is computed from (see the crate's README).
+/// decayed sums reputation v2 is computed from (see the crate's README). Its amounts are summed
+/// over its tokens, each scaled to 6 decimals (`state::VALUE_DECIMALS`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Provider {
     #[schema(value_type = String)]
@@ -323,7 +324,7 @@ entity!(Provider, "providers", key(address: Address => address),
     decayed_at => int, reputation_bps => int, block_number => int);
 
 /// A provider's record over one UTC day (`day` = block timestamp / 86,400): the series windows
-/// and `/v1/providers/{address}/history` are read from.
+/// and `/v1/providers/{address}/history` are read from. Amounts as in [`Provider`]: 6 decimals.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ProviderDay {
     #[schema(value_type = String)]
@@ -644,15 +645,16 @@ entity!(ParamsVersion, "params_versions", key(version: u64 => int),
     max_dispute_slash_bps => int, dispute_bond_bps => int, dispute_period => int, unbonding_period => int,
     arbiter => address, block_number => int);
 
-/// A stablecoin on (or taken off) the allow-list.
+/// A stablecoin on (or taken off) the allow-list, with its decimals (read from the token).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Token {
     #[schema(value_type = String)]
     pub token: Address,
     pub allowed: bool,
+    pub decimals: u64,
     pub block_number: u64,
 }
-entity!(Token, "tokens", key(token: Address => address), allowed => bool, block_number => int);
+entity!(Token, "tokens", key(token: Address => address), allowed => bool, decimals => int, block_number => int);
 
 /// Roles and pause (one row, `id` 1).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

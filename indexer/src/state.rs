@@ -7,7 +7,10 @@
 //! Inside the reorg window every change also records the row as it was before its block (the
 //! undo log): a reorg puts those back, newest first, and costs what the reorg undid.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+};
 
 use alloy::primitives::{Address, B256, U256};
 use openlease_contracts::{
@@ -40,6 +43,19 @@ pub const HALF_LIFE_SECS: f64 = 30.0 * 86_400.0;
 /// Reputation v2's neutral prior: a newcomer starts as if it had served 100 tokens (6 decimals)
 /// of leases at 50%, so its first leases move it, but one lease does not make it.
 pub const PRIOR_VALUE: f64 = 100_000_000.0;
+
+/// The decimals a provider's record is kept in: every amount of it is scaled from its token's
+/// decimals to these (the allow-list holds USD stablecoins), so leases in different tokens add up.
+pub const VALUE_DECIMALS: u8 = 6;
+
+/// `raw` units of a token of `decimals` decimals, in [`VALUE_DECIMALS`] units.
+pub fn value(raw: u128, decimals: u8) -> u128 {
+    match decimals.cmp(&VALUE_DECIMALS) {
+        std::cmp::Ordering::Equal => raw,
+        std::cmp::Ordering::Greater => raw / 10u128.pow(u32::from(decimals - VALUE_DECIMALS)),
+        std::cmp::Ordering::Less => raw.saturating_mul(10u128.pow(u32::from(VALUE_DECIMALS - decimals))),
+    }
+}
 
 /// Reputation v2, in basis points: decayed value paid over decayed value that accrued plus decayed
 /// value slashed, with the neutral prior.
@@ -187,6 +203,9 @@ pub struct Market {
     pub governance: Table<Governance>,
     /// Settlements of the batch, in order (append-only: not part of the working set).
     pub settlements: Vec<Settlement>,
+    /// Decimals of the tokens the batch allows, read from them by ingestion before it applies
+    /// the batch (the `tokens` rows keep them).
+    pub decimals: Arc<BTreeMap<Address, u8>>,
 }
 
 fn amount(value: U256) -> u128 {
@@ -235,6 +254,12 @@ impl Market {
     /// Whether no row is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// `raw` units of `token` in the record's units ([`VALUE_DECIMALS`]).
+    fn value(&mut self, token: Address, raw: u128) -> u128 {
+        let decimals = self.tokens.get(&(token,)).map_or(u64::from(VALUE_DECIMALS), |t| t.decimals);
+        value(raw, u8::try_from(decimals).unwrap_or(u8::MAX))
     }
 
     fn provider_mut(&mut self, provider: Address, block: u64) -> Option<&mut Provider> {
@@ -504,8 +529,16 @@ impl Market {
             }
             E::TokenAllowed(e) => {
                 let token = e.token;
-                let row = self.tokens.upsert((token,), block, || Token { token, ..Default::default() });
+                let decimals = self.decimals.get(&token).copied();
+                let row = self.tokens.upsert((token,), block, || Token {
+                    token,
+                    decimals: u64::from(VALUE_DECIMALS),
+                    ..Default::default()
+                });
                 row.allowed = e.allowed;
+                if let Some(decimals) = decimals {
+                    row.decimals = decimals.into();
+                }
                 row.block_number = block;
             }
             E::TreasuryUpdated(e) => self.governance_mut(block).treasury = e.treasury,
@@ -575,8 +608,8 @@ impl Market {
         // The lease's delivery, by the tenant's own money: what it paid against what accrued. An
         // eviction is the tenant's failure to pay, not the provider's failure to serve: it counts
         // as delivered what was paid.
-        let paid = lease.settled;
-        let accruable = if lease.evicted { paid } else { lease.accruable().max(paid) };
+        let paid = self.value(lease.token, lease.settled);
+        let accruable = if lease.evicted { paid } else { self.value(lease.token, lease.accruable()).max(paid) };
         let ended_otherwise = lease.terminated || lease.evicted || lease.failed_over_to != 0;
         let closed_early = !ended_otherwise && lease.closed_by == lease.tenant;
         let completed = !ended_otherwise && !closed_early;
@@ -611,6 +644,7 @@ impl Market {
         }
         let earned = paid.saturating_sub(fee);
         self.credit(provider, token, earned, block);
+        let earned = self.value(token, earned);
         if let Some(p) = self.provider_mut(provider, block) {
             p.total_earned += earned;
         }
@@ -643,6 +677,7 @@ impl Market {
         let compensation = slashed.saturating_sub(cut);
         self.credit(tenant, token, compensation, block);
         self.owe_fee(token, cut, block);
+        let (slashed, compensation) = (self.value(token, slashed), self.value(token, compensation));
         if let Some(p) = self.provider_mut(provider, block) {
             p.slashes += 1;
             p.slashed_amount += slashed;
@@ -673,5 +708,26 @@ impl Provider {
     /// What tenants paid against what accrued on its finished leases, decayed; `None` before any.
     pub fn delivered_ratio(&self) -> Option<f64> {
         (self.decayed_accruable > 0.0).then(|| (self.decayed_paid / self.decayed_accruable).min(1.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{reputation_bps, value};
+
+    #[test]
+    fn amounts_of_any_decimals_count_alike() {
+        assert_eq!(value(12_500_000, 6), 12_500_000, "12.5 USDC");
+        assert_eq!(value(12_500_000_000_000_000_000, 18), 12_500_000, "12.5 DAI");
+        assert_eq!(value(1_250, 2), 12_500_000, "12.5 of a 2-decimal token");
+        assert_eq!(value(u128::MAX, 0), u128::MAX, "saturates rather than wraps");
+    }
+
+    #[test]
+    fn a_newcomer_starts_neutral_and_history_moves_it() {
+        assert_eq!(reputation_bps(0.0, 0.0, 0.0), 5_000);
+        assert!(reputation_bps(1e9, 1e9, 0.0) > 9_000, "a thousand paid in full");
+        assert!(reputation_bps(0.0, 1e9, 0.0) < 1_000, "a thousand accrued, nothing paid");
+        assert!(reputation_bps(1e9, 1e9, 1e9) < reputation_bps(1e9, 1e9, 0.0), "a slash counts against");
     }
 }
