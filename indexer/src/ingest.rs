@@ -26,7 +26,7 @@ use crate::{
     chain::{Backoff, Chain, Finality, RangeSizer, RpcErrorClass},
     events::EventCodec,
     metrics::Metrics,
-    state::{EventPosition, Market, VALUE_DECIMALS},
+    state::{DAY, EventPosition, Market, VALUE_DECIMALS},
     store::{Batch, BlockRef, Cursor, Store, StoredEvent},
 };
 
@@ -314,7 +314,8 @@ impl Ingestor {
         };
         let (last, last_timestamp) = *fetched.headers.last().expect("at least one header");
         let started = Instant::now();
-        let events = self.apply(&fetched.logs, &fetched.timestamps, fetched.near_head).await?;
+        let events =
+            self.apply(&fetched.logs, &fetched.timestamps, fetched.near_head, (last.number, last_timestamp)).await?;
         let applied = started.elapsed();
         let blocks = if fetched.near_head { fetched.headers.iter().map(|h| h.0).collect() } else { vec![last] };
         let count = events.len() as u64;
@@ -384,6 +385,7 @@ impl Ingestor {
         logs: &[Log],
         timestamps: &HashMap<u64, u64>,
         recording: bool,
+        (last_block, last_timestamp): (u64, u64),
     ) -> Result<Vec<StoredEvent>> {
         let mut decoded = Vec::with_capacity(logs.len());
         let mut events = Vec::with_capacity(logs.len());
@@ -415,6 +417,11 @@ impl Ingestor {
             decoded.push((event, position));
         }
         let decimals = self.token_decimals(&decoded).await;
+        // Reputation decays with time, not only with outcomes: on the first batch of a new UTC day
+        // every provider's is brought to the batch's last block.
+        let new_day = last_timestamp / DAY > self.cursor.timestamp / DAY;
+        let providers = if new_day { self.store.provider_addresses().await? } else { Vec::new() };
+        let refresh_at = EventPosition { block: last_block, timestamp: last_timestamp, ..Default::default() };
         // A pass that asks for rows the working set lacks is thrown away; the store loads them
         // and the batch is applied again (two or three passes when the rows are new to it).
         let mut base = std::mem::take(&mut self.market);
@@ -425,6 +432,7 @@ impl Ingestor {
             for (event, position) in &decoded {
                 pass.apply(event, *position);
             }
+            pass.refresh_reputations(&providers, refresh_at);
             if !pass.is_missing_rows() {
                 self.market = pass;
                 return Ok(events);

@@ -549,6 +549,16 @@ impl Market {
         }
     }
 
+    /// Decays the reputation of `providers` to `at` (the first block of a day).
+    pub fn refresh_reputations(&mut self, providers: &[Address], at: EventPosition) {
+        for provider in providers {
+            if let Some(p) = self.provider_mut(*provider, at.block) {
+                p.decay_to(at.timestamp);
+                p.reputation_bps = reputation_bps(p.decayed_paid, p.decayed_accruable, p.decayed_slashed);
+            }
+        }
+    }
+
     fn open_lease(&mut self, e: &Openlease::LeaseOpened, at: EventPosition) {
         let block = at.block;
         let lease_id = number(e.leaseId);

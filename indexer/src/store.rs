@@ -320,6 +320,12 @@ impl Store {
         sqlx::query(AssertSqlSafe(sql)).fetch_all(executor).await?.iter().map(E::from_row).collect()
     }
 
+    /// Every registered provider's address.
+    pub async fn provider_addresses(&self) -> Result<Vec<Address>> {
+        let rows = sqlx::query("SELECT address FROM providers ORDER BY address").fetch_all(&self.pool).await?;
+        rows.iter().map(|row| Columns::new(row, "providers").parse("address")).collect()
+    }
+
     /// How many events are stored.
     pub async fn event_count(&self) -> Result<u64> {
         let count: i64 = sqlx::query("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?.try_get(0)?;

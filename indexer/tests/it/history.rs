@@ -183,23 +183,28 @@ fn check_day(check: &mut Check, what: &str, actual: &Value, expected: &Figures) 
 }
 
 /// The lifetime record and reputation of a provider that finished `finished` leases and was
-/// slashed `slashed` (amount, time), as of its last finalization or slash.
+/// slashed `slashed` (amount, time). Its decayed sums stand as of `decayed_at`: its last
+/// finalization or slash, or the day's refresh (every provider's is decayed on the first block of
+/// each day), so no earlier than either the last outcome or the start of `now`'s day.
 fn check_record(
     check: &mut Check,
     what: &str,
     actual: &Value,
     totals: &Figures,
-    finished: &[Finished],
-    slashed: &[(u128, u64)],
+    (finished, slashed): (&[Finished], &[(u128, u64)]),
+    now: u64,
 ) {
     let mut fields = totals.common();
     fields.push(("total_earned", amount(totals.earned)));
     check.fields(what, actual, &fields);
-    let at = finished.iter().map(|f| f.at).chain(slashed.iter().map(|s| s.1)).max().unwrap();
+    let last = finished.iter().map(|f| f.at).chain(slashed.iter().map(|s| s.1)).max().unwrap();
+    let at = actual["decayed_at"].as_u64().unwrap_or_default();
+    if at < last || at < now / DAY * DAY || at > now {
+        check.0.push(format!("{what}: decayed_at {at}: expected from max(last outcome {last}, start of day) to {now}"));
+    }
     let paid = decayed(&finished.iter().map(|f| (f.paid, f.at)).collect::<Vec<_>>(), at);
     let accruable = decayed(&finished.iter().map(|f| (f.accruable, f.at)).collect::<Vec<_>>(), at);
     let slashed = decayed(slashed, at);
-    check.fields(what, actual, &[("decayed_at", json!(at))]);
     check.near(&format!("{what}: decayed_paid"), &actual["decayed_paid"], paid, 1e-9);
     check.near(&format!("{what}: decayed_accruable"), &actual["decayed_accruable"], accruable, 1e-9);
     if slashed > 0.0 {
@@ -331,7 +336,7 @@ async fn hand_computed(db: Db, name: &str) {
     let (status, body) = get_json(&base, &format!("/v1/providers/{p1}")).await;
     assert_eq!(status, 200, "{body}");
     check.fields("P1 after day 0", &body["block"], &[("timestamp", json!(t0 + 8_550))]);
-    check_record(&mut check, "P1 after day 0", &body["data"], &p1_day_0, &[f, a, b, c, d], &p1_slashes);
+    check_record(&mut check, "P1 after day 0", &body["data"], &p1_day_0, (&[f, a, b, c, d], &p1_slashes), t0 + 8_550);
     check.fields("P1 after day 0", &body["data"], &[("leases_finished", json!(5))]);
 
     // The second part: G opens 15 days later and is finalized 5 days after that.
@@ -360,7 +365,7 @@ async fn hand_computed(db: Db, name: &str) {
     assert_eq!(status, 200, "{body}");
     check.fields("P1", &body["block"], &[("timestamp", json!(t20))]);
     let data = &body["data"];
-    check_record(&mut check, "P1", data, &p1_all, &[f, a, b, c, d, g], &p1_slashes);
+    check_record(&mut check, "P1", data, &p1_all, (&[f, a, b, c, d, g], &p1_slashes), t20);
     check.fields("P1", data, &[("address", json!(p1)), ("leases_finished", json!(6))]);
     check.near(
         "P1: compensation_per_paid",
@@ -391,11 +396,11 @@ async fn hand_computed(db: Db, name: &str) {
     check_day(&mut check, "P1 window 7", &windows[1], &p1_day_15.plus(p1_day_20));
     check_day(&mut check, "P1 window 30", &windows[2], &p1_all);
 
-    // P2: nothing since day 0; its reputation stands as of its last finalization (E).
+    // P2: nothing since day 0; its reputation was decayed by the day's refresh, not left as of E.
     let (status, body) = get_json(&base, &format!("/v1/providers/{p2}")).await;
     assert_eq!(status, 200, "{body}");
     let data = &body["data"];
-    check_record(&mut check, "P2", data, &p2_day_0, &[i, e], &[]);
+    check_record(&mut check, "P2", data, &p2_day_0, (&[i, e], &[]), t20);
     check.fields("P2", data, &[("leases_finished", json!(2)), ("slashes", json!(0))]);
     let windows = data["windows"].as_array().unwrap();
     check_day(&mut check, "P2 window 1", &windows[0], &Figures::default());
