@@ -583,7 +583,7 @@ struct ProvidersQuery {
     region: Option<String>,
     /// With `min_stake` and `max_price`: the token they are in.
     token: Option<String>,
-    /// An unpaused offer at or below this price per second.
+    /// An unpaused offer in `token` at or below this price per second (raw units; needs `token`).
     max_price: Option<u64>,
     /// Staked at least this (raw units of `token`).
     min_stake: Option<String>,
@@ -613,6 +613,7 @@ struct HistoryQuery {
 struct OffersQuery {
     provider: Option<String>,
     token: Option<String>,
+    /// At or below this price per second (raw units; needs `token`).
     max_price: Option<u64>,
     /// `true`: unpaused with capacity left.
     available: Option<bool>,
@@ -728,17 +729,13 @@ pub(crate) async fn read_providers(store: &Store, raw: HashMap<String, String>) 
             vec![Bind::Text(token), Bind::Text(min)],
         );
     }
+    // A price in raw units per second means nothing without its token (decimals differ).
     if let Some(max) = q.price("max_price")? {
-        match token.clone() {
-            Some(token) => sql.filter(
-                "EXISTS (SELECT 1 FROM offers o WHERE o.provider = p.address AND o.paused = 0 AND o.token = ? AND o.price_per_second <= ?)",
-                vec![Bind::Text(token), Bind::Int(max)],
-            ),
-            None => sql.filter(
-                "EXISTS (SELECT 1 FROM offers o WHERE o.provider = p.address AND o.paused = 0 AND o.price_per_second <= ?)",
-                vec![Bind::Int(max)],
-            ),
-        }
+        let Some(token) = token.clone() else { return Err(bad("max_price", "a `token` the price is in")) };
+        sql.filter(
+            "EXISTS (SELECT 1 FROM offers o WHERE o.provider = p.address AND o.paused = 0 AND o.token = ? AND o.price_per_second <= ?)",
+            vec![Bind::Text(token), Bind::Int(max)],
+        );
     } else if let Some(token) = token {
         sql.filter(
             "EXISTS (SELECT 1 FROM stakes s WHERE s.provider = p.address AND s.token = ?)",
@@ -901,6 +898,9 @@ pub(crate) async fn read_offers(store: &Store, raw: HashMap<String, String>) -> 
         sql.filter("token = ?", vec![Bind::Text(token)]);
     }
     if let Some(max) = q.price("max_price")? {
+        if q.address("token")?.is_none() {
+            return Err(bad("max_price", "a `token` the price is in"));
+        }
         sql.filter("price_per_second <= ?", vec![Bind::Int(max)]);
     }
     if q.one_of("available", &["true", "false"])? == Some("true") {

@@ -49,6 +49,28 @@ impl ConsoleState {
         }
     }
 
+    /// The providers page's query as the API takes it: a price per hour in the chosen token's
+    /// units (`0.5`, with `token`) becomes `max_price`, raw units per second.
+    fn api_query(&self, query: &HashMap<String, String>) -> Result<HashMap<String, String>, PageError> {
+        let mut api = query.clone();
+        let Some(per_hour) = api.remove("max_price_per_hour") else { return Ok(api) };
+        let bad = |what: &str| PageError(StatusCode::BAD_REQUEST, format!("max. price per hour: {what}"));
+        let token: Address =
+            api.get("token").and_then(|t| t.parse().ok()).ok_or_else(|| bad("choose the token the price is in"))?;
+        let (symbol, decimals) = self.tokens.get(&token).ok_or_else(|| bad("that token is not one of the market's"))?;
+        let raw = alloy::primitives::utils::parse_units(per_hour.trim(), *decimals)
+            .map_err(|_| bad(&format!("`{per_hour}` is not an amount of {symbol} (like 0.5)")))?
+            .get_absolute();
+        api.insert("max_price".into(), (raw / U256::from(3_600)).saturating_to::<u64>().to_string());
+        Ok(api)
+    }
+
+    /// An offer's price in 6-decimal units, to compare offers in different tokens.
+    fn value_of_price(&self, offer: &Offer) -> u128 {
+        let decimals = self.tokens.get(&offer.token).map_or(crate::state::VALUE_DECIMALS, |t| t.1);
+        crate::state::value(u128::from(offer.price_per_second) * 1_000_000_000_000, decimals)
+    }
+
     /// A price per second, per hour in units: `0.036 USDC/h`.
     fn price(&self, token: Address, per_second: u64) -> String {
         format!("{}/h", self.amount(token, u128::from(per_second) * 3_600))
@@ -281,7 +303,7 @@ fn encode(text: &str) -> String {
 async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {
     // Empty form fields mean "any".
     let query: HashMap<String, String> = raw.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let page = api::read_providers(&state.api.store, query.clone()).await?;
+    let page = api::read_providers(&state.api.store, state.api_query(&query)?).await?;
     let addresses: Vec<Address> = page.data.iter().map(|p| p.row.address).collect();
     let (offers, stakes) = api::read_offers_and_stakes(&state.api.store, &addresses).await?;
     let sort = query.get("sort").map_or("reputation", String::as_str);
@@ -290,7 +312,13 @@ async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<
         form.filters method="get" action="/providers" {
             label { "Region " input name="region" value=(field("region")) placeholder="any"; }
             label { "Min. reputation (bps) " input name="min_reputation" inputmode="numeric" value=(field("min_reputation")) placeholder="0"; }
-            label { "Max. price (raw/s) " input name="max_price" inputmode="numeric" value=(field("max_price")) placeholder="any"; }
+            label { "Token " select name="token" {
+                option value="" { "any" }
+                @for (address, (symbol, _)) in &state.tokens {
+                    option value=(address) selected[field("token").parse::<Address>().ok() == Some(*address)] { (symbol) }
+                }
+            } }
+            label { "Max. price per hour " input name="max_price_per_hour" inputmode="decimal" value=(field("max_price_per_hour")) placeholder="any"; }
             label { "Sort " select name="sort" {
                 @for (value, text) in [("reputation", "reputation"), ("earned", "earned"), ("address", "address")] {
                     option value=(value) selected[sort == value] { (text) }
@@ -313,7 +341,7 @@ async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<
             tbody {
                 @for p in &page.data {
                     @let own: Vec<&Offer> = offers.iter().filter(|o| o.provider == p.row.address).collect();
-                    @let cheapest = own.iter().filter(|o| !o.paused).min_by_key(|o| o.price_per_second);
+                    @let cheapest = own.iter().filter(|o| !o.paused).min_by_key(|o| state.value_of_price(o));
                     tr data-address=(p.row.address) {
                         td { a href=(format!("/providers/{}", p.row.address)) { (address_cell(p.row.address)) } }
                         td data-field="region" { (p.row.region) }

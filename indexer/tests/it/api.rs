@@ -87,6 +87,8 @@ async fn answers(db: Db, name: &str) {
         ("/v1/providers?limit=0", "limit"),
         ("/v1/providers?min_stake=5", "min_stake"),
         ("/v1/offers?max_price=-1", "max_price"),
+        ("/v1/offers?max_price=5", "max_price"),
+        ("/v1/providers?max_price=5", "max_price"),
         ("/v1/leases?tenant=0x12", "tenant"),
         ("/v1/leases?status=gone", "status"),
         ("/v1/disputes?colour=red", "colour"),
