@@ -470,6 +470,11 @@ pub(crate) struct LeaseView {
     pub(crate) escrow: u128,
     /// Seconds of service its escrow still pays for, from the block's time (0 once it ended).
     pub(crate) runway_secs: u64,
+    /// What the tenant gets back if everything that accrues is settled (an open lease; then its
+    /// refund at finalization is between this and `escrow`).
+    #[serde(with = "crate::rows::amount_text")]
+    #[schema(value_type = String)]
+    pub(crate) refund_if_served: u128,
     /// What was paid of what accrued by the block's time, in basis points (`null` before anything
     /// accrued; settlements come in arrears, so a running lease's figure trails).
     pub(crate) delivered_bps: Option<u64>,
@@ -483,6 +488,7 @@ impl LeaseView {
             escrow: row.escrow(),
             runway_secs: if row.status == LeaseStatus::Open { row.lease_end().saturating_sub(now) } else { 0 },
             delivered_bps: row.delivered_bps(now),
+            refund_if_served: if row.status == LeaseStatus::Open { row.refund_if_served() } else { 0 },
             row,
         }
     }

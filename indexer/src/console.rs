@@ -484,7 +484,6 @@ async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> Pag
     let r = &l.row;
     let now = block.timestamp;
     let amount = |raw: u128| state.amount(r.token, raw);
-    let full_cost = u128::from(r.price_per_second) * u128::from(l.lease_end.saturating_sub(r.started_at));
     let open = r.status == LeaseStatus::Open;
     let body = html! {
         section {
@@ -514,8 +513,8 @@ async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> Pag
                 dt { "In escrow" } dd #in-escrow { (amount(l.escrow)) }
                 @if open {
                     dt { "Runway" } dd #runway { @if l.runway_secs > 0 { "accrues until " (format_time_from(l.lease_end, now)) } @else { "ended " (format_time_from(l.lease_end, now)) } }
-                    dt { "Refund if fully served" } dd #refund-served { (amount(r.deposit.saturating_sub(full_cost.max(r.settled)))) }
-                    dt { "Refund if nothing more is settled" } dd #refund-now { (amount(r.deposit.saturating_sub(r.settled))) }
+                    dt { "Refund if fully served" } dd #refund-served { (amount(l.refund_if_served)) }
+                    dt { "Refund if nothing more is settled" } dd #refund-now { (amount(l.escrow)) }
                 }
                 dt { "Settlement deadline" } dd #deadline { (format_time_from(l.settlement_deadline, now)) }
                 dt { "Delivered" } dd #delivered { @match l.delivered_bps { Some(b) => (bps(b)), None => "–" }

@@ -514,6 +514,11 @@ impl Lease {
         self.accrued_by(u64::MAX)
     }
 
+    /// What the tenant gets back if the provider settles everything the terms let accrue.
+    pub fn refund_if_served(&self) -> u128 {
+        self.deposit.saturating_sub(self.accruable().max(self.settled))
+    }
+
     /// What its terms let accrue by `now` (while it runs, the time so far).
     pub fn accrued_by(&self, now: u64) -> u128 {
         let end = if self.stopped_at > 0 { self.stopped_at.min(self.lease_end()) } else { self.lease_end() };

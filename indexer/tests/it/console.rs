@@ -3,7 +3,9 @@
 //! must load without a console error or a missing asset and show the figures the JSON API gives;
 //! sorting, filters, pagination and the filter form must pick the API's rows; the live feed must
 //! show a settlement within two devnet blocks without a reload; the providers page must fit a
-//! phone's width. Screenshots of the pages go to docs/console/ (the README shows them).
+//! phone's width. Every page is also captured; with `OPENLEASE_CONSOLE_SCREENSHOTS=1` the
+//! captures go to docs/console/ (the README shows them), else to a scratch directory, so that a
+//! test run leaves the worktree as it was.
 //!
 //! Chromium and chromedriver are Debian's packages (`make browser` installs them).
 
@@ -273,7 +275,11 @@ impl Browser {
     }
 
     async fn screenshot(&self, name: &str) {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console");
+        let dir = if std::env::var_os("OPENLEASE_CONSOLE_SCREENSHOTS").is_some() {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/console")
+        } else {
+            std::env::temp_dir().join("openlease-console-screenshots")
+        };
         std::fs::create_dir_all(&dir).unwrap();
         let png = self.client.screenshot().await.unwrap();
         assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
@@ -492,7 +498,13 @@ async fn console_in_a_browser() {
     let l = &lease["data"];
     let token: Address = l["token"].as_str().unwrap().parse().unwrap();
     let decimals = market.manifest.stablecoin_at(token).unwrap().decimals;
-    for (css, field) in [("#deposit", "deposit"), ("#settled", "settled"), ("#in-escrow", "escrow")] {
+    for (css, field) in [
+        ("#deposit", "deposit"),
+        ("#settled", "settled"),
+        ("#in-escrow", "escrow"),
+        ("#refund-now", "escrow"),
+        ("#refund-served", "refund_if_served"),
+    ] {
         let text = browser.text(css).await;
         assert_eq!(raw_units(&text, decimals).0, amount(&l[field]), "lease: {field} ({text:?})");
     }
