@@ -964,11 +964,8 @@ pub(crate) async fn read_lease(store: &Store, id: &str) -> ApiResult<One<LeaseDe
     let row = sqlx::query("SELECT * FROM leases WHERE lease_id = $1").bind(id).fetch_optional(&mut *tx).await?;
     let Some(row) = row else { return Err(ApiError(StatusCode::NOT_FOUND, format!("no lease {id}"))) };
     let lease = LeaseView::new(Lease::from_row(&row)?, block.timestamp);
-    let settlements = sqlx::query("SELECT * FROM settlements WHERE lease_id = $1 ORDER BY block_number, log_index")
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-    let settlements: Vec<Settlement> = settlements.iter().map(Settlement::from_row).collect::<crate::Result<_>>()?;
+    let events = Store::lease_events(&mut *tx, id as u64).await?;
+    let settlements: Vec<Settlement> = events.iter().filter_map(crate::events::settlement).collect();
     let dispute = sqlx::query("SELECT * FROM disputes WHERE lease_id = $1").bind(id).fetch_optional(&mut *tx).await?;
     let dispute = dispute.as_ref().map(Dispute::from_row).transpose()?;
     Ok(answer(&block, LeaseDetail { lease, settlements, dispute }))
@@ -1052,7 +1049,7 @@ pub(crate) async fn read_stats(store: &Store) -> ApiResult<One<Stats>> {
         ("offers", "SELECT COUNT(*) FROM offers"),
         ("open_leases", "SELECT COUNT(*) FROM leases WHERE status = 'open'"),
         ("finalized_leases", "SELECT COUNT(*) FROM leases WHERE status = 'finalized'"),
-        ("settlements", "SELECT COUNT(*) FROM settlements"),
+        ("settlements", "SELECT CAST(COALESCE(SUM(settlement_count), 0) AS BIGINT) FROM leases"),
         ("open_disputes", "SELECT COUNT(*) FROM disputes WHERE status = 'open'"),
         ("events", "SELECT COUNT(*) FROM events"),
     ] {

@@ -4,13 +4,19 @@
 
 use std::collections::HashMap;
 
+use alloy::sol_types::SolEvent;
 use alloy::{
     dyn_abi::{DynSolValue, EventExt},
     json_abi::{Event, JsonAbi},
     primitives::{B256, LogData},
     sol_types::SolEventInterface,
 };
-use openlease_contracts::{Openlease::OpenleaseEvents, artifacts};
+use openlease_contracts::{
+    Openlease::{self, OpenleaseEvents},
+    artifacts,
+};
+
+use crate::{rows::Settlement, store::StoredEvent};
 use serde_json::{Map, Value};
 
 /// Decodes the market's logs.
@@ -62,6 +68,43 @@ impl EventCodec {
         }
         Some(Value::Object(args))
     }
+}
+
+/// The lease an event is about (the one it changes; a failover's old lease), if any.
+pub fn lease_of(event: &OpenleaseEvents) -> Option<u64> {
+    use OpenleaseEvents as E;
+    let id = match event {
+        E::LeaseOpened(e) => e.leaseId,
+        E::LeaseToppedUp(e) => e.leaseId,
+        E::LeaseClosed(e) => e.leaseId,
+        E::LeaseTerminated(e) => e.leaseId,
+        E::LeaseEvicted(e) => e.leaseId,
+        E::LeaseFailedOver(e) => e.leaseId,
+        E::LeaseFinalized(e) => e.leaseId,
+        E::LeaseSettled(e) => e.leaseId,
+        E::SettlementSkipped(e) => e.leaseId,
+        E::BondSlashed(e) => e.leaseId,
+        E::DisputeOpened(e) => e.leaseId,
+        E::DisputeRuled(e) => e.leaseId,
+        E::DisputeExpired(e) => e.leaseId,
+        _ => return None,
+    };
+    Some(id.saturating_to())
+}
+
+/// A stored `LeaseSettled` event as a settlement; `None` for any other event.
+pub fn settlement(event: &StoredEvent) -> Option<Settlement> {
+    let e = Openlease::LeaseSettled::decode_raw_log(event.topics.iter().copied(), &event.data).ok()?;
+    Some(Settlement {
+        block_number: event.block,
+        log_index: event.log_index,
+        tx_hash: event.tx_hash,
+        lease_id: e.leaseId.saturating_to(),
+        signer: e.signer,
+        cumulative_amount: e.cumulativeAmount.saturating_to(),
+        paid: e.paid.saturating_to(),
+        fee: e.fee.saturating_to(),
+    })
 }
 
 /// `leaseId` → `lease_id`, `metadataURI` → `metadata_uri`.

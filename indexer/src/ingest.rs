@@ -408,6 +408,7 @@ impl Ingestor {
                 block,
                 log_index: position.log_index,
                 seq,
+                lease_id: crate::events::lease_of(&event),
                 block_hash: log.block_hash.unwrap_or_default(),
                 timestamp: position.timestamp,
                 tx_hash: position.tx_hash,

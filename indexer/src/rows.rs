@@ -480,6 +480,8 @@ pub struct Lease {
     pub evicted: bool,
     /// The lease its tenant failed over to (0: none).
     pub failed_over_to: u64,
+    /// Receipts settled.
+    pub settlement_count: u64,
     /// When it stopped accruing before its terms' end (failover; 0: it did not).
     pub stopped_at: u64,
     pub block_number: u64,
@@ -488,7 +490,8 @@ entity!(Lease, "leases", key(lease_id: u64 => int),
     offer_id => int, tenant => address, provider => address, token => address, started_at => int, ends_at => int,
     deposit => amount, settled => amount, price_per_second => int, params_version => int,
     settlement_window => int, bond => amount, notice_period => int, min_ends_at => int, status => lease_status,
-    closed_by => address, terminated => bool, evicted => bool, failed_over_to => int, stopped_at => int,
+    closed_by => address, terminated => bool, evicted => bool, failed_over_to => int, settlement_count => int,
+    stopped_at => int,
     block_number => int);
 
 impl Lease {
@@ -533,7 +536,7 @@ impl Lease {
     }
 }
 
-/// One receipt settled: a `LeaseSettled` event.
+/// One receipt settled: a `LeaseSettled` event, as read from the events table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Settlement {
     pub block_number: u64,
@@ -556,8 +559,6 @@ pub struct Settlement {
     #[schema(value_type = String)]
     pub fee: u128,
 }
-entity!(Settlement, "settlements", key(block_number: u64 => int, log_index: u64 => int),
-    tx_hash => hash, lease_id => int, signer => address, cumulative_amount => amount, paid => amount, fee => amount);
 
 /// A tenant's session signer, as `sessionSigner` reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -201,8 +201,6 @@ pub struct Market {
     pub params_versions: Table<ParamsVersion>,
     pub tokens: Table<Token>,
     pub governance: Table<Governance>,
-    /// Settlements of the batch, in order (append-only: not part of the working set).
-    pub settlements: Vec<Settlement>,
     /// Decimals of the tokens the batch allows, read from them by ingestion before it applies
     /// the batch (the `tokens` rows keep them).
     pub decimals: Arc<BTreeMap<Address, u8>>,
@@ -589,6 +587,7 @@ impl Market {
             terminated: false,
             evicted: false,
             failed_over_to: 0,
+            settlement_count: 0,
             stopped_at: 0,
             block_number: block,
         };
@@ -645,6 +644,7 @@ impl Market {
         let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
         let (paid, fee) = (amount(e.paid), amount(e.fee));
         lease.settled = amount(e.settled);
+        lease.settlement_count += 1;
         let (tenant, provider, token) = (lease.tenant, lease.provider, lease.token);
         if e.signer != tenant {
             let signer = e.signer;
@@ -659,16 +659,6 @@ impl Market {
             p.total_earned += earned;
         }
         self.day_mut(provider, at).earned += earned;
-        self.settlements.push(Settlement {
-            block_number: block,
-            log_index: at.log_index,
-            tx_hash: at.tx_hash,
-            lease_id: number(e.leaseId),
-            signer: e.signer,
-            cumulative_amount: amount(e.cumulativeAmount),
-            paid,
-            fee,
-        });
     }
 
     fn slash(&mut self, e: &Openlease::BondSlashed, at: EventPosition) {

@@ -85,6 +85,8 @@ pub struct StoredEvent {
     pub log_index: u64,
     /// Its `/v1/events` id.
     pub seq: u64,
+    /// The lease it is about, if any.
+    pub lease_id: Option<u64>,
     pub block_hash: B256,
     pub timestamp: u64,
     pub tx_hash: B256,
@@ -97,7 +99,7 @@ pub struct StoredEvent {
 pub struct Batch<'a> {
     /// New events, in (block, log index) order.
     pub events: &'a [StoredEvent],
-    /// The working set after the events: its changed rows, prior rows and settlements are written.
+    /// The working set after the events: its changed rows and prior rows are written.
     pub market: &'a mut Market,
     /// New entries of the block-hash window.
     pub blocks: &'a [BlockRef],
@@ -326,6 +328,18 @@ impl Store {
         rows.iter().map(|row| Columns::new(row, "providers").parse("address")).collect()
     }
 
+    /// The events of `lease` in order, as `executor` sees them.
+    pub async fn lease_events<'e>(
+        executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+        lease: u64,
+    ) -> Result<Vec<StoredEvent>> {
+        let rows = sqlx::query("SELECT * FROM events WHERE lease_id = $1 ORDER BY seq")
+            .bind(lease as i64)
+            .fetch_all(executor)
+            .await?;
+        rows.iter().map(read_event).collect()
+    }
+
     /// How many events are stored.
     pub async fn event_count(&self) -> Result<u64> {
         let count: i64 = sqlx::query("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?.try_get(0)?;
@@ -354,8 +368,6 @@ impl Store {
         let postgres = self.backend == Backend::Postgres;
         let mut tx = self.pool.begin().await?;
         insert_events(&mut tx, postgres, batch.events).await?;
-        let settlements = std::mem::take(&mut batch.market.settlements);
-        upsert(&mut tx, postgres, &settlements).await?;
         let mut undo = Vec::new();
         macro_rules! write {
             ($field:ident, $ty:ty) => {
@@ -389,7 +401,7 @@ impl Store {
     }
 
     /// Rolls the mirror back to `ancestor`: puts back, newest first, every row as it was before
-    /// the blocks above it, drops their events, settlements, window and undo records, and records
+    /// the blocks above it, drops their events, window and undo records, and records
     /// the retraction (id `ancestor.seq`).
     pub async fn roll_back(&self, ancestor: &Cursor) -> Result<()> {
         let postgres = self.backend == Backend::Postgres;
@@ -416,7 +428,7 @@ impl Store {
             for_each_table!(restore);
             return Err(IndexerError::CorruptRow { table: "undo", message: format!("unknown entity `{entity}`") });
         }
-        for table in ["events", "settlements", "blocks", "undo"] {
+        for table in ["events", "blocks", "undo"] {
             let column = if table == "blocks" { "number" } else { "block_number" };
             // Table and column names come from the literals above.
             sqlx::query(AssertSqlSafe(format!("DELETE FROM {table} WHERE {column} > $1")))
@@ -447,6 +459,7 @@ fn read_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent> {
         block: c.u64("block_number")?,
         log_index: c.u64("log_index")?,
         seq: c.u64("seq")?,
+        lease_id: row.try_get::<Option<i64>, _>("lease_id")?.map(|id| id as u64),
         block_hash: c.hash("block_hash")?,
         timestamp: c.u64("block_timestamp")?,
         tx_hash: c.hash("tx_hash")?,
@@ -602,8 +615,8 @@ async fn restore<E: Entity>(tx: &mut Tx, postgres: bool, key: &str, prior: Optio
 async fn insert_events(tx: &mut Tx, postgres: bool, events: &[StoredEvent]) -> Result<()> {
     for chunk in events.chunks(ROWS_PER_INSERT) {
         let sql = format!(
-            "INSERT INTO events (block_number, log_index, seq, block_hash, block_timestamp, tx_hash, topics, data) VALUES {}",
-            placeholders(postgres, chunk.len(), 8, 1)
+            "INSERT INTO events (block_number, log_index, seq, lease_id, block_hash, block_timestamp, tx_hash, topics, data) VALUES {}",
+            placeholders(postgres, chunk.len(), 9, 1)
         );
         // Only placeholders are formatted in; the values are bound.
         let mut query = sqlx::query(AssertSqlSafe(sql));
@@ -612,6 +625,7 @@ async fn insert_events(tx: &mut Tx, postgres: bool, events: &[StoredEvent]) -> R
                 .bind(e.block as i64)
                 .bind(e.log_index as i64)
                 .bind(e.seq as i64)
+                .bind(e.lease_id.map(|id| id as i64))
                 .bind(e.block_hash.to_vec())
                 .bind(e.timestamp as i64)
                 .bind(e.tx_hash.to_vec())
