@@ -692,23 +692,8 @@ pub(crate) async fn read_offers_and_stakes(
     store: &Store,
     providers: &[Address],
 ) -> ApiResult<(Vec<Offer>, Vec<Stake>)> {
-    if providers.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let postgres = *store.backend() == crate::store::Backend::Postgres;
-    let marks: Vec<String> =
-        (1..=providers.len()).map(|i| if postgres { format!("${i}") } else { "?".into() }).collect();
-    let list = marks.join(", ");
     let mut tx = store.snapshot().await?;
-    let mut read = async |table: &str| {
-        let sql = format!("SELECT * FROM {table} WHERE provider IN ({list}) ORDER BY provider");
-        // The table names are literals; the addresses are bound.
-        let query = providers.iter().fold(sqlx::query(AssertSqlSafe(sql)), |q, a| q.bind(hex(a)));
-        query.fetch_all(&mut *tx).await
-    };
-    let offers = read("offers").await?.iter().map(Offer::from_row).collect::<crate::Result<_>>()?;
-    let stakes = read("stakes").await?.iter().map(Stake::from_row).collect::<crate::Result<_>>()?;
-    Ok((offers, stakes))
+    Ok((store.of_providers(&mut tx, providers).await?, store.of_providers(&mut tx, providers).await?))
 }
 
 /// An event's name, from its first topic.

@@ -286,18 +286,11 @@ fn with(query: &HashMap<String, String>, key: &str, value: Option<&str>) -> Stri
     if key != "cursor" {
         query.remove("cursor");
     }
-    let pairs: Vec<String> =
-        query.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| format!("{k}={}", encode(v))).collect();
-    if pairs.is_empty() { "/providers".into() } else { format!("/providers?{}", pairs.join("&")) }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    query.retain(|_, v| !v.is_empty());
+    match serde_urlencoded::to_string(&query) {
+        Ok(encoded) if !encoded.is_empty() => format!("/providers?{encoded}"),
+        _ => "/providers".into(),
+    }
 }
 
 async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {

@@ -340,6 +340,22 @@ impl Store {
         rows.iter().map(read_event).collect()
     }
 
+    /// The rows of `E` (a table with a `provider` column) of `providers`, as `tx` sees them.
+    pub async fn of_providers<E: Entity>(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        providers: &[Address],
+    ) -> Result<Vec<E>> {
+        if providers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks = list(self.backend == Backend::Postgres, providers.len());
+        let sql = format!("SELECT * FROM {} WHERE provider IN ({marks}) ORDER BY provider", E::TABLE);
+        // The table is the entity's constant; the addresses are bound.
+        let query = providers.iter().fold(sqlx::query(AssertSqlSafe(sql)), |q, a| q.bind(hex(a)));
+        query.fetch_all(&mut **tx).await?.iter().map(E::from_row).collect()
+    }
+
     /// How many events are stored.
     pub async fn event_count(&self) -> Result<u64> {
         let count: i64 = sqlx::query("SELECT COUNT(*) FROM events").fetch_one(&self.pool).await?.try_get(0)?;
@@ -491,6 +507,11 @@ fn placeholders(postgres: bool, rows: usize, columns: usize, first: usize) -> St
     sql
 }
 
+/// `$1, $2, …` on PostgreSQL, `?, ?, …` on SQLite: an `IN (…)` list of `n` values.
+fn list(postgres: bool, n: usize) -> String {
+    placeholders(postgres, n, 1, 1).replace(['(', ')'], "")
+}
+
 /// Reads the rows of `keys`.
 async fn select<E: Entity>(conn: &mut AnyConnection, postgres: bool, keys: &BTreeSet<E::Key>) -> Result<Vec<E>> {
     let keys: Vec<&E::Key> = keys.iter().collect();
@@ -499,7 +520,7 @@ async fn select<E: Entity>(conn: &mut AnyConnection, postgres: bool, keys: &BTre
     for chunk in keys.chunks(KEYS_PER_SELECT) {
         let list = placeholders(postgres, chunk.len(), key_columns.len(), 1);
         let sql = if key_columns.len() == 1 {
-            format!("SELECT * FROM {} WHERE {} IN ({})", E::TABLE, key_columns[0], &list[..].replace(['(', ')'], ""))
+            format!("SELECT * FROM {} WHERE {} IN ({})", E::TABLE, key_columns[0], self::list(postgres, chunk.len()))
         } else {
             format!("SELECT * FROM {} WHERE ({}) IN (VALUES {list})", E::TABLE, key_columns.join(", "))
         };
