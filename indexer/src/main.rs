@@ -110,7 +110,9 @@ async fn connect(
     let db = db.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("indexer.db").display()));
     let store = Store::connect(&db).await.wrap_err_with(|| format!("opening {db}"))?;
     let probe = Chain::connect(rpc_url, Default::default())?;
-    let chain_id = probe.chain_id().await.wrap_err_with(|| format!("reaching the node at {rpc_url}"))?;
+    let chain_id = probe.chain_id().await.wrap_err_with(|| {
+        format!("reaching the node at {rpc_url}: is it running? Give its URL with --rpc-url (or OPENLEASE_RPC_URL)")
+    })?;
     let manifest = Manifest::load(&Manifest::path(deployments, chain_id))?;
     let chain = Chain::connect(rpc_url, manifest.market())?;
     Ok((store, chain, manifest))
