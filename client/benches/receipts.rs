@@ -35,7 +35,7 @@ struct Fixture {
 fn fixture() -> Fixture {
     let key = PrivateKeySigner::random();
     let domain = ReceiptDomain::new(31337, Address::repeat_byte(0x42));
-    let terms = SignerTerms { cap: U256::MAX, spent: U256::ZERO, expires_at: u64::MAX };
+    let terms = SignerTerms { cap: U256::MAX, spent: U256::ZERO, expires_at: u64::MAX, revoked: false };
     let verifier = ReceiptVerifier::new(domain, key.address(), terms).with_lease(LEASE, U256::ZERO);
     let signer = ReceiptSigner::new(key, domain);
     let receipts: Vec<_> = (1..=BATCH as u64).map(|i| signer.sign(receipt(i)).unwrap()).collect();

@@ -41,8 +41,9 @@ async fn main() -> eyre::Result<()> {
         client.update_provider(&details).await?;
         println!("profile updated");
     } else {
-        // This account signs its own usage attestations; the key is fixed at registration.
-        client.register_provider(&details, me).await?;
+        // This account signs its own usage attestations (proving it holds the key); the key is
+        // fixed at registration.
+        client.register_provider(&details).await?;
         println!("registered");
     }
 

@@ -17,7 +17,7 @@ use alloy::{
     primitives::{U256, keccak256},
     signers::local::PrivateKeySigner,
 };
-use openlease_client::{Client, LeaseRequest, Manifest, ReceiptVerifier, parse_units};
+use openlease_client::{Client, LeaseRequest, Manifest, ReceiptVerifier, SignerGrant, parse_units};
 
 /// anvil's account 8: the provider of the `provider_lifecycle` example.
 const PROVIDER_KEY: &str = "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97";
@@ -43,17 +43,18 @@ async fn main() -> eyre::Result<()> {
     let decimals = tenant.manifest().stablecoin_at(token).map_or(6, |c| c.decimals);
     let deposit = parse_units("5", decimals)?;
     tenant.send(tenant.token(token).mint(tenant.address(), deposit)).await?;
-    let request = LeaseRequest::new(&tenant.offer_quote(offer_id).await?, 3_600, deposit);
-    let lease_id = tenant.open_lease(request).await?.lease_id;
+    // The session key is authorized for this provider in the transaction that opens the lease.
     let session = PrivateKeySigner::random();
     let expiry = tenant.now().await? + 3_600;
-    tenant.authorize_signer(session.address(), deposit, expiry).await?;
+    let grant = SignerGrant { signer: session.address(), cap: deposit, expires_at: expiry };
+    let request = LeaseRequest::new(&tenant.offer_quote(offer_id).await?, 3_600, deposit).authorizing(grant);
+    let lease_id = tenant.open_lease(request).await?.lease_id;
     let signer = tenant.receipt_signer(session.clone());
     let state = tenant.lease(lease_id).await?;
     println!("serving lease {lease_id} of {} at {} units/s", tenant.address(), state.pricePerSecond);
 
     // The provider's side: terms read from the chain, the lease's settled total as the baseline.
-    let terms = provider.session_signer(tenant.address(), session.address()).await?;
+    let terms = provider.session_signer(tenant.address(), session.address(), provider.address()).await?;
     let mut verifier = ReceiptVerifier::new(provider.receipt_domain(), session.address(), terms)
         .with_lease(lease_id, U256::from(state.settled));
 
@@ -84,7 +85,7 @@ async fn main() -> eyre::Result<()> {
                     provider.amount(token, outcome.paid)
                 );
             }
-            verifier.set_terms(provider.session_signer(tenant.address(), session.address()).await?);
+            verifier.set_terms(provider.session_signer(tenant.address(), session.address(), provider.address()).await?);
         }
     }
     let closes_at = tenant.close_lease(lease_id).await?;

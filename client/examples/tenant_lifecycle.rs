@@ -44,8 +44,9 @@ async fn main() -> eyre::Result<()> {
     );
 
     let expires_at = client.now().await? + 7 * 86_400;
-    client.authorize_signer(SESSION_SIGNER, parse_units("1000", coin.decimals)?, expires_at).await?;
-    let terms = client.session_signer(me, SESSION_SIGNER).await?;
+    // Each provider gets its own authorization: what one accepted, no other can claim first.
+    client.authorize_signer(SESSION_SIGNER, PROVIDER, parse_units("1000", coin.decimals)?, expires_at).await?;
+    let terms = client.session_signer(me, SESSION_SIGNER, PROVIDER).await?;
     println!(
         "session signer {SESSION_SIGNER}: cap {}, spent {}",
         client.amount(coin.address, terms.cap),

@@ -139,6 +139,15 @@ impl<P: Provider + Clone> Client<P> {
         crate::tx::send_locked(&self.provider, request, &self.tx_policy, &self.send_lock).await
     }
 
+    /// Sends `input`, the calldata of one of the market's functions, from this account.
+    pub(crate) async fn send_calldata(&self, input: alloy::primitives::Bytes) -> Result<TransactionReceipt> {
+        let request = alloy::rpc::types::TransactionRequest::default()
+            .to(self.manifest.market())
+            .from(self.address())
+            .input(input.into());
+        crate::tx::send_locked(&self.provider, request, &self.tx_policy, &self.send_lock).await
+    }
+
     /// The latest block's timestamp: the market's `block.timestamp` for the next call.
     pub async fn now(&self) -> Result<u64> {
         let block = self
@@ -175,9 +184,9 @@ impl<P: Provider + Clone> Client<P> {
         Ok(self.token(token).balanceOf(account).call().await?)
     }
 
-    /// What `tenant` allows `signer`: cap, spent, expiry.
-    pub async fn session_signer(&self, tenant: Address, signer: Address) -> Result<SignerTerms> {
-        Ok(self.market.sessionSigner(tenant, signer).call().await?.into())
+    /// What `tenant` allows `signer` for the leases of `provider`: cap, spent, expiry.
+    pub async fn session_signer(&self, tenant: Address, signer: Address, provider: Address) -> Result<SignerTerms> {
+        Ok(self.market.sessionSigner(tenant, signer, provider).call().await?.into())
     }
 
     /// An amount of `token` in its units, for display (`12.5 USDC`).

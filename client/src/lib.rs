@@ -21,13 +21,15 @@ pub use error::{Error, OpenleaseErrors, Result};
 /// The bindings the SDK is written on, for what it does not wrap.
 pub use openlease_contracts as contracts;
 pub use openlease_contracts::manifest::{Manifest, ManifestError, StablecoinEntry};
-pub use provider::{OfferTerms, OpenedLease, ProviderDetails, SettlementOutcome, SettlementResult};
+pub use provider::{
+    Eviction, OfferTerms, OpenedLease, PaymentDemand, ProviderDetails, SettlementOutcome, SettlementResult,
+};
 pub use receipt::{
     ReceiptBook, ReceiptDomain, ReceiptError, ReceiptFile, ReceiptFileError, ReceiptSigner, ReceiptVerifier,
     ServiceReceipt, SignatureChecked, SignedReceipt, SignerTerms, recover_signer,
 };
 pub use risk::{Exposure, Runway, StakeView};
-pub use tenant::{DepositMethod, Failover, LeaseOpening, LeaseRequest, OfferQuote};
+pub use tenant::{DepositMethod, Failover, LeaseOpening, LeaseRequest, OfferQuote, SignerGrant};
 pub use tx::{TxPolicy, send_transaction};
 pub use units::{
     AmountError, DurationError, PriceError, TokenAmount, TypedAmount, TypedAmountError, TypedDuration, TypedPrice,

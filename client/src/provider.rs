@@ -78,27 +78,84 @@ impl SettlementOutcome {
     }
 }
 
+/// A payment demand just made: unless the lease's settled total reaches `due` by `evictable_at`,
+/// the provider may evict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentDemand {
+    pub lease_id: U256,
+    /// What the terms let accrue until the payment grace before the demand.
+    pub due: U256,
+    /// Settled when the demand was made.
+    pub settled: U256,
+    pub evictable_at: u64,
+}
+
+/// An eviction just made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Eviction {
+    pub lease_id: U256,
+    /// Paid to the provider from the escrow for the capacity the tenant held.
+    pub hold_charge: U256,
+    /// Refunded to the tenant at once: the escrow no receipt can claim any more.
+    pub refund: U256,
+    /// Until when the bond stays locked and the tenant may dispute; then it can be finalized.
+    pub remedies_until: u64,
+}
+
 impl<P: Provider + Clone> Client<P> {
-    /// Registers this account as a provider. `attestation_key` (an EOA, often this account) signs
-    /// the provider's usage attestations, for good: it cannot be changed later.
-    pub async fn register_provider(
+    /// Registers this account as a provider, its own key as the attestation key (see
+    /// [`Self::register_provider_with_key`]).
+    pub async fn register_provider(&self, details: &ProviderDetails) -> Result<TransactionReceipt> {
+        let key = self.signer().clone();
+        self.register_provider_with_key(details, &key).await
+    }
+
+    /// Registers this account as a provider whose usage attestations `attestation_key` signs, for
+    /// good: it cannot be changed later. The key proves it is held by signing the registration.
+    pub async fn register_provider_with_key(
         &self,
         details: &ProviderDetails,
-        attestation_key: Address,
+        attestation_key: &alloy::signers::local::PrivateKeySigner,
     ) -> Result<TransactionReceipt> {
         let d = details.clone();
-        let call =
-            self.market().registerProvider(d.metadata_uri, d.endpoint, d.region, d.attributes_hash, attestation_key);
+        let proof = self.receipt_domain().attestation_key_proof(attestation_key, self.address())?;
+        let call = self.market().registerProvider(
+            d.metadata_uri,
+            d.endpoint,
+            d.region,
+            d.attributes_hash,
+            attestation_key.address(),
+            proof,
+        );
         self.send(call).await
     }
 
-    /// Ends a running lease whose tenant has not paid for service older than the market's payment
-    /// grace: no bond is slashed, the lease is finalized at once (capacity and bond freed) and the
-    /// tenant refunded all it did not settle. Receipts this provider holds for it are forfeit:
-    /// settle them first. Returns the refund.
-    pub async fn evict_lease(&self, lease_id: U256) -> Result<U256> {
+    /// Demands payment of a lease whose tenant has not paid for service older than the market's
+    /// payment grace. Settle the receipts held for it first: a demand they answer is wasted.
+    pub async fn demand_payment(&self, lease_id: U256) -> Result<PaymentDemand> {
+        let tx = self.send(self.market().demandPayment(lease_id)).await?;
+        let e = find::<Openlease::PaymentDemanded>(&tx)?;
+        Ok(PaymentDemand { lease_id, due: e.due, settled: e.settled, evictable_at: e.evictableAt.saturating_to() })
+    }
+
+    /// Ends a lease whose payment demand went unanswered for the payment grace: the lease stops,
+    /// its capacity is freed, the tenant pays for the grace it held and is refunded what no
+    /// receipt can claim. Receipts this provider holds for service before now stay settleable
+    /// through the settlement window; the bond stays locked until the tenant's remedies end.
+    pub async fn evict_lease(&self, lease_id: U256) -> Result<Eviction> {
         let tx = self.send(self.market().evictLease(lease_id)).await?;
-        Ok(find::<Openlease::LeaseFinalized>(&tx)?.refund)
+        let e = find::<Openlease::LeaseEvicted>(&tx)?;
+        Ok(Eviction {
+            lease_id,
+            hold_charge: e.holdCharge,
+            refund: e.refund,
+            remedies_until: e.remediesUntil.saturating_to(),
+        })
+    }
+
+    /// Accepts governance parameters `version` (in force) for the new leases of `offer_id`.
+    pub async fn accept_params(&self, offer_id: U256, version: u16) -> Result<TransactionReceipt> {
+        self.send(self.market().acceptParams(offer_id, version)).await
     }
 
     /// Replaces this provider's profile.

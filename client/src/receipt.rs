@@ -26,6 +26,9 @@ static SERVICE_RECEIPT_TYPEHASH: LazyLock<B256> = LazyLock::new(|| {
     keccak256("ServiceReceipt(uint256 leaseId,uint256 cumulativeAmount,bytes32 usageDigest,uint64 periodEnd)")
 });
 
+/// keccak256 of the `AttestationKey` type string, as in the market's `ATTESTATION_KEY_TYPEHASH`.
+static ATTESTATION_KEY_TYPEHASH: LazyLock<B256> = LazyLock::new(|| keccak256("AttestationKey(address provider)"));
+
 /// Why a receipt was refused. Each is a reason the market would not pay it, or would pay less
 /// than it claims, found before any work is served against it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,16 +74,16 @@ pub enum ReceiptError {
     /// The tenant never authorized the signer (its cap is zero on chain).
     #[error("signer {signer} is not authorized by the tenant")]
     SignerNotAuthorized { signer: Address },
-    /// The tenant revoked the signer.
+    /// The tenant revoked the signer: no service after the revocation is paid.
     #[error("signer {signer} was revoked by the tenant")]
     SignerRevoked { signer: Address },
-    /// The signer's authorization ran out.
-    #[error("signer {signer} expired at {expires_at} (now {now})")]
+    /// The signer's authorization ran out: no service after its expiry is paid.
+    #[error("signer {signer} expired at {expires_at} (the receipt's period or the service ends at {now})")]
     SignerExpired {
         signer: Address,
         /// When its authorization ended.
         expires_at: u64,
-        /// The time the receipt was checked at.
+        /// The time checked: the receipt's period end, or now for more service.
         now: u64,
     },
     /// The receipt does not raise the lease's cumulative amount above the newest accepted one.
@@ -148,6 +151,29 @@ impl ReceiptDomain {
         }
     }
 
+    /// The signature by which an attestation key proves it is held when `provider` registers it:
+    /// the key's signature of `AttestationKey(address provider)` under this domain.
+    pub fn attestation_key_proof(
+        &self,
+        key: &PrivateKeySigner,
+        provider: Address,
+    ) -> crate::Result<alloy::primitives::Bytes> {
+        let mut words = [0u8; 64];
+        words[..32].copy_from_slice(ATTESTATION_KEY_TYPEHASH.as_slice());
+        words[44..64].copy_from_slice(provider.as_slice());
+        let digest = self.typed_digest(keccak256(words));
+        Ok(key.sign_hash_sync(&digest)?.normalized_s().as_bytes().into())
+    }
+
+    /// The EIP-712 digest of a struct hash under this domain.
+    fn typed_digest(&self, struct_hash: B256) -> B256 {
+        let mut message = [0u8; 66];
+        message[..2].copy_from_slice(&[0x19, 0x01]);
+        message[2..34].copy_from_slice(self.separator.as_slice());
+        message[34..].copy_from_slice(struct_hash.as_slice());
+        keccak256(message)
+    }
+
     /// The digest a signer signs for `receipt`: what the market's `receiptDigest` returns.
     pub fn digest(&self, receipt: &ServiceReceipt) -> B256 {
         let mut words = [0u8; 160];
@@ -156,13 +182,7 @@ impl ReceiptDomain {
         words[64..96].copy_from_slice(&receipt.cumulativeAmount.to_be_bytes::<32>());
         words[96..128].copy_from_slice(receipt.usageDigest.as_slice());
         words[152..160].copy_from_slice(&receipt.periodEnd.to_be_bytes());
-        let struct_hash = keccak256(words);
-
-        let mut message = [0u8; 66];
-        message[..2].copy_from_slice(&[0x19, 0x01]);
-        message[2..34].copy_from_slice(self.separator.as_slice());
-        message[34..].copy_from_slice(struct_hash.as_slice());
-        keccak256(message)
+        self.typed_digest(keccak256(words))
     }
 }
 
@@ -359,22 +379,26 @@ impl ReceiptSigner {
     }
 }
 
-/// What the tenant allows a session signer: the market's `SessionSigner`, read with
-/// `sessionSigner(tenant, signer)` (see [`crate::Client::session_signer`]).
+/// What the tenant allows a session signer for one provider's leases: the market's
+/// `SessionSigner`, read with `sessionSigner(tenant, signer, provider)` (see
+/// [`crate::Client::session_signer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignerTerms {
     /// The most the signer may attest in total, in raw token units; zero if never authorized.
     pub cap: U256,
     /// What was settled against its receipts so far.
     pub spent: U256,
-    /// Unix time its authorization ends; zero once revoked.
+    /// Unix time its authorization ends: receipts pay for service until then. A revocation
+    /// brings it forward to the revocation.
     pub expires_at: u64,
+    /// Whether the tenant revoked the signer.
+    pub revoked: bool,
 }
 
 impl SignerTerms {
     /// The terms of a tenant signing its own receipts: no cap, no expiry.
     pub fn tenant() -> Self {
-        Self { cap: U256::MAX, spent: U256::ZERO, expires_at: u64::MAX }
+        Self { cap: U256::MAX, spent: U256::ZERO, expires_at: u64::MAX, revoked: false }
     }
 
     /// Whether the tenant ever authorized the signer.
@@ -384,21 +408,32 @@ impl SignerTerms {
 
     /// Whether the tenant revoked the signer.
     pub fn is_revoked(&self) -> bool {
-        self.is_authorized() && self.expires_at == 0
+        self.is_authorized() && self.revoked
     }
 
-    /// Why the market would pay no receipt of this signer at `now`, if it would not: the market's
-    /// order of checks (never authorized, revoked, expired).
-    pub fn refusal(&self, now: u64) -> Option<openlease_contracts::SettlementResult> {
+    /// Why the market would not pay this signer's receipt for service until `period_end`, if it
+    /// would not: never authorized, or the period ends at or after the expiry (revoked or
+    /// expired). The one rule of signer validity: the market's, whenever the receipt is settled.
+    /// For more service, ask with the time it would be served at (now).
+    pub fn refusal(&self, period_end: u64) -> Option<openlease_contracts::SettlementResult> {
         use openlease_contracts::SettlementResult as R;
         if !self.is_authorized() {
             Some(R::SignerNotAuthorized)
-        } else if self.is_revoked() {
-            Some(R::SignerRevoked)
-        } else if now >= self.expires_at {
-            Some(R::SignerExpired)
+        } else if period_end >= self.expires_at {
+            Some(if self.revoked { R::SignerRevoked } else { R::SignerExpired })
         } else {
             None
+        }
+    }
+
+    /// [`Self::refusal`] as a [`ReceiptError`] about `signer`.
+    pub fn check(&self, signer: Address, period_end: u64) -> Result<(), ReceiptError> {
+        use openlease_contracts::SettlementResult as R;
+        match self.refusal(period_end) {
+            None => Ok(()),
+            Some(R::SignerNotAuthorized) => Err(ReceiptError::SignerNotAuthorized { signer }),
+            Some(R::SignerRevoked) => Err(ReceiptError::SignerRevoked { signer }),
+            Some(_) => Err(ReceiptError::SignerExpired { signer, expires_at: self.expires_at, now: period_end }),
         }
     }
 
@@ -410,7 +445,12 @@ impl SignerTerms {
 
 impl From<openlease_contracts::IOpenleaseTypes::SessionSigner> for SignerTerms {
     fn from(s: openlease_contracts::IOpenleaseTypes::SessionSigner) -> Self {
-        Self { cap: U256::from(s.cap), spent: U256::from(s.spent), expires_at: s.expiresAt.to::<u64>() }
+        Self {
+            cap: U256::from(s.cap),
+            spent: U256::from(s.spent),
+            expires_at: s.expiresAt.to::<u64>(),
+            revoked: s.revoked,
+        }
     }
 }
 
@@ -594,7 +634,9 @@ impl ReceiptVerifier {
         self.check_amount(&checked.receipt)
     }
 
-    /// The lease is served here, the signer is the one accepted and may sign at `now`.
+    /// The lease is served here, the signer is the one accepted, and both the receipt's period
+    /// and the service it buys at `now` fall before the signer's expiry (or revocation): the
+    /// market pays the receipt whenever it is settled, and no service is given that it would not.
     fn check_signer(&self, signed: &SignedReceipt, now: u64) -> Result<(), ReceiptError> {
         let lease_id = signed.receipt.leaseId;
         if !self.book.has_lease(lease_id) {
@@ -604,16 +646,7 @@ impl ReceiptVerifier {
         if signer != self.signer {
             return Err(ReceiptError::UnknownSigner { signer, expected: self.signer });
         }
-        if !self.terms.is_authorized() {
-            return Err(ReceiptError::SignerNotAuthorized { signer });
-        }
-        if self.terms.is_revoked() {
-            return Err(ReceiptError::SignerRevoked { signer });
-        }
-        if now >= self.terms.expires_at {
-            return Err(ReceiptError::SignerExpired { signer, expires_at: self.terms.expires_at, now });
-        }
-        Ok(())
+        self.terms.check(signer, signed.receipt.periodEnd.max(now))
     }
 
     /// The receipt raises its lease's accepted amount and keeps the signer within its cap.
@@ -738,14 +771,14 @@ mod tests {
             leaseId: U256::from(lease),
             cumulativeAmount: U256::from(amount),
             usageDigest: b256!("0x1111111111111111111111111111111111111111111111111111111111111111"),
-            periodEnd: 1_700_000_000,
+            periodEnd: 1_000,
         }
     }
 
     fn setup() -> (ReceiptSigner, ReceiptVerifier) {
         let key = PrivateKeySigner::random();
         let domain = ReceiptDomain::new(31337, MARKET);
-        let terms = SignerTerms { cap: U256::from(1_000), spent: U256::from(100), expires_at: 2_000 };
+        let terms = SignerTerms { cap: U256::from(1_000), spent: U256::from(100), expires_at: 2_000, revoked: false };
         let verifier = ReceiptVerifier::new(domain, key.address(), terms).with_lease(U256::from(1), U256::ZERO);
         (ReceiptSigner::new(key, domain), verifier)
     }
@@ -774,7 +807,7 @@ mod tests {
                 attested: U256::from(1_100)
             })
         );
-        verifier.set_terms(SignerTerms { cap: U256::from(1_000), spent: U256::from(700), expires_at: 2_000 });
+        verifier.set_terms(SignerTerms { cap: U256::from(1_000), spent: U256::from(700), ..verifier.terms() });
         assert!(matches!(verifier.verify(&over, 1_000), Err(ReceiptError::OverCap { .. })));
         verifier.accept(signer.sign(receipt(1, 900)).unwrap(), 1_000).unwrap();
     }
@@ -850,7 +883,29 @@ mod tests {
         );
         verifier.verify(&signer.sign(receipt(1, 900)).unwrap(), 1_000).unwrap();
 
-        verifier.set_terms(SignerTerms { expires_at: 0, ..verifier.terms() });
+        // Revoked at 1,000: the receipt for the period until 1,000 is refused as more service,
+        // and the market refuses no receipt for service before 999.
+        verifier.set_terms(SignerTerms { expires_at: 1_000, revoked: true, ..verifier.terms() });
         assert!(matches!(verifier.verify(&over, 1_000), Err(ReceiptError::SignerRevoked { .. })));
+        assert_eq!(verifier.terms().refusal(999), None, "service before the revocation stays payable");
+        assert_eq!(
+            verifier.terms().refusal(1_000),
+            Some(openlease_contracts::SettlementResult::SignerRevoked),
+            "service from the revocation on is not"
+        );
+    }
+
+    #[test]
+    fn an_attestation_key_proof_recovers_to_the_key_under_the_market_domain() {
+        let key = PrivateKeySigner::random();
+        let provider = Address::repeat_byte(0x07);
+        let domain = ReceiptDomain::new(31337, MARKET);
+        let proof = domain.attestation_key_proof(&key, provider).unwrap();
+        alloy::sol! { struct AttestationKey { address provider; } }
+        let digest = AttestationKey { provider }.eip712_signing_hash(&domain.eip712());
+        let signature = alloy::primitives::Signature::from_raw(&proof).unwrap();
+        assert_eq!(signature.recover_address_from_prehash(&digest).unwrap(), key.address());
+        let other = ReceiptDomain::new(1, MARKET).attestation_key_proof(&key, provider).unwrap();
+        assert_ne!(proof, other, "bound to the chain");
     }
 }

@@ -23,7 +23,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 
-use crate::{Client, Error, LeaseRequest, ReceiptSigner, Result, receipt::wire};
+use crate::{Client, Error, LeaseRequest, ReceiptSigner, Result, SignedReceipt, SignerGrant, receipt::wire};
 
 /// How a session leases, pays and fails over.
 #[derive(Debug, Clone)]
@@ -33,7 +33,8 @@ pub struct SessionConfig {
     /// The escrow each lease should hold (the first is deposited; a failover tops the escrow it
     /// moves up to this), raw units of the token.
     pub deposit: U256,
-    /// The session signer's cap: the most this session's receipts may attest, over all leases.
+    /// The most this session's receipts may attest, over all leases: each provider's authorization
+    /// gets what is left of it when its lease opens.
     pub budget: U256,
     /// Failed requests in a row on one provider before leaving it.
     pub failures_before_failover: u32,
@@ -149,16 +150,27 @@ pub struct Session<P> {
     leaving: Option<Instant>,
     /// Chain times of the current provider's unanswered requests (the evidence of a dispute).
     silent: Vec<u64>,
+    /// When the session's signer's authorizations end.
+    expiry: u64,
+    /// The newest receipt signed for each lease: what answers a payment demand.
+    newest: Vec<SignedReceipt>,
+    /// Chain time payment demands were last looked for.
+    demands_checked_at: u64,
 }
+
+/// How often (chain seconds) a session looks for payment demands on its leases: well inside the
+/// market's payment grace, so that a demand is answered long before it would let the provider evict.
+pub const DEMAND_CHECK_INTERVAL: u64 = 300;
 
 impl<P: Provider + Clone> Session<P> {
     /// Opens a lease of the first of `choices` that takes one (by permit where the token has
-    /// it) and authorizes a fresh session signer for `config.budget`; the rest are the failover
-    /// order. With no choice that opens, the session starts on its fallback (or fails without).
+    /// it), authorizing a fresh session signer for its provider in the same transaction; the rest
+    /// are the failover order. With no choice that opens, the session starts on its fallback (or
+    /// fails without).
     pub async fn start(client: Client<P>, choices: Vec<Destination>, config: SessionConfig) -> Result<Self> {
         let key = PrivateKeySigner::random();
-        let expiry = client.now().await? + 30 * 86_400;
-        client.authorize_signer(key.address(), config.budget, expiry).await?;
+        let now = client.now().await?;
+        let expiry = now + 30 * 86_400;
         let http = reqwest::Client::builder().timeout(config.request_timeout).build().map_err(http_error)?;
         let mut session = Self {
             signer: client.receipt_signer(key),
@@ -170,6 +182,9 @@ impl<P: Provider + Clone> Session<P> {
             report: SessionReport::default(),
             leaving: None,
             silent: Vec::new(),
+            expiry,
+            newest: Vec::new(),
+            demands_checked_at: now,
         };
         session.move_on(None).await?;
         Ok(session)
@@ -178,6 +193,11 @@ impl<P: Provider + Clone> Session<P> {
     /// The cost so far.
     pub fn report(&self) -> &SessionReport {
         &self.report
+    }
+
+    /// The session signer: what the tenant authorizes (per provider) and may revoke.
+    pub fn signer(&self) -> Address {
+        self.signer.address()
     }
 
     /// The lease in use, if a provider serves.
@@ -237,18 +257,44 @@ impl<P: Provider + Clone> Session<P> {
 
     async fn open(&self, destination: &Destination, old: Option<U256>) -> Result<U256> {
         let quote = self.client.offer_quote(destination.offer_id).await?;
+        // The provider's own authorization, with what is left of the budget, in the same
+        // transaction: no other provider's receipts can use it up.
+        // A provider already leased from keeps its authorization: a cap never decreases.
+        let tenant = self.client.address();
+        let authorized = self.client.session_signer(tenant, self.signer.address(), destination.provider).await?;
+        let grant = (!authorized.is_authorized()).then(|| SignerGrant {
+            signer: self.signer.address(),
+            cap: self.config.budget.saturating_sub(self.report.paid()),
+            expires_at: self.expiry,
+        });
+        let deposit = match old {
+            Some(old) => self.config.deposit.saturating_sub(self.moved_by_failover(old).await?),
+            None => self.config.deposit,
+        };
+        let mut request = LeaseRequest::new(&quote, self.config.duration, deposit);
+        request.authorize = grant;
         match old {
-            Some(old) => {
-                let moved = self.moved_by_failover(old).await?;
-                let extra = self.config.deposit.saturating_sub(moved);
-                let request = LeaseRequest::new(&quote, self.config.duration, extra);
-                Ok(self.client.failover_lease(old, request).await?.lease_id)
-            }
-            None => {
-                let request = LeaseRequest::new(&quote, self.config.duration, self.config.deposit);
-                Ok(self.client.open_lease(request).await?.lease_id)
+            Some(old) => Ok(self.client.failover_lease(old, request).await?.lease_id),
+            None => Ok(self.client.open_lease(request).await?.lease_id),
+        }
+    }
+
+    /// Answers every payment demand standing on the session's leases by settling the newest
+    /// receipt given for the lease: a provider that holds receipts back cannot evict a tenant that
+    /// paid. Sessions do it on their own every [`DEMAND_CHECK_INTERVAL`]; returns what was paid.
+    pub async fn answer_demands(&mut self) -> Result<U256> {
+        let mut paid = U256::ZERO;
+        for newest in self.newest.clone() {
+            match self.client.answer_demand(newest.receipt.leaseId, &newest).await {
+                Ok(Some(amount)) => {
+                    tracing::info!(lease = %newest.receipt.leaseId, %amount, "answered a payment demand");
+                    paid += amount;
+                }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(lease = %newest.receipt.leaseId, %error, "could not answer a demand"),
             }
         }
+        Ok(paid)
     }
 
     /// What `failoverLease` will move out of `old`: its deposit beyond what its terms can still
@@ -280,6 +326,10 @@ impl<P: Provider + Clone> Session<P> {
             }
             let outcome = request.send().await;
             let now = self.client.now().await?;
+            if now >= self.demands_checked_at + DEMAND_CHECK_INTERVAL {
+                self.demands_checked_at = now;
+                self.answer_demands().await?;
+            }
             match outcome {
                 Ok(answer) if answer.status().is_success() => {
                     let status = answer.status().as_u16();
@@ -318,6 +368,8 @@ impl<P: Provider + Clone> Session<P> {
         let digest = B256::from(U256::from(used.served_secs));
         let signed = self.signer.sign_usage(current.lease_id, due, digest, current.served_until)?;
         used.paid = due;
+        self.newest.retain(|r| r.receipt.leaseId != current.lease_id);
+        self.newest.push(signed.clone());
         Ok(Some(wire::receipt_header(self.signer.domain(), &signed)))
     }
 

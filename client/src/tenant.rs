@@ -23,7 +23,8 @@ sol! {
 const PERMIT_LIFETIME: u64 = 3600;
 
 /// An offer's terms as a tenant reads them before leasing: the offer, the governance parameters
-/// a new lease gets, and the hash that binds them, all read at one block.
+/// a new lease gets (the version its provider accepted for it), and the hash that binds them, all
+/// read at one block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfferQuote {
     pub offer_id: U256,
@@ -48,14 +49,32 @@ pub struct LeaseRequest {
     /// added to the escrow moved from the old lease.
     pub deposit: U256,
     /// The terms accepted ([`OfferQuote::terms_hash`]): if the provider changes any of them (or
-    /// new governance parameters take effect) before the lease opens, opening reverts.
+    /// accepts new governance parameters) before the lease opens, opening reverts.
     pub terms_hash: B256,
+    /// A session signer to authorize for the offer's provider in the same transaction.
+    pub authorize: Option<SignerGrant>,
+}
+
+/// A session signer's authorization for one provider: it may attest up to `cap` raw units to that
+/// provider's leases, for service until `expires_at`. Scoped so that what one provider accepted
+/// can never be claimed first by another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignerGrant {
+    pub signer: Address,
+    pub cap: U256,
+    pub expires_at: u64,
 }
 
 impl LeaseRequest {
     /// A request on the terms of `quote`.
     pub fn new(quote: &OfferQuote, duration: u32, deposit: U256) -> Self {
-        Self { offer_id: quote.offer_id, duration, deposit, terms_hash: quote.terms_hash }
+        Self { offer_id: quote.offer_id, duration, deposit, terms_hash: quote.terms_hash, authorize: None }
+    }
+
+    /// Authorizes `grant` for the offer's provider in the transaction that opens the lease.
+    pub fn authorizing(mut self, grant: SignerGrant) -> Self {
+        self.authorize = Some(grant);
+        self
     }
 }
 
@@ -94,20 +113,21 @@ impl<P: Provider + Clone> Client<P> {
         let at = alloy::eips::BlockId::number(block);
         let offer = market.offer(offer_id).block(at).call().await?;
         let terms_hash = market.offerTermsHash(offer_id).block(at).call().await?;
-        let params = market.params().block(at).call().await?;
+        let params = market.paramsAt(U256::from(offer.paramsVersion)).block(at).call().await?;
         Ok(OfferQuote { offer_id, offer, params, terms_hash, block })
     }
 
-    /// Opens a lease: by EIP-2612 permit when the offer's token supports it, else by allowance.
+    /// Opens a lease: by EIP-2612 permit when the offer's token supports it, else by allowance;
+    /// with the request's signer authorization for the offer's provider in the same transaction.
     pub async fn open_lease(&self, request: LeaseRequest) -> Result<LeaseOpening> {
         let offer = self.offer(request.offer_id).await?;
         let market = self.market();
         let r = request;
-        let (tx, deposit_method) = match self.sign_permit(offer.token, r.deposit).await? {
+        let (call, deposit_method) = match self.sign_permit(offer.token, r.deposit).await? {
             Some((deadline, v, rr, s)) => {
                 let call =
                     market.openLeaseWithPermit(r.offer_id, r.duration, r.deposit, r.terms_hash, deadline, v, rr, s);
-                (self.send(call).await?, DepositMethod::Permit)
+                (call.calldata().clone(), DepositMethod::Permit)
             }
             None => {
                 // An unknown offer has no token: let the market say so rather than the approval.
@@ -115,10 +135,30 @@ impl<P: Provider + Clone> Client<P> {
                     self.ensure_allowance(offer.token, r.deposit).await?;
                 }
                 let call = market.openLease(r.offer_id, r.duration, r.deposit, r.terms_hash);
-                (self.send(call).await?, DepositMethod::Allowance)
+                (call.calldata().clone(), DepositMethod::Allowance)
             }
         };
+        let tx = self.send_with_grant(r.authorize, offer.provider, call).await?;
         Ok(LeaseOpening { lease_id: find::<Openlease::LeaseOpened>(&tx)?.leaseId, deposit_method })
+    }
+
+    /// Sends `call` to the market, preceded in one `multicall` by the authorization of `grant`
+    /// for `provider` when there is one.
+    async fn send_with_grant(
+        &self,
+        grant: Option<SignerGrant>,
+        provider: Address,
+        call: alloy::primitives::Bytes,
+    ) -> Result<TransactionReceipt> {
+        let market = self.market();
+        match grant {
+            None => self.send_calldata(call).await,
+            Some(g) => {
+                let (cap, expires_at) = signer_terms(g.cap, g.expires_at)?;
+                let authorize = market.authorizeSigner(g.signer, provider, cap, expires_at).calldata().clone();
+                self.send(market.multicall(vec![authorize, call])).await
+            }
+        }
     }
 
     /// Whether `token` implements EIP-2612 (it answers `nonces` and `DOMAIN_SEPARATOR`).
@@ -180,8 +220,9 @@ impl<P: Provider + Clone> Client<P> {
                 self.ensure_allowance(token, to.deposit).await?;
             }
         }
+        let provider = self.offer(to.offer_id).await?.provider;
         let call = self.market().failoverLease(lease_id, to.offer_id, to.duration, to.deposit, to.terms_hash);
-        let tx = self.send(call).await?;
+        let tx = self.send_with_grant(to.authorize, provider, call.calldata().clone()).await?;
         let e = find::<Openlease::LeaseFailedOver>(&tx)?;
         Ok(Failover { lease_id: e.newLeaseId, moved: e.moved, kept: e.deposit })
     }
@@ -200,26 +241,42 @@ impl<P: Provider + Clone> Client<P> {
         Ok((finalized.refund, finalized.bondReleased))
     }
 
-    /// Lets `signer` sign receipts for this tenant's leases, up to `cap` raw units in total, until
-    /// `expires_at`. The cap counts raw units of whichever token a lease pays in: give each
-    /// stablecoin its own signer. A cap or expiry the market cannot store is an error.
-    pub async fn authorize_signer(&self, signer: Address, cap: U256, expires_at: u64) -> Result<TransactionReceipt> {
-        type Cap = alloy::primitives::Uint<96, 2>;
-        type Expiry = alloy::primitives::Uint<40, 1>;
-        let (max_cap, max_expiry) = (U256::from(Cap::MAX), U256::from(Expiry::MAX));
-        if cap > max_cap {
-            return Err(Error::OutOfRange { what: "signer cap", value: cap, max: max_cap });
-        }
-        if U256::from(expires_at) > max_expiry {
-            return Err(Error::OutOfRange { what: "signer expiry", value: U256::from(expires_at), max: max_expiry });
-        }
-        let (cap, expires_at) = (Cap::saturating_from(cap), Expiry::saturating_from(expires_at));
-        self.send(self.market().authorizeSigner(signer, cap, expires_at)).await
+    /// Lets `signer` sign receipts for this tenant's leases of `provider`, up to `cap` raw units in
+    /// total, for service until `expires_at`. Each provider gets its own authorization and cap. The
+    /// cap counts raw units of whichever token a lease pays in: give each stablecoin its own signer.
+    /// A cap or expiry the market cannot store is an error.
+    pub async fn authorize_signer(
+        &self,
+        signer: Address,
+        provider: Address,
+        cap: U256,
+        expires_at: u64,
+    ) -> Result<TransactionReceipt> {
+        let (cap, expires_at) = signer_terms(cap, expires_at)?;
+        self.send(self.market().authorizeSigner(signer, provider, cap, expires_at)).await
     }
 
-    /// Stops `signer` at once.
-    pub async fn revoke_signer(&self, signer: Address) -> Result<TransactionReceipt> {
-        self.send(self.market().revokeSigner(signer)).await
+    /// Stops `signer` for `provider` at once: its receipts for service from now on are void;
+    /// those for service already delivered stay payable.
+    pub async fn revoke_signer(&self, signer: Address, provider: Address) -> Result<TransactionReceipt> {
+        self.send(self.market().revokeSigner(signer, provider)).await
+    }
+
+    /// Answers a provider's payment demand on a lease by settling `newest`, the newest receipt this
+    /// tenant's signer gave for it (anyone may settle): the settled total reaches what was due if
+    /// the receipts paid for the service. Returns what it paid, or `None` when no demand stands
+    /// unanswered.
+    pub async fn answer_demand(&self, lease_id: U256, newest: &crate::SignedReceipt) -> Result<Option<U256>> {
+        let demand = self.market().paymentDemand(lease_id).call().await?;
+        let lease = self.lease(lease_id).await?;
+        if demand.madeAt == 0 || U256::from(lease.settled) >= U256::from(demand.due) {
+            return Ok(None);
+        }
+        if newest.receipt.cumulativeAmount <= U256::from(lease.settled) {
+            return Ok(Some(U256::ZERO));
+        }
+        let tx = self.send(self.market().settle(newest.clone())).await?;
+        Ok(Some(find::<Openlease::LeaseSettled>(&tx)?.paid))
     }
 
     /// Disputes the provider's service of a lease, posting the dispute bond (approved first if
@@ -272,4 +329,21 @@ impl<P: Provider + Clone> Client<P> {
     pub async fn expire_dispute(&self, lease_id: U256) -> Result<TransactionReceipt> {
         self.send(self.market().expireDispute(lease_id)).await
     }
+}
+
+/// A signer's cap and expiry as the market stores them (uint96, uint40), or why they do not fit.
+fn signer_terms(
+    cap: U256,
+    expires_at: u64,
+) -> Result<(alloy::primitives::Uint<96, 2>, alloy::primitives::Uint<40, 1>)> {
+    type Cap = alloy::primitives::Uint<96, 2>;
+    type Expiry = alloy::primitives::Uint<40, 1>;
+    let (max_cap, max_expiry) = (U256::from(Cap::MAX), U256::from(Expiry::MAX));
+    if cap > max_cap {
+        return Err(Error::OutOfRange { what: "signer cap", value: cap, max: max_cap });
+    }
+    if U256::from(expires_at) > max_expiry {
+        return Err(Error::OutOfRange { what: "signer expiry", value: U256::from(expires_at), max: max_expiry });
+    }
+    Ok((Cap::saturating_from(cap), Expiry::saturating_from(expires_at)))
 }

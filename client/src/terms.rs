@@ -18,12 +18,14 @@ pub fn accrued(lease: &Lease, at: u64) -> U256 {
     U256::from(until.saturating_sub(u64::from(lease.startedAt))) * U256::from(lease.pricePerSecond)
 }
 
-/// What settling a receipt for `cumulative` at `at` would pay out of `lease`'s escrow when its
-/// signer has `cap_left` to attest, or why it pays nothing: the market's `LeaseMath.payable_`,
+/// What settling a receipt for `cumulative`, for service until `period_end`, at `at` would pay out
+/// of `lease`'s escrow when its signer has `cap_left` to attest, or why it pays nothing: the
+/// market's `LeaseMath.payable_` over what accrued until the period's end (or `at`, if sooner),
 /// checks in the same order. (Whether the signature, the signer and the settlement window hold
 /// is the verifier's and the market's to say.)
-pub fn payable(lease: &Lease, cumulative: U256, at: u64, cap_left: U256) -> (SettlementResult, U256) {
-    let (settled, deposit, accrued) = (U256::from(lease.settled), U256::from(lease.deposit), accrued(lease, at));
+pub fn payable(lease: &Lease, cumulative: U256, period_end: u64, at: u64, cap_left: U256) -> (SettlementResult, U256) {
+    let accrued = accrued(lease, at.min(period_end));
+    let (settled, deposit) = (U256::from(lease.settled), U256::from(lease.deposit));
     if cumulative <= settled {
         return (SettlementResult::AlreadySettled, U256::ZERO);
     }
@@ -51,6 +53,15 @@ pub fn full_term_cost(price_per_second: u64, duration: u64) -> U256 {
 pub fn useful_top_up(lease: &Lease) -> U256 {
     let term = u64::from(lease.endsAt).saturating_sub(u64::from(lease.startedAt));
     full_term_cost(lease.pricePerSecond, term).saturating_sub(U256::from(lease.deposit))
+}
+
+/// What `lease`'s tenant owes and has not settled for service older than the market's payment
+/// grace, at `at`: `(due, owed)`, the market's `LeaseMath.arrears` over the time the lease ran. A
+/// provider may demand payment while `owed` is above zero.
+pub fn arrears(lease: &Lease, at: u64) -> (U256, U256) {
+    let grace = openlease_contracts::constants::PAYMENT_GRACE;
+    let due = if at > grace { accrued(lease, at.saturating_sub(grace).min(run_end(lease))) } else { U256::ZERO };
+    (due, due.saturating_sub(U256::from(lease.settled)))
 }
 
 /// When `lease` ends if notice is given at `at`: its notice period on, not before its minimum
@@ -113,31 +124,57 @@ mod tests {
     #[test]
     fn receipts_pay_the_least_of_claim_accrual_escrow_and_cap() {
         let l = lease(5_000_000, 100_000);
-        assert_eq!(payable(&l, U256::from(90_000), 2_000, U256::MAX), (SettlementResult::AlreadySettled, U256::ZERO));
-        // 1,000 s ran: 100,000 accrued, all settled.
-        assert_eq!(payable(&l, U256::from(150_000), 2_000, U256::MAX).0, SettlementResult::NotYetAccrued);
-        // 2,000 s ran: 200,000 accrued; the claim, the accrual and the cap each bind in turn.
-        assert_eq!(payable(&l, U256::from(150_000), 3_000, U256::MAX), (SettlementResult::Settled, U256::from(50_000)));
         assert_eq!(
-            payable(&l, U256::from(900_000), 3_000, U256::MAX),
-            (SettlementResult::Settled, U256::from(100_000))
+            payable(&l, U256::from(90_000), 2_000, 2_000, U256::MAX),
+            (SettlementResult::AlreadySettled, U256::ZERO)
         );
-        assert_eq!(payable(&l, U256::from(900_000), 3_000, U256::from(7)), (SettlementResult::Settled, U256::from(7)));
-        assert_eq!(payable(&l, U256::from(900_000), 3_000, U256::ZERO).0, SettlementResult::SignerCapReached);
-        // The escrow caps what accrued past it.
-        let small = lease(150_000, 100_000);
+        // 1,000 s ran: 100,000 accrued, all settled.
+        assert_eq!(payable(&l, U256::from(150_000), 2_000, 2_000, U256::MAX).0, SettlementResult::NotYetAccrued);
+        // 2,000 s ran: 200,000 accrued; the claim, the accrual and the cap each bind in turn.
         assert_eq!(
-            payable(&small, U256::from(900_000), 9_000, U256::MAX),
+            payable(&l, U256::from(150_000), 3_000, 3_000, U256::MAX),
             (SettlementResult::Settled, U256::from(50_000))
         );
         assert_eq!(
-            payable(&lease(100_000, 100_000), U256::from(1), 9_000, U256::MAX).0,
+            payable(&l, U256::from(900_000), 3_000, 3_000, U256::MAX),
+            (SettlementResult::Settled, U256::from(100_000))
+        );
+        assert_eq!(
+            payable(&l, U256::from(900_000), 3_000, 3_000, U256::from(7)),
+            (SettlementResult::Settled, U256::from(7))
+        );
+        assert_eq!(payable(&l, U256::from(900_000), 3_000, 3_000, U256::ZERO).0, SettlementResult::SignerCapReached);
+        // The escrow caps what accrued past it.
+        let small = lease(150_000, 100_000);
+        assert_eq!(
+            payable(&small, U256::from(900_000), 9_000, 9_000, U256::MAX),
+            (SettlementResult::Settled, U256::from(50_000))
+        );
+        assert_eq!(
+            payable(&lease(100_000, 100_000), U256::from(1), 9_000, 9_000, U256::MAX).0,
             SettlementResult::AlreadySettled
         );
         assert_eq!(
-            payable(&lease(100_000, 100_000), U256::from(200_000), 9_000, U256::MAX).0,
+            payable(&lease(100_000, 100_000), U256::from(200_000), 9_000, 9_000, U256::MAX).0,
             SettlementResult::EscrowExhausted
         );
+        // A receipt pays for service until its period's end, never later: settled at 3,000 for a
+        // period that ended at 1,500, only 50,000 had accrued (50,000 settled: nothing to pay).
+        assert_eq!(payable(&l, U256::from(900_000), 1_500, 3_000, U256::MAX).0, SettlementResult::NotYetAccrued);
+        assert_eq!(
+            payable(&l, U256::from(900_000), 2_500, 3_000, U256::MAX),
+            (SettlementResult::Settled, U256::from(50_000))
+        );
+    }
+
+    #[test]
+    fn arrears_count_only_service_older_than_the_grace() {
+        let grace = openlease_contracts::constants::PAYMENT_GRACE;
+        // 100 per second from 1,000; 100,000 settled (1,000 s).
+        let l = lease(50_000_000, 100_000);
+        assert_eq!(arrears(&l, 1_000 + grace + 1_000), (U256::from(100_000), U256::ZERO), "paid up to the grace");
+        assert_eq!(arrears(&l, 1_000 + grace + 1_500), (U256::from(150_000), U256::from(50_000)));
+        assert_eq!(arrears(&l, 10), (U256::ZERO, U256::ZERO));
     }
 
     #[test]

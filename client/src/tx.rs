@@ -65,6 +65,9 @@ impl Sent {
     }
 }
 
+/// Gas given beyond the estimate: one part in this many (20%).
+const GAS_HEADROOM_DIVISOR: u64 = 5;
+
 /// Completes `request` (nonce from the account's pending count, gas by estimation, EIP-1559 fees,
 /// chain id), has `provider`'s wallet sign it and broadcasts it. A call that would revert fails
 /// here, in gas estimation, taking no nonce. Callers that send concurrently as one account
@@ -75,7 +78,12 @@ async fn broadcast<P: Provider>(provider: &P, mut request: TransactionRequest) -
         request.nonce = Some(provider.get_transaction_count(from).pending().await?);
     }
     if request.gas.is_none() {
-        request.gas = Some(provider.estimate_gas(request.clone()).await?);
+        // An estimate is exact for the state and block it was made on; the transaction runs in a
+        // later block (another timestamp, other transactions before it), where the same call can
+        // take a little more: a settlement pays up to its receipt's period end or the block's
+        // time, whichever is first. Unused gas is not charged.
+        let estimate = provider.estimate_gas(request.clone()).await?;
+        request.gas = Some(estimate + estimate / GAS_HEADROOM_DIVISOR);
     }
     if request.max_fee_per_gas.is_none() || request.max_priority_fee_per_gas.is_none() {
         let fees = provider.estimate_eip1559_fees().await?;

@@ -1,19 +1,20 @@
 //! The provider's settlement watcher: follows the market for what puts its receipts at risk and
 //! settles before value is lost.
 //!
-//! A receipt only pays while its lease is inside its settlement window and its session signer is
-//! neither expired nor revoked. [`SettlementWatcher::poll`] reads the market's events since the
+//! A receipt only pays while its lease is inside its settlement window, and only for service before
+//! its session signer's expiry or revocation. [`SettlementWatcher::poll`] reads the market's events since the
 //! last poll and settles, in one batch, the newest receipt of every lease in the
 //! [`ReceiptBook`] that is due:
 //! - the tenant (or the provider) gave notice, or the provider terminated: settle now, and once
 //!   more when the lease has ended;
 //! - the lease has ended: nothing more accrues, so its newest receipt is final (the settlement
 //!   window, at least an hour, is still ahead);
-//! - the signer's authorization expires in less than the margin.
+//! - the signer's authorization expires in less than the margin, or the tenant revoked it: what
+//!   was served before stays payable, so it is settled at once.
 //!
 //! It also raises [`WatchAlert`]s for what it cannot repair: a revoked signer strands the
-//! unsettled value of its receipts (the reason [`crate::Client::ensure_can_serve`] caps
-//! exposure), a finalized lease can no longer be settled at all, and a receipt the market
+//! receipts for service after the revocation (none that this provider's gateway accepted before
+//! it), a finalized lease can no longer be settled at all, and a receipt the market
 //! refused. A refusal the tenant can lift (an expired, revoked or capped signer; an exhausted
 //! escrow) is retried after it re-authorizes the signer or tops the lease up; one that cannot
 //! change is never sent again.
@@ -51,15 +52,15 @@ pub enum WatchAlert {
         /// When it ended.
         ends_at: u64,
     },
-    /// The tenant revoked a signer the book holds receipts of: they no longer settle. Stop
-    /// serving on that signer's word.
+    /// The tenant revoked a signer the book holds receipts of: its receipts for service before
+    /// the revocation are settled now; none for service after it pays. Stop serving on its word.
     SignerRevoked {
         tenant: Address,
         /// The revoked signer.
         signer: Address,
         /// The leases whose newest receipt it signed.
         leases: Vec<U256>,
-        /// What those receipts were owed beyond what was settled, now lost.
+        /// What receipts for service after the revocation were owed beyond what was settled: lost.
         stranded: U256,
     },
     /// The market refused a receipt the watcher settled (the result says why). It is tried again
@@ -88,7 +89,7 @@ pub enum DueReason {
     Closing,
     /// The lease has ended; its newest receipt is final.
     Ended,
-    /// Its signer's authorization expires in less than the margin.
+    /// Its signer's authorization expires in less than the margin, or was revoked.
     SignerExpiry,
 }
 
@@ -112,6 +113,8 @@ pub struct SettlementWatcher<P> {
     margin: u64,
     /// Leases with notice given or terminated since they were last settled.
     closing: BTreeSet<U256>,
+    /// Leases whose newest receipt's signer was revoked since they were last settled.
+    revoked: BTreeSet<U256>,
     /// Each lease's tenant, read once.
     tenants: HashMap<U256, Address>,
     /// Receipts (lease, cumulative amount) the market refused, with its reason: not sent again
@@ -130,6 +133,7 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
             next_block: from_block,
             margin,
             closing: BTreeSet::new(),
+            revoked: BTreeSet::new(),
             tenants: HashMap::new(),
             refused: HashMap::new(),
             pending: Vec::new(),
@@ -188,14 +192,21 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                         .push(WatchAlert::LeaseFinalized { lease_id: e.leaseId, stranded: book.unsettled(e.leaseId) });
                     finalized.push(e.leaseId);
                 }
-                OpenleaseEvents::SignerRevoked(e) => {
+                OpenleaseEvents::SignerRevoked(e) if e.provider == self.client.address() => {
                     let leases = self.leases_signed_by(book, e.tenant, e.signer).await?;
                     if !leases.is_empty() {
-                        let stranded = leases.iter().map(|id| book.unsettled(*id)).fold(U256::ZERO, |a, b| a + b);
+                        let revoked_at = e.expiresAt.saturating_to::<u64>();
+                        let stranded = leases
+                            .iter()
+                            .filter(|id| book.newest(**id).is_some_and(|r| r.receipt.periodEnd >= revoked_at))
+                            .map(|id| book.unsettled(*id))
+                            .fold(U256::ZERO, |a, b| a + b);
+                        // What was served before the revocation is settled now, while it pays.
+                        self.revoked.extend(leases.iter().copied());
                         alerts.push(WatchAlert::SignerRevoked { tenant: e.tenant, signer: e.signer, leases, stranded });
                     }
                 }
-                OpenleaseEvents::SignerAuthorized(e) => {
+                OpenleaseEvents::SignerAuthorized(e) if e.provider == self.client.address() => {
                     // The cap, the expiry and a revocation are all reset: signer refusals lift.
                     for lease_id in self.leases_signed_by(book, e.tenant, e.signer).await? {
                         self.refused.retain(|(id, _), result| *id != lease_id || !lifted_by_signer(*result));
@@ -211,6 +222,7 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
         for lease_id in finalized {
             book.forget(lease_id);
             self.closing.remove(&lease_id);
+            self.revoked.remove(&lease_id);
             self.tenants.remove(&lease_id);
             self.refused.retain(|(id, _), _| *id != lease_id);
         }
@@ -249,14 +261,31 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
         if now >= end {
             return Ok(Some(DueReason::Ended));
         }
+        if self.revoked.contains(&lease_id) {
+            return Ok(Some(DueReason::SignerExpiry));
+        }
         let tenant = self.tenant(lease_id).await?;
         if signer != tenant {
-            let terms = self.client.session_signer(tenant, signer).await?;
-            if terms.expires_at != 0 && now.saturating_add(self.margin) >= terms.expires_at {
+            let terms = self.client.session_signer(tenant, signer, self.client.address()).await?;
+            if now.saturating_add(self.margin) >= terms.expires_at {
                 return Ok(Some(DueReason::SignerExpiry));
             }
         }
         Ok(None)
+    }
+
+    /// Settles the newest receipt the book holds for `lease_id` now, if it is owed anything: what a
+    /// provider does before it demands payment, so that no demand asks for what it holds.
+    pub async fn settle_now(&mut self, book: &mut ReceiptBook, lease_id: U256) -> Result<Option<SettlementOutcome>> {
+        if book.unsettled(lease_id).is_zero() {
+            return Ok(None);
+        }
+        let Some(newest) = book.newest(lease_id).cloned() else { return Ok(None) };
+        let outcome = self.client.settle_batch(vec![newest]).await?.remove(0);
+        if outcome.is_settled() {
+            book.mark_settled(lease_id, U256::from(self.client.lease(lease_id).await?.settled));
+        }
+        Ok(Some(outcome))
     }
 
     async fn settle_due(
@@ -286,6 +315,7 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
                         // Settled again, as `Ended`, once the lease has ended.
                         self.closing.remove(&lease_id);
                     }
+                    self.revoked.remove(&lease_id);
                     settled.push((*reason, outcome));
                 } else if outcome.result != SettlementResult::NotYetAccrued {
                     // Not yet accrued pays later by itself; any other refusal waits for a lift.

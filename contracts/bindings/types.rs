@@ -14,6 +14,9 @@ pub struct UnknownVariant {
     pub value: String,
 }
 
+/// `Evicted`: the provider ended the lease over an unanswered payment demand. Its
+/// capacity is free, but its bond stays locked and disputes and evidence stay possible until
+/// the settlement deadline the lease had before the eviction; then it is finalized as usual.
 /// `IOpenleaseTypes.LeaseStatus`; its words (`as_str`) are the ones the database and APIs use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
@@ -24,11 +27,13 @@ pub enum LeaseStatus {
     Open = 1,
     /// `LeaseStatus.Finalized`.
     Finalized = 2,
+    /// `LeaseStatus.Evicted`.
+    Evicted = 3,
 }
 
 impl LeaseStatus {
     /// Every variant, in the Solidity order.
-    pub const ALL: [Self; 3] = [Self::None, Self::Open, Self::Finalized];
+    pub const ALL: [Self; 4] = [Self::None, Self::Open, Self::Finalized, Self::Evicted];
 
     /// The word for this variant: its Solidity name in snake case.
     pub const fn as_str(self) -> &'static str {
@@ -36,6 +41,7 @@ impl LeaseStatus {
             Self::None => "none",
             Self::Open => "open",
             Self::Finalized => "finalized",
+            Self::Evicted => "evicted",
         }
     }
 }
@@ -369,7 +375,8 @@ pub mod constants {
     pub const PARAMS_DELAY: u64 = 604_800;
     /// Every offer gives at least this much notice, so every lease locks a bond.
     pub const MIN_NOTICE_PERIOD: u64 = 3600;
-    /// How long a tenant may leave service unpaid before its provider may evict it.
+    /// How old unpaid service must be before its provider may demand payment, and how long a
+    /// demand waits for its answer before the provider may evict.
     pub const PAYMENT_GRACE: u64 = 3600;
 }
 

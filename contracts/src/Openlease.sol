@@ -6,6 +6,7 @@ import {OpenleaseExtension} from "./OpenleaseExtension.sol";
 import {ProviderStaking} from "./modules/ProviderStaking.sol";
 import {LeaseMarket} from "./modules/LeaseMarket.sol";
 import {ReceiptSettlement} from "./modules/ReceiptSettlement.sol";
+import {Multicall} from "@openzeppelin/contracts/utils/Multicall.sol";
 
 /// @title Openlease
 /// @notice The compute-leasing marketplace, one address holding every stake, escrow and payout so
@@ -15,7 +16,7 @@ import {ReceiptSettlement} from "./modules/ReceiptSettlement.sol";
 /// fallback by DELEGATECALL, so both act on this contract's storage and balance.
 /// @dev Immutable, deployed with CREATE2. The split keeps each contract well under the EIP-170
 /// size limit with room to grow.
-contract Openlease is OpenleaseStorage, ProviderStaking, LeaseMarket, ReceiptSettlement {
+contract Openlease is OpenleaseStorage, ProviderStaking, LeaseMarket, ReceiptSettlement, Multicall {
     address private immutable EXTENSION;
 
     constructor(address admin, address treasury_, Params memory params_) OpenleaseStorage(admin) {

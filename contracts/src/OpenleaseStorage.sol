@@ -53,7 +53,8 @@ abstract contract OpenleaseStorage is
     uint32 internal constant PARAMS_DELAY = 7 days;
     /// @dev Every offer gives at least this much notice, so every lease locks a bond.
     uint32 internal constant MIN_NOTICE_PERIOD = 1 hours;
-    /// @dev How long a tenant may leave service unpaid before its provider may evict it.
+    /// @dev How old unpaid service must be before its provider may demand payment, and how long a
+    /// demand waits for its answer before the provider may evict.
     uint32 internal constant PAYMENT_GRACE = 1 hours;
 
     /// @dev Counters read together when a lease opens. The parameters in force are version
@@ -76,7 +77,10 @@ abstract contract OpenleaseStorage is
     mapping(uint256 leaseId => Lease) internal _leases;
     mapping(address account => mapping(address token => uint256 amount)) internal _claimable;
     mapping(uint256 leaseId => Dispute) internal _disputes;
-    mapping(address tenant => mapping(address signer => SessionSigner)) internal _signers;
+    /// @dev A signer's authorization is scoped to one provider: what it may still attest to that
+    /// provider is reserved for it, so no other provider's settlement can take it first.
+    mapping(address tenant => mapping(address signer => mapping(address provider => SessionSigner))) internal _signers;
+    mapping(uint256 leaseId => PaymentDemand) internal _demands;
 
     constructor(address admin) Ownable(admin) EIP712("Openlease", "1") {}
 
@@ -144,6 +148,12 @@ abstract contract OpenleaseStorage is
         if (l.status == LeaseStatus.Finalized) revert OpenleaseLeaseFinalized(leaseId);
     }
 
+    /// @dev A lease neither evicted nor finalized.
+    function _activeLeaseOf(uint256 leaseId) internal view returns (Lease storage l) {
+        l = _knownLease(leaseId);
+        if (l.status != LeaseStatus.Open) revert OpenleaseLeaseNotOpen(leaseId, l.status);
+    }
+
     /// @dev The lease runs until its end or until the escrow's runway runs out.
     function _leaseEnd(Lease storage l) internal view returns (uint256) {
         return LeaseMath.runEnd(l.startedAt, l.endsAt, l.deposit, l.pricePerSecond);
@@ -153,10 +163,25 @@ abstract contract OpenleaseStorage is
         return _leaseEnd(l) + _paramsVersions[l.paramsVersion].settlementWindow;
     }
 
+    /// @dev Until when the tenant's remedies (disputes) stay open and the bond stays locked: the
+    /// settlement deadline, or for an evicted lease the one it had before the eviction, so that
+    /// ending a lease early never shortens them.
+    function _remediesDeadline(uint256 leaseId, Lease storage l) internal view returns (uint256) {
+        return l.status == LeaseStatus.Evicted ? _demands[leaseId].remediesUntil : _settlementDeadline(l);
+    }
+
+    /// @dev Whether the tenant of a lease is in arrears: evicted, or it left a payment demand
+    /// unanswered for its whole grace (a demand just made is no evidence yet).
+    function _inArrears(uint256 leaseId, Lease storage l) internal view returns (bool) {
+        if (l.status == LeaseStatus.Evicted) return true;
+        PaymentDemand storage d = _demands[leaseId];
+        return d.madeAt != 0 && block.timestamp >= uint256(d.madeAt) + PAYMENT_GRACE && l.settled < d.due;
+    }
+
     /// @dev Ends a lease for good: refunds the escrow not settled, releases the bond, frees the
-    /// offer's capacity and credits the protocol's fee on everything settled. Settlement never reads
-    /// the status: a lease is finalized only after its (fixed) settlement window, or evicted with its
-    /// deposit cut to what was settled.
+    /// offer's capacity (unless an eviction freed it) and credits the protocol's fee on everything
+    /// settled. Settlement never reads the status: a lease is finalized only after its (fixed)
+    /// settlement window.
     function _finalize(uint256 leaseId, Lease storage l) internal {
         Offer storage o = _offers[l.offerId];
         address token = o.token;
@@ -164,9 +189,9 @@ abstract contract OpenleaseStorage is
         uint256 refund = l.deposit - settled;
         uint96 bond = l.bond;
         uint256 fee = LeaseMath.fee(settled, _paramsVersions[l.paramsVersion].protocolFeeBps);
+        if (l.status == LeaseStatus.Open) o.activeLeases -= 1;
         l.status = LeaseStatus.Finalized;
         l.bond = 0;
-        o.activeLeases -= 1;
         _stakes[o.provider][token].locked -= bond;
         _claimable[l.tenant][token] += refund;
         _feesOwed[token] += fee;

@@ -61,7 +61,61 @@ abstract contract BaseTest is Test, IOpenleaseTypes {
         vm.prank(tenant);
         usdc.approve(address(market), type(uint256).max);
         vm.prank(tenant);
-        market.authorizeSigner(signer, SIGNER_CAP, uint40(block.timestamp + 365 days));
+        market.authorizeSigner(signer, provider, SIGNER_CAP, uint40(block.timestamp + 365 days));
+    }
+
+    // ─── Keys ───────────────────────────────────────────────────────────────────────────────
+
+    /// @dev The private key of every address made with `makeAddr`/`makeAddrAndKey`, so that an EOA
+    /// provider can prove its attestation key (itself) without the test passing the key around.
+    mapping(address account => uint256 privateKey) internal keyOf;
+
+    function makeAddrAndKey(string memory name) internal virtual override returns (address addr, uint256 privateKey) {
+        (addr, privateKey) = super.makeAddrAndKey(name);
+        keyOf[addr] = privateKey;
+    }
+
+    bytes32 internal constant EIP712_DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 internal constant ATTESTATION_KEY_TYPEHASH = keccak256("AttestationKey(address provider)");
+
+    /// @notice The EIP-712 domain separator of an Openlease market at `verifyingContract` on `chainId`,
+    /// built as OpenZeppelin's EIP712 builds it (name "Openlease", version "1").
+    function domainSeparatorOf(address verifyingContract, uint256 chainId) internal pure returns (bytes32) {
+        return keccak256(
+            abi.encode(EIP712_DOMAIN_TYPEHASH, keccak256("Openlease"), keccak256("1"), chainId, verifyingContract)
+        );
+    }
+
+    /// @notice The digest an attestation key signs to prove it is held by (for) `provider_`, under the
+    /// domain of the market at `market_` on `chainId`.
+    function attestationKeyDigest(address market_, uint256 chainId, address provider_) internal pure returns (bytes32) {
+        bytes32 structHash = keccak256(abi.encode(ATTESTATION_KEY_TYPEHASH, provider_));
+        return keccak256(abi.encodePacked("\x19\x01", domainSeparatorOf(market_, chainId), structHash));
+    }
+
+    /// @notice `key`'s proof that it is `provider_`'s attestation key on this market and chain.
+    function keyProof(uint256 key, address provider_) internal view returns (bytes memory) {
+        return sign(key, attestationKeyDigest(address(market), block.chainid, provider_));
+    }
+
+    /// @notice The attestation key `who` registers with: itself if it is an EOA whose key the test
+    /// made, else (a contract wallet, or an address of unknown key) an EOA of its own, derived from it.
+    function attestationKeyOf(address who) internal returns (address key, uint256 privateKey) {
+        if (who.code.length == 0 && keyOf[who] != 0) return (who, keyOf[who]);
+        privateKey = uint256(keccak256(abi.encode("attestation key", who)));
+        key = vm.addr(privateKey);
+        keyOf[key] = privateKey;
+    }
+
+    /// @notice Registers `who` as a provider with `key` (private key `privateKey`) as its attestation
+    /// key, proved by the key's signature.
+    function registerProvider(address who, address key, uint256 privateKey) internal {
+        bytes memory proof = keyProof(privateKey, who);
+        vm.prank(who);
+        market.registerProvider(
+            "ipfs://provider", "https://compute.example", "eu-west", keccak256("gpu:a100"), key, proof
+        );
     }
 
     function defaultParams() internal view returns (Params memory) {
@@ -84,19 +138,35 @@ abstract contract BaseTest is Test, IOpenleaseTypes {
         return Openlease(address(market));
     }
 
-    /// @notice Schedules `p` and waits out the delay, so that leases opened from now on get it.
+    /// @notice Schedules `p` and waits out the delay, so that it is in force: offers published from now
+    /// on get it; an existing offer's new leases get it once its provider accepts it (`acceptParams`).
     function applyParams(Params memory p) internal {
         vm.prank(admin);
         (, uint256 effectiveAt) = market.scheduleParams(p);
         vm.warp(effectiveAt);
     }
 
+    /// @notice The offer's provider accepts the parameters version in force for the offer's new leases.
+    function acceptParams(uint256 offer) internal {
+        uint16 version = uint16(market.paramsVersion());
+        vm.prank(market.offer(offer).provider);
+        market.acceptParams(offer, version);
+    }
+
+    /// @notice `applyParams`, then the default offer's provider accepts them: the default offer's new
+    /// leases get `p` (what applying parameters did before providers had to consent).
+    function applyAndAcceptParams(Params memory p) internal {
+        applyParams(p);
+        acceptParams(offerId);
+    }
+
     // ─── Actions ────────────────────────────────────────────────────────────────────────────
 
-    /// @notice Registers `who` with itself as its attestation key (an EOA provider), and stakes.
+    /// @notice Registers `who` with a proven attestation key (itself for an EOA provider made by the
+    /// test, else an EOA of its own: `attestationKeyOf`), and stakes.
     function registerAndStake(address who, address token, uint256 amount) internal {
-        vm.prank(who);
-        market.registerProvider("ipfs://provider", "https://compute.example", "eu-west", keccak256("gpu:a100"), who);
+        (address key, uint256 privateKey) = attestationKeyOf(who);
+        registerProvider(who, key, privateKey);
         mintAndApprove(token, who, amount);
         vm.prank(who);
         market.stake(token, amount);

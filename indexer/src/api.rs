@@ -33,7 +33,10 @@ use crate::{
     events::EventCodec,
     ingest::Notice,
     metrics::Metrics,
-    rows::{Dispute, Entity, Governance, Lease, Offer, ParamsVersion, Provider, ProviderDay, Settlement, Stake, Token},
+    rows::{
+        Dispute, Entity, Eviction, Governance, Lease, Offer, ParamsVersion, Provider, ProviderDay, Settlement, Signer,
+        Stake, Token,
+    },
     state::DAY,
     store::{Cursor, Store, StoredEvent, hex, pad},
 };
@@ -74,6 +77,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/leases", get(leases))
         .route("/v1/leases/{id}", get(lease))
         .route("/v1/disputes", get(disputes))
+        .route("/v1/signers", get(signers))
         .route("/v1/stats", get(stats))
         .route("/v1/governance", get(governance))
         .layer(axum::middleware::from_fn_with_state(answers, cached));
@@ -461,17 +465,29 @@ pub(crate) struct OfferView {
 pub(crate) struct LeaseView {
     #[serde(flatten)]
     pub(crate) row: Lease,
+    /// Where it stands at the block's time: `running`, `ended` (its settlement window, or waiting
+    /// to be finalized), `payment demanded` (a demand stands unanswered; see `evictable_at`),
+    /// `evicted` or `finalized`.
+    pub(crate) phase: &'static str,
     /// When it stops accruing: its end, or when the escrow runs dry.
     pub(crate) lease_end: u64,
     /// Until when receipts of it can be settled.
     pub(crate) settlement_deadline: u64,
+    /// Until when its tenant may dispute and its bond stays locked: the settlement deadline, or for
+    /// an evicted lease `remedies_until` (the one it had before the eviction).
+    pub(crate) remedies_deadline: u64,
+    /// Whether the settled total reached the newest payment demand in time (`null`: no demand
+    /// made; `false` for a lease evicted over it).
+    pub(crate) demand_answered: Option<bool>,
+    /// Escrow held for the provider's receipts: an open lease's, or an evicted one's until it is
+    /// finalized.
     #[serde(with = "crate::rows::amount_text")]
     #[schema(value_type = String)]
     pub(crate) escrow: u128,
     /// Seconds of service its escrow still pays for, from the block's time (0 once it ended).
     pub(crate) runway_secs: u64,
-    /// What the tenant gets back if everything that accrues is settled (an open lease; then its
-    /// refund at finalization is between this and `escrow`).
+    /// What the tenant gets back if everything that accrues is settled (a lease not finalized;
+    /// then its refund at finalization is between this and `escrow`).
     #[serde(with = "crate::rows::amount_text")]
     #[schema(value_type = String)]
     pub(crate) refund_if_served: u128,
@@ -483,12 +499,15 @@ pub(crate) struct LeaseView {
 impl LeaseView {
     fn new(row: Lease, now: u64) -> Self {
         Self {
+            phase: row.phase(now),
             lease_end: row.lease_end(),
             settlement_deadline: row.settlement_deadline(),
+            remedies_deadline: row.remedies_deadline(),
+            demand_answered: (row.demanded_at != 0).then(|| !row.demand_unanswered()),
             escrow: row.escrow(),
-            runway_secs: if row.status == LeaseStatus::Open { row.lease_end().saturating_sub(now) } else { 0 },
+            runway_secs: if row.is_open() { row.lease_end().saturating_sub(now) } else { 0 },
             delivered_bps: row.delivered_bps(now),
-            refund_if_served: if row.status == LeaseStatus::Open { row.refund_if_served() } else { 0 },
+            refund_if_served: if row.is_live() { row.refund_if_served() } else { 0 },
             row,
         }
     }
@@ -530,13 +549,18 @@ pub(crate) struct ProviderDetail {
     pub(crate) windows: Vec<Window>,
 }
 
-/// A lease with its settlements and its dispute.
+/// A lease with its settlements, its dispute and its tenant's session signers for its provider.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct LeaseDetail {
     #[serde(flatten)]
     pub(crate) lease: LeaseView,
     pub(crate) settlements: Vec<Settlement>,
+    /// Its eviction, if its provider evicted it (`null`: not evicted).
+    pub(crate) eviction: Option<Eviction>,
     pub(crate) dispute: Option<Dispute>,
+    /// The tenant's session signers authorized for the lease's provider (each authorization is
+    /// scoped to one provider).
+    pub(crate) signers: Vec<Signer>,
 }
 
 /// A provider's record day by day.
@@ -552,7 +576,11 @@ pub(crate) struct Stats {
     pub(crate) providers: u64,
     pub(crate) offers: u64,
     pub(crate) open_leases: u64,
+    /// Evicted and not finalized yet.
+    pub(crate) evicted_leases: u64,
     pub(crate) finalized_leases: u64,
+    /// Open leases whose payment demand stands unanswered.
+    pub(crate) unanswered_demands: u64,
     pub(crate) settlements: u64,
     pub(crate) open_disputes: u64,
     pub(crate) events: u64,
@@ -634,10 +662,24 @@ struct OffersQuery {
 struct LeasesQuery {
     tenant: Option<String>,
     provider: Option<String>,
-    /// `open` or `finalized`.
+    /// `open`, `evicted` or `finalized`.
     status: Option<String>,
     limit: Option<u64>,
     cursor: Option<u64>,
+}
+
+/// `GET /v1/signers` parameters.
+#[allow(dead_code)] // Read as a query by `Params`; this is its documentation.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SignersQuery {
+    tenant: Option<String>,
+    signer: Option<String>,
+    /// The provider the authorization is for.
+    provider: Option<String>,
+    limit: Option<u64>,
+    /// A previous page's `next_cursor`.
+    cursor: Option<String>,
 }
 
 /// `GET /v1/disputes` parameters.
@@ -656,7 +698,7 @@ struct DisputesQuery {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "openlease-indexer", description = "The Openlease market, mirrored from the chain."),
-    paths(providers, provider, history, offers, leases, lease, disputes, stats, governance, health)
+    paths(providers, provider, history, offers, leases, lease, disputes, signers, stats, governance, health)
 )]
 struct ApiDoc;
 
@@ -921,7 +963,8 @@ pub(crate) async fn read_leases(store: &Store, raw: HashMap<String, String>) -> 
     if let Some(provider) = q.address("provider")? {
         sql.filter("provider = ?", vec![Bind::Text(provider)]);
     }
-    if let Some(status) = q.one_of("status", &[LeaseStatus::Open.as_str(), LeaseStatus::Finalized.as_str()])? {
+    let statuses = [LeaseStatus::Open, LeaseStatus::Evicted, LeaseStatus::Finalized].map(LeaseStatus::as_str);
+    if let Some(status) = q.one_of("status", &statuses)? {
         sql.filter("status = ?", vec![Bind::Text(status.into())]);
     }
     if let Some(after) = q.integer("cursor")? {
@@ -951,9 +994,16 @@ pub(crate) async fn read_lease(store: &Store, id: &str) -> ApiResult<One<LeaseDe
     let lease = LeaseView::new(Lease::from_row(&row)?, block.timestamp);
     let events = Store::lease_events(&mut *tx, id as u64).await?;
     let settlements: Vec<Settlement> = events.iter().filter_map(crate::events::settlement).collect();
+    let eviction = events.iter().find_map(crate::events::eviction);
     let dispute = sqlx::query("SELECT * FROM disputes WHERE lease_id = $1").bind(id).fetch_optional(&mut *tx).await?;
     let dispute = dispute.as_ref().map(Dispute::from_row).transpose()?;
-    Ok(answer(&block, LeaseDetail { lease, settlements, dispute }))
+    let signers = sqlx::query("SELECT * FROM signers WHERE tenant = $1 AND provider = $2 ORDER BY signer")
+        .bind(hex(&lease.row.tenant))
+        .bind(hex(&lease.row.provider))
+        .fetch_all(&mut *tx)
+        .await?;
+    let signers = signers.iter().map(Signer::from_row).collect::<crate::Result<_>>()?;
+    Ok(answer(&block, LeaseDetail { lease, settlements, eviction, dispute, signers }))
 }
 
 #[utoipa::path(get, path = "/v1/leases/{id}", params(("id" = u64, Path)), responses((status = 200, body = One<LeaseDetail>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -1009,6 +1059,48 @@ async fn disputes(State(state): State<ApiState>, Query(raw): Query<HashMap<Strin
     Ok(read_disputes(&state.store, raw).await?.into())
 }
 
+pub(crate) async fn read_signers(store: &Store, raw: HashMap<String, String>) -> ApiResult<Page<Signer>> {
+    let q = Params::of::<SignersQuery>(raw)?;
+    let limit = q.limit()?;
+    let mut sql = Sql::default();
+    for column in ["tenant", "signer", "provider"] {
+        if let Some(address) = q.address(column)? {
+            sql.filter(&format!("{column} = ?"), vec![Bind::Text(address)]);
+        }
+    }
+    // Keyset pagination on the key: the cursor is the last row's tenant, signer and provider.
+    if let Some(cursor) = q.text("cursor") {
+        let malformed = || bad("cursor", "a `next_cursor` from a previous page");
+        let parts: Vec<String> = cursor
+            .split('_')
+            .map(|a| a.parse::<Address>().map(|a| hex(&a)).map_err(|_| malformed()))
+            .collect::<ApiResult<_>>()?;
+        let [tenant, signer, provider] = <[String; 3]>::try_from(parts).map_err(|_| malformed())?;
+        sql.filter(
+            "(tenant > ? OR (tenant = ? AND (signer > ? OR (signer = ? AND provider > ?))))",
+            vec![
+                Bind::Text(tenant.clone()),
+                Bind::Text(tenant),
+                Bind::Text(signer.clone()),
+                Bind::Text(signer),
+                Bind::Text(provider),
+            ],
+        );
+    }
+    let (mut tx, block) = snapshot(store).await?;
+    let query =
+        format!("SELECT * FROM signers{} ORDER BY tenant, signer, provider LIMIT {}", sql.where_clause(), limit + 1);
+    let rows = sql.rows::<Signer>(&mut tx, query).await?;
+    Ok(page(&block, rows, limit, |s| format!("{}_{}_{}", s.tenant, s.signer, s.provider)))
+}
+
+#[utoipa::path(get, path = "/v1/signers", params(SignersQuery), responses((status = 200, body = Page<Signer>), (status = 400, body = ErrorBody)))]
+/// Session signers, one row per (tenant, signer, provider): each authorization is scoped to one
+/// provider, with its own cap and spent total.
+async fn signers(State(state): State<ApiState>, Query(raw): Query<HashMap<String, String>>) -> ApiResult {
+    Ok(read_signers(&state.store, raw).await?.into())
+}
+
 /// Totals of one token.
 #[derive(Debug, Default, Serialize, ToSchema)]
 pub(crate) struct TokenTotals {
@@ -1033,6 +1125,7 @@ pub(crate) async fn read_stats(store: &Store) -> ApiResult<One<Stats>> {
         ("providers", "SELECT COUNT(*) FROM providers"),
         ("offers", "SELECT COUNT(*) FROM offers"),
         ("open_leases", "SELECT COUNT(*) FROM leases WHERE status = 'open'"),
+        ("evicted_leases", "SELECT COUNT(*) FROM leases WHERE status = 'evicted'"),
         ("finalized_leases", "SELECT COUNT(*) FROM leases WHERE status = 'finalized'"),
         ("settlements", "SELECT CAST(COALESCE(SUM(settlement_count), 0) AS BIGINT) FROM leases"),
         ("open_disputes", "SELECT COUNT(*) FROM disputes WHERE status = 'open'"),
@@ -1043,7 +1136,9 @@ pub(crate) async fn read_stats(store: &Store) -> ApiResult<One<Stats>> {
     }
     // Padded amounts do not sum as text on both backends: they are added up here.
     let mut by_token: std::collections::BTreeMap<Address, TokenTotals> = Default::default();
+    let mut unanswered_demands = 0;
     for lease in Store::all::<Lease>(&mut *tx).await? {
+        unanswered_demands += u64::from(lease.is_open() && lease.demand_unanswered());
         let t = by_token.entry(lease.token).or_default();
         t.escrow += lease.escrow();
         t.settled += lease.settled;
@@ -1059,7 +1154,9 @@ pub(crate) async fn read_stats(store: &Store) -> ApiResult<One<Stats>> {
         providers: count("providers"),
         offers: count("offers"),
         open_leases: count("open_leases"),
+        evicted_leases: count("evicted_leases"),
         finalized_leases: count("finalized_leases"),
+        unanswered_demands,
         settlements: count("settlements"),
         open_disputes: count("open_disputes"),
         events: count("events"),

@@ -1,5 +1,6 @@
-//! Self-audit: every mirrored lease, offer, stake, signer, dispute, claimable balance and fee
-//! balance compared with the contract's view calls at the block the mirror reflects.
+//! Self-audit: every mirrored lease (with its payment demand and remedies deadline), offer, stake,
+//! signer (per provider), dispute, claimable balance and fee balance compared with the contract's
+//! view calls at the block the mirror reflects.
 
 use std::fmt;
 
@@ -86,6 +87,12 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         if let Ok(deadline) = deadline {
             report.check(&entity, "settlementDeadline", row.settlement_deadline(), deadline);
         }
+        let remedies = market.remediesDeadline(U256::from(id)).block(at).call().await?;
+        report.check(&entity, "remediesDeadline", row.remedies_deadline(), remedies);
+        let demand = market.paymentDemand(U256::from(id)).block(at).call().await?;
+        report.check(&entity, "demand.due", row.demand_due, demand.due);
+        report.check(&entity, "demand.madeAt", row.demanded_at, demand.madeAt);
+        report.check(&entity, "demand.remediesUntil", row.remedies_until, demand.remediesUntil);
     }
 
     let offers: Vec<Offer> = Store::all(&mut *tx).await?;
@@ -103,6 +110,7 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         report.check(&entity, "capacity", row.capacity, o.capacity);
         report.check(&entity, "activeLeases", row.active_leases, o.activeLeases);
         report.check(&entity, "paused", row.paused, o.paused);
+        report.check(&entity, "paramsVersion", row.params_version, o.paramsVersion);
     }
 
     for row in &Store::all::<Stake>(&mut *tx).await? {
@@ -116,12 +124,13 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
     }
 
     for row in &Store::all::<Signer>(&mut *tx).await? {
-        let (tenant, signer) = (row.tenant, row.signer);
-        let s = market.sessionSigner(tenant, signer).block(at).call().await?;
-        let entity = format!("signer {tenant}/{signer}");
+        let (tenant, signer, provider) = (row.tenant, row.signer, row.provider);
+        let s = market.sessionSigner(tenant, signer, provider).block(at).call().await?;
+        let entity = format!("signer {tenant}/{signer} for {provider}");
         report.check(&entity, "cap", row.cap, s.cap);
         report.check(&entity, "spent", row.spent, s.spent);
         report.check(&entity, "expiresAt", row.expires_at, s.expiresAt);
+        report.check(&entity, "revoked", row.revoked, s.revoked);
     }
 
     for row in &Store::all::<Dispute>(&mut *tx).await? {

@@ -244,6 +244,8 @@ async fn market(State(state): State<ConsoleState>) -> PageResult {
                 li { b data-field="providers" { (s.providers) } " providers" }
                 li { b data-field="offers" { (s.offers) } " offers" }
                 li { b data-field="open_leases" { (s.open_leases) } " open leases" }
+                li { b data-field="unanswered_demands" { (s.unanswered_demands) } " awaiting payment" }
+                li { b data-field="evicted_leases" { (s.evicted_leases) } " evicted" }
                 li { b data-field="finalized_leases" { (s.finalized_leases) } " finalized" }
                 li { b data-field="settlements" { (s.settlements) } " settlements" }
                 li { b data-field="open_disputes" { (s.open_disputes) } " open disputes" }
@@ -405,7 +407,7 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
         section {
             h2 { "Offers" }
             div.scroll { table #offers {
-                thead { tr { th.num { "Offer" } th.num { "Price" } th.num { "Effective price" } th { "Duration" } th { "Notice" } th.num { "Leases" } th { "State" } } }
+                thead { tr { th.num { "Offer" } th.num { "Price" } th.num { "Effective price" } th { "Duration" } th { "Notice" } th.num { "Leases" } th.num { "Governance version" } th { "State" } } }
                 tbody { @for o in &d.offers {
                     tr {
                         td.num { (o.row.offer_id) }
@@ -414,6 +416,7 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
                         td { (format_duration(o.row.min_duration)) " – " (format_duration(o.row.max_duration)) }
                         td { (format_duration(o.row.notice_period)) }
                         td.num { (o.row.active_leases) " / " (o.row.capacity) }
+                        td.num { (o.row.params_version) }
                         td { @if o.row.paused { "paused" } @else { "open" } }
                     }
                 } }
@@ -422,13 +425,14 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
         section {
             h2 { "Record" }
             div.scroll { table #windows {
-                thead { tr { th { "Window" } th.num { "Opened" } th.num { "Completed" } th.num { "Closed early" } th.num { "Terminated" } th.num { "Failed over" } th.num { "Evicted" } th.num { "Disputes won / lost" } th.num { "Slashes" } th.num { "Delivered" } } }
+                thead { tr { th { "Window" } th.num { "Opened" } th.num { "Completed" } th.num { "Closed early" } th.num { "Terminated" } th.num { "Failed over" } th.num { "Payment demands" } th.num { "Evicted" } th.num { "Disputes won / lost" } th.num { "Slashes" } th.num { "Delivered" } } }
                 tbody {
                     @for w in &d.windows {
                         tr {
                             td { (w.days) " d" }
                             td.num { (w.totals.leases_opened) } td.num { (w.totals.leases_completed) } td.num { (w.totals.leases_closed_early) }
-                            td.num { (w.totals.leases_terminated) } td.num { (w.totals.leases_failed_over) } td.num { (w.totals.leases_evicted) }
+                            td.num { (w.totals.leases_terminated) } td.num { (w.totals.leases_failed_over) }
+                            td.num data-field="payment_demands" { (w.totals.payment_demands) } td.num data-field="leases_evicted" { (w.totals.leases_evicted) }
                             td.num { (w.totals.disputes_won) " / " (w.totals.disputes_lost) } td.num { (w.totals.slashes) }
                             td.num { (percent(w.delivered_ratio)) }
                         }
@@ -436,7 +440,8 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
                     tr {
                         td { "all time" }
                         td.num { (p.leases_opened) } td.num { (p.leases_completed) } td.num { (p.leases_closed_early) }
-                        td.num { (p.leases_terminated) } td.num { (p.leases_failed_over) } td.num { (p.leases_evicted) }
+                        td.num { (p.leases_terminated) } td.num { (p.leases_failed_over) }
+                        td.num data-field="payment_demands" { (p.payment_demands) } td.num data-field="leases_evicted" { (p.leases_evicted) }
                         td.num { (p.disputes_won) " / " (p.disputes_lost) } td.num { (p.slashes) }
                         td.num { (percent(d.provider.delivered_ratio)) }
                     }
@@ -452,6 +457,7 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
         section {
             h2 { "Slashes and disputes" }
             p { (p.slashes) " slashes took " (usd(p.slashed_amount)) " of bond; tenants received " (usd(p.compensation)) "." }
+            p #demands { (p.payment_demands) " payment demands made, " (p.leases_evicted) " leases evicted for leaving one unanswered." }
             div.scroll { table #disputes {
                 thead { tr { th.num { "Lease" } th { "Status" } th { "Deadline" } th.num { "Slash" } th { "Evidence" } } }
                 tbody { @for x in &disputes.data {
@@ -478,12 +484,21 @@ async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> Pag
     let now = block.timestamp;
     let amount = |raw: u128| state.amount(r.token, raw);
     let open = r.status == LeaseStatus::Open;
+    let live = r.is_live();
     let body = html! {
         section {
             h2 { "Terms in force" }
             dl #terms {
                 dt { "Status" } dd #status { (r.status.as_str())
-                    @if r.terminated { " · terminated by the provider" } @if r.evicted { " · evicted for non-payment" }
+                    @if r.status == LeaseStatus::Open { " · " (l.phase)
+                        @if r.demand_unanswered() {
+                            ", evictable " @if now < r.evictable_at { "at " } @else { "since " } (format_time_from(r.evictable_at, now))
+                        }
+                    }
+                    @if r.terminated { " · terminated by the provider" }
+                    @if r.status == LeaseStatus::Evicted {
+                        " · for leaving a payment demand unanswered; disputes possible until " (format_time_from(r.remedies_until, now))
+                    } @else if r.evicted { " · evicted for leaving a payment demand unanswered" }
                     @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } }
                     @if r.closed_by != Address::ZERO { " · notice given by " @if r.closed_by == r.tenant { "the tenant" } @else { "the provider" } }
                 }
@@ -499,17 +514,43 @@ async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> Pag
             }
         }
         section {
+            h2 { "Payment demand" }
+            @if r.demanded_at == 0 { p.empty #demand { "No payment demand." } } @else {
+                dl #demand {
+                    dt { "Due" } dd #demand-due { (amount(r.demand_due)) }
+                    dt { "Demanded" } dd { (format_time_from(r.demanded_at, now)) }
+                    dt { "Answer" } dd #demand-answer {
+                        @if r.evicted { "unanswered: the provider evicted the lease" }
+                        @else if !r.demand_unanswered() { "answered: the settled total reached what was due" }
+                        @else { "unanswered; evictable " @if now < r.evictable_at { "at " } @else { "since " } (format_time_from(r.evictable_at, now)) }
+                    }
+                    @if let Some(e) = &detail.data.eviction {
+                        dt { "Evicted" } dd #evicted-at { "stopped running " (format_time_from(e.ends_at, now)) }
+                        dt { "Hold charge" } dd #hold-charge { (amount(e.hold_charge)) " paid to the provider for the capacity held" }
+                        dt { "Refunded at once" } dd #eviction-refund { (amount(e.refund)) }
+                        dt { "Remedies until" } dd #remedies { (format_time_from(r.remedies_until, now)) " (disputes stay possible and the bond locked; then it can be finalized)" }
+                    }
+                }
+            }
+        }
+        section {
             h2 { "Escrow" }
             dl #escrow {
                 dt { "Deposit" } dd #deposit { (amount(r.deposit)) }
                 dt { "Settled to the provider" } dd #settled { (amount(r.settled)) }
                 dt { "In escrow" } dd #in-escrow { (amount(l.escrow)) }
+                @if live && !open {
+                    dt { "Refund if fully served" } dd #refund-served { (amount(l.refund_if_served)) }
+                }
                 @if open {
                     dt { "Runway" } dd #runway { @if l.runway_secs > 0 { "accrues until " (format_time_from(l.lease_end, now)) } @else { "ended " (format_time_from(l.lease_end, now)) } }
                     dt { "Refund if fully served" } dd #refund-served { (amount(l.refund_if_served)) }
                     dt { "Refund if nothing more is settled" } dd #refund-now { (amount(l.escrow)) }
                 }
                 dt { "Settlement deadline" } dd #deadline { (format_time_from(l.settlement_deadline, now)) }
+                @if l.remedies_deadline != l.settlement_deadline {
+                    dt { "Disputes until" } dd #remedies-deadline { (format_time_from(l.remedies_deadline, now)) }
+                }
                 dt { "Delivered" } dd #delivered { @match l.delivered_bps { Some(b) => (bps(b)), None => "–" }
                     @if open { " of what has accrued so far was paid (receipts are settled in arrears)" } @else { " of what accrued was paid" }
                 }
@@ -531,6 +572,23 @@ async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> Pag
                 } }
             } }
             @if detail.data.settlements.is_empty() { p.empty { "Nothing settled yet." } }
+        }
+        section {
+            h2 { "Session signers" }
+            p.hint { "The tenant's signers authorized for this lease's provider: each authorization is for one provider, with its own cap." }
+            div.scroll { table #signers {
+                thead { tr { th { "Signer" } th { "Provider" } th.num { "Spent" } th.num { "Cap" } th { "Signs for service until" } } }
+                tbody { @for s in &detail.data.signers {
+                    tr {
+                        td { (address_cell(s.signer)) }
+                        td { (address_cell(s.provider)) }
+                        td.num { (amount(s.spent)) }
+                        td.num { (amount(s.cap)) }
+                        td { (format_time_from(s.expires_at, now)) @if s.revoked { " (revoked)" } }
+                    }
+                } }
+            } }
+            @if detail.data.signers.is_empty() { p.empty { "No session signer: the tenant signs its receipts itself." } }
         }
         section {
             h2 { "Dispute" }

@@ -16,7 +16,10 @@ use openlease_contracts::{
     artifacts,
 };
 
-use crate::{rows::Settlement, store::StoredEvent};
+use crate::{
+    rows::{Eviction, Settlement},
+    store::StoredEvent,
+};
 use serde_json::{Map, Value};
 
 /// Decodes the market's logs.
@@ -78,6 +81,7 @@ pub fn lease_of(event: &OpenleaseEvents) -> Option<u64> {
         E::LeaseToppedUp(e) => e.leaseId,
         E::LeaseClosed(e) => e.leaseId,
         E::LeaseTerminated(e) => e.leaseId,
+        E::PaymentDemanded(e) => e.leaseId,
         E::LeaseEvicted(e) => e.leaseId,
         E::LeaseFailedOver(e) => e.leaseId,
         E::LeaseFinalized(e) => e.leaseId,
@@ -104,6 +108,19 @@ pub fn settlement(event: &StoredEvent) -> Option<Settlement> {
         cumulative_amount: e.cumulativeAmount.saturating_to(),
         paid: e.paid.saturating_to(),
         fee: e.fee.saturating_to(),
+    })
+}
+
+/// A stored `LeaseEvicted` event as an eviction; `None` for any other event.
+pub fn eviction(event: &StoredEvent) -> Option<Eviction> {
+    let e = Openlease::LeaseEvicted::decode_raw_log(event.topics.iter().copied(), &event.data).ok()?;
+    Some(Eviction {
+        block_number: event.block,
+        tx_hash: event.tx_hash,
+        ends_at: e.endsAt.saturating_to(),
+        hold_charge: e.holdCharge.saturating_to(),
+        refund: e.refund.saturating_to(),
+        remedies_until: e.remediesUntil.saturating_to(),
     })
 }
 

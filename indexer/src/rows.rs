@@ -282,8 +282,10 @@ pub struct Provider {
     pub leases_terminated: u64,
     /// The tenant moved its escrow to another provider.
     pub leases_failed_over: u64,
-    /// The provider ended them because the tenant left service unpaid.
+    /// The provider ended them because the tenant left a payment demand unanswered.
     pub leases_evicted: u64,
+    /// Payment demands it made (answered or not): how often it had to chase its tenants.
+    pub payment_demands: u64,
     pub disputes_won: u64,
     pub disputes_lost: u64,
     pub slashes: u64,
@@ -318,8 +320,8 @@ pub struct Provider {
 entity!(Provider, "providers", key(address: Address => address),
     metadata_uri => text, endpoint => text, region => text, attributes_hash => hash, attestation_key => address,
     registered_block => int, leases_opened => int, leases_completed => int, leases_closed_early => int,
-    leases_terminated => int, leases_failed_over => int, leases_evicted => int, disputes_won => int,
-    disputes_lost => int, slashes => int, slashed_amount => amount, compensation => amount, total_earned => amount,
+    leases_terminated => int, leases_failed_over => int, leases_evicted => int, payment_demands => int,
+    disputes_won => int, disputes_lost => int, slashes => int, slashed_amount => amount, compensation => amount, total_earned => amount,
     paid => amount, accruable => amount, decayed_paid => real, decayed_accruable => real, decayed_slashed => real,
     decayed_at => int, reputation_bps => int, block_number => int);
 
@@ -336,6 +338,7 @@ pub struct ProviderDay {
     pub leases_terminated: u64,
     pub leases_failed_over: u64,
     pub leases_evicted: u64,
+    pub payment_demands: u64,
     pub disputes_won: u64,
     pub disputes_lost: u64,
     pub slashes: u64,
@@ -358,8 +361,8 @@ pub struct ProviderDay {
 }
 entity!(ProviderDay, "provider_days", key(provider: Address => address, day: u64 => int),
     leases_opened => int, leases_completed => int, leases_closed_early => int, leases_terminated => int,
-    leases_failed_over => int, leases_evicted => int, disputes_won => int, disputes_lost => int, slashes => int,
-    slashed_amount => amount, compensation => amount, earned => amount, paid => amount, accruable => amount,
+    leases_failed_over => int, leases_evicted => int, payment_demands => int, disputes_won => int,
+    disputes_lost => int, slashes => int, slashed_amount => amount, compensation => amount, earned => amount, paid => amount, accruable => amount,
     block_number => int);
 
 impl ProviderDay {
@@ -371,6 +374,7 @@ impl ProviderDay {
         self.leases_terminated += other.leases_terminated;
         self.leases_failed_over += other.leases_failed_over;
         self.leases_evicted += other.leases_evicted;
+        self.payment_demands += other.payment_demands;
         self.disputes_won += other.disputes_won;
         self.disputes_lost += other.disputes_lost;
         self.slashes += other.slashes;
@@ -427,13 +431,17 @@ pub struct Offer {
     pub max_duration: u64,
     pub notice_period: u64,
     pub capacity: u64,
+    /// Leases holding its capacity: neither evicted nor finalized.
     pub active_leases: u64,
     pub paused: bool,
+    /// The governance parameters version its provider accepted for it: its new leases get it.
+    pub params_version: u64,
     pub block_number: u64,
 }
 entity!(Offer, "offers", key(offer_id: u64 => int),
     provider => address, token => address, price_per_second => int, min_duration => int, max_duration => int,
-    notice_period => int, capacity => int, active_leases => int, paused => bool, block_number => int);
+    notice_period => int, capacity => int, active_leases => int, paused => bool, params_version => int,
+    block_number => int);
 
 /// A lease: its terms in force, what happened to it, and when it stopped accruing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -476,8 +484,20 @@ pub struct Lease {
     pub closed_by: Address,
     /// Ended early by the provider.
     pub terminated: bool,
-    /// Ended by its provider because the tenant left service unpaid.
+    /// Ended by its provider because the tenant left a payment demand unanswered (its status
+    /// says `evicted` until it is finalized; this stays).
     pub evicted: bool,
+    /// The provider's newest payment demand: what the settled total must reach (0: none made).
+    #[serde(with = "amount_text")]
+    #[schema(value_type = String)]
+    pub demand_due: u128,
+    /// When that demand was made (0: none).
+    pub demanded_at: u64,
+    /// From when the provider may evict unless the demand is answered (0: no demand).
+    pub evictable_at: u64,
+    /// Set by an eviction: until when the tenant may dispute and the bond stays locked (the
+    /// settlement deadline the lease had before it); then it can be finalized. 0: not evicted.
+    pub remedies_until: u64,
     /// The lease its tenant failed over to (0: none).
     pub failed_over_to: u64,
     /// Receipts settled.
@@ -490,8 +510,8 @@ entity!(Lease, "leases", key(lease_id: u64 => int),
     offer_id => int, tenant => address, provider => address, token => address, started_at => int, ends_at => int,
     deposit => amount, settled => amount, price_per_second => int, params_version => int,
     settlement_window => int, bond => amount, notice_period => int, min_ends_at => int, status => lease_status,
-    closed_by => address, terminated => bool, evicted => bool, failed_over_to => int, settlement_count => int,
-    stopped_at => int,
+    closed_by => address, terminated => bool, evicted => bool, demand_due => amount, demanded_at => int,
+    evictable_at => int, remedies_until => int, failed_over_to => int, settlement_count => int, stopped_at => int,
     block_number => int);
 
 impl Lease {
@@ -506,9 +526,47 @@ impl Lease {
         self.lease_end() + self.settlement_window
     }
 
-    /// Escrow still held for the provider (0 once finalized).
+    /// Until when its tenant may dispute and its bond stays locked (`remediesDeadline`): the
+    /// settlement deadline, or for an evicted lease the one it had before the eviction.
+    pub fn remedies_deadline(&self) -> u64 {
+        if self.status == LeaseStatus::Evicted { self.remedies_until } else { self.settlement_deadline() }
+    }
+
+    /// Neither finalized nor evicted: it holds its offer's capacity.
+    pub fn is_open(&self) -> bool {
+        self.status == LeaseStatus::Open
+    }
+
+    /// Not finalized yet: open, or evicted and still holding escrow for the provider's receipts.
+    pub fn is_live(&self) -> bool {
+        matches!(self.status, LeaseStatus::Open | LeaseStatus::Evicted)
+    }
+
+    /// A payment demand was made and the settled total did not reach it: it stands, or it was
+    /// left unanswered until the eviction (whose hold charge may bring the settled total past it).
+    pub fn demand_unanswered(&self) -> bool {
+        self.demanded_at != 0 && (self.evicted || self.settled < self.demand_due)
+    }
+
+    /// Escrow still held for the provider: an open lease's, and an evicted one's until it is
+    /// finalized (its provider may still settle receipts for the service it delivered); 0 once
+    /// finalized.
     pub fn escrow(&self) -> u128 {
-        if self.status == LeaseStatus::Open { self.deposit.saturating_sub(self.settled) } else { 0 }
+        if self.is_live() { self.deposit.saturating_sub(self.settled) } else { 0 }
+    }
+
+    /// Where the lease stands at `now`, in one word or phrase: `running`, `ended` (its
+    /// settlement window, or waiting to be finalized), `payment demanded` (an open lease whose
+    /// demand stands unanswered), `evicted` or `finalized`.
+    pub fn phase(&self, now: u64) -> &'static str {
+        match self.status {
+            LeaseStatus::Finalized => "finalized",
+            LeaseStatus::Evicted => "evicted",
+            LeaseStatus::Open if self.demand_unanswered() => "payment demanded",
+            LeaseStatus::Open if now < self.lease_end() => "running",
+            LeaseStatus::Open => "ended",
+            LeaseStatus::None => "none",
+        }
     }
 
     /// What its terms let accrue while it ran: the price over the time from its start to its end,
@@ -560,25 +618,56 @@ pub struct Settlement {
     pub fee: u128,
 }
 
-/// A tenant's session signer, as `sessionSigner` reports it.
+/// A lease's eviction: its `LeaseEvicted` event, as read from the events table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Eviction {
+    pub block_number: u64,
+    #[schema(value_type = String)]
+    pub tx_hash: B256,
+    /// When the lease stopped running.
+    pub ends_at: u64,
+    /// Settled to the provider from the escrow for the capacity the tenant held (its protocol
+    /// fee stays in the lease until it is finalized).
+    #[serde(with = "amount_text")]
+    #[schema(value_type = String)]
+    pub hold_charge: u128,
+    /// Refunded to the tenant at once: the escrow no receipt can claim any more.
+    #[serde(with = "amount_text")]
+    #[schema(value_type = String)]
+    pub refund: u128,
+    /// Until when the tenant may dispute and the bond stays locked.
+    pub remedies_until: u64,
+}
+
+/// A tenant's session signer for the leases of one provider, as `sessionSigner(tenant, signer,
+/// provider)` reports it: each provider the tenant authorized it for is a row of its own, with its
+/// own cap and spent total.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Signer {
     #[schema(value_type = String)]
     pub tenant: Address,
     #[schema(value_type = String)]
     pub signer: Address,
+    /// The provider whose leases' receipts it may sign.
+    #[schema(value_type = String)]
+    pub provider: Address,
     #[serde(with = "amount_text")]
     #[schema(value_type = String)]
     pub cap: u128,
+    /// Settled against its receipts for this provider's leases.
     #[serde(with = "amount_text")]
     #[schema(value_type = String)]
     pub spent: u128,
-    /// Expiry (s); 0 once revoked.
+    /// Its receipts pay for service whose period ended before this (s); a revocation brings it
+    /// forward to the revocation's time.
     pub expires_at: u64,
+    /// Revoked by the tenant (until authorized again).
+    pub revoked: bool,
     pub block_number: u64,
 }
-entity!(Signer, "signers", key(tenant: Address => address, signer: Address => address),
-    cap => amount, spent => amount, expires_at => int, block_number => int);
+entity!(Signer, "signers",
+    key(tenant: Address => address, signer: Address => address, provider: Address => address),
+    cap => amount, spent => amount, expires_at => int, revoked => bool, block_number => int);
 
 /// An SLA dispute over a lease.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

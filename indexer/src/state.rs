@@ -214,6 +214,12 @@ fn number(value: U256) -> u64 {
     value.saturating_to()
 }
 
+/// The protocol's fee on a lease's settled total (`LeaseMath.fee`): a settlement's fee is the
+/// growth of this figure.
+fn fee(settled: u128, fee_bps: u128) -> u128 {
+    settled.saturating_mul(fee_bps) / 10_000
+}
+
 impl Market {
     /// Whether a batch's changes record their prior rows.
     pub fn set_recording(&mut self, recording: bool) {
@@ -308,6 +314,17 @@ impl Market {
         Some(offer)
     }
 
+    fn signer_mut(&mut self, tenant: Address, signer: Address, provider: Address, block: u64) -> &mut Signer {
+        let row = self.signers.upsert((tenant, signer, provider), block, || Signer {
+            tenant,
+            signer,
+            provider,
+            ..Default::default()
+        });
+        row.block_number = block;
+        row
+    }
+
     fn governance_mut(&mut self, block: u64) -> &mut Governance {
         let row = self.governance.upsert((1,), block, || Governance { id: 1, ..Default::default() });
         row.block_number = block;
@@ -364,6 +381,7 @@ impl Market {
                     capacity: number(e.capacity),
                     active_leases: 0,
                     paused: false,
+                    params_version: number(e.paramsVersion),
                     block_number: block,
                 };
             }
@@ -403,28 +421,31 @@ impl Market {
                 }
                 self.day_mut(provider, at).leases_terminated += 1;
             }
-            E::LeaseEvicted(e) => {
+            E::PaymentDemanded(e) => {
                 let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
-                // A running lease ends now; one that already ended keeps its end.
-                if at.timestamp < lease.lease_end() {
-                    lease.ends_at = at.timestamp;
-                }
-                lease.evicted = true;
-                // What the provider did not settle is refunded by the finalization that follows;
-                // no receipt can be settled after it.
-                lease.deposit = amount(e.settled);
+                // A new demand replaces the last; a settlement reaching `due` answers it (read
+                // from the lease's settled total, nothing to write).
+                lease.demand_due = amount(e.due);
+                lease.demanded_at = at.timestamp;
+                lease.evictable_at = number(e.evictableAt);
                 let provider = lease.provider;
                 if let Some(p) = self.provider_mut(provider, block) {
-                    p.leases_evicted += 1;
+                    p.payment_demands += 1;
                 }
-                self.day_mut(provider, at).leases_evicted += 1;
+                self.day_mut(provider, at).payment_demands += 1;
             }
+            E::LeaseEvicted(e) => self.evict(e, at),
             E::LeaseFailedOver(e) => {
                 let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
                 // It accrued until the failover; what it keeps pays the receipts of that time.
                 lease.stopped_at = at.timestamp.min(lease.lease_end());
                 lease.deposit = amount(e.deposit);
                 lease.failed_over_to = number(e.newLeaseId);
+                // An evicted lease (not finalized yet, so a tenant may still fail over from it,
+                // moving nothing) already ended by its eviction: one lease, one outcome.
+                if lease.evicted {
+                    return;
+                }
                 let provider = lease.provider;
                 if let Some(p) = self.provider_mut(provider, block) {
                     p.leases_failed_over += 1;
@@ -432,20 +453,18 @@ impl Market {
                 self.day_mut(provider, at).leases_failed_over += 1;
             }
             E::LeaseFinalized(e) => self.finalize(e, at),
+            // Re-authorizing keeps what was spent and undoes a revocation.
             E::SignerAuthorized(e) => {
-                let (tenant, signer) = (e.tenant, e.signer);
-                let row =
-                    self.signers.upsert((tenant, signer), block, || Signer { tenant, signer, ..Default::default() });
+                let row = self.signer_mut(e.tenant, e.signer, e.provider, block);
                 row.cap = amount(e.cap);
                 row.expires_at = number(e.expiresAt);
-                row.block_number = block;
+                row.revoked = false;
             }
+            // Receipts for service before the revocation stay payable: the expiry comes forward.
             E::SignerRevoked(e) => {
-                let (tenant, signer) = (e.tenant, e.signer);
-                let row =
-                    self.signers.upsert((tenant, signer), block, || Signer { tenant, signer, ..Default::default() });
-                row.expires_at = 0;
-                row.block_number = block;
+                let row = self.signer_mut(e.tenant, e.signer, e.provider, block);
+                row.expires_at = number(e.expiresAt);
+                row.revoked = true;
             }
             E::LeaseSettled(e) => self.settle(e, at),
             E::Claimed(e) => {
@@ -505,7 +524,15 @@ impl Market {
                 dispute.status = DisputeStatus::Expired;
                 dispute.block_number = block;
                 let bond = dispute.tenant_bond;
-                self.credit(lease.tenant, lease.token, bond, block);
+                // A tenant in arrears (evicted, or a demand unanswered) forfeits its bond to the
+                // provider: a dispute is no free way to stall an eviction.
+                let to = if e.toProvider { lease.provider } else { lease.tenant };
+                self.credit(to, lease.token, bond, block);
+            }
+            E::ParamsAccepted(e) => {
+                if let Some(offer) = self.offer_mut(number(e.offerId), block) {
+                    offer.params_version = number(e.version);
+                }
             }
             E::ParamsScheduled(e) => {
                 let version = number(e.version);
@@ -586,6 +613,10 @@ impl Market {
             closed_by: Address::ZERO,
             terminated: false,
             evicted: false,
+            demand_due: 0,
+            demanded_at: 0,
+            evictable_at: 0,
+            remedies_until: 0,
             failed_over_to: 0,
             settlement_count: 0,
             stopped_at: 0,
@@ -603,10 +634,12 @@ impl Market {
     fn finalize(&mut self, e: &Openlease::LeaseFinalized, at: EventPosition) {
         let block = at.block;
         let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
+        // An evicted lease freed its offer's capacity when it was evicted.
+        let held_capacity = lease.is_open();
         lease.status = LeaseStatus::Finalized;
         lease.bond = 0;
         let lease = lease.clone();
-        if let Some(offer) = self.offer_mut(lease.offer_id, block) {
+        if held_capacity && let Some(offer) = self.offer_mut(lease.offer_id, block) {
             offer.active_leases = offer.active_leases.saturating_sub(1);
         }
         let stake = self.stake_mut(lease.provider, lease.token, block);
@@ -646,11 +679,9 @@ impl Market {
         lease.settled = amount(e.settled);
         lease.settlement_count += 1;
         let (tenant, provider, token) = (lease.tenant, lease.provider, lease.token);
+        // A session signer's authorization is the one for the lease's provider.
         if e.signer != tenant {
-            let signer = e.signer;
-            let row = self.signers.upsert((tenant, signer), block, || Signer { tenant, signer, ..Default::default() });
-            row.spent += paid;
-            row.block_number = block;
+            self.signer_mut(tenant, e.signer, provider, block).spent += paid;
         }
         let earned = paid.saturating_sub(fee);
         self.credit(provider, token, earned, block);
@@ -659,6 +690,42 @@ impl Market {
             p.total_earned += earned;
         }
         self.day_mut(provider, at).earned += earned;
+    }
+
+    /// The provider evicted a lease over an unanswered payment demand. It stops running at
+    /// `endsAt` and frees its offer's capacity at once; the hold charge is settled to the provider
+    /// (its fee stays in the lease until it is finalized, like a receipt's); the escrow no receipt
+    /// can claim is refunded at once. The bond stays locked until the finalization, which may come
+    /// after `remediesUntil`.
+    fn evict(&mut self, e: &Openlease::LeaseEvicted, at: EventPosition) {
+        let block = at.block;
+        let id = number(e.leaseId);
+        let Some(version) = self.leases.get(&(id,)).map(|l| l.params_version) else { return };
+        let fee_bps = self.params_versions.get(&(version,)).map_or(0, |v| u128::from(v.protocol_fee_bps));
+        let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
+        let (hold_charge, settled, refund) = (amount(e.holdCharge), amount(e.settled), amount(e.refund));
+        let fee = fee(settled, fee_bps).saturating_sub(fee(lease.settled, fee_bps));
+        lease.ends_at = number(e.endsAt);
+        lease.settled = settled;
+        lease.deposit = lease.deposit.saturating_sub(refund);
+        lease.status = LeaseStatus::Evicted;
+        lease.evicted = true;
+        lease.remedies_until = number(e.remediesUntil);
+        let (tenant, provider, token, offer_id) = (lease.tenant, lease.provider, lease.token, lease.offer_id);
+        if let Some(offer) = self.offer_mut(offer_id, block) {
+            offer.active_leases = offer.active_leases.saturating_sub(1);
+        }
+        self.credit(tenant, token, refund, block);
+        let earned = hold_charge.saturating_sub(fee);
+        self.credit(provider, token, earned, block);
+        let earned = self.value(token, earned);
+        if let Some(p) = self.provider_mut(provider, block) {
+            p.leases_evicted += 1;
+            p.total_earned += earned;
+        }
+        let day = self.day_mut(provider, at);
+        day.leases_evicted += 1;
+        day.earned += earned;
     }
 
     fn slash(&mut self, e: &Openlease::BondSlashed, at: EventPosition) {

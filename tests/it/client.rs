@@ -44,15 +44,12 @@ impl Market {
     async fn provider_with_offer(&self, provider: &Client<DynProvider>, capacity: u16) -> U256 {
         self.mint(provider, 10_000 * USDC).await;
         provider
-            .register_provider(
-                &ProviderDetails {
-                    metadata_uri: "ipfs://provider".into(),
-                    endpoint: "https://provider.example".into(),
-                    region: "eu-west".into(),
-                    attributes_hash: keccak256("gpu:a100"),
-                },
-                provider.address(),
-            )
+            .register_provider(&ProviderDetails {
+                metadata_uri: "ipfs://provider".into(),
+                endpoint: "https://provider.example".into(),
+                region: "eu-west".into(),
+                attributes_hash: keccak256("gpu:a100"),
+            })
             .await
             .unwrap();
         provider.stake(self.usdc, U256::from(10_000 * USDC)).await.unwrap();
@@ -147,18 +144,19 @@ async fn concurrent_calls_from_one_client_do_not_collide() {
     let tenant = market.client(4).await;
     let expiry = tenant.now().await.unwrap() + 86_400;
     let signers: Vec<Address> = (0..4).map(|_| PrivateKeySigner::random().address()).collect();
+    let provider = Address::repeat_byte(0x0b);
     let cap = U256::from(1_000);
     let results = tokio::join!(
-        tenant.authorize_signer(signers[0], cap, expiry),
-        tenant.authorize_signer(signers[1], cap, expiry),
-        tenant.authorize_signer(signers[2], cap, expiry),
-        tenant.authorize_signer(signers[3], cap, expiry),
+        tenant.authorize_signer(signers[0], provider, cap, expiry),
+        tenant.authorize_signer(signers[1], provider, cap, expiry),
+        tenant.authorize_signer(signers[2], provider, cap, expiry),
+        tenant.authorize_signer(signers[3], provider, cap, expiry),
     );
     for result in [results.0, results.1, results.2, results.3] {
         result.unwrap();
     }
     for s in &signers {
-        assert_eq!(tenant.session_signer(tenant.address(), *s).await.unwrap().cap, cap);
+        assert_eq!(tenant.session_signer(tenant.address(), *s, provider).await.unwrap().cap, cap);
     }
 }
 
@@ -188,11 +186,11 @@ async fn the_whole_life_of_two_leases_with_exact_balances() {
     assert_eq!(runway.lease_end, started + deposit_b / PRICE, "the escrow runs out before the 7 days");
 
     let expiry = tenant.now().await.unwrap() + 86_400;
-    tenant.authorize_signer(session.address(), U256::from(500 * USDC), expiry).await.unwrap();
+    tenant.authorize_signer(session.address(), provider.address(), U256::from(500 * USDC), expiry).await.unwrap();
 
     // The tenant's service signs a receipt per unit of work; the provider verifies each one.
     let signer = tenant.receipt_signer(session.clone());
-    let terms = provider.session_signer(tenant.address(), session.address()).await.unwrap();
+    let terms = provider.session_signer(tenant.address(), session.address(), provider.address()).await.unwrap();
     let mut verifier = ReceiptVerifier::new(provider.receipt_domain(), session.address(), terms)
         .with_lease(lease_a, U256::ZERO)
         .with_lease(lease_b, U256::ZERO);
@@ -202,7 +200,8 @@ async fn the_whole_life_of_two_leases_with_exact_balances() {
         assert_eq!(verifier.accept(signed, now).unwrap(), U256::from(PRICE));
     }
     for amount in [10_000, 30_000, 50_000] {
-        verifier.accept(signer.sign(receipt(lease_b, amount, now)).unwrap(), now).unwrap();
+        // A receipt pays for service until its period's end: 50,000 is 500 s of service.
+        verifier.accept(signer.sign(receipt(lease_b, amount, now + 500)).unwrap(), now).unwrap();
     }
     let (owed_a, owed_b) = (1_000 * PRICE, 50_000);
     assert_eq!(verifier.book().total_unsettled(), U256::from(owed_a + owed_b));
@@ -229,7 +228,7 @@ async fn the_whole_life_of_two_leases_with_exact_balances() {
     let outcomes = provider.settle_batch(again).await.unwrap();
     assert!(outcomes.iter().all(|o| o.result == SettlementResult::AlreadySettled && o.paid.is_zero()));
     assert_eq!(
-        tenant.session_signer(tenant.address(), session.address()).await.unwrap().spent,
+        tenant.session_signer(tenant.address(), session.address(), provider.address()).await.unwrap().spent,
         U256::from(owed_a + owed_b)
     );
 
@@ -267,13 +266,13 @@ async fn the_verifier_refuses_each_bad_receipt_with_its_own_error() {
     market.mint(&tenant, 1_000 * USDC).await;
     let lease = market.open(&tenant, offer, 100 * USDC).await;
     let now = tenant.now().await.unwrap();
-    tenant.authorize_signer(session.address(), U256::from(1_000), now + 3_600).await.unwrap();
+    tenant.authorize_signer(session.address(), provider.address(), U256::from(1_000), now + 3_600).await.unwrap();
 
     let signer = tenant.receipt_signer(session.clone());
-    let terms = provider.session_signer(tenant.address(), session.address()).await.unwrap();
+    let terms = provider.session_signer(tenant.address(), session.address(), provider.address()).await.unwrap();
     let mut verifier =
         ReceiptVerifier::new(provider.receipt_domain(), session.address(), terms).with_lease(lease, U256::ZERO);
-    let good = signer.sign(receipt(lease, 500, now)).unwrap();
+    let good = signer.sign(receipt(lease, 500, now + 30)).unwrap();
     verifier.verify(&good, now).unwrap();
 
     let refuse = |signed: &SignedReceipt| verifier.verify(signed, now).unwrap_err();
@@ -320,16 +319,21 @@ async fn the_verifier_refuses_each_bad_receipt_with_its_own_error() {
     verifier.book_mut().mark_settled(lease, U256::from(500));
 
     // Expiry and revocation, read back from the chain.
-    let next = signer.sign(receipt(lease, 600, now)).unwrap();
+    let next = signer.sign(receipt(lease, 600, now + 60)).unwrap();
     market.advance(&provider, 3_600).await;
     let later = provider.now().await.unwrap();
     assert!(matches!(verifier.verify(&next, later), Err(ReceiptError::SignerExpired { .. })));
-    tenant.authorize_signer(session.address(), U256::from(1_000), later + 3_600).await.unwrap();
-    verifier.set_terms(provider.session_signer(tenant.address(), session.address()).await.unwrap());
+    tenant.authorize_signer(session.address(), provider.address(), U256::from(1_000), later + 3_600).await.unwrap();
+    verifier.set_terms(provider.session_signer(tenant.address(), session.address(), provider.address()).await.unwrap());
     verifier.verify(&next, later).unwrap();
-    tenant.revoke_signer(session.address()).await.unwrap();
-    verifier.set_terms(provider.session_signer(tenant.address(), session.address()).await.unwrap());
-    assert_eq!(verifier.verify(&next, later), Err(ReceiptError::SignerRevoked { signer: session.address() }));
+    tenant.revoke_signer(session.address(), provider.address()).await.unwrap();
+    verifier.set_terms(provider.session_signer(tenant.address(), session.address(), provider.address()).await.unwrap());
+    let revoked_at = provider.now().await.unwrap();
+    // No more service on its word; the receipt for the period before the revocation still pays.
+    assert_eq!(verifier.verify(&next, revoked_at), Err(ReceiptError::SignerRevoked { signer: session.address() }));
+    assert_eq!(verifier.terms().refusal(next.receipt.periodEnd), None);
+    let outcomes = provider.settle_batch(vec![next.clone()]).await.unwrap();
+    assert_eq!((outcomes[0].result, outcomes[0].paid), (SettlementResult::Settled, U256::from(100)));
     let stranger = PrivateKeySigner::random();
     let mut unknown = next.clone();
     unknown.signer = stranger.address();
@@ -386,7 +390,7 @@ async fn a_provider_withdraws_its_stake_only_after_the_unbonding_period() {
         region: "eu-west".into(),
         attributes_hash: keccak256("gpu:a100"),
     };
-    provider.register_provider(&details, me).await.unwrap();
+    provider.register_provider(&details).await.unwrap();
     provider.stake(usdc, U256::from(10_000 * USDC)).await.unwrap();
 
     let error = provider.withdraw_stake(usdc, me).await.unwrap_err();
@@ -427,9 +431,12 @@ async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_pr
     let (lease_a, lease_b) =
         (market.open(&tenant, offer, 100 * USDC).await, market.open(&tenant, offer, 100 * USDC).await);
     let start = tenant.now().await.unwrap();
-    tenant.authorize_signer(session.address(), U256::from(500 * USDC), start + 2 * 3_600).await.unwrap();
+    tenant
+        .authorize_signer(session.address(), provider.address(), U256::from(500 * USDC), start + 2 * 3_600)
+        .await
+        .unwrap();
     let signer = tenant.receipt_signer(session.clone());
-    let terms = provider.session_signer(tenant.address(), session.address()).await.unwrap();
+    let terms = provider.session_signer(tenant.address(), session.address(), provider.address()).await.unwrap();
     let mut verifier = ReceiptVerifier::new(provider.receipt_domain(), session.address(), terms)
         .with_lease(lease_a, U256::ZERO)
         .with_lease(lease_b, U256::ZERO);
@@ -478,39 +485,42 @@ async fn the_watcher_settles_before_a_close_an_expiry_or_a_finalize_costs_the_pr
     assert_eq!(settled, [(lease_b, DueReason::SignerExpiry, U256::from(1_000 * PRICE))]);
     assert_eq!(verifier.book().total_unsettled(), U256::ZERO);
 
-    // A revoked signer strands what it signed since: the watcher says so, it cannot repair it.
-    tenant.authorize_signer(session.address(), U256::from(500 * USDC), now + 86_400).await.unwrap();
-    verifier.set_terms(provider.session_signer(tenant.address(), session.address()).await.unwrap());
-    verifier.accept(signer.sign(receipt(lease_b, 1_100 * PRICE, now)).unwrap(), now).unwrap();
-    tenant.revoke_signer(session.address()).await.unwrap();
+    // A revocation voids only receipts for service after it: one for service before is settled at
+    // once; one signed for a period that runs past the revocation is stranded, and the watcher
+    // says so (it cannot repair it).
+    tenant.authorize_signer(session.address(), provider.address(), U256::from(500 * USDC), now + 86_400).await.unwrap();
+    verifier.set_terms(provider.session_signer(tenant.address(), session.address(), provider.address()).await.unwrap());
+    verifier.accept(signer.sign(receipt(lease_a, 70 * PRICE, now)).unwrap(), now).unwrap();
+    verifier.accept(signer.sign(receipt(lease_b, 1_100 * PRICE, now + 1_000)).unwrap(), now).unwrap();
+    tenant.revoke_signer(session.address(), provider.address()).await.unwrap();
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
     assert_eq!(
         report.alerts,
-        [WatchAlert::SignerRevoked {
-            tenant: tenant.address(),
-            signer: session.address(),
-            leases: vec![lease_a, lease_b],
-            stranded: U256::from(100 * PRICE),
-        }]
+        [
+            WatchAlert::SignerRevoked {
+                tenant: tenant.address(),
+                signer: session.address(),
+                leases: vec![lease_a, lease_b],
+                stranded: U256::from(100 * PRICE),
+            },
+            WatchAlert::SettlementRefused {
+                lease_id: lease_b,
+                cumulative_amount: U256::from(1_100 * PRICE),
+                result: SettlementResult::SignerRevoked,
+            }
+        ]
     );
+    let settled: Vec<(U256, DueReason, U256)> = report.settled.iter().map(|(r, o)| (o.lease_id, *r, o.paid)).collect();
+    assert_eq!(settled, [(lease_a, DueReason::Ended, U256::from(10 * PRICE))], "served before the revocation: paid");
 
-    // Once B has ended its receipt is due, but the market refuses it; it is not sent again.
+    // Once B has ended its receipt is due, but the market refused it: it is not sent again.
     market.advance(&provider, 7 * 86_400 - 6_000).await;
-    let report = watcher.poll(verifier.book_mut()).await.unwrap();
-    assert_eq!(
-        report.alerts,
-        [WatchAlert::SettlementRefused {
-            lease_id: lease_b,
-            cumulative_amount: U256::from(1_100 * PRICE),
-            result: SettlementResult::SignerRevoked,
-        }]
-    );
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
     assert!(report.settled.is_empty() && report.alerts.is_empty(), "{report:?}");
 
     // The tenant authorizes the signer again: the refusal is lifted and the receipt pays.
     let now = provider.now().await.unwrap();
-    tenant.authorize_signer(session.address(), U256::from(500 * USDC), now + 86_400).await.unwrap();
+    tenant.authorize_signer(session.address(), provider.address(), U256::from(500 * USDC), now + 86_400).await.unwrap();
     let report = watcher.poll(verifier.book_mut()).await.unwrap();
     let settled: Vec<(U256, DueReason, U256)> = report.settled.iter().map(|(r, o)| (o.lease_id, *r, o.paid)).collect();
     assert_eq!(settled, [(lease_b, DueReason::Ended, U256::from(100 * PRICE))]);

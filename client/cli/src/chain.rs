@@ -60,8 +60,8 @@ pub(crate) fn dispute_word(status: u8) -> String {
     }
 }
 
-/// Why a session signer with `terms` cannot sign receipts the market pays at `now`, if it cannot:
-/// never authorized, revoked, or expired.
+/// Why a session signer with `terms` cannot sign receipts the market pays for service at `now`, if
+/// it cannot: never authorized, revoked, or expired.
 pub(crate) fn signer_unusable(terms: &SignerTerms, now: u64) -> Option<String> {
     terms.refusal(now).map(|refusal| match refusal {
         SettlementResult::SignerExpired => format!("expired {}", format_time_from(terms.expires_at, now)),
@@ -83,9 +83,12 @@ mod tests {
 
     #[test]
     fn a_signer_is_unusable_unauthorized_revoked_or_expired() {
-        let terms = |cap: u64, expires_at| SignerTerms { cap: U256::from(cap), spent: U256::ZERO, expires_at };
+        let terms =
+            |cap: u64, expires_at| SignerTerms { cap: U256::from(cap), spent: U256::ZERO, expires_at, revoked: false };
         assert_eq!(signer_unusable(&terms(0, 0), 100).as_deref(), Some("not authorized"));
-        assert_eq!(signer_unusable(&terms(5, 0), 100).as_deref(), Some("revoked"));
+        let revoked = SignerTerms { revoked: true, ..terms(5, 90) };
+        assert_eq!(signer_unusable(&revoked, 100).as_deref(), Some("revoked"));
+        assert_eq!(signer_unusable(&revoked, 89), None, "service before the revocation is still paid");
         assert!(signer_unusable(&terms(5, 100), 100).unwrap().starts_with("expired 1970-01-01 00:01:40 UTC (now)"));
         assert_eq!(signer_unusable(&terms(5, 101), 100), None);
         assert_eq!(signer_unusable(&SignerTerms::tenant(), 100), None);

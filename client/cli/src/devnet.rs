@@ -305,16 +305,17 @@ async fn came_due(node: DynProvider, manifest: Manifest, before: u64, after: u64
     }
 
     let authorized = market.SignerAuthorized_filter().from_block(from).query().await.map_err(SdkError::from)?;
-    let signers: BTreeSet<(Address, Address)> = authorized.iter().map(|(e, _)| (e.tenant, e.signer)).collect();
-    for (tenant, signer) in signers {
-        let terms = client.session_signer(tenant, signer).await?;
+    let signers: BTreeSet<(Address, Address, Address)> =
+        authorized.iter().map(|(e, _)| (e.tenant, e.signer, e.provider)).collect();
+    for (tenant, signer, provider) in signers {
+        let terms = client.session_signer(tenant, signer, provider).await?;
         if terms.is_authorized() && !terms.is_revoked() && within(terms.expires_at) {
             due.push(Due {
                 text: format!(
-                    "signer {signer} of tenant {tenant} expired at {}: its receipts no longer settle",
+                    "signer {signer} of tenant {tenant} for provider {provider} expired at {}: it pays for no service after",
                     when(terms.expires_at)
                 ),
-                json: json!({ "tenant": tenant, "signer": signer, "what": "signerExpired", "at": terms.expires_at }),
+                json: json!({ "tenant": tenant, "signer": signer, "provider": provider, "what": "signerExpired", "at": terms.expires_at }),
             });
         }
     }

@@ -497,7 +497,65 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>, cx: &ErrorCo
                 in_units(e.settled, coin),
                 in_units(e.due, coin)
             ),
-            "only a lease unpaid for longer than the payment grace can be evicted; give notice with `openlease lease close`",
+            "payment can be demanded only of service unpaid for longer than the payment grace; settle the receipts you hold, or give notice with `openlease lease close`",
+        ),
+        E::OpenleaseNoPaymentDemand(e) => (
+            if e.evictableAt <= U256::from(openlease_client::contracts::constants::PAYMENT_GRACE) {
+                format!("no payment demand stands on lease {}", e.leaseId)
+            } else {
+                format!(
+                    "lease {}'s payment demand leaves the tenant until {} to answer",
+                    e.leaseId,
+                    format_time(e.evictableAt.saturating_to())
+                )
+            },
+            "demand payment first (`openlease lease demand`), then evict once the demand went unanswered for the payment grace",
+        ),
+        E::OpenleaseDemandAnswered(e) => (
+            format!(
+                "lease {}'s tenant answered the payment demand: {} settled of {} due",
+                e.leaseId,
+                in_units(e.settled, coin),
+                in_units(e.due, coin)
+            ),
+            "a tenant that paid what was due cannot be evicted; give notice with `openlease lease close` to end the lease",
+        ),
+        E::OpenleaseLeaseNotOpen(e) => (
+            format!(
+                "lease {} is {}",
+                e.leaseId,
+                openlease_client::status::LeaseStatus::try_from(e.status).map_or("in an unknown state", |s| s.as_str())
+            ),
+            "only an open lease can be demanded of or evicted",
+        ),
+        E::OpenleaseTooLateToDemand(e) => (
+            format!(
+                "lease {}'s settlement window closes at {}: too late to demand payment or evict",
+                e.leaseId,
+                format_time(e.deadline.saturating_to())
+            ),
+            "a demand must leave the tenant the whole payment grace to settle; finalize the lease after the window (`openlease lease finalize`)",
+        ),
+        E::OpenleaseCapDecrease(e) => (
+            format!(
+                "signer {}'s cap for provider {} is {}: it cannot be lowered to {}",
+                e.signer,
+                e.provider,
+                in_units(e.cap, coin),
+                in_units(e.requested, coin)
+            ),
+            "a lower cap would void receipts for service already delivered; revoke the signer (`openlease signer revoke`) to stop new spending",
+        ),
+        E::OpenleaseAttestationKeyUnproven(e) => (
+            format!("attestation key {} did not sign the registration of provider {}", e.attestationKey, e.provider),
+            "register with a key you hold: it signs `AttestationKey(provider)` under this market's domain",
+        ),
+        E::OpenleaseParamsNotAcceptable(e) => (
+            format!(
+                "parameters version {} cannot be accepted: the offer has version {} and version {} is in force",
+                e.version, e.accepted, e.inForce
+            ),
+            "accept a version newer than the offer's that is in force (`openlease offer show` says which)",
         ),
         E::OpenleaseDurationOutOfRange(e) => (
             format!(
@@ -550,8 +608,8 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>, cx: &ErrorCo
             "the cap must be positive and the expiry in the future",
         ),
         E::OpenleaseUnknownSigner(e) => (
-            format!("{} is not a signer of tenant {}", e.signer, e.tenant),
-            "authorize it first: `openlease signer authorize`",
+            format!("{} is not a signer of tenant {} for provider {}", e.signer, e.tenant, e.provider),
+            "authorize it first: `openlease signer authorize --provider`",
         ),
         E::OpenleaseSettlementFailed(e) => {
             let why = match SettlementResult::try_from(e.result) {

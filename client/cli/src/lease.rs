@@ -1,12 +1,12 @@
 //! `openlease lease`: a tenant's leases (open, top up, close, fail over, finalize) and a provider's
-//! ends of them (terminate, evict), and anyone's view of them.
+//! ends of them (terminate, demand payment, evict), and anyone's view of them.
 
 use std::fmt::Write;
 
 use alloy::primitives::{Address, U256};
 use clap::Subcommand;
 use openlease_client::{
-    DepositMethod, LeaseRequest, TokenAmount, TypedAmount, TypedDuration, TypedPrice, format_duration,
+    DepositMethod, LeaseRequest, TokenAmount, TypedAmount, TypedDuration, TypedPrice, format_duration, format_time,
     format_time_from,
     status::{DisputeStatus, LeaseStatus},
     terms,
@@ -24,6 +24,7 @@ use crate::{
 /// `Lease::status` as the bindings read it (a `uint8`).
 const OPEN: u8 = LeaseStatus::Open as u8;
 const FINALIZED: u8 = LeaseStatus::Finalized as u8;
+const EVICTED: u8 = LeaseStatus::Evicted as u8;
 
 /// `openlease lease`.
 #[derive(Debug, Subcommand)]
@@ -66,8 +67,16 @@ pub(crate) enum LeaseCommand {
         /// The lease.
         lease_id: U256,
     },
-    /// Provider: ends a lease whose tenant left service unpaid past the payment grace; no bond is
-    /// slashed, the tenant is refunded what it did not settle (receipts you hold are forfeit).
+    /// Provider: demands payment of a lease whose tenant left service unpaid past the payment
+    /// grace (settle the receipts you hold first). The tenant answers by settling its newest receipt.
+    Demand {
+        /// The lease.
+        lease_id: U256,
+    },
+    /// Provider: ends a lease whose payment demand went unanswered for the payment grace; no bond
+    /// is slashed, the tenant pays for the grace it held and is refunded what no receipt can claim.
+    /// Your receipts for service before stay settleable; the bond stays locked until the
+    /// tenant's remedies end.
     Evict {
         /// The lease.
         lease_id: U256,
@@ -110,6 +119,7 @@ pub(crate) async fn run(command: LeaseCommand, settings: &Settings, out: Output)
         LeaseCommand::Close { lease_id } => close(settings, lease_id).await,
         LeaseCommand::Finalize { lease_id } => finalize(settings, lease_id).await,
         LeaseCommand::Terminate { lease_id } => terminate(settings, lease_id).await,
+        LeaseCommand::Demand { lease_id } => demand(settings, lease_id).await,
         LeaseCommand::Evict { lease_id } => evict(settings, lease_id).await,
         LeaseCommand::Failover { lease_id, to, duration, deposit } => {
             failover(settings, out, lease_id, to, duration, deposit).await
@@ -292,11 +302,42 @@ async fn evict(settings: &Settings, lease_id: U256) -> Result<Report> {
     let client = settings.connect_to_send().await?;
     let (_, offer) = lease_and_offer(&client, lease_id).await?;
     let coin = coin_at(&client, offer.token).await?;
-    let refund = client.evict_lease(lease_id).await.map_err(|e| CliError::in_token(e, &coin))?;
-    let refund = TokenAmount::of(&coin, refund);
+    let eviction = client.evict_lease(lease_id).await.map_err(|e| CliError::in_token(e, &coin))?;
+    let (refund, charge) = (TokenAmount::of(&coin, eviction.refund), TokenAmount::of(&coin, eviction.hold_charge));
     Ok(Report::new(
-        format!("evicted lease {lease_id}: no bond slashed, {refund} refunded to the tenant, capacity and bond freed"),
-        json!({ "leaseId": lease_id.to_string(), "refund": amount_json(&refund) }),
+        format!(
+            "evicted lease {lease_id}: capacity freed, {charge} paid to you for the capacity held, {refund} refunded \
+             to the tenant; the bond stays locked until {} (the tenant's remedies)",
+            format_time(eviction.remedies_until)
+        ),
+        json!({
+            "leaseId": lease_id.to_string(),
+            "holdCharge": amount_json(&charge),
+            "refund": amount_json(&refund),
+            "remediesUntil": eviction.remedies_until,
+        }),
+    ))
+}
+
+/// `lease demand`.
+async fn demand(settings: &Settings, lease_id: U256) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    let (_, offer) = lease_and_offer(&client, lease_id).await?;
+    let coin = coin_at(&client, offer.token).await?;
+    let demand = client.demand_payment(lease_id).await.map_err(|e| CliError::in_token(e, &coin))?;
+    let (due, settled) = (TokenAmount::of(&coin, demand.due), TokenAmount::of(&coin, demand.settled));
+    Ok(Report::new(
+        format!(
+            "demanded payment of lease {lease_id}: {due} due, {settled} settled; unless the tenant settles up to \
+             {due} by {}, `openlease lease evict {lease_id}` ends it",
+            format_time(demand.evictable_at)
+        ),
+        json!({
+            "leaseId": lease_id.to_string(),
+            "due": amount_json(&due),
+            "settled": amount_json(&settled),
+            "evictableAt": demand.evictable_at,
+        }),
     ))
 }
 
@@ -369,6 +410,15 @@ async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
         }
         (OPEN, _) => ("ended, awaiting finalization".to_string(), "ended, awaiting finalization".to_string()),
         (FINALIZED, _) => ("finalized".to_string(), "finalized".to_string()),
+        (EVICTED, _) => {
+            let until =
+                client.market().remediesDeadline(lease_id).call().await.map_err(openlease_client::Error::from)?;
+            let until = format_time_from(until.saturating_to(), now);
+            (
+                "evicted".to_string(),
+                format!("evicted for an unanswered payment demand; bond locked, disputes open until {until}"),
+            )
+        }
         (other, _) => (format!("unknown ({other})"), format!("unknown ({other})")),
     };
     let (deposit, settled) = (amount(U256::from(lease.deposit)), amount(U256::from(lease.settled)));

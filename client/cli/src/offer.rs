@@ -75,6 +75,15 @@ pub(crate) enum OfferCommand {
         /// The offer.
         offer_id: U256,
     },
+    /// Accepts governance parameters for an offer's new leases, e.g. `offer accept-params 3 2`.
+    /// Until you do, they keep the version the offer has: governance reaches no lease of yours
+    /// without your consent.
+    AcceptParams {
+        /// The offer.
+        offer_id: U256,
+        /// The parameters version (in force) to accept [default: the one in force].
+        version: Option<u16>,
+    },
     /// The market's offers.
     List {
         /// Only this provider's.
@@ -106,6 +115,7 @@ pub(crate) async fn run(command: OfferCommand, settings: &Settings) -> Result<Re
         }
         OfferCommand::Pause { offer_id } => pause(settings, offer_id, true).await,
         OfferCommand::Resume { offer_id } => pause(settings, offer_id, false).await,
+        OfferCommand::AcceptParams { offer_id, version } => accept_params(settings, offer_id, version).await,
         OfferCommand::List { provider } => list(settings, provider).await,
         OfferCommand::Show { offer_id } => show(settings, offer_id).await,
     }
@@ -209,6 +219,21 @@ async fn pause(settings: &Settings, offer_id: U256, paused: bool) -> Result<Repo
     client.set_offer_paused(offer_id, paused).await?;
     let verb = if paused { "paused" } else { "resumed" };
     Ok(Report::new(format!("offer {offer_id} {verb}"), json!({ "offerId": offer_id.to_string(), "paused": paused })))
+}
+
+/// `offer accept-params`.
+async fn accept_params(settings: &Settings, offer_id: U256, version: Option<u16>) -> Result<Report> {
+    let client = settings.connect_to_send().await?;
+    existing_offer(&client, offer_id).await?;
+    let version = match version {
+        Some(version) => version,
+        None => client.market().paramsVersion().call().await.map_err(openlease_client::Error::from)?.saturating_to(),
+    };
+    client.accept_params(offer_id, version).await?;
+    Ok(Report::new(
+        format!("offer {offer_id}'s new leases get parameters version {version}; open leases keep theirs"),
+        json!({ "offerId": offer_id.to_string(), "paramsVersion": version }),
+    ))
 }
 
 /// `offer list`.

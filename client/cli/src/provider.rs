@@ -97,12 +97,8 @@ pub(crate) async fn run(command: ProviderCommand, settings: &Settings, out: Outp
 /// `provider register` / `provider update`.
 async fn register(settings: &Settings, details: ProviderDetails, update: bool) -> Result<Report> {
     let client = settings.connect_to_send().await?;
-    // An EOA provider attests its usage with its own key, fixed at registration.
-    let tx = if update {
-        client.update_provider(&details).await?
-    } else {
-        client.register_provider(&details, client.address()).await?
-    };
+    // An EOA provider attests its usage with its own key (proving it holds it), fixed at registration.
+    let tx = if update { client.update_provider(&details).await? } else { client.register_provider(&details).await? };
     let verb = if update { "updated" } else { "registered" };
     Ok(Report::new(
         format!("{verb} provider {} ({}, {})", client.address(), details.endpoint, details.region),

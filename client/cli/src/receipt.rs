@@ -114,8 +114,10 @@ async fn sign(
     let amount = resolve_in(&amount, &coin, &format!("lease {lease_id}"))?;
     let now = client.now().await?;
     let signer = client.receipt_signer(settings.signer()?);
-    let warning = unpaid_warning(&client, &lease, &coin, signer.address(), amount.raw, now).await?;
-    let signed = signer.sign_usage(lease_id, amount.raw, usage_digest, period_end.unwrap_or(now))?;
+    let period_end = period_end.unwrap_or(now);
+    let warning =
+        unpaid_warning(&client, &lease, offer.provider, &coin, signer.address(), amount.raw, period_end).await?;
+    let signed = signer.sign_usage(lease_id, amount.raw, usage_digest, period_end)?;
     let receipt = ReceiptFile::new(&client.receipt_domain(), &signed);
     if let Some(warning) = &warning {
         out.warn(warning);
@@ -141,20 +143,22 @@ async fn sign(
 async fn unpaid_warning<P: Provider + Clone>(
     client: &Client<P>,
     lease: &Lease,
+    provider: Address,
     coin: &StablecoinEntry,
     signer: Address,
     cumulative: U256,
-    now: u64,
+    period_end: u64,
 ) -> Result<Option<String>> {
     if signer == lease.tenant {
         return Ok(None);
     }
     let tenant = lease.tenant;
-    let terms = client.session_signer(tenant, signer).await?;
-    if let Some(why) = signer_unusable(&terms, now) {
+    let terms = client.session_signer(tenant, signer, provider).await?;
+    if let Some(why) = signer_unusable(&terms, period_end) {
         return Ok(Some(format!(
-            "signer {signer} of tenant {tenant}: {why}; the market will not pay this receipt unless the tenant \
-             authorizes the signer (`openlease signer authorize {signer} --cap … --expires …`)"
+            "signer {signer} of tenant {tenant} for provider {provider}: {why}; the market will not pay this \
+             receipt unless the tenant authorizes the signer \
+             (`openlease signer authorize {signer} --provider {provider} --cap … --expires …`)"
         )));
     }
     let unsettled = cumulative.saturating_sub(U256::from(lease.settled));
@@ -202,15 +206,16 @@ async fn check<P: Provider + Clone>(client: &Client<P>, path: &Path, now: u64) -
     let terms = if signed.signer == lease.tenant {
         SignerTerms::tenant()
     } else {
-        client.session_signer(lease.tenant, signed.signer).await?
+        client.session_signer(lease.tenant, signed.signer, offer.provider).await?
     };
     let settled = U256::from(lease.settled);
     let verifier = ReceiptVerifier::new(client.receipt_domain(), signed.signer, terms).with_lease(lease_id, settled);
+    // Checked as the market settles it: valid for service before the signer's expiry, whenever.
     verifier
-        .verify(&signed, now)
+        .verify(&signed, signed.receipt.periodEnd)
         .map_err(|e| CliError::in_token(SdkError::from(e), &coin).context(format!("receipt {file}")))?;
     let cumulative = signed.receipt.cumulativeAmount;
-    let (result, payable) = terms::payable(&lease, cumulative, now, terms.remaining());
+    let (result, payable) = terms::payable(&lease, cumulative, signed.receipt.periodEnd, now, terms.remaining());
     Ok(Verified {
         lease_id,
         signer: signed.signer,
@@ -304,8 +309,8 @@ async fn precheck<P: Provider + Clone>(
     now: u64,
 ) -> Result<Vec<Precheck>> {
     let domain = client.receipt_domain();
-    let mut leases: HashMap<U256, Option<(Lease, u64, StablecoinEntry)>> = HashMap::new();
-    let mut signers: HashMap<(Address, Address), SignerTerms> = HashMap::new();
+    let mut leases: HashMap<U256, Option<(Lease, Address, u64, StablecoinEntry)>> = HashMap::new();
+    let mut signers: HashMap<(Address, Address, Address), SignerTerms> = HashMap::new();
     let mut checks = Vec::with_capacity(receipts.len());
     for signed in receipts {
         let lease_id = signed.receipt.leaseId;
@@ -313,13 +318,13 @@ async fn precheck<P: Provider + Clone>(
             entry.insert(match lease_and_offer(client, lease_id).await {
                 Ok((lease, offer)) => {
                     let deadline = client.settlement_deadline(lease_id).await?;
-                    Some((lease, deadline, coin_at(client, offer.token).await?))
+                    Some((lease, offer.provider, deadline, coin_at(client, offer.token).await?))
                 }
                 Err(e) if is_unknown_lease(&e) => None,
                 Err(e) => return Err(e),
             });
         }
-        let Some(Some((lease, deadline, coin))) = leases.get_mut(&lease_id) else {
+        let Some(Some((lease, provider, deadline, coin))) = leases.get_mut(&lease_id) else {
             checks.push(Precheck { result: SettlementResult::UnknownLease, paid: U256::ZERO, coin: None });
             continue;
         };
@@ -330,30 +335,31 @@ async fn precheck<P: Provider + Clone>(
         }
         let signer = signed.signer;
         let genuine = recover_signer(&domain, signed).is_ok_and(|recovered| recovered == signer);
+        let period_end = signed.receipt.periodEnd;
+        let key = (lease.tenant, signer, *provider);
         let cap_left = if signer == lease.tenant {
-            // A contract tenant signs through ERC-1271, which only the market checks.
-            if !genuine && client.provider().get_code_at(signer).await.map_err(SdkError::from)?.is_empty() {
+            // The tenant's own key, by ECDSA alone, as the market checks it.
+            if !genuine {
                 checks.push(refused(SettlementResult::InvalidSignature));
                 continue;
             }
             U256::MAX
         } else {
-            let key = (lease.tenant, signer);
             if let Entry::Vacant(entry) = signers.entry(key) {
-                entry.insert(client.session_signer(lease.tenant, signer).await?);
+                entry.insert(client.session_signer(lease.tenant, signer, *provider).await?);
             }
             let terms = signers[&key];
-            let unusable = terms.refusal(now).or((!genuine).then_some(SettlementResult::InvalidSignature));
+            let unusable = terms.refusal(period_end).or((!genuine).then_some(SettlementResult::InvalidSignature));
             if let Some(result) = unusable {
                 checks.push(refused(result));
                 continue;
             }
             terms.remaining()
         };
-        let (result, paid) = terms::payable(lease, signed.receipt.cumulativeAmount, now, cap_left);
+        let (result, paid) = terms::payable(lease, signed.receipt.cumulativeAmount, period_end, now, cap_left);
         if result == SettlementResult::Settled {
             lease.settled = Uint::saturating_from(U256::from(lease.settled) + paid);
-            if let Some(terms) = signers.get_mut(&(lease.tenant, signer)) {
+            if let Some(terms) = signers.get_mut(&key) {
                 terms.spent += paid;
             }
         }

@@ -19,10 +19,15 @@ use crate::{
 /// `openlease signer`.
 #[derive(Debug, Subcommand)]
 pub(crate) enum SignerCommand {
-    /// Lets a key sign receipts for your leases, e.g. `signer authorize 0x… --cap "500 USDC" --expires 30d`.
+    /// Lets a key sign receipts for your leases of one provider, e.g.
+    /// `signer authorize 0x… --provider 0x… --cap "500 USDC" --expires 30d`. Each provider gets its
+    /// own authorization and cap: what one provider accepted, no other can claim first.
     Authorize {
         /// The signer's address.
         signer: Address,
+        /// The provider whose leases it signs for.
+        #[arg(long)]
+        provider: Address,
         /// The most it may attest in total.
         #[arg(long, value_parser = amount_arg, allow_hyphen_values = true)]
         cap: TypedAmount,
@@ -30,15 +35,22 @@ pub(crate) enum SignerCommand {
         #[arg(long, value_parser = duration_arg)]
         expires: TypedDuration,
     },
-    /// Stops a signer at once.
+    /// Stops a signer for one provider at once: no service from now on is paid on its word; its
+    /// receipts for service already delivered stay payable.
     Revoke {
         /// The signer's address.
         signer: Address,
+        /// The provider it signed for.
+        #[arg(long)]
+        provider: Address,
     },
-    /// What a tenant allows a signer, in the tokens of the tenant's leases.
+    /// What a tenant allows a signer for one provider, in the tokens of the tenant's leases.
     Show {
         /// The signer's address.
         signer: Address,
+        /// The provider it signs for.
+        #[arg(long)]
+        provider: Address,
         /// The tenant [default: you].
         #[arg(long)]
         tenant: Option<Address>,
@@ -51,16 +63,26 @@ pub(crate) enum SignerCommand {
 /// Runs `openlease signer …`.
 pub(crate) async fn run(command: SignerCommand, settings: &Settings) -> Result<Report> {
     match command {
-        SignerCommand::Authorize { signer, cap, expires } => authorize(settings, signer, cap, expires).await,
-        SignerCommand::Revoke { signer } => revoke(settings, signer).await,
-        SignerCommand::Show { signer, tenant, token } => show(settings, signer, tenant, token).await,
+        SignerCommand::Authorize { signer, provider, cap, expires } => {
+            authorize(settings, signer, provider, cap, expires).await
+        }
+        SignerCommand::Revoke { signer, provider } => revoke(settings, signer, provider).await,
+        SignerCommand::Show { signer, provider, tenant, token } => {
+            show(settings, signer, provider, tenant, token).await
+        }
     }
 }
 
 /// `signer authorize`. The cap counts raw units of whichever token a lease pays in, so a cap in
 /// a token of other decimals than one of the tenant's open leases is refused (`50 DAI` would be
 /// 50 trillion USDC on a USDC lease); the cap is shown in every token it applies to.
-async fn authorize(settings: &Settings, signer: Address, cap: TypedAmount, expires: TypedDuration) -> Result<Report> {
+async fn authorize(
+    settings: &Settings,
+    signer: Address,
+    provider: Address,
+    cap: TypedAmount,
+    expires: TypedDuration,
+) -> Result<Report> {
     if expires.secs() == 0 {
         bail!(hint = "give how long it may sign, like `30d`", "an authorization that expires at once is a revocation");
     }
@@ -73,10 +95,10 @@ async fn authorize(settings: &Settings, signer: Address, cap: TypedAmount, expir
             "a cap of {cap} is more than the market can store (a uint96: {max} raw units)"
         );
     }
-    let applies = tokens_of_open_leases(&client, &coin, &cap).await?;
+    let applies = tokens_of_open_leases(&client, provider, &coin, &cap).await?;
     let expires_at = client.now().await? + expires.secs();
-    client.authorize_signer(signer, cap.raw, expires_at).await.map_err(|e| CliError::in_token(e, &coin))?;
-    let terms = client.session_signer(client.address(), signer).await?;
+    client.authorize_signer(signer, provider, cap.raw, expires_at).await.map_err(|e| CliError::in_token(e, &coin))?;
+    let terms = client.session_signer(client.address(), signer, provider).await?;
     let also: Vec<String> = applies
         .iter()
         .filter(|c| c.address != coin.address)
@@ -84,12 +106,13 @@ async fn authorize(settings: &Settings, signer: Address, cap: TypedAmount, expir
         .collect();
     Ok(Report::new(
         format!(
-            "authorized signer {signer}: cap {cap}{}, until {}",
+            "authorized signer {signer} for provider {provider}: cap {cap}{}, until {}",
             if also.is_empty() { String::new() } else { format!(" (also {})", also.join(", ")) },
             format_time_from(expires_at, expires_at - expires.secs())
         ),
         json!({
             "signer": signer,
+            "provider": provider,
             "cap": amount_json(&cap),
             "capPerToken": applies.iter().map(|c| amount_json(&TokenAmount::of(c, cap.raw))).collect::<Vec<_>>(),
             "spent": amount_json(&TokenAmount::of(&coin, terms.spent)),
@@ -98,11 +121,12 @@ async fn authorize(settings: &Settings, signer: Address, cap: TypedAmount, expir
     ))
 }
 
-/// The tokens a signer's cap of `cap` (in `coin`) applies to: `coin` and those of the tenant's
-/// open leases. A lease in a token of other decimals is an error: the same raw cap would be worth
-/// something else entirely there.
+/// The tokens a signer's cap of `cap` (in `coin`) for `provider` applies to: `coin` and those of
+/// the tenant's open leases of that provider. A lease in a token of other decimals is an error: the
+/// same raw cap would be worth something else entirely there.
 async fn tokens_of_open_leases<P: Provider + Clone>(
     client: &Client<P>,
+    provider: Address,
     coin: &StablecoinEntry,
     cap: &TokenAmount,
 ) -> Result<Vec<StablecoinEntry>> {
@@ -111,8 +135,9 @@ async fn tokens_of_open_leases<P: Provider + Clone>(
         if client.lease(opened.lease_id).await?.status != u8::from(openlease_client::status::LeaseStatus::Open) {
             continue;
         }
-        let token = client.offer(opened.offer_id).await?.token;
-        if tokens.iter().any(|c| c.address == token) {
+        let offer = client.offer(opened.offer_id).await?;
+        let token = offer.token;
+        if offer.provider != provider || tokens.iter().any(|c| c.address == token) {
             continue;
         }
         let other = coin_at(client, token).await?;
@@ -147,22 +172,33 @@ async fn tokens_of_leases<P: Provider + Clone>(client: &Client<P>, tenant: Addre
 }
 
 /// `signer revoke`.
-async fn revoke(settings: &Settings, signer: Address) -> Result<Report> {
+async fn revoke(settings: &Settings, signer: Address, provider: Address) -> Result<Report> {
     let client = settings.connect_to_send().await?;
-    client.revoke_signer(signer).await?;
+    client.revoke_signer(signer, provider).await?;
+    let terms = client.session_signer(client.address(), signer, provider).await?;
     Ok(Report::new(
-        format!("revoked signer {signer}: its receipts can no longer be settled"),
-        json!({ "signer": signer, "revoked": true }),
+        format!(
+            "revoked signer {signer} for provider {provider}: no service from {} on is paid on its word; \
+             its receipts for service before stay payable through their leases' settlement windows",
+            format_time_from(terms.expires_at, terms.expires_at)
+        ),
+        json!({ "signer": signer, "provider": provider, "revoked": true, "expiresAt": terms.expires_at }),
     ))
 }
 
 /// `signer show`: the cap and what was spent of it, in the token of the tenant's leases (the cap
 /// counts raw units of each lease's token, so in each of them when they are several; in the
 /// market's stablecoins when the tenant has no lease yet), or in `--token`.
-async fn show(settings: &Settings, signer: Address, tenant: Option<Address>, token: Option<String>) -> Result<Report> {
+async fn show(
+    settings: &Settings,
+    signer: Address,
+    provider: Address,
+    tenant: Option<Address>,
+    token: Option<String>,
+) -> Result<Report> {
     let client = settings.connect(tenant.is_none()).await?;
     let tenant = tenant.unwrap_or(client.address());
-    let terms = client.session_signer(tenant, signer).await?;
+    let terms = client.session_signer(tenant, signer, provider).await?;
     let coins = match token {
         Some(token) => vec![stablecoin(client.manifest(), &token)?],
         None => match tokens_of_leases(&client, tenant).await? {
@@ -179,7 +215,7 @@ async fn show(settings: &Settings, signer: Address, tenant: Option<Address>, tok
     let state = signer_unusable(&terms, now)
         .unwrap_or_else(|| format!("valid until {}", format_time_from(terms.expires_at, now)));
     let mut text = format!(
-        "signer {signer} of tenant {tenant}: {state}\n  cap {}, spent {}, left {}",
+        "signer {signer} of tenant {tenant} for provider {provider}: {state}\n  cap {}, spent {}, left {}",
         shown(terms.cap),
         shown(terms.spent),
         shown(terms.remaining())
@@ -193,6 +229,7 @@ async fn show(settings: &Settings, signer: Address, tenant: Option<Address>, tok
         json!({
             "signer": signer,
             "tenant": tenant,
+            "provider": provider,
             "cap": amount_json(&TokenAmount::of(&coins[0], terms.cap)),
             "spent": amount_json(&TokenAmount::of(&coins[0], terms.spent)),
             "capPerToken": json_each(terms.cap),

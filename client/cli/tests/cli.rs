@@ -28,6 +28,13 @@ async fn a_provider_lives_its_whole_life_by_hand() {
     assert_eq!(raw(&usdc(&status)["balance"]), 5000 * USDC);
     assert_eq!(raw(&usdc(&status)["stake"]["free"]), 5000 * USDC);
     assert_eq!(m.run(provider, &["offer", "list"]).json()["offers"].as_array().unwrap().len(), 1);
+    // Governance reaches an offer's leases only with its provider's consent; nothing newer is in force yet.
+    let refused = m.run(provider, &["offer", "accept-params", &offer]);
+    assert!(
+        refused.error().contains("parameters version 1 cannot be accepted: the offer has version 1"),
+        "{}",
+        refused.stderr
+    );
 
     // A tenant leases twice and authorizes a session signer.
     m.run(tenant, &["token", "mint", "1000 USDC"]).json();
@@ -38,7 +45,22 @@ async fn a_provider_lives_its_whole_life_by_hand() {
     // A 7-day lease at 0.0001 USDC per second can use 60.48 USDC at most.
     let (lease1, lease2) = (open("60 USDC"), open("50 USDC"));
     let signer_address = m.address(signer).to_string();
-    m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "50 USDC", "--expires", "30d"]).json();
+    let provider_address = m.address(provider).to_string();
+    m.run(
+        tenant,
+        &[
+            "signer",
+            "authorize",
+            &signer_address,
+            "--provider",
+            &provider_address,
+            "--cap",
+            "50 USDC",
+            "--expires",
+            "30d",
+        ],
+    )
+    .json();
     // Each lease locks a bond of 2 x 100 raw/s x 3,600 s of notice.
     let status = m.run(provider, &["status"]).json();
     assert_eq!(raw(&usdc(&status)["stake"]["locked"]), 2 * 720_000);
@@ -139,9 +161,24 @@ async fn a_tenant_lives_its_whole_life_by_hand() {
     assert_eq!(raw(&usdc(&status)["balance"]), 950 * USDC);
 
     let signer_address = m.address(signer).to_string();
+    let provider_address = m.address(provider).to_string();
     let before = m.now().await;
-    let authorized =
-        m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "50 USDC", "--expires", "30d"]).json();
+    let authorized = m
+        .run(
+            tenant,
+            &[
+                "signer",
+                "authorize",
+                &signer_address,
+                "--provider",
+                &provider_address,
+                "--cap",
+                "50 USDC",
+                "--expires",
+                "30d",
+            ],
+        )
+        .json();
     assert_eq!(raw(&authorized["cap"]), 50 * USDC);
     // 30 days from the chain's time when the command ran (a block may have passed since).
     let expires_at = authorized["expiresAt"].as_u64().unwrap();
@@ -156,9 +193,9 @@ async fn a_tenant_lives_its_whole_life_by_hand() {
     std::fs::write(&file, signed.to_string()).unwrap();
     m.run(provider, &["settle", path(&file)]).json();
     // The signer's cap and spending in the token of the tenant's leases, as it was authorized.
-    let signer_shown = m.run_text(tenant, &["signer", "show", &signer_address]);
+    let signer_shown = m.run_text(tenant, &["signer", "show", &signer_address, "--provider", &provider_address]);
     assert!(signer_shown.stdout.contains("cap 50 USDC, spent 0.05 USDC, left 49.95 USDC"), "{}", signer_shown.stdout);
-    let signer_json = m.run(tenant, &["signer", "show", &signer_address]).json();
+    let signer_json = m.run(tenant, &["signer", "show", &signer_address, "--provider", &provider_address]).json();
     assert_eq!((raw(&signer_json["spent"]), signer_json["spent"]["symbol"].as_str()), (50_000, Some("USDC")));
 
     // 10.48 USDC more would pay for the whole 7 days.
@@ -386,7 +423,22 @@ async fn each_mistake_is_named_with_what_to_do() {
 
     // Receipts: each way one is refused.
     let signer_address = m.address(signer).to_string();
-    m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "1 USDC", "--expires", "1h"]).json();
+    let provider_address = m.address(provider).to_string();
+    m.run(
+        tenant,
+        &[
+            "signer",
+            "authorize",
+            &signer_address,
+            "--provider",
+            &provider_address,
+            "--cap",
+            "1 USDC",
+            "--expires",
+            "1h",
+        ],
+    )
+    .json();
     let sign = |name: &str, amount: &str| {
         let file = m.dir.join(name);
         m.run(signer, &["receipt", "sign", "--lease", &lease, "--amount", amount, "--out", path(&file)]).json();
@@ -442,19 +494,39 @@ async fn each_mistake_is_named_with_what_to_do() {
     assert!(warning.contains(": not authorized; the market will not pay this receipt"), "{warning}");
     assert!(stranger_signed.stderr.contains("warning: signer"), "{}", stranger_signed.stderr);
     m.advance(3601).await;
-    let expired = verify(&good);
-    assert!(expired.error().contains("expired"), "{}", expired.stderr);
+    // Signed for service before the signer expired: still what the market pays.
+    m.run(provider, &["receipt", "verify", path(&good)]).json();
     let late = sign_as(signer, "late.json");
     assert!(late.json()["warning"].as_str().unwrap().contains(": expired "), "{}", late.stderr);
-    m.run(tenant, &["signer", "authorize", &signer_address, "--cap", "1 USDC", "--expires", "1h"]).json();
+    let expired = verify(&m.dir.join("late.json"));
+    assert!(expired.error().contains("expired"), "{}", expired.stderr);
+    m.run(
+        tenant,
+        &[
+            "signer",
+            "authorize",
+            &signer_address,
+            "--provider",
+            &provider_address,
+            "--cap",
+            "1 USDC",
+            "--expires",
+            "1h",
+        ],
+    )
+    .json();
     m.run(provider, &["receipt", "verify", path(&good)]).json();
-    m.run(tenant, &["signer", "revoke", &signer_address]).json();
-    let revoked = verify(&good);
-    assert!(revoked.error().contains("revoked"), "{}", revoked.stderr);
+    let revoked = m.run(tenant, &["signer", "revoke", &signer_address, "--provider", &provider_address]).json();
+    assert!(revoked["expiresAt"].as_u64().unwrap() > 0, "{revoked}");
     let after_revoke = sign_as(signer, "revoked.json");
     assert!(after_revoke.json()["warning"].as_str().unwrap().contains(": revoked;"), "{}", after_revoke.stderr);
-    let unpaid = m.run(provider, &["settle", path(&good)]);
+    let refused = verify(&m.dir.join("revoked.json"));
+    assert!(refused.error().contains("revoked"), "{}", refused.stderr);
+    let unpaid = m.run(provider, &["settle", path(&m.dir.join("revoked.json"))]);
     assert!(unpaid.error().contains("the tenant revoked the signer"), "{}", unpaid.stderr);
+    // Service delivered before the revocation cannot be repudiated: its receipt still settles.
+    m.run(provider, &["receipt", "verify", path(&good)]).json();
+    m.run(provider, &["settle", path(&good)]).json();
 
     // A keystore from ./openlease.toml, its password from a file next to it.
     let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/anvil-account-9.keystore.json");
@@ -483,8 +555,23 @@ async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
     let (provider, tenant, signer) = (1, 4, 6);
     let usdc_offer = m.provider_with_offer(provider, "1000 USDC");
     let signer_address = m.address(signer).to_string();
-    let authorize =
-        |cap: &str| m.run(tenant, &["signer", "authorize", &signer_address, "--cap", cap, "--expires", "30d"]);
+    let provider_address = m.address(provider).to_string();
+    let authorize = |cap: &str| {
+        m.run(
+            tenant,
+            &[
+                "signer",
+                "authorize",
+                &signer_address,
+                "--provider",
+                &provider_address,
+                "--cap",
+                cap,
+                "--expires",
+                "30d",
+            ],
+        )
+    };
 
     // More than a uint96 holds is refused, not cut down to it.
     let huge = authorize("80000000000 DAI");
@@ -531,17 +618,35 @@ async fn a_signer_cap_counts_in_the_tokens_of_the_open_leases() {
     assert_eq!(authorized["using"]["market"].as_str().unwrap().to_lowercase(), m.market());
     assert_eq!(authorized["using"]["chainId"], 31337);
     assert!(authorized["using"]["configFile"].is_null(), "{authorized}");
-    let text = m.run_text(tenant, &["signer", "authorize", &signer_address, "--cap", "20 USDT", "--expires", "1d"]);
+    let text = m.run_text(
+        tenant,
+        &[
+            "signer",
+            "authorize",
+            &signer_address,
+            "--provider",
+            &provider_address,
+            "--cap",
+            "60 USDT",
+            "--expires",
+            "1d",
+        ],
+    );
     assert!(text.success, "{}", text.stderr);
-    assert!(text.stdout.contains("cap 20 USDT (also 20 USDC on your USDC leases)"), "{}", text.stdout);
+    assert!(text.stdout.contains("cap 60 USDT (also 60 USDC on your USDC leases)"), "{}", text.stdout);
     let using = format!("using no config file: market {} on chain 31337", m.market());
     assert_eq!(text.stderr.trim().to_lowercase(), using, "one line: {}", text.stderr);
-    let read = m.run_text(tenant, &["signer", "show", &signer_address]);
+    let read = m.run_text(tenant, &["signer", "show", &signer_address, "--provider", &provider_address]);
     assert!(read.success && read.stderr.is_empty(), "{}", read.stderr);
     // In the tokens of the tenant's leases: the same raw cap in each.
-    assert!(read.stdout.contains("cap 20 USDC or 20 USDT, spent 0 USDC or 0 USDT"), "{}", read.stdout);
-    let in_dai = m.run_text(tenant, &["signer", "show", &signer_address, "--token", "DAI"]);
-    assert!(in_dai.stdout.contains("cap 0.00000000002 DAI"), "{}", in_dai.stdout);
+    assert!(read.stdout.contains("cap 60 USDC or 60 USDT, spent 0 USDC or 0 USDT"), "{}", read.stdout);
+    // A cap never decreases: a lower one would void receipts for service already delivered.
+    let lower = authorize("10 USDC");
+    assert!(lower.error().contains("cannot be lowered to 10 USDC"), "{}", lower.stderr);
+    assert!(lower.stderr.contains("revoke the signer"), "{}", lower.stderr);
+    let in_dai =
+        m.run_text(tenant, &["signer", "show", &signer_address, "--provider", &provider_address, "--token", "DAI"]);
+    assert!(in_dai.stdout.contains("cap 0.00000000006 DAI"), "{}", in_dai.stdout);
 
     // An account without ETH: the node's refusal, not "cannot reach the node".
     let broke = "0x1111111111111111111111111111111111111111111111111111111111111111";

@@ -67,6 +67,10 @@ pub struct GatewayConfig {
     pub settle_every: Duration,
     /// Settle a receipt when its signer's authorization expires in less than this (seconds).
     pub settle_margin: u64,
+    /// Demand payment of a lease refused for want of payment whose tenant owes for service older
+    /// than the market's payment grace (after settling every receipt held for it), and evict it
+    /// when the demand goes unanswered: the capacity goes back on sale.
+    pub evict_unpaid: bool,
 }
 
 impl Default for GatewayConfig {
@@ -76,6 +80,7 @@ impl Default for GatewayConfig {
             refresh: Duration::from_secs(2),
             settle_every: Duration::from_secs(5),
             settle_margin: 600,
+            evict_unpaid: true,
         }
     }
 }
@@ -143,6 +148,8 @@ struct Inner<P> {
     signers: Signers<P>,
     /// The newest accepted cumulative amount of each lease.
     accepted: StdMutex<HashMap<U256, U256>>,
+    /// Leases refused for want of payment, with their tenants: candidates for a payment demand.
+    unpaid: StdMutex<HashMap<U256, Address>>,
     /// The chain's clock as an offset to this machine's (the chain may have been moved), and
     /// whether a request is reading it again.
     clock: StdMutex<(i64, Instant, bool)>,
@@ -179,6 +186,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 refreshing: StdMutex::new(Default::default()),
                 signers: StdMutex::new(HashMap::new()),
                 accepted: StdMutex::new(HashMap::new()),
+                unpaid: StdMutex::new(HashMap::new()),
                 clock: StdMutex::new((0, Instant::now() - Duration::from_secs(3600), false)),
             }),
         };
@@ -275,7 +283,8 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         if signer == tenant {
             return Ok(SignerTerms::tenant());
         }
-        self.inner.client.session_signer(tenant, signer).await
+        // The authorization for this provider: what it leaves is reserved for this gateway alone.
+        self.inner.client.session_signer(tenant, signer, self.inner.client.address()).await
     }
 
     /// The lease, read again when older than the refresh interval, by one request while the
@@ -360,6 +369,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         let due = terms::accrued(lease, now).saturating_sub(accepted);
         let credit = U256::from(lease.pricePerSecond) * U256::from(self.inner.config.credit_secs);
         if due > credit {
+            self.inner.unpaid.lock().expect("unpaid lock").insert(lease_id, lease.tenant);
             return Err(Refusal::new(
                 StatusCode::PAYMENT_REQUIRED,
                 "payment_required",
@@ -395,6 +405,23 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         receipt: SignedReceipt,
         now: u64,
     ) -> Result<U256, Refusal> {
+        // The market pays a receipt at most what accrued until its period's end: one that claims more
+        // would be accepted here and never paid.
+        let (cumulative, period_end) = (receipt.receipt.cumulativeAmount, receipt.receipt.periodEnd);
+        let payable_until = terms::accrued(lease, period_end);
+        if cumulative > payable_until {
+            return Err(Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "receipt_period_too_short",
+                format!(
+                    "lease {lease_id}: the receipt claims {} for service until {period_end}, but only {} accrues by then",
+                    self.inner.client.amount(token, cumulative),
+                    self.inner.client.amount(token, payable_until)
+                ),
+                "sign the receipt's periodEnd as the end of the service it pays for",
+            )
+            .with(json!({ "payableUntilPeriodEnd": payable_until.to_string() })));
+        }
         let domain = self.inner.client.receipt_domain();
         let checked = domain.check_signature(receipt).map_err(|e| self.refused(lease_id, token, e))?;
         let signer = checked.receipt().signer;
@@ -501,9 +528,67 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 unsettled.extend(kept.leases().map(|id| (id, kept.unsettled(id))));
             }
             gateway.inner.metrics.set_unsettled(unsettled);
+            if gateway.inner.config.evict_unpaid {
+                gateway.collect_unpaid().await?;
+            }
             Ok::<(), GatewayError>(())
         };
         self.inner.store.with_settlement_lock(settle).await?.unwrap_or(Ok(()))
+    }
+
+    /// Leases refused for want of payment: settles what the book holds for each first, then
+    /// demands payment of what is still owed for service older than the payment grace, and evicts
+    /// once a demand went unanswered for the grace. The demand is the tenant's to answer (settling
+    /// its own newest receipt does), so an honest tenant is never evicted.
+    async fn collect_unpaid(&self) -> Result<(), GatewayError> {
+        let unpaid: Vec<(U256, Address)> =
+            self.inner.unpaid.lock().expect("unpaid lock").iter().map(|(l, t)| (*l, *t)).collect();
+        if unpaid.is_empty() {
+            return Ok(());
+        }
+        let client = &self.inner.client;
+        let books: Vec<_> = self.inner.signers.lock().expect("signers lock").values().cloned().collect();
+        for (lease_id, _) in unpaid {
+            for book in &books {
+                let mut book = book.lock().await;
+                let book = &mut *book;
+                if book.verifier.book().has_lease(lease_id) {
+                    book.watcher.settle_now(book.verifier.book_mut(), lease_id).await?;
+                }
+            }
+            let lease = client.lease(lease_id).await?;
+            let done = |gateway: &Self| gateway.inner.unpaid.lock().expect("unpaid lock").remove(&lease_id);
+            if lease.status != u8::from(LeaseStatus::Open) {
+                done(self);
+                continue;
+            }
+            let now = client.now().await?;
+            let demand = client.market().paymentDemand(lease_id).call().await.map_err(openlease_client::Error::from)?;
+            let standing = demand.madeAt != 0 && U256::from(lease.settled) < U256::from(demand.due);
+            if standing {
+                let evictable_at = u64::from(demand.madeAt) + openlease_client::contracts::constants::PAYMENT_GRACE;
+                if now >= evictable_at {
+                    let eviction = client.evict_lease(lease_id).await?;
+                    tracing::info!(%lease_id, hold_charge = %eviction.hold_charge, "evicted: the payment demand went unanswered");
+                    done(self);
+                }
+            } else if self.paid_up(&lease, lease_id, now) {
+                done(self);
+            } else if terms::arrears(&lease, now).1.is_zero() {
+                // Unpaid, but not yet for longer than the payment grace: wait.
+            } else {
+                let demand = client.demand_payment(lease_id).await?;
+                tracing::info!(%lease_id, due = %demand.due, evictable_at = demand.evictable_at, "demanded payment");
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a lease's tenant owes no more than the credit limit beyond its newest receipt.
+    fn paid_up(&self, lease: &Lease, lease_id: U256, now: u64) -> bool {
+        let accepted = U256::from(lease.settled).max(self.accepted(lease_id).unwrap_or_default());
+        let credit = U256::from(lease.pricePerSecond) * U256::from(self.inner.config.credit_secs);
+        terms::accrued(lease, now).saturating_sub(accepted) <= credit
     }
 
     /// Settles every `settle_every` until the process ends; an error is logged and retried.

@@ -16,7 +16,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use axum::Router;
-use openlease_client::{Client, LeaseRequest, Manifest, OfferTerms, ProviderDetails, ReceiptSigner, receipt::wire};
+use openlease_client::{
+    Client, LeaseRequest, Manifest, OfferTerms, ProviderDetails, ReceiptSigner, SignerGrant, receipt::wire,
+};
 use openlease_gateway::{Gateway, GatewayConfig, ReceiptStore};
 use openlease_testkit::TempDir;
 use serde_json::Value;
@@ -80,7 +82,7 @@ impl Market {
             region: "eu-west".into(),
             attributes_hash: B256::ZERO,
         };
-        provider.register_provider(&details, provider.address()).await.unwrap();
+        provider.register_provider(&details).await.unwrap();
         provider.stake(self.usdc, U256::from(1_000 * USDC)).await.unwrap();
         let terms = OfferTerms {
             token: self.usdc,
@@ -97,10 +99,10 @@ impl Market {
     async fn lease(&self, tenant: &Client<DynProvider>, offer: U256, cap: u64) -> U256 {
         tenant.send(tenant.token(self.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
         let quote = tenant.offer_quote(offer).await.unwrap();
-        let lease = tenant.open_lease(LeaseRequest::new(&quote, 86_400, U256::from(8_640_000))).await.unwrap();
         let signer = openlease_testkit::key(&self.anvil, 6).address();
-        tenant.authorize_signer(signer, U256::from(cap), tenant.now().await.unwrap() + 86_400 * 30).await.unwrap();
-        lease.lease_id
+        let grant = SignerGrant { signer, cap: U256::from(cap), expires_at: tenant.now().await.unwrap() + 86_400 * 30 };
+        let request = LeaseRequest::new(&quote, 86_400, U256::from(8_640_000)).authorizing(grant);
+        tenant.open_lease(request).await.unwrap().lease_id
     }
 
     fn session(&self) -> ReceiptSigner {
@@ -133,8 +135,54 @@ async fn ask(address: SocketAddr, lease: Option<&str>, receipt: Option<String>) 
 }
 
 fn receipt(signer: &ReceiptSigner, lease: U256, cumulative: u64) -> String {
-    let signed = signer.sign_usage(lease, U256::from(cumulative), B256::ZERO, 0).unwrap();
+    // For service until ten days from now: the market pays what accrued by the time it settles.
+    let period_end = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 864_000;
+    let signed = signer.sign_usage(lease, U256::from(cumulative), B256::ZERO, period_end).unwrap();
     wire::receipt_header(signer.domain(), &signed)
+}
+
+/// A tenant that stops paying is evicted by the gateway on its own, the market's way: its book
+/// settled first, then a payment demand, then the eviction once the demand went unanswered for
+/// the payment grace. The capacity is back on sale, the bond stays locked for the tenant's remedies.
+#[tokio::test]
+async fn a_gateway_demands_payment_of_a_lease_that_stopped_paying_and_evicts_it_when_unanswered() {
+    let m = Market::new().await;
+    let (provider, tenant) = (m.client(1).await, m.client(4).await);
+    let offer = m.provider(&provider).await;
+    let lease = m.lease(&tenant, offer, 5 * USDC).await;
+    let dir = TempDir::new("gateway-evict");
+    let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
+    let config = GatewayConfig { credit_secs: 60, refresh: Duration::ZERO, ..Default::default() };
+    let gateway = Gateway::open(provider.clone(), store, config).await.unwrap();
+    let address = listen(gateway.serve(workload())).await;
+    let (id, session) = (lease.to_string(), m.session());
+
+    // Ten minutes paid by a receipt, then nothing more: refused, and remembered as unpaid.
+    m.advance(600).await;
+    let paid = 600 * PRICE;
+    assert_eq!(ask(address, Some(&id), Some(receipt(&session, lease, paid))).await.0, 200);
+    m.advance(600).await;
+    assert_eq!(ask(address, Some(&id), None).await.0, 402);
+    // Within the payment grace nothing is demanded (nothing older than the grace is unpaid).
+    gateway.settle_due().await.unwrap();
+    let demand = provider.market().paymentDemand(lease).call().await.unwrap();
+    assert_eq!(demand.madeAt, 0);
+    assert_eq!(U256::from(provider.lease(lease).await.unwrap().settled), U256::from(paid), "its book settled first");
+
+    m.advance(3_600).await;
+    gateway.settle_due().await.unwrap();
+    let demand = provider.market().paymentDemand(lease).call().await.unwrap();
+    assert!(demand.madeAt > 0 && U256::from(demand.due) > U256::from(paid), "demanded: {demand:?}");
+    gateway.settle_due().await.unwrap();
+    assert_eq!(provider.lease(lease).await.unwrap().status, 1, "not before the grace");
+
+    m.advance(3_600).await;
+    gateway.settle_due().await.unwrap();
+    let evicted = provider.lease(lease).await.unwrap();
+    assert_eq!(evicted.status, openlease_client::status::LeaseStatus::Evicted as u8);
+    assert_eq!(provider.offer(offer).await.unwrap().activeLeases, 0, "capacity back on sale");
+    assert!(evicted.bond > alloy::primitives::Uint::ZERO, "the bond stays locked for the tenant's remedies");
+    assert_eq!(ask(address, Some(&id), Some(receipt(&session, lease, paid + 1))).await.0, 410);
 }
 
 #[tokio::test]
@@ -292,17 +340,97 @@ mod session {
 
     /// A provider's gateway serving the workload, in this process; aborting the task kills it.
     async fn gateway(m: &Market, provider: &Client<DynProvider>) -> (String, tokio::task::JoinHandle<()>, TempDir) {
+        // Two minutes of credit: a request pays for the time up to the previous answer.
+        let (url, task, dir, _) = gateway_with(m, provider, 120).await;
+        (url, task, dir)
+    }
+
+    /// [`gateway`] with `credit_secs` of credit, and the gateway itself (to settle by hand).
+    async fn gateway_with(
+        m: &Market,
+        provider: &Client<DynProvider>,
+        credit_secs: u64,
+    ) -> (String, tokio::task::JoinHandle<()>, TempDir, Gateway<DynProvider>) {
         let dir = TempDir::new("session-gateway");
         let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
-        // Two minutes of credit: a request pays for the time up to the previous answer.
-        let config = GatewayConfig { credit_secs: 120, refresh: Duration::ZERO, ..Default::default() };
+        let config = GatewayConfig { credit_secs, refresh: Duration::ZERO, ..Default::default() };
         let gateway = Gateway::open(provider.clone(), store, config).await.unwrap();
+        let handle = gateway.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let app = gateway.serve(workload());
         let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let _ = m;
-        (url, task, dir)
+        (url, task, dir, handle)
+    }
+
+    /// Issue 18, property 3: "in arrears" is evidence only the tenant controls. A provider whose
+    /// gateway holds a paying session's receipts back for hours demands payment; the session
+    /// answers by settling its own newest receipt, and the eviction is refused.
+    #[tokio::test]
+    async fn a_provider_holding_receipts_back_cannot_evict_a_session_that_pays() {
+        let m = Market::new().await;
+        let (a, tenant) = (m.client(1).await, m.client(4).await);
+        let offer = m.provider(&a).await;
+        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        // A day of credit: the gateway never needs a receipt settled to keep serving.
+        let (url, _task, _dir, _gateway) = gateway_with(&m, &a, 86_400).await;
+        let choices = vec![Destination { provider: a.address(), offer_id: offer, endpoint: url }];
+        let mut session = Session::start(tenant.clone(), choices, session_config(20, 20)).await.unwrap();
+        let (_, lease) = session.lease().unwrap();
+        // Two hours of service, a request every ten minutes; the gateway settles none of it.
+        for _ in 0..12 {
+            m.advance(600).await;
+            session.get("/work/1").await.unwrap();
+        }
+        assert_eq!(U256::from(a.lease(lease).await.unwrap().settled), U256::ZERO, "held back");
+
+        let demand = a.demand_payment(lease).await.unwrap();
+        assert!(demand.due > U256::ZERO);
+        // The session's next requests look for demands and answer this one.
+        m.advance(600).await;
+        session.get("/work/1").await.unwrap();
+        let settled = U256::from(a.lease(lease).await.unwrap().settled);
+        assert!(settled >= demand.due, "answered: {settled} settled of {} due", demand.due);
+
+        m.advance(3_600).await;
+        let refused = a.evict_lease(lease).await.unwrap_err();
+        assert!(
+            matches!(refused.market_error(), Some(openlease_client::OpenleaseErrors::OpenleaseDemandAnswered(_))),
+            "{refused}"
+        );
+        assert_eq!(a.lease(lease).await.unwrap().status, 1, "still open");
+    }
+
+    /// Issue 18, property 1: delivered service cannot be repudiated. A tenant served for an hour
+    /// revokes its session signer; the gateway still settles what it served, and serves no more.
+    #[tokio::test]
+    async fn a_revoked_signer_still_pays_for_the_service_delivered_before() {
+        let m = Market::new().await;
+        let (a, tenant) = (m.client(1).await, m.client(4).await);
+        let offer = m.provider(&a).await;
+        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        let (url, _task, _dir, gateway) = gateway_with(&m, &a, 3_600).await;
+        let choices = vec![Destination { provider: a.address(), offer_id: offer, endpoint: url }];
+        let mut session = Session::start(tenant.clone(), choices, session_config(20, 20)).await.unwrap();
+        let (_, lease) = session.lease().unwrap();
+        for _ in 0..6 {
+            m.advance(600).await;
+            session.get("/work/1").await.unwrap();
+        }
+        let attested = session.report().providers[0].paid;
+        assert!(attested >= U256::from(50 * 60 * PRICE), "50 minutes attested at least: {attested}");
+        gateway.settle_due().await.unwrap();
+        assert_eq!(U256::from(a.lease(lease).await.unwrap().settled), U256::ZERO, "nothing due before");
+
+        tenant.revoke_signer(session.signer(), a.address()).await.unwrap();
+        gateway.settle_due().await.unwrap();
+        assert_eq!(U256::from(a.lease(lease).await.unwrap().settled), attested, "what was served is paid");
+        // No service from the revocation on: the next receipt is refused.
+        m.advance(60).await;
+        let before = session.report().providers[0].failed;
+        let _ = session.get("/work/1").await;
+        assert!(session.report().providers[0].failed > before, "refused after the revocation");
     }
 
     #[tokio::test]

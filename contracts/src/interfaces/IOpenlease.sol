@@ -13,20 +13,24 @@ import {IOpenleaseErrors} from "./IOpenleaseErrors.sol";
 /// credited to claimable balances and pulled with `claim`, so no payout can be blocked by a
 /// recipient (a blocklisted address, a reverting contract) and settlement stays cheap.
 /// A lease lives by the terms it opened with: the offer terms the tenant accepted (bound by
-/// `offerTermsHash`) and the governance parameters then in force (its `paramsVersion`). Governance
-/// changes wait `PARAMS_DELAY` and reach new leases only.
+/// `offerTermsHash`) and the governance parameters its provider accepted for the offer (its
+/// `paramsVersion`).
+/// Governance changes wait `PARAMS_DELAY` and reach only new leases of providers that accept them.
 interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     // ─── Providers and stake ────────────────────────────────────────────────────────────────
 
-    /// @notice Registers the caller as a provider. `attestationKey` (an EOA) signs its usage
-    /// attestations for good: evidence of equivocation must stay verifiable while a slash is
-    /// possible, so it cannot be changed.
+    /// @notice Registers the caller as a provider.
+    /// `attestationKey` (an EOA, or an EIP-7702 account) signs its usage attestations for good:
+    /// evidence of equivocation must stay verifiable while a slash is possible, so it cannot be
+    /// changed, and it must prove it is held: `keyProof` is its ECDSA signature of the EIP-712
+    /// message `AttestationKey(address provider)` (the caller) under this market's domain.
     function registerProvider(
         string calldata metadataURI,
         string calldata endpoint,
         string calldata region,
         bytes32 attributesHash,
-        address attestationKey
+        address attestationKey,
+        bytes calldata keyProof
     ) external;
 
     /// @notice Replaces the caller's provider profile.
@@ -52,7 +56,8 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
 
     // ─── Offers ─────────────────────────────────────────────────────────────────────────────
 
-    /// @notice Publishes an offer; the caller must be a registered provider.
+    /// @notice Publishes an offer; the caller must be a registered provider. The offer's new leases
+    /// get the parameters version in force now until the provider accepts another (`acceptParams`).
     function publishOffer(
         address token,
         uint64 pricePerSecond,
@@ -80,7 +85,8 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
 
     /// @notice What a tenant accepts by opening a lease of `offerId` now: the hash of the offer's id,
     /// provider, token, price, minimum and maximum duration, notice period and the governance
-    /// parameters' version new leases get. `openLease` reverts if it changed.
+    /// parameters' version its provider accepted for it (which new leases get). `openLease` reverts if
+    /// it changed.
     function offerTermsHash(uint256 offerId) external view returns (bytes32);
 
     // ─── Leases ─────────────────────────────────────────────────────────────────────────────
@@ -115,16 +121,25 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     /// and pays the tenant.
     function terminateLease(uint256 leaseId) external;
 
-    /// @notice The provider ends a lease (running, or ended and not finalized) whose tenant has not
-    /// paid for the service older than `PAYMENT_GRACE` (what was settled is below what the terms let
-    /// accrue until `PAYMENT_GRACE` ago). No bond is slashed; the lease is finalized at once, freeing
-    /// the offer's capacity and the bond, and the tenant is refunded everything not settled:
-    /// receipts the provider did not settle are forfeit. Refused while a dispute is open.
-    /// @dev Why this is safe for an honest tenant: it is never out of pocket. Eviction refunds all
-    /// it did not pay, and it can stay current by settling its own newest receipt (anyone may
-    /// settle). A provider that withholds receipts to evict loses what they were worth, at least
-    /// `PAYMENT_GRACE` of service. And why it stops griefing: holding capacity without paying for it
-    /// lasts at most `PAYMENT_GRACE` and earns no bond.
+    /// @notice The provider demands payment of a lease (running, or ended and not finalized) whose
+    /// tenant has not paid for the service older than `PAYMENT_GRACE`, while the settlement window
+    /// leaves the tenant the whole grace to answer. The demand is for `due`,
+    /// what the terms let accrue until `PAYMENT_GRACE` ago; any settlement that brings the lease's
+    /// settled total to it answers it. A new demand replaces the last. The provider's gateway settles
+    /// what it holds first: a demand its own receipts would answer is answered by the tenant at once.
+    function demandPayment(uint256 leaseId) external;
+
+    /// @notice The provider ends a lease whose payment demand went unanswered for `PAYMENT_GRACE`,
+    /// before its settlement window closes (allowed while the tenant's dispute is open: a dispute
+    /// cannot stall it). The lease stops
+    /// running now and the offer's capacity is freed; the tenant pays `PAYMENT_GRACE` of the price
+    /// for the capacity it held (settled from its escrow, within what the terms let accrue), and the
+    /// escrow no receipt can claim any more is refunded at once. The provider may still settle
+    /// receipts for the service it delivered until the settlement window closes. The bond stays
+    /// locked, and disputes and equivocation evidence stay possible, until the settlement deadline
+    /// the lease had before the eviction (`remediesDeadline`); then it can be finalized.
+    /// @dev Why an honest tenant is safe: the demand is evidence only the tenant controls. Settling
+    /// its own newest receipt answers it, however many receipts the provider holds back.
     function evictLease(uint256 leaseId) external;
 
     /// @notice The tenant leaves a lease for `offerId` without a second deposit: gives notice on the
@@ -136,8 +151,9 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
         external
         returns (uint256 newLeaseId);
 
-    /// @notice After the settlement window: refunds the remaining escrow to the tenant, releases the
-    /// bond and credits the protocol's fee on what was settled. Anyone may call.
+    /// @notice After the settlement window (for an evicted lease, `remediesDeadline`): refunds the
+    /// remaining escrow to the tenant, releases the bond and credits the protocol's fee on what was
+    /// settled. Anyone may call.
     function finalizeLease(uint256 leaseId) external;
 
     function lease(uint256 leaseId) external view returns (Lease memory);
@@ -146,6 +162,11 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     function leaseEnd(uint256 leaseId) external view returns (uint256);
     /// @notice Until when receipts of the lease can be settled.
     function settlementDeadline(uint256 leaseId) external view returns (uint256);
+    /// @notice Until when the lease's bond stays locked and its tenant may dispute: the settlement
+    /// deadline, or for an evicted lease the one it had before the eviction.
+    function remediesDeadline(uint256 leaseId) external view returns (uint256);
+    /// @notice The lease's newest payment demand (zero if none was made).
+    function paymentDemand(uint256 leaseId) external view returns (PaymentDemand memory);
     /// @notice The governance parameters the lease opened with.
     function leaseParams(uint256 leaseId) external view returns (Params memory);
     /// @notice The part of the escrow no receipt can ever claim, given the lease's end as it stands:
@@ -154,18 +175,35 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
 
     // ─── Receipts and settlement ────────────────────────────────────────────────────────────
 
-    /// @notice Lets `signer` sign receipts for the caller's leases, up to `cap` in total, until
-    /// `expiresAt`. Re-authorizing changes cap and expiry and keeps what was spent.
-    function authorizeSigner(address signer, uint96 cap, uint40 expiresAt) external;
+    /// @notice Lets `signer` sign receipts for the caller's leases of `provider`, up to `cap` in total,
+    /// for service until `expiresAt`. Each provider gets its own authorization (and cap), so no
+    /// provider's receipts can use up what another accepted. Re-authorizing raises the cap (never
+    /// lowers it: that would void receipts for service delivered) and sets the expiry, undoing a
+    /// revocation (which also revives what the key signed for service after it: authorize a fresh
+    /// key instead where that matters); what was spent is kept. Batch it with the lease it is for through
+    /// `multicall`: one transaction.
+    function authorizeSigner(address signer, address provider, uint96 cap, uint40 expiresAt) external;
 
-    /// @notice Stops `signer` at once: receipts it signed can no longer be settled.
-    function revokeSigner(address signer) external;
+    /// @notice Stops `signer` for `provider` at once: its receipts for service after now are void. Receipts for
+    /// service delivered before (a `periodEnd` before now) stay payable for their lease's settlement
+    /// window, each at most what the terms let accrue until its `periodEnd`: the delivered service
+    /// cannot be repudiated, and a leaked key still pays only the lease's own provider.
+    function revokeSigner(address signer, address provider) external;
 
-    function sessionSigner(address tenant, address signer) external view returns (SessionSigner memory);
+    /// @notice What `tenant` authorized `signer` to attest to `provider`.
+    function sessionSigner(address tenant, address signer, address provider)
+        external
+        view
+        returns (SessionSigner memory);
+
+    /// @notice Runs several calls of this market as the caller, in order, in one transaction (for
+    /// example `authorizeSigner` and `openLeaseWithPermit`); reverts if any reverts.
+    function multicall(bytes[] calldata data) external returns (bytes[] memory results);
 
     /// @notice Pays the lease's provider for a receipt: the increase over what was settled, capped by
-    /// the escrow, the signer's remaining cap and what the lease's terms let accrue so far. Anyone may
-    /// call. Reverts with `OpenleaseSettlementFailed` if nothing can be paid.
+    /// the escrow, the signer's remaining cap and what the lease's terms let accrue until the
+    /// receipt's `periodEnd` (or now, if sooner). A session signer's receipt is valid if its
+    /// `periodEnd` is before the signer's expiry or revocation. Anyone may call. Reverts with `OpenleaseSettlementFailed` if nothing can be paid.
     function settle(SignedReceipt calldata receipt) external returns (uint256 paid);
 
     /// @notice Settles many receipts in one call; bad items are skipped, not reverted on.
@@ -206,23 +244,32 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     /// tenant's bond goes to the provider.
     function ruleDispute(uint256 leaseId, uint16 slashBps) external;
 
-    /// @notice After the deadline without a ruling: returns the tenant's bond and unfreezes the lease.
+    /// @notice After the deadline without a ruling: unfreezes the lease and returns the tenant's bond,
+    /// unless the tenant is in arrears (evicted, or a payment demand unanswered for its whole grace):
+    /// then the provider gets it, so that a dispute is no free way to stall an eviction.
     function expireDispute(uint256 leaseId) external;
 
     function dispute(uint256 leaseId) external view returns (Dispute memory);
 
     // ─── Governance ─────────────────────────────────────────────────────────────────────────
 
-    /// @notice The parameters new leases get now.
+    /// @notice The parameters in force now: what a provider can accept.
     function params() external view returns (Params memory);
-    /// @notice The version new leases get now.
+    /// @notice The version in force now.
     function paramsVersion() external view returns (uint256);
+    /// @notice The offer's provider accepts parameters `version` (in force, newer than the offer's
+    /// `paramsVersion`) for the offer's new leases. Until it does, they keep the version it accepted
+    /// (the one in force when the offer was published): no governance change reaches a provider's
+    /// leases without its consent. A provider that never accepts sells under its version until it
+    /// pauses the offer for good.
+    function acceptParams(uint256 offerId, uint16 version) external;
     /// @notice The parameters of `version` (zero values for a version that does not exist).
     function paramsAt(uint256 version) external view returns (Params memory);
     /// @notice The newest version and when it takes effect (in the future while it is pending).
     function latestParams() external view returns (uint256 version, uint256 effectiveAt, Params memory params);
-    /// @notice Schedules new parameters, each within its hard bounds, for leases opened `PARAMS_DELAY`
-    /// from now on; replaces a version still pending. Open leases keep theirs.
+    /// @notice Schedules new parameters, each within its hard bounds, in force `PARAMS_DELAY` from now
+    /// on; replaces a version still pending. New leases get it once their provider accepts it; open
+    /// leases keep theirs.
     function scheduleParams(Params calldata params) external returns (uint256 version, uint256 effectiveAt);
     function setTokenAllowed(address token, bool allowed) external;
     function isTokenAllowed(address token) external view returns (bool);

@@ -18,6 +18,9 @@ interface IOpenleaseErrors is IOpenleaseTypes {
     // ─── Providers and stake ────────────────────────────────────────────────────────────────
     error OpenleaseProviderNotRegistered(address provider);
     error OpenleaseProviderAlreadyRegistered(address provider);
+    /// @notice The attestation key did not sign `AttestationKey(provider)` under this market's domain:
+    /// a key nobody proves to hold would make equivocation unprovable.
+    error OpenleaseAttestationKeyUnproven(address provider, address attestationKey);
     error OpenleaseInsufficientFreeStake(address provider, address token, uint256 free, uint256 needed);
     error OpenleaseNothingThawing(address provider, address token);
     error OpenleaseStillThawing(address provider, address token, uint256 thawEndsAt);
@@ -49,13 +52,26 @@ interface IOpenleaseErrors is IOpenleaseTypes {
     error OpenleaseLeaseEnded(uint256 leaseId, uint256 endedAt);
     error OpenleaseLeaseFinalized(uint256 leaseId);
     error OpenleaseSettlementWindowOpen(uint256 leaseId, uint256 windowEndsAt);
-    /// @notice Only a lease whose tenant has not paid for service older than `PAYMENT_GRACE` can be
-    /// evicted: `due` is what the terms let accrue until then, `settled` what was paid.
+    /// @notice A payment demand needs a tenant that has not paid for service older than
+    /// `PAYMENT_GRACE`: `due` is what the terms let accrue until then, `settled` what was paid.
     error OpenleaseNotInArrears(uint256 leaseId, uint256 settled, uint256 due);
+    /// @notice Eviction needs a payment demand made `PAYMENT_GRACE` before (zero: none was made).
+    error OpenleaseNoPaymentDemand(uint256 leaseId, uint256 evictableAt);
+    /// @notice The tenant answered the payment demand: the lease's settled total reached `due`.
+    error OpenleaseDemandAnswered(uint256 leaseId, uint256 settled, uint256 due);
+    /// @notice Only a lease that is open (not evicted, not finalized) can be demanded of or evicted.
+    error OpenleaseLeaseNotOpen(uint256 leaseId, LeaseStatus status);
+    /// @notice A demand must leave the tenant its whole payment grace to answer inside the lease's
+    /// settlement window (nothing settles after it), and an eviction must come before that window
+    /// closes: `deadline` is the lease's settlement deadline.
+    error OpenleaseTooLateToDemand(uint256 leaseId, uint256 deadline);
 
     // ─── Receipts ───────────────────────────────────────────────────────────────────────────
     error OpenleaseInvalidSignerTerms(uint256 cap, uint256 expiresAt);
-    error OpenleaseUnknownSigner(address tenant, address signer);
+    /// @notice A signer's cap never decreases: a lower one would void receipts for service already
+    /// delivered. Revoke the signer to stop new spending at once.
+    error OpenleaseCapDecrease(address signer, address provider, uint256 cap, uint256 requested);
+    error OpenleaseUnknownSigner(address tenant, address signer, address provider);
     /// @notice `settle` could not pay anything for this receipt; `result` says why.
     error OpenleaseSettlementFailed(uint256 leaseId, SettlementResult result);
 
@@ -77,4 +93,6 @@ interface IOpenleaseErrors is IOpenleaseTypes {
     // ─── Governance ─────────────────────────────────────────────────────────────────────────
     error OpenleaseRenounceDisabled();
     error OpenleaseParameterOutOfBounds(Parameter parameter, uint256 value, uint256 min, uint256 max);
+    /// @notice A provider accepts a version newer than its own that is in force (`inForce` now).
+    error OpenleaseParamsNotAcceptable(uint256 version, uint256 accepted, uint256 inForce);
 }

@@ -39,7 +39,8 @@ interface IOpenleaseEvents is IOpenleaseTypes {
         uint256 minDuration,
         uint256 maxDuration,
         uint256 noticePeriod,
-        uint256 capacity
+        uint256 capacity,
+        uint256 paramsVersion
     );
     event OfferUpdated(
         uint256 indexed offerId,
@@ -62,11 +63,19 @@ interface IOpenleaseEvents is IOpenleaseTypes {
     event LeaseClosed(uint256 indexed leaseId, address indexed by, uint256 endsAt);
     /// @notice The provider ended the lease at once, without notice; its bond was slashed.
     event LeaseTerminated(uint256 indexed leaseId, uint256 endsAt);
-    /// @notice The provider ended a lease whose tenant had not paid for service older than
-    /// `PAYMENT_GRACE`: `due` was what the terms let accrue until then, `settled` what was paid. No
-    /// bond was slashed; the lease was finalized in the same call (`LeaseFinalized` follows), so
-    /// the receipts the provider had not settled are forfeit.
-    event LeaseEvicted(uint256 indexed leaseId, uint256 settled, uint256 due);
+    /// @notice The provider demanded payment: unless the lease's settled total reaches `due` (what
+    /// the terms let accrue until `PAYMENT_GRACE` before the demand) by `evictableAt`, the provider
+    /// may evict the lease. `settled` is what was paid when the demand was made.
+    event PaymentDemanded(uint256 indexed leaseId, uint256 settled, uint256 due, uint256 evictableAt);
+    /// @notice The provider evicted a lease whose tenant left a payment demand unanswered: the lease
+    /// stopped running at `endsAt`, `holdCharge` was paid to the provider from the escrow for the
+    /// capacity the tenant held (settled as a receipt would be; `settled` is the new total), and
+    /// `refund`, the escrow no receipt can claim any more, went to the tenant. The capacity is free;
+    /// the bond stays locked, and disputes and evidence stay possible, until `remediesUntil`, when
+    /// the lease can be finalized.
+    event LeaseEvicted(
+        uint256 indexed leaseId, uint256 endsAt, uint256 holdCharge, uint256 settled, uint256 refund, uint256 remediesUntil
+    );
     /// @notice The tenant moved `moved`, the part of the lease's escrow that no receipt can ever
     /// claim, into its new lease `newLeaseId`; `deposit` is what the old lease keeps.
     event LeaseFailedOver(uint256 indexed leaseId, uint256 indexed newLeaseId, uint256 moved, uint256 deposit);
@@ -77,12 +86,16 @@ interface IOpenleaseEvents is IOpenleaseTypes {
 
     // ─── Receipts and settlement ────────────────────────────────────────────────────────────
 
-    event SignerAuthorized(address indexed tenant, address indexed signer, uint256 cap, uint256 expiresAt);
-    event SignerRevoked(address indexed tenant, address indexed signer);
+    event SignerAuthorized(
+        address indexed tenant, address indexed signer, address indexed provider, uint256 cap, uint256 expiresAt
+    );
+    /// @notice Receipts of the signer for service after `expiresAt` (the revocation) are void; those
+    /// for service before it stay payable.
+    event SignerRevoked(address indexed tenant, address indexed signer, address indexed provider, uint256 expiresAt);
     /// @notice A receipt paid `paid` out of escrow: `paid - fee` to the provider's claimable
     /// balance; `fee` stays in the lease as the protocol's until it is finalized. The lease's
-    /// settled total is now `settled`; the signer's spent total grew by `paid` (unless the signer is
-    /// the tenant itself).
+    /// settled total is now `settled`; the spent total of the signer's authorization for the lease's
+    /// provider grew by `paid` (unless the signer is the tenant itself).
     event LeaseSettled(
         uint256 indexed leaseId, address indexed signer, uint256 cumulativeAmount, uint256 paid, uint256 fee, uint256 settled
     );
@@ -105,14 +118,18 @@ interface IOpenleaseEvents is IOpenleaseTypes {
     /// @notice The arbiter ruled. Upheld (`slashBps > 0`): the bond was slashed and the tenant's
     /// dispute bond returned. Rejected: the tenant's dispute bond went to the provider.
     event DisputeRuled(uint256 indexed leaseId, address indexed arbiter, uint256 slashBps, bool upheld);
-    /// @notice No ruling by the deadline: the tenant's bond was returned and the bond unfrozen.
-    event DisputeExpired(uint256 indexed leaseId);
+    /// @notice No ruling by the deadline: the lease's bond is unfrozen and the tenant's dispute bond
+    /// went back to the tenant, or to the provider (`toProvider`) if the tenant was in arrears
+    /// (evicted, or a payment demand unanswered): a dispute must not be a free way to stall.
+    event DisputeExpired(uint256 indexed leaseId, bool toProvider);
 
     // ─── Governance ─────────────────────────────────────────────────────────────────────────
 
     /// @notice Parameters `version` take effect for leases opened from `effectiveAt` on (and for
     /// unstake requests made from then). A version scheduled while another was pending replaces it.
     event ParamsScheduled(uint256 indexed version, uint256 effectiveAt, Params params);
+    /// @notice The offer's provider accepted parameters `version`: the offer's new leases get it.
+    event ParamsAccepted(uint256 indexed offerId, uint256 indexed version);
     event TokenAllowed(address indexed token, bool allowed);
     event TreasuryUpdated(address indexed treasury);
 }

@@ -11,8 +11,9 @@ interface IOpenleaseTypes {
     /// hash) lives in the `ProviderRegistered`/`ProviderUpdated` events; the contract keeps only a
     /// commitment to it, `keccak256(abi.encode(metadataURI, endpoint, region, attributesHash))`,
     /// against which a mirror can check what it read. `attestationKey` is the EOA that signs the
-    /// provider's usage attestations; it is fixed at registration so that evidence of equivocation
-    /// can never be withdrawn (a contract wallet could stop accepting its own signatures).
+    /// provider's usage attestations; it proved at registration that it is held (it signed an
+    /// `AttestationKey` naming the provider) and is fixed so that evidence of equivocation can never
+    /// be withdrawn (a contract wallet could stop accepting its own signatures).
     struct ProviderProfile {
         bool registered;
         address attestationKey;
@@ -30,7 +31,10 @@ interface IOpenleaseTypes {
     }
 
     /// @notice What a provider sells. `provider` and `token` never change; the rest are the terms
-    /// new leases get. `activeLeases` counts leases not yet finalized, against `capacity`.
+    /// new leases get. `activeLeases` counts leases holding capacity (neither evicted nor finalized),
+    /// against `capacity`. `paramsVersion` is the governance parameters version the provider accepted
+    /// for the offer (the one in force when it was published, until it accepts another): its new
+    /// leases get it, so no governance change reaches them without the provider's consent.
     struct Offer {
         address provider;
         uint64 pricePerSecond;
@@ -41,12 +45,17 @@ interface IOpenleaseTypes {
         uint32 maxDuration;
         uint32 noticePeriod;
         bool paused;
+        uint16 paramsVersion;
     }
 
+    /// @notice `Evicted`: the provider ended the lease over an unanswered payment demand. Its
+    /// capacity is free, but its bond stays locked and disputes and evidence stay possible until
+    /// the settlement deadline the lease had before the eviction; then it is finalized as usual.
     enum LeaseStatus {
         None,
         Open,
-        Finalized
+        Finalized,
+        Evicted
     }
 
     /// @notice A lease with the terms in force when it opened: the offer's price, notice period and
@@ -71,18 +80,25 @@ interface IOpenleaseTypes {
         LeaseStatus status;
     }
 
-    /// @notice A key the tenant's service signs receipts with: it may attest at most `cap` in total
-    /// and only before `expiresAt`. Revoking sets `expiresAt` to zero. The cap counts raw units of
-    /// whichever token a lease pays in, so give each stablecoin its own signer.
+    /// @notice A key the tenant's service signs receipts with, for the leases of one provider: it may
+    /// attest at most `cap` in total to that provider, for service whose period ended before
+    /// `expiresAt`. Scoped so that a cap is never promised twice: from chain state alone, a provider
+    /// knows what it has accepted of a signer cannot be claimed first by another provider. Revoking brings `expiresAt` forward to
+    /// the revocation (and sets `revoked`): receipts for service delivered before it stay payable,
+    /// none after. The cap counts raw units of whichever token a lease pays in, so give each
+    /// stablecoin its own signer.
     struct SessionSigner {
         uint96 cap;
         uint96 spent;
         uint40 expiresAt;
+        bool revoked;
     }
 
     /// @notice The EIP-712 message a tenant's signer attests: the lease has consumed
     /// `cumulativeAmount` in total up to `periodEnd`. Cumulative and monotone: the newest receipt
-    /// alone is redeemable and pays `cumulativeAmount - settled`.
+    /// alone is redeemable and pays `cumulativeAmount - settled`, at most what the terms let accrue
+    /// until `periodEnd`. A signer's receipt is valid for a `periodEnd` before its expiry (or
+    /// revocation), whenever it is settled within the lease's settlement window.
     struct ServiceReceipt {
         uint256 leaseId;
         uint256 cumulativeAmount;
@@ -90,8 +106,10 @@ interface IOpenleaseTypes {
         uint64 periodEnd;
     }
 
-    /// @notice A receipt with the key that signed it: a session signer of the tenant, or the tenant
-    /// itself (an EOA or an ERC-1271 contract wallet).
+    /// @notice A receipt with the key that signed it: a session signer of the tenant, or the tenant's
+    /// own key. Both are checked by ECDSA alone (an EIP-7702 account signs with its key): a contract
+    /// wallet authorizes a session signer, since an ERC-1271 answer can be flipped after the service
+    /// it paid for was delivered.
     struct SignedReceipt {
         ServiceReceipt receipt;
         address signer;
@@ -134,6 +152,16 @@ interface IOpenleaseTypes {
         Upheld,
         Rejected,
         Expired
+    }
+
+    /// @notice A provider's demand that the tenant pay what was `due` when it was made (what the
+    /// terms let accrue until `PAYMENT_GRACE` before it). Any settlement that brings the lease's
+    /// settled total to `due` answers it; unanswered for `PAYMENT_GRACE`, it lets the provider evict.
+    /// `remediesUntil` is set by the eviction: the settlement deadline the lease had before it.
+    struct PaymentDemand {
+        uint88 due;
+        uint32 madeAt;
+        uint32 remediesUntil;
     }
 
     /// @notice A tenant's SLA dispute over a lease; at most one per lease. While open, the lease's

@@ -52,7 +52,7 @@ abstract contract Disputes is OpenleaseStorage {
     function openDispute(uint256 leaseId, string calldata evidenceURI) external nonReentrant {
         Lease storage l = _openLeaseOf(leaseId);
         if (msg.sender != l.tenant) revert OpenleaseNotTenant(leaseId, msg.sender);
-        uint256 windowEnd = _settlementDeadline(l);
+        uint256 windowEnd = _remediesDeadline(leaseId, l);
         if (block.timestamp >= windowEnd) revert OpenleaseDisputeWindowClosed(leaseId, windowEnd);
         Dispute storage d = _disputes[leaseId];
         if (d.status != DisputeStatus.None) revert OpenleaseDisputeExists(leaseId, d.status);
@@ -99,8 +99,11 @@ abstract contract Disputes is OpenleaseStorage {
         if (block.timestamp < d.deadline) revert OpenleaseDisputeDeadlineNotReached(leaseId, d.deadline);
         d.status = DisputeStatus.Expired;
         Lease storage l = _leases[leaseId];
-        _claimable[l.tenant][_offers[l.offerId].token] += d.tenantBond;
-        emit DisputeExpired(leaseId);
+        Offer storage o = _offers[l.offerId];
+        // A tenant in arrears gains nothing by disputing to stall: its bond pays the provider's wait.
+        bool toProvider = _inArrears(leaseId, l);
+        _claimable[toProvider ? o.provider : l.tenant][o.token] += d.tenantBond;
+        emit DisputeExpired(leaseId, toProvider);
     }
 
     function dispute(uint256 leaseId) external view returns (Dispute memory) {

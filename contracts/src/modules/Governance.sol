@@ -38,6 +38,17 @@ abstract contract Governance is OpenleaseStorage {
         version = _scheduleParams(p, uint32(effectiveAt));
     }
 
+    function acceptParams(uint256 offerId, uint16 version) external {
+        Offer storage o = _offers[offerId];
+        if (o.provider == address(0)) revert OpenleaseUnknownOffer(offerId);
+        if (o.provider != msg.sender) revert OpenleaseNotOfferProvider(offerId, msg.sender);
+        uint16 inForce = _paramsVersionNow(_counters);
+        uint16 accepted = o.paramsVersion;
+        if (version <= accepted || version > inForce) revert OpenleaseParamsNotAcceptable(version, accepted, inForce);
+        o.paramsVersion = version;
+        emit ParamsAccepted(offerId, version);
+    }
+
     function setTokenAllowed(address token, bool allowed) external onlyOwner {
         if (token == address(0)) revert OpenleaseZeroAddress();
         _allowedTokens[token] = allowed;

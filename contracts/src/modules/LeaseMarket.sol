@@ -34,6 +34,7 @@ abstract contract LeaseMarket is ProviderStaking {
         offerId = _counters.offerCount + 1;
         if (offerId > type(uint32).max) revert OpenleaseAmountTooLarge(offerId, type(uint32).max);
         _counters.offerCount = uint32(offerId);
+        uint16 version = _paramsVersionNow(_counters);
         _offers[offerId] = Offer({
             provider: msg.sender,
             pricePerSecond: pricePerSecond,
@@ -43,10 +44,11 @@ abstract contract LeaseMarket is ProviderStaking {
             minDuration: minDuration,
             maxDuration: maxDuration,
             noticePeriod: noticePeriod,
-            paused: false
+            paused: false,
+            paramsVersion: version
         });
         emit OfferPublished(
-            offerId, msg.sender, token, pricePerSecond, minDuration, maxDuration, noticePeriod, capacity
+            offerId, msg.sender, token, pricePerSecond, minDuration, maxDuration, noticePeriod, capacity, version
         );
     }
 
@@ -131,26 +133,6 @@ abstract contract LeaseMarket is ProviderStaking {
         _slashBond(leaseId, l, l.bond, SlashReason.EarlyTermination);
     }
 
-    function evictLease(uint256 leaseId) external {
-        // A lease that ended unpaid can be evicted too: else it would hold the offer's capacity and
-        // the bond through its settlement window.
-        Lease storage l = _openLeaseOf(leaseId);
-        if (msg.sender != _offers[l.offerId].provider) revert OpenleaseNotLeaseProvider(leaseId, msg.sender);
-        Dispute storage d = _disputes[leaseId];
-        if (d.status == DisputeStatus.Open) revert OpenleaseDisputeOpen(leaseId, d.deadline);
-        uint256 settled = l.settled;
-        // Only time the lease ran is due: a lease whose escrow ran out owes nothing past its runway.
-        uint256 end = _leaseEnd(l);
-        (uint256 due, uint256 owed) =
-            LeaseMath.arrears(l.startedAt, end, l.pricePerSecond, settled, PAYMENT_GRACE, block.timestamp);
-        if (owed == 0) revert OpenleaseNotInArrears(leaseId, settled, due);
-        if (block.timestamp < end) l.endsAt = uint32(block.timestamp);
-        emit LeaseEvicted(leaseId, settled, due);
-        _finalize(leaseId, l);
-        // No escrow is left for a receipt the provider held back: it is forfeit.
-        l.deposit = uint88(settled);
-    }
-
     function failoverLease(uint256 leaseId, uint256 offerId, uint32 duration, uint256 extraDeposit, bytes32 termsHash)
         external
         whenNotPaused
@@ -177,7 +159,7 @@ abstract contract LeaseMarket is ProviderStaking {
 
     function finalizeLease(uint256 leaseId) external {
         Lease storage l = _openLeaseOf(leaseId);
-        uint256 deadline = _settlementDeadline(l);
+        uint256 deadline = _remediesDeadline(leaseId, l);
         if (block.timestamp < deadline) revert OpenleaseSettlementWindowOpen(leaseId, deadline);
         Dispute storage d = _disputes[leaseId];
         if (d.status == DisputeStatus.Open) revert OpenleaseDisputeOpen(leaseId, d.deadline);
@@ -205,7 +187,7 @@ abstract contract LeaseMarket is ProviderStaking {
         Offer storage o = _offers[offerId];
         if (o.provider == address(0)) revert OpenleaseUnknownOffer(offerId);
         Counters memory c = _counters;
-        uint16 version = _paramsVersionNow(c);
+        uint16 version = o.paramsVersion;
         bytes32 current = _offerTermsHash(offerId, o, version);
         if (termsHash != current) revert OpenleaseTermsChanged(offerId, termsHash, current);
         if (o.paused) revert OpenleaseOfferPaused(offerId);

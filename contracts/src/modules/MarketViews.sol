@@ -27,7 +27,7 @@ abstract contract MarketViews is OpenleaseStorage {
     function offerTermsHash(uint256 offerId) external view returns (bytes32) {
         Offer storage o = _offers[offerId];
         if (o.provider == address(0)) revert OpenleaseUnknownOffer(offerId);
-        return _offerTermsHash(offerId, o, _paramsVersionNow(_counters));
+        return _offerTermsHash(offerId, o, o.paramsVersion);
     }
 
     function lease(uint256 leaseId) external view returns (Lease memory) {
@@ -46,6 +46,14 @@ abstract contract MarketViews is OpenleaseStorage {
         return _settlementDeadline(_knownLease(leaseId));
     }
 
+    function remediesDeadline(uint256 leaseId) external view returns (uint256) {
+        return _remediesDeadline(leaseId, _knownLease(leaseId));
+    }
+
+    function paymentDemand(uint256 leaseId) external view returns (PaymentDemand memory) {
+        return _demands[leaseId];
+    }
+
     function leaseParams(uint256 leaseId) external view returns (Params memory) {
         return _paramsVersions[_knownLease(leaseId).paramsVersion];
     }
@@ -57,8 +65,12 @@ abstract contract MarketViews is OpenleaseStorage {
         return l.deposit - ceiling;
     }
 
-    function sessionSigner(address tenant, address signer) external view returns (SessionSigner memory) {
-        return _signers[tenant][signer];
+    function sessionSigner(address tenant, address signer, address provider)
+        external
+        view
+        returns (SessionSigner memory)
+    {
+        return _signers[tenant][signer][provider];
     }
 
     function claimable(address account, address token) external view returns (uint256) {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {OpenleaseStorage} from "../OpenleaseStorage.sol";
 
@@ -14,16 +15,23 @@ import {OpenleaseStorage} from "../OpenleaseStorage.sol";
 abstract contract ProviderStaking is OpenleaseStorage {
     using SafeERC20 for IERC20;
 
+    bytes32 internal constant ATTESTATION_KEY_TYPEHASH = keccak256("AttestationKey(address provider)");
+
     function registerProvider(
         string calldata metadataURI,
         string calldata endpoint,
         string calldata region,
         bytes32 attributesHash,
-        address attestationKey
+        address attestationKey,
+        bytes calldata keyProof
     ) external whenNotPaused {
         if (attestationKey == address(0)) revert OpenleaseZeroAddress();
         ProviderProfile storage profile = _providers[msg.sender];
         if (profile.registered) revert OpenleaseProviderAlreadyRegistered(msg.sender);
+        // ECDSA alone: a key that can sign is held, and its signatures cannot be disowned later.
+        (address signedBy,,) =
+            ECDSA.tryRecover(_hashTypedDataV4(keccak256(abi.encode(ATTESTATION_KEY_TYPEHASH, msg.sender))), keyProof);
+        if (signedBy != attestationKey) revert OpenleaseAttestationKeyUnproven(msg.sender, attestationKey);
         profile.registered = true;
         profile.attestationKey = attestationKey;
         profile.profileHash = _profileHash(metadataURI, endpoint, region, attributesHash);

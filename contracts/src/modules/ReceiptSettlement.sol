@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.30;
 
-import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
-
 import {LeaseMath} from "../libraries/LeaseMath.sol";
 import {LeaseMarket} from "./LeaseMarket.sol";
 
@@ -23,20 +21,27 @@ abstract contract ReceiptSettlement is LeaseMarket {
 
     // ─── Session signers ────────────────────────────────────────────────────────────────────
 
-    function authorizeSigner(address signer, uint96 cap, uint40 expiresAt) external {
-        if (signer == address(0)) revert OpenleaseZeroAddress();
+    function authorizeSigner(address signer, address provider, uint96 cap, uint40 expiresAt) external {
+        if (signer == address(0) || provider == address(0)) revert OpenleaseZeroAddress();
         if (cap == 0 || expiresAt <= block.timestamp) revert OpenleaseInvalidSignerTerms(cap, expiresAt);
-        SessionSigner storage s = _signers[msg.sender][signer];
+        SessionSigner storage s = _signers[msg.sender][signer][provider];
+        // A lower cap would void receipts for service already delivered: revoke to stop spending.
+        if (cap < s.cap) revert OpenleaseCapDecrease(signer, provider, s.cap, cap);
         s.cap = cap;
         s.expiresAt = expiresAt;
-        emit SignerAuthorized(msg.sender, signer, cap, expiresAt);
+        s.revoked = false;
+        emit SignerAuthorized(msg.sender, signer, provider, cap, expiresAt);
     }
 
-    function revokeSigner(address signer) external {
-        SessionSigner storage s = _signers[msg.sender][signer];
-        if (s.cap == 0) revert OpenleaseUnknownSigner(msg.sender, signer);
-        s.expiresAt = 0;
-        emit SignerRevoked(msg.sender, signer);
+    function revokeSigner(address signer, address provider) external {
+        SessionSigner storage s = _signers[msg.sender][signer][provider];
+        if (s.cap == 0) revert OpenleaseUnknownSigner(msg.sender, signer, provider);
+        // Service delivered before now stays payable; nothing after it is.
+        uint40 expiresAt = s.expiresAt;
+        if (expiresAt > block.timestamp) expiresAt = uint40(block.timestamp);
+        s.expiresAt = expiresAt;
+        s.revoked = true;
+        emit SignerRevoked(msg.sender, signer, provider, expiresAt);
     }
 
     // ─── Settlement ─────────────────────────────────────────────────────────────────────────
@@ -87,12 +92,15 @@ abstract contract ReceiptSettlement is LeaseMarket {
         uint256 version;
         uint256 feeBps;
         uint256 settlementWindow;
-        // The previous session signer (not the tenant itself), with its spending not yet written.
+        // The previous session signer (not the tenant itself) and the provider its authorization is
+        // for, with its spending not yet written.
         address tenant;
         address signer;
-        // What its authorization says now (`Settled` if it may sign): nothing can change the
-        // signer's record or the time during a call.
-        SettlementResult signerCheck;
+        address signerProvider;
+        // Its receipts are valid for periods ending before this: its expiry (or revocation), zero if
+        // it was never authorized. Nothing can change the signer's record during a call.
+        uint256 validBefore;
+        bool revoked;
         uint256 cap;
         uint256 spent;
         uint256 spentBefore;
@@ -125,6 +133,8 @@ abstract contract ReceiptSettlement is LeaseMarket {
         }
         if (uint160(word0) == 0) return (SettlementResult.UnknownLease, 0);
         if (word1 >> 240 != b.version) _loadParams(b, word1 >> 240);
+        // The lease's provider: a session signer's authorization is the one for it.
+        if (uint32(word0 >> 160) != b.offerId) _switchOffer(b, uint32(word0 >> 160));
         // The window is the lease's own and a lease is finalized only after it (or evicted with its
         // escrow emptied), so a finalized lease never gets past here with anything to pay.
         if (
@@ -135,6 +145,12 @@ abstract contract ReceiptSettlement is LeaseMarket {
 
         address signer;
         uint256 capLeft = type(uint256).max;
+        // `item.receipt.periodEnd`, read as the word the signature covers: a value past uint64 is
+        // past every signer's expiry (refused) and, for the tenant's own key, means "until now".
+        uint256 periodEnd;
+        assembly ("memory-safe") {
+            periodEnd := calldataload(add(item, 0x60))
+        }
         {
             uint256 sigOffset;
             uint256 sigLength;
@@ -152,17 +168,19 @@ abstract contract ReceiptSettlement is LeaseMarket {
                 if sgt(sigOffset, sub(calldatasize(), sigLength)) { revert(0, 0) }
             }
             if (signer == address(uint160(word0))) {
-                // The tenant itself: an EOA, or a contract wallet through ERC-1271; no cap.
-                if (!SignatureChecker.isValidSignatureNow(
-                        signer, _receiptDigest(b.domainSeparator, item.receipt), item.signature
-                    )) return (SettlementResult.InvalidSignature, 0);
+                // The tenant's own key, no cap. ECDSA only: an ERC-1271 answer could be flipped
+                // after the service a receipt pays for was delivered.
+                if (_recover(_receiptDigest(b.domainSeparator, item.receipt), sigOffset, sigLength) != signer) {
+                    return (SettlementResult.InvalidSignature, 0);
+                }
             } else {
+                // (`_switchOffer` forgets the signer when the provider changes.)
                 if (signer != b.signer || address(uint160(word0)) != b.tenant) {
                     _flushSigner(b);
                     _loadSigner(b, address(uint160(word0)), signer);
                 }
-                result = b.signerCheck;
-                if (result != SettlementResult.Settled) return (result, 0);
+                // Valid for service before the expiry or revocation, whenever it is settled.
+                if (periodEnd >= b.validBefore) return (_signerRefusal(b), 0);
                 if (_recover(_receiptDigest(b.domainSeparator, item.receipt), sigOffset, sigLength) != signer) {
                     return (SettlementResult.InvalidSignature, 0);
                 }
@@ -173,24 +191,33 @@ abstract contract ReceiptSettlement is LeaseMarket {
             }
         }
 
+        // From here on, the time the receipt pays until: its period's end, or now if sooner.
+        assembly ("memory-safe") {
+            periodEnd := xor(periodEnd, mul(xor(periodEnd, timestamp()), lt(timestamp(), periodEnd)))
+        }
         (result, paid) = LeaseMath.payable_(
             uint88(word1 >> 88),
             uint88(word1),
-            LeaseMath.accrued(uint32(word0 >> 192), word0 >> 224, uint64(word1 >> 176), block.timestamp),
+            // A receipt pays for service until its period's end, never later.
+            LeaseMath.accrued(uint32(word0 >> 192), word0 >> 224, uint64(word1 >> 176), periodEnd),
             item.receipt.cumulativeAmount,
             capLeft
         );
         if (result != SettlementResult.Settled) return (result, 0);
         // paid <= deposit - settled, so the new settled total fits the deposit's 88 bits.
-        uint256 settled = uint88(word1 >> 88) + paid;
-        uint256 fee = LeaseMath.fee(settled, b.feeBps) - LeaseMath.fee(settled - paid, b.feeBps);
+        // The fee grows with the settled total, so the difference is never negative.
+        uint256 settled;
+        uint256 fee;
+        unchecked {
+            settled = uint88(word1 >> 88) + paid;
+            fee = LeaseMath.fee(settled, b.feeBps) - LeaseMath.fee(settled - paid, b.feeBps);
+        }
         // paid <= capLeft = cap - spent, so the signer's spent total stays within its uint96 cap.
         if (signer != address(uint160(word0))) b.spent += paid;
         // The new settled total into bits 88-175 of word 1, read above.
         assembly ("memory-safe") {
             sstore(add(slot, 1), or(and(word1, not(shl(88, 0xffffffffffffffffffffff))), shl(88, settled)))
         }
-        if (uint32(word0 >> 160) != b.offerId) _switchOffer(b, uint32(word0 >> 160));
         // A batch's earnings are at most the sum of its leases' deposits, each below 2^88.
         unchecked {
             b.earned += paid - fee;
@@ -211,6 +238,12 @@ abstract contract ReceiptSettlement is LeaseMarket {
         (address provider, address token) = (o.provider, o.token);
         if (provider != b.provider || token != b.token) {
             _flushProvider(b);
+            if (provider != b.provider) {
+                // A session signer's authorization is the provider's own: load it again.
+                // (No lease has a zero tenant, so the next session signer is loaded.)
+                _flushSigner(b);
+                b.tenant = address(0);
+            }
             (b.provider, b.token) = (provider, token);
         }
         b.offerId = offerId;
@@ -225,23 +258,29 @@ abstract contract ReceiptSettlement is LeaseMarket {
     /// @dev Writes the spending of the current signer. It never exceeds the cap, which fits uint96.
     function _flushSigner(Batch memory b) private {
         if (b.spent == b.spentBefore) return;
-        _signers[b.tenant][b.signer].spent = uint96(b.spent);
+        _signers[b.tenant][b.signer][b.signerProvider].spent = uint96(b.spent);
         b.spentBefore = b.spent;
     }
 
-    /// @dev Loads a session signer of `tenant` and whether it may sign now: authorized (a cap),
-    /// not revoked, not expired, checked in this order.
+    /// @dev Loads a session signer of `tenant` for `provider`: whether it was authorized (a cap), and until when
+    /// its receipts' periods may end (and why not after: revoked or expired).
     function _loadSigner(Batch memory b, address tenant, address signer) private view {
-        SessionSigner memory s = _signers[tenant][signer];
+        address provider = b.provider;
+        SessionSigner memory s = _signers[tenant][signer][provider];
         b.tenant = tenant;
         b.signer = signer;
+        b.signerProvider = provider;
         b.cap = s.cap;
         b.spent = s.spent;
         b.spentBefore = s.spent;
-        if (s.cap == 0) b.signerCheck = SettlementResult.SignerNotAuthorized;
-        else if (s.expiresAt == 0) b.signerCheck = SettlementResult.SignerRevoked;
-        else if (block.timestamp >= s.expiresAt) b.signerCheck = SettlementResult.SignerExpired;
-        else b.signerCheck = SettlementResult.Settled;
+        b.validBefore = s.cap == 0 ? 0 : s.expiresAt;
+        b.revoked = s.revoked;
+    }
+
+    /// Why the current signer's receipt is refused: never authorized, revoked or expired.
+    function _signerRefusal(Batch memory b) private pure returns (SettlementResult) {
+        if (b.cap == 0) return SettlementResult.SignerNotAuthorized;
+        return b.revoked ? SettlementResult.SignerRevoked : SettlementResult.SignerExpired;
     }
 
     /// @dev The EIP-712 digest of a receipt (`_hashTypedDataV4` of its struct hash, as OpenZeppelin's

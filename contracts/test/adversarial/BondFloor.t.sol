@@ -107,8 +107,8 @@ contract BondFloor_Adversarial_Test is LeaseTermsBase {
 
     /// @notice A registered provider with no stake may publish an offer but never sell it.
     function test_RevertWhen_UnstakedProviderSellsLease() public {
-        vm.prank(unstaked);
-        market.registerProvider("ipfs://u", "https://u.example", "eu", bytes32(0), unstaked);
+        (address key, uint256 privateKey) = attestationKeyOf(unstaked);
+        registerProvider(unstaked, key, privateKey);
         uint256 o = publishOffer(unstaked, address(usdc), PRICE);
         uint256 bond = LeaseMath.bond(PRICE, NOTICE, market.params().bondBps);
         bytes32 terms = market.offerTermsHash(o);

@@ -7,16 +7,18 @@ import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
 /// @notice Holding capacity costs the holder. The attack: a griefer fills an offer's capacity with
 /// minimum-deposit leases for the maximum duration and never signs a receipt, so the provider earns
 /// nothing while honest tenants are turned away (`OpenleaseOfferAtCapacity`). In v1 the provider could
-/// only give notice (the slot stays held through the notice, the minimum duration and the settlement
-/// window) or `terminateLease`, which slashed its own bond to the griefer: griefing paid. Here the
-/// provider evicts a tenant whose settled total is below what accrued until `PAYMENT_GRACE` ago:
-/// no bond moves, the capacity frees at once and the tenant gets exactly its unsettled escrow back.
-/// A tenant that keeps settling cannot be evicted; a provider that withholds receipts to evict
-/// forfeits them.
+/// only give notice or `terminateLease`, which slashed its own bond to the griefer: griefing paid. Here
+/// the provider demands payment of a tenant whose settled total is below what accrued until
+/// `PAYMENT_GRACE` ago, and evicts it if the demand is still unanswered `PAYMENT_GRACE` later: no bond
+/// moves, the capacity frees at once, the griefer pays the hold charge (`PAYMENT_GRACE` of the price)
+/// and gets back what no receipt can claim. A tenant that keeps settling cannot be demanded of; one that
+/// answers a demand (settling its own newest receipt) cannot be evicted; a provider that withholds
+/// receipts gains nothing by it, and can still settle them for the service it delivered.
 contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
     uint32 internal constant GRIEF_MIN_DURATION = 4 hours;
     uint16 internal constant GRIEF_CAPACITY = 3;
     uint256 internal constant MIN_DEPOSIT = uint256(PRICE) * GRIEF_MIN_DURATION;
+    uint256 internal constant HOLD_CHARGE = uint256(PRICE) * 1 hours; // PRICE * PAYMENT_GRACE
 
     address internal griefer;
     uint256 internal grieferKey;
@@ -42,9 +44,23 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         vm.expectRevert(abi.encodeWithSelector(OpenleaseNotInArrears.selector, leaseId, settled, due));
     }
 
+    function demand(uint256 leaseId) internal {
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+    }
+
     function evict(uint256 leaseId) internal {
         vm.prank(provider);
         market.evictLease(leaseId);
+    }
+
+    /// @dev Demands payment of every griefing lease once the grace has passed, and waits the grace out.
+    function demandAllAndWait() internal {
+        vm.warp(openedAt + PAYMENT_GRACE + 1);
+        for (uint256 i; i < griefLeases.length; ++i) {
+            demand(griefLeases[i]);
+        }
+        skip(PAYMENT_GRACE);
     }
 
     // ─── The griefer is evicted ─────────────────────────────────────────────────────────────
@@ -57,76 +73,98 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         market.openLease(griefOffer, MAX_DURATION, MIN_DEPOSIT, terms);
     }
 
-    /// @notice Once the grace has passed, the provider evicts every griefing lease: each refunds
-    /// exactly its deposit, pays the griefer no bond, releases the bond and frees a slot at once.
-    function test_ProviderEvictsGrieferAfterGrace() public {
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
+    /// @notice Once a demand has gone unanswered for the grace, the provider evicts every griefing lease:
+    /// each frees a slot at once, pays the griefer no bond and charges it `PAYMENT_GRACE` of the price; the
+    /// escrow no receipt can claim goes back at once, and the rest (less the hold charge) once the lease is
+    /// finalized at the settlement deadline it had. The griefer ends poorer by the hold charges.
+    function test_ProviderEvictsGrieferAfterUnansweredDemand() public {
+        demandAllAndWait();
         uint96 bond = market.lease(griefLeases[0]).bond;
         assertGt(bond, 0, "each lease locked a bond");
         Books memory b = booksOf(griefer, provider, griefOffer);
+        uint256 ceiling = (block.timestamp - openedAt) * PRICE; // what accrued until the eviction
+        uint256 remediesUntil = openedAt + GRIEF_MIN_DURATION + market.params().settlementWindow;
 
         for (uint256 i; i < griefLeases.length; ++i) {
             uint256 leaseId = griefLeases[i];
             vm.expectEmit(address(market));
-            emit LeaseEvicted(leaseId, 0, PRICE);
-            vm.expectEmit(address(market));
-            emit LeaseFinalized(leaseId, MIN_DEPOSIT, bond, 0);
+            emit LeaseEvicted(leaseId, block.timestamp, HOLD_CHARGE, HOLD_CHARGE, MIN_DEPOSIT - ceiling, remediesUntil);
             evict(leaseId);
 
             Lease memory l = market.lease(leaseId);
-            assertEq(uint8(l.status), uint8(LeaseStatus.Finalized), "finalized");
-            assertEq(l.bond, 0, "bond released");
+            assertEq(uint8(l.status), uint8(LeaseStatus.Evicted), "evicted");
+            assertEq(l.bond, bond, "bond still locked");
             assertEq(l.endsAt, block.timestamp, "ended now");
-            assertEq(l.deposit, 0, "no escrow left behind");
+            assertEq(l.deposit, ceiling, "escrow cut to what accrued");
+            assertEq(l.settled, HOLD_CHARGE, "the hold charge settled");
         }
 
         Books memory a = booksOf(griefer, provider, griefOffer);
         uint256 n = griefLeases.length;
-        assertEq(a.tenantClaimable, b.tenantClaimable + n * MIN_DEPOSIT, "griefer gets exactly its deposits");
+        uint256 holdFee = leaseFee(griefLeases[0], HOLD_CHARGE);
+        assertEq(a.tenantClaimable, b.tenantClaimable + n * (MIN_DEPOSIT - ceiling), "unclaimable escrow back");
         assertEq(a.stake.staked, b.stake.staked, "no bond paid to the griefer");
-        assertEq(a.stake.locked, b.stake.locked - n * bond, "bonds released");
-        assertEq(a.providerClaimable, b.providerClaimable, "provider paid nothing");
-        assertEq(a.feesOwed, b.feesOwed, "no fee on nothing");
+        assertEq(a.stake.locked, b.stake.locked, "bonds stay locked until the remedies deadline");
+        assertEq(a.providerClaimable, b.providerClaimable + n * (HOLD_CHARGE - holdFee), "the provider is paid");
         assertEq(a.marketBalance, b.marketBalance, "nothing left the market");
         assertEq(a.activeLeases, 0, "capacity freed");
 
+        vm.warp(remediesUntil);
+        for (uint256 i; i < griefLeases.length; ++i) {
+            market.finalizeLease(griefLeases[i]);
+        }
+        assertEq(market.stakeOf(provider, address(usdc)).locked, b.stake.locked - n * bond, "bonds released once");
+        assertEq(market.offer(griefOffer).activeLeases, 0, "capacity not freed twice");
         vm.prank(griefer);
         market.claim(address(usdc), griefer);
-        assertEq(usdc.balanceOf(griefer), grieferStartBalance, "the griefer is back where it started, no richer");
+        assertEq(usdc.balanceOf(griefer), grieferStartBalance - n * HOLD_CHARGE, "the griefer paid for the hold");
     }
 
     /// @notice The freed slot is sold at once, in the eviction's block.
     function test_CapacityFreedImmediatelyByEviction() public {
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
+        demandAllAndWait();
         evict(griefLeases[0]);
         uint256 leaseId = openLease(tenant, griefOffer, MAX_DURATION, MIN_DEPOSIT);
         assertEq(market.lease(leaseId).tenant, tenant, "honest tenant served");
         assertEq(market.offer(griefOffer).activeLeases, GRIEF_CAPACITY, "full again, with an honest tenant");
     }
 
-    /// @notice At exactly `PAYMENT_GRACE` nothing is overdue yet.
-    function test_RevertWhen_EvictBeforeGracePassed() public {
+    /// @notice At exactly `PAYMENT_GRACE` nothing is overdue yet: no demand; and no eviction without one.
+    function test_RevertWhen_DemandOrEvictBeforeGracePassed() public {
         vm.warp(openedAt + PAYMENT_GRACE);
         Books memory b = booksOf(griefer, provider, griefOffer);
         expectNotInArrears(griefLeases[0], 0, 0);
+        demand(griefLeases[0]);
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, griefLeases[0], PAYMENT_GRACE));
         evict(griefLeases[0]);
         assertBooks(booksOf(griefer, provider, griefOffer), b, "after the refused eviction");
     }
 
-    /// @notice Any time within the grace, a tenant that paid nothing yet cannot be evicted.
-    function testFuzz_RevertWhen_EvictWithinGrace(uint256 elapsed) public {
+    /// @notice Any time within the grace, a tenant that paid nothing yet cannot be demanded of.
+    function testFuzz_RevertWhen_DemandWithinGrace(uint256 elapsed) public {
         elapsed = bound(elapsed, 0, PAYMENT_GRACE);
         vm.warp(openedAt + elapsed);
         expectNotInArrears(griefLeases[1], 0, 0);
+        demand(griefLeases[1]);
+    }
+
+    /// @notice A demand must wait out the grace before it lets the provider evict.
+    function testFuzz_RevertWhen_EvictWithinGraceOfTheDemand(uint256 elapsed) public {
+        elapsed = bound(elapsed, 0, PAYMENT_GRACE - 1);
+        vm.warp(openedAt + PAYMENT_GRACE + 1);
+        demand(griefLeases[1]);
+        uint256 evictableAt = block.timestamp + PAYMENT_GRACE;
+        skip(elapsed);
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, griefLeases[1], evictableAt));
         evict(griefLeases[1]);
     }
 
     // ─── An honest tenant cannot be evicted ─────────────────────────────────────────────────
 
-    /// @notice A tenant that settles its receipts is current: refused, with the settled and due
+    /// @notice A tenant that settles its receipts is current: no demand, with the settled and due
     /// amounts named.
-    function test_RevertWhen_EvictTenantThatSettlesItsReceipts() public {
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
+    function test_RevertWhen_DemandOfTenantThatSettlesItsReceipts() public {
+        demandAllAndWait();
         evict(griefLeases[0]); // a slot for the honest tenant
         uint256 leaseId = openLease(tenant, griefOffer, MAX_DURATION, uint256(PRICE) * 1 days);
         uint256 start = block.timestamp;
@@ -137,13 +175,15 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
 
         uint256 due = uint256(PRICE) * 2 hours;
         expectNotInArrears(leaseId, due, due);
+        demand(leaseId);
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, leaseId, PAYMENT_GRACE));
         evict(leaseId);
         assertBooksUnchanged(b, "after the refused eviction");
         assertEq(market.leaseEnd(leaseId), start + 1 days, "still running to its end");
     }
 
     /// @notice Whenever a tenant settled all that accrued, it stays current for `PAYMENT_GRACE`.
-    function testFuzz_RevertWhen_EvictWithinGraceOfLastSettlement(uint256 settleAfter, uint256 gap) public {
+    function testFuzz_RevertWhen_DemandWithinGraceOfLastSettlement(uint256 settleAfter, uint256 gap) public {
         settleAfter = bound(settleAfter, 1, GRIEF_MIN_DURATION - PAYMENT_GRACE - 1);
         gap = bound(gap, 0, PAYMENT_GRACE);
         uint256 leaseId = griefLeases[2];
@@ -155,38 +195,64 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         (uint256 due,) =
             LeaseMath.arrears(openedAt, market.leaseEnd(leaseId), PRICE, amount, PAYMENT_GRACE, block.timestamp);
         expectNotInArrears(leaseId, amount, due);
-        evict(leaseId);
+        demand(leaseId);
     }
 
-    // ─── Withheld receipts are forfeit ──────────────────────────────────────────────────────
+    // ─── Withheld receipts win the provider nothing ─────────────────────────────────────────
 
-    /// @notice The provider holds back the tenant's receipt to make it look in arrears, evicts, then
-    /// settles the receipt: the escrow is gone to the tenant, the receipt pays nothing
-    /// (`EscrowExhausted`).
-    function test_EvictingProviderForfeitsWithheldReceipts() public {
+    /// @notice The provider holds back the tenant's receipt to make it look in arrears and demands
+    /// payment: the tenant answers by settling its own newest receipt, and the eviction is refused.
+    function test_RevertWhen_EvictingTenantThatAnsweredTheDemand() public {
+        (uint256 leaseId,,) = honestLeaseWithWithheldReceipt();
+        demand(leaseId);
+        PaymentDemand memory d = market.paymentDemand(leaseId);
+        market.settle(signedReceiptBy(tenantKey, tenant, receipt(leaseId, accruedNow(leaseId))));
+        skip(PAYMENT_GRACE);
+        uint256 settled = market.lease(leaseId).settled;
+        Books memory b = books();
+
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseDemandAnswered.selector, leaseId, settled, d.due));
+        evict(leaseId);
+        assertBooksUnchanged(b, "after the refused eviction");
+    }
+
+    /// @notice A tenant that lets the demand stand is evicted, but the provider gains nothing by the
+    /// receipt it withheld: the receipt still pays the service it covers (the hold charge counts
+    /// towards it), and the tenant is refunded the escrow no receipt can claim.
+    function test_EvictingProviderStillSettlesWithheldReceipts() public {
         (uint256 leaseId, SignedReceipt memory withheld, uint256 deposit) = honestLeaseWithWithheldReceipt();
+        uint256 delivered = withheld.receipt.cumulativeAmount;
+        demand(leaseId);
+        skip(PAYMENT_GRACE);
         Books memory b = books();
         evict(leaseId);
-        assertEq(market.claimable(tenant, address(usdc)), b.tenantClaimable + deposit, "tenant refunded in full");
+        uint256 ceiling = accruedNow(leaseId);
+        assertEq(market.claimable(tenant, address(usdc)), b.tenantClaimable + deposit - ceiling, "unclaimable back");
 
         SettlementResult[] memory results = market.settleBatch(one(withheld));
-        assertEq(uint8(results[0]), uint8(SettlementResult.EscrowExhausted), "the withheld receipt pays nothing");
-        assertEq(market.claimable(provider, address(usdc)), b.providerClaimable, "provider earned nothing");
-        assertEq(market.lease(leaseId).settled, 0, "nothing settled");
+        assertEq(uint8(results[0]), uint8(SettlementResult.Settled), "the withheld receipt pays");
+        assertEq(market.lease(leaseId).settled, delivered, "the provider is paid what it delivered, no more");
+        assertEq(
+            market.claimable(provider, address(usdc)),
+            b.providerClaimable + delivered - leaseFee(leaseId, delivered),
+            "provider earned the service"
+        );
         assertEq(usdc.balanceOf(address(market)), b.marketBalance, "nothing moved");
     }
 
-    /// @notice After the lease's window the withheld receipt is just as worthless
+    /// @notice After the evicted lease's settlement window the withheld receipt yields nothing
     /// (`SettlementWindowClosed`).
     function test_WithheldReceiptAfterWindowYieldsNothing() public {
         (uint256 leaseId, SignedReceipt memory withheld,) = honestLeaseWithWithheldReceipt();
+        demand(leaseId);
+        skip(PAYMENT_GRACE);
         evict(leaseId);
         vm.warp(market.settlementDeadline(leaseId));
         uint256 providerClaimable = market.claimable(provider, address(usdc));
 
         SettlementResult[] memory results = market.settleBatch(one(withheld));
         assertEq(uint8(results[0]), uint8(SettlementResult.SettlementWindowClosed), "window closed");
-        assertEq(market.claimable(provider, address(usdc)), providerClaimable, "provider earned nothing");
+        assertEq(market.claimable(provider, address(usdc)), providerClaimable, "provider earned nothing more");
     }
 
     /// @dev An honest tenant's lease of the griefed offer (a slot freed by eviction), with a receipt
@@ -195,7 +261,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         internal
         returns (uint256 leaseId, SignedReceipt memory withheld, uint256 deposit)
     {
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
+        demandAllAndWait();
         evict(griefLeases[0]);
         deposit = uint256(PRICE) * 1 days;
         leaseId = openLease(tenant, griefOffer, MAX_DURATION, deposit);
@@ -206,38 +272,51 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
 
     // ─── The tricks that do not work ────────────────────────────────────────────────────────
 
-    /// @notice The griefer settles one unit of its own to look like a paying tenant: once the grace
-    /// has passed, it is evicted anyway, and the unit is all the provider gets.
+    /// @notice The griefer settles one unit of its own to look like a paying tenant: the demand is for
+    /// what accrued, one unit answers nothing, and it is evicted anyway.
     function test_OneUnitSettlementDoesNotPreventEviction() public {
         uint256 leaseId = griefLeases[0];
         skip(1 minutes);
         assertEq(market.settle(signedReceiptBy(grieferKey, griefer, receipt(leaseId, 1))), 1, "one unit settled");
         vm.warp(openedAt + 2 hours);
-        Books memory b = booksOf(griefer, provider, griefOffer);
-
         uint256 due = uint256(PRICE) * (2 hours - PAYMENT_GRACE);
         vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 1, due);
+        emit PaymentDemanded(leaseId, 1, due, block.timestamp + PAYMENT_GRACE);
+        demand(leaseId);
+        skip(PAYMENT_GRACE);
+        Books memory b = booksOf(griefer, provider, griefOffer);
+
         evict(leaseId);
 
-        assertEq(market.claimable(griefer, address(usdc)), b.tenantClaimable + MIN_DEPOSIT - 1, "refund");
-        assertEq(market.feesOwed(address(usdc)), b.feesOwed + leaseFee(leaseId, 1), "fee on the one unit");
+        assertEq(
+            market.claimable(griefer, address(usdc)),
+            b.tenantClaimable + MIN_DEPOSIT - uint256(PRICE) * 3 hours,
+            "what can no longer accrue back"
+        );
+        assertEq(market.lease(leaseId).settled, 1 + HOLD_CHARGE, "the unit and the hold charge");
         assertEq(market.stakeOf(provider, address(usdc)).staked, b.stake.staked, "no bond paid");
         assertEq(market.offer(griefOffer).activeLeases, GRIEF_CAPACITY - 1, "slot freed");
     }
 
-    /// @notice An open dispute freezes the lease: no eviction while it is open.
-    function test_RevertWhen_EvictWhileDisputeOpen() public {
+    /// @notice An open dispute no longer freezes the eviction: the griefer disputes, the demand stands,
+    /// the provider evicts; the dispute expiring unruled sends the griefer's dispute bond to the provider.
+    function test_DisputeDoesNotStallEviction() public {
         uint256 leaseId = griefLeases[0];
         vm.prank(griefer);
         market.openDispute(leaseId, "ipfs://stalling");
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
-        uint256 deadline = market.dispute(leaseId).deadline;
-        Books memory b = booksOf(griefer, provider, griefOffer);
+        uint256 tenantBond = market.dispute(leaseId).tenantBond;
+        demandAllAndWait();
 
-        vm.expectRevert(abi.encodeWithSelector(OpenleaseDisputeOpen.selector, leaseId, deadline));
         evict(leaseId);
-        assertBooks(booksOf(griefer, provider, griefOffer), b, "after the refused eviction");
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted), "evicted despite the dispute");
+        assertEq(market.offer(griefOffer).activeLeases, GRIEF_CAPACITY - 1, "slot freed");
+
+        vm.warp(market.dispute(leaseId).deadline);
+        uint256 providerClaimable = market.claimable(provider, address(usdc));
+        vm.expectEmit(address(market));
+        emit DisputeExpired(leaseId, true);
+        market.expireDispute(leaseId);
+        assertEq(market.claimable(provider, address(usdc)), providerClaimable + tenantBond, "stalling bond to provider");
     }
 
     /// @notice A stalling dispute costs the griefer its dispute bond once rejected, and the eviction
@@ -247,23 +326,33 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         vm.prank(griefer);
         market.openDispute(leaseId, "ipfs://stalling");
         uint256 tenantBond = market.dispute(leaseId).tenantBond;
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
+        demandAllAndWait();
         vm.prank(arbiter);
         market.ruleDispute(leaseId, 0);
         uint256 providerClaimable = market.claimable(provider, address(usdc));
-        uint256 grieferClaimable = market.claimable(griefer, address(usdc));
+        assertEq(providerClaimable, tenantBond, "the provider kept the stalling bond");
 
         evict(leaseId);
-        assertEq(providerClaimable, tenantBond, "the provider kept the stalling bond");
-        assertEq(market.claimable(griefer, address(usdc)), grieferClaimable + MIN_DEPOSIT, "deposit back, bond lost");
+        assertEq(
+            market.claimable(provider, address(usdc)),
+            providerClaimable + HOLD_CHARGE - leaseFee(leaseId, HOLD_CHARGE),
+            "and the hold charge"
+        );
         assertEq(market.offer(griefOffer).activeLeases, GRIEF_CAPACITY - 1, "slot freed");
     }
 
-    /// @notice Only the provider evicts: not the tenant, not a stranger, not the arbiter.
-    function test_RevertWhen_NonProviderEvicts() public {
+    /// @notice Only the provider demands and evicts: not the tenant, not a stranger, not the arbiter.
+    function test_RevertWhen_NonProviderDemandsOrEvicts() public {
         vm.warp(openedAt + PAYMENT_GRACE + 1);
         uint256 leaseId = griefLeases[0];
         address[3] memory callers = [griefer, keeper, arbiter];
+        for (uint256 i; i < callers.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(OpenleaseNotLeaseProvider.selector, leaseId, callers[i]));
+            vm.prank(callers[i]);
+            market.demandPayment(leaseId);
+        }
+        demand(leaseId);
+        skip(PAYMENT_GRACE);
         for (uint256 i; i < callers.length; ++i) {
             vm.expectRevert(abi.encodeWithSelector(OpenleaseNotLeaseProvider.selector, leaseId, callers[i]));
             vm.prank(callers[i]);
@@ -276,41 +365,47 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
 
     /// @notice A minimum-deposit lease stops running after the offer's minimum duration; when that
     /// is at most `PAYMENT_GRACE` (the base offer: 1 hour), the unpaid lease ends before the grace
-    /// passes. It can still be evicted then, rather than holding its slot (and the bond) through its
-    /// whole settlement window, up to 7 days, and getting its deposit back anyway.
+    /// passes. It can still be demanded of and evicted then, rather than holding its slot through its
+    /// whole settlement window, up to 7 days, and getting its deposit back anyway: the hold charge takes
+    /// its whole (one hour) escrow.
     function test_UnpaidLeaseEndingWithinGraceIsEvicted() public {
         uint256 minDeposit = uint256(PRICE) * MIN_DURATION; // the base offer: 1 hour minimum
         uint256 leaseId = openLease(griefer, offerId, MAX_DURATION, minDeposit);
         uint256 start = block.timestamp;
         vm.warp(start + PAYMENT_GRACE + 1);
+        demand(leaseId);
+        skip(PAYMENT_GRACE);
 
         evict(leaseId);
         assertEq(market.offer(offerId).activeLeases, 0, "the unpaid lease's slot is free after the grace");
+        assertEq(market.lease(leaseId).settled, minDeposit, "the hour it held, paid");
     }
 
-    /// @notice A dispute no one may rule would stall eviction for free: when the lease's arbiter is
-    /// its tenant (governance appointed a market participant, or the admin itself, as arbiter),
-    /// `ruleDispute` always reverts, so the dispute could only expire and return its whole bond while
-    /// `evictLease` and finalize refuse with `OpenleaseDisputeOpen` for up to 14 days. `openDispute`
-    /// refuses it instead; with an arbiter that can rule, a stalling dispute is rejected and costs
-    /// the bond (`test_EvictAfterStallingDisputeRejected`).
+    /// @notice A dispute no one may rule would stall a lease for free: when the lease's arbiter is
+    /// its tenant (governance appointed a market participant, or the admin itself, as arbiter, and the
+    /// provider accepted the version), `ruleDispute` always reverts. `openDispute` refuses it instead,
+    /// and the eviction proceeds.
     function test_DisputeNoOneCanRuleIsRefusedAndEvictionProceeds() public {
         address arbiterTenant = makeAddr("arbiter tenant");
         Params memory p = defaultParams();
         p.arbiter = arbiterTenant;
         applyParams(p);
+        acceptParams(griefOffer);
         mintAndApprove(address(usdc), arbiterTenant, 1_000e6);
         vm.prank(provider);
         market.updateOffer(griefOffer, PRICE, GRIEF_MIN_DURATION, MAX_DURATION, NOTICE, GRIEF_CAPACITY + 1);
         uint256 leaseId = openLease(arbiterTenant, griefOffer, MAX_DURATION, MIN_DEPOSIT);
+        assertEq(market.leaseParams(leaseId).arbiter, arbiterTenant, "the accepted version");
         uint256 start = block.timestamp;
         vm.expectRevert(abi.encodeWithSelector(OpenleaseArbiterIsParty.selector, leaseId, arbiterTenant));
         vm.prank(arbiterTenant);
         market.openDispute(leaseId, "ipfs://stalling");
         assertEq(uint8(market.dispute(leaseId).status), uint8(DisputeStatus.None), "no dispute");
         vm.warp(start + PAYMENT_GRACE + 1);
+        demand(leaseId);
+        skip(PAYMENT_GRACE);
 
         evict(leaseId);
-        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Finalized), "evicted after the grace");
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted), "evicted after the grace");
     }
 }

@@ -4,9 +4,12 @@ pragma solidity ^0.8.30;
 import {MockContractWallet} from "../mocks/MockContractWallet.sol";
 import {AdversarialBase} from "./AdversarialBase.sol";
 
-/// @notice ERC-1271 contract-wallet tenants: a wallet that opens a lease may sign its own receipts
-/// (`signer = tenant`, no cap) through `isValidSignature`; a wrong magic value, another key, or the
-/// wallet owner's EOA posing as the signer is rejected.
+/// @notice ERC-1271 contract-wallet tenants. A wallet may open a lease, but it cannot sign its own
+/// receipts: receipts signed as the tenant are checked by ECDSA alone, because a wallet's
+/// `isValidSignature` answer could be flipped after the service a receipt pays for was delivered. A
+/// contract-wallet tenant authorizes a session signer (an EOA key, with a cap, for one provider) instead.
+/// A "receipt" the wallet would vouch for, a wrong magic value, another key, or the wallet owner's EOA
+/// posing as the signer is rejected; the market never asks the wallet.
 contract ContractWalletTenant_Adversarial_Test is AdversarialBase {
     MockContractWallet internal wallet;
     address internal walletOwner;
@@ -33,6 +36,14 @@ contract ContractWalletTenant_Adversarial_Test is AdversarialBase {
         return signedReceiptBy(key, address(wallet), receipt(leaseId, cumulativeAmount));
     }
 
+    function authorizeWalletSigner(uint96 cap) internal {
+        vm.prank(walletOwner);
+        wallet.execute(
+            address(market),
+            abi.encodeCall(market.authorizeSigner, (signer, provider, cap, uint40(block.timestamp + 30 days)))
+        );
+    }
+
     function test_ContractWalletOpensALease() public view {
         Lease memory l = market.lease(leaseId);
         assertEq(l.tenant, address(wallet), "tenant");
@@ -40,20 +51,29 @@ contract ContractWalletTenant_Adversarial_Test is AdversarialBase {
         assertEq(usdc.balanceOf(address(wallet)), 0, "deposit pulled");
     }
 
-    function test_ContractWalletSignsItsOwnReceiptsWithoutCap() public {
-        // Beyond any session signer's cap: the tenant itself is uncapped.
+    /// @dev The wallet's own "receipt", a valid ERC-1271 signature by its owner's key, is refused: a
+    /// contract wallet could stop vouching for it after the service was delivered. The market does not
+    /// even ask the wallet.
+    function test_RevertWhen_ContractWalletSignsItsOwnReceipt() public {
         uint256 amount = uint256(SIGNER_CAP) + 500e6;
         skip(amount / PRICE);
         SignedReceipt memory item = walletReceipt(walletOwnerKey, amount);
+        assertEq(
+            wallet.isValidSignature(market.receiptDigest(item.receipt), item.signature),
+            bytes4(0x1626ba7e),
+            "the wallet vouches for it"
+        );
+
+        vm.expectCall(address(wallet), abi.encodeWithSelector(MockContractWallet.isValidSignature.selector), 0);
+        expectSettlementFailed(leaseId, SettlementResult.InvalidSignature);
+        market.settle(item);
 
         vm.expectEmit(address(market));
-        emit LeaseSettled(leaseId, address(wallet), amount, amount, feeOf(amount), amount);
-        uint256 paid = market.settle(item);
-
-        assertEq(paid, amount, "paid");
-        assertEq(market.lease(leaseId).settled, amount, "settled");
-        assertEq(market.claimable(provider, address(usdc)), amount - feeOf(amount), "claimable");
-        assertEq(market.sessionSigner(address(wallet), address(wallet)).spent, 0, "the tenant has no spent counter");
+        emit SettlementSkipped(leaseId, SettlementResult.InvalidSignature);
+        SettlementResult[] memory results = market.settleBatch(one(item));
+        assertEq(uint8(results[0]), uint8(SettlementResult.InvalidSignature), "batch result");
+        assertEq(market.lease(leaseId).settled, 0, "settled");
+        assertEq(market.claimable(provider, address(usdc)), 0, "claimable");
     }
 
     function test_RevertWhen_WalletReturnsAWrongMagicValue() public {
@@ -86,15 +106,36 @@ contract ContractWalletTenant_Adversarial_Test is AdversarialBase {
         assertEq(market.lease(leaseId).settled, 0, "settled");
     }
 
+    /// @dev The way a contract-wallet tenant pays: a session signer authorized for the lease's provider.
     function test_ContractWalletAuthorizesASessionSigner() public {
-        vm.prank(walletOwner);
-        wallet.execute(
-            address(market),
-            abi.encodeCall(market.authorizeSigner, (signer, SIGNER_CAP, uint40(block.timestamp + 1 days)))
-        );
+        authorizeWalletSigner(SIGNER_CAP);
         skip(1 hours);
         uint256 amount = uint256(PRICE) * 1 hours;
         assertEq(market.settle(signedReceipt(leaseId, amount)), amount, "paid");
-        assertEq(market.sessionSigner(address(wallet), signer).spent, amount, "spent");
+        assertEq(market.sessionSigner(address(wallet), signer, provider).spent, amount, "spent");
+        // Once it attested, the wallet cannot take it back: revoking leaves the delivered hour payable.
+        skip(1 hours);
+        SignedReceipt memory second = signedReceipt(leaseId, 2 * amount);
+        skip(1);
+        vm.prank(walletOwner);
+        wallet.execute(address(market), abi.encodeCall(market.revokeSigner, (signer, provider)));
+        assertEq(market.settle(second), amount, "the second hour, attested before the revocation");
+    }
+
+    /// @dev One transaction: the wallet authorizes its session signer and opens a lease with `multicall`.
+    function test_ContractWalletAuthorizesAndOpensInOneMulticall() public {
+        usdc.mint(address(wallet), deposit);
+        bytes[] memory calls = new bytes[](2);
+        calls[0] =
+            abi.encodeCall(market.authorizeSigner, (signer, provider, SIGNER_CAP, uint40(block.timestamp + 1 days)));
+        calls[1] = abi.encodeCall(market.openLease, (offerId, 20 days, deposit, market.offerTermsHash(offerId)));
+        vm.prank(walletOwner);
+        bytes memory ret = wallet.execute(address(market), abi.encodeCall(market.multicall, (calls)));
+        bytes[] memory results = abi.decode(ret, (bytes[]));
+        uint256 id = abi.decode(results[1], (uint256));
+        assertEq(market.lease(id).tenant, address(wallet), "the wallet is the tenant");
+        assertEq(market.sessionSigner(address(wallet), signer, provider).cap, SIGNER_CAP, "the wallet authorized");
+        skip(1 hours);
+        assertEq(market.settle(signedReceipt(id, uint256(PRICE) * 1 hours)), uint256(PRICE) * 1 hours, "paid");
     }
 }

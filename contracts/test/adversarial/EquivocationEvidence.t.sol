@@ -29,9 +29,12 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
         wallet = new MockContractWallet(walletOwner);
         usdc.mint(address(wallet), PROVIDER_STAKE);
         asWallet(address(usdc), abi.encodeWithSignature("approve(address,uint256)", address(market), type(uint256).max));
+        bytes memory proof = keyProof(attesterKey, address(wallet)); // the key proves it is held
         asWallet(
             address(market),
-            abi.encodeCall(market.registerProvider, ("ipfs://wallet", "https://w.example", "eu", bytes32(0), attester))
+            abi.encodeCall(
+                market.registerProvider, ("ipfs://wallet", "https://w.example", "eu", bytes32(0), attester, proof)
+            )
         );
         asWallet(address(market), abi.encodeCall(market.stake, (address(usdc), PROVIDER_STAKE)));
         bytes memory ret = asWallet(
@@ -155,7 +158,7 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
         vm.prank(walletOwner);
         other.execute(
             address(market),
-            abi.encodeCall(market.registerProvider, ("ipfs://x", "https://x.example", "eu", bytes32(0), address(0)))
+            abi.encodeCall(market.registerProvider, ("ipfs://x", "https://x.example", "eu", bytes32(0), address(0), ""))
         );
         assertFalse(market.providerProfile(address(other)).registered, "not registered");
     }
@@ -181,10 +184,14 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
 
     /// @notice Registering again (to swap in a new key) is refused.
     function test_RevertWhen_ReRegisterToSwapAttestationKey() public {
+        // Even with a valid proof by the new key.
+        bytes memory proof = keyProof(walletOwnerKey, address(wallet));
         vm.expectRevert(abi.encodeWithSelector(OpenleaseProviderAlreadyRegistered.selector, address(wallet)));
         asWallet(
             address(market),
-            abi.encodeCall(market.registerProvider, ("ipfs://x", "https://x.example", "eu", bytes32(0), walletOwner))
+            abi.encodeCall(
+                market.registerProvider, ("ipfs://x", "https://x.example", "eu", bytes32(0), walletOwner, proof)
+            )
         );
         assertEq(market.providerProfile(address(wallet)).attestationKey, attester, "key unchanged");
     }

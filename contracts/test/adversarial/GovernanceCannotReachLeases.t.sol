@@ -38,15 +38,16 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
     function setUp() public override {
         super.setUp();
         (victim, victimKey) = makeAddrAndKey("victim");
-        applyParams(honestParams());
+        applyAndAcceptParams(honestParams());
         mintAndApprove(address(usdc), admin, 1_000_000e6);
         mintAndApprove(address(usdc), victim, 1_000_000e6);
     }
 
     /// @dev The admin makes itself the arbiter of new leases, every bound at its most hostile, and
-    /// waits the delay out.
+    /// waits the delay out; the default offer's provider even accepts it (the worst case: without its
+    /// consent, the offer's leases would not get it at all).
     function adminBecomesArbiter() internal {
-        applyParams(hostileParams(admin));
+        applyAndAcceptParams(hostileParams(admin));
     }
 
     /// @dev A lease of the default offer that outlives `PARAMS_DELAY`, funded for all of it.
@@ -149,7 +150,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
     /// `OpenleaseNotArbiter` names the lease's own arbiter.
     function test_RevertWhen_NewArbiterRulesLeaseOpenedBefore() public {
         uint256 leaseId = openLongLease();
-        applyParams(hostileParams(accomplice));
+        applyAndAcceptParams(hostileParams(accomplice));
         assertEq(market.params().arbiter, accomplice, "the accomplice rules new leases");
         skip(1 hours);
         vm.prank(tenant);
@@ -166,7 +167,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
     /// not the hostile version's (5,000).
     function test_RevertWhen_RulingAboveLeaseMaxSlashAfterHostileVersion() public {
         uint256 leaseId = openLongLease();
-        applyParams(hostileParams(accomplice));
+        applyAndAcceptParams(hostileParams(accomplice));
         skip(1 hours);
         vm.prank(tenant);
         market.openDispute(leaseId, "ipfs://evidence");
@@ -183,7 +184,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
     function test_RulingOfOpenLeaseUsesItsOwnMaxSlashAndCut() public {
         uint256 leaseId = openLongLease();
         uint96 bond = market.lease(leaseId).bond;
-        applyParams(hostileParams(accomplice));
+        applyAndAcceptParams(hostileParams(accomplice));
         skip(1 hours);
         vm.prank(tenant);
         market.openDispute(leaseId, "ipfs://evidence");
@@ -209,7 +210,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
         uint256 leaseId = openLongLease();
         Lease memory l = market.lease(leaseId);
         Params memory before = market.leaseParams(leaseId);
-        applyParams(hostileParams(accomplice));
+        applyAndAcceptParams(hostileParams(accomplice));
 
         assertSameParams(market.params(), hostileParams(accomplice), "the hostile version is in force");
         assertSameParams(market.leaseParams(leaseId), before, "lease params");
@@ -223,7 +224,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
     function test_DisputeOfOpenLeaseUsesItsOwnBondAndPeriod() public {
         uint256 leaseId = openLongLease();
         uint96 bond = market.lease(leaseId).bond;
-        applyParams(hostileParams(accomplice));
+        applyAndAcceptParams(hostileParams(accomplice));
         uint256 balance = usdc.balanceOf(tenant);
 
         vm.prank(tenant);
@@ -239,7 +240,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
     /// credits the lease's own 1% of what was settled, the provider keeps the rest.
     function test_FinalizeOfOpenLeaseChargesItsOwnFee() public {
         uint256 leaseId = openLongLease();
-        applyParams(hostileParams(accomplice));
+        applyAndAcceptParams(hostileParams(accomplice));
         uint256 amount = uint256(PRICE) * 7 days;
         uint256 paid = market.settle(tenantReceipt(leaseId, amount));
         assertEq(paid, amount, "paid");
@@ -265,7 +266,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
     function test_TerminationOfOpenLeaseKeepsItsOwnSlashCut() public {
         uint256 leaseId = openLongLease();
         uint96 bond = market.lease(leaseId).bond;
-        applyParams(hostileParams(accomplice));
+        applyAndAcceptParams(hostileParams(accomplice));
         Books memory b = books();
 
         vm.prank(provider);
@@ -281,7 +282,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
     /// settles inside the lease's own day.
     function test_SettlementWindowOfOpenLeaseUnchanged() public {
         uint256 leaseId = openLongLease();
-        applyParams(hostileParams(accomplice));
+        applyAndAcceptParams(hostileParams(accomplice));
         vm.prank(tenant);
         market.closeLease(leaseId);
         uint256 end = market.leaseEnd(leaseId);
@@ -328,12 +329,18 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
         assertEq(market.lease(leaseId).bond, LeaseMath.bond(PRICE, NOTICE, 20_000), "old bond bps");
     }
 
-    /// @notice A lease opened at `effectiveAt` gets the new version.
-    function test_LeaseOpenedAtEffectiveAtGetsNewVersion() public {
+    /// @notice A lease opened at `effectiveAt` gets the new version only if its offer's provider
+    /// accepted it: until then, the old one.
+    function test_LeaseOpenedAtEffectiveAtGetsNewVersionOnlyOnceAccepted() public {
+        uint256 oldVersion = market.paramsVersion();
         (uint256 version, uint256 effectiveAt) = scheduleParams(hostileParams(accomplice));
         vm.warp(effectiveAt);
-        uint256 leaseId = openDefaultLease();
+        uint256 unaccepted = openDefaultLease();
+        assertEq(market.lease(unaccepted).paramsVersion, oldVersion, "not accepted: old version");
+        assertSameParams(market.leaseParams(unaccepted), honestParams(), "old params");
 
+        acceptParams(offerId);
+        uint256 leaseId = openDefaultLease();
         assertEq(market.lease(leaseId).paramsVersion, version, "new version");
         assertSameParams(market.leaseParams(leaseId), hostileParams(accomplice), "new params");
         assertEq(market.lease(leaseId).bond, LeaseMath.bond(PRICE, NOTICE, 50_000), "new bond bps");

@@ -117,7 +117,7 @@ contract GovernanceCannotTakeEscrow_Adversarial_Test is AdversarialBase {
         everyAdminAction();
         assertTrue(marketContract().paused(), "paused");
         assertFalse(market.isTokenAllowed(address(usdc)), "usdc delisted");
-        assertEq(market.paramsVersion(), 2, "version 2 for new leases");
+        assertEq(market.paramsVersion(), 2, "version 2 in force, for offers whose providers accept it");
         assertEq(market.lease(leaseId).paramsVersion, 1, "the lease keeps version 1");
         assertEq(abi.encode(market.leaseParams(leaseId)), abi.encode(defaultParams()), "and its parameters");
     }

@@ -29,10 +29,14 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
         // A contract-wallet provider staked in the hostile token, which the token may drive.
         providerWallet = new MockContractWallet(walletOwner);
         ren.mint(address(providerWallet), PROVIDER_STAKE);
+        // The wallet's owner key is its attestation key, and proves it.
+        bytes memory proof = keyProof(keyOf[walletOwner], address(providerWallet));
         vm.startPrank(walletOwner);
         providerWallet.execute(
             address(market),
-            abi.encodeCall(market.registerProvider, ("ipfs://p", "https://p.example", "eu", bytes32(0), walletOwner))
+            abi.encodeCall(
+                market.registerProvider, ("ipfs://p", "https://p.example", "eu", bytes32(0), walletOwner, proof)
+            )
         );
         providerWallet.execute(address(ren), abi.encodeCall(ren.approve, (address(market), type(uint256).max)));
         providerWallet.execute(address(market), abi.encodeCall(market.stake, (address(ren), PROVIDER_STAKE)));
@@ -54,6 +58,9 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
 
         // An EOA tenant's lease, settled once: the provider wallet has earnings to claim, the protocol fees.
         mintAndApprove(address(ren), tenant, 1_000_000e6);
+        // The tenant's session signer, authorized for this provider (authorizations are per provider).
+        vm.prank(tenant);
+        market.authorizeSigner(signer, address(providerWallet), SIGNER_CAP, uint40(block.timestamp + 365 days));
         renLease = openLease(tenant, renOffer, 10 hours, uint256(PRICE) * 10 hours);
         skip(1 hours);
         uint256 paid = market.settle(signedReceipt(renLease, uint256(PRICE) * 1 hours));

@@ -9,8 +9,9 @@ import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
 /// receipts providers earned expire, raises the fee to skim their earnings, raises the bond bps to
 /// lock more of their stake (or lowers it to release bonds tenants rely on), lengthens unbonding to
 /// trap stake already thawing or shortens it to let a provider outrun a slash. In v1 every lease read
-/// the parameters in force at each call. Here a lease reads its own version for life, and an unstake
-/// request the version in force when it was made.
+/// the parameters in force at each call. Here a lease reads its own version for life (even once its
+/// provider accepted a newer version for the offer's new leases), and an unstake request the version in
+/// force when it was made.
 contract OpenLeasesKeepTheirParams_Adversarial_Test is LeaseTermsBase {
     uint256 internal leaseId;
     uint256 internal startedAt;
@@ -58,13 +59,13 @@ contract OpenLeasesKeepTheirParams_Adversarial_Test is LeaseTermsBase {
     /// @notice The window shrinks from a day to an hour after the lease opened: a receipt the
     /// provider settles 23 hours after the lease's end, inside the lease's own day, pays in full.
     function test_ShrunkSettlementWindowDoesNotVoidEarnedReceipt() public {
-        applyParams(withParam(shortWindow));
+        applyAndAcceptParams(withParam(shortWindow));
         vm.prank(tenant);
         market.closeLease(leaseId);
         uint256 end = market.leaseEnd(leaseId);
         uint256 earned = uint256(PRICE) * (end - startedAt);
-        SignedReceipt memory r = signedReceipt(leaseId, earned);
         vm.warp(end + 23 hours);
+        SignedReceipt memory r = signedReceipt(leaseId, earned); // for the service until the end
 
         assertEq(market.settlementDeadline(leaseId), end + 1 days, "the lease's own window");
         SettlementResult[] memory results = market.settleBatch(one(r));
@@ -75,7 +76,7 @@ contract OpenLeasesKeepTheirParams_Adversarial_Test is LeaseTermsBase {
 
     /// @notice And the lease cannot be finalized (its escrow refunded) before its own window ends.
     function test_RevertWhen_FinalizeBeforeOwnWindowAfterWindowShrunk() public {
-        applyParams(withParam(shortWindow));
+        applyAndAcceptParams(withParam(shortWindow));
         vm.prank(tenant);
         market.closeLease(leaseId);
         uint256 end = market.leaseEnd(leaseId);
@@ -92,7 +93,7 @@ contract OpenLeasesKeepTheirParams_Adversarial_Test is LeaseTermsBase {
     function test_RaisedFeeDoesNotCutOpenLeaseEarnings() public {
         skip(2 hours);
         market.settle(signedReceipt(leaseId, uint256(PRICE) * 1 hours + 7)); // before the change
-        applyParams(withParam(maxFee));
+        applyAndAcceptParams(withParam(maxFee));
         market.settle(signedReceipt(leaseId, uint256(PRICE) * 3 days + 3));
         market.settle(signedReceipt(leaseId, accruedNow(leaseId)));
         uint256 settled = market.lease(leaseId).settled;
@@ -113,7 +114,7 @@ contract OpenLeasesKeepTheirParams_Adversarial_Test is LeaseTermsBase {
         first = bound(first, 1, uint256(PRICE) * 7 days - 1);
         Params memory p = defaultParams();
         p.protocolFeeBps = newFee;
-        applyParams(p);
+        applyAndAcceptParams(p);
         market.settle(signedReceipt(leaseId, first));
         second = bound(second, first + 1, accruedNow(leaseId) + 1);
         market.settle(signedReceipt(leaseId, second));
@@ -133,7 +134,7 @@ contract OpenLeasesKeepTheirParams_Adversarial_Test is LeaseTermsBase {
     /// finalize releases exactly the original bond; only a new lease locks the new bond.
     function test_RaisedBondBpsDoesNotChangeOpenLeaseBond() public {
         uint256 locked = market.stakeOf(provider, address(usdc)).locked;
-        applyParams(withParam(maxBond));
+        applyAndAcceptParams(withParam(maxBond));
 
         assertEq(market.lease(leaseId).bond, bond, "bond unchanged");
         assertEq(market.stakeOf(provider, address(usdc)).locked, locked, "locked unchanged");
@@ -151,7 +152,7 @@ contract OpenLeasesKeepTheirParams_Adversarial_Test is LeaseTermsBase {
     /// @notice Bond bps falls to the minimum: the tenant's bond stays whole, and a termination
     /// slashes all of it.
     function test_LoweredBondBpsDoesNotReleaseOpenLeaseBond() public {
-        applyParams(withParam(minBond));
+        applyAndAcceptParams(withParam(minBond));
         uint256 tenantClaimable = market.claimable(tenant, address(usdc));
 
         vm.prank(provider);

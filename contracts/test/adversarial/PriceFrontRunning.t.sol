@@ -199,10 +199,11 @@ contract PriceFrontRunning_Adversarial_Test is AdversarialBase {
 
     // ─── A parameters version taking effect between read and open ───────────────────────────
 
-    /// @dev The tenant reads the terms under version 1 while version 2 is pending; it takes effect
-    /// before the tenant's transaction lands, so the open reverts rather than bind the tenant to
-    /// parameters (fee, bond, arbiter, ...) it never saw.
-    function test_RevertWhen_ParamsVersionTakesEffectBetweenReadAndOpen() public {
+    /// @dev The tenant reads the terms under version 1 while version 2 is pending. Version 2 taking
+    /// effect changes nothing (the offer keeps the version its provider accepted); the provider then
+    /// accepts version 2 before the tenant's transaction lands, so the open reverts rather than bind the
+    /// tenant to parameters (fee, bond, arbiter, ...) it never saw.
+    function test_RevertWhen_ProviderAcceptsParamsBetweenReadAndOpen() public {
         Params memory p = defaultParams();
         p.protocolFeeBps = 1_000;
         p.bondBps = 50_000;
@@ -214,8 +215,10 @@ contract PriceFrontRunning_Adversarial_Test is AdversarialBase {
         assertEq(read, termsHashOf(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 1), "read under version 1");
 
         vm.warp(effectiveAt);
+        assertEq(market.offerTermsHash(offerId), read, "in force, not accepted: the same terms");
+        acceptParams(offerId);
         bytes32 current = market.offerTermsHash(offerId);
-        assertEq(current, termsHashOf(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 2), "version 2 in force");
+        assertEq(current, termsHashOf(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 2), "version 2 accepted");
         Funds memory before = funds();
         expectTermsChanged(read, current);
         vm.prank(tenant);

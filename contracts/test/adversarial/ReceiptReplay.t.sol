@@ -43,7 +43,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
     function test_RevertWhen_SignatureOfLeaseAIsReusedWithLeaseB() public {
         SignedReceipt memory forged = withLeaseId(signedReceipt(leaseA, amount), leaseB);
         uint256 claimableBefore = market.claimable(provider, address(usdc));
-        uint256 spentBefore = market.sessionSigner(tenant, signer).spent;
+        uint256 spentBefore = market.sessionSigner(tenant, signer, provider).spent;
 
         expectSettlementFailed(leaseB, SettlementResult.InvalidSignature);
         market.settle(forged);
@@ -51,7 +51,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         assertEq(market.lease(leaseB).settled, 0, "lease B settled");
         assertEq(market.lease(leaseA).settled, 0, "lease A settled");
         assertEq(market.claimable(provider, address(usdc)), claimableBefore, "provider claimable");
-        assertEq(market.sessionSigner(tenant, signer).spent, spentBefore, "signer spent");
+        assertEq(market.sessionSigner(tenant, signer, provider).spent, spentBefore, "signer spent");
     }
 
     function test_RevertWhen_ReceiptOfLeaseAIsReplayedOnLeaseBInABatch() public {
@@ -85,7 +85,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         mintAndApprove(address(usdc), tenant2, 1_000e6);
         uint256 leaseC = openLease(tenant2, offerId, 10 hours, uint256(PRICE) * 10 hours);
         vm.prank(tenant2);
-        market.authorizeSigner(signer, SIGNER_CAP, uint40(block.timestamp + 1 days));
+        market.authorizeSigner(signer, provider, SIGNER_CAP, uint40(block.timestamp + 1 days));
         skip(1 hours);
 
         SignedReceipt memory forged = withLeaseId(signedReceipt(leaseA, amount), leaseC);
@@ -93,7 +93,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         market.settle(forged);
 
         assertEq(market.lease(leaseC).settled, 0, "lease C settled");
-        assertEq(market.sessionSigner(tenant2, signer).spent, 0, "tenant2 signer spent");
+        assertEq(market.sessionSigner(tenant2, signer, provider).spent, 0, "tenant2 signer spent");
     }
 
     // ─── Across chains ──────────────────────────────────────────────────────────────────────
@@ -144,10 +144,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         market = market2;
         vm.prank(admin);
         market2.setTokenAllowed(address(usdc), true);
-        vm.prank(provider);
-        market2.registerProvider(
-            "ipfs://provider", "https://compute.example", "eu-west", keccak256("gpu:a100"), provider
-        );
+        registerProvider(provider, provider, providerKey); // `market` is market 2 here
         mintAndApprove(address(usdc), provider, PROVIDER_STAKE);
         vm.prank(provider);
         market2.stake(address(usdc), PROVIDER_STAKE);
@@ -155,7 +152,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         vm.prank(tenant);
         usdc.approve(address(market2), type(uint256).max);
         vm.prank(tenant);
-        market2.authorizeSigner(signer, SIGNER_CAP, uint40(block.timestamp + 365 days));
+        market2.authorizeSigner(signer, provider, SIGNER_CAP, uint40(block.timestamp + 365 days));
         uint256 lease2 = openLease(tenant, offer2, 10 hours, uint256(PRICE) * 10 hours);
         market = market1;
         assertEq(lease2, leaseA, "same lease id on both markets");
@@ -184,7 +181,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         market.settle(r);
         uint256 claimableBefore = market.claimable(provider, address(usdc));
         uint256 feesBefore = market.feesOwed(address(usdc));
-        uint256 spentBefore = market.sessionSigner(tenant, signer).spent;
+        uint256 spentBefore = market.sessionSigner(tenant, signer, provider).spent;
 
         skip(1 hours); // more has accrued; the replay must still pay nothing
         expectSettlementFailed(leaseA, SettlementResult.AlreadySettled);
@@ -193,7 +190,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         assertEq(market.lease(leaseA).settled, amount, "settled");
         assertEq(market.claimable(provider, address(usdc)), claimableBefore, "claimable");
         assertEq(market.feesOwed(address(usdc)), feesBefore, "fees");
-        assertEq(market.sessionSigner(tenant, signer).spent, spentBefore, "spent");
+        assertEq(market.sessionSigner(tenant, signer, provider).spent, spentBefore, "spent");
     }
 
     function test_RevertWhen_OlderReceiptIsSettledAfterNewer() public {
@@ -224,7 +221,7 @@ contract ReceiptReplay_Adversarial_Test is AdversarialBase {
         assertEq(uint8(results[1]), uint8(SettlementResult.AlreadySettled), "second");
         assertEq(market.lease(leaseA).settled, amount, "settled once");
         assertEq(market.claimable(provider, address(usdc)), claimableBefore + amount - feeOf(amount), "claimable");
-        assertEq(market.sessionSigner(tenant, signer).spent, amount, "spent once");
+        assertEq(market.sessionSigner(tenant, signer, provider).spent, amount, "spent once");
         assertEq(usdc.balanceOf(address(market)), balanceBefore, "settle moves no tokens");
     }
 

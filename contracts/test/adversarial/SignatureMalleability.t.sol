@@ -27,7 +27,7 @@ contract SignatureMalleability_Adversarial_Test is AdversarialBase {
     function assertNothingSettled() internal view {
         assertEq(market.lease(leaseId).settled, 0, "settled");
         assertEq(market.claimable(provider, address(usdc)), 0, "claimable");
-        assertEq(market.sessionSigner(tenant, signer).spent, 0, "spent");
+        assertEq(market.sessionSigner(tenant, signer, provider).spent, 0, "spent");
     }
 
     // ─── Receipts ───────────────────────────────────────────────────────────────────────────

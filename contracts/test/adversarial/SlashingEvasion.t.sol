@@ -301,7 +301,7 @@ contract SlashingEvasion_Adversarial_Test is AdversarialBase {
         p.settlementWindow = 7 days;
         p.disputePeriod = 14 days;
         p.unbondingPeriod = 21 days;
-        applyParams(p);
+        applyAndAcceptParams(p);
         uint256 worst = openDefaultLease();
         uint96 worstBond = market.lease(worst).bond;
         assertEq(abi.encode(market.leaseParams(worst)), abi.encode(p), "the worst-case version");

@@ -131,24 +131,38 @@ contract TermsBoundAtOpening_Adversarial_Test is LeaseTermsBase {
 
     // ─── Governance between read and open ───────────────────────────────────────────────────
 
-    /// @notice A parameters version that takes effect between the tenant's read and its open changes
+    /// @notice A parameters version the provider accepts between the tenant's read and its open changes
     /// the fee, bond, windows and arbiter the lease would get: refused.
-    function test_RevertWhen_ParamsVersionTookEffectBeforeOpen() public {
+    function test_RevertWhen_ProviderAcceptedParamsBeforeOpen() public {
         (, uint256 effectiveAt) = scheduleParams(hostileParams(makeAddr("accomplice")));
-        vm.warp(effectiveAt - 1);
-        bytes32 seen = market.offerTermsHash(offerId);
         vm.warp(effectiveAt);
+        bytes32 seen = market.offerTermsHash(offerId);
+        acceptParams(offerId); // the front-run
         expectRefused(seen);
     }
 
-    /// @notice The same front-run on the permitted path.
-    function test_RevertWhen_ParamsVersionTookEffectBeforeOpenWithPermit() public {
+    /// @notice A version taking effect alone does not change the terms: the offer keeps the version its
+    /// provider accepted, and the lease opens on it.
+    function test_ParamsVersionTakingEffectDoesNotChangeTerms() public {
+        uint256 version = market.paramsVersion();
         (, uint256 effectiveAt) = scheduleParams(hostileParams(makeAddr("accomplice")));
         vm.warp(effectiveAt - 1);
         bytes32 seen = market.offerTermsHash(offerId);
+        vm.warp(effectiveAt);
+        assertEq(market.offerTermsHash(offerId), seen, "same terms");
+        vm.prank(tenant);
+        uint256 leaseId = market.openLease(offerId, DURATION, DEPOSIT, seen);
+        assertEq(market.lease(leaseId).paramsVersion, version, "the accepted version");
+    }
+
+    /// @notice The same front-run on the permitted path.
+    function test_RevertWhen_ProviderAcceptedParamsBeforeOpenWithPermit() public {
+        (, uint256 effectiveAt) = scheduleParams(hostileParams(makeAddr("accomplice")));
+        vm.warp(effectiveAt);
+        bytes32 seen = market.offerTermsHash(offerId);
         uint256 deadline = effectiveAt + 1 hours;
         (uint8 v, bytes32 r, bytes32 s) = signPermit(DEPOSIT, deadline);
-        vm.warp(effectiveAt);
+        acceptParams(offerId);
         Books memory b = booksOf(permitTenant, provider, offerId);
         bytes32 current = market.offerTermsHash(offerId);
 

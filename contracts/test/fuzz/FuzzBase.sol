@@ -44,11 +44,12 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         mintAndApprove(token, tenant, amount);
     }
 
-    /// @dev Schedules a protocol fee and waits out the delay: leases opened from now on charge it.
+    /// @dev Schedules a protocol fee and waits out the delay, and the default offer's provider accepts
+    /// it: leases of the default offer (and of offers published) from now on charge it.
     function setFeeBps(uint16 feeBps) internal {
         Params memory p = market.params();
         p.protocolFeeBps = feeBps;
-        applyParams(p);
+        applyAndAcceptParams(p);
     }
 
     function tenantReceipt(uint256 leaseId, uint256 cumulative) internal view returns (SignedReceipt memory) {
@@ -76,6 +77,14 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         return LeaseMath.accrued(l.startedAt, l.endsAt, l.pricePerSecond, block.timestamp);
     }
 
+    /// @dev What a receipt whose period ends at `periodEnd` may pay for: what the terms let accrue until
+    /// its period's end, or now if sooner.
+    function modelAccrued(Lease memory l, uint256 periodEnd) internal view returns (uint256) {
+        return LeaseMath.accrued(
+            l.startedAt, l.endsAt, l.pricePerSecond, periodEnd < block.timestamp ? periodEnd : block.timestamp
+        );
+    }
+
     /// @dev The fee one settlement keeps in the lease: the growth of the fee on the settled total.
     function modelFee(Lease memory l, uint256 paid) internal view returns (uint256) {
         uint256 bps = feeBpsOf(l);
@@ -90,10 +99,30 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         view
         returns (SettlementResult result, uint256 paid)
     {
+        return modelSettle(l, cumulative, block.timestamp, capLeft);
+    }
+
+    /// @dev The same for a receipt whose period ends at `periodEnd`: it pays for service until then.
+    function modelSettle(Lease memory l, uint256 cumulative, uint256 periodEnd, uint256 capLeft)
+        internal
+        view
+        returns (SettlementResult result, uint256 paid)
+    {
         if (block.timestamp >= modelLeaseEnd(l) + market.paramsAt(l.paramsVersion).settlementWindow) {
             return (SettlementResult.SettlementWindowClosed, 0);
         }
-        return LeaseMath.payable_(l.settled, l.deposit, modelAccrued(l), cumulative, capLeft);
+        return LeaseMath.payable_(l.settled, l.deposit, modelAccrued(l, periodEnd), cumulative, capLeft);
+    }
+
+    /// @dev Why a session signer's receipt is void, if it is (`Settled` if it is not): the signer was
+    /// never authorized for the lease's provider, or the receipt's period ends at or after its expiry
+    /// (or revocation).
+    function modelSignerCheck(SessionSigner memory s, uint256 periodEnd) internal pure returns (SettlementResult) {
+        if (s.cap == 0) return SettlementResult.SignerNotAuthorized;
+        if (periodEnd >= s.expiresAt) {
+            return s.revoked ? SettlementResult.SignerRevoked : SettlementResult.SignerExpired;
+        }
+        return SettlementResult.Settled;
     }
 
     /// @dev Settles `sr`, checking the outcome and every balance against the model: on success the
@@ -104,12 +133,18 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
     function settleAndCheck(SignedReceipt memory sr) internal returns (uint256 paid) {
         uint256 leaseId = sr.receipt.leaseId;
         Lease memory before = market.lease(leaseId);
-        SessionSigner memory sBefore = market.sessionSigner(before.tenant, sr.signer);
+        address leaseProvider = market.offer(before.offerId).provider;
+        SessionSigner memory sBefore = market.sessionSigner(before.tenant, sr.signer, leaseProvider);
         // A cap re-authorized below what was spent leaves nothing.
         uint256 capLeft = sr.signer == before.tenant
             ? type(uint256).max
             : (sBefore.cap > sBefore.spent ? sBefore.cap - sBefore.spent : 0);
-        (SettlementResult expected, uint256 expectedPaid) = modelSettle(before, sr.receipt.cumulativeAmount, capLeft);
+        (SettlementResult expected, uint256 expectedPaid) =
+            modelSettle(before, sr.receipt.cumulativeAmount, sr.receipt.periodEnd, capLeft);
+        if (expected != SettlementResult.SettlementWindowClosed && sr.signer != before.tenant) {
+            SettlementResult signerCheck = modelSignerCheck(sBefore, sr.receipt.periodEnd);
+            if (signerCheck != SettlementResult.Settled) (expected, expectedPaid) = (signerCheck, 0);
+        }
 
         if (expected != SettlementResult.Settled) {
             vm.expectRevert(
@@ -135,7 +170,7 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         assertEq(afterL.bond, before.bond, "bond");
         assertEq(afterL.paramsVersion, before.paramsVersion, "paramsVersion");
         assertEq(uint8(afterL.status), uint8(LeaseStatus.Open), "status");
-        SessionSigner memory sAfter = market.sessionSigner(before.tenant, sr.signer);
+        SessionSigner memory sAfter = market.sessionSigner(before.tenant, sr.signer, leaseProvider);
         assertEq(sAfter.spent, sBefore.spent + (sr.signer != before.tenant ? paid : 0), "spent");
         assertEq(sAfter.cap, sBefore.cap, "cap");
         Balances memory a = _balances(before);

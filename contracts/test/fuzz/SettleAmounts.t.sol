@@ -48,7 +48,7 @@ contract SettleAmounts_Fuzz_Test is FuzzBase {
         uint256 leaseId = _openFuzzedLease(price, duration, deposit);
         cap = _bound(cap, 1, deposit * 2);
         vm.prank(tenant);
-        market.authorizeSigner(capped, uint96(cap), uint40(block.timestamp + 365 days));
+        market.authorizeSigner(capped, provider, uint96(cap), uint40(block.timestamp + 365 days));
 
         skip(_bound(seeds[0], 0, duration));
         settleAndCheck(tenantReceipt(leaseId, _bound(seeds[1], 0, deposit)));
@@ -82,12 +82,12 @@ contract SettleAmounts_Fuzz_Test is FuzzBase {
         uint256 leaseId = _openFuzzedLease(price, duration, deposit);
         cap = _bound(cap, 1, deposit);
         vm.prank(tenant);
-        market.authorizeSigner(capped, uint96(cap), uint40(block.timestamp + 365 days));
+        market.authorizeSigner(capped, provider, uint96(cap), uint40(block.timestamp + 365 days));
 
         for (uint256 i; i < 8; ++i) {
             _step(leaseId, uint256(keccak256(abi.encode(seed, i))), uint256(price) * duration);
         }
-        assertEq(market.sessionSigner(tenant, capped).spent, cappedPaid, "spent == paid on its receipts");
+        assertEq(market.sessionSigner(tenant, capped, provider).spent, cappedPaid, "spent == paid on its receipts");
         assertLe(cappedPaid, cap, "signer within cap");
     }
 

@@ -25,7 +25,7 @@ contract SignerCap_Fuzz_Test is FuzzBase {
         cumA = _bound(cumA, 1, full);
         cumB = _bound(cumB, 1, full);
         vm.prank(tenant);
-        market.authorizeSigner(capped, uint96(cap), uint40(block.timestamp + 30 days));
+        market.authorizeSigner(capped, provider, uint96(cap), uint40(block.timestamp + 30 days));
         uint256 a = openDefaultLease();
         uint256 b = openDefaultLease();
         skip(10 hours);
@@ -38,7 +38,7 @@ contract SignerCap_Fuzz_Test is FuzzBase {
         assertEq(paidA, expectedA, "paid A");
         (, uint256 expectedB) = LeaseMath.payable_(0, full, full, cumB, cap - paidA); // nothing once the cap is used up
         assertEq(paidB, expectedB, "paid B");
-        SessionSigner memory s = market.sessionSigner(tenant, capped);
+        SessionSigner memory s = market.sessionSigner(tenant, capped, provider);
         assertEq(s.spent, paidA + paidB, "spent");
         assertLe(s.spent, s.cap, "spent <= cap");
         assertEq(market.lease(a).settled, paidA);
@@ -53,7 +53,7 @@ contract SignerCap_Fuzz_Test is FuzzBase {
         raise = _bound(raise, 1, full);
         cum = _bound(cum, cap + 1, full);
         vm.prank(tenant);
-        market.authorizeSigner(capped, uint96(cap), uint40(block.timestamp + 30 days));
+        market.authorizeSigner(capped, provider, uint96(cap), uint40(block.timestamp + 30 days));
         uint256 leaseId = openDefaultLease();
         skip(10 hours);
 
@@ -61,29 +61,33 @@ contract SignerCap_Fuzz_Test is FuzzBase {
         settleAndCheck(signedReceiptBy(cappedKey, capped, receipt(leaseId, cum))); // SignerCapReached
 
         vm.prank(tenant);
-        market.authorizeSigner(capped, uint96(cap + raise), uint40(block.timestamp + 30 days));
-        assertEq(market.sessionSigner(tenant, capped).spent, cap, "spent kept");
+        market.authorizeSigner(capped, provider, uint96(cap + raise), uint40(block.timestamp + 30 days));
+        assertEq(market.sessionSigner(tenant, capped, provider).spent, cap, "spent kept");
         uint256 paid = settleAndCheck(signedReceiptBy(cappedKey, capped, receipt(leaseId, cum)));
         (, uint256 expected) = LeaseMath.payable_(cap, full, full, cum, raise);
         assertEq(paid, expected, "paid the raise at most");
-        assertLe(market.sessionSigner(tenant, capped).spent, cap + raise);
+        assertLe(market.sessionSigner(tenant, capped, provider).spent, cap + raise);
     }
 
-    /// @dev A tenant may re-authorize a signer with a cap below what it already spent. Its receipts must then
-    /// fail as any other bad receipt does: `settle` with `SignerCapReached`, and `settleBatch` must skip the
-    /// item and still settle the others (a batch is documented to skip bad items, never revert on them).
+    /// @dev A tenant can never lower a signer's cap (that would void receipts for delivered service):
+    /// the attempt reverts, whatever was spent. A signer that used up its cap fails as any other bad
+    /// receipt does: `settle` with `SignerCapReached`, and `settleBatch` skips the item and still settles
+    /// the others (a batch is documented to skip bad items, never revert on them).
     function testFuzz_SettleBatch_SkipsSignerReauthorizedBelowSpent(uint256 spent, uint256 newCap) public {
         uint256 full = uint256(PRICE) * 10 hours;
         spent = _bound(spent, 2, full / 2);
         newCap = _bound(newCap, 1, spent - 1);
         vm.prank(tenant);
-        market.authorizeSigner(capped, uint96(full), uint40(block.timestamp + 30 days));
+        market.authorizeSigner(capped, provider, uint96(spent), uint40(block.timestamp + 30 days));
         uint256 leaseId = openDefaultLease();
         uint256 other = openDefaultLease();
         skip(10 hours);
         market.settle(signedReceiptBy(cappedKey, capped, receipt(leaseId, spent)));
         vm.prank(tenant);
-        market.authorizeSigner(capped, uint96(newCap), uint40(block.timestamp + 30 days));
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseCapDecrease.selector, capped, provider, spent, newCap)
+        );
+        market.authorizeSigner(capped, provider, uint96(newCap), uint40(block.timestamp + 30 days));
 
         SignedReceipt memory bad = signedReceiptBy(cappedKey, capped, receipt(leaseId, full));
         vm.expectRevert(

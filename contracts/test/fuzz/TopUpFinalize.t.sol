@@ -208,7 +208,7 @@ contract TopUpFinalize_Fuzz_Test is FuzzBase {
         Params memory p = market.params();
         uint32 oldWindow = p.settlementWindow;
         p.settlementWindow = uint32(_bound(newWindow, oldWindow + 1, 7 days));
-        applyParams(p);
+        applyAndAcceptParams(p); // the default offer's provider accepts it for new leases
         assertEq(market.leaseParams(leaseId).settlementWindow, oldWindow, "the lease keeps its window");
         cum = _bound(cum, 1, uint256(PRICE) * 10 hours);
 

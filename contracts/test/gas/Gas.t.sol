@@ -90,7 +90,9 @@ contract Gas is BaseTest {
             mintAndApprove(address(usdc), t, 1_000e6);
             leases[i] = openLease(t, offerId, 10 hours, uint256(PRICE) * 10 hours);
             vm.prank(t);
-            market.authorizeSigner(t == signer ? address(1) : signer, SIGNER_CAP, uint40(block.timestamp + 1 days));
+            market.authorizeSigner(
+                t == signer ? address(1) : signer, provider, SIGNER_CAP, uint40(block.timestamp + 1 days)
+            );
         }
         skip(1 hours);
         for (uint256 i; i < 10; ++i) {
@@ -140,13 +142,65 @@ contract Gas is BaseTest {
         snapshotExecution("terminateLease", abi.encodeCall(market.terminateLease, (leaseId)));
     }
 
-    /// @dev A tenant two hours in without paying: the provider evicts it, which finalizes the lease.
+    /// @dev A tenant two hours in without paying: the provider demands payment.
+    function test_gas_demandPayment() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        snapshotExecution("demandPayment", abi.encodeCall(market.demandPayment, (leaseId)));
+    }
+
+    /// @dev The demand unanswered an hour later: the provider evicts the lease (ends it, frees its capacity,
+    /// settles the hold charge and refunds what no receipt can claim; the lease is not finalized).
     function test_gas_evictLease() public {
         uint256 leaseId = openDefaultLease();
         skip(2 hours);
         vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        vm.prank(provider);
         market.evictLease(leaseId);
         snapshotExecution("evictLease", abi.encodeCall(market.evictLease, (leaseId)));
+    }
+
+    /// @dev The evicted lease finalized at its remedies deadline (the settlement deadline it had).
+    function test_gas_finalizeEvictedLease() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        vm.warp(market.remediesDeadline(leaseId));
+        market.finalizeLease(leaseId);
+        snapshotExecution("finalizeLease_evicted", abi.encodeCall(market.finalizeLease, (leaseId)));
+    }
+
+    /// @dev A tenant authorizes a session signer for the provider and opens a lease in one transaction.
+    function test_gas_multicall_authorizeSignerAndOpenLease() public {
+        openDefaultLease(); // as `openLease`: not the market's first lease
+        (address fresh,) = makeAddrAndKey("fresh signer");
+        bytes[] memory calls = new bytes[](2);
+        calls[0] =
+            abi.encodeCall(market.authorizeSigner, (fresh, provider, SIGNER_CAP, uint40(block.timestamp + 1 days)));
+        calls[1] = abi.encodeCall(
+            market.openLease, (offerId, 10 hours, uint256(PRICE) * 10 hours, market.offerTermsHash(offerId))
+        );
+        vm.prank(tenant);
+        market.multicall(calls);
+        snapshotExecution("multicall_authorizeSignerAndOpenLease", abi.encodeCall(market.multicall, (calls)));
+    }
+
+    /// @dev The provider accepts the parameters version in force for an offer.
+    function test_gas_acceptParams() public {
+        vm.prank(admin);
+        (, uint256 effectiveAt) = market.scheduleParams(defaultParams());
+        vm.warp(effectiveAt);
+        vm.prank(provider);
+        market.acceptParams(offerId, 2);
+        snapshotExecution("acceptParams", abi.encodeCall(market.acceptParams, (offerId, 2)));
     }
 
     /// @dev A tenant two hours into a ten-hour lease moves to another offer of the same token for ten

@@ -10,12 +10,16 @@ import {MockStablecoin} from "../mocks/MockStablecoin.sol";
 import {MarketHandler} from "./handlers/MarketHandler.sol";
 
 /// @notice Invariants of the whole market under random sequences of every action by three providers, three
-/// tenants and their session signers in USDC (6 decimals) and DAI (18 decimals), evictions and failovers, and a
-/// hostile governance (random parameters versions within the hard bounds with arbiters picked among the parties
+/// tenants and their session signers (each authorized per provider, several providers per signer) in USDC
+/// (6 decimals) and DAI (18 decimals), payment demands and evictions, revocations followed by settlements of
+/// receipts for the service before them, failovers, providers accepting parameters versions, and a hostile
+/// governance (random parameters versions within the hard bounds with arbiters picked among the parties
 /// themselves, waits past the delay, the treasury, the pause, the allow-list): the market holds exactly what it
-/// owes, no lease pays more than its terms, settled totals never decrease, every open lease keeps the parameters
-/// of the version it opened with and a bond, locked stake is exactly the open leases' bonds and can never leave,
-/// signers stay within their caps, and every fee and slash cut is accounted.
+/// owes, no lease pays more than its terms and no receipt more than what accrued until its period's end,
+/// settled totals never decrease, every lease keeps the parameters of the version its offer had accepted when it
+/// opened and a bond, each offer's capacity in use is exactly its open leases (an evicted lease frees its slot
+/// at once), locked stake is exactly the bonds of the leases not finalized (an evicted lease's included) and can
+/// never leave, every authorization stays within its cap, and every fee and slash cut is accounted.
 contract Market_Invariant_Test is BaseTest {
     MarketHandler internal handler;
     address[] internal tokenList;
@@ -51,9 +55,17 @@ contract Market_Invariant_Test is BaseTest {
             (signers[2 * i], signerKeys[2 * i]) = makeAddrAndKey(string.concat("inv big signer ", vm.toString(i)));
             (signers[2 * i + 1], signerKeys[2 * i + 1]) =
                 makeAddrAndKey(string.concat("inv small signer ", vm.toString(i)));
+        }
+        // Each big signer is authorized for every provider, each small one for the first two only (receipts of
+        // the third provider's leases are not its to sign): one cap per provider, several providers per signer.
+        for (uint256 i; i < 3; ++i) {
             vm.startPrank(tenants[i]);
-            market.authorizeSigner(signers[2 * i], 1e24, uint40(block.timestamp + 90 days));
-            market.authorizeSigner(signers[2 * i + 1], 1_000e6, uint40(block.timestamp + 90 days));
+            for (uint256 j; j < 3; ++j) {
+                market.authorizeSigner(signers[2 * i], providers[j], 1e24, uint40(block.timestamp + 90 days));
+                if (j < 2) {
+                    market.authorizeSigner(signers[2 * i + 1], providers[j], 1_000e6, uint40(block.timestamp + 90 days));
+                }
+            }
             vm.stopPrank();
         }
 
@@ -86,7 +98,7 @@ contract Market_Invariant_Test is BaseTest {
         actorList = handler.actorList();
         treasuryList = handler.treasuryList();
 
-        bytes4[] memory selectors = new bytes4[](32);
+        bytes4[] memory selectors = new bytes4[](37);
         selectors[0] = MarketHandler.stake.selector;
         selectors[1] = MarketHandler.requestUnstake.selector;
         selectors[2] = MarketHandler.withdrawStake.selector;
@@ -121,6 +133,12 @@ contract Market_Invariant_Test is BaseTest {
         selectors[29] = MarketHandler.settleBatch.selector;
         selectors[30] = MarketHandler.evictLease.selector;
         selectors[31] = MarketHandler.failoverLease.selector;
+        // The v3 rules: payment demands, revocation followed by settlement, providers' consent.
+        selectors[32] = MarketHandler.demandPayment.selector;
+        selectors[33] = MarketHandler.revokeThenSettle.selector;
+        selectors[34] = MarketHandler.acceptParams.selector;
+        selectors[35] = MarketHandler.evictLease.selector;
+        selectors[36] = MarketHandler.revokeThenSettle.selector;
         targetContract(address(handler));
         targetSelector(StdInvariant.FuzzSelector({addr: address(handler), selectors: selectors}));
         excludeSender(address(market));
@@ -166,12 +184,14 @@ contract Market_Invariant_Test is BaseTest {
             checkLeaseBacked(id, l);
             Offer memory o = market.offer(l.offerId);
             uint256 ti = o.token == tokenList[0] ? 0 : 1;
-            if (l.status == LeaseStatus.Open) {
-                // The escrow not yet settled, plus the protocol's fee on what was, held until finalize.
+            if (l.status == LeaseStatus.Open || l.status == LeaseStatus.Evicted) {
+                // Not finalized: the escrow not yet settled, plus the protocol's fee on what was, held until
+                // finalize; and its bond, locked (an evicted lease's too, until its remedies deadline).
                 t.escrow[ti] += uint256(l.deposit) - l.settled + LeaseMath.fee(l.settled, p.protocolFeeBps);
-                t.openPerOffer[l.offerId] += 1;
                 t.bonds[_providerIndex(o.provider)][ti] += l.bond;
             }
+            // Only an open lease holds capacity: an eviction frees it at once.
+            if (l.status == LeaseStatus.Open) t.openPerOffer[l.offerId] += 1;
             Dispute memory d = market.dispute(id);
             if (d.status == DisputeStatus.Open) t.disputeBonds[ti] += d.tenantBond;
         }
@@ -183,8 +203,8 @@ contract Market_Invariant_Test is BaseTest {
 
     // ─── Solvency ───────────────────────────────────────────────────────────────────────────
 
-    /// @dev For each token: balance == Σ over leases not finalized (deposit - settled + fee(settled) at the lease's
-    /// own bps) + Σ providers' staked and thawing + Σ claimable of every actor + fees owed + Σ tenant bonds of open
+    /// @dev For each token: balance == Σ over leases not finalized, evicted ones included (deposit - settled +
+    /// fee(settled) at the lease's own bps) + Σ providers' staked and thawing + Σ claimable of every actor + fees owed + Σ tenant bonds of open
     /// disputes; and == what the handler moved in - out.
     function checkMarketHoldsExactlyWhatItOwes(Totals memory t) internal view {
         for (uint256 ti; ti < tokenList.length; ++ti) {
@@ -213,51 +233,61 @@ contract Market_Invariant_Test is BaseTest {
     // ─── Leases ─────────────────────────────────────────────────────────────────────────────
 
     /// @dev settled <= deposit; settled <= what `LeaseMath.accrued` lets accrue by the lease's end; settled <=
-    /// what had accrued when it was last settled; settled == Σ paid to it in LeaseSettled events; and (checked
-    /// after every call) never decreased.
+    /// what had accrued, when it was last settled, until the period end of the receipt that settled it (no
+    /// settlement pays beyond what accrued until its receipt's periodEnd; the handler also checks it at every
+    /// settlement), or until the eviction's end for the hold charge; settled == Σ paid to it in LeaseSettled and
+    /// LeaseEvicted (hold charge) events; and (checked after every call) never decreased.
     function checkLeaseNeverPaysMoreThanItsTerms(uint256 id, Lease memory l) internal view {
         (uint256 lastSettled, uint256 paid, uint256 accruedAtSettle) = handler.ghostLease(id);
         _assertLe(l.settled, l.deposit, "settled <= deposit");
         _assertLe(
             l.settled, LeaseMath.accrued(l.startedAt, l.endsAt, l.pricePerSecond, l.endsAt), "settled <= accrued at end"
         );
-        _assertLe(l.settled, accruedAtSettle, "settled <= accrued at last settlement");
+        _assertLe(l.settled, accruedAtSettle, "settled <= accrued until the last receipt's periodEnd");
         _assertEq(l.settled, paid, "settled == sum paid");
         _assertGe(l.settled, lastSettled, "settled never decreases");
     }
 
-    /// @dev The lease's version and parameters are those the model had in force when it opened (recorded by the
-    /// handler then): no later schedule, replacement or arbiter change reaches them. Returns them.
+    /// @dev The lease's version and parameters are those the model said its offer's provider had accepted when it
+    /// opened (recorded by the handler then, never the version in force unless accepted): no later schedule,
+    /// replacement, acceptance or arbiter change reaches them. Returns them.
     function checkLeaseKeepsItsParams(uint256 id, Lease memory l) internal view returns (Params memory p) {
         uint256 version;
         (version, p,,) = handler.ghostLeaseTerms(id);
-        _assertEq(l.paramsVersion, version, "lease version == version in force at open");
+        _assertEq(l.paramsVersion, version, "lease version == its offer's accepted version at open");
         if (keccak256(abi.encode(market.leaseParams(id))) != keccak256(abi.encode(p))) {
             assertEq(keccak256(abi.encode(market.leaseParams(id))), keccak256(abi.encode(p)), "lease params == at open");
         }
     }
 
-    /// @dev Every lease locked a bond when it opened, and an open lease keeps it less what was slashed: no open
-    /// lease has a zero bond unless a slash took it. A finalized lease holds none.
+    /// @dev Every lease locked a bond when it opened, and a lease not finalized (open or evicted) keeps it less
+    /// what was slashed: no such lease has a zero bond unless a slash took it (an eviction never does). A
+    /// finalized lease holds none.
     function checkLeaseBacked(uint256 id, Lease memory l) internal view {
         (,, uint256 bondAtOpen, uint256 slashed) = handler.ghostLeaseTerms(id);
         _assertGt(bondAtOpen, 0, "every lease locked a bond");
-        if (l.status == LeaseStatus.Open) _assertEq(l.bond, bondAtOpen - slashed, "open bond == at open - slashed");
-        else _assertEq(l.bond, 0, "finalized lease holds no bond");
+        if (l.status == LeaseStatus.Open || l.status == LeaseStatus.Evicted) {
+            _assertEq(l.bond, bondAtOpen - slashed, "unfinalized bond == at open - slashed");
+        } else {
+            _assertEq(l.bond, 0, "finalized lease holds no bond");
+        }
     }
 
-    /// @dev Each offer's active count is its open leases, within capacity.
+    /// @dev Each offer's capacity in use (`activeLeases`) is exactly its open leases (evicted and finalized ones
+    /// hold none), within capacity; and its parameters version is the model's (published under, or accepted).
     function checkActiveLeasesCountOpenLeases(Totals memory t) internal view {
         for (uint256 o = 1; o < t.openPerOffer.length; ++o) {
             Offer memory offer = market.offer(o);
             _assertEq(offer.activeLeases, t.openPerOffer[o], "activeLeases == open leases");
             _assertLe(offer.activeLeases, offer.capacity, "activeLeases <= capacity");
+            _assertEq(offer.paramsVersion, handler.ghostOfferVersion(o), "offer version == published or accepted");
         }
     }
 
     // ─── Stake ──────────────────────────────────────────────────────────────────────────────
 
-    /// @dev locked == Σ bond of the provider's open leases in the token, locked <= staked, and what was
+    /// @dev locked == Σ bond of the provider's leases not finalized (open or evicted) in the token, locked <=
+    /// staked, and what was
     /// withdrawn is exactly what was staked less what was slashed less what is still staked or thawing.
     function checkLockedStakeIsBondsAndNeverLeaves(Totals memory t) internal view {
         for (uint256 i; i < providerList.length; ++i) {
@@ -265,7 +295,7 @@ contract Market_Invariant_Test is BaseTest {
             for (uint256 ti; ti < tokenList.length; ++ti) {
                 address token = tokenList[ti];
                 Stake memory s = market.stakeOf(p, token);
-                _assertEq(s.locked, t.bonds[i][ti], "locked == open bonds");
+                _assertEq(s.locked, t.bonds[i][ti], "locked == bonds of leases not finalized");
                 _assertLe(s.locked, s.staked, "locked <= staked");
                 _assertEq(
                     handler.ghostTotalWithdrawn(p, token),
@@ -278,19 +308,26 @@ contract Market_Invariant_Test is BaseTest {
 
     // ─── Signers and fees ───────────────────────────────────────────────────────────────────
 
-    /// @dev Every session signer's spent total is what it was paid for and never grows past its cap: spent <= cap,
-    /// or, after a re-authorization below what it had spent, spent stays where it was.
+    /// @dev Every authorization's (tenant, signer, provider) spent total is what its receipts for that provider's
+    /// leases were paid, and never grows past its cap: spent <= cap, or, after a re-authorization below what it had
+    /// spent, spent stays where it was. No provider's settlement is charged to another provider's authorization.
     function checkSignersWithinCap() internal view {
         for (uint256 i; i < signerList.length; ++i) {
             address tenant_ = tenantList[i / 2];
             address signer_ = signerList[i];
-            SessionSigner memory s = market.sessionSigner(tenant_, signer_);
-            _assertLe(s.spent, handler.ghostSpentCeiling(tenant_, signer_), "spent <= max(cap, spent when capped)");
-            _assertEq(s.spent, handler.ghostSignerPaid(tenant_, signer_), "spent == paid on its receipts");
+            for (uint256 j; j < providerList.length; ++j) {
+                address p = providerList[j];
+                SessionSigner memory s = market.sessionSigner(tenant_, signer_, p);
+                _assertLe(
+                    s.spent, handler.ghostSpentCeiling(tenant_, signer_, p), "spent <= max(cap, spent when capped)"
+                );
+                _assertEq(s.spent, handler.ghostSignerPaid(tenant_, signer_, p), "spent == paid on its receipts");
+            }
         }
     }
 
-    /// @dev Collected + owed fees == Σ fees credited at finalize (and eviction) + Σ slash cuts, all of it at the
+    /// @dev Collected + owed fees == Σ fees credited at finalize (an evicted lease's included, hold charge's fee
+    /// with it) + Σ slash cuts, all of it at the
     /// treasuries governance set once collected.
     function checkFeesAccounted() internal view {
         for (uint256 t; t < tokenList.length; ++t) {
@@ -326,9 +363,10 @@ contract Market_Invariant_Test is BaseTest {
     }
 
     /// @dev The checks the handler makes at call time: receipts pay what the rules say, refunds are deposit -
-    /// settled, evictions and failovers move what the rules say, locked stake cannot be unstaked, fees and cuts
-    /// follow the lease's own parameters, and every refusal (pause, allow-list, bounds, arbiter, arrears) is
-    /// the one due.
+    /// settled, demands, evictions and failovers move what the rules say, locked stake cannot be unstaked, fees
+    /// and cuts follow the lease's own parameters, revocation leaves receipts for earlier service payable and
+    /// voids the rest, an expired dispute's bond goes to the provider exactly when its tenant is in arrears, and
+    /// every refusal (pause, allow-list, bounds, arbiter, arrears, demand, acceptance, signer) is the one due.
     function checkHandlerChecksHold() internal view {
         uint256 violations = handler.violations();
         if (violations != 0) assertEq(violations, 0, handler.lastViolation());

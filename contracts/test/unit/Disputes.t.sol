@@ -175,6 +175,43 @@ contract OpenDispute_Test is DisputesTest {
         openDispute(leaseId);
     }
 
+    /// @dev Eviction never shortens the tenant's remedies: an evicted lease can be disputed until the
+    /// settlement deadline it had before the eviction, after its new (earlier) settlement deadline.
+    function test_OpenDispute_AfterEviction_UntilTheDeadlineItHad() public {
+        skip(2 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        uint256 remediesUntil = market.settlementDeadline(leaseId);
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        assertEq(market.remediesDeadline(leaseId), remediesUntil, "remedies deadline");
+        vm.warp(market.settlementDeadline(leaseId)); // settlement is over for the evicted lease
+        assertLt(block.timestamp, remediesUntil);
+
+        uint256 deadline = block.timestamp + market.params().disputePeriod;
+        vm.expectEmit(address(market));
+        emit IOpenleaseEvents.DisputeOpened(leaseId, tenant, tenantBond, deadline, EVIDENCE);
+        openDispute(leaseId);
+        rule(leaseId, 5_000);
+        assertEq(market.lease(leaseId).bond, bond - bond / 2, "the evicted lease's bond was slashed");
+    }
+
+    function test_RevertWhen_OpenDispute_AfterEviction_RemediesDeadline() public {
+        skip(2 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        uint256 remediesUntil = market.remediesDeadline(leaseId);
+        vm.warp(remediesUntil);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseDisputeWindowClosed.selector, leaseId, remediesUntil)
+        );
+        openDispute(leaseId);
+    }
+
     function test_RevertWhen_OpenDispute_DisputeOpen() public {
         openDispute(leaseId);
         vm.expectRevert(
@@ -229,7 +266,7 @@ contract OpenDispute_Test is DisputesTest {
     function test_RevertWhen_OpenDispute_ArbiterIsTheTenant() public {
         Params memory p = defaultParams();
         p.arbiter = tenant;
-        applyParams(p);
+        applyAndAcceptParams(p);
         uint256 id = openDefaultLease();
         assertEq(market.leaseParams(id).arbiter, tenant, "the tenant is the lease's arbiter");
         Snapshot memory before = snap(id);
@@ -246,8 +283,11 @@ contract OpenDispute_Test is DisputesTest {
         // Nothing stalls the eviction of the unpaid lease.
         skip(2 hours);
         vm.prank(provider);
+        market.demandPayment(id);
+        skip(1 hours);
+        vm.prank(provider);
         market.evictLease(id);
-        assertEq(uint8(market.lease(id).status), uint8(LeaseStatus.Finalized), "evicted");
+        assertEq(uint8(market.lease(id).status), uint8(LeaseStatus.Evicted), "evicted");
     }
 
     /// @dev A lease whose version's arbiter is its provider: the arbiter could only reject a dispute
@@ -257,7 +297,7 @@ contract OpenDispute_Test is DisputesTest {
     function test_RevertWhen_OpenDispute_ArbiterIsTheProvider() public {
         Params memory p = defaultParams();
         p.arbiter = provider;
-        applyParams(p);
+        applyAndAcceptParams(p);
         uint256 id = openDefaultLease();
         assertEq(market.leaseParams(id).arbiter, provider, "the provider is the lease's arbiter");
         skip(1 hours);
@@ -285,9 +325,9 @@ contract OpenDispute_Test is DisputesTest {
     function test_RevertWhen_OpenDispute_ArbiterIsThePartyOfTheLeaseVersion() public {
         Params memory p = defaultParams();
         p.arbiter = tenant;
-        applyParams(p);
+        applyAndAcceptParams(p);
         uint256 id = openLease(tenant, offerId, 10 days, uint256(PRICE) * 10 days);
-        applyParams(defaultParams());
+        applyAndAcceptParams(defaultParams());
         assertEq(market.params().arbiter, arbiter, "a third party rules new leases");
         Snapshot memory before = snap(id);
 
@@ -302,7 +342,7 @@ contract OpenDispute_Test is DisputesTest {
         uint256 id = openLease(tenant, offerId, 10 days, uint256(PRICE) * 10 days);
         Params memory p = defaultParams();
         p.arbiter = tenant;
-        applyParams(p);
+        applyAndAcceptParams(p);
         assertEq(market.params().arbiter, tenant, "the tenant rules new leases");
         assertEq(market.leaseParams(id).arbiter, arbiter, "not this one");
 
@@ -640,7 +680,7 @@ contract ExpireDispute_Test is DisputesTest {
         Snapshot memory before = snap(leaseId);
 
         vm.expectEmit(address(market));
-        emit IOpenleaseEvents.DisputeExpired(leaseId);
+        emit IOpenleaseEvents.DisputeExpired(leaseId, false);
         vm.prank(keeper); // anyone may call
         market.expireDispute(leaseId);
 
@@ -654,6 +694,57 @@ contract ExpireDispute_Test is DisputesTest {
         assertEq(abi.encode(afterwards.stake), abi.encode(before.stake), "stake");
         assertEq(afterwards.fees, before.fees, "fees");
         assertEq(afterwards.marketBalance, before.marketBalance, "market balance");
+    }
+
+    /// @dev A tenant that disputes while a payment demand stands unanswered gains nothing by stalling: the
+    /// expired dispute's bond goes to the provider.
+    function test_ExpireDispute_TenantInArrears_BondToProvider() public {
+        skip(2 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        vm.warp(disputeDeadline);
+        Snapshot memory before = snap(leaseId);
+
+        vm.expectEmit(address(market));
+        emit IOpenleaseEvents.DisputeExpired(leaseId, true);
+        market.expireDispute(leaseId);
+
+        Snapshot memory afterwards = snap(leaseId);
+        assertEq(afterwards.providerClaimable, before.providerClaimable + tenantBond, "bond to the provider");
+        assertEq(afterwards.tenantClaimable, before.tenantClaimable, "tenant gets nothing back");
+        assertEq(uint8(afterwards.dispute.status), uint8(DisputeStatus.Expired));
+    }
+
+    /// @dev An evicted tenant is in arrears: its expired dispute's bond goes to the provider.
+    function test_ExpireDispute_Evicted_BondToProvider() public {
+        skip(2 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        vm.warp(disputeDeadline);
+        uint256 providerClaimable = market.claimable(provider, address(usdc));
+        vm.expectEmit(address(market));
+        emit IOpenleaseEvents.DisputeExpired(leaseId, true);
+        market.expireDispute(leaseId);
+        assertEq(market.claimable(provider, address(usdc)), providerClaimable + tenantBond, "bond to the provider");
+    }
+
+    /// @dev A demand the tenant answered leaves it honest: its expired dispute's bond comes back.
+    function test_ExpireDispute_DemandAnswered_BondToTenant() public {
+        skip(3 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        market.settle(signedReceiptBy(tenantKey, tenant, receipt(leaseId, 2 * HOUR)));
+        vm.warp(disputeDeadline);
+        uint256 tenantClaimable = market.claimable(tenant, address(usdc));
+        uint256 providerClaimable = market.claimable(provider, address(usdc));
+        vm.expectEmit(address(market));
+        emit IOpenleaseEvents.DisputeExpired(leaseId, false);
+        market.expireDispute(leaseId);
+        assertEq(market.claimable(tenant, address(usdc)), tenantClaimable + tenantBond, "bond returned");
+        assertEq(market.claimable(provider, address(usdc)), providerClaimable, "provider gets nothing");
     }
 
     function test_ExpireDispute_ThenFinalize() public {
@@ -717,6 +808,38 @@ contract SlashEquivocation_Test is DisputesTest {
         Snapshot memory afterwards = snap(leaseId);
         assertSlashed(before, afterwards, bond, 0);
         assertEq(afterwards.lease.endsAt, before.lease.endsAt, "end unchanged");
+    }
+
+    /// @dev Evidence stays good after an eviction, until the lease is finalized: the bond stays locked.
+    function test_SlashEquivocation_AfterEviction() public {
+        skip(1 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        vm.warp(market.settlementDeadline(leaseId)); // past the evicted lease's settlement window
+        assertLt(block.timestamp, market.remediesDeadline(leaseId), "remedies still open");
+        Snapshot memory before = snap(leaseId);
+
+        vm.expectEmit(address(market));
+        emit IOpenleaseEvents.BondSlashed(leaseId, provider, SlashReason.Equivocation, bond, cutOf(bond));
+        market.slashEquivocation(a, sigA, b, sigB);
+        assertSlashed(before, snap(leaseId), bond, 0);
+        assertEq(snap(leaseId).lease.endsAt, before.lease.endsAt, "end unchanged");
+    }
+
+    function test_RevertWhen_SlashEquivocation_EvictedThenFinalized() public {
+        skip(1 hours);
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        vm.prank(provider);
+        market.evictLease(leaseId);
+        vm.warp(market.remediesDeadline(leaseId));
+        market.finalizeLease(leaseId);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseLeaseFinalized.selector, leaseId));
+        market.slashEquivocation(a, sigA, b, sigB);
     }
 
     function test_SlashEquivocation_StopsAccrual() public {

@@ -273,9 +273,15 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
         uint256 before = openDefaultLease();
         Lease memory beforeLease = market.lease(before);
         applyParams(withParam(Parameter.BondBps, MIN_BOND_BPS));
+        // In force, but the offer's provider has not accepted it: its new leases keep version 1.
+        uint256 unaccepted = openDefaultLease();
+        assertEq(market.lease(unaccepted).paramsVersion, 1, "not accepted");
+        assertParams(market.leaseParams(unaccepted), defaultParams());
+        acceptParams(offerId);
         uint256 afterwards = openDefaultLease();
 
         assertEq(abi.encode(market.lease(before)), abi.encode(beforeLease), "the open lease is untouched");
+        assertEq(market.lease(unaccepted).paramsVersion, 1, "nor the one opened before the acceptance");
         assertEq(market.lease(before).paramsVersion, 1);
         assertParams(market.leaseParams(before), defaultParams());
         assertEq(market.lease(afterwards).paramsVersion, 2);
@@ -418,6 +424,116 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
     }
 }
 
+/// @notice `acceptParams`: a provider consents to a parameters version for an offer's new leases. Only the
+/// offer's provider, only a version in force and newer than the offer's; open leases keep theirs.
+contract AcceptParams_Unit_Test is GovernanceUnitTest {
+    function expectNotAcceptable(uint256 version, uint256 accepted, uint256 inForce) internal {
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseParamsNotAcceptable.selector, version, accepted, inForce)
+        );
+    }
+
+    function accept(address who, uint256 offer, uint16 version) internal {
+        vm.prank(who);
+        market.acceptParams(offer, version);
+    }
+
+    function test_AcceptParams() public {
+        Params memory p = withParam(Parameter.ProtocolFeeBps, 500);
+        applyParams(p);
+        assertEq(market.offer(offerId).paramsVersion, 1, "the offer keeps its version");
+        bytes32 hashBefore = market.offerTermsHash(offerId);
+
+        vm.expectEmit(address(market));
+        emit ParamsAccepted(offerId, 2);
+        accept(provider, offerId, 2);
+
+        assertEq(market.offer(offerId).paramsVersion, 2, "accepted");
+        assertNotEq(market.offerTermsHash(offerId), hashBefore, "the terms hash commits to it");
+        uint256 leaseId = openDefaultLease();
+        assertEq(market.lease(leaseId).paramsVersion, 2, "new leases get it");
+        assertParams(market.leaseParams(leaseId), p);
+    }
+
+    /// @dev A provider may skip versions: it accepts the one in force, not every one between.
+    function test_AcceptParams_SkipsVersions() public {
+        applyParams(withParam(Parameter.ProtocolFeeBps, 500));
+        applyParams(withParam(Parameter.ProtocolFeeBps, 600));
+        assertEq(market.paramsVersion(), 3);
+        accept(provider, offerId, 3);
+        assertEq(market.offer(offerId).paramsVersion, 3);
+        expectNotAcceptable(2, 3, 3);
+        accept(provider, offerId, 2);
+    }
+
+    /// @dev Each offer accepts for itself.
+    function test_AcceptParams_PerOffer() public {
+        vm.prank(provider);
+        uint256 second = market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        applyParams(withParam(Parameter.ProtocolFeeBps, 500));
+        accept(provider, offerId, 2);
+        assertEq(market.offer(second).paramsVersion, 1, "the other offer keeps its version");
+    }
+
+    /// @dev An offer published while a version is in force gets that version without accepting it.
+    function test_PublishOffer_GetsTheVersionInForce() public {
+        (, uint256 effectiveAt) = scheduleAsAdmin(withParam(Parameter.ProtocolFeeBps, 500));
+        vm.prank(provider);
+        uint256 early = market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        assertEq(market.offer(early).paramsVersion, 1, "published while version 2 was pending");
+        vm.warp(effectiveAt);
+        vm.expectEmit(address(market));
+        emit OfferPublished(early + 1, provider, address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, 2);
+        vm.prank(provider);
+        uint256 late = market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        assertEq(market.offer(late).paramsVersion, 2, "published with version 2 in force");
+        expectNotAcceptable(2, 2, 2);
+        accept(provider, late, 2);
+    }
+
+    function test_RevertWhen_AcceptParams_NotTheOffersProvider() public {
+        applyParams(withParam(Parameter.ProtocolFeeBps, 500));
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotOfferProvider.selector, offerId, admin));
+        accept(admin, offerId, 2);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotOfferProvider.selector, offerId, tenant));
+        accept(tenant, offerId, 2);
+        assertEq(market.offer(offerId).paramsVersion, 1);
+    }
+
+    function test_RevertWhen_AcceptParams_UnknownOffer() public {
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownOffer.selector, 7));
+        accept(provider, 7, 1);
+    }
+
+    /// @dev A pending version cannot be accepted: it is not in force.
+    function test_RevertWhen_AcceptParams_Pending() public {
+        (, uint256 effectiveAt) = scheduleAsAdmin(withParam(Parameter.ProtocolFeeBps, 500));
+        expectNotAcceptable(2, 1, 1);
+        accept(provider, offerId, 2);
+        vm.warp(effectiveAt - 1);
+        expectNotAcceptable(2, 1, 1);
+        accept(provider, offerId, 2);
+        vm.warp(effectiveAt);
+        accept(provider, offerId, 2);
+    }
+
+    function test_RevertWhen_AcceptParams_NotNewer() public {
+        expectNotAcceptable(1, 1, 1);
+        accept(provider, offerId, 1);
+        expectNotAcceptable(0, 1, 1);
+        accept(provider, offerId, 0);
+        applyParams(withParam(Parameter.ProtocolFeeBps, 500));
+        accept(provider, offerId, 2);
+        expectNotAcceptable(2, 2, 2);
+        accept(provider, offerId, 2);
+    }
+
+    function test_RevertWhen_AcceptParams_NotYetExisting() public {
+        expectNotAcceptable(5, 1, 1);
+        accept(provider, offerId, 5);
+    }
+}
+
 /// @notice Roles: the token allow-list, treasury and two-step ownership, owner only; renouncing is disabled. The
 /// arbiter is a parameter: a new one, scheduled, rules only the leases opened after the delay.
 contract Roles_Unit_Test is GovernanceUnitTest {
@@ -461,6 +577,10 @@ contract Roles_Unit_Test is GovernanceUnitTest {
         (, uint256 effectiveAt) = scheduleAsAdmin(p);
         uint256 pending = openLease(tenant, offerId, 8 days, uint256(PRICE) * 8 days);
         vm.warp(effectiveAt);
+        // In force, but the offer's leases get it only once its provider accepts it.
+        uint256 unaccepted = openDefaultLease();
+        assertEq(market.leaseParams(unaccepted).arbiter, arbiter, "in force, not accepted");
+        acceptParams(offerId);
         uint256 afterwards = openDefaultLease();
         assertEq(market.leaseParams(before).arbiter, arbiter, "before");
         assertEq(market.leaseParams(pending).arbiter, arbiter, "while pending");
@@ -658,9 +778,10 @@ contract Pause_Unit_Test is GovernanceUnitTest {
 
     function test_RevertWhen_Paused_RegisterProvider() public {
         pauseMarket();
+        bytes memory proof = keyProof(keyOf[keeper], keeper);
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(keeper);
-        market.registerProvider("", "", "", bytes32(0), keeper);
+        market.registerProvider("", "", "", bytes32(0), keeper, proof);
     }
 
     function test_RevertWhen_Paused_Stake() public {
@@ -738,15 +859,20 @@ contract Pause_Unit_Test is GovernanceUnitTest {
         assertEq(market.lease(leaseId).endsAt, block.timestamp + NOTICE);
     }
 
-    /// @dev Eviction ends a lease and frees its capacity: an exit, never blocked.
-    function test_Paused_EvictLease() public {
+    /// @dev A payment demand and the eviction it leads to end a lease and free its capacity: an exit,
+    /// never blocked.
+    function test_Paused_DemandPaymentAndEvictLease() public {
         uint256 leaseId = openDefaultLease();
         skip(2 hours);
         pauseMarket();
         vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        vm.prank(provider);
         market.evictLease(leaseId);
-        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Finalized));
-        assertEq(market.claimable(tenant, address(usdc)), uint256(PRICE) * 10 hours, "unsettled escrow refunded");
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted));
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+        assertEq(market.claimable(tenant, address(usdc)), uint256(PRICE) * 7 hours, "escrow that can no longer accrue");
     }
 
     function test_Paused_TerminateLease() public {
@@ -850,10 +976,14 @@ contract Pause_Unit_Test is GovernanceUnitTest {
         assertEq(market.offer(offerId).pricePerSecond, 2 * PRICE);
         assertTrue(market.offer(offerId).paused);
         vm.startPrank(tenant);
-        market.revokeSigner(signer);
-        market.authorizeSigner(signer, 1e6, uint40(block.timestamp + 1 days));
+        market.revokeSigner(signer, provider);
+        market.authorizeSigner(signer, provider, SIGNER_CAP + 1e6, uint40(block.timestamp + 1 days));
         vm.stopPrank();
-        assertEq(market.sessionSigner(tenant, signer).cap, 1e6);
+        assertEq(market.sessionSigner(tenant, signer, provider).cap, SIGNER_CAP + 1e6);
+        // A provider's consent to the parameters in force is upkeep too.
+        applyParams(defaultParams());
+        acceptParams(offerId);
+        assertEq(market.offer(offerId).paramsVersion, 2);
     }
 
     function test_Paused_CollectFees() public {

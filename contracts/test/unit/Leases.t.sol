@@ -149,10 +149,16 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
         );
     }
 
-    function test_OpenLease_RecordsTheParamsVersionInForce() public {
+    /// @dev A new lease gets the parameters version its offer's provider accepted: the one in force when
+    /// the offer was published, until the provider accepts a newer one.
+    function test_OpenLease_RecordsTheOffersAcceptedParamsVersion() public {
         Params memory p = defaultParams();
         p.bondBps = 10_000;
         applyParams(p);
+        uint256 unaccepted = openDefaultLease();
+        assertEq(market.lease(unaccepted).paramsVersion, 1, "in force, not accepted: the offer's version");
+        assertEq(market.lease(unaccepted).bond, uint256(PRICE) * NOTICE * 2, "the old version's rate");
+        acceptParams(offerId);
         uint256 leaseId = openDefaultLease();
         assertEq(market.lease(leaseId).paramsVersion, 2, "version");
         assertEq(market.lease(leaseId).bond, bondFor(PRICE, NOTICE), "bond at the version's rate");
@@ -853,96 +859,95 @@ contract TerminateLease_Unit_Test is LeasesUnitTest {
     }
 }
 
-/// @notice `evictLease`: the provider ends a lease not finalized (running, or ended and in its settlement
-/// window) whose tenant has not paid for the service older than `PAYMENT_GRACE` (one hour). A running lease
-/// ends now; an ended one keeps its end. No bond is slashed; the lease is finalized at once (refund, bond
-/// released, capacity freed, fee credited) and its deposit cut to what was settled, so receipts the provider
-/// held back are forfeit.
-contract EvictLease_Unit_Test is LeasesUnitTest {
+/// @notice Shared helpers of the payment-demand and eviction unit tests.
+abstract contract EvictionUnitTest is LeasesUnitTest {
     uint256 internal constant HOUR = uint256(PRICE) * 1 hours;
     uint256 internal constant GRACE = 1 hours;
+
+    function demand(uint256 leaseId) internal {
+        vm.prank(provider);
+        market.demandPayment(leaseId);
+    }
 
     function evict(uint256 leaseId) internal {
         vm.prank(provider);
         market.evictLease(leaseId);
     }
 
+    /// @dev Demands payment and waits out the grace: the provider may evict unless it is answered.
+    function demandAndWait(uint256 leaseId) internal {
+        demand(leaseId);
+        skip(GRACE);
+    }
+
+    function tenantReceipt(uint256 leaseId, uint256 cumulative) internal view returns (SignedReceipt memory) {
+        return signedReceiptBy(tenantKey, tenant, receipt(leaseId, cumulative));
+    }
+
     function expectNotInArrears(uint256 leaseId, uint256 settled, uint256 due) internal {
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotInArrears.selector, leaseId, settled, due));
     }
 
-    function test_EvictLease() public {
+    function expectNotOpen(uint256 leaseId, LeaseStatus status) internal {
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseLeaseNotOpen.selector, leaseId, status));
+    }
+
+    function assertDemand(uint256 leaseId, uint256 due, uint256 madeAt, uint256 remediesUntil) internal view {
+        PaymentDemand memory d = market.paymentDemand(leaseId);
+        assertEq(d.due, due, "demand: due");
+        assertEq(d.madeAt, madeAt, "demand: madeAt");
+        assertEq(d.remediesUntil, remediesUntil, "demand: remediesUntil");
+    }
+}
+
+/// @notice `demandPayment`: the provider demands payment of an open lease (running, or ended and not
+/// finalized) whose tenant has not paid for the service older than `PAYMENT_GRACE` (one hour). The demand is
+/// for what the terms let accrue until then; it moves no money and changes no lease, and a new demand
+/// replaces the last.
+contract DemandPayment_Unit_Test is EvictionUnitTest {
+    function test_DemandPayment() public {
         uint256 leaseId = openDefaultLease();
         skip(3 hours);
         settleAs(leaseId, HOUR); // one hour paid, two due (three ran, less the grace)
         Lease memory before = market.lease(leaseId);
         Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
-        uint256 claimableBefore = market.claimable(tenant, address(usdc));
+        uint256 tenantClaimable = market.claimable(tenant, address(usdc));
         uint256 providerClaimable = market.claimable(provider, address(usdc));
         uint256 marketBalance = usdc.balanceOf(address(market));
-        uint256 refund = DEPOSIT - HOUR;
+        assertDemand(leaseId, 0, 0, 0);
 
         vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, HOUR, 2 * HOUR);
-        vm.expectEmit(address(market));
-        emit LeaseFinalized(leaseId, refund, before.bond, feeOn(HOUR));
+        emit PaymentDemanded(leaseId, HOUR, 2 * HOUR, block.timestamp + GRACE);
         vm.recordLogs();
-        evict(leaseId);
-        assertEq(vm.getRecordedLogs().length, 2, "no slash");
+        demand(leaseId);
+        assertEq(vm.getRecordedLogs().length, 1, "one event");
 
-        uint96 bond = before.bond;
-        Lease memory expected = before;
-        expected.endsAt = uint32(block.timestamp);
-        expected.deposit = uint88(HOUR);
-        expected.bond = 0;
-        expected.status = LeaseStatus.Finalized;
-        assertLease(market.lease(leaseId), expected);
-        assertStake(
-            market.stakeOf(provider, address(usdc)),
-            Stake(stakeBefore.staked, stakeBefore.locked - bond, stakeBefore.thawing, stakeBefore.thawEndsAt)
-        );
-        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
-        assertEq(market.claimable(tenant, address(usdc)), claimableBefore + refund, "refund");
-        assertEq(market.claimable(provider, address(usdc)), providerClaimable, "no earnings beyond what was settled");
-        assertEq(market.feesOwed(address(usdc)), feeOn(HOUR), "fee on what was settled");
+        assertDemand(leaseId, 2 * HOUR, block.timestamp, 0);
+        assertLease(market.lease(leaseId), before);
+        assertStake(market.stakeOf(provider, address(usdc)), stakeBefore);
+        assertEq(market.offer(offerId).activeLeases, 1, "capacity held");
+        assertEq(market.claimable(tenant, address(usdc)), tenantClaimable, "tenant claimable");
+        assertEq(market.claimable(provider, address(usdc)), providerClaimable, "provider claimable");
         assertEq(usdc.balanceOf(address(market)), marketBalance, "no tokens move");
+        assertEq(
+            market.remediesDeadline(leaseId), market.settlementDeadline(leaseId), "remedies: the settlement deadline"
+        );
     }
 
-    function test_EvictLease_OneSecondPastTheGrace() public {
+    function test_DemandPayment_OneSecondPastTheGrace() public {
         uint256 leaseId = openDefaultLease();
         skip(GRACE + 1);
         vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 0, PRICE);
-        evict(leaseId);
-        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Finalized));
-    }
-
-    function test_EvictLease_AfterNotice() public {
-        uint256 leaseId = openDefaultLease();
-        skip(3 hours);
-        vm.prank(tenant);
-        market.closeLease(leaseId);
-        evict(leaseId);
-        assertEq(market.lease(leaseId).endsAt, block.timestamp, "ended now, before the notice ran out");
-        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT, "nothing was settled: all refunded");
-    }
-
-    function test_EvictLease_FreesCapacity() public {
-        uint256 id = publishOfferWith(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 1);
-        uint256 leaseId = openLease(tenant, id, DURATION, DEPOSIT);
-        skip(2 hours);
-        evict(leaseId);
-        assertEq(market.offer(id).activeLeases, 0);
-        uint256 next = openLease(tenant, id, DURATION, DEPOSIT);
-        assertEq(market.offer(id).activeLeases, 1, "the slot is taken again");
-        assertEq(uint8(market.lease(next).status), uint8(LeaseStatus.Open));
+        emit PaymentDemanded(leaseId, 0, PRICE, block.timestamp + GRACE);
+        demand(leaseId);
+        assertDemand(leaseId, PRICE, block.timestamp, 0);
     }
 
     function test_RevertWhen_WithinTheGrace() public {
         uint256 leaseId = openDefaultLease();
         skip(GRACE);
         expectNotInArrears(leaseId, 0, 0);
-        evict(leaseId);
+        demand(leaseId);
     }
 
     function test_RevertWhen_TenantIsCurrent() public {
@@ -950,11 +955,11 @@ contract EvictLease_Unit_Test is LeasesUnitTest {
         skip(3 hours);
         settleAs(leaseId, 2 * HOUR); // exactly what is due
         expectNotInArrears(leaseId, 2 * HOUR, 2 * HOUR);
-        evict(leaseId);
+        demand(leaseId);
         // One second later, one second more is due.
         skip(1);
-        evict(leaseId);
-        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Finalized));
+        demand(leaseId);
+        assertDemand(leaseId, 2 * HOUR + PRICE, block.timestamp, 0);
     }
 
     function test_RevertWhen_TenantPaidAhead() public {
@@ -962,7 +967,7 @@ contract EvictLease_Unit_Test is LeasesUnitTest {
         skip(3 hours);
         settleAs(leaseId, 3 * HOUR);
         expectNotInArrears(leaseId, 3 * HOUR, 2 * HOUR);
-        evict(leaseId);
+        demand(leaseId);
     }
 
     function test_RevertWhen_NotProvider() public {
@@ -970,135 +975,57 @@ contract EvictLease_Unit_Test is LeasesUnitTest {
         skip(2 hours);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, tenant));
         vm.prank(tenant);
-        market.evictLease(leaseId);
+        market.demandPayment(leaseId);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, keeper));
         vm.prank(keeper);
-        market.evictLease(leaseId);
+        market.demandPayment(leaseId);
     }
 
-    /// @dev A lease that ran its whole 10 hours with 3 settled, evicted 2 hours into its settlement window:
-    /// due is everything until the end (the grace has passed it), the lease keeps its end, and the rest of
-    /// the escrow goes back to the tenant at once instead of at the settlement deadline.
-    function test_EvictLease_Ended() public {
+    /// @dev A new demand replaces the last: its due and its time (so the grace starts again).
+    function test_DemandPayment_ReplacesTheLast() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        demand(leaseId);
+        assertDemand(leaseId, 2 * HOUR, block.timestamp, 0);
+        skip(30 minutes);
+        demand(leaseId);
+        assertDemand(leaseId, 2 * HOUR + HOUR / 2, block.timestamp, 0);
+    }
+
+    /// @dev A lease that ran its whole 10 hours with 3 settled, 2 hours into its settlement window: due is
+    /// everything until the end (the grace has passed it).
+    function test_DemandPayment_Ended() public {
         uint256 leaseId = openDefaultLease();
         skip(3 hours);
         settleAs(leaseId, 3 * HOUR);
-        uint256 endsAt = market.lease(leaseId).endsAt;
-        vm.warp(endsAt + 2 hours);
-        assertLt(block.timestamp, market.settlementDeadline(leaseId), "in the settlement window");
-        SignedReceipt memory held = signedReceipt(leaseId, DEPOSIT); // the rest, never settled
-        Lease memory before = market.lease(leaseId);
-        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
-        uint256 claimableBefore = market.claimable(tenant, address(usdc));
-        uint256 providerClaimable = market.claimable(provider, address(usdc));
-        uint256 feesBefore = market.feesOwed(address(usdc));
-        uint256 marketBalance = usdc.balanceOf(address(market));
-        uint256 refund = DEPOSIT - 3 * HOUR;
-
+        vm.warp(market.lease(leaseId).endsAt + 2 hours);
         vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 3 * HOUR, DEPOSIT);
-        vm.expectEmit(address(market));
-        emit LeaseFinalized(leaseId, refund, before.bond, feeOn(3 * HOUR));
-        vm.recordLogs();
-        evict(leaseId);
-        assertEq(vm.getRecordedLogs().length, 2, "no slash, no notice");
-
-        uint96 bond = before.bond;
-        Lease memory expected = before;
-        expected.endsAt = uint32(endsAt); // kept: it ended already
-        expected.deposit = uint88(3 * HOUR);
-        expected.bond = 0;
-        expected.status = LeaseStatus.Finalized;
-        assertLease(market.lease(leaseId), expected);
-        assertStake(
-            market.stakeOf(provider, address(usdc)),
-            Stake(stakeBefore.staked, stakeBefore.locked - bond, stakeBefore.thawing, stakeBefore.thawEndsAt)
-        );
-        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
-        assertEq(market.claimable(tenant, address(usdc)), claimableBefore + refund, "refund");
-        assertEq(market.claimable(provider, address(usdc)), providerClaimable, "no earnings beyond what was settled");
-        assertEq(market.feesOwed(address(usdc)), feesBefore + feeOn(3 * HOUR), "fee on what was settled");
-        assertEq(usdc.balanceOf(address(market)), marketBalance, "no tokens move");
-
-        // The receipt the provider held back is forfeit.
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IOpenleaseErrors.OpenleaseSettlementFailed.selector, leaseId, SettlementResult.EscrowExhausted
-            )
-        );
-        market.settle(held);
+        emit PaymentDemanded(leaseId, 3 * HOUR, DEPOSIT, block.timestamp + GRACE);
+        demand(leaseId);
     }
 
-    /// @dev One second before its end the lease still runs: eviction ends it now.
-    function test_EvictLease_LastSecond() public {
-        uint256 leaseId = openDefaultLease();
-        uint256 endsAt = market.lease(leaseId).endsAt;
-        vm.warp(endsAt - 1);
-        vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 0, 9 * HOUR - PRICE);
-        evict(leaseId);
-        assertEq(market.lease(leaseId).endsAt, endsAt - 1, "ended now");
-        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT, "nothing was settled: all refunded");
-    }
-
-    /// @dev At its end the lease has ended: eviction keeps the end (which is now).
-    function test_EvictLease_AtTheEnd() public {
-        uint256 leaseId = openDefaultLease();
-        uint256 endsAt = market.lease(leaseId).endsAt;
-        vm.warp(endsAt);
-        vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 0, DEPOSIT - HOUR);
-        evict(leaseId);
-        assertEq(market.lease(leaseId).endsAt, endsAt, "its end");
-        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT, "nothing was settled: all refunded");
-    }
-
-    /// @dev Notice at 3 hours ends the lease at 4; unpaid, it is evicted at 6 and keeps its end at 4: due is
-    /// the 4 hours it ran, not the 5 until the grace.
-    function test_EvictLease_EndedAfterNotice() public {
+    /// @dev Notice at 3 hours ends the lease at 4; at 6 the demand is for the 4 hours it ran, not the 5
+    /// until the grace.
+    function test_DemandPayment_EndedAfterNotice() public {
         uint256 leaseId = openDefaultLease();
         uint256 start = block.timestamp;
         skip(3 hours);
         vm.prank(tenant);
         market.closeLease(leaseId);
-        assertEq(market.lease(leaseId).endsAt, start + 4 hours, "notice");
         vm.warp(start + 6 hours);
-        uint96 bond = market.lease(leaseId).bond;
-
         vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 0, 4 * HOUR);
-        vm.expectEmit(address(market));
-        emit LeaseFinalized(leaseId, DEPOSIT, bond, 0);
-        evict(leaseId);
-        Lease memory l = market.lease(leaseId);
-        assertEq(l.endsAt, start + 4 hours, "kept its end");
-        assertEq(l.deposit, 0, "escrow cut to what was settled");
-        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT, "all refunded");
-        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+        emit PaymentDemanded(leaseId, 0, 4 * HOUR, block.timestamp + GRACE);
+        demand(leaseId);
     }
 
-    /// @dev A 10-hour lease funded for 2 stops running at 2 hours (its runway); unpaid, it is evicted at 5
-    /// and keeps `endsAt` (10 hours, after now). Due is what accrued until the run's end: 2 hours.
-    function test_EvictLease_RunwayEnded() public {
+    /// @dev A 10-hour lease funded for 2 stops running at 2 hours (its runway): at 5 the demand is for the
+    /// 2 hours it ran.
+    function test_DemandPayment_RunwayEnded() public {
         uint256 leaseId = openLease(tenant, offerId, DURATION, 2 * HOUR);
-        uint256 start = block.timestamp;
-        assertEq(market.leaseEnd(leaseId), start + 2 hours, "runway end");
-        vm.warp(start + 5 hours);
-        uint96 bond = market.lease(leaseId).bond;
-        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
-
+        vm.warp(block.timestamp + 5 hours);
         vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 0, 2 * HOUR);
-        vm.expectEmit(address(market));
-        emit LeaseFinalized(leaseId, 2 * HOUR, bond, 0);
-        evict(leaseId);
-        Lease memory l = market.lease(leaseId);
-        assertEq(l.endsAt, start + DURATION, "keeps endsAt");
-        assertEq(l.deposit, 0, "escrow cut to what was settled");
-        assertEq(uint8(l.status), uint8(LeaseStatus.Finalized), "finalized");
-        assertEq(market.stakeOf(provider, address(usdc)).locked, stakeBefore.locked - bond, "bond released");
-        assertEq(market.claimable(tenant, address(usdc)), 2 * HOUR, "all refunded");
-        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+        emit PaymentDemanded(leaseId, 0, 2 * HOUR, block.timestamp + GRACE);
+        demand(leaseId);
     }
 
     /// @dev An ended lease whose tenant paid for all of it is not in arrears, however long after its end:
@@ -1110,11 +1037,12 @@ contract EvictLease_Unit_Test is LeasesUnitTest {
         settleAs(leaseId, DEPOSIT);
         Lease memory l = market.lease(leaseId);
         expectNotInArrears(leaseId, DEPOSIT, DEPOSIT);
-        evict(leaseId);
+        demand(leaseId);
 
-        vm.warp(market.settlementDeadline(leaseId) - 1);
+        // The last moment a demand could still be answered inside the settlement window.
+        vm.warp(market.settlementDeadline(leaseId) - GRACE - 1);
         expectNotInArrears(leaseId, DEPOSIT, DEPOSIT);
-        evict(leaseId);
+        demand(leaseId);
         assertLease(market.lease(leaseId), l);
     }
 
@@ -1122,23 +1050,19 @@ contract EvictLease_Unit_Test is LeasesUnitTest {
     /// one second later.
     function test_RevertWhen_EndedAndCurrent_ThenOneSecondLate() public {
         uint256 leaseId = openDefaultLease();
-        uint256 endsAt = market.lease(leaseId).endsAt;
-        vm.warp(endsAt);
+        vm.warp(market.lease(leaseId).endsAt);
         settleAs(leaseId, 9 * HOUR);
         expectNotInArrears(leaseId, 9 * HOUR, 9 * HOUR);
-        evict(leaseId);
+        demand(leaseId);
 
         skip(1);
         vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 9 * HOUR, 9 * HOUR + PRICE);
-        evict(leaseId);
-        assertEq(market.lease(leaseId).endsAt, endsAt, "kept its end");
-        assertEq(market.claimable(tenant, address(usdc)), HOUR, "the unsettled hour refunded");
+        emit PaymentDemanded(leaseId, 9 * HOUR, 9 * HOUR + PRICE, block.timestamp + GRACE);
+        demand(leaseId);
     }
 
-    /// @notice A lease whose runway ran out (10 hours booked, 2 funded) and whose tenant settled every
-    /// unit of its escrow is not in arrears: seconds that never ran (and that no escrow could pay) are
-    /// not due, so its provider cannot cut its settlement window short by "evicting" it.
+    /// @notice A lease whose runway ran out (10 hours booked, 2 funded) and whose tenant settled every unit
+    /// of its escrow is not in arrears: seconds that never ran (and that no escrow could pay) are not due.
     function test_RevertWhen_RunwayEndedFullyPaid() public {
         uint256 leaseId = openLease(tenant, offerId, DURATION, 2 * HOUR);
         uint256 start = block.timestamp;
@@ -1147,73 +1071,497 @@ contract EvictLease_Unit_Test is LeasesUnitTest {
         assertEq(market.leaseEnd(leaseId), start + 2 hours, "the runway ended the lease");
         vm.warp(start + 4 hours);
         assertLt(block.timestamp, market.settlementDeadline(leaseId), "in the settlement window");
-
         expectNotInArrears(leaseId, 2 * HOUR, 2 * HOUR);
+        demand(leaseId);
+    }
+
+    /// @dev A tenant's open dispute does not stop a demand (nor, after it, an eviction).
+    function test_DemandPayment_WhileDisputeOpen() public {
+        uint256 leaseId = openDefaultLease();
+        vm.prank(tenant);
+        market.openDispute(leaseId, "ipfs://evidence");
+        skip(2 hours);
+        demand(leaseId);
+        assertDemand(leaseId, HOUR, block.timestamp, 0);
+    }
+
+    function test_RevertWhen_Finalized() public {
+        uint256 leaseId = finalizedLease();
+        expectNotOpen(leaseId, LeaseStatus.Finalized);
+        demand(leaseId);
+    }
+
+    function test_RevertWhen_Evicted() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        demandAndWait(leaseId);
+        evict(leaseId);
+        expectNotOpen(leaseId, LeaseStatus.Evicted);
+        demand(leaseId);
+    }
+
+    function test_RevertWhen_UnknownLease() public {
+        expectUnknownLease(4);
+        demand(4);
+    }
+}
+
+/// @notice `evictLease`: the provider ends an open lease whose payment demand went unanswered for
+/// `PAYMENT_GRACE`. A running lease ends now; an ended one keeps its end. The tenant pays the hold charge
+/// (`PAYMENT_GRACE` of the price, within what the terms let accrue) as a settlement; the escrow no receipt
+/// can claim any more is refunded at once; the offer's capacity is freed. No bond is slashed, and the lease
+/// is NOT finalized: its bond stays locked, and its tenant's remedies stay open, until the settlement
+/// deadline it had before the eviction (`remediesDeadline`), and its provider may still settle receipts for
+/// the service delivered until the eviction.
+contract EvictLease_Unit_Test is EvictionUnitTest {
+    function test_EvictLease() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 start = block.timestamp;
+        skip(3 hours);
+        settleAs(leaseId, HOUR); // one hour paid, two due
+        demandAndWait(leaseId);
+        Lease memory before = market.lease(leaseId);
+        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
+        uint256 tenantClaimable = market.claimable(tenant, address(usdc));
+        uint256 providerClaimable = market.claimable(provider, address(usdc));
+        uint256 feesBefore = market.feesOwed(address(usdc));
+        uint256 marketBalance = usdc.balanceOf(address(market));
+        uint256 remediesUntil = market.settlementDeadline(leaseId);
+        assertEq(remediesUntil, start + DURATION + 1 days, "the deadline it had");
+        uint256 refund = DEPOSIT - 4 * HOUR; // what no receipt can claim once it ends now, four hours in
+        uint256 holdFee = feeOn(2 * HOUR) - feeOn(HOUR);
+
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, block.timestamp, HOUR, 2 * HOUR, refund, remediesUntil);
+        vm.recordLogs();
+        evict(leaseId);
+        assertEq(vm.getRecordedLogs().length, 1, "no slash, not finalized");
+
+        Lease memory expected = before;
+        expected.endsAt = uint32(block.timestamp);
+        expected.deposit = uint88(4 * HOUR);
+        expected.settled = uint88(2 * HOUR);
+        expected.status = LeaseStatus.Evicted;
+        assertLease(market.lease(leaseId), expected);
+        assertStake(market.stakeOf(provider, address(usdc)), stakeBefore); // the bond stays locked
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+        assertEq(market.claimable(tenant, address(usdc)), tenantClaimable + refund, "unclaimable escrow refunded");
+        assertEq(
+            market.claimable(provider, address(usdc)), providerClaimable + HOUR - holdFee, "the hold charge, less fee"
+        );
+        assertEq(market.feesOwed(address(usdc)), feesBefore, "fees stay in the lease until it is finalized");
+        assertEq(usdc.balanceOf(address(market)), marketBalance, "no tokens move");
+        assertDemand(leaseId, 2 * HOUR, block.timestamp - GRACE, remediesUntil);
+        assertEq(market.remediesDeadline(leaseId), remediesUntil, "remedies keep the deadline it had");
+        assertEq(market.settlementDeadline(leaseId), block.timestamp + 1 days, "settlement: from the new end");
+    }
+
+    function test_EvictLease_OneSecondPastTheGrace() public {
+        uint256 leaseId = openDefaultLease();
+        skip(GRACE + 1);
+        demandAndWait(leaseId);
+        uint256 remediesUntil = market.settlementDeadline(leaseId);
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, block.timestamp, HOUR, HOUR, DEPOSIT - (2 * GRACE + 1) * PRICE, remediesUntil);
+        evict(leaseId);
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted));
+    }
+
+    function test_RevertWhen_NoDemand() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNoPaymentDemand.selector, leaseId, GRACE));
         evict(leaseId);
     }
 
-    function test_RevertWhen_EndedAndDisputeOpen() public {
+    /// @dev The demand must wait `PAYMENT_GRACE` for its answer: not a second less.
+    function test_RevertWhen_DemandTooRecent() public {
         uint256 leaseId = openDefaultLease();
-        uint256 endsAt = market.lease(leaseId).endsAt;
-        vm.warp(endsAt + 2 hours);
-        vm.prank(tenant);
-        market.openDispute(leaseId, "ipfs://evidence");
+        skip(3 hours);
+        demand(leaseId);
+        uint256 evictableAt = block.timestamp + GRACE;
         vm.expectRevert(
-            abi.encodeWithSelector(
-                IOpenleaseErrors.OpenleaseDisputeOpen.selector, leaseId, market.dispute(leaseId).deadline
-            )
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNoPaymentDemand.selector, leaseId, evictableAt)
+        );
+        evict(leaseId);
+        vm.warp(evictableAt - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNoPaymentDemand.selector, leaseId, evictableAt)
+        );
+        evict(leaseId);
+        vm.warp(evictableAt);
+        evict(leaseId);
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted));
+    }
+
+    /// @dev A new demand restarts the grace.
+    function test_RevertWhen_DemandReplacedTooRecent() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        demand(leaseId);
+        skip(GRACE);
+        demand(leaseId);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNoPaymentDemand.selector, leaseId, block.timestamp + GRACE)
         );
         evict(leaseId);
     }
 
-    /// @dev An ended lease's eviction still belongs to its provider alone.
+    /// @dev The tenant answers by settling its own newest receipt: the settled total reaches what was due.
+    function test_RevertWhen_DemandAnsweredByTheTenantsOwnReceipt() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        demand(leaseId);
+        skip(10 minutes);
+        uint256 paid = market.settle(tenantReceipt(leaseId, 2 * HOUR));
+        assertEq(paid, 2 * HOUR, "exactly what was due");
+        skip(GRACE);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseDemandAnswered.selector, leaseId, 2 * HOUR, 2 * HOUR)
+        );
+        evict(leaseId);
+    }
+
+    /// @dev Any settlement that brings the settled total to what was due answers the demand, whoever settles it.
+    function test_RevertWhen_DemandAnsweredByAnySettlement() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        SignedReceipt memory r = signedReceipt(leaseId, 3 * HOUR);
+        demand(leaseId);
+        vm.prank(keeper);
+        market.settle(r);
+        skip(GRACE);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseDemandAnswered.selector, leaseId, 3 * HOUR, 2 * HOUR)
+        );
+        evict(leaseId);
+    }
+
+    /// @dev A partial answer is no answer: the settled total must reach what was due.
+    function test_EvictLease_PartialAnswer() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        demand(leaseId);
+        market.settle(tenantReceipt(leaseId, 2 * HOUR - 1));
+        skip(GRACE);
+        evict(leaseId);
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted));
+        assertEq(market.lease(leaseId).settled, 3 * HOUR - 1, "the partial payment and the hold charge");
+    }
+
+    function test_EvictLease_AfterNotice() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 start = block.timestamp;
+        skip(2 hours);
+        demand(leaseId);
+        skip(30 minutes);
+        vm.prank(tenant);
+        market.closeLease(leaseId);
+        assertEq(market.lease(leaseId).endsAt, start + 3.5 hours, "notice");
+        skip(30 minutes);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).endsAt, block.timestamp, "ended now, before the notice ran out");
+        assertEq(market.lease(leaseId).settled, HOUR, "the hold charge");
+        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT - 3 * HOUR, "what can no longer accrue refunded");
+    }
+
+    function test_EvictLease_FreesCapacity() public {
+        uint256 id = publishOfferWith(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 1);
+        uint256 leaseId = openLease(tenant, id, DURATION, DEPOSIT);
+        uint96 bond = market.lease(leaseId).bond;
+        skip(2 hours);
+        demandAndWait(leaseId);
+        evict(leaseId);
+        assertEq(market.offer(id).activeLeases, 0, "freed at once");
+        uint256 next = openLease(tenant, id, DURATION, DEPOSIT);
+        assertEq(market.offer(id).activeLeases, 1, "the slot is taken again");
+        assertEq(uint8(market.lease(next).status), uint8(LeaseStatus.Open));
+        assertEq(market.stakeOf(provider, address(usdc)).locked, 2 * bond, "the evicted lease's bond stays locked");
+    }
+
+    function test_RevertWhen_NotProvider() public {
+        uint256 leaseId = openDefaultLease();
+        skip(2 hours);
+        demandAndWait(leaseId);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, tenant));
+        vm.prank(tenant);
+        market.evictLease(leaseId);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, keeper));
+        vm.prank(keeper);
+        market.evictLease(leaseId);
+    }
+
+    /// @dev A lease that ran its whole 10 hours with 3 settled, evicted 3 hours into its settlement window:
+    /// it keeps its end, nothing is refunded early (all of its escrow accrued), and the receipt the provider
+    /// held back is not forfeit: delivered service stays payable until the settlement deadline.
+    function test_EvictLease_Ended() public {
+        uint256 leaseId = openDefaultLease();
+        skip(3 hours);
+        settleAs(leaseId, 3 * HOUR);
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt + 2 hours);
+        SignedReceipt memory held = signedReceipt(leaseId, DEPOSIT); // the rest, never settled
+        demandAndWait(leaseId);
+        assertLt(block.timestamp, market.settlementDeadline(leaseId), "in the settlement window");
+        Lease memory before = market.lease(leaseId);
+        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
+        uint256 tenantClaimable = market.claimable(tenant, address(usdc));
+        uint256 providerClaimable = market.claimable(provider, address(usdc));
+        uint256 remediesUntil = endsAt + 1 days;
+        assertEq(market.settlementDeadline(leaseId), remediesUntil);
+
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, endsAt, HOUR, 4 * HOUR, 0, remediesUntil);
+        vm.recordLogs();
+        evict(leaseId);
+        assertEq(vm.getRecordedLogs().length, 1, "no slash, no notice");
+
+        Lease memory expected = before;
+        expected.settled = uint88(4 * HOUR);
+        expected.status = LeaseStatus.Evicted;
+        assertLease(market.lease(leaseId), expected);
+        assertStake(market.stakeOf(provider, address(usdc)), stakeBefore);
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+        assertEq(market.claimable(tenant, address(usdc)), tenantClaimable, "all of the escrow accrued");
+        assertEq(
+            market.claimable(provider, address(usdc)),
+            providerClaimable + HOUR - (feeOn(4 * HOUR) - feeOn(3 * HOUR)),
+            "the hold charge"
+        );
+
+        // The receipt the provider held back still pays the service it delivered.
+        assertEq(market.settle(held), DEPOSIT - 4 * HOUR, "the rest of the ten hours");
+        vm.warp(remediesUntil);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, 0, before.bond, feeOn(DEPOSIT));
+        market.finalizeLease(leaseId);
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity not freed twice");
+    }
+
+    /// @dev One second before its end the lease still runs: eviction ends it now.
+    function test_EvictLease_LastSecond() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt - 1 - GRACE);
+        demandAndWait(leaseId);
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, endsAt - 1, HOUR, HOUR, PRICE, endsAt + 1 days);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).endsAt, endsAt - 1, "ended now");
+        assertEq(market.claimable(tenant, address(usdc)), PRICE, "the last second refunded");
+    }
+
+    /// @dev At its end the lease has ended: eviction keeps the end (which is now).
+    function test_EvictLease_AtTheEnd() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt - GRACE);
+        demandAndWait(leaseId);
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, endsAt, HOUR, HOUR, 0, endsAt + 1 days);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).endsAt, endsAt, "its end");
+        assertEq(market.claimable(tenant, address(usdc)), 0, "all of the escrow accrued");
+    }
+
+    /// @dev Notice at 3 hours ends the lease at 4; unpaid, it is evicted at 7 and keeps its end at 4.
+    function test_EvictLease_EndedAfterNotice() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 start = block.timestamp;
+        skip(3 hours);
+        vm.prank(tenant);
+        market.closeLease(leaseId);
+        vm.warp(start + 6 hours);
+        demandAndWait(leaseId);
+        uint96 bond = market.lease(leaseId).bond;
+
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, start + 4 hours, HOUR, HOUR, DEPOSIT - 4 * HOUR, start + 4 hours + 1 days);
+        evict(leaseId);
+        Lease memory l = market.lease(leaseId);
+        assertEq(l.endsAt, start + 4 hours, "kept its end");
+        assertEq(l.deposit, 4 * HOUR, "escrow cut to what accrued");
+        assertEq(market.claimable(tenant, address(usdc)), DEPOSIT - 4 * HOUR, "the rest refunded at once");
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+
+        vm.warp(start + 4 hours + 1 days);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, 3 * HOUR, bond, feeOn(HOUR));
+        market.finalizeLease(leaseId);
+    }
+
+    /// @dev A 10-hour lease funded for 2 stops running at 2 hours (its runway); unpaid, it is evicted at 6
+    /// and keeps `endsAt` (10 hours, after now): its escrow is what accrued.
+    function test_EvictLease_RunwayEnded() public {
+        uint256 leaseId = openLease(tenant, offerId, DURATION, 2 * HOUR);
+        uint256 start = block.timestamp;
+        assertEq(market.leaseEnd(leaseId), start + 2 hours, "runway end");
+        vm.warp(start + 5 hours);
+        demandAndWait(leaseId);
+        uint96 bond = market.lease(leaseId).bond;
+        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
+
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, start + DURATION, HOUR, HOUR, 0, start + 2 hours + 1 days);
+        evict(leaseId);
+        Lease memory l = market.lease(leaseId);
+        assertEq(l.endsAt, start + DURATION, "keeps endsAt");
+        assertEq(l.deposit, 2 * HOUR, "all of it accrued");
+        assertEq(uint8(l.status), uint8(LeaseStatus.Evicted), "evicted");
+        assertEq(market.stakeOf(provider, address(usdc)).locked, stakeBefore.locked, "bond still locked");
+        assertEq(market.claimable(tenant, address(usdc)), 0, "nothing to refund yet");
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity freed");
+
+        vm.warp(start + 2 hours + 1 days);
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, HOUR, bond, feeOn(HOUR));
+        market.finalizeLease(leaseId);
+        assertEq(market.claimable(tenant, address(usdc)), HOUR, "the unsettled hour refunded");
+    }
+
+    /// @dev The hold charge never takes the settled total past what the terms let accrue: a tenant half an
+    /// hour short at the end pays that half hour, not a whole hour.
+    function test_EvictLease_HoldChargeCappedByWhatAccrued() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt);
+        settleAs(leaseId, DEPOSIT - HOUR / 2);
+        vm.warp(endsAt + 2 hours);
+        demandAndWait(leaseId);
+        uint256 providerClaimable = market.claimable(provider, address(usdc));
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, endsAt, HOUR / 2, DEPOSIT, 0, endsAt + 1 days);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).settled, DEPOSIT, "settled up to what accrued");
+        assertEq(
+            market.claimable(provider, address(usdc)),
+            providerClaimable + HOUR / 2 - (feeOn(DEPOSIT) - feeOn(DEPOSIT - HOUR / 2)),
+            "half an hour"
+        );
+    }
+
+    /// @dev Ended with 9 hours settled, a second late: the demand is for one second, the hold charge (an
+    /// hour, what is left to accrue) is settled.
+    function test_EvictLease_EndedAndOneSecondLate() public {
+        uint256 leaseId = openDefaultLease();
+        uint256 endsAt = market.lease(leaseId).endsAt;
+        vm.warp(endsAt);
+        settleAs(leaseId, 9 * HOUR);
+        skip(1);
+        demandAndWait(leaseId);
+        vm.expectEmit(address(market));
+        emit LeaseEvicted(leaseId, endsAt, HOUR, DEPOSIT, 0, endsAt + 1 days);
+        evict(leaseId);
+        assertEq(market.lease(leaseId).endsAt, endsAt, "kept its end");
+    }
+
+    /// @dev A tenant's open dispute does not stall the eviction; the dispute stays open.
+    function test_EvictLease_WhileDisputeOpen() public {
+        uint256 leaseId = openDefaultLease();
+        vm.prank(tenant);
+        market.openDispute(leaseId, "ipfs://evidence");
+        skip(2 hours);
+        demandAndWait(leaseId);
+        evict(leaseId);
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted));
+        assertEq(uint8(market.dispute(leaseId).status), uint8(DisputeStatus.Open), "the dispute stands");
+    }
+
+    function test_EvictLease_EndedAndDisputeOpen() public {
+        uint256 leaseId = openDefaultLease();
+        vm.warp(market.lease(leaseId).endsAt + 2 hours);
+        vm.prank(tenant);
+        market.openDispute(leaseId, "ipfs://evidence");
+        demandAndWait(leaseId);
+        evict(leaseId);
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted));
+    }
+
+    /// @dev An ended lease's demand and eviction still belong to its provider alone.
     function test_RevertWhen_EndedAndNotProvider() public {
         uint256 leaseId = openDefaultLease();
         vm.warp(market.lease(leaseId).endsAt + 2 hours);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, tenant));
         vm.prank(tenant);
+        market.demandPayment(leaseId);
+        demandAndWait(leaseId);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, tenant));
+        vm.prank(tenant);
         market.evictLease(leaseId);
     }
 
-    /// @dev After its settlement deadline an unpaid lease can be finalized by anyone; until it is, its
-    /// provider may evict it instead, with the same refund.
-    function test_EvictLease_AfterTheSettlementDeadline() public {
+    /// @dev Eviction keeps the tenant's remedies until the settlement deadline the lease had: finalizing
+    /// waits for it (not for the earlier deadline the eviction's end gives), then releases the bond once
+    /// and leaves the capacity the eviction freed alone.
+    function test_EvictLease_FinalizedAtTheDeadlineItHad() public {
         uint256 leaseId = openDefaultLease();
-        vm.warp(market.settlementDeadline(leaseId));
+        skip(2 hours);
+        demandAndWait(leaseId);
+        uint256 remediesUntil = market.settlementDeadline(leaseId);
         uint96 bond = market.lease(leaseId).bond;
-        vm.expectEmit(address(market));
-        emit LeaseEvicted(leaseId, 0, DEPOSIT);
-        vm.expectEmit(address(market));
-        emit LeaseFinalized(leaseId, DEPOSIT, bond, 0);
+        Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
         evict(leaseId);
+        uint256 newDeadline = market.settlementDeadline(leaseId);
+        assertLt(newDeadline, remediesUntil, "the eviction's end gives an earlier deadline");
+
+        vm.warp(newDeadline);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseSettlementWindowOpen.selector, leaseId, remediesUntil)
+        );
+        market.finalizeLease(leaseId);
+        vm.warp(remediesUntil - 1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOpenleaseErrors.OpenleaseSettlementWindowOpen.selector, leaseId, remediesUntil)
+        );
+        market.finalizeLease(leaseId);
+
+        vm.warp(remediesUntil);
+        uint256 settled = market.lease(leaseId).settled;
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(leaseId, market.lease(leaseId).deposit - settled, bond, feeOn(settled));
+        vm.prank(keeper);
+        market.finalizeLease(leaseId);
+        assertEq(market.stakeOf(provider, address(usdc)).locked, stakeBefore.locked - bond, "bond released");
+        assertEq(market.offer(offerId).activeLeases, 0, "capacity not freed twice");
         expectLeaseFinalized(leaseId);
         market.finalizeLease(leaseId);
+        assertEq(market.stakeOf(provider, address(usdc)).locked, stakeBefore.locked - bond, "released once");
+    }
+
+    /// @dev A demand must leave the tenant its whole grace inside the settlement window (nothing can
+    /// be settled after it, so nothing could answer), and an eviction must come before the window
+    /// closes: after it the lease is only to be finalized, its escrow refunded in full.
+    function test_EvictLease_AfterTheSettlementDeadline() public {
+        uint256 a = openDefaultLease();
+        uint256 b = openDefaultLease();
+        uint256 deadline = market.settlementDeadline(a);
+        vm.warp(deadline - GRACE - 1);
+        demand(a);
+        vm.warp(deadline - GRACE);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseTooLateToDemand.selector, b, deadline));
+        demand(b);
+
+        vm.warp(deadline);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseTooLateToDemand.selector, a, deadline));
+        evict(a);
+        uint96 bond = market.lease(a).bond;
+        vm.expectEmit(address(market));
+        emit LeaseFinalized(a, DEPOSIT, bond, 0);
+        market.finalizeLease(a);
     }
 
     function test_RevertWhen_Finalized() public {
         uint256 leaseId = finalizedLease();
-        expectLeaseFinalized(leaseId);
-        evict(leaseId);
-    }
-
-    function test_RevertWhen_DisputeOpen() public {
-        uint256 leaseId = openDefaultLease();
-        vm.prank(tenant);
-        market.openDispute(leaseId, "ipfs://evidence");
-        skip(2 hours);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IOpenleaseErrors.OpenleaseDisputeOpen.selector, leaseId, market.dispute(leaseId).deadline
-            )
-        );
+        expectNotOpen(leaseId, LeaseStatus.Finalized);
         evict(leaseId);
     }
 
     function test_RevertWhen_AlreadyEvicted() public {
         uint256 leaseId = openDefaultLease();
         skip(2 hours);
+        demandAndWait(leaseId);
         evict(leaseId);
-        expectLeaseFinalized(leaseId);
+        expectNotOpen(leaseId, LeaseStatus.Evicted);
         evict(leaseId);
     }
 

@@ -20,6 +20,7 @@ abstract contract OffersUnitTest is BaseTest, IOpenleaseEvents {
         assertEq(actual.maxDuration, expected.maxDuration, "maxDuration");
         assertEq(actual.noticePeriod, expected.noticePeriod, "noticePeriod");
         assertEq(actual.paused, expected.paused, "paused");
+        assertEq(actual.paramsVersion, expected.paramsVersion, "paramsVersion");
     }
 
     function expectInvalidTerms(uint64 price, uint32 minD, uint32 maxD, uint32 notice, uint16 capacity) internal {
@@ -49,7 +50,7 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
     function test_PublishOffer() public {
         uint256 countBefore = market.offerCount();
         vm.expectEmit(address(market));
-        emit OfferPublished(countBefore + 1, provider, address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10);
+        emit OfferPublished(countBefore + 1, provider, address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10, 1);
         vm.prank(provider);
         uint256 id = market.publishOffer(address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10);
 
@@ -66,7 +67,8 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
                 minDuration: 2 hours,
                 maxDuration: 7 days,
                 noticePeriod: 90 minutes,
-                paused: false
+                paused: false,
+                paramsVersion: 1
             })
         );
     }
@@ -170,7 +172,8 @@ contract UpdateOffer_Unit_Test is OffersUnitTest {
                 minDuration: 2 hours,
                 maxDuration: 10 days,
                 noticePeriod: 2 hours,
-                paused: before.paused
+                paused: before.paused,
+                paramsVersion: before.paramsVersion
             })
         );
         assertEq(market.offerCount(), 1, "no new offer");
@@ -382,14 +385,26 @@ contract OfferTermsHash_Unit_Test is OffersUnitTest {
         assertEq(market.offerTermsHash(offerId), before);
     }
 
-    function test_OfferTermsHash_FollowsTheParamsVersionInForce() public {
+    /// @dev The hash commits to the version the offer's provider accepted: a version coming into force
+    /// changes nothing until the provider accepts it.
+    function test_OfferTermsHash_FollowsTheAcceptedParamsVersion() public {
         bytes32 before = market.offerTermsHash(offerId);
         vm.prank(admin);
         (, uint256 effectiveAt) = market.scheduleParams(defaultParams());
         assertEq(market.offerTermsHash(offerId), before, "a pending version changes nothing");
         vm.warp(effectiveAt);
+        assertEq(market.offerTermsHash(offerId), before, "nor one in force the provider did not accept");
+        acceptParams(offerId);
         // Even identical parameters: a new version is a new commitment.
         assertEq(market.offerTermsHash(offerId), expected(offerId, PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 2));
+    }
+
+    /// @dev An offer published while a version is in force commits to it at once.
+    function test_OfferTermsHash_NewOfferCommitsToTheVersionInForce() public {
+        applyParams(defaultParams());
+        uint256 id = publish(PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        assertEq(market.offer(id).paramsVersion, 2, "the version in force");
+        assertEq(market.offerTermsHash(id), expected(id, PRICE, MIN_DURATION, MAX_DURATION, NOTICE, 2));
     }
 
     function test_RevertWhen_UnknownOffer() public {

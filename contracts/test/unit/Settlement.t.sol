@@ -38,7 +38,7 @@ abstract contract SettlementTest is BaseTest {
 
     function snap(uint256 id, address who) internal view returns (Snapshot memory s) {
         s.lease = market.lease(id);
-        s.signerState = market.sessionSigner(tenant, who);
+        s.signerState = market.sessionSigner(tenant, who, provider);
         s.providerClaimable = market.claimable(provider, address(usdc));
         s.tenantClaimable = market.claimable(tenant, address(usdc));
         s.fees = market.feesOwed(address(usdc));
@@ -101,7 +101,7 @@ abstract contract SettlementTest is BaseTest {
 
     function authorize(address who, uint96 cap, uint256 expiresAt) internal {
         vm.prank(tenant);
-        market.authorizeSigner(who, cap, uint40(expiresAt));
+        market.authorizeSigner(who, provider, cap, uint40(expiresAt));
     }
 
     /// @dev The EIP-712 digest of a receipt, computed from the specification alone.
@@ -228,17 +228,54 @@ contract Settle_Test is SettlementTest {
         // Nothing more has accrued in this block.
         settleFails(r, leaseId, SettlementResult.NotYetAccrued);
 
-        // An hour later the same receipt settles the rest.
+        // A receipt pays for service until its period's end, never later: an hour later the same
+        // receipt still pays nothing more...
         skip(1 hours);
+        settleFails(r, leaseId, SettlementResult.NotYetAccrued);
+
+        // ...while a newer receipt for the same total, whose period ends now, settles the rest.
+        SignedReceipt memory newer = signedReceipt(leaseId, cumulative);
         before = snap(leaseId, signer);
         expectLeaseSettled(leaseId, signer, cumulative, cumulative - HOUR);
-        paid = market.settle(r);
+        paid = market.settle(newer);
         assertEq(paid, cumulative - HOUR, "the rest");
         assertSettled(before, snap(leaseId, signer), paid, true);
         assertEq(market.lease(leaseId).settled, cumulative, "settled");
 
-        // And then it is spent.
+        // And then both are spent.
+        settleFails(newer, leaseId, SettlementResult.AlreadySettled);
         settleFails(r, leaseId, SettlementResult.AlreadySettled);
+    }
+
+    /// @dev A receipt pays at most what the terms let accrue until its `periodEnd`, however late it is
+    /// settled: a receipt dated an hour into the lease, settled five hours in, pays one hour.
+    function test_Settle_CappedByAccrualUntilPeriodEnd() public {
+        skip(1 hours);
+        SignedReceipt memory r = signedReceipt(leaseId, 5 * HOUR);
+        skip(4 hours);
+        Snapshot memory before = snap(leaseId, signer);
+        expectLeaseSettled(leaseId, signer, 5 * HOUR, HOUR);
+        uint256 paid = market.settle(r);
+        assertEq(paid, HOUR, "what accrued until the period's end");
+        assertSettled(before, snap(leaseId, signer), paid, true);
+
+        // The same rule for the tenant's own receipts.
+        ServiceReceipt memory own = receipt(leaseId, 5 * HOUR);
+        own.periodEnd = uint64(t0 + 2 hours);
+        before = snap(leaseId, tenant);
+        uint256 tenantPaid = market.settle(signedReceiptBy(tenantKey, tenant, own));
+        assertEq(tenantPaid, HOUR, "the second hour");
+        assertSettled(before, snap(leaseId, tenant), tenantPaid, false);
+    }
+
+    /// @dev A receipt whose period ends before the lease started pays nothing.
+    function test_RevertWhen_Settle_PeriodEndBeforeStart() public {
+        skip(1 hours);
+        ServiceReceipt memory rec = receipt(leaseId, HOUR);
+        rec.periodEnd = uint64(t0 - 1);
+        settleFails(signedReceiptBy(signerKey, signer, rec), leaseId, SettlementResult.NotYetAccrued);
+        rec.periodEnd = uint64(t0);
+        settleFails(signedReceiptBy(signerKey, signer, rec), leaseId, SettlementResult.NotYetAccrued);
     }
 
     function test_RevertWhen_Settle_NothingAccruedYet() public {
@@ -297,7 +334,7 @@ contract Settle_Test is SettlementTest {
         uint256 paid = market.settle(r);
         assertEq(paid, cap, "paid exactly up to the cap");
         assertSettled(before, snap(leaseId, capped), paid, true);
-        assertEq(market.sessionSigner(tenant, capped).spent, cap, "cap spent");
+        assertEq(market.sessionSigner(tenant, capped, provider).spent, cap, "cap spent");
 
         settleFails(r, leaseId, SettlementResult.SignerCapReached);
 
@@ -308,7 +345,7 @@ contract Settle_Test is SettlementTest {
         paid = market.settle(r);
         assertEq(paid, HOUR - cap, "the rest");
         assertSettled(before, snap(leaseId, capped), paid, true);
-        assertEq(market.sessionSigner(tenant, capped).spent, HOUR, "spent");
+        assertEq(market.sessionSigner(tenant, capped, provider).spent, HOUR, "spent");
     }
 
     function test_Settle_SignerCapSpansLeases() public {
@@ -330,15 +367,29 @@ contract Settle_Test is SettlementTest {
         );
     }
 
-    /// @dev Re-authorizing keeps `spent`, so lowering a signer's cap below what it already spent is
-    /// possible. Its receipts must then fail as `SignerCapReached`, not with an arithmetic panic.
+    /// @dev A cap never decreases: lowering it (below what was spent, or at all) would void receipts
+    /// for service already delivered. Re-authorizing with the same or a higher cap works and keeps
+    /// `spent`; a signer that reached its cap fails as `SignerCapReached`.
     function test_RevertWhen_Settle_CapLoweredBelowSpent() public {
         skip(1 hours);
         market.settle(signedReceipt(leaseId, HOUR));
-        authorize(signer, uint96(HOUR / 2), block.timestamp + 1 days);
-        skip(1 hours);
-
-        settleFails(signedReceipt(leaseId, 2 * HOUR), leaseId, SettlementResult.SignerCapReached);
+        vm.prank(tenant);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseCapDecrease.selector, signer, provider, SIGNER_CAP, HOUR / 2
+            )
+        );
+        market.authorizeSigner(signer, provider, uint96(HOUR / 2), uint40(block.timestamp + 1 days));
+        authorize(signer, SIGNER_CAP, block.timestamp + 1 days);
+        assertEq(market.sessionSigner(tenant, signer, provider).spent, HOUR, "spent kept");
+        (address small, uint256 smallKey) = makeAddrAndKey("small-cap");
+        authorize(small, uint96(HOUR), block.timestamp + 1 days);
+        uint256 other = openDefaultLease();
+        skip(2 hours);
+        market.settle(signedReceiptBy(smallKey, small, receipt(other, HOUR)));
+        settleFails(
+            signedReceiptBy(smallKey, small, receipt(other, 2 * HOUR)), other, SettlementResult.SignerCapReached
+        );
     }
 
     // ─── Unknown lease and closed window ────────────────────────────────────────────────────
@@ -400,17 +451,40 @@ contract Settle_Test is SettlementTest {
         settleFails(signedReceipt(leaseId, HOUR), leaseId, SettlementResult.SettlementWindowClosed);
     }
 
-    /// @dev Eviction finalizes the lease at once and cuts its deposit to what was settled: a receipt the
-    /// provider held back can never be settled afterwards, even within the lease's settlement window.
-    function test_RevertWhen_Settle_LeaseEvicted() public {
+    /// @dev Eviction ends the lease now and settles the hold charge (`PAYMENT_GRACE` of the price), but
+    /// does not finalize it: a receipt for service delivered until the eviction can still be settled
+    /// within the settlement window, up to what accrued until the eviction; nothing after it accrues.
+    function test_Settle_LeaseEvicted_DeliveredServiceStillPays() public {
         skip(3 hours);
         SignedReceipt memory held = signedReceipt(leaseId, 3 * HOUR);
         vm.prank(provider);
+        market.demandPayment(leaseId);
+        skip(1 hours);
+        SignedReceipt memory last = signedReceipt(leaseId, 4 * HOUR);
+        vm.prank(provider);
         market.evictLease(leaseId);
-        assertLt(block.timestamp, market.lease(leaseId).endsAt + market.params().settlementWindow, "window open");
+        uint256 evictedAt = block.timestamp;
+        assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted), "evicted");
+        assertEq(market.lease(leaseId).endsAt, evictedAt, "ended now");
+        assertEq(market.lease(leaseId).settled, HOUR, "the hold charge: one hour of the price");
+        assertEq(market.lease(leaseId).deposit, 4 * HOUR, "deposit cut to what accrued until the eviction");
+        assertLt(block.timestamp, market.settlementDeadline(leaseId), "window open");
 
-        settleFails(held, leaseId, SettlementResult.EscrowExhausted);
-        assertEq(market.lease(leaseId).settled, 0, "nothing settled");
+        // The held receipt pays the service it covers beyond what the hold charge already settled.
+        Snapshot memory before = snap(leaseId, signer);
+        expectLeaseSettled(leaseId, signer, 3 * HOUR, 2 * HOUR);
+        uint256 paid = market.settle(held);
+        assertEq(paid, 2 * HOUR, "three hours delivered, one already settled");
+        assertSettled(before, snap(leaseId, signer), paid, true);
+
+        // The newest pays the rest, until the eviction.
+        skip(2 hours);
+        paid = market.settle(last);
+        assertEq(paid, HOUR, "the fourth hour");
+        assertEq(market.lease(leaseId).settled, 4 * HOUR, "all service until the eviction");
+
+        // Nothing accrues after the eviction, however late a receipt's period ends.
+        settleFails(signedReceipt(leaseId, 6 * HOUR), leaseId, SettlementResult.EscrowExhausted);
     }
 
     // ─── After the lease ended ──────────────────────────────────────────────────────────────
@@ -464,8 +538,12 @@ contract Settle_Test is SettlementTest {
 
         assertEq(paid, cumulative, "paid in full");
         assertSettled(before, snap(id, tenant), paid, false);
-        assertEq(abi.encode(market.sessionSigner(tenant, tenant)), abi.encode(SessionSigner(0, 0, 0)), "no record");
-        assertEq(market.sessionSigner(tenant, signer).spent, 0, "session signer untouched");
+        assertEq(
+            abi.encode(market.sessionSigner(tenant, tenant, provider)),
+            abi.encode(SessionSigner(0, 0, 0, false)),
+            "no record"
+        );
+        assertEq(market.sessionSigner(tenant, signer, provider).spent, 0, "session signer untouched");
     }
 
     function test_RevertWhen_Settle_TenantSignatureInvalid() public {
@@ -501,6 +579,22 @@ contract Settle_Test is SettlementTest {
         settleFails(r, leaseId, SettlementResult.SignerExpired);
     }
 
+    /// @dev Expiry voids receipts for service after it, not receipts for service before it: those
+    /// stay payable, whenever they are settled within the lease's settlement window.
+    function test_Settle_AfterSignerExpiry_ReceiptForEarlierService() public {
+        (address shortLived, uint256 shortLivedKey) = makeAddrAndKey("shortLived");
+        uint256 expiresAt = block.timestamp + 2 hours;
+        authorize(shortLived, SIGNER_CAP, expiresAt);
+        vm.warp(expiresAt - 1);
+        SignedReceipt memory r = signedReceiptBy(shortLivedKey, shortLived, receipt(leaseId, HOUR));
+        vm.warp(expiresAt + 5 hours);
+        Snapshot memory before = snap(leaseId, shortLived);
+        expectLeaseSettled(leaseId, shortLived, HOUR, HOUR);
+        uint256 paid = market.settle(r);
+        assertEq(paid, HOUR, "paid");
+        assertSettled(before, snap(leaseId, shortLived), paid, true);
+    }
+
     function test_Settle_LastSecondBeforeSignerExpiry() public {
         (address shortLived, uint256 shortLivedKey) = makeAddrAndKey("shortLived");
         uint256 expiresAt = block.timestamp + 2 hours;
@@ -512,12 +606,46 @@ contract Settle_Test is SettlementTest {
         assertSettled(before, snap(leaseId, shortLived), paid, true);
     }
 
+    /// @dev Revocation voids receipts for service from the revocation on...
     function test_RevertWhen_Settle_SignerRevoked() public {
         skip(1 hours);
-        SignedReceipt memory r = signedReceipt(leaseId, HOUR); // signed before the revocation
         vm.prank(tenant);
-        market.revokeSigner(signer);
-        settleFails(r, leaseId, SettlementResult.SignerRevoked);
+        market.revokeSigner(signer, provider);
+        // A period ending at the revocation is not before it.
+        settleFails(signedReceipt(leaseId, HOUR), leaseId, SettlementResult.SignerRevoked);
+        skip(1 hours);
+        settleFails(signedReceipt(leaseId, 2 * HOUR), leaseId, SettlementResult.SignerRevoked);
+    }
+
+    /// @dev ...but not receipts for service delivered before it: the tenant cannot repudiate them.
+    function test_Settle_SignerRevoked_ReceiptForEarlierServicePays() public {
+        skip(1 hours);
+        SignedReceipt memory r = signedReceipt(leaseId, HOUR); // for the hour before the revocation
+        skip(1);
+        vm.prank(tenant);
+        market.revokeSigner(signer, provider);
+        skip(3 hours);
+        Snapshot memory before = snap(leaseId, signer);
+        expectLeaseSettled(leaseId, signer, HOUR, HOUR);
+        uint256 paid = market.settle(r);
+        assertEq(paid, HOUR, "paid");
+        assertSettled(before, snap(leaseId, signer), paid, true);
+    }
+
+    /// @dev An authorization is for one provider: for a lease of another, the signer is not authorized.
+    function test_RevertWhen_Settle_SignerAuthorizedForAnotherProvider() public {
+        address otherProvider = makeAddr("otherProvider");
+        registerAndStake(otherProvider, address(usdc), PROVIDER_STAKE);
+        uint256 otherOffer = publishOffer(otherProvider, address(usdc), PRICE);
+        uint256 id = openLease(tenant, otherOffer, 10 hours, 10 * HOUR);
+        skip(1 hours);
+        settleFails(signedReceipt(id, HOUR), id, SettlementResult.SignerNotAuthorized);
+
+        vm.prank(tenant);
+        market.authorizeSigner(signer, otherProvider, 2e6, uint40(block.timestamp + 1 days));
+        assertEq(market.settle(signedReceipt(id, HOUR)), 2e6, "its own cap for the other provider");
+        assertEq(market.sessionSigner(tenant, signer, otherProvider).spent, 2e6, "spent for the other provider");
+        assertEq(market.sessionSigner(tenant, signer, provider).spent, 0, "not from this provider's cap");
     }
 
     // ─── Signatures ─────────────────────────────────────────────────────────────────────────
@@ -810,7 +938,7 @@ contract SettleBatch_Test is SettlementTest {
         market.settle(signedReceipt(leaseId, market.lease(leaseId).deposit)); // lease A: escrow exhausted
         market.settle(signedReceiptBy(cappedKey, capped, receipt(d, 1))); // `capped` spent its cap
         vm.prank(tenant);
-        market.revokeSigner(revoked);
+        market.revokeSigner(revoked, provider);
         vm.warp(market.settlementDeadline(shortLease));
         fresh = openDefaultLease(); // nothing accrued yet
     }
@@ -864,9 +992,9 @@ contract SettleBatch_Test is SettlementTest {
             leasesBefore,
             "skipped leases"
         );
-        assertEq(market.sessionSigner(tenant, capped).spent, 1, "capped spent");
-        assertEq(market.sessionSigner(tenant, shortLived).spent, 0, "short-lived spent");
-        assertEq(market.sessionSigner(tenant, revoked).spent, 0, "revoked spent");
+        assertEq(market.sessionSigner(tenant, capped, provider).spent, 1, "capped spent");
+        assertEq(market.sessionSigner(tenant, shortLived, provider).spent, 0, "short-lived spent");
+        assertEq(market.sessionSigner(tenant, revoked, provider).spent, 0, "revoked spent");
         Snapshot memory afterwards = snap(d, capped);
         assertEq(afterwards.providerClaimable, before.providerClaimable + (10e6 - 1) - feeOf(1, 10e6 - 1), "provider");
         assertEq(feeOf(1, 10e6 - 1), feeOn(10e6), "the fee on the total: the first unit paid none");
@@ -874,17 +1002,21 @@ contract SettleBatch_Test is SettlementTest {
         assertEq(afterwards.marketBalance, before.marketBalance, "market balance");
     }
 
-    /// @dev A signer whose cap was lowered below what it spent is a bad item like any other: the
-    /// batch skips it and settles the rest.
+    /// @dev A signer that used up its cap is a bad item like any other: the batch skips it and
+    /// settles the rest.
     function test_SettleBatch_SkipsSignerWithCapBelowSpent() public {
         uint256 other = openDefaultLease();
+        (address small, uint256 smallKey) = makeAddrAndKey("small-cap");
+        authorize(small, uint96(HOUR), block.timestamp + 1 days);
         skip(1 hours);
-        market.settle(signedReceipt(leaseId, HOUR));
-        authorize(signer, uint96(HOUR / 2), block.timestamp + 1 days);
+        market.settle(signedReceiptBy(smallKey, small, receipt(leaseId, HOUR)));
         skip(1 hours);
 
         SettlementResult[] memory results = market.settleBatch(
-            batchOf(signedReceipt(leaseId, 2 * HOUR), signedReceiptBy(tenantKey, tenant, receipt(other, HOUR)))
+            batchOf(
+                signedReceiptBy(smallKey, small, receipt(leaseId, 2 * HOUR)),
+                signedReceiptBy(tenantKey, tenant, receipt(other, HOUR))
+            )
         );
 
         SettlementResult[] memory expected = new SettlementResult[](2);

@@ -46,7 +46,8 @@ contract RegisterProvider_Unit_Test is StakingUnitTest {
         string memory endpoint = "https://p2.example";
         string memory region = "us-east";
         bytes32 attrs = keccak256("cpu:epyc");
-        address key = makeAddr("attestationKey");
+        (address key, uint256 keyPk) = makeAddrAndKey("attestationKey");
+        bytes memory proof = keyProof(keyPk, p);
         ProviderProfile memory before = market.providerProfile(p);
         assertFalse(before.registered);
         assertEq(before.attestationKey, address(0));
@@ -55,7 +56,7 @@ contract RegisterProvider_Unit_Test is StakingUnitTest {
         vm.expectEmit(address(market));
         emit ProviderRegistered(p, uri, endpoint, region, attrs, key);
         vm.prank(p);
-        market.registerProvider(uri, endpoint, region, attrs, key);
+        market.registerProvider(uri, endpoint, region, attrs, key, proof);
 
         ProviderProfile memory afterP = market.providerProfile(p);
         assertTrue(afterP.registered);
@@ -66,18 +67,21 @@ contract RegisterProvider_Unit_Test is StakingUnitTest {
     }
 
     function test_RegisterProvider_EmptyProfile() public {
-        address p = makeAddr("emptyProvider");
+        (address p, uint256 pk) = makeAddrAndKey("emptyProvider");
+        bytes memory proof = keyProof(pk, p);
         vm.prank(p);
-        market.registerProvider("", "", "", bytes32(0), p);
+        market.registerProvider("", "", "", bytes32(0), p, proof);
         ProviderProfile memory profile = market.providerProfile(p);
         assertTrue(profile.registered);
         assertEq(profile.profileHash, profileHash("", "", "", bytes32(0)));
     }
 
     function test_RevertWhen_AlreadyRegistered() public {
+        // Even with a proven key: the key fixed at registration cannot be replaced by registering again.
+        bytes memory proof = keyProof(keyOf[keeper], provider);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseProviderAlreadyRegistered.selector, provider));
         vm.prank(provider);
-        market.registerProvider("ipfs://other", "https://other", "us-west", bytes32(uint256(1)), keeper);
+        market.registerProvider("ipfs://other", "https://other", "us-west", bytes32(uint256(1)), keeper, proof);
         // The attestation key fixed at registration stays.
         assertEq(market.providerProfile(provider).attestationKey, provider, "key unchanged");
     }
@@ -87,16 +91,33 @@ contract RegisterProvider_Unit_Test is StakingUnitTest {
         address p = makeAddr("newProvider");
         vm.expectRevert(IOpenleaseErrors.OpenleaseZeroAddress.selector);
         vm.prank(p);
-        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0), address(0));
+        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0), address(0), "");
+        assertFalse(market.providerProfile(p).registered);
+    }
+
+    /// @dev A key that did not sign `AttestationKey(provider)` under this market's domain is refused.
+    function test_RevertWhen_AttestationKeyUnproven() public {
+        (address p, uint256 pk) = makeAddrAndKey("newProvider");
+        address key = makeAddr("attestationKey");
+        // Signed by the provider, not by the key it names.
+        bytes memory proof = keyProof(pk, p);
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseAttestationKeyUnproven.selector, p, key));
+        vm.prank(p);
+        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0), key, proof);
+        // And no proof at all.
+        vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseAttestationKeyUnproven.selector, p, p));
+        vm.prank(p);
+        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0), p, "");
         assertFalse(market.providerProfile(p).registered);
     }
 
     function test_RevertWhen_Paused() public {
         pauseMarket();
-        address p = makeAddr("newProvider");
+        (address p, uint256 pk) = makeAddrAndKey("newProvider");
+        bytes memory proof = keyProof(pk, p);
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(p);
-        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0), p);
+        market.registerProvider("ipfs://p2", "https://p2.example", "us-east", bytes32(0), p, proof);
     }
 }
 
@@ -230,8 +251,7 @@ contract Stake_Unit_Test is StakingUnitTest {
 
     function test_RevertWhen_AmountAboveUint96() public {
         address p = makeAddr("bigProvider");
-        vm.prank(p);
-        market.registerProvider("", "", "", bytes32(0), p);
+        registerProvider(p, p, keyOf[p]);
         uint256 amount = uint256(type(uint96).max) + 1;
         vm.expectRevert(
             abi.encodeWithSelector(IOpenleaseErrors.OpenleaseAmountTooLarge.selector, amount, type(uint96).max)
@@ -254,8 +274,7 @@ contract Stake_Unit_Test is StakingUnitTest {
 
     function test_RevertWhen_InsufficientAllowance() public {
         address p = makeAddr("unapprovedProvider");
-        vm.prank(p);
-        market.registerProvider("", "", "", bytes32(0), p);
+        registerProvider(p, p, keyOf[p]);
         usdc.mint(p, 1e6); // no approval
         vm.expectRevert(
             abi.encodeWithSelector(IERC20Errors.ERC20InsufficientAllowance.selector, address(market), 0, 1e6)

@@ -24,7 +24,7 @@ use alloy::{
 use clap::Parser;
 use eyre::{WrapErr, bail, eyre};
 use openlease_client::{
-    Client, LeaseRequest, OfferTerms, ProviderDetails, ReceiptVerifier, SettlementResult, TxPolicy, terms,
+    Client, LeaseRequest, OfferTerms, ProviderDetails, ReceiptVerifier, SettlementResult, SignerGrant, TxPolicy, terms,
 };
 use openlease_client::{
     select::{self, Candidate, Preferences},
@@ -209,15 +209,12 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
         let endpoint = format!("http://127.0.0.1:{}", ports[index - 1]);
         let client = Client::connect(&rpc, keys[index].clone(), manifest.clone()).await?.with_tx_policy(TX_POLICY);
         client
-            .register_provider(
-                &ProviderDetails {
-                    metadata_uri: format!("ipfs://openlease-devnet/{name}"),
-                    endpoint: endpoint.clone(),
-                    region: region.into(),
-                    attributes_hash: keccak256(format!("gpu:a100;vcpu:32;region:{region}")),
-                },
-                client.address(),
-            )
+            .register_provider(&ProviderDetails {
+                metadata_uri: format!("ipfs://openlease-devnet/{name}"),
+                endpoint: endpoint.clone(),
+                region: region.into(),
+                attributes_hash: keccak256(format!("gpu:a100;vcpu:32;region:{region}")),
+            })
             .await?;
         client.send(client.token(usdc).mint(client.address(), U256::from(100_000 * USDC))).await?;
         client.stake(usdc, U256::from(10_000 * USDC)).await?;
@@ -233,22 +230,21 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
         providers.push(DevnetProvider { name, price, offer, endpoint, client, verifiers: Vec::new() });
     }
 
-    // Both tenants' services sign receipts with one session signer.
+    // Both tenants' services sign receipts with one session signer, authorized for each provider
+    // on its own (with its own cap) in the transaction that opens the lease.
     let session = keys[6].clone();
     let mut tenants = Vec::new();
     for index in [4, 5] {
         let tenant = Client::connect(&rpc, keys[index].clone(), manifest.clone()).await?.with_tx_policy(TX_POLICY);
         tenant.send(tenant.token(usdc).mint(tenant.address(), U256::from(100_000 * USDC))).await?;
-        let expiry = tenant.now().await? + 30 * 86_400;
-        tenant.authorize_signer(session.address(), U256::from(5_000 * USDC), expiry).await?;
         tenants.push(tenant);
     }
     // MockUSDC has EIP-2612, so the SDK pays every deposit by permit: no approval transaction.
     let mut leases = Vec::new();
     for (tenant, provider) in [(0, 0), (0, 1), (1, 2)] {
-        leases.push(open_lease(&tenants[tenant], &providers[provider]).await?);
+        leases.push(open_lease(&tenants[tenant], &providers[provider], session.address()).await?);
     }
-    let disputed = open_lease(&tenants[0], &providers[2]).await?;
+    let disputed = open_lease(&tenants[0], &providers[2], session.address()).await?;
     tenants[0].open_dispute(disputed.id, "ipfs://openlease-devnet/evidence/latency-sla").await?;
     leases.push(disputed);
 
@@ -258,7 +254,8 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
         let at = match provider.verifiers.iter().position(|(tenant, _)| *tenant == lease.tenant) {
             Some(at) => at,
             None => {
-                let terms = provider.client.session_signer(lease.tenant, session.address()).await?;
+                let terms =
+                    provider.client.session_signer(lease.tenant, session.address(), provider.client.address()).await?;
                 let verifier = ReceiptVerifier::new(provider.client.receipt_domain(), session.address(), terms);
                 provider.verifiers.push((lease.tenant, verifier));
                 provider.verifiers.len() - 1
@@ -561,9 +558,15 @@ fn spawn_indexer(binary: &Path, anvil: &AnvilInstance, args: &DevnetArgs) -> eyr
         .wrap_err_with(|| format!("cannot start the indexer {}", binary.display()))
 }
 
-async fn open_lease(tenant: &Client<DynProvider>, provider: &DevnetProvider) -> eyre::Result<LiveLease> {
+async fn open_lease(
+    tenant: &Client<DynProvider>,
+    provider: &DevnetProvider,
+    session: Address,
+) -> eyre::Result<LiveLease> {
     let quote = tenant.offer_quote(provider.offer).await?;
-    let request = LeaseRequest::new(&quote, 7 * 86_400, U256::from(50 * USDC));
+    let grant =
+        SignerGrant { signer: session, cap: U256::from(5_000 * USDC), expires_at: tenant.now().await? + 30 * 86_400 };
+    let request = LeaseRequest::new(&quote, 7 * 86_400, U256::from(50 * USDC)).authorizing(grant);
     let opening = tenant.open_lease(request).await?;
     let lease = tenant.lease(opening.lease_id).await?;
     Ok(LiveLease {

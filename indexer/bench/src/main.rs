@@ -19,8 +19,9 @@ use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
     rpc::types::{Filter, TransactionRequest},
+    signers::SignerSync,
     signers::local::PrivateKeySigner,
-    sol_types::{SolCall, SolEventInterface},
+    sol_types::{SolCall, SolEventInterface, SolStruct},
 };
 use clap::Parser;
 use eyre::{WrapErr, bail, ensure};
@@ -236,6 +237,9 @@ struct Fill {
     signers: Vec<ReceiptSigner>,
     /// Each lease's tenant (an index into `keys`) and last cumulative amount.
     leases: Vec<(usize, u128)>,
+    /// The end of the service period every receipt attests: the first lease's end (the others end
+    /// no earlier), so a receipt pays what accrued until it is settled.
+    period_end: u64,
     wanted: u16,
     relayer_nonce: u64,
 }
@@ -265,6 +269,7 @@ impl Fill {
             keys,
             signers,
             leases: Vec::new(),
+            period_end: 0,
             wanted: args.leases,
             relayer_nonce,
         })
@@ -284,8 +289,16 @@ impl Fill {
             self.confirm(*token.approve(self.manifest.market(), U256::MAX).from(from).send().await?.tx_hash()).await?;
         }
         let m = self.market.clone();
-        let register =
-            m.registerProvider("ipfs://bench".into(), "https://bench".into(), "eu-west".into(), B256::ZERO, provider);
+        // The provider's own key attests its usage, and proves it.
+        let proof = attestation_key_proof(&self.manifest, &self.keys[PROVIDER], provider)?;
+        let register = m.registerProvider(
+            "ipfs://bench".into(),
+            "https://bench".into(),
+            "eu-west".into(),
+            B256::ZERO,
+            provider,
+            proof,
+        );
         self.confirm(*register.from(provider).send().await?.tx_hash()).await?;
         self.confirm(*m.stake(self.usdc, U256::from(1_000_000 * USDC)).from(provider).send().await?.tx_hash()).await?;
         let offer = m.publishOffer(self.usdc, PRICE_PER_SECOND, 60, 30 * 86_400, 3_600, self.wanted);
@@ -297,6 +310,7 @@ impl Fill {
             self.confirm(*call.from(self.account(tenant)).send().await?.tx_hash()).await?;
             self.leases.push((tenant, 0));
         }
+        self.period_end = m.lease(U256::from(1)).call().await?.endsAt.into();
         // Let the leases accrue: a receipt pays at most what the terms let accrue so far.
         self.provider.anvil_increase_time(3_600).await?;
         self.provider.evm_mine(None).await?;
@@ -341,7 +355,12 @@ impl Fill {
                                     .map(|&(lease, tenant, cumulative)| {
                                         let digest = keccak256(cumulative.to_be_bytes());
                                         self.signers[tenant]
-                                            .sign_usage(U256::from(lease + 1), U256::from(cumulative), digest, 0)
+                                            .sign_usage(
+                                                U256::from(lease + 1),
+                                                U256::from(cumulative),
+                                                digest,
+                                                self.period_end,
+                                            )
                                             .expect("signing")
                                     })
                                     .collect();
@@ -424,6 +443,26 @@ impl Fill {
         }
         Ok(hashes.len() as u64)
     }
+}
+
+alloy::sol! {
+    /// What an attestation key signs to prove it is held (`registerProvider`'s `keyProof`).
+    struct AttestationKey {
+        address provider;
+    }
+}
+
+/// `registerProvider`'s `keyProof`: `key`'s signature of `AttestationKey(provider)` under the
+/// market's EIP-712 domain.
+fn attestation_key_proof(manifest: &Manifest, key: &PrivateKeySigner, provider: Address) -> eyre::Result<Bytes> {
+    let domain = alloy::sol_types::eip712_domain! {
+        name: "Openlease",
+        version: "1",
+        chain_id: manifest.chain_id,
+        verifying_contract: manifest.market(),
+    };
+    let digest = AttestationKey { provider }.eip712_signing_hash(&domain);
+    Ok(Bytes::from(key.sign_hash_sync(&digest)?.as_bytes().to_vec()))
 }
 
 /// The limit: every market log in one `eth_getLogs`, each decoded into the bindings' enum.

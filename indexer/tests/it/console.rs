@@ -31,7 +31,7 @@ use openlease_indexer::{
 };
 use serde_json::{Value, json};
 
-use crate::util::{Db, Market, fresh_db, get_json, ingestor, test_config};
+use crate::util::{Db, Market, fresh_db, get_json, ingestor, key_proof, test_config};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -52,14 +52,16 @@ const TENANT_B: usize = 5;
 
 /// The leases opened here, in order, and what makes the providers' reputations differ: P1's
 /// lease is paid in full, P2's a quarter; both are finalized. P3's and P4's stay open, partly
-/// settled (P4's is settled again while the market page watches).
+/// settled (P4's is settled again while the market page watches); P3 demands payment of its lease,
+/// which stands unanswered.
 const L1: u64 = 1;
 const L2: u64 = 2;
 const L3: u64 = 3;
 const L4: u64 = 4;
 
 /// Builds the market the pages show: four providers in three regions with offers, two leases
-/// finalized (one fully paid, one a quarter paid), two open and settled in part.
+/// finalized (one fully paid, one a quarter paid), two open and settled in part, one of them under
+/// a payment demand.
 async fn build_market(market: &Market) {
     let m = &market.market;
     let usdc = market.usdc;
@@ -67,10 +69,12 @@ async fn build_market(market: &Market) {
     let token = MockStablecoin::new(usdc, market.provider.clone());
     market.must(None, token.mint(p4, U256::from(100_000 * USDC)).from(p4), "mint for P4").await;
     market.must(None, token.approve(market.manifest.market(), U256::MAX).from(p4), "approve for P4").await;
+    let proof = key_proof(&market.manifest, &market.key(P4), p4);
     market
         .must(
             None,
-            m.registerProvider("ipfs://p4".into(), "https://p4".into(), "eu-west".into(), B256::ZERO, p4).from(p4),
+            m.registerProvider("ipfs://p4".into(), "https://p4".into(), "eu-west".into(), B256::ZERO, p4, proof)
+                .from(p4),
             "register P4",
         )
         .await;
@@ -107,6 +111,9 @@ async fn build_market(market: &Market) {
     market.must(None, m.finalizeLease(U256::from(L2)).from(market.account(TENANT_B)), "finalize L2").await;
     settle(L3, 7_000 * 15_000).await;
     settle(L4, 7_000 * 8_000).await;
+    // Two hours on, L3's tenant has not paid for what ran an hour ago: P3 demands it.
+    advance(7_200).await;
+    market.must(None, m.demandPayment(U256::from(L3)).from(market.account(3)), "P3 demands payment of L3").await;
 }
 
 /// A free port on the loopback interface (free when asked: chromedriver takes it at once).
@@ -388,13 +395,27 @@ async fn console_in_a_browser() {
     browser.assert_clean("market", &stats["block"]).await;
     assert_eq!(browser.client.title().await.unwrap(), "Market · Openlease");
     let s = &stats["data"];
-    for field in ["providers", "offers", "open_leases", "finalized_leases", "settlements", "open_disputes"] {
+    for field in [
+        "providers",
+        "offers",
+        "open_leases",
+        "unanswered_demands",
+        "evicted_leases",
+        "finalized_leases",
+        "settlements",
+        "open_disputes",
+    ] {
         let shown = browser.text(&format!("#counts [data-field={field}]")).await;
         assert_eq!(shown, s[field].to_string(), "market: the `{field}` count");
     }
     assert_eq!(
         (s["providers"].as_u64(), s["open_leases"].as_u64(), s["finalized_leases"].as_u64()),
         (Some(4), Some(2), Some(2))
+    );
+    assert_eq!(
+        (s["unanswered_demands"].as_u64(), s["evicted_leases"].as_u64()),
+        (Some(1), Some(0)),
+        "L3's demand stands unanswered"
     );
     let tokens = s["tokens"].as_object().unwrap();
     assert!(!tokens.is_empty(), "{s}");
@@ -509,7 +530,16 @@ async fn console_in_a_browser() {
         assert_eq!(raw_units(&text, decimals).0, amount(&l[field]), "lease: {field} ({text:?})");
     }
     assert!(amount(&l["settled"]) > 0, "the lease was settled in part: {l}");
-    assert!(browser.text("#status").await.starts_with(l["status"].as_str().unwrap()), "lease: status");
+    let status = browser.text("#status").await;
+    assert!(status.starts_with(l["status"].as_str().unwrap()), "lease: status {status:?}");
+    // The demand stands unanswered: the phase says so, and when the provider may evict.
+    assert_eq!(l["phase"], "payment demanded", "{l}");
+    assert_eq!(l["demand_answered"], false, "{l}");
+    assert!(status.contains("payment demanded, evictable at"), "lease: status {status:?}");
+    let due = browser.text("#demand-due").await;
+    assert_eq!(raw_units(&due, decimals).0, amount(&l["demand_due"]), "lease: demand due ({due:?})");
+    assert!(amount(&l["demand_due"]) > amount(&l["settled"]), "the demand is for more than was settled: {l}");
+    assert!(browser.text("#demand-answer").await.starts_with("unanswered; evictable at"), "lease: the answer");
     let delivered = browser.text("#delivered").await;
     let bps = l["delivered_bps"].as_u64().expect("something accrued");
     assert!(delivered.starts_with(&bps_text(bps)), "lease: delivered {delivered:?}, the API's {bps} bps");

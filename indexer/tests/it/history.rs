@@ -1,4 +1,5 @@
-//! A provider's record against a small market built by hand on anvil: the outcome counters, what
+//! A provider's record against a small market built by hand on anvil: the outcome counters (payment
+//! demands and evictions among them), what
 //! tenants paid against what accrued, the decayed sums and reputation v2, slashes, each lease's
 //! `delivered_bps`, the windows of `/v1/providers/{a}` and `/v1/providers/{a}/history`. Every
 //! block timestamp is set by the test, and every expected figure is worked out here from the
@@ -38,7 +39,7 @@ const B: u64 = 2; // P1, runs its term, half paid
 const C: u64 = 3; // P1, closed early by its tenant
 const D: u64 = 4; // P1, failed over to P2's offer (lease E)
 const F: u64 = 5; // P1, terminated by P1: its bond is slashed
-const I: u64 = 6; // P2, evicted by P2 for leaving service unpaid
+const I: u64 = 6; // P2, evicted by P2 for leaving a payment demand unanswered
 const E: u64 = 7; // P2, D's failover, runs its term, fully paid
 const G: u64 = 8; // P1, opened 15 days later, finalized 5 days after that
 
@@ -113,6 +114,7 @@ struct Figures {
     closed_early: u64,
     terminated: u64,
     failed_over: u64,
+    demands: u64,
     evicted: u64,
     slashes: u64,
     slashed: u128,
@@ -130,6 +132,7 @@ impl Figures {
             closed_early: self.closed_early + o.closed_early,
             terminated: self.terminated + o.terminated,
             failed_over: self.failed_over + o.failed_over,
+            demands: self.demands + o.demands,
             evicted: self.evicted + o.evicted,
             slashes: self.slashes + o.slashes,
             slashed: self.slashed + o.slashed,
@@ -148,6 +151,7 @@ impl Figures {
             ("leases_closed_early", json!(self.closed_early)),
             ("leases_terminated", json!(self.terminated)),
             ("leases_failed_over", json!(self.failed_over)),
+            ("payment_demands", json!(self.demands)),
             ("leases_evicted", json!(self.evicted)),
             ("disputes_won", json!(0)),
             ("disputes_lost", json!(0)),
@@ -247,7 +251,7 @@ async fn hand_computed(db: Db, name: &str) {
     market.must(at(20), open(OFFER_1, 14_400, 14_400 * PRICE_1), "open C").await;
     market.must(at(30), open(OFFER_1, 14_400, 14_400 * PRICE_1), "open D").await;
     market.must(at(40), open(OFFER_1, 7_200, 7_200 * PRICE_1), "open F").await;
-    market.must(at(50), open(OFFER_2, 7_200, 7_200 * PRICE_2), "open I").await;
+    market.must(at(50), open(OFFER_2, 14_400, 14_400 * PRICE_2), "open I").await;
     // P1 ends F at once, 300 s in: the bond is slashed; the tenant pays for the 300 s.
     market.must(at(340), m.terminateLease(lease(F)).from(p1), "terminate F").await;
     let settle = async |id: u64, cumulative: u128, seconds: u64, what: &str| {
@@ -271,14 +275,20 @@ async fn hand_computed(db: Db, name: &str) {
     settle(D, 1_200 * PRICE_1, 1_300, "settle D").await;
     settle(B, 1_800 * PRICE_1, 1_810, "settle B (half)").await;
     settle(A, 3_600 * PRICE_1, 3_600, "settle A").await;
+    // An hour past the 300 s paid, I is in arrears: P2 demands what ran until an hour ago (350 s)
+    // at +4,000; the tenant may evict from +7,600.
+    market.must(at(4_000), m.demandPayment(lease(I)).from(p2), "demand payment of I").await;
     settle(C, 4_200 * PRICE_1, 4_220, "settle C").await;
-    // An hour past the 300 s paid, I is in arrears: P2 evicts it (and finalizes it) at +4,250.
-    market.must(at(4_250), m.evictLease(lease(I)).from(p2), "evict I").await;
     settle(E, 3_600 * PRICE_2, 4_830, "settle E").await;
-    // Every settlement window has closed by +8,430 (D and E: +4,830 + 1 h).
+    // Unanswered: P2 evicts I at +7,600, while it runs. It stops then (7,550 s ran), the tenant
+    // pays an hour for the capacity it held (settled: 3,900 s), the escrow past the stop is
+    // refunded; the bond stays locked until the deadline I had: its end (+14,450) plus the window.
+    market.must(at(7_600), m.evictLease(lease(I)).from(p2), "evict I").await;
+    // Every settlement window but I's has closed by +8,430 (D and E: +4,830 + 1 h).
     for (i, id) in [F, A, B, C, D, E].into_iter().enumerate() {
         market.must(at(8_500 + 10 * i as u64), m.finalizeLease(lease(id)).from(tenant), "finalize").await;
     }
+    market.must(at(18_100), m.finalizeLease(lease(I)).from(tenant), "finalize I").await;
     assert_eq!(market.now().await / DAY, day, "the first part stays within its day");
 
     // The mirror of the first part, served.
@@ -297,8 +307,8 @@ async fn hand_computed(db: Db, name: &str) {
     let c = Finished { paid: 4_200 * PRICE_1, accruable: 4_200 * PRICE_1, at: t0 + 8_530 };
     // D accrued until the failover: 1,200 s.
     let d = Finished { paid: 1_200 * PRICE_1, accruable: 1_200 * PRICE_1, at: t0 + 8_540 };
-    // An eviction counts what was paid as what accrued.
-    let i = Finished { paid: 300 * PRICE_2, accruable: 300 * PRICE_2, at: t0 + 4_250 };
+    // An eviction counts what was paid (the hold charge included) as what accrued.
+    let i = Finished { paid: 3_900 * PRICE_2, accruable: 3_900 * PRICE_2, at: t0 + 18_100 };
     let e = Finished { paid: 3_600 * PRICE_2, accruable: 3_600 * PRICE_2, at: t0 + 8_550 };
     let sum = |leases: &[Finished]| -> (u128, u128) {
         (leases.iter().map(|l| l.paid).sum(), leases.iter().map(|l| l.accruable).sum())
@@ -313,6 +323,7 @@ async fn hand_computed(db: Db, name: &str) {
         closed_early: 1,
         terminated: 1,
         failed_over: 1,
+        demands: 0,
         evicted: 0,
         slashes: 1,
         slashed: bond_1,
@@ -325,6 +336,7 @@ async fn hand_computed(db: Db, name: &str) {
     let p2_day_0 = Figures {
         opened: 2,
         completed: 1,
+        demands: 1,
         evicted: 1,
         earned: earned(i.paid) + earned(e.paid),
         paid: p2_paid,
@@ -335,8 +347,8 @@ async fn hand_computed(db: Db, name: &str) {
 
     let (status, body) = get_json(&base, &format!("/v1/providers/{p1}")).await;
     assert_eq!(status, 200, "{body}");
-    check.fields("P1 after day 0", &body["block"], &[("timestamp", json!(t0 + 8_550))]);
-    check_record(&mut check, "P1 after day 0", &body["data"], &p1_day_0, (&[f, a, b, c, d], &p1_slashes), t0 + 8_550);
+    check.fields("P1 after day 0", &body["block"], &[("timestamp", json!(t0 + 18_100))]);
+    check_record(&mut check, "P1 after day 0", &body["data"], &p1_day_0, (&[f, a, b, c, d], &p1_slashes), t0 + 18_100);
     check.fields("P1 after day 0", &body["data"], &[("leases_finished", json!(5))]);
 
     // The second part: G opens 15 days later and is finalized 5 days after that.
@@ -451,7 +463,23 @@ async fn hand_computed(db: Db, name: &str) {
             ],
         ),
         (F, 10_000, vec![("terminated", json!(true)), ("ends_at", json!(t0 + 340)), ("bond", amount(0))]),
-        (I, 10_000, vec![("evicted", json!(true)), ("ends_at", json!(t0 + 4_250)), ("deposit", amount(i.paid))]),
+        // Paid 3,900 s of the 7,550 s it ran: the provider's receipts may have claimed the rest.
+        (
+            I,
+            3_900 * 10_000 / 7_550,
+            vec![
+                ("evicted", json!(true)),
+                ("ends_at", json!(t0 + 7_600)),
+                ("deposit", amount(7_550 * PRICE_2)),
+                ("settled", amount(i.paid)),
+                ("demand_due", amount(350 * PRICE_2)),
+                ("demanded_at", json!(t0 + 4_000)),
+                ("evictable_at", json!(t0 + 7_600)),
+                ("demand_answered", json!(false)),
+                ("remedies_until", json!(t0 + 14_450 + SETTLEMENT_WINDOW)),
+                ("bond", amount(0)),
+            ],
+        ),
         (
             E,
             10_000,

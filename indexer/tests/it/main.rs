@@ -4,7 +4,9 @@
 mod api;
 mod console;
 mod crash;
+mod demands;
 mod feed;
 mod history;
 mod ingest;
+mod signers;
 mod util;

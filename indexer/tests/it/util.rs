@@ -4,9 +4,10 @@ use std::{sync::Arc, time::Duration};
 
 use alloy::{
     node_bindings::AnvilInstance,
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, B256, Bytes, U256, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
-    signers::local::PrivateKeySigner,
+    signers::{SignerSync, local::PrivateKeySigner},
+    sol_types::SolStruct,
 };
 use openlease_contracts::{Manifest, MockStablecoin, Openlease};
 use openlease_indexer::{
@@ -91,13 +92,37 @@ pub(crate) struct Market {
     pub(crate) market: Openlease::OpenleaseInstance<DynProvider>,
     pub(crate) usdc: Address,
     rng: u64,
+    /// Leases a payment was demanded of: evictions are tried on these.
+    demanded: Vec<U256>,
 }
 
 const USDC: u64 = 1_000_000;
-/// anvil accounts: 1..=3 providers, 4..=5 tenants, 7 arbiter (devnet config).
+/// anvil accounts: 1..=3 providers, 4..=5 tenants, 7 arbiter (devnet config), 8 a session signer
+/// the tenants authorize for some providers.
 const PROVIDERS: [usize; 3] = [1, 2, 3];
 const TENANTS: [usize; 2] = [4, 5];
 const ARBITER: usize = 7;
+pub(crate) const SESSION_SIGNER: usize = 8;
+
+alloy::sol! {
+    /// What an attestation key signs to prove it is held (`registerProvider`'s `keyProof`).
+    struct AttestationKey {
+        address provider;
+    }
+}
+
+/// `registerProvider`'s `keyProof`: `key`'s signature of `AttestationKey(provider)` under the
+/// market's EIP-712 domain.
+pub(crate) fn key_proof(manifest: &Manifest, key: &PrivateKeySigner, provider: Address) -> Bytes {
+    let domain = alloy::sol_types::eip712_domain! {
+        name: "Openlease",
+        version: "1",
+        chain_id: manifest.chain_id,
+        verifying_contract: manifest.market(),
+    };
+    let digest = AttestationKey { provider }.eip712_signing_hash(&domain);
+    Bytes::from(key.sign_hash_sync(&digest).expect("signing").as_bytes().to_vec())
+}
 
 impl Market {
     /// Deploys the suite and registers, funds and stakes three providers with an offer each.
@@ -107,7 +132,7 @@ impl Market {
         let manifest = openlease_testkit::deploy_market(&anvil).await;
         let market = Openlease::new(manifest.market(), provider.clone());
         let usdc = manifest.stablecoin("USDC").unwrap().address;
-        let this = Self { anvil, provider, manifest, market, usdc, rng: seed.max(1) };
+        let this = Self { anvil, provider, manifest, market, usdc, rng: seed.max(1), demanded: Vec::new() };
         let token = MockStablecoin::new(usdc, this.provider.clone());
         for (i, index) in PROVIDERS.into_iter().chain(TENANTS).enumerate() {
             let from = this.account(index);
@@ -115,18 +140,17 @@ impl Market {
             this.send(token.approve(manifest_market(&this), U256::MAX).from(from)).await;
             if i < PROVIDERS.len() {
                 let region = ["eu-west", "us-east", "ap-south"][i];
-                this.send(
-                    this.market
-                        .registerProvider(
-                            format!("ipfs://p{i}"),
-                            format!("https://p{i}"),
-                            region.into(),
-                            B256::ZERO,
-                            from,
-                        )
-                        .from(from),
-                )
-                .await;
+                // The provider's own key attests its usage, and proves it.
+                let proof = key_proof(&this.manifest, &this.key(index), from);
+                let register = this.market.registerProvider(
+                    format!("ipfs://p{i}"),
+                    format!("https://p{i}"),
+                    region.into(),
+                    B256::ZERO,
+                    from,
+                    proof,
+                );
+                assert!(this.send(register.from(from)).await, "provider {from} registers");
                 this.send(this.market.stake(usdc, U256::from(100_000 * USDC)).from(from)).await;
                 this.send(this.market.publishOffer(usdc, 10 + i as u64, 60, 30 * 86_400, 3_600, 20).from(from)).await;
             }
@@ -138,7 +162,7 @@ impl Market {
         self.anvil.addresses()[index]
     }
 
-    fn key(&self, index: usize) -> PrivateKeySigner {
+    pub(crate) fn key(&self, index: usize) -> PrivateKeySigner {
         PrivateKeySigner::from(self.anvil.keys()[index].clone())
     }
 
@@ -172,7 +196,7 @@ impl Market {
         let m = self.market.clone();
         let usdc = self.usdc;
         let (a, b) = (self.next(1 << 32), self.next(1 << 32));
-        match self.next(14) {
+        match self.next(17) {
             0 | 1 => {
                 let terms = m.offerTermsHash(offer).call().await.unwrap_or_default();
                 let (duration, deposit) = (3_600 + (a % 7_200) as u32, U256::from(200_000 + b % 100_000));
@@ -186,9 +210,29 @@ impl Market {
             }
             2 => self.send(m.topUp(lease, U256::from(1 + a % 50_000)).from(tenant)).await,
             3 => self.send(m.closeLease(lease).from(tenant)).await,
-            4 if a % 2 == 0 => self.send(m.terminateLease(lease).from(self.account(provider))).await,
-            4 => self.send(m.evictLease(lease).from(self.account(provider))).await,
-            5 => self.settle(lease).await,
+            4 => self.send(m.terminateLease(lease).from(self.account(provider))).await,
+            // An eviction needs a demand left unanswered for an hour: time steps and settlements
+            // (answers) come between them at random. Both are sent by the lease's own provider.
+            14 => {
+                let Some(by) = self.provider_of(lease).await else { return false };
+                let demanded = self.send(m.demandPayment(lease).from(by)).await;
+                if demanded {
+                    self.demanded.push(lease);
+                }
+                demanded
+            }
+            15 => {
+                let lease = match self.demanded.len() as u64 {
+                    0 => lease,
+                    n => {
+                        let pick = self.next(n) as usize;
+                        self.demanded[pick]
+                    }
+                };
+                let Some(by) = self.provider_of(lease).await else { return false };
+                self.send(m.evictLease(lease).from(by)).await
+            }
+            5 | 16 => self.settle(lease, b % 2 == 0).await,
             6 => {
                 let seconds = 60 + self.next(3_000);
                 self.provider.anvil_increase_time(seconds).await.unwrap();
@@ -197,18 +241,21 @@ impl Market {
             }
             7 => self.send(m.finalizeLease(lease).from(tenant)).await,
             8 => self.send(m.openDispute(lease, "ipfs://evidence".into()).from(tenant)).await,
+            9 if a % 4 == 0 => self.send(m.expireDispute(lease).from(tenant)).await,
             9 => {
                 let bps = self.next(5_001) as u16;
                 self.send(m.ruleDispute(lease, bps).from(self.account(ARBITER))).await
             }
             10 => self.send(m.claim(usdc, tenant).from(tenant)).await,
+            // The session signer, authorized (or revoked) for one provider at a time.
+            11 if a % 4 == 0 => {
+                self.send(m.revokeSigner(self.account(SESSION_SIGNER), self.account(provider)).from(tenant)).await
+            }
             11 => {
                 let expiry = alloy::primitives::Uint::from(4_000_000_000u64);
-                self.send(
-                    m.authorizeSigner(self.account(8), alloy::primitives::Uint::from(1_000_000u64), expiry)
-                        .from(tenant),
-                )
-                .await
+                let cap = alloy::primitives::Uint::from(100_000 + b % 1_000_000);
+                let signer = self.account(SESSION_SIGNER);
+                self.send(m.authorizeSigner(signer, self.account(provider), cap, expiry).from(tenant)).await
             }
             12 => {
                 self.send(m.requestUnstake(usdc, U256::from(1 + a % (1_000 * USDC))).from(self.account(provider))).await
@@ -217,14 +264,25 @@ impl Market {
         }
     }
 
-    /// Settles a receipt for `lease` signed by its tenant.
-    async fn settle(&mut self, lease: U256) -> bool {
+    /// The provider of `lease`, if it exists.
+    async fn provider_of(&self, lease: U256) -> Option<Address> {
+        let terms = self.market.lease(lease).call().await.ok()?;
+        Some(self.market.offer(U256::from(terms.offerId)).call().await.ok()?.provider).filter(|p| !p.is_zero())
+    }
+
+    /// Settles a receipt for `lease` signed by its tenant, or by the session signer (which pays
+    /// only if the tenant authorized it for the lease's provider).
+    async fn settle(&mut self, lease: U256, by_session_signer: bool) -> bool {
         let Ok(terms) = self.market.lease(lease).call().await else { return false };
         let Some(tenant_index) = TENANTS.into_iter().find(|i| self.account(*i) == terms.tenant) else { return false };
         let offer = self.market.offer(U256::from(terms.offerId)).call().await.unwrap();
         let cumulative = terms.settled.to::<u128>() + 1 + u128::from(self.next(5_000));
-        let signer = openlease_testkit::receipt_signer(&self.manifest, self.key(tenant_index));
-        let signed = signer.sign_usage(lease, U256::from(cumulative), keccak256(cumulative.to_be_bytes()), 0).unwrap();
+        let key = self.key(if by_session_signer { SESSION_SIGNER } else { tenant_index });
+        let signer = openlease_testkit::receipt_signer(&self.manifest, key);
+        // The service period ends with the lease: the receipt pays what accrued until it is settled.
+        let period_end = u64::from(terms.endsAt);
+        let signed =
+            signer.sign_usage(lease, U256::from(cumulative), keccak256(cumulative.to_be_bytes()), period_end).unwrap();
         self.send(self.market.settle(signed).from(offer.provider)).await
     }
 
@@ -327,18 +385,33 @@ impl Market {
     }
 
     /// A receipt of `lease` for `cumulative` raw units, signed by its tenant (one of the tenant
-    /// accounts), and the provider that settles it.
+    /// accounts) for service until the lease's end (so it pays what accrued until it is settled),
+    /// and the provider that settles it.
     pub(crate) async fn tenant_receipt(
         &self,
         lease: u64,
         cumulative: u128,
     ) -> (openlease_contracts::IOpenleaseTypes::SignedReceipt, Address) {
+        let terms = self.market.lease(U256::from(lease)).call().await.unwrap();
+        let tenant = TENANTS.into_iter().find(|i| self.account(*i) == terms.tenant).expect("a tenant account's lease");
+        self.receipt(lease, cumulative, tenant, u64::from(terms.endsAt)).await
+    }
+
+    /// A receipt of `lease` for `cumulative` raw units for service until `period_end`, signed by
+    /// the key of account `key`, and the provider that settles it.
+    pub(crate) async fn receipt(
+        &self,
+        lease: u64,
+        cumulative: u128,
+        key: usize,
+        period_end: u64,
+    ) -> (openlease_contracts::IOpenleaseTypes::SignedReceipt, Address) {
         let lease = U256::from(lease);
         let terms = self.market.lease(lease).call().await.unwrap();
-        let tenant = TENANTS.into_iter().find(|i| self.account(*i) == terms.tenant).expect("a tenant account's lease");
         let offer = self.market.offer(U256::from(terms.offerId)).call().await.unwrap();
-        let signer = openlease_testkit::receipt_signer(&self.manifest, self.key(tenant));
-        let signed = signer.sign_usage(lease, U256::from(cumulative), keccak256(cumulative.to_be_bytes()), 0).unwrap();
+        let signer = openlease_testkit::receipt_signer(&self.manifest, self.key(key));
+        let digest = keccak256(cumulative.to_be_bytes());
+        let signed = signer.sign_usage(lease, U256::from(cumulative), digest, period_end).unwrap();
         (signed, offer.provider)
     }
 

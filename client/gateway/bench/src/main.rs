@@ -300,7 +300,7 @@ impl Market {
             region: "eu-west".into(),
             attributes_hash: B256::ZERO,
         };
-        provider.register_provider(&details, provider.address()).await?;
+        provider.register_provider(&details).await?;
         provider.stake(self.usdc, U256::from(50_000 * USDC)).await?;
         let terms = OfferTerms {
             token: self.usdc,
@@ -740,7 +740,7 @@ async fn main() -> eyre::Result<()> {
     }
     let session_key = PrivateKeySigner::random();
     let cap = U256::from(1_000_000 * USDC);
-    tenant.authorize_signer(session_key.address(), cap, tenant.now().await? + 30 * 86_400).await?;
+    tenant.authorize_signer(session_key.address(), provider.address(), cap, tenant.now().await? + 30 * 86_400).await?;
     println!(
         "market on anvil: 2 providers, {} leases, a session signer: {:.1} s",
         1 + receipt_leases.len(),
@@ -958,7 +958,7 @@ async fn main() -> eyre::Result<()> {
 
     // Each step alone.
     let now = provider.now().await?;
-    let terms = provider.session_signer(tenant.address(), signer.address()).await?;
+    let terms = provider.session_signer(tenant.address(), signer.address(), provider.address()).await?;
     let mut verifier = ReceiptVerifier::new(domain, signer.address(), terms);
     for lease in &receipt_leases {
         verifier.add_lease(*lease, U256::ZERO);

@@ -16,9 +16,11 @@ import {LeaseMath} from "../../../src/libraries/LeaseMath.sol";
 import {MockStablecoin} from "../../mocks/MockStablecoin.sol";
 
 /// @notice Drives the market with bounded random actions of several providers, tenants and session signers
-/// across a 6-decimal and an 18-decimal stablecoin, and of a hostile governance (random parameters versions
-/// within the hard bounds, arbiters picked among the tenants and providers themselves, the treasury, the
-/// pause, the token allow-list). It picks ids among those an action can apply to so that few calls are
+/// (each signer authorized per provider, several providers per signer) across a 6-decimal and an 18-decimal
+/// stablecoin, payment demands and evictions, revocations followed by settlements of receipts for the service
+/// before them, providers accepting parameters versions for their offers, and a hostile governance (random
+/// parameters versions within the hard bounds, arbiters picked among the tenants and providers themselves, the
+/// treasury, the pause, the token allow-list). It picks ids among those an action can apply to so that few calls are
 /// wasted, and keeps ghost accounting of every token flow, fee, slash and settlement (from the market's own
 /// events) and an independent model of the parameters versions, for the invariant suite. Checks that only
 /// make sense at the moment of a call (what a receipt pays, what a refund or an eviction is, what a failover
@@ -78,9 +80,19 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     mapping(uint256 leaseId => uint256) public ghostLeaseFees;
     mapping(uint256 leaseId => uint256) public ghostLeaseSlashed;
     mapping(uint256 leaseId => uint256) public ghostBondAtOpen;
-    mapping(address tenant => mapping(address signer => uint256)) public ghostSignerPaid;
-    /// @dev The most a signer may have spent: its cap, or what it had spent when re-authorized below that.
-    mapping(address tenant => mapping(address signer => uint256)) public ghostSpentCeiling;
+    /// @dev Per authorization (tenant, signer, provider): what its receipts were paid.
+    mapping(address tenant => mapping(address signer => mapping(address provider => uint256))) public ghostSignerPaid;
+    /// @dev The most an authorization may have spent: its cap, or what it had spent when re-authorized below that.
+    mapping(address tenant => mapping(address signer => mapping(address provider => uint256))) public ghostSpentCeiling;
+    /// @dev The parameters version each offer's new leases get, by the model: the version in force when it was
+    /// published, then each version its provider accepted.
+    mapping(uint256 offerId => uint256) public ghostOfferVersion;
+    /// @dev An evicted lease's remedies deadline, by the model: its settlement deadline before the eviction.
+    mapping(uint256 leaseId => uint256) public ghostRemediesUntil;
+    /// @dev The `periodEnd` of each receipt whose settlement emits an event (`LeaseSettled` or
+    /// `SettlementSkipped`) in the current step, in order: what the event's payment is checked against.
+    uint64[] internal pendingPeriodEnds;
+    uint256 internal pendingIndex;
 
     /// @dev The model of the parameters versions: every version as last scheduled, the newest one and when
     /// it takes effect. The version in force is the newest from its `effectiveAt` on, the one before until.
@@ -140,8 +152,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         for (uint256 i; i < signers_.length; ++i) {
             keyOf[signers_[i]] = signerKeys[i];
             actors.push(signers_[i]);
-            SessionSigner memory ss = market_.sessionSigner(tenants_[i / 2], signers_[i]);
-            ghostSpentCeiling[tenants_[i / 2]][signers_[i]] = ss.cap > ss.spent ? ss.cap : ss.spent;
+            for (uint256 j; j < providers_.length; ++j) {
+                SessionSigner memory ss = market_.sessionSigner(tenants_[i / 2], signers_[i], providers_[j]);
+                ghostSpentCeiling[tenants_[i / 2]][signers_[i]][providers_[j]] = ss.cap > ss.spent ? ss.cap : ss.spent;
+            }
         }
         for (uint256 i; i < extraActors.length; ++i) {
             actors.push(extraActors[i]);
@@ -178,12 +192,16 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         }
         ghostLatestVersion = latest;
         ghostLatestEffectiveAt = latestAt;
-        // Leases opened before the handler: their version is the model's version in force now.
+        // Offers published before the handler (all under the version in force now) and their leases.
+        for (uint256 i; i < offers_.length; ++i) {
+            ghostOfferVersion[offers_[i]] = _versionNow();
+            if (market_.offer(offers_[i]).paramsVersion != _versionNow()) _violation("offer version at publish");
+        }
         for (uint256 id = 1; id <= market_.leaseCount(); ++id) {
             Lease memory l = market_.lease(id);
-            _recordOpen(id, l, _versionNow());
+            _recordOpen(id, l, ghostOfferVersion[l.offerId]);
         }
-        string[30] memory n = [
+        string[38] memory n = [
             "stake",
             "requestUnstake",
             "withdrawStake",
@@ -213,7 +231,15 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             "setTokenAllowed",
             "arbiterRefused",
             "disputeRefused",
-            "evictEnded"
+            "evictEnded",
+            "evictRefused",
+            "demandPayment",
+            "demandRefused",
+            "acceptParams",
+            "acceptRefused",
+            "revokeThenSettle",
+            "finalizeEvicted",
+            "revokeRefused"
         ];
         for (uint256 i; i < n.length; ++i) {
             names.push(n[i]);
@@ -224,6 +250,8 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
 
     modifier step() {
         vm.warp(currentTime);
+        delete pendingPeriodEnds;
+        pendingIndex = 0;
         vm.recordLogs();
         _;
         _processLogs(vm.getRecordedLogs());
@@ -295,7 +323,27 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         return _end(l) + ghostLeaseParamsOf[leaseId].settlementWindow;
     }
 
-    /// @dev The version the model says new leases get now.
+    /// @dev Until when the lease's remedies (disputes, its locked bond) last, by the model: its settlement
+    /// deadline, or for an evicted lease the one it had before the eviction.
+    function _remediesDeadline(uint256 leaseId, Lease memory l) internal view returns (uint256) {
+        return l.status == LeaseStatus.Evicted ? ghostRemediesUntil[leaseId] : _deadline(leaseId, l);
+    }
+
+    /// @dev What a receipt whose period ends at `periodEnd` may pay for: what the terms let accrue until
+    /// then, or until now if sooner.
+    function _accruedUntil(Lease memory l, uint256 periodEnd) internal view returns (uint256) {
+        return LeaseMath.accrued(l.startedAt, l.endsAt, l.pricePerSecond, _min(periodEnd, block.timestamp));
+    }
+
+    /// @dev Whether the model says the lease's tenant is in arrears: evicted, or a payment demand it left
+    /// unanswered for the whole grace (a demand just made is no evidence yet).
+    function _inArrears(uint256 leaseId, Lease memory l) internal view returns (bool) {
+        if (l.status == LeaseStatus.Evicted) return true;
+        PaymentDemand memory d = market.paymentDemand(leaseId);
+        return d.madeAt != 0 && block.timestamp >= uint256(d.madeAt) + PAYMENT_GRACE && l.settled < d.due;
+    }
+
+    /// @dev The version the model says is in force now (the one new offers get, and unstake requests).
     function _versionNow() internal view returns (uint256) {
         return block.timestamp >= ghostLatestEffectiveAt ? ghostLatestVersion : ghostLatestVersion - 1;
     }
@@ -305,7 +353,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     }
 
     function _recordOpen(uint256 leaseId, Lease memory l, uint256 version) internal {
-        if (l.paramsVersion != version) _violation("lease opened with another version than in force");
+        if (l.paramsVersion != version) _violation("lease opened with another version than its offer's");
         ghostLeaseVersion[leaseId] = version;
         ghostLeaseParamsOf[leaseId] = ghostVersionParams[version];
         ghostBondAtOpen[leaseId] = l.bond;
@@ -324,6 +372,8 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     uint8 internal constant DISPUTABLE_BY_THIRD_PARTY = 9;
     /// @dev IN_ARREARS and still running.
     uint8 internal constant RUNNING_IN_ARREARS = 10;
+    /// @dev Open, with a payment demand made at least `PAYMENT_GRACE` ago that the settled total has not reached.
+    uint8 internal constant EVICTABLE = 11;
 
     /// @dev Whether the lease's own arbiter (its version's, in the model) is its tenant or its provider.
     function _arbiterIsParty(uint256 id, Lease memory l) internal view returns (bool) {
@@ -331,27 +381,35 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         return a == l.tenant || a == _leaseProvider(l);
     }
 
+    /// @dev Whether `kind` applies to the lease. An evicted lease is not finalized: it can still be settled
+    /// (within its window), disputed (until its remedies deadline), ruled, slashed and finalized, but it no
+    /// longer runs, and it is not demanded of or evicted again.
     function _matches(uint256 id, uint8 kind) internal view returns (bool) {
         Lease memory l = market.lease(id);
-        if (l.status != LeaseStatus.Open) return false;
+        if (l.status != LeaseStatus.Open && l.status != LeaseStatus.Evicted) return false;
+        bool open = l.status == LeaseStatus.Open;
         if (kind == NOT_FINALIZED) return true;
-        if (kind == RUNNING) return block.timestamp < _end(l);
+        if (kind == RUNNING) return open && block.timestamp < _end(l);
         if (kind == SETTLEABLE) return block.timestamp < _deadline(id, l) && l.settled < l.deposit;
-        DisputeStatus ds = market.dispute(id).status;
-        if (kind == FINALIZABLE) return ds != DisputeStatus.Open;
-        if (kind == DISPUTABLE || kind == DISPUTABLE_BY_THIRD_PARTY) {
-            if (block.timestamp >= _deadline(id, l) || ds != DisputeStatus.None || l.bond == 0) return false;
-            return kind == DISPUTABLE || !_arbiterIsParty(id, l);
-        }
-        if (kind == DISPUTED) return ds == DisputeStatus.Open;
-        if (kind == RULABLE) return ds == DisputeStatus.Open && block.timestamp < market.dispute(id).deadline;
         if (kind == IN_ARREARS || kind == RUNNING_IN_ARREARS) {
-            // Running or ended: a lease not finalized can be evicted while its tenant is in arrears.
-            if (ds == DisputeStatus.Open || (kind == RUNNING_IN_ARREARS && block.timestamp >= _end(l))) return false;
+            // Running or ended: an open lease can be demanded of while its tenant is in arrears, disputed or not.
+            if (!open || (kind == RUNNING_IN_ARREARS && block.timestamp >= _end(l))) return false;
             (, uint256 owed) =
                 LeaseMath.arrears(l.startedAt, _end(l), l.pricePerSecond, l.settled, PAYMENT_GRACE, block.timestamp);
             return owed > 0;
         }
+        if (kind == EVICTABLE) {
+            PaymentDemand memory pd = market.paymentDemand(id);
+            return open && pd.madeAt != 0 && block.timestamp >= uint256(pd.madeAt) + PAYMENT_GRACE && l.settled < pd.due;
+        }
+        DisputeStatus ds = market.dispute(id).status;
+        if (kind == FINALIZABLE) return ds != DisputeStatus.Open;
+        if (kind == DISPUTABLE || kind == DISPUTABLE_BY_THIRD_PARTY) {
+            if (block.timestamp >= _remediesDeadline(id, l) || ds != DisputeStatus.None || l.bond == 0) return false;
+            return kind == DISPUTABLE || !_arbiterIsParty(id, l);
+        }
+        if (kind == DISPUTED) return ds == DisputeStatus.Open;
+        if (kind == RULABLE) return ds == DisputeStatus.Open && block.timestamp < market.dispute(id).deadline;
         return l.bond > 0; // BONDED
     }
 
@@ -390,8 +448,29 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
                 ghostFeesEmitted[token] += fee;
                 ghostLeasePaid[leaseId] += paid;
                 ghostLeaseFees[leaseId] += fee;
-                ghostAccruedAtSettle[leaseId] = _accrued(l);
-                if (signer != l.tenant) ghostSignerPaid[l.tenant][signer] += paid;
+                // A receipt pays for service until its period's end, never later.
+                uint256 bound = _accruedUntil(l, _nextPeriodEnd());
+                if (settled > bound) _violation("settlement paid beyond what accrued until the receipt's periodEnd");
+                ghostAccruedAtSettle[leaseId] = bound;
+                if (signer != l.tenant) ghostSignerPaid[l.tenant][signer][_leaseProvider(l)] += paid;
+            } else if (topic == IOpenleaseEvents.SettlementSkipped.selector) {
+                _nextPeriodEnd();
+            } else if (topic == IOpenleaseEvents.LeaseEvicted.selector) {
+                // The hold charge is settled as a receipt would be: paid, its fee kept in the lease.
+                uint256 leaseId = uint256(log.topics[1]);
+                (, uint256 holdCharge, uint256 settled, uint256 refund,) =
+                    abi.decode(log.data, (uint256, uint256, uint256, uint256, uint256));
+                Lease memory l = market.lease(leaseId);
+                address token = _leaseToken(l);
+                uint256 feeBps = ghostLeaseParamsOf[leaseId].protocolFeeBps;
+                uint256 fee = LeaseMath.fee(settled, feeBps) - LeaseMath.fee(settled - holdCharge, feeBps);
+                ghostPaid[token] += holdCharge;
+                ghostFeesEmitted[token] += fee;
+                ghostLeasePaid[leaseId] += holdCharge;
+                ghostLeaseFees[leaseId] += fee;
+                ghostRefunds[token] += refund;
+                // Nothing accrues after the eviction: the lease's ceiling is what accrued until its end.
+                ghostAccruedAtSettle[leaseId] = LeaseMath.accrued(l.startedAt, l.endsAt, l.pricePerSecond, l.endsAt);
             } else if (topic == IOpenleaseEvents.LeaseFinalized.selector) {
                 uint256 leaseId = uint256(log.topics[1]);
                 (uint256 refund,, uint256 fee) = abi.decode(log.data, (uint256, uint256, uint256));
@@ -417,6 +496,16 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
                 ghostLeaseSlashed[leaseId] += amount;
             }
         }
+    }
+
+    /// @dev The `periodEnd` of the receipt whose settlement event comes next (in the order the calls of this
+    /// step emitted them).
+    function _nextPeriodEnd() internal returns (uint256 periodEnd) {
+        if (pendingIndex >= pendingPeriodEnds.length) {
+            _violation("a settlement event with no receipt the handler sent");
+            return block.timestamp;
+        }
+        periodEnd = pendingPeriodEnds[pendingIndex++];
     }
 
     /// @dev After every call: no lease's settled total ever went down.
@@ -544,6 +633,9 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         vm.prank(p);
         try market.publishOffer(token, price, minDuration, maxDuration, notice, capacity) returns (uint256 id) {
             if (want.length != 0) _violation("publishOffer should have been refused");
+            // A new offer's leases get the version in force (publishing it is the provider's consent).
+            ghostOfferVersion[id] = _versionNow();
+            if (market.offer(id).paramsVersion != _versionNow()) _violation("offer version != version in force");
             offers.push(id);
             _done("publishOffer");
         } catch (bytes memory err) {
@@ -571,7 +663,8 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         return (0, o);
     }
 
-    /// @dev The terms hash as `IOpenlease.offerTermsHash` documents it, with the model's version in force.
+    /// @dev The terms hash as `IOpenlease.offerTermsHash` documents it, with the version the model says the
+    /// offer's provider accepted.
     function _termsHash(uint256 offerId, Offer memory o) internal view returns (bytes32) {
         return keccak256(
             abi.encode(
@@ -582,7 +675,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
                 o.minDuration,
                 o.maxDuration,
                 o.noticePeriod,
-                _versionNow()
+                ghostOfferVersion[offerId]
             )
         );
     }
@@ -599,9 +692,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         bytes32 terms = market.offerTermsHash(offerId);
         if (terms != _termsHash(offerId, o)) _violation("offerTermsHash != documented hash");
         bytes memory want = _newBusinessRefusal(o.token);
-        if (want.length == 0) _ensureFreeStake(o);
+        // New leases get the offer's accepted version, not the one in force.
+        uint256 version = ghostOfferVersion[offerId];
+        if (want.length == 0) _ensureFreeStake(o, version);
         _mint(o.token, t, deposit);
-        uint256 version = _versionNow();
         vm.prank(t);
         try market.openLease(offerId, uint32(duration), deposit, terms) returns (uint256 leaseId) {
             if (want.length != 0) _violation("openLease while paused or delisted");
@@ -629,9 +723,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (leaseId != 0 && !_matches(leaseId, kind)) leaseId = 0;
     }
 
-    /// @dev The provider stakes what its free stake lacks for one more bond (only when staking is allowed).
-    function _ensureFreeStake(Offer memory o) internal {
-        uint256 bond = LeaseMath.bond(o.pricePerSecond, o.noticePeriod, _paramsNow().bondBps);
+    /// @dev The provider stakes what its free stake lacks for one more bond at `version`'s rate (only when
+    /// staking is allowed).
+    function _ensureFreeStake(Offer memory o, uint256 version) internal {
+        uint256 bond = LeaseMath.bond(o.pricePerSecond, o.noticePeriod, ghostVersionParams[version].bondBps);
         Stake memory s = market.stakeOf(o.provider, o.token);
         uint256 free = s.staked - s.locked;
         if (free >= bond) return;
@@ -698,53 +793,132 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         _done("terminateLease");
     }
 
-    /// @dev The provider evicts a lease not finalized, mostly one in arrears (half the time a running one, half
-    /// the time running or ended); else, one time in four, any lease not finalized as it stands (ended ones
-    /// included, current or in dispute); else a running one after some time. Refused exactly when the model says (an open dispute, a tenant not in
-    /// arrears by `LeaseMath.arrears`); otherwise a running lease ends now and an ended one keeps its end, and
-    /// the lease is finalized at once with no slash: the tenant refunded everything unsettled, the bond
-    /// released, the slot freed, the fee on what was settled credited, and the escrow cut to what was settled.
-    function evictLease(uint256 lSeed, uint256 warpSeed) external step {
-        uint256 leaseId = _pickLease(lSeed, warpSeed % 2 == 0 ? RUNNING_IN_ARREARS : IN_ARREARS);
-        if (leaseId == 0 && warpSeed % 4 == 1) leaseId = _pickLease(lSeed, NOT_FINALIZED);
+    /// @dev The provider demands payment of an open lease, mostly one in arrears (disputed or not); else, one
+    /// time in four, any lease not finalized (an evicted one, or a tenant current); one time in nine the tenant
+    /// tries in its provider's place. Refused exactly when the model says (not open, not the provider, not in
+    /// arrears by `LeaseMath.arrears`); otherwise the demand is for what was due (at most the escrow), made now.
+    function demandPayment(uint256 lSeed, uint256 seed) external step {
+        uint256 leaseId = _pickLease(lSeed, IN_ARREARS);
+        if (leaseId == 0 || seed % 4 == 0) leaseId = _pickLease(lSeed >> 8, NOT_FINALIZED);
         if (leaseId == 0) {
-            leaseId = _pickOrOpen(lSeed, RUNNING);
-            if (leaseId == 0) {
-                _skip("evictLease");
-                return;
+            _skip("demandPayment");
+            return;
+        }
+        _demand(leaseId, seed % 9 == 0);
+    }
+
+    /// @dev A demand by the lease's provider (or its tenant, `byTenant`), checked against the model; returns
+    /// whether it was made.
+    function _demand(uint256 leaseId, bool byTenant) internal returns (bool) {
+        Lease memory l = market.lease(leaseId);
+        address p = _leaseProvider(l);
+        address caller = byTenant ? l.tenant : p;
+        (uint256 due, uint256 owed) =
+            LeaseMath.arrears(l.startedAt, _end(l), l.pricePerSecond, l.settled, PAYMENT_GRACE, block.timestamp);
+        bytes memory want;
+        if (l.status != LeaseStatus.Open) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseLeaseNotOpen.selector, leaseId, l.status);
+        } else if (caller != p) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, caller);
+        } else if (block.timestamp + PAYMENT_GRACE >= _deadline(leaseId, l)) {
+            // The tenant must have its whole grace to answer inside the settlement window.
+            want = abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseTooLateToDemand.selector, leaseId, _deadline(leaseId, l)
+            );
+        } else if (owed == 0) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotInArrears.selector, leaseId, l.settled, due);
+        }
+        vm.prank(caller);
+        try market.demandPayment(leaseId) {
+            if (want.length != 0) _violation("demand should have been refused");
+            PaymentDemand memory d = market.paymentDemand(leaseId);
+            if (d.due != _min(due, l.deposit) || d.madeAt != block.timestamp || d.remediesUntil != 0) {
+                _violation("demand != what was due, made now");
             }
-            // Mostly past the grace, while the lease still runs; sometimes within it.
-            uint256 later = block.timestamp + _bound(warpSeed, warpSeed % 4 == 0 ? 0 : PAYMENT_GRACE + 1, 3 hours);
-            uint256 end = _end(market.lease(leaseId));
-            _warpTo(later < end ? later : end - 1);
+            if (keccak256(abi.encode(market.lease(leaseId))) != keccak256(abi.encode(l))) {
+                _violation("a demand changed the lease");
+            }
+            _done("demandPayment");
+            return true;
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "demandPayment refusal != model");
+            _done("demandRefused");
+            return false;
+        }
+    }
+
+    /// @dev The provider evicts: mostly a lease whose demand went unanswered for the grace; else it demands
+    /// payment of a lease in arrears (or of a running one after some time) and waits the grace out (sometimes
+    /// less); one time in five, any lease not finalized as it stands (no demand, a demand answered or too
+    /// recent, evicted already); one time in ten the tenant tries. Refused exactly when the model says (not
+    /// open, not the provider, no demand `PAYMENT_GRACE` old, the demand answered); otherwise the lease ends
+    /// now if it runs, the tenant pays the hold charge (`PAYMENT_GRACE` of the price within what accrued), the
+    /// escrow no receipt can claim any more is refunded, the slot is freed, and the bond stays locked until the
+    /// remedies deadline: the settlement deadline the lease had.
+    function evictLease(uint256 lSeed, uint256 warpSeed) external step {
+        uint256 leaseId = _pickLease(lSeed, EVICTABLE);
+        if (leaseId == 0) leaseId = _demandAndWait(lSeed, warpSeed);
+        if (warpSeed % 5 == 1) leaseId = _pickLease(lSeed >> 8, NOT_FINALIZED);
+        if (leaseId == 0) {
+            _skip("evictLease");
+            return;
         }
         EvictCase memory c;
         c.leaseId = leaseId;
         c.l = market.lease(leaseId);
         c.o = market.offer(c.l.offerId);
         c.running = block.timestamp < _end(c.l);
-        (uint256 due, uint256 owed) = LeaseMath.arrears(
-            c.l.startedAt, _end(c.l), c.l.pricePerSecond, c.l.settled, PAYMENT_GRACE, block.timestamp
-        );
-        Dispute memory d = market.dispute(leaseId);
+        c.caller = warpSeed % 10 == 3 ? c.l.tenant : c.o.provider;
+        PaymentDemand memory d = market.paymentDemand(leaseId);
         bytes memory want;
-        if (d.status == DisputeStatus.Open) {
-            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseDisputeOpen.selector, leaseId, d.deadline);
-        } else if (owed == 0) {
-            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotInArrears.selector, leaseId, c.l.settled, due);
+        if (c.l.status != LeaseStatus.Open) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseLeaseNotOpen.selector, leaseId, c.l.status);
+        } else if (c.caller != c.o.provider) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, c.caller);
+        } else if (d.madeAt == 0 || block.timestamp < uint256(d.madeAt) + PAYMENT_GRACE) {
+            want = abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseNoPaymentDemand.selector, leaseId, uint256(d.madeAt) + PAYMENT_GRACE
+            );
+        } else if (c.l.settled >= d.due) {
+            want =
+                abi.encodeWithSelector(IOpenleaseErrors.OpenleaseDemandAnswered.selector, leaseId, c.l.settled, d.due);
+        } else if (block.timestamp >= _deadline(leaseId, c.l)) {
+            want = abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseTooLateToDemand.selector, leaseId, _deadline(leaseId, c.l)
+            );
         }
+        c.remediesUntil = _deadline(leaseId, c.l);
         c.tenantClaimable = market.claimable(c.l.tenant, c.o.token);
+        c.providerClaimable = market.claimable(c.o.provider, c.o.token);
         c.fees = market.feesOwed(c.o.token);
         c.stake = market.stakeOf(c.o.provider, c.o.token);
-        vm.prank(c.o.provider);
+        vm.prank(c.caller);
         try market.evictLease(leaseId) {
-            if (want.length != 0) _violation("evicted a lease not in arrears or in dispute");
+            if (want.length != 0) _violation("evicted without an unanswered demand, or a lease not open");
             _checkEviction(c);
+            ghostRemediesUntil[leaseId] = c.remediesUntil;
             _done(c.running ? "evictLease" : "evictEnded");
         } catch (bytes memory err) {
             _expectRefusal(err, want, "evictLease refusal != model");
-            _skip("evictLease");
+            _done("evictRefused");
         }
+    }
+
+    /// @dev A lease in arrears (or a running one, after some time) gets a payment demand and the grace
+    /// passes (a time in four, not quite); returns it, or zero.
+    function _demandAndWait(uint256 lSeed, uint256 warpSeed) internal returns (uint256 leaseId) {
+        leaseId = _pickLease(lSeed, warpSeed % 2 == 0 ? RUNNING_IN_ARREARS : IN_ARREARS);
+        if (leaseId == 0) {
+            leaseId = _pickOrOpen(lSeed, RUNNING);
+            if (leaseId == 0) return 0;
+            // Past the grace, mostly while the lease still runs.
+            uint256 later = block.timestamp + _bound(warpSeed, PAYMENT_GRACE + 1, 3 hours);
+            uint256 end = _end(market.lease(leaseId));
+            _warpTo(later < end || warpSeed % 3 == 0 ? later : end - 1);
+            if (!_matches(leaseId, IN_ARREARS)) return 0;
+        }
+        if (!_demand(leaseId, false)) return 0;
+        _warpTo(block.timestamp + _bound(warpSeed >> 8, warpSeed % 4 == 0 ? 0 : PAYMENT_GRACE, PAYMENT_GRACE + 1 hours));
     }
 
     /// @dev A lease about to be evicted, and what eviction touches, as they were before.
@@ -753,28 +927,43 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         Lease l;
         Offer o;
         bool running;
+        address caller;
+        uint256 remediesUntil;
         uint256 tenantClaimable;
+        uint256 providerClaimable;
         uint256 fees;
         Stake stake;
     }
 
     function _checkEviction(EvictCase memory c) internal {
         Lease memory a = market.lease(c.leaseId);
+        // The model: the lease ends now if it runs; the tenant pays the hold charge within what the terms let
+        // accrue until then; the escrow beyond that is refunded.
+        uint256 endsAt = c.running ? block.timestamp : c.l.endsAt;
+        uint256 ceiling = LeaseMath.claimableCeiling(c.l.startedAt, endsAt, c.l.pricePerSecond, c.l.deposit);
+        uint256 hold = uint256(c.l.pricePerSecond) * PAYMENT_GRACE;
+        if (c.l.settled + hold > ceiling) hold = ceiling > c.l.settled ? ceiling - c.l.settled : 0;
+        uint256 feeBps = ghostLeaseParamsOf[c.leaseId].protocolFeeBps;
+        uint256 fee = LeaseMath.fee(c.l.settled + hold, feeBps) - LeaseMath.fee(c.l.settled, feeBps);
+        if (a.status != LeaseStatus.Evicted) _violation("evicted lease not Evicted");
+        if (a.endsAt != endsAt) _violation("evicted lease end (now if running, kept if ended)");
+        if (a.deposit != ceiling) _violation("evicted lease deposit != claimable ceiling");
+        if (a.settled != c.l.settled + hold) _violation("eviction hold charge");
+        if (a.bond != c.l.bond) _violation("eviction touched the bond");
         Stake memory sa = market.stakeOf(c.o.provider, c.o.token);
-        if (market.claimable(c.l.tenant, c.o.token) != c.tenantClaimable + c.l.deposit - c.l.settled) {
-            _violation("eviction refund != deposit - settled");
+        if (sa.staked != c.stake.staked || sa.locked != c.stake.locked) _violation("eviction released or slashed");
+        if (market.claimable(c.l.tenant, c.o.token) != c.tenantClaimable + c.l.deposit - ceiling) {
+            _violation("eviction refund != deposit - claimable ceiling");
         }
-        if (sa.staked != c.stake.staked || sa.locked != c.stake.locked - c.l.bond) {
-            _violation("eviction slashed or kept bond");
+        if (market.claimable(c.o.provider, c.o.token) != c.providerClaimable + hold - fee) {
+            _violation("eviction credit != hold charge - fee");
         }
-        if (a.status != LeaseStatus.Finalized || a.bond != 0) _violation("evicted lease not finalized");
-        if (a.deposit != a.settled || a.settled != c.l.settled) _violation("evicted lease escrow");
-        if (a.endsAt != (c.running ? block.timestamp : c.l.endsAt)) {
-            _violation("evicted lease end (now if running, kept if ended)");
-        }
+        if (market.feesOwed(c.o.token) != c.fees) _violation("eviction credited fees before finalize");
         if (market.offer(c.l.offerId).activeLeases != c.o.activeLeases - 1) _violation("eviction kept the slot");
-        uint256 fee = LeaseMath.fee(c.l.settled, ghostLeaseParamsOf[c.leaseId].protocolFeeBps);
-        if (market.feesOwed(c.o.token) != c.fees + fee) _violation("eviction credited != fee(settled)");
+        if (market.paymentDemand(c.leaseId).remediesUntil != c.remediesUntil) {
+            _violation("remediesUntil != the settlement deadline before the eviction");
+        }
+        if (market.remediesDeadline(c.leaseId) != c.remediesUntil) _violation("remediesDeadline view");
     }
 
     /// @dev What a failover should do, by the model.
@@ -825,8 +1014,8 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (c.moved < required) c.extra += required - c.moved;
         c.duration = _bound(duration, o.minDuration, _min(o.maxDuration, uint256(o.minDuration) + 3 days));
         c.want = _newBusinessRefusal(c.token);
-        if (c.want.length == 0) _ensureFreeStake(o);
-        c.version = _versionNow();
+        c.version = ghostOfferVersion[c.offerId];
+        if (c.want.length == 0) _ensureFreeStake(o, c.version);
         c.bond = LeaseMath.bond(o.pricePerSecond, o.noticePeriod, ghostVersionParams[c.version].bondBps);
         _mint(c.token, c.tenant, c.extra);
         c.balance = MockStablecoin(c.token).balanceOf(c.tenant);
@@ -857,6 +1046,9 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         }
     }
 
+    /// @dev Anyone finalizes a lease at its remedies deadline (an evicted lease's is the settlement deadline it
+    /// had before the eviction): the rest of the escrow refunded, the bond released once, the fee on what was
+    /// settled credited, and the slot freed unless the eviction freed it already.
     function finalizeLease(uint256 lSeed) external step {
         uint256 leaseId = _pickLease(lSeed, FINALIZABLE);
         if (leaseId == 0) {
@@ -864,12 +1056,14 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             return;
         }
         Lease memory l = market.lease(leaseId);
-        _warpTo(_deadline(leaseId, l));
+        _warpTo(_remediesDeadline(leaseId, l));
+        l = market.lease(leaseId); // settled totals do not move with time, but read them as finalize does
         address token = _leaseToken(l);
         address p = _leaseProvider(l);
         uint256 tenantClaimable = market.claimable(l.tenant, token);
         uint256 locked = market.stakeOf(p, token).locked;
         uint256 fees = market.feesOwed(token);
+        uint256 active = market.offer(l.offerId).activeLeases;
         vm.prank(keeper);
         market.finalizeLease(leaseId);
         uint256 refund = uint256(l.deposit) - l.settled;
@@ -877,7 +1071,11 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (market.stakeOf(p, token).locked != locked - l.bond) _violation("bond not released");
         uint256 fee = LeaseMath.fee(l.settled, ghostLeaseParamsOf[leaseId].protocolFeeBps);
         if (market.feesOwed(token) != fees + fee) _violation("finalize credited != fee(settled)");
-        _done("finalizeLease");
+        bool wasOpen = l.status == LeaseStatus.Open;
+        if (market.offer(l.offerId).activeLeases != active - (wasOpen ? 1 : 0)) {
+            _violation("finalize freed a slot an eviction had freed, or kept an open lease's");
+        }
+        _done(wasOpen ? "finalizeLease" : "finalizeEvicted");
     }
 
     // ─── Receipts ───────────────────────────────────────────────────────────────────────────
@@ -893,7 +1091,17 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         return tenant;
     }
 
+    /// @dev A receipt of the lease for `cumulative` whose period ends now, signed by `signer`.
     function _signed(uint256 leaseId, uint256 cumulative, address signer)
+        internal
+        view
+        returns (SignedReceipt memory sr)
+    {
+        return _signedAt(leaseId, cumulative, signer, block.timestamp);
+    }
+
+    /// @dev The same for a period ending at `periodEnd` (backdated, or in the future).
+    function _signedAt(uint256 leaseId, uint256 cumulative, address signer, uint256 periodEnd)
         internal
         view
         returns (SignedReceipt memory sr)
@@ -901,12 +1109,19 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         sr.receipt = ServiceReceipt({
             leaseId: leaseId,
             cumulativeAmount: cumulative,
-            usageDigest: keccak256(abi.encode(leaseId, cumulative)),
-            periodEnd: uint64(block.timestamp)
+            usageDigest: keccak256(abi.encode(leaseId, cumulative, periodEnd)),
+            periodEnd: uint64(periodEnd)
         });
         sr.signer = signer;
         (uint8 v, bytes32 r, bytes32 s) = vm.sign(keyOf[signer], market.receiptDigest(sr.receipt));
         sr.signature = abi.encodePacked(r, s, v);
+    }
+
+    /// @dev A period end for a receipt signed now: mostly now, a time in four backdated up to two hours.
+    function _periodEnd(uint256 seed) internal view returns (uint256) {
+        if (seed % 4 != 0) return block.timestamp;
+        uint256 back = _bound(seed >> 8, 1, 2 hours);
+        return block.timestamp > back ? block.timestamp - back : 0;
     }
 
     /// @dev A cumulative amount around what accrued: mostly above what was settled, sometimes below.
@@ -918,8 +1133,10 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     }
 
     /// @dev What the documented rules say a receipt pays, given what this batch already settled before it: the
-    /// lease's own window, then the signer, then `LeaseMath.payable_`. The status is not read: a finalized
-    /// lease is past its window, or was evicted with its escrow cut to what was settled.
+    /// lease's own window, then the signer's authorization for the lease's provider (never authorized; or the
+    /// receipt's period ends at or after its expiry or revocation), then `LeaseMath.payable_` with what the
+    /// terms let accrue until the receipt's period end (or now, if sooner). The status is not read: a
+    /// finalized lease is past its window, an evicted one settles within its own.
     function _model(SignedReceipt memory sr, uint256 settledBefore, uint256 spentBefore)
         internal
         view
@@ -931,14 +1148,23 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (block.timestamp >= _deadline(leaseId, l)) return (SettlementResult.SettlementWindowClosed, 0);
         uint256 capLeft = type(uint256).max;
         if (sr.signer != l.tenant) {
-            SessionSigner memory s = market.sessionSigner(l.tenant, sr.signer);
+            SessionSigner memory s = market.sessionSigner(l.tenant, sr.signer, _leaseProvider(l));
             if (s.cap == 0) return (SettlementResult.SignerNotAuthorized, 0);
-            if (s.expiresAt == 0) return (SettlementResult.SignerRevoked, 0);
-            if (block.timestamp >= s.expiresAt) return (SettlementResult.SignerExpired, 0);
+            if (sr.receipt.periodEnd >= s.expiresAt) {
+                return (s.revoked ? SettlementResult.SignerRevoked : SettlementResult.SignerExpired, 0);
+            }
             // A cap re-authorized below what was spent leaves nothing.
             capLeft = s.cap > spentBefore ? s.cap - spentBefore : 0;
         }
-        return LeaseMath.payable_(settledBefore, l.deposit, _accrued(l), sr.receipt.cumulativeAmount, capLeft);
+        return LeaseMath.payable_(
+            settledBefore, l.deposit, _accruedUntil(l, sr.receipt.periodEnd), sr.receipt.cumulativeAmount, capLeft
+        );
+    }
+
+    /// @dev What the receipt's signer has spent under its authorization for the lease's provider (zero for the
+    /// tenant itself).
+    function _spent(Lease memory l, address signer) internal view returns (uint256) {
+        return market.sessionSigner(l.tenant, signer, _leaseProvider(l)).spent;
     }
 
     function settle(uint256 lSeed, uint256 signerSeed, uint256 cumSeed, uint256 warpSeed) external step {
@@ -951,15 +1177,26 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         // Let some time pass, within the settlement window.
         uint256 later = block.timestamp + _bound(warpSeed, 0, 2 hours);
         if (later < _deadline(leaseId, l)) _warpTo(later);
-        SignedReceipt memory sr = _signed(leaseId, _cumulative(l, cumSeed), _signerFor(l.tenant, signerSeed));
-        (SettlementResult expected, uint256 expectedPaid) =
-            _model(sr, l.settled, market.sessionSigner(l.tenant, sr.signer).spent);
+        SignedReceipt memory sr =
+            _signedAt(leaseId, _cumulative(l, cumSeed), _signerFor(l.tenant, signerSeed), _periodEnd(warpSeed >> 64));
+        if (_settleChecked(sr)) _done("settle");
+        else _skip("settle");
+    }
+
+    /// @dev Settles one receipt and checks the outcome against the model: what it pays (or why not), the
+    /// settled delta, the provider's credit (paid less the fee, which stays in the lease). Returns whether it
+    /// paid.
+    function _settleChecked(SignedReceipt memory sr) internal returns (bool) {
+        uint256 leaseId = sr.receipt.leaseId;
+        Lease memory l = market.lease(leaseId);
+        (SettlementResult expected, uint256 expectedPaid) = _model(sr, l.settled, _spent(l, sr.signer));
         Offer memory o = market.offer(l.offerId);
         uint256 providerBefore = market.claimable(o.provider, o.token);
         uint256 feesBefore = market.feesOwed(o.token);
 
         vm.prank(keeper);
         try market.settle(sr) returns (uint256 paid) {
+            pendingPeriodEnds.push(sr.receipt.periodEnd);
             if (expected != SettlementResult.Settled || paid != expectedPaid) _violation("settle paid != model");
             uint256 settled = market.lease(leaseId).settled;
             if (settled != l.settled + paid) _violation("settled delta");
@@ -969,18 +1206,18 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
                 _violation("provider credit != paid - fee");
             }
             if (market.feesOwed(o.token) != feesBefore) _violation("settlement credited fees before finalize");
-            _done("settle");
+            return true;
         } catch (bytes memory err) {
             bytes memory want =
                 abi.encodeWithSelector(IOpenleaseErrors.OpenleaseSettlementFailed.selector, leaseId, expected);
             _expectRefusal(err, want, "settle failure != model");
-            _skip("settle");
+            return false;
         }
     }
 
     /// @dev One to four receipts, mostly of settleable leases (repeats included), sometimes of any lease
-    /// (finalized and evicted ones included) or none: every item's result and amount must match the rules
-    /// applied in order.
+    /// (finalized and evicted ones included) or none, some backdated: every item's result and amount must
+    /// match the rules applied in order.
     function settleBatch(uint256[4] calldata seeds, uint256 n) external step {
         vm.warp(block.timestamp + _bound(n >> 8, 0, 1 hours));
         n = _bound(n, 1, 4);
@@ -994,6 +1231,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         uint256 settledSum;
         for (uint256 i; i < n; ++i) {
             settledSum += expectedPaid[i];
+            pendingPeriodEnds.push(items[i].receipt.periodEnd);
         }
         vm.prank(keeper);
         SettlementResult[] memory results = market.settleBatch(items);
@@ -1017,7 +1255,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (leaseId == 0 || seed % 10 == 0) leaseId = count == 0 ? 1 : 1 + (seed >> 16) % (count + 1);
         if (leaseId > count) return _signed(leaseId, 1, signers[0]); // unknown lease
         Lease memory l = market.lease(leaseId);
-        return _signed(leaseId, _cumulative(l, seed >> 32), _signerFor(l.tenant, seed >> 24));
+        return _signedAt(leaseId, _cumulative(l, seed >> 32), _signerFor(l.tenant, seed >> 24), _periodEnd(seed >> 128));
     }
 
     /// @dev The model for item `i`, with the settled and spent totals that items before it produced.
@@ -1030,44 +1268,164 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (leaseId == 0 || leaseId > market.leaseCount()) return _model(items[i], 0, 0);
         Lease memory l = market.lease(leaseId);
         uint256 settled = l.settled;
-        uint256 spent = market.sessionSigner(l.tenant, items[i].signer).spent;
+        address p = _leaseProvider(l);
+        uint256 spent = market.sessionSigner(l.tenant, items[i].signer, p).spent;
         for (uint256 j; j < i; ++j) {
             if (items[j].receipt.leaseId == leaseId) settled += paid[j];
             if (items[j].signer == items[i].signer && items[i].signer != l.tenant) {
-                // Only receipts of the same tenant's leases count against this signer.
+                // Only receipts of the same tenant's leases of the same provider count against this
+                // authorization.
                 uint256 other = items[j].receipt.leaseId;
-                if (other <= market.leaseCount() && market.lease(other).tenant == l.tenant) spent += paid[j];
+                if (other <= market.leaseCount()) {
+                    Lease memory ol = market.lease(other);
+                    if (ol.tenant == l.tenant && _leaseProvider(ol) == p) spent += paid[j];
+                }
             }
         }
         return _model(items[i], settled, spent);
     }
 
-    /// @dev Re-authorizes a signer with a new cap (sometimes below what it already spent, which must leave it
-    /// nothing more to attest) and expiry (sometimes soon, so that it expires).
-    function authorizeSigner(uint256 sSeed, uint256 cap, uint256 expiry) external step {
+    /// @dev Re-authorizes a signer for a provider with a new cap and expiry (sometimes soon, so that it
+    /// expires); this also undoes a revocation. A lower cap is tried too, and must be refused: it would void
+    /// receipts for service already delivered.
+    function authorizeSigner(uint256 sSeed, uint256 pSeed, uint256 cap, uint256 expiry) external step {
         uint256 index = sSeed % signers.length;
         address tenant = tenants[index / 2];
         address signer = signers[index];
-        uint256 spent = market.sessionSigner(tenant, signer).spent;
-        if (spent > 1 && sSeed % 5 == 0) cap = _bound(cap, 1, spent - 1);
-        else cap = _bound(cap, spent > 0 ? spent : 1, spent + (index % 2 == 0 ? 1e24 : 1_000e6));
+        address p = providers[pSeed % providers.length];
+        SessionSigner memory before = market.sessionSigner(tenant, signer, p);
+        uint256 spent = before.spent;
         expiry = block.timestamp + _bound(expiry, 1 hours, 60 days);
+        if (before.cap > 1 && sSeed % 5 == 0) {
+            uint256 lower = _bound(cap, 1, before.cap - 1);
+            vm.prank(tenant);
+            try market.authorizeSigner(signer, p, uint96(lower), uint40(expiry)) {
+                _violation("authorizeSigner: a cap decreased");
+            } catch {}
+            SessionSigner memory unchanged = market.sessionSigner(tenant, signer, p);
+            if (unchanged.cap != before.cap || unchanged.expiresAt != before.expiresAt) _violation("authorizeSigner");
+            _done("authorizeSigner");
+            return;
+        }
+        uint256 floor = before.cap > spent ? before.cap : (spent > 0 ? spent : 1);
+        cap = _bound(cap, floor, floor + (index % 2 == 0 ? 1e24 : 1_000e6));
         vm.prank(tenant);
-        market.authorizeSigner(signer, uint96(cap), uint40(expiry));
-        ghostSpentCeiling[tenant][signer] = cap > spent ? cap : spent;
+        market.authorizeSigner(signer, p, uint96(cap), uint40(expiry));
+        SessionSigner memory a = market.sessionSigner(tenant, signer, p);
+        if (a.cap != cap || a.spent != spent || a.expiresAt != expiry || a.revoked) _violation("authorizeSigner");
+        ghostSpentCeiling[tenant][signer][p] = cap > spent ? cap : spent;
         _done("authorizeSigner");
     }
 
-    function revokeSigner(uint256 sSeed) external step {
+    /// @dev Revokes a signer's authorization for a provider: its expiry comes forward to now (never later).
+    /// Revoking one never authorized is refused (`OpenleaseUnknownSigner`).
+    function revokeSigner(uint256 sSeed, uint256 pSeed) external step {
         uint256 index = sSeed % signers.length;
         address tenant = tenants[index / 2];
-        if (market.sessionSigner(tenant, signers[index]).expiresAt == 0) {
-            _skip("revokeSigner");
-            return;
+        address signer = signers[index];
+        address p = providers[pSeed % providers.length];
+        if (_revoke(tenant, signer, p)) _done("revokeSigner");
+        else _done("revokeRefused");
+    }
+
+    function _revoke(address tenant, address signer, address p) internal returns (bool) {
+        SessionSigner memory s = market.sessionSigner(tenant, signer, p);
+        bytes memory want;
+        if (s.cap == 0) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownSigner.selector, tenant, signer, p);
         }
         vm.prank(tenant);
-        market.revokeSigner(signers[index]);
-        _done("revokeSigner");
+        try market.revokeSigner(signer, p) {
+            if (want.length != 0) _violation("revoked a signer never authorized");
+            SessionSigner memory a = market.sessionSigner(tenant, signer, p);
+            if (a.expiresAt != _min(s.expiresAt, block.timestamp) || !a.revoked || a.cap != s.cap || a.spent != s.spent)
+            {
+                _violation("revocation != expiry brought forward to now");
+            }
+            return true;
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "revokeSigner refusal != model");
+            return false;
+        }
+    }
+
+    /// @dev A session signer attests the service of a lease of a provider it is authorized for; some time
+    /// later the tenant revokes it; later still the provider settles that receipt (for a period before the
+    /// revocation: payable), the key (leaked) signs a receipt backdated before the revocation (payable, at most
+    /// what accrued until its period's end) and one for a period after it (void: `SignerRevoked`). Each
+    /// outcome is checked against the model.
+    function revokeThenSettle(uint256 lSeed, uint256 sSeed, uint256 cumSeed, uint256 warpSeed) external step {
+        uint256 leaseId = _pickOrOpen(lSeed, SETTLEABLE);
+        if (leaseId == 0) {
+            _skip("revokeThenSettle");
+            return;
+        }
+        (address signer, SignedReceipt memory attested) = _attest(leaseId, sSeed, cumSeed);
+        if (signer == address(0)) {
+            _skip("revokeThenSettle");
+            return;
+        }
+        uint256 revokedAt = _revokeLater(leaseId, signer, warpSeed);
+        _settleChecked(attested);
+        _settleAfterRevocation(leaseId, signer, revokedAt, cumSeed, warpSeed);
+        _done("revokeThenSettle");
+    }
+
+    /// @dev One of the tenant's session signers attests the service so far under a live authorization for the
+    /// lease's provider: if its authorization was revoked or expired (or never given), the tenant authorizes it
+    /// again first (keeping what it spent, undoing the revocation). Zero if the signer is the tenant itself.
+    function _attest(uint256 leaseId, uint256 sSeed, uint256 cumSeed)
+        internal
+        returns (address signer, SignedReceipt memory attested)
+    {
+        Lease memory l = market.lease(leaseId);
+        signer = _signerFor(l.tenant, sSeed % 2); // one of its two session signers
+        if (signer == l.tenant) return (address(0), attested);
+        address p = _leaseProvider(l);
+        SessionSigner memory s = market.sessionSigner(l.tenant, signer, p);
+        if (s.cap == 0 || s.revoked || s.expiresAt <= block.timestamp) {
+            uint256 cap = uint256(s.spent) + (sSeed % 4 < 2 ? 1e24 : 1_000e6);
+            if (cap < s.cap) cap = s.cap; // a cap never decreases
+            vm.prank(l.tenant);
+            market.authorizeSigner(signer, p, uint96(cap), uint40(block.timestamp + 30 days));
+            ghostSpentCeiling[l.tenant][signer][p] = cap;
+        }
+        attested = _signed(leaseId, _cumulative(l, cumSeed), signer);
+    }
+
+    /// @dev Some time later (within the lease's settlement window) the tenant revokes the signer for the
+    /// lease's provider, and some more time passes; returns when the revocation took effect.
+    function _revokeLater(uint256 leaseId, address signer, uint256 warpSeed) internal returns (uint256 revokedAt) {
+        Lease memory l = market.lease(leaseId);
+        uint256 deadline = _deadline(leaseId, l);
+        uint256 later = block.timestamp + _bound(warpSeed, 1, 30 minutes);
+        if (later < deadline) _warpTo(later);
+        address p = _leaseProvider(l);
+        _revoke(l.tenant, signer, p);
+        revokedAt = market.sessionSigner(l.tenant, signer, p).expiresAt;
+        later = block.timestamp + _bound(warpSeed >> 32, 0, 2 hours);
+        if (later < deadline) _warpTo(later);
+    }
+
+    /// @dev The (leaked) key signs, after the revocation, a receipt backdated before it (payable, at most what
+    /// accrued until its period's end) and one for the service since (void).
+    function _settleAfterRevocation(
+        uint256 leaseId,
+        address signer,
+        uint256 revokedAt,
+        uint256 cumSeed,
+        uint256 warpSeed
+    ) internal {
+        uint256 back = _bound(warpSeed >> 64, 1, 1 hours);
+        SignedReceipt memory backdated = _signedAt(
+            leaseId, _cumulative(market.lease(leaseId), cumSeed >> 64), signer, revokedAt > back ? revokedAt - back : 0
+        );
+        _settleChecked(backdated);
+        SignedReceipt memory afterwards =
+            _signedAt(leaseId, _cumulative(market.lease(leaseId), cumSeed >> 128), signer, block.timestamp);
+        if (_settleChecked(afterwards) && afterwards.receipt.periodEnd >= revokedAt) {
+            _violation("a receipt for service after the revocation paid");
+        }
     }
 
     // ─── Disputes and slashing ──────────────────────────────────────────────────────────────
@@ -1177,8 +1535,21 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             return;
         }
         _warpTo(market.dispute(leaseId).deadline);
+        // The tenant's dispute bond goes back to it, or to the provider if the tenant is in arrears (evicted, or
+        // a payment demand standing unanswered).
+        Lease memory l = market.lease(leaseId);
+        address token = _leaseToken(l);
+        address p = _leaseProvider(l);
+        bool toProvider = _inArrears(leaseId, l);
+        uint256 tenantBond = market.dispute(leaseId).tenantBond;
+        uint256 tenantBefore = market.claimable(l.tenant, token);
+        uint256 providerBefore = market.claimable(p, token);
         vm.prank(keeper);
         market.expireDispute(leaseId);
+        if (
+            market.claimable(l.tenant, token) != tenantBefore + (toProvider ? 0 : tenantBond)
+                || market.claimable(p, token) != providerBefore + (toProvider ? tenantBond : 0)
+        ) _violation("expired dispute bond != to the provider exactly when the tenant is in arrears");
         _done("expireDispute");
     }
 
@@ -1341,6 +1712,46 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             return abi.encodeWithSelector(IOpenleaseErrors.OpenleaseZeroAddress.selector);
         }
         return abi.encodeWithSelector(IOpenleaseErrors.OpenleaseParameterOutOfBounds.selector, which, value, lo, hi);
+    }
+
+    /// @dev A provider accepts a parameters version for one of its offers: mostly the version in force; else
+    /// the newest (perhaps still pending), an older or the same one, or one that does not exist; one time in
+    /// eight someone else (a tenant, another provider, the admin) tries. Refused exactly when the model says
+    /// (not the offer's provider; not newer than the offer's, or not in force); otherwise the offer's new
+    /// leases get it.
+    function acceptParams(uint256 oSeed, uint256 vSeed, uint256 callerSeed) external step {
+        uint256 offerId = offers[oSeed % offers.length];
+        Offer memory o = market.offer(offerId);
+        uint256 accepted = ghostOfferVersion[offerId];
+        if (o.paramsVersion != accepted) _violation("offer version != model");
+        uint256 inForce = _versionNow();
+        uint256 mode = vSeed % 8;
+        uint256 version = mode < 5
+            ? inForce
+            : mode == 5 ? ghostLatestVersion : mode == 6 ? _bound(vSeed >> 8, 0, accepted) : ghostLatestVersion + 1;
+        address caller = o.provider;
+        if (callerSeed % 8 == 0) {
+            caller = actors[(callerSeed >> 8) % actors.length];
+            if (caller == o.provider) caller = admin;
+        }
+        bytes memory want;
+        if (caller != o.provider) {
+            want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotOfferProvider.selector, offerId, caller);
+        } else if (version <= accepted || version > inForce) {
+            want = abi.encodeWithSelector(
+                IOpenleaseErrors.OpenleaseParamsNotAcceptable.selector, version, accepted, inForce
+            );
+        }
+        vm.prank(caller);
+        try market.acceptParams(offerId, uint16(version)) {
+            if (want.length != 0) _violation("acceptParams should have been refused");
+            ghostOfferVersion[offerId] = version;
+            if (market.offer(offerId).paramsVersion != version) _violation("accepted version not recorded");
+            _done("acceptParams");
+        } catch (bytes memory err) {
+            _expectRefusal(err, want, "acceptParams refusal != model");
+            _done("acceptRefused");
+        }
     }
 
     /// @dev Waits out the pending version's delay (to `effectiveAt` or a little after), if there is one.
