@@ -233,6 +233,16 @@ pub mod wire {
     /// The wire version the tenant speaks; absent means 1.
     pub const VERSION_HEADER: &str = "openlease-version";
 
+    /// The lease a [`LEASE_HEADER`] value names: its id in decimal digits alone (no sign, no `0x`,
+    /// at most 78 digits: a uint256), or `None`.
+    pub fn parse_lease_header(value: &str) -> Option<alloy::primitives::U256> {
+        let digits = value.trim();
+        if digits.is_empty() || digits.len() > 78 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        alloy::primitives::U256::from_str_radix(digits, 10).ok()
+    }
+
     /// The [`RECEIPT_HEADER`] value carrying `signed`, a receipt of the market in `domain`.
     pub fn receipt_header(domain: &ReceiptDomain, signed: &SignedReceipt) -> String {
         serde_json::to_string(&ReceiptFile::new(domain, signed)).expect("a receipt file serializes")
@@ -893,6 +903,19 @@ mod tests {
             Some(openlease_contracts::SettlementResult::SignerRevoked),
             "service from the revocation on is not"
         );
+    }
+
+    #[test]
+    fn a_lease_header_is_a_decimal_id_and_nothing_else() {
+        use super::wire::parse_lease_header;
+        assert_eq!(parse_lease_header("13"), Some(U256::from(13)));
+        assert_eq!(parse_lease_header(" 7 "), Some(U256::from(7)));
+        for bad in ["", "0x1", "0X1", "+1", "-1", "1e3", "1_000", "１"] {
+            assert_eq!(parse_lease_header(bad), None, "{bad:?}");
+        }
+        assert_eq!(parse_lease_header(&U256::MAX.to_string()), Some(U256::MAX));
+        assert_eq!(parse_lease_header(&"9".repeat(78)), None, "past a uint256");
+        assert_eq!(parse_lease_header(&"9".repeat(79)), None);
     }
 
     #[test]

@@ -195,7 +195,17 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         let now = gateway.now().await?;
         for entry in stored {
             let lease_id = entry.receipt.receipt.leaseId;
-            let lease = gateway.inner.client.lease(lease_id).await?;
+            let lease = match gateway.inner.client.lease(lease_id).await {
+                Ok(lease) => lease,
+                // One row the node does not know must not keep the rest from being served and
+                // settled: flagged (log and metric) and skipped; it stays in the book.
+                Err(openlease_client::Error::UnknownLease { .. }) => {
+                    tracing::error!(%lease_id, "the book holds a receipt of a lease this node does not know; skipped");
+                    gateway.inner.metrics.unknown_book_leases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
             let book = gateway.signer_book(entry.tenant, entry.receipt.signer, Some(head)).await?;
             let mut book = book.lock().await;
             book.verifier.add_lease(lease_id, U256::from(lease.settled));
@@ -642,7 +652,7 @@ fn lease_header(headers: &HeaderMap) -> Result<U256, Refusal> {
             "open a lease with `openlease lease open` and send its id with every request",
         ));
     };
-    value.to_str().ok().and_then(|v| v.trim().parse::<U256>().ok()).ok_or_else(|| {
+    value.to_str().ok().and_then(wire::parse_lease_header).ok_or_else(|| {
         Refusal::new(
             StatusCode::BAD_REQUEST,
             "malformed_lease",

@@ -17,6 +17,9 @@ use alloy::primitives::U256;
 pub struct Metrics {
     pub served: AtomicU64,
     pub receipts: AtomicU64,
+    /// Book rows skipped at start: their lease is unknown to the node (another chain or market,
+    /// a node behind, a reorg that dropped it). Kept in the book, never served or settled.
+    pub unknown_book_leases: AtomicU64,
     refused: Mutex<BTreeMap<&'static str, u64>>,
     unsettled: Mutex<Vec<(U256, U256)>>,
 }
@@ -46,6 +49,9 @@ impl Metrics {
         }
         let _ = writeln!(out, "# TYPE openlease_gateway_receipts_total counter");
         let _ = writeln!(out, "openlease_gateway_receipts_total {}", self.receipts.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# TYPE openlease_gateway_book_unknown_leases gauge");
+        let _ =
+            writeln!(out, "openlease_gateway_book_unknown_leases {}", self.unknown_book_leases.load(Ordering::Relaxed));
         let _ = writeln!(out, "# TYPE openlease_gateway_unsettled gauge");
         for (lease, value) in self.unsettled.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "openlease_gateway_unsettled{{lease=\"{lease}\"}} {value}");

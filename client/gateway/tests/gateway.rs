@@ -210,6 +210,10 @@ async fn every_refusal_has_its_status_and_code_and_paid_service_is_served() {
     };
     expect(ask(address, None, None).await, 400, "lease_required");
     expect(ask(address, Some("abc"), None).await, 400, "malformed_lease");
+    // Decimal as documented: not hex, not signed, not longer than a uint256 can be.
+    for malformed in ["0x1", "+1", "-1", "1e3", &"9".repeat(79)] {
+        expect(ask(address, Some(malformed), None).await, 400, "malformed_lease");
+    }
     expect(ask(address, Some("999"), None).await, 404, "unknown_lease");
     expect(ask(address, Some(&not_ours.to_string()), None).await, 403, "not_our_lease");
     expect(ask(address, Some(&id), Some("{not json".into())).await, 400, "malformed_receipt");
@@ -327,6 +331,38 @@ async fn a_gateway_killed_mid_lease_settles_every_receipt_it_acknowledged_once_b
         assert!(started.elapsed() < Duration::from_secs(30), "settled {settled} of {acknowledged}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A book row for a lease the node does not know (another market's book, a node behind, a reorg)
+/// is flagged and skipped at start: the gateway starts, serves and settles the rest.
+#[tokio::test]
+async fn a_book_row_for_an_unknown_lease_is_flagged_and_the_rest_is_served() {
+    let m = Market::new().await;
+    let (provider, tenant) = (m.client(1).await, m.client(4).await);
+    let offer = m.provider(&provider).await;
+    let lease = m.lease(&tenant, offer, 5 * USDC).await;
+    let dir = TempDir::new("gateway-unknown");
+    let db = format!("sqlite://{}/book.db", dir.path().display());
+    let session = m.session();
+    let domain = provider.receipt_domain();
+    let store = ReceiptStore::open(&db).await.unwrap();
+    let stray = session.sign_usage(U256::from(999), U256::from(100), B256::ZERO, 1).unwrap();
+    assert!(store.keep(&domain, tenant.address(), &stray).await.unwrap());
+    m.advance(60).await;
+    let period_end = m.now().await;
+    let known = session.sign_usage(lease, U256::from(60 * PRICE), B256::ZERO, period_end).unwrap();
+    assert!(store.keep(&domain, tenant.address(), &known).await.unwrap());
+
+    let config = GatewayConfig { refresh: Duration::ZERO, ..Default::default() };
+    let gateway = Gateway::open(provider.clone(), store, config).await.expect("starts despite the stray row");
+    let metrics = gateway.metrics().render();
+    assert!(metrics.contains("openlease_gateway_book_unknown_leases 1"), "{metrics}");
+    let address = listen(gateway.serve(workload())).await;
+    assert_eq!(ask(address, Some(&lease.to_string()), None).await.0, 200, "the known lease is served");
+    tenant.close_lease(lease).await.unwrap();
+    m.advance(3_700).await;
+    gateway.settle_due().await.unwrap();
+    assert_eq!(U256::from(provider.lease(lease).await.unwrap().settled), U256::from(60 * PRICE), "and settled");
 }
 
 fn free_port() -> u16 {
