@@ -548,6 +548,16 @@ impl ReceiptBook {
         self.unsettled = self.unsettled - before + entry.unsettled();
     }
 
+    /// Sets what the market has settled of a lease to `settled` as the chain shows it now, lower
+    /// than recorded when a reorg dropped a settlement: what it paid is owed again.
+    pub fn resync(&mut self, lease_id: U256, settled: U256) {
+        let entry = self.leases.entry(lease_id).or_default();
+        let before = entry.unsettled();
+        self.settled_since_terms = self.settled_since_terms.saturating_sub(entry.settled.saturating_sub(settled));
+        entry.settled = settled;
+        self.unsettled = self.unsettled - before + entry.unsettled();
+    }
+
     /// Stops keeping a lease (finalized: nothing more settles), dropping its unsettled value.
     pub fn forget(&mut self, lease_id: U256) {
         if let Some(entry) = self.leases.remove(&lease_id) {

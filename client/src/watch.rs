@@ -35,6 +35,9 @@ use crate::{Client, Result, SettlementOutcome, SettlementResult, receipt::Receip
 const LOG_RANGE: u64 = 5_000;
 /// Receipts per `settleBatch`: well inside a block's gas.
 const BATCH: usize = 100;
+/// Blocks after which a settlement is taken as final. Until then the watcher checks that the
+/// chain still has it: a reorg that drops the transaction makes the receipt owed again.
+pub const CONFIRMATIONS: u64 = 12;
 
 /// Something the provider should know that settling cannot fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,8 @@ pub enum DueReason {
     Ended,
     /// Its signer's authorization expires in less than the margin, or was revoked.
     SignerExpiry,
+    /// A reorg dropped its settlement: what it paid is owed again.
+    Reorged,
 }
 
 /// What one [`SettlementWatcher::poll`] saw and did.
@@ -120,6 +125,10 @@ pub struct SettlementWatcher<P> {
     /// Receipts (lease, cumulative amount) the market refused, with its reason: not sent again
     /// unless an event lifts the reason.
     refused: HashMap<(U256, U256), SettlementResult>,
+    /// Settlements not yet [`CONFIRMATIONS`] deep: (lease, its settled total after, the head then).
+    unconfirmed: Vec<(U256, U256, u64)>,
+    /// Leases whose settlement a reorg dropped, to settle again at once.
+    reorged: BTreeSet<U256>,
     /// Alerts read but not yet returned: kept across a failed poll.
     pending: Vec<WatchAlert>,
 }
@@ -136,6 +145,8 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
             revoked: BTreeSet::new(),
             tenants: HashMap::new(),
             refused: HashMap::new(),
+            unconfirmed: Vec::new(),
+            reorged: BTreeSet::new(),
             pending: Vec::new(),
         }
     }
@@ -150,6 +161,7 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
             self.read_events(book, self.next_block, to).await?;
             self.next_block = to + 1;
         }
+        self.confirm(book, head).await?;
         let mut settled = Vec::new();
         self.settle_due(book, &mut settled).await?;
         Ok(WatchReport { through_block: head, alerts: std::mem::take(&mut self.pending), settled })
@@ -223,6 +235,8 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
             book.forget(lease_id);
             self.closing.remove(&lease_id);
             self.revoked.remove(&lease_id);
+            self.reorged.remove(&lease_id);
+            self.unconfirmed.retain(|(id, _, _)| *id != lease_id);
             self.tenants.remove(&lease_id);
             self.refused.retain(|(id, _), _| *id != lease_id);
         }
@@ -254,6 +268,9 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
 
     /// Why the newest receipt of `lease_id` should be settled now, if it should.
     async fn due(&mut self, lease_id: U256, signer: Address, now: u64) -> Result<Option<DueReason>> {
+        if self.reorged.contains(&lease_id) {
+            return Ok(Some(DueReason::Reorged));
+        }
         if self.closing.contains(&lease_id) {
             return Ok(Some(DueReason::Closing));
         }
@@ -283,9 +300,42 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
         let Some(newest) = book.newest(lease_id).cloned() else { return Ok(None) };
         let outcome = self.client.settle_batch(vec![newest]).await?.remove(0);
         if outcome.is_settled() {
-            book.mark_settled(lease_id, U256::from(self.client.lease(lease_id).await?.settled));
+            self.settled(book, lease_id).await?;
         }
         Ok(Some(outcome))
+    }
+
+    /// Records a settlement of `lease_id` the chain shows now, to be confirmed.
+    async fn settled(&mut self, book: &mut ReceiptBook, lease_id: U256) -> Result<()> {
+        let settled = U256::from(self.client.lease(lease_id).await?.settled);
+        let head = self.client.provider().get_block_number().await?;
+        book.mark_settled(lease_id, settled);
+        self.unconfirmed.retain(|(id, _, _)| *id != lease_id);
+        self.unconfirmed.push((lease_id, settled, head));
+        self.reorged.remove(&lease_id);
+        Ok(())
+    }
+
+    /// Settlement is confirmed against the chain, not assumed from a send: a settlement the chain
+    /// no longer shows (a reorg dropped it) makes its receipt owed again and due at once; one
+    /// [`CONFIRMATIONS`] deep is final.
+    async fn confirm(&mut self, book: &mut ReceiptBook, head: u64) -> Result<()> {
+        let mut kept = Vec::with_capacity(self.unconfirmed.len());
+        for (lease_id, settled, at) in std::mem::take(&mut self.unconfirmed) {
+            if !book.has_lease(lease_id) {
+                continue;
+            }
+            let on_chain = U256::from(self.client.lease(lease_id).await?.settled);
+            if on_chain < settled {
+                tracing::warn!(%lease_id, %settled, %on_chain, "a reorg dropped a settlement; settling again");
+                book.resync(lease_id, on_chain);
+                self.reorged.insert(lease_id);
+            } else if head < at + CONFIRMATIONS {
+                kept.push((lease_id, settled, at));
+            }
+        }
+        self.unconfirmed = kept;
+        Ok(())
     }
 
     async fn settle_due(
@@ -310,7 +360,7 @@ impl<P: Provider + Clone> SettlementWatcher<P> {
             for ((reason, receipt), outcome) in chunk.iter().zip(outcomes) {
                 let lease_id = receipt.receipt.leaseId;
                 if outcome.is_settled() {
-                    book.mark_settled(lease_id, U256::from(self.client.lease(lease_id).await?.settled));
+                    self.settled(book, lease_id).await?;
                     if *reason == DueReason::Closing {
                         // Settled again, as `Ended`, once the lease has ended.
                         self.closing.remove(&lease_id);

@@ -365,6 +365,40 @@ async fn a_book_row_for_an_unknown_lease_is_flagged_and_the_rest_is_served() {
     assert_eq!(U256::from(provider.lease(lease).await.unwrap().settled), U256::from(60 * PRICE), "and settled");
 }
 
+/// Settlement is confirmed against the chain, not assumed from a send: a reorg that drops the
+/// settlement transaction makes the receipt owed again, and the gateway settles it again.
+#[tokio::test]
+async fn a_settlement_dropped_by_a_reorg_is_settled_again() {
+    let m = Market::new().await;
+    let (provider, tenant) = (m.client(1).await, m.client(4).await);
+    let offer = m.provider(&provider).await;
+    let lease = m.lease(&tenant, offer, 5 * USDC).await;
+    let dir = TempDir::new("gateway-reorg");
+    let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
+    let config = GatewayConfig { refresh: Duration::ZERO, ..Default::default() };
+    let gateway = Gateway::open(provider.clone(), store, config).await.unwrap();
+    let address = listen(gateway.serve(workload())).await;
+    m.advance(60).await;
+    let acknowledged = U256::from(60 * PRICE);
+    let (status, _, body) =
+        ask(address, Some(&lease.to_string()), Some(receipt(&m.session(), lease, 60 * PRICE))).await;
+    assert_eq!(status, 200, "{body}");
+    tenant.close_lease(lease).await.unwrap();
+    m.advance(3_700).await;
+
+    use alloy::providers::ext::AnvilApi;
+    let before = m.node.anvil_snapshot().await.unwrap();
+    gateway.settle_due().await.unwrap();
+    assert_eq!(U256::from(provider.lease(lease).await.unwrap().settled), acknowledged, "settled once");
+    // The blocks that held the settlement are gone, and the node forgot the transaction.
+    assert!(m.node.anvil_revert(before).await.unwrap());
+    m.node.anvil_mine(Some(2), None).await.unwrap();
+    assert_eq!(U256::from(provider.lease(lease).await.unwrap().settled), U256::ZERO, "reorged away");
+
+    gateway.settle_due().await.unwrap();
+    assert_eq!(U256::from(provider.lease(lease).await.unwrap().settled), acknowledged, "settled again");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
