@@ -415,9 +415,27 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         receipt: SignedReceipt,
         now: u64,
     ) -> Result<U256, Refusal> {
+        let (cumulative, period_end) = (receipt.receipt.cumulativeAmount, receipt.receipt.periodEnd);
+        // The market never pays a receipt beyond the lease's escrow.
+        let deposit = U256::from(lease.deposit);
+        if cumulative > deposit {
+            let paid = U256::from(lease.settled).max(self.accepted(lease_id).unwrap_or_default());
+            let left = deposit.saturating_sub(paid);
+            return Err(Refusal::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "escrow_exhausted",
+                format!(
+                    "lease {lease_id}: the receipt claims {}, more than the escrow's {}; {} of it is left",
+                    self.inner.client.amount(token, cumulative),
+                    self.inner.client.amount(token, deposit),
+                    self.inner.client.amount(token, left)
+                ),
+                "top the lease up (`openlease lease top-up`) or open a new one",
+            )
+            .with(json!({ "left": self.amount(token, left), "deposit": self.amount(token, deposit) })));
+        }
         // The market pays a receipt at most what accrued until its period's end: one that claims more
         // would be accepted here and never paid.
-        let (cumulative, period_end) = (receipt.receipt.cumulativeAmount, receipt.receipt.periodEnd);
         let payable_until = terms::accrued(lease, period_end);
         if cumulative > payable_until {
             return Err(Refusal::new(

@@ -239,6 +239,9 @@ async fn every_refusal_has_its_status_and_code_and_paid_service_is_served() {
     assert_eq!(ask(address, Some(&id), Some(receipt(&session, lease, paid))).await.0, 200);
     expect(ask(address, Some(&id), Some(receipt(&session, lease, paid))).await, 409, "receipt_replayed");
     expect(ask(address, Some(&id), Some(receipt(&session, lease, 3 * USDC))).await, 402, "signer_cap_reached");
+    // Beyond what the escrow (8.64 USDC) can ever pay: refused with what is left of it.
+    let over = expect(ask(address, Some(&id), Some(receipt(&session, lease, 9 * USDC))).await, 402, "escrow_exhausted");
+    assert_eq!(over["left"]["raw"], (8_640_000 - paid).to_string(), "{over}");
 
     // The lease ends: served no more, whatever it carries.
     m.advance(86_400).await;
