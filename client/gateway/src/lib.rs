@@ -67,6 +67,10 @@ pub struct GatewayConfig {
     pub settle_every: Duration,
     /// Settle a receipt when its signer's authorization expires in less than this (seconds).
     pub settle_margin: u64,
+    /// The most accepted and unsettled per lease, in seconds of its price: what the provider
+    /// risks on a tenant that stops paying. A receipt that would leave more unsettled is settled
+    /// before the request it came with is served.
+    pub max_unsettled_secs: u64,
     /// Demand payment of a lease refused for want of payment whose tenant owes for service older
     /// than the market's payment grace (after settling every receipt held for it), and evict it
     /// when the demand goes unanswered: the capacity goes back on sale.
@@ -80,6 +84,7 @@ impl Default for GatewayConfig {
             refresh: Duration::from_secs(2),
             settle_every: Duration::from_secs(5),
             settle_margin: 600,
+            max_unsettled_secs: 600,
             evict_unpaid: true,
         }
     }
@@ -482,6 +487,23 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
             let mut book = book.lock().await;
             // Checked again: a larger receipt of the lease may have been taken meanwhile.
             book.verifier.accept_checked(checked, now).map_err(|e| self.refused(lease_id, token, e))?;
+            // Bounded exposure: beyond what the provider risks unsettled, settle before serving.
+            let limit = U256::from(lease.pricePerSecond) * U256::from(self.inner.config.max_unsettled_secs);
+            if book.verifier.book().unsettled(lease_id) > limit {
+                let book = &mut *book;
+                let settled = book.watcher.settle_now(book.verifier.book_mut(), lease_id).await;
+                if !settled.as_ref().is_ok_and(|o| o.is_some_and(|o| o.is_settled())) {
+                    tracing::warn!(%lease_id, ?settled, "could not settle past the exposure limit");
+                    return Err(Refusal::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "settlement_pending",
+                        format!(
+                            "lease {lease_id}: what is unsettled passed the provider's limit and could not be settled yet"
+                        ),
+                        "retry shortly: the receipt is kept; nothing was served or charged",
+                    ));
+                }
+            }
             book.verifier.book().accepted(lease_id)
         };
         self.inner.accepted.lock().expect("accepted lock").insert(lease_id, accepted);

@@ -45,6 +45,10 @@ struct Args {
     /// Seconds between settlement polls.
     #[arg(long, default_value_t = 5)]
     settle_every: u64,
+    /// The most a lease may hold accepted and unsettled, in seconds of its price: a receipt past
+    /// it is settled before its request is served.
+    #[arg(long, default_value_t = 600)]
+    max_unsettled_secs: u64,
     /// The largest request or answer body proxied, in bytes.
     #[arg(long, default_value_t = 16 << 20)]
     max_body: usize,
@@ -75,6 +79,7 @@ async fn main() -> eyre::Result<()> {
         .wrap_err_with(|| format!("connecting to the node at {} (is it running? pass --rpc-url)", args.rpc_url))?;
     let config = GatewayConfig {
         credit_secs: args.credit_secs,
+        max_unsettled_secs: args.max_unsettled_secs,
         settle_every: Duration::from_secs(args.settle_every.max(1)),
         ..GatewayConfig::default()
     };

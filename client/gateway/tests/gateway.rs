@@ -402,6 +402,34 @@ async fn a_settlement_dropped_by_a_reorg_is_settled_again() {
     assert_eq!(U256::from(provider.lease(lease).await.unwrap().settled), acknowledged, "settled again");
 }
 
+/// Bounded exposure: what a lease holds accepted and unsettled never passes what the provider chose
+/// to risk; a receipt that would leave more is settled before its request is served.
+#[tokio::test]
+async fn unsettled_value_never_passes_the_providers_limit() {
+    let m = Market::new().await;
+    let (provider, tenant) = (m.client(1).await, m.client(4).await);
+    let offer = m.provider(&provider).await;
+    let lease = m.lease(&tenant, offer, 5 * USDC).await;
+    let dir = TempDir::new("gateway-exposure");
+    let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
+    let config =
+        GatewayConfig { credit_secs: 60, max_unsettled_secs: 120, refresh: Duration::ZERO, ..Default::default() };
+    let gateway = Gateway::open(provider.clone(), store, config).await.unwrap();
+    let address = listen(gateway.serve(workload())).await;
+    let (id, session) = (lease.to_string(), m.session());
+    let settled = || async { U256::from(provider.lease(lease).await.unwrap().settled) };
+
+    m.advance(100).await;
+    assert_eq!(ask(address, Some(&id), Some(receipt(&session, lease, 100 * PRICE))).await.0, 200);
+    assert_eq!(settled().await, U256::ZERO, "100 s unsettled: within the 120 s risked");
+    m.advance(100).await;
+    assert_eq!(ask(address, Some(&id), Some(receipt(&session, lease, 200 * PRICE))).await.0, 200);
+    assert_eq!(settled().await, U256::from(200 * PRICE), "200 s would pass it: settled before serving");
+    m.advance(100).await;
+    assert_eq!(ask(address, Some(&id), Some(receipt(&session, lease, 300 * PRICE))).await.0, 200);
+    assert_eq!(settled().await, U256::from(200 * PRICE), "100 s unsettled again: within the limit");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -426,7 +454,12 @@ mod session {
     ) -> (String, tokio::task::JoinHandle<()>, TempDir, Gateway<DynProvider>) {
         let dir = TempDir::new("session-gateway");
         let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
-        let config = GatewayConfig { credit_secs, refresh: Duration::ZERO, ..Default::default() };
+        let config = GatewayConfig {
+            credit_secs,
+            max_unsettled_secs: credit_secs,
+            refresh: Duration::ZERO,
+            ..Default::default()
+        };
         let gateway = Gateway::open(provider.clone(), store, config).await.unwrap();
         let handle = gateway.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
