@@ -225,6 +225,11 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         Ok(gateway)
     }
 
+    /// How many session signers' books the gateway keeps: one per signer it accepted a receipt of.
+    pub fn signer_books(&self) -> usize {
+        self.inner.signers.lock().expect("signers lock").len()
+    }
+
     /// The counters `/openlease/metrics` shows.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
@@ -272,11 +277,16 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         let existing = self.inner.signers.lock().expect("signers lock").get(&key).cloned();
         let Some(book) = existing else {
             let client = &self.inner.client;
+            let terms = self.signer_terms(tenant, signer).await?;
+            // No state for strangers: a key the tenant never authorized for this provider gets no
+            // book (and no watcher polling for it); its receipt is refused as the verifier would.
+            if from_block.is_none() && !terms.is_authorized() {
+                return Err(openlease_client::Error::Receipt(ReceiptError::SignerNotAuthorized { signer }));
+            }
             let from_block = match from_block {
                 Some(block) => block,
                 None => client.provider().get_block_number().await?,
             };
-            let terms = self.signer_terms(tenant, signer).await?;
             let verifier = ReceiptVerifier::new(client.receipt_domain(), signer, terms);
             let watcher = SettlementWatcher::new(client.clone(), from_block, self.inner.config.settle_margin);
             let book = Arc::new(Mutex::new(SignerBook { verifier, watcher, terms_read_at: Instant::now() }));
@@ -458,7 +468,10 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         let domain = self.inner.client.receipt_domain();
         let checked = domain.check_signature(receipt).map_err(|e| self.refused(lease_id, token, e))?;
         let signer = checked.receipt().signer;
-        let book = self.signer_book(lease.tenant, signer, None).await.map_err(unavailable)?;
+        let book = self.signer_book(lease.tenant, signer, None).await.map_err(|e| match e {
+            openlease_client::Error::Receipt(e) => self.refused(lease_id, token, e),
+            e => unavailable(e),
+        })?;
         {
             let mut book = book.lock().await;
             if !book.verifier.book().has_lease(lease_id) {

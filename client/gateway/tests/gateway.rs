@@ -220,6 +220,12 @@ async fn every_refusal_has_its_status_and_code_and_paid_service_is_served() {
     expect(ask(address, Some(&id), Some(receipt(&session, not_ours, 100))).await, 400, "malformed_receipt");
     let stranger = ReceiptSigner::new(PrivateKeySigner::random(), *session.domain());
     expect(ask(address, Some(&id), Some(receipt(&stranger, lease, 100))).await, 401, "signer_unauthorized");
+    // Strangers leave no state: no book, no watcher for any key the tenant never authorized.
+    for _ in 0..20 {
+        let stranger = ReceiptSigner::new(PrivateKeySigner::random(), *session.domain());
+        expect(ask(address, Some(&id), Some(receipt(&stranger, lease, 100))).await, 401, "signer_unauthorized");
+    }
+    assert_eq!(gateway.signer_books(), 0, "no book for a stranger");
     let elsewhere = openlease_client::ReceiptDomain::new(1, m.manifest.market());
     let foreign = ReceiptSigner::new(openlease_testkit::key(&m.anvil, 6), elsewhere);
     expect(ask(address, Some(&id), Some(receipt(&foreign, lease, 100))).await, 401, "receipt_invalid");
