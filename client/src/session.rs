@@ -452,7 +452,11 @@ impl<P: Provider + Clone> Spread<P> {
     /// `n` sessions: session `i` starts on the `i`-th of `choices` and fails over to the choices
     /// no session starts on, in order. Each gets `config` (its own deposit, signer and budget).
     pub async fn start(client: Client<P>, choices: Vec<Destination>, config: SessionConfig, n: usize) -> Result<Self> {
-        let n = n.clamp(1, choices.len().max(1));
+        if choices.is_empty() {
+            // Nobody qualifies: one session, on its fallback from the start (or `NoProvider`).
+            return Ok(Self { sessions: vec![Session::start(client, choices, config).await?], turn: 0 });
+        }
+        let n = n.clamp(1, choices.len());
         let spare: Vec<Destination> = choices.iter().skip(n).cloned().collect();
         let mut sessions = Vec::with_capacity(n);
         for first in choices.into_iter().take(n) {

@@ -614,6 +614,22 @@ mod session {
         assert_eq!(report.paid_for_nothing(), U256::ZERO);
     }
 
+    /// With no provider that qualifies, a spread with a fallback falls back (it once divided by zero).
+    #[tokio::test]
+    async fn a_spread_with_no_provider_falls_back() {
+        let m = Market::new().await;
+        let tenant = m.client(4).await;
+        let config =
+            SessionConfig { fallback: Some(format!("http://{}", listen(workload()).await)), ..session_config(2, 2) };
+        let mut spread = openlease_client::session::Spread::start(tenant.clone(), Vec::new(), config, 3).await.unwrap();
+        for _ in 0..2 {
+            assert_eq!(spread.get("/work/1").await.unwrap().served_by, ServedBy::Fallback);
+        }
+        assert_eq!(spread.report().fallback_requests, 2);
+        let without = openlease_client::session::Spread::start(tenant, Vec::new(), session_config(2, 2), 3).await;
+        assert!(matches!(without, Err(openlease_client::Error::NoProvider)), "no provider and no fallback: an error");
+    }
+
     #[tokio::test]
     async fn a_tenant_that_asks_for_spread_never_puts_all_its_work_on_one_provider() {
         let m = Market::new().await;
