@@ -150,6 +150,9 @@ struct Inner<P> {
     leases: StdMutex<HashMap<U256, KnownLease>>,
     /// Leases being read again: the others serve from the cache meanwhile.
     refreshing: StdMutex<std::collections::HashSet<U256>>,
+    /// Leases refused as unknown or another provider's, with when: a stranger repeating a bad id
+    /// costs the node nothing until the refusal is stale ([`REFUSAL_TTL_UNKNOWN`], [`REFUSAL_TTL_FOREIGN`]).
+    refusals: StdMutex<HashMap<U256, (Refusal, Instant)>>,
     signers: Signers<P>,
     /// The newest accepted cumulative amount of each lease.
     accepted: StdMutex<HashMap<U256, U256>>,
@@ -159,6 +162,13 @@ struct Inner<P> {
     /// whether a request is reading it again.
     clock: StdMutex<(i64, Instant, bool)>,
 }
+
+/// How long an `unknown_lease` refusal is answered from memory: short, the id may be opened next.
+const REFUSAL_TTL_UNKNOWN: Duration = Duration::from_secs(1);
+/// How long a `not_our_lease` refusal is answered from memory: a lease's provider never changes.
+const REFUSAL_TTL_FOREIGN: Duration = Duration::from_secs(300);
+/// Refusals kept at most: a stranger cycling through ids costs bounded memory.
+const MAX_CACHED_REFUSALS: usize = 10_000;
 
 /// The gateway of one provider. Cheap to clone.
 pub struct Gateway<P> {
@@ -189,6 +199,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 metrics: Arc::new(Metrics::default()),
                 leases: StdMutex::new(HashMap::new()),
                 refreshing: StdMutex::new(Default::default()),
+                refusals: StdMutex::new(HashMap::new()),
                 signers: StdMutex::new(HashMap::new()),
                 accepted: StdMutex::new(HashMap::new()),
                 unpaid: StdMutex::new(HashMap::new()),
@@ -315,6 +326,13 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     /// The lease, read again when older than the refresh interval, by one request while the
     /// others serve from the cache.
     async fn lease(&self, lease_id: U256) -> Result<KnownLease, Refusal> {
+        if let Some((refusal, at)) = self.inner.refusals.lock().expect("refusals lock").get(&lease_id) {
+            // A lease's provider never changes; an unknown id may be the next lease opened.
+            let ttl = if refusal.code == "not_our_lease" { REFUSAL_TTL_FOREIGN } else { REFUSAL_TTL_UNKNOWN };
+            if at.elapsed() < ttl {
+                return Err(refusal.clone());
+            }
+        }
         let cached = self.inner.leases.lock().expect("lease cache").get(&lease_id).cloned();
         if let Some(known) = &cached {
             let fresh = known.read_at.elapsed() < self.inner.config.refresh;
@@ -325,6 +343,18 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         let read = self.read_lease(lease_id).await;
         if cached.is_some() {
             self.inner.refreshing.lock().expect("refreshing lock").remove(&lease_id);
+        }
+        if let Err(refusal) = &read
+            && matches!(refusal.code, "unknown_lease" | "not_our_lease")
+        {
+            let mut refusals = self.inner.refusals.lock().expect("refusals lock");
+            if refusals.len() >= MAX_CACHED_REFUSALS {
+                refusals.retain(|_, (_, at)| at.elapsed() < REFUSAL_TTL_UNKNOWN);
+                if refusals.len() >= MAX_CACHED_REFUSALS {
+                    refusals.clear();
+                }
+            }
+            refusals.insert(lease_id, (refusal.clone(), Instant::now()));
         }
         read
     }

@@ -6,6 +6,7 @@ use std::{
     net::SocketAddr,
     path::PathBuf,
     process::{Child, Command},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -434,6 +435,56 @@ async fn unsettled_value_never_passes_the_providers_limit() {
     m.advance(100).await;
     assert_eq!(ask(address, Some(&id), Some(receipt(&session, lease, 300 * PRICE))).await.0, 200);
     assert_eq!(settled().await, U256::from(200 * PRICE), "100 s unsettled again: within the limit");
+}
+
+/// A stranger repeating a lease id that is unknown, or another provider's, costs the node next to
+/// nothing: after the first, the refusal comes from memory (≤ 0.05 RPC calls per bad request).
+#[tokio::test]
+async fn repeated_bad_lease_ids_cost_the_node_almost_nothing() {
+    let m = Market::new().await;
+    let (provider, other, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
+    m.provider(&provider).await;
+    let other_offer = m.provider(&other).await;
+    let foreign = m.lease(&tenant, other_offer, 2 * USDC).await;
+
+    // The gateway's node, behind a proxy that counts its JSON-RPC requests.
+    let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (node, counted) = (m.anvil.endpoint(), calls.clone());
+    let proxy = Router::new().route(
+        "/",
+        axum::routing::post(move |body: String| {
+            let (node, counted) = (node.clone(), counted.clone());
+            async move {
+                counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let answer = reqwest::Client::new()
+                    .post(node)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                ([("content-type", "application/json")], answer.text().await.unwrap())
+            }
+        }),
+    );
+    let rpc = format!("http://{}", listen(proxy).await);
+    let key = openlease_testkit::key(&m.anvil, 1);
+    let through_proxy = Client::connect(&rpc, key, m.manifest.clone()).await.unwrap();
+    let dir = TempDir::new("gateway-bad-ids");
+    let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
+    let gateway = Gateway::open(through_proxy, store, GatewayConfig::default()).await.unwrap();
+    let address = listen(gateway.serve(workload())).await;
+
+    let (unknown, foreign) = ("999".to_string(), foreign.to_string());
+    assert_eq!(ask(address, Some(&unknown), None).await.0, 404);
+    assert_eq!(ask(address, Some(&foreign), None).await.0, 403);
+    let before = calls.load(std::sync::atomic::Ordering::Relaxed);
+    for _ in 0..200 {
+        assert_eq!(ask(address, Some(&unknown), None).await.0, 404);
+        assert_eq!(ask(address, Some(&foreign), None).await.0, 403);
+    }
+    let spent = calls.load(std::sync::atomic::Ordering::Relaxed) - before;
+    assert!(spent <= 20, "{spent} RPC calls for 400 repeated bad requests");
 }
 
 fn free_port() -> u16 {
