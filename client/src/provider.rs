@@ -78,8 +78,8 @@ impl SettlementOutcome {
     }
 }
 
-/// A payment demand just made: unless the lease's settled total reaches `due` by `evictable_at`,
-/// the provider may evict.
+/// A payment demand: unless the lease's settled total reaches `due` by `evictable_at`, the
+/// provider may evict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaymentDemand {
     pub lease_id: U256,
@@ -136,6 +136,20 @@ impl<P: Provider + Clone> Client<P> {
         let tx = self.send(self.market().demandPayment(lease_id)).await?;
         let e = find::<Openlease::PaymentDemanded>(&tx)?;
         Ok(PaymentDemand { lease_id, due: e.due, settled: e.settled, evictable_at: e.evictableAt.saturating_to() })
+    }
+
+    /// The payment demand on a lease that stands unanswered (made, and the settled total below
+    /// what it asked), read from the market; `None` if none does. The market's rule, in one place
+    /// for the tenant that answers it and the provider that evicts on it.
+    pub async fn standing_demand(&self, lease_id: U256) -> Result<Option<PaymentDemand>> {
+        let demand = self.market().paymentDemand(lease_id).call().await?;
+        let settled = U256::from(self.lease(lease_id).await?.settled);
+        let due = U256::from(demand.due);
+        if demand.madeAt == 0 || settled >= due {
+            return Ok(None);
+        }
+        let evictable_at = u64::from(demand.madeAt) + openlease_contracts::constants::PAYMENT_GRACE;
+        Ok(Some(PaymentDemand { lease_id, due, settled, evictable_at }))
     }
 
     /// Ends a lease whose payment demand went unanswered for the payment grace: the lease stops,

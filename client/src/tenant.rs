@@ -267,12 +267,8 @@ impl<P: Provider + Clone> Client<P> {
     /// the receipts paid for the service. Returns what it paid, or `None` when no demand stands
     /// unanswered.
     pub async fn answer_demand(&self, lease_id: U256, newest: &crate::SignedReceipt) -> Result<Option<U256>> {
-        let demand = self.market().paymentDemand(lease_id).call().await?;
-        let lease = self.lease(lease_id).await?;
-        if demand.madeAt == 0 || U256::from(lease.settled) >= U256::from(demand.due) {
-            return Ok(None);
-        }
-        if newest.receipt.cumulativeAmount <= U256::from(lease.settled) {
+        let Some(demand) = self.standing_demand(lease_id).await? else { return Ok(None) };
+        if newest.receipt.cumulativeAmount <= demand.settled {
             return Ok(Some(U256::ZERO));
         }
         let tx = self.send(self.market().settle(newest.clone())).await?;

@@ -421,8 +421,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
             accepted = accepted.max(book);
         }
 
-        let due = terms::accrued(lease, now).saturating_sub(accepted);
-        let credit = U256::from(lease.pricePerSecond) * U256::from(self.inner.config.credit_secs);
+        let (due, credit) = self.owed(lease, accepted, now);
         if due > credit {
             self.inner.unpaid.lock().expect("unpaid lock").insert(lease_id, lease.tenant);
             return Err(Refusal::new(
@@ -656,11 +655,8 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 continue;
             }
             let now = client.now().await?;
-            let demand = client.market().paymentDemand(lease_id).call().await.map_err(openlease_client::Error::from)?;
-            let standing = demand.madeAt != 0 && U256::from(lease.settled) < U256::from(demand.due);
-            if standing {
-                let evictable_at = u64::from(demand.madeAt) + openlease_client::contracts::constants::PAYMENT_GRACE;
-                if now >= evictable_at {
+            if let Some(demand) = client.standing_demand(lease_id).await? {
+                if now >= demand.evictable_at {
                     let eviction = client.evict_lease(lease_id).await?;
                     tracing::info!(%lease_id, hold_charge = %eviction.hold_charge, "evicted: the payment demand went unanswered");
                     done(self);
@@ -680,8 +676,15 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     /// Whether a lease's tenant owes no more than the credit limit beyond its newest receipt.
     fn paid_up(&self, lease: &Lease, lease_id: U256, now: u64) -> bool {
         let accepted = U256::from(lease.settled).max(self.accepted(lease_id).unwrap_or_default());
+        let (due, credit) = self.owed(lease, accepted, now);
+        due <= credit
+    }
+
+    /// What a lease's tenant owes at `now` beyond `accepted` (its newest receipt), and the credit
+    /// it is allowed: beyond it, requests are refused and the lease is a candidate for a demand.
+    fn owed(&self, lease: &Lease, accepted: U256, now: u64) -> (U256, U256) {
         let credit = U256::from(lease.pricePerSecond) * U256::from(self.inner.config.credit_secs);
-        terms::accrued(lease, now).saturating_sub(accepted) <= credit
+        (terms::accrued(lease, now).saturating_sub(accepted), credit)
     }
 
     /// Settles every `settle_every` until the process ends; an error is logged and retried.
