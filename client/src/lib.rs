@@ -15,6 +15,7 @@ pub mod terms;
 pub mod tx;
 pub mod units;
 pub mod watch;
+pub mod wire;
 
 pub use client::Client;
 pub use error::{Error, OpenleaseErrors, Result};

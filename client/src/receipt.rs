@@ -29,6 +29,11 @@ static SERVICE_RECEIPT_TYPEHASH: LazyLock<B256> = LazyLock::new(|| {
 /// keccak256 of the `AttestationKey` type string, as in the market's `ATTESTATION_KEY_TYPEHASH`.
 static ATTESTATION_KEY_TYPEHASH: LazyLock<B256> = LazyLock::new(|| keccak256("AttestationKey(address provider)"));
 
+/// keccak256 of the `Access` type string: a tenant's (or its session signer's) grant of access to
+/// one lease's service at its gateway, until a time. Off-chain only; signed under the market's
+/// domain so that it is bound to the chain and the market.
+static ACCESS_TYPEHASH: LazyLock<B256> = LazyLock::new(|| keccak256("Access(uint256 leaseId,uint64 expiresAt)"));
+
 /// Why a receipt was refused. Each is a reason the market would not pay it, or would pay less
 /// than it claims, found before any work is served against it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -174,6 +179,21 @@ impl ReceiptDomain {
         keccak256(message)
     }
 
+    /// The digest signed to grant access to `lease_id`'s service until `expires_at` (see
+    /// [`crate::wire::AccessGrant`]).
+    pub fn access_digest(&self, lease_id: U256, expires_at: u64) -> B256 {
+        let mut words = [0u8; 96];
+        words[..32].copy_from_slice(ACCESS_TYPEHASH.as_slice());
+        words[32..64].copy_from_slice(&lease_id.to_be_bytes::<32>());
+        words[88..96].copy_from_slice(&expires_at.to_be_bytes());
+        self.typed_digest(keccak256(words))
+    }
+
+    /// Who signed `grant` under this domain, with the market's checks on the signature.
+    pub fn access_signer(&self, grant: &crate::wire::AccessGrant) -> Result<Address, ReceiptError> {
+        parse_signature(grant.signature.as_slice())?.recover(&self.access_digest(grant.lease_id, grant.expires_at))
+    }
+
     /// The digest a signer signs for `receipt`: what the market's `receiptDigest` returns.
     pub fn digest(&self, receipt: &ServiceReceipt) -> B256 {
         let mut words = [0u8; 160];
@@ -214,44 +234,6 @@ pub struct ReceiptFile {
 
 fn first_version() -> u64 {
     1
-}
-
-/// The HTTP wire format of a request to a provider's gateway, version [`WIRE_VERSION`]: the header
-/// [`LEASE_HEADER`] names the lease (decimal id) and [`RECEIPT_HEADER`], when present, carries the
-/// tenant's newest cumulative receipt as a [`ReceiptFile`] in compact JSON (one line of ASCII: the
-/// same format as the file, so a receipt read off the wire can be saved and settled by hand).
-/// A gateway answers a refusal with a JSON body `{"error": CODE, "message", "hint", ...}`.
-pub mod wire {
-    use super::{ReceiptDomain, ReceiptFile, ReceiptFileError, SignedReceipt};
-
-    /// The version of this wire format; sent in [`VERSION_HEADER`].
-    pub const WIRE_VERSION: u64 = 1;
-    /// Names the lease a request is served under: its id in decimal.
-    pub const LEASE_HEADER: &str = "openlease-lease";
-    /// The tenant's newest cumulative receipt: a [`ReceiptFile`] in compact JSON.
-    pub const RECEIPT_HEADER: &str = "openlease-receipt";
-    /// The wire version the tenant speaks; absent means 1.
-    pub const VERSION_HEADER: &str = "openlease-version";
-
-    /// The lease a [`LEASE_HEADER`] value names: its id in decimal digits alone (no sign, no `0x`,
-    /// at most 78 digits: a uint256), or `None`.
-    pub fn parse_lease_header(value: &str) -> Option<alloy::primitives::U256> {
-        let digits = value.trim();
-        if digits.is_empty() || digits.len() > 78 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        alloy::primitives::U256::from_str_radix(digits, 10).ok()
-    }
-
-    /// The [`RECEIPT_HEADER`] value carrying `signed`, a receipt of the market in `domain`.
-    pub fn receipt_header(domain: &ReceiptDomain, signed: &SignedReceipt) -> String {
-        serde_json::to_string(&ReceiptFile::new(domain, signed)).expect("a receipt file serializes")
-    }
-
-    /// The receipt a [`RECEIPT_HEADER`] value carries, checked to be for the market of `domain`.
-    pub fn parse_receipt_header(value: &str, domain: &ReceiptDomain) -> Result<SignedReceipt, ReceiptFileError> {
-        ReceiptFile::from_json(value)?.for_domain(domain)
-    }
 }
 
 /// Why a receipt file cannot be settled where it was brought.
@@ -370,6 +352,14 @@ impl ReceiptSigner {
         // k256 already signs with a low s; normalizing keeps that a guarantee of this type.
         let signature = self.key.sign_hash_sync(&digest)?.normalized_s();
         Ok(SignedReceipt { receipt, signer: self.key.address(), signature: signature.as_bytes().into() })
+    }
+
+    /// Grants access to `lease_id`'s service at its provider's gateway until `expires_at` (chain
+    /// time): what authenticates the tenant's requests that carry no new receipt.
+    pub fn sign_access(&self, lease_id: U256, expires_at: u64) -> crate::Result<crate::wire::AccessGrant> {
+        let digest = self.domain.access_digest(lease_id, expires_at);
+        let signature = self.key.sign_hash_sync(&digest)?.normalized_s();
+        Ok(crate::wire::AccessGrant { lease_id, expires_at, signature: signature.as_bytes() })
     }
 
     /// Builds and signs a receipt: `lease_id` consumed `cumulative_amount` in total up to `period_end`.
@@ -515,6 +505,23 @@ impl ReceiptBook {
     /// The newest accepted receipt of a lease.
     pub fn newest(&self, lease_id: U256) -> Option<&SignedReceipt> {
         self.leases.get(&lease_id)?.newest.as_ref()
+    }
+
+    /// What the market has settled of a lease, as last recorded.
+    pub fn settled(&self, lease_id: U256) -> U256 {
+        self.leases.get(&lease_id).map_or(U256::ZERO, |e| e.settled)
+    }
+
+    /// Keeps `receipt` as its lease's newest if it raises the lease's accepted amount: a receipt
+    /// another verifier accepted (a replica's, from a shared book), for a book that only settles.
+    /// Whether it was kept. The lease must be in the book ([`Self::add_lease`]).
+    pub fn keep_verified(&mut self, receipt: SignedReceipt) -> bool {
+        let lease_id = receipt.receipt.leaseId;
+        if !self.has_lease(lease_id) || receipt.receipt.cumulativeAmount <= self.accepted(lease_id) {
+            return false;
+        }
+        self.record(receipt);
+        true
     }
 
     /// The highest cumulative amount accepted for a lease (its settled total if none).
@@ -803,6 +810,25 @@ mod tests {
         (ReceiptSigner::new(key, domain), verifier)
     }
 
+    alloy::sol! {
+        struct Access { uint256 leaseId; uint64 expiresAt; }
+    }
+
+    #[test]
+    fn an_access_grant_is_eip712_and_recovers_to_its_signer_only_under_its_domain() {
+        let (signer, _) = setup();
+        let domain = *signer.domain();
+        let access = Access { leaseId: U256::from(9), expiresAt: 1_234 };
+        assert_eq!(domain.access_digest(U256::from(9), 1_234), access.eip712_signing_hash(&domain.eip712()));
+        let grant = signer.sign_access(U256::from(9), 1_234).unwrap();
+        assert_eq!(domain.access_signer(&grant).unwrap(), signer.address());
+        let elsewhere = ReceiptDomain::new(1, MARKET);
+        assert_ne!(elsewhere.access_signer(&grant).unwrap(), signer.address());
+        let mut longer = grant.clone();
+        longer.expires_at += 1;
+        assert_ne!(domain.access_signer(&longer).unwrap(), signer.address());
+    }
+
     #[test]
     fn the_digest_is_the_eip712_signing_hash() {
         let domain = ReceiptDomain::new(31337, MARKET);
@@ -913,19 +939,6 @@ mod tests {
             Some(openlease_contracts::SettlementResult::SignerRevoked),
             "service from the revocation on is not"
         );
-    }
-
-    #[test]
-    fn a_lease_header_is_a_decimal_id_and_nothing_else() {
-        use super::wire::parse_lease_header;
-        assert_eq!(parse_lease_header("13"), Some(U256::from(13)));
-        assert_eq!(parse_lease_header(" 7 "), Some(U256::from(7)));
-        for bad in ["", "0x1", "0X1", "+1", "-1", "1e3", "1_000", "１"] {
-            assert_eq!(parse_lease_header(bad), None, "{bad:?}");
-        }
-        assert_eq!(parse_lease_header(&U256::MAX.to_string()), Some(U256::MAX));
-        assert_eq!(parse_lease_header(&"9".repeat(78)), None, "past a uint256");
-        assert_eq!(parse_lease_header(&"9".repeat(79)), None);
     }
 
     #[test]

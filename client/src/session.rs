@@ -2,15 +2,20 @@
 //! the provider stops answering, fall back to a centralized service when no provider will do.
 //!
 //! The session pays for time served and never for time the provider did not answer: each
-//! request (or probe) that gets an answer counts the time since the previous answered one as
-//! served; a request that fails makes the time since the last answer unserved. The receipt it
-//! attaches is `price × served seconds`, through the lease's session signer. After
-//! `failures_before_failover` failures in a row it gives notice and moves the escrow no receipt
-//! can claim into a lease of the next choice (`failoverLease`: no second deposit), then replays
-//! the request in flight there. With no choice left, requests go to the fallback URL, and the
-//! report says so. [`SessionReport`] is the real cost of the session: who served how long, what
-//! was paid, paid for nothing (zero by construction), how long failovers took, what the fallback
-//! served.
+//! request that gets an answer counts the time since the previous answered one as served; a
+//! request that fails makes the time since the last answer unserved. The receipt it attaches is
+//! `price × served seconds`, through the lease's session signer; every request also carries a
+//! short-lived access grant (the [`wire`] format), so that only this session draws on its lease.
+//! A receipt whose request got no answer is in doubt (the gateway may hold it): it is sent again,
+//! and a `receipt_replayed` refusal says it was held. A provider is left after
+//! `failures_before_failover` distinct requests failed in a row, or at once when its health probe
+//! fails after a failed request: the session gives notice and moves the escrow no receipt can
+//! claim into a lease of the next choice (`failoverLease`: no second deposit), then replays the
+//! request in flight there. A request that fails while its provider stays is answered with an
+//! error. With no choice left, requests go to the fallback URL, and the report says so.
+//! [`SessionReport`] is the real cost of the session: who served how long, what was paid, paid
+//! for nothing (zero by construction), how long failovers took, what the fallback served, and,
+//! after [`Session::finish`], what each lease leaves in escrow and when it comes back.
 
 use std::{
     collections::VecDeque,
@@ -23,7 +28,11 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 
-use crate::{Client, Error, LeaseRequest, ReceiptSigner, Result, SignedReceipt, SignerGrant, receipt::wire};
+use crate::{
+    Client, Error, LeaseRequest, ReceiptSigner, Result, SignedReceipt, SignerGrant,
+    status::LeaseStatus,
+    wire::{self, RefusalCode},
+};
 
 /// How a session leases, pays and fails over.
 #[derive(Debug, Clone)]
@@ -36,7 +45,8 @@ pub struct SessionConfig {
     /// The most this session's receipts may attest, over all leases: each provider's authorization
     /// gets what is left of it when its lease opens.
     pub budget: U256,
-    /// Failed requests in a row on one provider before leaving it.
+    /// Distinct requests failed in a row on one provider before leaving it (a failed health
+    /// probe after a failed request leaves it at once).
     pub failures_before_failover: u32,
     /// How long one request may take before it counts as failed.
     pub request_timeout: Duration,
@@ -84,6 +94,9 @@ pub struct ProviderUse {
     pub served_secs: u64,
     /// The newest receipt the provider received for this lease: what it can settle.
     pub paid: U256,
+    /// A larger receipt sent with a request that got no answer: the provider may hold it. Sent
+    /// again with the next request, which says whether it was.
+    pub in_doubt: U256,
     pub answered: u64,
     pub failed: u64,
 }
@@ -104,6 +117,20 @@ impl ProviderUse {
     }
 }
 
+/// A lease at the end of a session ([`Session::finish`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseWindDown {
+    pub lease_id: U256,
+    /// When it stops running (after the notice the session gave, or its own end).
+    pub ends_at: u64,
+    /// What stays in escrow for the tenant if the provider settles every receipt it holds: the
+    /// deposit beyond what the session attested (in doubt included).
+    pub refund: U256,
+    /// From when the refund can be claimed: the end of the lease's settlement window
+    /// (`finalizeLease`, anyone may call it; `openlease lease finalize`).
+    pub refund_from: u64,
+}
+
 /// The real cost of a session so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SessionReport {
@@ -113,6 +140,8 @@ pub struct SessionReport {
     pub failovers: Vec<Duration>,
     pub fallback_requests: u64,
     pub fallback_cost: U256,
+    /// Each lease's escrow left and when it comes back, once the session finished.
+    pub wind_down: Vec<LeaseWindDown>,
 }
 
 impl SessionReport {
@@ -156,7 +185,15 @@ pub struct Session<P> {
     newest: Vec<SignedReceipt>,
     /// Chain time payment demands were last looked for.
     demands_checked_at: u64,
+    /// The access grant sent with requests: its lease, header and expiry.
+    access: Option<(U256, String, u64)>,
+    /// The chain's time after the last request.
+    chain_now: u64,
 }
+
+/// How long the access grants a session signs live (chain seconds): short, since a copied grant
+/// is good until it expires; renewed when less than a fifth is left.
+pub const ACCESS_LIFETIME: u64 = 600;
 
 /// How often (chain seconds) a session looks for payment demands on its leases: well inside the
 /// market's payment grace, so that a demand is answered long before it would let the provider evict.
@@ -171,7 +208,12 @@ impl<P: Provider + Clone> Session<P> {
         let key = PrivateKeySigner::random();
         let now = client.now().await?;
         let expiry = now + 30 * 86_400;
-        let http = reqwest::Client::builder().timeout(config.request_timeout).build().map_err(http_error)?;
+        // A request fails when nothing comes for `request_timeout`, not when a long stream goes on.
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.request_timeout)
+            .read_timeout(config.request_timeout)
+            .build()
+            .map_err(http_error)?;
         let mut session = Self {
             signer: client.receipt_signer(key),
             client,
@@ -185,6 +227,8 @@ impl<P: Provider + Clone> Session<P> {
             expiry,
             newest: Vec::new(),
             demands_checked_at: now,
+            access: None,
+            chain_now: now,
         };
         session.move_on(None).await?;
         Ok(session)
@@ -225,6 +269,7 @@ impl<P: Provider + Clone> Session<P> {
                         price_per_second: lease.pricePerSecond,
                         served_secs: 0,
                         paid: U256::ZERO,
+                        in_doubt: U256::ZERO,
                         answered: 0,
                         failed: 0,
                     });
@@ -310,73 +355,178 @@ impl<P: Provider + Clone> Session<P> {
         self.request(reqwest::Method::GET, path, Vec::new()).await
     }
 
-    /// Sends a request with the lease and the newest receipt, counting the answer as service
-    /// (or its absence as none); after too many failures in a row, fails over and replays it.
+    /// Sends a request with the lease, an access grant and the newest receipt, counting the
+    /// answer as service (or its absence as none). After `failures_before_failover` failed
+    /// requests, or a failed request and a failed health probe, fails over and replays it; a
+    /// request that fails while the provider stays is answered with [`Error::Http`].
     pub async fn request(&mut self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Result<Answer> {
+        self.request_with(method, path, body, |_| {}).await
+    }
+
+    /// [`Self::request`], handing each piece of the answer to `on_chunk` as it arrives (a stream
+    /// of server-sent events, a chunked body); the [`Answer`] has the whole body too. An answer that
+    /// breaks off after a piece was handed on is not replayed elsewhere (the caller saw part of
+    /// it): it is an error.
+    pub async fn request_with(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        mut on_chunk: impl FnMut(&[u8]),
+    ) -> Result<Answer> {
+        let mut renewed = false;
         loop {
-            let Some(current) = &self.current else { return self.fallback(method, path, body).await };
+            let Some(current) = &self.current else { return self.fallback(method, path, body, on_chunk).await };
             let (lease_id, provider, url) =
                 (current.lease_id, current.destination.provider, format!("{}{path}", current.destination.endpoint));
             let attested = self.report.providers.last().map(|used| used.paid);
             let receipt = self.receipt()?;
+            let access = self.access(lease_id, renewed).await?;
             let mut request = self.http.request(method.clone(), url).body(body.clone());
-            request = request.header(wire::LEASE_HEADER, lease_id.to_string());
-            if let Some(receipt) = receipt {
+            request = request.header(wire::LEASE_HEADER, lease_id.to_string()).header(wire::ACCESS_HEADER, access);
+            if let Some((receipt, _)) = &receipt {
                 request = request.header(wire::RECEIPT_HEADER, receipt);
             }
             let outcome = request.send().await;
             let now = self.client.now().await?;
+            self.chain_now = now;
             if now >= self.demands_checked_at + DEMAND_CHECK_INTERVAL {
                 self.demands_checked_at = now;
                 self.answer_demands().await?;
             }
-            match outcome {
-                Ok(answer) if answer.status().is_success() => {
+            let sent = receipt.map(|(_, amount)| amount);
+            let error = match outcome {
+                Ok(mut answer) if answer.status().is_success() => {
                     let status = answer.status().as_u16();
-                    let body = answer.bytes().await.map_err(http_error)?.to_vec();
-                    self.answered(now);
-                    return Ok(Answer { status, body, served_by: ServedBy::Provider { provider, lease_id } });
+                    let mut whole = Vec::new();
+                    let read = loop {
+                        match answer.chunk().await {
+                            Ok(Some(chunk)) => {
+                                on_chunk(&chunk);
+                                whole.extend_from_slice(&chunk);
+                            }
+                            Ok(None) => break Ok(()),
+                            Err(error) => break Err(error),
+                        }
+                    };
+                    // The receipt reached the gateway either way: it answered.
+                    self.delivered(sent);
+                    let now = self.client.now().await?;
+                    match read {
+                        Ok(()) => {
+                            self.answered(now);
+                            let served_by = ServedBy::Provider { provider, lease_id };
+                            return Ok(Answer { status, body: whole, served_by });
+                        }
+                        Err(error) if !whole.is_empty() => {
+                            // Part of it was handed on: no replay, the caller hears it broke off.
+                            self.answered(now);
+                            return Err(Error::Http(format!(
+                                "provider {provider}'s answer broke off after {} bytes: {error}",
+                                whole.len()
+                            )));
+                        }
+                        Err(error) => format!("the answer broke off: {error}"),
+                    }
                 }
                 Ok(answer) => {
                     let status = answer.status();
-                    tracing::info!(%provider, %status, "the provider refused or failed the request");
-                    // The gateway keeps a receipt before it checks credit (402) and before the
-                    // service behind it fails (502); any other refusal kept none.
-                    if !matches!(status.as_u16(), 402 | 502) {
-                        self.unsent(attested);
+                    let code = answer.bytes().await.ok().and_then(|body| RefusalCode::of_body(&body));
+                    tracing::info!(%provider, %status, ?code, "the provider refused or failed the request");
+                    match code {
+                        // The gateway holds a receipt as large: what was sent is paid. The request
+                        // goes again, with nothing new to pay.
+                        Some(RefusalCode::ReceiptReplayed) => {
+                            self.delivered(sent);
+                            continue;
+                        }
+                        Some(RefusalCode::AccessExpired) if !renewed => {
+                            // The chain moved on since the grant was signed.
+                            self.unsent(attested, sent);
+                            renewed = true;
+                            continue;
+                        }
+                        Some(code) if code.keeps_receipt() => self.delivered(sent),
+                        _ => self.unsent(attested, sent),
                     }
-                    self.failed().await?;
+                    format!("HTTP {status} ({})", code.map_or("no refusal code", RefusalCode::as_str))
                 }
                 Err(error) => {
                     tracing::info!(%provider, %error, "the provider did not answer");
-                    self.unsent(attested);
+                    self.in_doubt(attested, sent);
                     self.silent.push(now);
-                    self.failed().await?;
+                    error.to_string()
                 }
+            };
+            if !self.failed().await? {
+                return Err(Error::Http(format!("provider {provider} failed the request: {error}")));
             }
         }
     }
 
-    /// The receipt for the time served so far, if it is more than what was attested.
-    fn receipt(&mut self) -> Result<Option<String>> {
+    /// The access grant for `lease_id`: the one in use, or a fresh one when it is for another
+    /// lease, has less than a fifth of its life left, or the gateway said it expired (`renew`).
+    async fn access(&mut self, lease_id: U256, renew: bool) -> Result<String> {
+        if let Some((lease, header, expires_at)) = &self.access
+            && *lease == lease_id
+            && !renew
+            && self.chain_now + ACCESS_LIFETIME / 5 < *expires_at
+        {
+            return Ok(header.clone());
+        }
+        let now = self.client.now().await?;
+        self.chain_now = now;
+        let grant = self.signer.sign_access(lease_id, now + ACCESS_LIFETIME)?;
+        let header = grant.header();
+        self.access = Some((lease_id, header.clone(), grant.expires_at));
+        Ok(header)
+    }
+
+    /// The receipt for the time served so far, if it is more than what the provider is known to
+    /// hold (a receipt in doubt is sent again), with its amount.
+    fn receipt(&mut self) -> Result<Option<(String, U256)>> {
         let Some(current) = &self.current else { return Ok(None) };
         let used = self.report.providers.last_mut().expect("a provider in use");
-        let due = U256::from(used.price_per_second) * U256::from(used.served_secs);
+        let due = (U256::from(used.price_per_second) * U256::from(used.served_secs)).max(used.in_doubt);
         if due <= used.paid {
             return Ok(None);
         }
-        let digest = B256::from(U256::from(used.served_secs));
-        let signed = self.signer.sign_usage(current.lease_id, due, digest, current.served_until)?;
+        let newest = self.newest.iter().find(|r| r.receipt.leaseId == current.lease_id);
+        let signed = match newest {
+            Some(newest) if newest.receipt.cumulativeAmount == due => newest.clone(),
+            _ => {
+                let digest = B256::from(U256::from(used.served_secs));
+                self.signer.sign_usage(current.lease_id, due, digest, current.served_until)?
+            }
+        };
         used.paid = due;
         self.newest.retain(|r| r.receipt.leaseId != current.lease_id);
         self.newest.push(signed.clone());
-        Ok(Some(wire::receipt_header(self.signer.domain(), &signed)))
+        Ok(Some((wire::receipt_header(self.signer.domain(), &signed), due)))
     }
 
-    /// The receipt just signed never reached the provider: what it holds is what it held.
-    fn unsent(&mut self, attested: Option<U256>) {
-        if let (Some(used), Some(attested)) = (self.report.providers.last_mut(), attested) {
+    /// The gateway holds the receipt sent (`sent`), or one as large.
+    fn delivered(&mut self, sent: Option<U256>) {
+        if let (Some(used), Some(sent)) = (self.report.providers.last_mut(), sent) {
+            used.paid = used.paid.max(sent);
+            if used.in_doubt <= used.paid {
+                used.in_doubt = U256::ZERO;
+            }
+        }
+    }
+
+    /// The receipt sent was refused before it was kept: the provider holds what it held.
+    fn unsent(&mut self, attested: Option<U256>, sent: Option<U256>) {
+        if let (Some(used), Some(attested), Some(_)) = (self.report.providers.last_mut(), attested, sent) {
             used.paid = attested;
+        }
+    }
+
+    /// The request got no answer: whether its receipt reached the gateway is unknown.
+    fn in_doubt(&mut self, attested: Option<U256>, sent: Option<U256>) {
+        if let (Some(used), Some(attested), Some(sent)) = (self.report.providers.last_mut(), attested, sent) {
+            used.paid = attested;
+            used.in_doubt = used.in_doubt.max(sent);
         }
     }
 
@@ -397,21 +547,27 @@ impl<P: Provider + Clone> Session<P> {
         }
     }
 
-    async fn failed(&mut self) -> Result<()> {
+    /// Counts a failed request against the current provider; leaves it (failing over) after
+    /// `failures_before_failover` of them, or when its health probe fails. Whether it left.
+    async fn failed(&mut self) -> Result<bool> {
         let current = self.current.as_mut().expect("failed on the current provider");
         current.last_answer = None;
         current.failures += 1;
         let first = *current.first_failure.get_or_insert_with(Instant::now);
         self.report.providers.last_mut().expect("a provider in use").failed += 1;
         if current.failures < self.config.failures_before_failover {
-            return Ok(());
+            let health = format!("{}/openlease/health", current.destination.endpoint);
+            if self.http.get(&health).send().await.is_ok_and(|a| a.status().is_success()) {
+                return Ok(false);
+            }
+            tracing::warn!(provider = %current.destination.provider, "its health probe failed too");
         }
         let old = current.lease_id;
         tracing::warn!(lease = %old, "failing over");
         self.leaving = Some(first);
         let silent = std::mem::take(&mut self.silent);
         self.move_on(Some(old)).await?;
-        if self.config.dispute_dead_providers && silent.len() >= self.config.failures_before_failover as usize {
+        if self.config.dispute_dead_providers && !silent.is_empty() {
             // Evidence that fits in the event: when the provider did not answer, chain time.
             let times: Vec<String> = silent.iter().map(u64::to_string).collect();
             let evidence = format!("openlease:unanswered:{}", times.join(","));
@@ -419,14 +575,52 @@ impl<P: Provider + Clone> Session<P> {
                 tracing::warn!(lease = %old, %error, "could not dispute the lease left");
             }
         }
-        Ok(())
+        Ok(true)
     }
 
-    async fn fallback(&mut self, method: reqwest::Method, path: &str, body: Vec<u8>) -> Result<Answer> {
+    /// Ends the session: gives notice on the lease in use (the leases it left had theirs at
+    /// failover) and says, for every lease, what it leaves in escrow and from when it can be
+    /// claimed. Also in [`Self::report`] afterwards.
+    pub async fn finish(&mut self) -> Result<Vec<LeaseWindDown>> {
+        if let Some(current) = self.current.take() {
+            let lease = self.client.lease(current.lease_id).await?;
+            let now = self.client.now().await?;
+            let running = lease.status == u8::from(LeaseStatus::Open) && now < crate::terms::run_end(&lease);
+            if running && crate::terms::end_after_notice(&lease, now) < u64::from(lease.endsAt) {
+                self.client.close_lease(current.lease_id).await?;
+            }
+        }
+        let mut wind_down = Vec::new();
+        for used in &self.report.providers {
+            let lease = self.client.lease(used.lease_id).await?;
+            let attested = used.paid.max(used.in_doubt).max(U256::from(lease.settled));
+            wind_down.push(LeaseWindDown {
+                lease_id: used.lease_id,
+                ends_at: crate::terms::run_end(&lease),
+                refund: U256::from(lease.deposit).saturating_sub(attested),
+                refund_from: self.client.settlement_deadline(used.lease_id).await?,
+            });
+        }
+        self.report.wind_down = wind_down.clone();
+        Ok(wind_down)
+    }
+
+    async fn fallback(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        mut on_chunk: impl FnMut(&[u8]),
+    ) -> Result<Answer> {
         let Some(base) = &self.config.fallback else { return Err(Error::NoProvider) };
-        let answer = self.http.request(method, format!("{base}{path}")).body(body).send().await.map_err(http_error)?;
+        let mut answer =
+            self.http.request(method, format!("{base}{path}")).body(body).send().await.map_err(http_error)?;
         let status = answer.status().as_u16();
-        let body = answer.bytes().await.map_err(http_error)?.to_vec();
+        let mut body = Vec::new();
+        while let Some(chunk) = answer.chunk().await.map_err(http_error)? {
+            on_chunk(&chunk);
+            body.extend_from_slice(&chunk);
+        }
         self.report.fallback_requests += 1;
         self.report.fallback_cost += self.config.fallback_cost_per_request;
         if let Some(left) = self.leaving.take() {
@@ -473,6 +667,15 @@ impl<P: Provider + Clone> Spread<P> {
         self.sessions[at].get(path).await
     }
 
+    /// Ends every session ([`Session::finish`]).
+    pub async fn finish(&mut self) -> Result<Vec<LeaseWindDown>> {
+        let mut all = Vec::new();
+        for session in &mut self.sessions {
+            all.extend(session.finish().await?);
+        }
+        Ok(all)
+    }
+
     /// Each session's report.
     pub fn reports(&self) -> Vec<&SessionReport> {
         self.sessions.iter().map(Session::report).collect()
@@ -486,6 +689,7 @@ impl<P: Provider + Clone> Spread<P> {
             all.failovers.extend(report.failovers.iter().copied());
             all.fallback_requests += report.fallback_requests;
             all.fallback_cost += report.fallback_cost;
+            all.wind_down.extend(report.wind_down.iter().cloned());
         }
         all
     }

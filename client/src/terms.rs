@@ -18,6 +18,14 @@ pub fn accrued(lease: &Lease, at: u64) -> U256 {
     U256::from(until.saturating_sub(u64::from(lease.startedAt))) * U256::from(lease.pricePerSecond)
 }
 
+/// Until when `amount` pays for `lease`'s service: the last time by which no more than it accrued
+/// (the inverse of [`accrued`]), at most when the lease stops running.
+pub fn covered_until(lease: &Lease, amount: U256) -> u64 {
+    let price = U256::from(lease.pricePerSecond.max(1));
+    let secs: u64 = (amount / price).try_into().unwrap_or(u64::MAX);
+    u64::from(lease.startedAt).saturating_add(secs).min(run_end(lease))
+}
+
 /// What settling a receipt for `cumulative`, for service until `period_end`, at `at` would pay out
 /// of `lease`'s escrow when its signer has `cap_left` to attest, or why it pays nothing: the
 /// market's `LeaseMath.payable_` over what accrued until the period's end (or `at`, if sooner),
@@ -119,6 +127,19 @@ mod tests {
             minEndsAt: 1_060,
             status: 1,
         }
+    }
+
+    #[test]
+    fn an_amount_covers_service_until_what_it_pays_for_accrued() {
+        let l = lease(5_000_000, 0);
+        for amount in [0u64, 99, 100, 12_345, 4_999_999] {
+            let until = covered_until(&l, U256::from(amount));
+            assert!(accrued(&l, until) <= U256::from(amount), "{amount}");
+            assert!(accrued(&l, until + 1) > U256::from(amount), "{amount}: the last such second");
+        }
+        // Never past the runway (50,000 s of escrow) or the end.
+        assert_eq!(covered_until(&l, U256::MAX), run_end(&l));
+        assert_eq!(run_end(&l), 1_000 + 50_000);
     }
 
     #[test]

@@ -101,6 +101,17 @@ pub(crate) enum LeaseCommand {
         /// The lease.
         lease_id: U256,
     },
+    /// Prints an access grant for a lease, signed by your key (the tenant's, or a session signer
+    /// the tenant authorized for the lease's provider): what a request without a receipt must
+    /// carry, e.g. `curl -H "openlease-lease: 3" -H "openlease-access: $(openlease lease access 3)" …`.
+    Access {
+        /// The lease.
+        lease_id: U256,
+        /// How long the grant is good for (gateways refuse grants longer than they allow, one
+        /// hour by default).
+        #[arg(long = "for", default_value = "10m", value_parser = duration_arg)]
+        valid_for: TypedDuration,
+    },
     /// Your leases: as tenant and as provider.
     List {
         /// The account [default: you].
@@ -125,6 +136,7 @@ pub(crate) async fn run(command: LeaseCommand, settings: &Settings, out: Output)
             failover(settings, out, lease_id, to, duration, deposit).await
         }
         LeaseCommand::Show { lease_id } => show(settings, lease_id).await,
+        LeaseCommand::Access { lease_id, valid_for } => access(settings, out, lease_id, valid_for).await,
         LeaseCommand::List { address } => list(settings, address).await,
     }
 }
@@ -255,6 +267,31 @@ async fn top_up(settings: &Settings, out: Output, lease_id: U256, amount: TypedA
 }
 
 /// `lease close`.
+/// `lease access`: the header value alone on stdout, so that it composes in a shell.
+async fn access(settings: &Settings, out: Output, lease_id: U256, valid_for: TypedDuration) -> Result<Report> {
+    let client = settings.connect(true).await?;
+    let (lease, offer) = lease_and_offer(&client, lease_id).await?;
+    let signer = client.receipt_signer(settings.signer()?);
+    let now = client.now().await?;
+    if signer.address() != lease.tenant {
+        let terms = client.session_signer(lease.tenant, signer.address(), offer.provider).await?;
+        if let Err(refusal) = terms.check(signer.address(), now) {
+            out.warn(&format!("the gateway will refuse this grant: {refusal}"));
+        }
+    }
+    let grant = signer.sign_access(lease_id, now.saturating_add(valid_for.secs()))?;
+    Ok(Report::new(
+        grant.header(),
+        json!({
+            "leaseId": lease_id.to_string(),
+            "signer": signer.address(),
+            "expiresAt": grant.expires_at,
+            "header": openlease_client::wire::ACCESS_HEADER,
+            "value": grant.header(),
+        }),
+    ))
+}
+
 async fn close(settings: &Settings, lease_id: U256) -> Result<Report> {
     let client = settings.connect_to_send().await?;
     client.lease(lease_id).await?;

@@ -70,6 +70,13 @@ pub(crate) struct RunArgs {
     /// What one fallback request costs, for the report.
     #[arg(long, value_parser = amount_arg)]
     fallback_cost: Option<TypedAmount>,
+    /// Lease from this provider (its offers in the deposit's token), whatever selection says;
+    /// the rest stay the failover order.
+    #[arg(long, conflicts_with = "offer")]
+    provider: Option<alloy::primitives::Address>,
+    /// Lease this offer first, whatever selection says; the rest stay the failover order.
+    #[arg(long)]
+    offer: Option<u64>,
 }
 
 /// Runs `openlease session …`.
@@ -94,7 +101,28 @@ pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Outpu
     };
     let first = select::choose(&candidates, &prefs, draw).first().map(|c| c.candidate.offer_id);
     let mut ranked = ranked;
-    if let Some(at) = first.and_then(|id| ranked.iter().position(|r| r.candidate.offer_id == id)) {
+    let picked = |c: &select::Candidate| {
+        args.offer.is_some_and(|id| c.offer_id == alloy::primitives::U256::from(id))
+            || args.provider.is_some_and(|p| c.provider == p)
+    };
+    if args.offer.is_some() || args.provider.is_some() {
+        // Picked by hand: first, even if selection would not have ranked it at all.
+        let Some(chosen) = candidates.iter().find(|c| c.token == coin.address && picked(c)) else {
+            bail!(
+                hint = "list offers with `openlease offer list` or the indexer's /v1/offers; the deposit's token must be the offer's",
+                "no offer in {} matches {}",
+                coin.symbol,
+                args.offer.map_or_else(
+                    || format!("provider {}", args.provider.unwrap_or_default()),
+                    |id| format!("offer {id}")
+                )
+            );
+        };
+        ranked.retain(|r| !picked(r.candidate));
+        let (reliability, cost) =
+            (select::reliability(chosen, &prefs), select::expected_cost_per_useful_hour(chosen, &prefs));
+        ranked.insert(0, select::Ranked { candidate: chosen, reliability, cost });
+    } else if let Some(at) = first.and_then(|id| ranked.iter().position(|r| r.candidate.offer_id == id)) {
         let chosen = ranked.remove(at);
         ranked.insert(0, chosen);
     }
@@ -127,7 +155,15 @@ pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Outpu
     let mut session = Spread::start(client.clone(), choices, config, args.spread).await?;
     let mut answered = 0;
     for n in 1..=args.requests {
-        let answer = session.get(&args.path).await?;
+        let answer = match session.get(&args.path).await {
+            Ok(answer) => answer,
+            // The provider failed this request but stays (it answers its health probe).
+            Err(openlease_client::Error::Http(error)) => {
+                out.progress(format!("request {n}/{}: failed: {error}", args.requests));
+                continue;
+            }
+            Err(error) => return Err(error.into()),
+        };
         answered += u64::from(answer.status < 400);
         let by = match answer.served_by {
             ServedBy::Provider { provider, lease_id } => format!("{provider} (lease {lease_id})"),
@@ -138,6 +174,8 @@ pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Outpu
             tokio::time::sleep(Duration::from_secs(args.every.secs())).await;
         }
     }
+    out.step(1, 1, "giving notice on the session's leases");
+    session.finish().await?;
     let report = session.report();
     let amount = |raw| openlease_client::TokenAmount::new(raw, coin.decimals, coin.symbol.clone());
     Ok(Report::new(text(&report, &amount, answered, args.requests), json(&report, &amount)))
@@ -173,6 +211,16 @@ fn text(
         amount(report.paid()),
         amount(report.paid_for_nothing())
     ));
+    for lease in &report.wind_down {
+        out.push_str(&format!(
+            "\n  lease {}: runs until {}; {} stays in escrow for you, claimable from {} (`openlease lease finalize {}`)",
+            lease.lease_id,
+            openlease_client::format_time(lease.ends_at),
+            amount(lease.refund),
+            openlease_client::format_time(lease.refund_from),
+            lease.lease_id
+        ));
+    }
     out
 }
 
@@ -186,6 +234,7 @@ fn json(
             "leaseId": used.lease_id.to_string(),
             "servedSecs": used.served_secs,
             "paid": amount_json(&amount(used.paid)),
+            "inDoubt": amount_json(&amount(used.in_doubt)),
             "paidForNothing": amount_json(&amount(used.paid_for_nothing())),
             "unpaid": amount_json(&amount(used.unpaid())),
             "answered": used.answered,
@@ -196,5 +245,11 @@ fn json(
         "fallbackCost": amount_json(&amount(report.fallback_cost)),
         "paid": amount_json(&amount(report.paid())),
         "paidForNothing": amount_json(&amount(report.paid_for_nothing())),
+        "leases": report.wind_down.iter().map(|lease| json!({
+            "leaseId": lease.lease_id.to_string(),
+            "endsAt": lease.ends_at,
+            "refund": amount_json(&amount(lease.refund)),
+            "refundFrom": lease.refund_from,
+        })).collect::<Vec<_>>(),
     })
 }

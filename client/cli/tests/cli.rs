@@ -61,6 +61,16 @@ async fn a_provider_lives_its_whole_life_by_hand() {
         ],
     )
     .json();
+    // An access grant for requests without a receipt (curl's), by the session signer; a key the
+    // tenant never authorized still gets one, with the warning that the gateway will refuse it.
+    let access = m.run(signer, &["lease", "access", &lease1, "--for", "5m"]).json();
+    assert_eq!(access["header"], "openlease-access");
+    assert_eq!(access["signer"].as_str().unwrap().to_lowercase(), signer_address.to_lowercase());
+    let value = access["value"].as_str().unwrap();
+    assert!(value.starts_with(&format!("{lease1}.")) && value.split('.').count() == 3, "{value}");
+    let stranger = m.run(7, &["lease", "access", &lease1]);
+    assert!(stranger.json()["value"].is_string());
+    assert!(stranger.stderr.contains("the gateway will refuse this grant"), "{}", stranger.stderr);
     // Each lease locks a bond of 2 x 100 raw/s x 3,600 s of notice.
     let status = m.run(provider, &["status"]).json();
     assert_eq!(raw(&usdc(&status)["stake"]["locked"]), 2 * 720_000);

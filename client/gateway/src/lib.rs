@@ -13,6 +13,8 @@
 
 mod book;
 mod metrics;
+pub mod proxy;
+pub mod serve;
 pub mod workload;
 
 use std::{
@@ -35,8 +37,11 @@ use axum::{
 };
 pub use book::{BookError, ReceiptStore};
 use openlease_client::{
-    Client, ReceiptError, ReceiptVerifier, SettlementWatcher, SignedReceipt, SignerTerms,
-    contracts::IOpenleaseTypes::Lease, receipt::wire, status::LeaseStatus, terms,
+    Client, ReceiptBook, ReceiptError, ReceiptVerifier, SettlementWatcher, SignedReceipt, SignerTerms,
+    contracts::IOpenleaseTypes::Lease,
+    status::LeaseStatus,
+    terms,
+    wire::{self, AccessGrant, RefusalCode},
 };
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -71,6 +76,9 @@ pub struct GatewayConfig {
     /// risks on a tenant that stops paying. A receipt that would leave more unsettled is settled
     /// before the request it came with is served.
     pub max_unsettled_secs: u64,
+    /// The longest-lived access grant accepted (seconds from now): a copied grant is good until
+    /// it expires, so tenants are made to renew.
+    pub max_access_secs: u64,
     /// Demand payment of a lease refused for want of payment whose tenant owes for service older
     /// than the market's payment grace (after settling every receipt held for it), and evict it
     /// when the demand goes unanswered: the capacity goes back on sale.
@@ -85,6 +93,7 @@ impl Default for GatewayConfig {
             settle_every: Duration::from_secs(5),
             settle_margin: 600,
             max_unsettled_secs: 600,
+            max_access_secs: 3_600,
             evict_unpaid: true,
         }
     }
@@ -93,9 +102,8 @@ impl Default for GatewayConfig {
 /// Why a request was not served.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refusal {
-    pub status: StatusCode,
-    /// A stable word for programs (`payment_required`, `receipt_replayed`, …).
-    pub code: &'static str,
+    /// A stable word for programs, with its status.
+    pub code: RefusalCode,
     pub message: String,
     pub hint: String,
     /// Figures that go with it (the amount due, the accepted amount…).
@@ -103,8 +111,13 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), hint: hint.into(), details: Value::Null }
+    pub fn new(code: RefusalCode, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { code, message: message.into(), hint: hint.into(), details: Value::Null }
+    }
+
+    /// The HTTP status it is answered with.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.status()).expect("refusal statuses are valid")
     }
 
     fn with(mut self, details: Value) -> Self {
@@ -115,11 +128,12 @@ impl Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
+        let status = self.status();
         let mut body = json!({ "error": self.code, "message": self.message, "hint": self.hint });
         if let (Some(body), Some(details)) = (body.as_object_mut(), self.details.as_object()) {
             body.extend(details.clone());
         }
-        (self.status, Json(body)).into_response()
+        (status, Json(body)).into_response()
     }
 }
 
@@ -131,16 +145,24 @@ struct KnownLease {
     read_at: Instant,
 }
 
-/// One tenant's session signer: its verifier (the newest receipt of each of its leases) and the
-/// watcher that settles them. Each has a lock of its own: one signer's receipts, or its
-/// settlement, never wait for another's.
-struct SignerBook<P> {
+/// One tenant's session signer: its verifier (the newest receipt of each of its leases, against
+/// its cap). Each has a lock of its own: one signer's receipts never wait for another's.
+struct SignerBook {
     verifier: ReceiptVerifier,
-    watcher: SettlementWatcher<P>,
     terms_read_at: Instant,
 }
 
-type Signers<P> = StdMutex<HashMap<(Address, Address), Arc<Mutex<SignerBook<P>>>>>;
+type Signers = StdMutex<HashMap<(Address, Address), Arc<Mutex<SignerBook>>>>;
+
+/// The one settlement engine of a gateway: one watcher over one book of every lease's newest
+/// receipt, whoever signed it, loaded from the durable book at every pass. So the replica holding
+/// the settlement lock settles what every replica acknowledged, including one that died for good.
+struct Engine<P> {
+    watcher: SettlementWatcher<P>,
+    book: ReceiptBook,
+    /// Leases of the durable book the node does not know: skipped, not asked about every pass.
+    unknown: std::collections::HashSet<U256>,
+}
 
 struct Inner<P> {
     client: Client<P>,
@@ -153,7 +175,10 @@ struct Inner<P> {
     /// Leases refused as unknown or another provider's, with when: a stranger repeating a bad id
     /// costs the node nothing until the refusal is stale ([`REFUSAL_TTL_UNKNOWN`], [`REFUSAL_TTL_FOREIGN`]).
     refusals: StdMutex<HashMap<U256, (Refusal, Instant)>>,
-    signers: Signers<P>,
+    signers: Signers,
+    engine: Mutex<Engine<P>>,
+    /// Access grants whose signature verified, by header value: a request with one costs a lookup.
+    grants: StdMutex<HashMap<String, Grant>>,
     /// The newest accepted cumulative amount of each lease.
     accepted: StdMutex<HashMap<U256, U256>>,
     /// Leases refused for want of payment, with their tenants: candidates for a payment demand.
@@ -169,6 +194,21 @@ const REFUSAL_TTL_UNKNOWN: Duration = Duration::from_secs(1);
 const REFUSAL_TTL_FOREIGN: Duration = Duration::from_secs(300);
 /// Refusals kept at most: a stranger cycling through ids costs bounded memory.
 const MAX_CACHED_REFUSALS: usize = 10_000;
+
+/// Grants kept at most. Only verified grants of authorized signers are kept, so only tenants can
+/// fill it, and expired ones go first.
+const MAX_GRANTS: usize = 100_000;
+
+/// A verified access grant.
+#[derive(Debug, Clone)]
+struct Grant {
+    lease_id: U256,
+    signer: Address,
+    expires_at: u64,
+    /// The signer's terms and when they were read: a revocation stops access within `refresh`.
+    terms: SignerTerms,
+    read_at: Instant,
+}
 
 /// The gateway of one provider. Cheap to clone.
 pub struct Gateway<P> {
@@ -191,6 +231,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     /// a crash is lost.
     pub async fn open(client: Client<P>, store: ReceiptStore, config: GatewayConfig) -> Result<Self, GatewayError> {
         let head = client.provider().get_block_number().await.map_err(openlease_client::Error::from)?;
+        let watcher = SettlementWatcher::new(client.clone(), head, config.settle_margin);
         let gateway = Self {
             inner: Arc::new(Inner {
                 client,
@@ -201,6 +242,8 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 refreshing: StdMutex::new(Default::default()),
                 refusals: StdMutex::new(HashMap::new()),
                 signers: StdMutex::new(HashMap::new()),
+                engine: Mutex::new(Engine { watcher, book: ReceiptBook::new(), unknown: Default::default() }),
+                grants: StdMutex::new(HashMap::new()),
                 accepted: StdMutex::new(HashMap::new()),
                 unpaid: StdMutex::new(HashMap::new()),
                 clock: StdMutex::new((0, Instant::now() - Duration::from_secs(3600), false)),
@@ -222,7 +265,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 }
                 Err(error) => return Err(error.into()),
             };
-            let book = gateway.signer_book(entry.tenant, entry.receipt.signer, Some(head)).await?;
+            let book = gateway.signer_book(entry.tenant, entry.receipt.signer, true).await?;
             let mut book = book.lock().await;
             book.verifier.add_lease(lease_id, U256::from(lease.settled));
             // Kept even if it no longer verifies today (an expired signer): the market decides,
@@ -275,15 +318,15 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         Ok(chain)
     }
 
-    /// The book of `tenant`'s `signer`, made (its watcher reading from `from_block`, else the
-    /// head) or with its terms read again when they are older than the refresh interval. No lock
-    /// is held while the chain is read.
+    /// The book of `tenant`'s `signer`, made (for a signer the tenant authorized for this provider,
+    /// or any when `restoring` the durable book) or with its terms read again when they are older
+    /// than the refresh interval. No lock is held while the chain is read.
     async fn signer_book(
         &self,
         tenant: Address,
         signer: Address,
-        from_block: Option<u64>,
-    ) -> openlease_client::Result<Arc<Mutex<SignerBook<P>>>> {
+        restoring: bool,
+    ) -> openlease_client::Result<Arc<Mutex<SignerBook>>> {
         let key = (tenant, signer);
         let existing = self.inner.signers.lock().expect("signers lock").get(&key).cloned();
         let Some(book) = existing else {
@@ -291,16 +334,11 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
             let terms = self.signer_terms(tenant, signer).await?;
             // No state for strangers: a key the tenant never authorized for this provider gets no
             // book (and no watcher polling for it); its receipt is refused as the verifier would.
-            if from_block.is_none() && !terms.is_authorized() {
+            if !restoring && !terms.is_authorized() {
                 return Err(openlease_client::Error::Receipt(ReceiptError::SignerNotAuthorized { signer }));
             }
-            let from_block = match from_block {
-                Some(block) => block,
-                None => client.provider().get_block_number().await?,
-            };
             let verifier = ReceiptVerifier::new(client.receipt_domain(), signer, terms);
-            let watcher = SettlementWatcher::new(client.clone(), from_block, self.inner.config.settle_margin);
-            let book = Arc::new(Mutex::new(SignerBook { verifier, watcher, terms_read_at: Instant::now() }));
+            let book = Arc::new(Mutex::new(SignerBook { verifier, terms_read_at: Instant::now() }));
             // Another request may have made it meanwhile: theirs stays.
             let mut signers = self.inner.signers.lock().expect("signers lock");
             return Ok(signers.entry(key).or_insert(book).clone());
@@ -328,7 +366,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     async fn lease(&self, lease_id: U256) -> Result<KnownLease, Refusal> {
         if let Some((refusal, at)) = self.inner.refusals.lock().expect("refusals lock").get(&lease_id) {
             // A lease's provider never changes; an unknown id may be the next lease opened.
-            let ttl = if refusal.code == "not_our_lease" { REFUSAL_TTL_FOREIGN } else { REFUSAL_TTL_UNKNOWN };
+            let ttl = if refusal.code == RefusalCode::NotOurLease { REFUSAL_TTL_FOREIGN } else { REFUSAL_TTL_UNKNOWN };
             if at.elapsed() < ttl {
                 return Err(refusal.clone());
             }
@@ -345,7 +383,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
             self.inner.refreshing.lock().expect("refreshing lock").remove(&lease_id);
         }
         if let Err(refusal) = &read
-            && matches!(refusal.code, "unknown_lease" | "not_our_lease")
+            && matches!(refusal.code, RefusalCode::UnknownLease | RefusalCode::NotOurLease)
         {
             let mut refusals = self.inner.refusals.lock().expect("refusals lock");
             if refusals.len() >= MAX_CACHED_REFUSALS {
@@ -365,8 +403,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
             Ok(lease) => lease,
             Err(openlease_client::Error::UnknownLease { .. }) => {
                 return Err(Refusal::new(
-                    StatusCode::NOT_FOUND,
-                    "unknown_lease",
+                    RefusalCode::UnknownLease,
                     format!("lease {lease_id} does not exist on this market"),
                     "open a lease on one of this provider's offers first",
                 ));
@@ -376,8 +413,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         let offer = client.offer(U256::from(lease.offerId)).await.map_err(unavailable)?;
         if offer.provider != client.address() {
             return Err(Refusal::new(
-                StatusCode::FORBIDDEN,
-                "not_our_lease",
+                RefusalCode::NotOurLease,
                 format!(
                     "lease {lease_id} is served by {}, not by this provider ({})",
                     offer.provider,
@@ -395,18 +431,32 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         serde_json::to_value(self.inner.client.amount(token, raw)).expect("an amount serializes")
     }
 
-    /// Decides whether a request with `headers` is served: `Ok` with the lease, or the refusal.
-    /// A receipt it carries is on disk before this returns `Ok`.
-    pub async fn admit(&self, headers: &HeaderMap) -> Result<U256, Refusal> {
+    /// Decides whether a request with `headers` is served: `Ok` with what admitted it, or the refusal.
+    /// Only the lease's tenant (or a session signer it authorized for this provider) is served:
+    /// the request carries its receipt or its access grant. A receipt it carries is on disk before
+    /// this returns `Ok`.
+    pub async fn admit(&self, headers: &HeaderMap) -> Result<Admission, Refusal> {
         let lease_id = lease_header(headers)?;
+        let (receipt, access) = (headers.get(wire::RECEIPT_HEADER), headers.get(wire::ACCESS_HEADER));
+        if receipt.is_none() && access.is_none() {
+            // Decided before the lease is looked up: a stranger costs the node nothing.
+            return Err(Refusal::new(
+                RefusalCode::AccessRequired,
+                format!(
+                    "lease {lease_id}: nothing shows the request is its tenant's: add `{}` or `{}`",
+                    wire::ACCESS_HEADER,
+                    wire::RECEIPT_HEADER
+                ),
+                "sign an access grant with the tenant's key or its session signer (`openlease lease access`)",
+            ));
+        }
         let known = self.lease(lease_id).await?;
         let lease = &known.lease;
         let now = self.now().await.map_err(unavailable)?;
         let run_end = terms::run_end(lease);
         if lease.status != u8::from(LeaseStatus::Open) || now >= run_end {
             return Err(Refusal::new(
-                StatusCode::GONE,
-                "lease_ended",
+                RefusalCode::LeaseEnded,
                 format!("lease {lease_id} stopped running at {run_end} (chain time {now})"),
                 "open a new lease (or top this one up if its escrow ran out before its end)",
             )
@@ -414,19 +464,21 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         }
 
         let mut accepted = U256::from(lease.settled);
-        if let Some(value) = headers.get(wire::RECEIPT_HEADER) {
+        if let Some(value) = receipt {
+            // A receipt authenticates its request: it verifies only if the tenant or its signer signed it.
             let receipt = parse_receipt(value, &self.inner.client.receipt_domain(), lease_id)?;
             accepted = self.take_receipt(lease_id, lease, known.token, receipt, now).await?;
-        } else if let Some(book) = self.accepted(lease_id) {
-            accepted = accepted.max(book);
+        } else {
+            let access = access.expect("a receipt or a grant");
+            self.check_access(lease_id, lease, access, now).await?;
+            accepted = accepted.max(self.accepted(lease_id).unwrap_or_default());
         }
 
         let (due, credit) = self.owed(lease, accepted, now);
         if due > credit {
             self.inner.unpaid.lock().expect("unpaid lock").insert(lease_id, lease.tenant);
             return Err(Refusal::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "payment_required",
+                RefusalCode::PaymentRequired,
                 format!(
                     "lease {lease_id}: {} of service is not covered by a receipt, above the credit limit of {}",
                     self.inner.client.amount(known.token, due),
@@ -440,7 +492,110 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 "receiptAtLeast": (accepted + due).to_string(),
             })));
         }
-        Ok(lease_id)
+        Ok(Admission { lease_id, tenant: lease.tenant, paid_until: self.paid_until(lease, lease_id), now })
+    }
+
+    /// Checks that an access grant is for `lease_id`, unexpired, and signed by its tenant or a
+    /// session signer the tenant authorized for this provider (not revoked, not expired). The
+    /// signature is checked once per grant; its signer's terms are read again every `refresh`.
+    async fn check_access(
+        &self,
+        lease_id: U256,
+        lease: &Lease,
+        value: &axum::http::HeaderValue,
+        now: u64,
+    ) -> Result<(), Refusal> {
+        let invalid = |message: String| {
+            Refusal::new(
+                RefusalCode::AccessInvalid,
+                message,
+                format!(
+                    "sign a grant for this lease, market and chain, valid for at most {} s (`openlease lease access`)",
+                    self.inner.config.max_access_secs
+                ),
+            )
+        };
+        let text = value.to_str().map_err(|_| invalid("the access grant is not ASCII".into()))?;
+        let kept = {
+            let mut grants = self.inner.grants.lock().expect("grants lock");
+            match grants.get_mut(text) {
+                Some(grant) if grant.read_at.elapsed() < self.inner.config.refresh || grant.signer == lease.tenant => {
+                    Ok(grant.clone())
+                }
+                Some(grant) => {
+                    // Stale: this request reads the terms again; the others go on with these meanwhile.
+                    let stale = grant.clone();
+                    grant.read_at = Instant::now();
+                    Err(Some(stale))
+                }
+                None => Err(None),
+            }
+        };
+        let (grant, fresh) = match kept {
+            Ok(grant) => (grant, false),
+            Err(kept) => {
+                let (signer, expires_at) = match kept {
+                    Some(grant) => (grant.signer, grant.expires_at),
+                    None => {
+                        let parsed = AccessGrant::parse(text).ok_or_else(|| {
+                            invalid(format!("`{}` is not `leaseId.expiresAt.0x<signature>`", wire::ACCESS_HEADER))
+                        })?;
+                        if parsed.lease_id != lease_id {
+                            return Err(invalid(format!(
+                                "the grant is for lease {}, the request for lease {lease_id}",
+                                parsed.lease_id
+                            )));
+                        }
+                        if parsed.expires_at > now + self.inner.config.max_access_secs {
+                            return Err(invalid(format!(
+                                "the grant lives until {}, more than {} s from now ({now})",
+                                parsed.expires_at, self.inner.config.max_access_secs
+                            )));
+                        }
+                        let signer = self
+                            .inner
+                            .client
+                            .receipt_domain()
+                            .access_signer(&parsed)
+                            .map_err(|e| invalid(format!("the grant's signature does not read: {e}")))?;
+                        (signer, parsed.expires_at)
+                    }
+                };
+                let terms = if signer == lease.tenant {
+                    SignerTerms::tenant()
+                } else {
+                    self.signer_terms(lease.tenant, signer).await.map_err(unavailable)?
+                };
+                (Grant { lease_id, signer, expires_at, terms, read_at: Instant::now() }, true)
+            }
+        };
+        if grant.lease_id != lease_id {
+            return Err(invalid(format!(
+                "the grant is for lease {}, the request for lease {lease_id}",
+                grant.lease_id
+            )));
+        }
+        if now >= grant.expires_at {
+            return Err(Refusal::new(
+                RefusalCode::AccessExpired,
+                format!("lease {lease_id}: the access grant expired at {} (chain time {now})", grant.expires_at),
+                "sign a new grant (sessions renew theirs on their own)",
+            )
+            .with(json!({ "now": now })));
+        }
+        grant.terms.check(grant.signer, now).map_err(|e| self.refused(lease_id, Address::ZERO, e))?;
+        if !fresh {
+            return Ok(());
+        }
+        let mut grants = self.inner.grants.lock().expect("grants lock");
+        if grants.len() >= MAX_GRANTS && !grants.contains_key(text) {
+            grants.retain(|_, kept| kept.expires_at > now);
+            if grants.len() >= MAX_GRANTS {
+                grants.clear();
+            }
+        }
+        grants.insert(text.to_owned(), grant);
+        Ok(())
     }
 
     /// The newest cumulative amount accepted for a lease, if any receipt was.
@@ -466,8 +621,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
             let paid = U256::from(lease.settled).max(self.accepted(lease_id).unwrap_or_default());
             let left = deposit.saturating_sub(paid);
             return Err(Refusal::new(
-                StatusCode::PAYMENT_REQUIRED,
-                "escrow_exhausted",
+                RefusalCode::EscrowExhausted,
                 format!(
                     "lease {lease_id}: the receipt claims {}, more than the escrow's {}; {} of it is left",
                     self.inner.client.amount(token, cumulative),
@@ -483,8 +637,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         let payable_until = terms::accrued(lease, period_end);
         if cumulative > payable_until {
             return Err(Refusal::new(
-                StatusCode::BAD_REQUEST,
-                "receipt_period_too_short",
+                RefusalCode::ReceiptPeriodTooShort,
                 format!(
                     "lease {lease_id}: the receipt claims {} for service until {period_end}, but only {} accrues by then",
                     self.inner.client.amount(token, cumulative),
@@ -497,7 +650,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         let domain = self.inner.client.receipt_domain();
         let checked = domain.check_signature(receipt).map_err(|e| self.refused(lease_id, token, e))?;
         let signer = checked.receipt().signer;
-        let book = self.signer_book(lease.tenant, signer, None).await.map_err(|e| match e {
+        let book = self.signer_book(lease.tenant, signer, false).await.map_err(|e| match e {
             openlease_client::Error::Receipt(e) => self.refused(lease_id, token, e),
             e => unavailable(e),
         })?;
@@ -510,8 +663,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         }
         let newest = self.inner.store.keep(&domain, lease.tenant, checked.receipt()).await.map_err(|e| {
             Refusal::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "book_unavailable",
+                RefusalCode::BookUnavailable,
                 format!("the receipt could not be recorded: {e}"),
                 "retry shortly; nothing was served or charged",
             )
@@ -519,35 +671,33 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
         if !newest {
             // A receipt as large is in the book already (from a replay, or another replica).
             return Err(Refusal::new(
-                StatusCode::CONFLICT,
-                "receipt_replayed",
+                RefusalCode::ReceiptReplayed,
                 format!("lease {lease_id}: a receipt as large as this one was already accepted"),
                 "send a receipt with a larger cumulative amount",
             ));
         }
-        let accepted = {
+        let receipt = checked.receipt().clone();
+        let (accepted, unsettled) = {
             let mut book = book.lock().await;
             // Checked again: a larger receipt of the lease may have been taken meanwhile.
             book.verifier.accept_checked(checked, now).map_err(|e| self.refused(lease_id, token, e))?;
-            // Bounded exposure: beyond what the provider risks unsettled, settle before serving.
-            let limit = U256::from(lease.pricePerSecond) * U256::from(self.inner.config.max_unsettled_secs);
-            if book.verifier.book().unsettled(lease_id) > limit {
-                let book = &mut *book;
-                let settled = book.watcher.settle_now(book.verifier.book_mut(), lease_id).await;
-                if !settled.as_ref().is_ok_and(|o| o.is_some_and(|o| o.is_settled())) {
-                    tracing::warn!(%lease_id, ?settled, "could not settle past the exposure limit");
-                    return Err(Refusal::new(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "settlement_pending",
-                        format!(
-                            "lease {lease_id}: what is unsettled passed the provider's limit and could not be settled yet"
-                        ),
-                        "retry shortly: the receipt is kept; nothing was served or charged",
-                    ));
-                }
-            }
-            book.verifier.book().accepted(lease_id)
+            (book.verifier.book().accepted(lease_id), book.verifier.book().unsettled(lease_id))
         };
+        // Bounded exposure: beyond what the provider risks unsettled, settle before serving.
+        let limit = U256::from(lease.pricePerSecond) * U256::from(self.inner.config.max_unsettled_secs);
+        if unsettled > limit {
+            let settled = self.settle_now(lease, receipt).await;
+            if !settled.as_ref().is_ok_and(|o| o.as_ref().is_some_and(|o| o.is_settled())) {
+                tracing::warn!(%lease_id, ?settled, "could not settle past the exposure limit");
+                return Err(Refusal::new(
+                    RefusalCode::SettlementPending,
+                    format!(
+                        "lease {lease_id}: what is unsettled passed the provider's limit and could not be settled yet"
+                    ),
+                    "retry shortly: the receipt is kept; nothing was served or charged",
+                ));
+            }
+        }
         self.inner.accepted.lock().expect("accepted lock").insert(lease_id, accepted);
         self.inner.metrics.receipts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(accepted)
@@ -555,10 +705,9 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
 
     fn refused(&self, lease_id: U256, token: Address, error: ReceiptError) -> Refusal {
         let units = |raw: U256| self.inner.client.amount(token, raw).to_string();
-        let (status, code, message, hint) = match &error {
+        let (code, message, hint) = match &error {
             ReceiptError::NotIncreasing { cumulative, accepted, .. } => (
-                StatusCode::CONFLICT,
-                "receipt_replayed",
+                RefusalCode::ReceiptReplayed,
                 format!(
                     "lease {lease_id}: the receipt's {} does not exceed the {} already accepted",
                     units(*cumulative),
@@ -567,65 +716,125 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 "send a receipt with a larger cumulative amount",
             ),
             ReceiptError::OverCap { cap, attested, .. } => (
-                StatusCode::PAYMENT_REQUIRED,
-                "signer_cap_reached",
+                RefusalCode::SignerCapReached,
                 format!("the signer would attest {} in total, over its cap of {}", units(*attested), units(*cap)),
                 "the tenant raises the signer's cap (`openlease signer authorize`)",
             ),
             ReceiptError::SignerNotAuthorized { .. }
             | ReceiptError::SignerRevoked { .. }
             | ReceiptError::SignerExpired { .. } => (
-                StatusCode::UNAUTHORIZED,
-                "signer_unauthorized",
+                RefusalCode::SignerUnauthorized,
                 error.to_string(),
                 "the tenant authorizes a session signer (`openlease signer authorize`)",
             ),
             ReceiptError::WrongLease { .. } => (
-                StatusCode::BAD_REQUEST,
-                "malformed_receipt",
+                RefusalCode::MalformedReceipt,
                 error.to_string(),
                 "the receipt must be for the lease the request names",
             ),
             _ => (
-                StatusCode::UNAUTHORIZED,
-                "receipt_invalid",
+                RefusalCode::ReceiptInvalid,
                 format!("the receipt does not verify: {error}"),
                 "sign receipts with the session signer's key for this market and chain",
             ),
         };
-        Refusal::new(status, code, message, hint)
+        Refusal::new(code, message, hint)
     }
 
-    /// Settles what is due in every signer's book, once (in one replica, when the book is
-    /// shared). Finalized leases leave the book.
+    /// Settles what is due of every lease the durable book holds, once (in one replica, when the
+    /// book is shared): the one engine loads the book, reads the market's events since its last
+    /// pass and settles in batches. Finalized leases leave the book.
     pub async fn settle_due(&self) -> Result<(), GatewayError> {
         let gateway = self.clone();
         let settle = async move {
-            let books: Vec<_> = gateway.inner.signers.lock().expect("signers lock").values().cloned().collect();
-            let mut unsettled = Vec::new();
-            for book in books {
-                let mut book = book.lock().await;
-                let book = &mut *book;
-                let report = book.watcher.poll(book.verifier.book_mut()).await?;
-                for alert in &report.alerts {
-                    tracing::info!(?alert, "settlement watcher");
-                    if let openlease_client::WatchAlert::LeaseFinalized { lease_id, .. } = alert {
-                        gateway.inner.store.forget(*lease_id).await?;
-                    }
+            let mut engine = gateway.inner.engine.lock().await;
+            gateway.load_book(&mut engine).await?;
+            let Engine { watcher, book, .. } = &mut *engine;
+            let report = watcher.poll(book).await?;
+            let mut finalized = Vec::new();
+            for alert in &report.alerts {
+                tracing::info!(?alert, "settlement watcher");
+                if let openlease_client::WatchAlert::LeaseFinalized { lease_id, .. } = alert {
+                    gateway.inner.store.forget(*lease_id).await?;
+                    finalized.push(*lease_id);
                 }
-                for (reason, outcome) in &report.settled {
-                    tracing::info!(lease = %outcome.lease_id, ?reason, paid = %outcome.paid, "settled");
-                }
-                let kept = book.verifier.book();
-                unsettled.extend(kept.leases().map(|id| (id, kept.unsettled(id))));
             }
-            gateway.inner.metrics.set_unsettled(unsettled);
+            for (reason, outcome) in &report.settled {
+                tracing::info!(lease = %outcome.lease_id, ?reason, paid = %outcome.paid, "settled");
+            }
+            gateway.inner.metrics.set_unsettled(book.leases().map(|id| (id, book.unsettled(id))).collect());
+            gateway.sync_verifiers(book, &finalized).await;
+            drop(engine);
             if gateway.inner.config.evict_unpaid {
                 gateway.collect_unpaid().await?;
             }
             Ok::<(), GatewayError>(())
         };
         self.inner.store.with_settlement_lock(settle).await?.unwrap_or(Ok(()))
+    }
+
+    /// Brings the engine's book up to the durable one: every lease's newest receipt, whichever
+    /// replica took it. A lease new to the engine is read once (what is settled of it).
+    async fn load_book(&self, engine: &mut Engine<P>) -> Result<(), GatewayError> {
+        let stored = self.inner.store.all(&self.inner.client.receipt_domain()).await?;
+        for entry in stored {
+            let lease_id = entry.receipt.receipt.leaseId;
+            if engine.unknown.contains(&lease_id) {
+                continue;
+            }
+            if !engine.book.has_lease(lease_id) {
+                match self.inner.client.lease(lease_id).await {
+                    Ok(lease) => engine.book.add_lease(lease_id, U256::from(lease.settled)),
+                    Err(openlease_client::Error::UnknownLease { .. }) => {
+                        engine.unknown.insert(lease_id);
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+            engine.book.keep_verified(entry.receipt);
+        }
+        Ok(())
+    }
+
+    /// Tells every signer's verifier what the engine settled (or a reorg undid) and which leases
+    /// were finalized: what counts against a signer's cap is what is accepted and not settled.
+    async fn sync_verifiers(&self, book: &ReceiptBook, finalized: &[U256]) {
+        let books: Vec<_> = self.inner.signers.lock().expect("signers lock").values().cloned().collect();
+        for signer in books {
+            let mut signer = signer.lock().await;
+            let kept = signer.verifier.book_mut();
+            for lease_id in kept.leases().collect::<Vec<_>>() {
+                if finalized.contains(&lease_id) {
+                    kept.forget(lease_id);
+                } else if book.has_lease(lease_id) {
+                    let settled = book.settled(lease_id);
+                    if settled < kept.settled(lease_id) {
+                        kept.resync(lease_id, settled);
+                    } else {
+                        kept.mark_settled(lease_id, settled);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Settles `receipt` (the newest of `lease`) at once, through the engine.
+    async fn settle_now(
+        &self,
+        lease: &Lease,
+        receipt: SignedReceipt,
+    ) -> Result<Option<openlease_client::SettlementOutcome>, GatewayError> {
+        let lease_id = receipt.receipt.leaseId;
+        let mut engine = self.inner.engine.lock().await;
+        let Engine { watcher, book, .. } = &mut *engine;
+        if !book.has_lease(lease_id) {
+            book.add_lease(lease_id, U256::from(lease.settled));
+        }
+        book.keep_verified(receipt);
+        let outcome = watcher.settle_now(book, lease_id).await?;
+        self.sync_verifiers(book, &[]).await;
+        Ok(outcome)
     }
 
     /// Leases refused for want of payment: settles what the book holds for each first, then
@@ -639,14 +848,11 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
             return Ok(());
         }
         let client = &self.inner.client;
-        let books: Vec<_> = self.inner.signers.lock().expect("signers lock").values().cloned().collect();
         for (lease_id, _) in unpaid {
-            for book in &books {
-                let mut book = book.lock().await;
-                let book = &mut *book;
-                if book.verifier.book().has_lease(lease_id) {
-                    book.watcher.settle_now(book.verifier.book_mut(), lease_id).await?;
-                }
+            let lease = client.lease(lease_id).await?;
+            let newest = self.inner.engine.lock().await.book.newest(lease_id).cloned();
+            if let Some(newest) = newest {
+                self.settle_now(&lease, newest).await?;
             }
             let lease = client.lease(lease_id).await?;
             let done = |gateway: &Self| gateway.inner.unpaid.lock().expect("unpaid lock").remove(&lease_id);
@@ -711,19 +917,111 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     }
 }
 
-/// The middleware: admit, then serve (counting both ways).
+/// What admitted a request: the service behind the gate finds it in the request's extensions
+/// (`axum::Extension<Admission>`), to know which lease pays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub lease_id: U256,
+    pub tenant: Address,
+    /// Chain time until which the lease's receipts and credit pay for service: an answer still
+    /// streaming then is cut, unless the tenant paid more meanwhile.
+    pub paid_until: u64,
+    /// The chain's time at admission.
+    pub now: u64,
+}
+
+impl<P: Provider + Clone + 'static> Gateway<P> {
+    /// Until when (chain time) `lease`'s service is paid, with what the gateway holds now: its
+    /// newest receipt (or settled total) plus the credit window.
+    fn paid_until(&self, lease: &Lease, lease_id: U256) -> u64 {
+        let accepted = U256::from(lease.settled).max(self.accepted(lease_id).unwrap_or_default());
+        let credit = U256::from(lease.pricePerSecond) * U256::from(self.inner.config.credit_secs);
+        terms::covered_until(lease, accepted.saturating_add(credit))
+    }
+
+    /// An answer's body that ends when the service it streams stops being paid for: a stream
+    /// of server-sent events gets a final `event: error` with the refusal, any other is broken off
+    /// (the client sees an incomplete body, never a clean end). A body that ends first is untouched.
+    fn metered(&self, admission: Admission, body: axum::body::Body, sse: bool) -> axum::body::Body {
+        use futures_util::StreamExt;
+        let gateway = self.clone();
+        let deadline = |paid_until: u64, now: u64| {
+            tokio::time::Instant::now() + Duration::from_secs(paid_until.saturating_sub(now))
+        };
+        let sleep = Box::pin(tokio::time::sleep_until(deadline(admission.paid_until, admission.now)));
+        let state = (body.into_data_stream(), sleep, false);
+        let stream = futures_util::stream::unfold(state, move |(mut data, mut sleep, ended)| {
+            let gateway = gateway.clone();
+            async move {
+                if ended {
+                    return None;
+                }
+                loop {
+                    tokio::select! {
+                        chunk = data.next() => return chunk.map(|chunk| (chunk, (data, sleep, false))),
+                        () = &mut sleep => {
+                            let lease = gateway.inner.leases.lock().expect("lease cache").get(&admission.lease_id).cloned();
+                            let now = gateway.cached_now();
+                            if let Some(known) = lease {
+                                let paid_until = gateway.paid_until(&known.lease, admission.lease_id);
+                                if paid_until > now {
+                                    sleep.as_mut().reset(deadline(paid_until, now));
+                                    continue;
+                                }
+                            }
+                            gateway.inner.metrics.refuse(RefusalCode::PaymentRequired.as_str());
+                            let end = if sse {
+                                let refusal = json!({
+                                    "error": RefusalCode::PaymentRequired,
+                                    "message": format!("lease {}: the stream outlived what is paid for", admission.lease_id),
+                                    "hint": "send a receipt for the service so far, then ask again",
+                                });
+                                Ok(axum::body::Bytes::from(format!("event: error\ndata: {refusal}\n\n")))
+                            } else {
+                                Err(axum::Error::new("the answer outlived what its lease paid for"))
+                            };
+                            return Some((end, (data, sleep, true)));
+                        }
+                    }
+                }
+            }
+        });
+        axum::body::Body::from_stream(stream)
+    }
+
+    /// The chain's time from the last reading of its clock, without asking the node.
+    fn cached_now(&self) -> u64 {
+        let offset = self.inner.clock.lock().expect("clock lock").0;
+        (unix_now() + offset).max(0) as u64
+    }
+}
+
+/// The middleware: admit, then serve (counting both ways). The admission goes with the request;
+/// an answer that streams is cut when the service is no longer paid for.
 async fn gate<P: Provider + Clone + 'static>(
     State(gateway): State<Gateway<P>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     match gateway.admit(request.headers()).await {
-        Ok(_) => {
+        Ok(admission) => {
             gateway.inner.metrics.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            next.run(request).await
+            request.extensions_mut().insert(admission);
+            let response = next.run(request).await;
+            use axum::body::HttpBody;
+            if response.body().size_hint().exact().is_some() {
+                return response;
+            }
+            let sse = response
+                .headers()
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("text/event-stream"));
+            let (parts, body) = response.into_parts();
+            Response::from_parts(parts, gateway.metered(admission, body, sse))
         }
         Err(refusal) => {
-            gateway.inner.metrics.refuse(refusal.code);
+            gateway.inner.metrics.refuse(refusal.code.as_str());
             refusal.into_response()
         }
     }
@@ -732,16 +1030,14 @@ async fn gate<P: Provider + Clone + 'static>(
 fn lease_header(headers: &HeaderMap) -> Result<U256, Refusal> {
     let Some(value) = headers.get(wire::LEASE_HEADER) else {
         return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "lease_required",
+            RefusalCode::LeaseRequired,
             format!("the request names no lease: add the `{}` header", wire::LEASE_HEADER),
             "open a lease with `openlease lease open` and send its id with every request",
         ));
     };
     value.to_str().ok().and_then(wire::parse_lease_header).ok_or_else(|| {
         Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_lease",
+            RefusalCode::MalformedLease,
             format!("`{}` must be a lease id in decimal", wire::LEASE_HEADER),
             "send the id `openlease lease open` printed",
         )
@@ -754,29 +1050,22 @@ fn parse_receipt(
     lease_id: U256,
 ) -> Result<SignedReceipt, Refusal> {
     let text = value.to_str().map_err(|_| {
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_receipt",
-            "the receipt header is not ASCII",
-            "send compact JSON",
-        )
+        Refusal::new(RefusalCode::MalformedReceipt, "the receipt header is not ASCII", "send compact JSON")
     })?;
     let receipt = wire::parse_receipt_header(text, domain).map_err(|e| match e {
         openlease_client::ReceiptFileError::WrongChain { .. }
         | openlease_client::ReceiptFileError::WrongMarket { .. } => {
-            Refusal::new(StatusCode::UNAUTHORIZED, "receipt_invalid", e.to_string(), "sign for this market and chain")
+            Refusal::new(RefusalCode::ReceiptInvalid, e.to_string(), "sign for this market and chain")
         }
         other => Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_receipt",
+            RefusalCode::MalformedReceipt,
             format!("the `{}` header is not a receipt: {other}", wire::RECEIPT_HEADER),
-            "send the SDK's wire format (openlease_client::receipt::wire)",
+            "send the SDK's wire format (openlease_client::wire)",
         ),
     })?;
     if receipt.receipt.leaseId != lease_id {
         return Err(Refusal::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_receipt",
+            RefusalCode::MalformedReceipt,
             format!("the receipt is for lease {}, the request for lease {lease_id}", receipt.receipt.leaseId),
             "send the receipt of the lease the request names",
         ));
@@ -785,10 +1074,5 @@ fn parse_receipt(
 }
 
 fn unavailable(error: openlease_client::Error) -> Refusal {
-    Refusal::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "chain_unavailable",
-        format!("the gateway cannot read the market: {error}"),
-        "retry shortly",
-    )
+    Refusal::new(RefusalCode::ChainUnavailable, format!("the gateway cannot read the market: {error}"), "retry shortly")
 }

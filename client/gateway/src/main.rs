@@ -1,21 +1,18 @@
 //! `openlease-gateway --upstream URL`: the gateway as a reverse proxy in front of any HTTP
-//! service. Requests it admits go to the upstream with their method, path, query, headers and
-//! body; the answer comes back as it is. Bodies are buffered (up to `--max-body`).
+//! service ([`openlease_gateway::proxy`]), served with the limits a server facing strangers needs
+//! ([`openlease_gateway::serve`]).
 
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use alloy::signers::local::PrivateKeySigner;
-use axum::{
-    Router,
-    body::{Body, to_bytes},
-    extract::{Request, State},
-    http::{HeaderName, StatusCode},
-    response::{IntoResponse, Response},
-};
 use clap::Parser;
 use eyre::{WrapErr, bail};
 use openlease_client::{Client, Manifest};
-use openlease_gateway::{Gateway, GatewayConfig, ReceiptStore};
+use openlease_gateway::{
+    Gateway, GatewayConfig, ReceiptStore,
+    proxy::{self, Upstream},
+    serve::{self, Limits},
+};
 
 /// Serves an upstream HTTP service to tenants who pay for it with receipts.
 #[derive(Parser)]
@@ -49,16 +46,22 @@ struct Args {
     /// it is settled before its request is served.
     #[arg(long, default_value_t = 600)]
     max_unsettled_secs: u64,
-    /// The largest request or answer body proxied, in bytes.
+    /// The largest request body proxied, in bytes (answers are streamed, whatever their size).
     #[arg(long, default_value_t = 16 << 20)]
     max_body: usize,
-}
-
-#[derive(Clone)]
-struct Upstream {
-    http: reqwest::Client,
-    base: String,
-    max_body: usize,
+    /// Seconds the upstream may stay silent: connecting, before its answer, and between two
+    /// chunks of it. A stream may last as long as it keeps producing.
+    #[arg(long, default_value_t = 60)]
+    upstream_idle_secs: u64,
+    /// Seconds a client has to send a request's head; a connection silent for longer is closed.
+    #[arg(long, default_value_t = 10)]
+    header_timeout_secs: u64,
+    /// Connections open at once; past it the oldest idle one is closed to make room.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// The largest request head (request line and headers), in bytes.
+    #[arg(long, default_value_t = 16 << 10)]
+    max_header_bytes: usize,
 }
 
 #[tokio::main]
@@ -90,69 +93,28 @@ async fn main() -> eyre::Result<()> {
     }
     let _settlement = gateway.spawn_settlement();
 
-    let upstream = Upstream {
-        http: reqwest::Client::builder().timeout(Duration::from_secs(300)).build()?,
-        base: args.upstream.trim_end_matches('/').to_string(),
-        max_body: args.max_body,
-    };
-    let routes = Router::new().fallback(proxy).with_state(upstream);
-    let app = gateway.serve(routes);
-    let listener = tokio::net::TcpListener::bind(args.listen).await.map_err(|e| {
+    let idle = Duration::from_secs(args.upstream_idle_secs.max(1));
+    let app = proxy::app(&gateway, Upstream::new(&args.upstream, args.max_body, idle)?);
+    let listener = serve::bind(args.listen).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             eyre::eyre!("{} is in use: stop what listens there or pass --listen", args.listen)
         } else {
             eyre::eyre!("listening on {}: {e}", args.listen)
         }
     })?;
-    tracing::info!(listen = %args.listen, upstream = %args.upstream, "gateway up: /openlease/health, /openlease/metrics");
-    axum::serve(listener, app).await?;
-    bail!("the server stopped")
-}
-
-/// Hop-by-hop headers, and the gateway's own, stay out of the forwarded request.
-fn forwarded(name: &HeaderName) -> bool {
-    !matches!(
-        name.as_str(),
-        "host" | "connection" | "keep-alive" | "transfer-encoding" | "te" | "upgrade" | "proxy-connection"
-    ) && !name.as_str().starts_with("openlease-")
-}
-
-async fn proxy(State(upstream): State<Upstream>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let Ok(body) = to_bytes(body, upstream.max_body).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "the request body is larger than the gateway's --max-body")
-            .into_response();
+    let max_connections = serve::fit_open_files(args.max_connections).wrap_err("raising the open-files limit")?;
+    if max_connections < args.max_connections {
+        tracing::warn!(
+            max_connections,
+            "the open-files limit (ulimit -n) leaves room for fewer connections than --max-connections"
+        );
+    }
+    let limits = Limits {
+        header_timeout: Duration::from_secs(args.header_timeout_secs.max(1)),
+        max_connections,
+        max_header_bytes: args.max_header_bytes,
     };
-    let mut outgoing = upstream.http.request(parts.method.clone(), format!("{}{path}", upstream.base)).body(body);
-    for (name, value) in parts.headers.iter().filter(|(name, _)| forwarded(name)) {
-        outgoing = outgoing.header(name, value);
-    }
-    match outgoing.send().await {
-        Ok(answer) => {
-            let status = answer.status();
-            let headers = answer.headers().clone();
-            match answer.bytes().await {
-                Ok(bytes) => {
-                    let mut response = Response::new(Body::from(bytes));
-                    *response.status_mut() = status;
-                    for (name, value) in headers.iter().filter(|(name, _)| forwarded(name)) {
-                        response.headers_mut().insert(name, value.clone());
-                    }
-                    response
-                }
-                Err(e) => bad_gateway(&e),
-            }
-        }
-        Err(e) => bad_gateway(&e),
-    }
-}
-
-fn bad_gateway(error: &reqwest::Error) -> Response {
-    let body = serde_json::json!({
-        "error": "upstream_unavailable",
-        "message": format!("the service behind the gateway did not answer: {error}"),
-        "hint": "the provider's service is down; retry, or fail over to another provider",
-    });
-    (StatusCode::BAD_GATEWAY, axum::Json(body)).into_response()
+    tracing::info!(listen = %args.listen, upstream = %args.upstream, "gateway up: /openlease/health, /openlease/metrics");
+    serve::serve(listener, app, limits).await;
+    bail!("the server stopped")
 }

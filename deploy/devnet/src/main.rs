@@ -295,13 +295,13 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
     let accounts: Vec<_> = accounts.into_iter().map(|(name, k)| (name, k.address(), key(&k))).collect();
     print_banner(anvil, args, &manifest, &manifest_path, &accounts);
     println!(
-        "  gateways    {}  (provider-1, -2, -3: /work/N behind receipts; /openlease/metrics)",
+        "  gateways    {}  (provider-1, -2, -3: /work/N and /stream/N (server-sent events) behind receipts; /openlease/metrics)",
         providers.iter().map(|p| p.endpoint.as_str()).collect::<Vec<_>>().join("  ")
     );
     println!("  fallback    {fallback_url}  (the tenant session's centralized cloud)");
     if args.fail_after > 0 {
         println!(
-            "  tenant-2 runs a session on the cheapest provider; provider-1's gateway dies after {} s (--fail-after): watch the `session:` lines fail over\n",
+            "  tenant-2 runs a session on the cheapest provider (a streamed answer every 30 s); provider-1's gateway dies after {} s (--fail-after): watch the `session:` lines fail over\n",
             args.fail_after
         );
     }
@@ -428,6 +428,10 @@ async fn run_session(tenant: &Client<DynProvider>, providers: Vec<Sold>, usdc: A
     let mut last = None;
     for n in 1u64.. {
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if n % 30 == 3 {
+            stream(&mut session, &name).await;
+            continue;
+        }
         let answer = match session.get("/work/2000").await {
             Ok(answer) => answer,
             Err(error) => {
@@ -458,6 +462,35 @@ async fn run_session(tenant: &Client<DynProvider>, providers: Vec<Sold>, usdc: A
             last = Some(now);
         }
     }
+}
+
+/// A streamed answer through the gateway: the workload's server-sent events, each as it is
+/// produced (when it arrived is printed), the last one checked.
+async fn stream(session: &mut Session<DynProvider>, name: &impl Fn(Address) -> &'static str) {
+    const EVENTS: u32 = 4;
+    let started = std::time::Instant::now();
+    let mut arrivals = Vec::new();
+    let path = format!("/stream/{EVENTS}");
+    let answer = session.request_with(axum::http::Method::GET, &path, Vec::new(), |chunk| {
+        if String::from_utf8_lossy(chunk).contains("data: 0x") {
+            arrivals.push(format!("{:.2} s", started.elapsed().as_secs_f64()));
+        }
+    });
+    let answer = match answer.await {
+        Ok(answer) => answer,
+        Err(error) => return println!("session: stream failed: {error}"),
+    };
+    let last = workload::hash_chain(EVENTS).to_string();
+    let checked = String::from_utf8_lossy(&answer.body).contains(&format!("event: done\ndata: {last}"));
+    let by = match answer.served_by {
+        ServedBy::Provider { provider, lease_id } => format!("{} (lease {lease_id})", name(provider)),
+        ServedBy::Fallback => "the fallback cloud".into(),
+    };
+    println!(
+        "session: streamed {EVENTS} events from {by} as they were produced, at {}; {}",
+        arrivals.join(", "),
+        if checked { "answer checked" } else { "WRONG ANSWER" }
+    );
 }
 
 /// One round of the market: the session signer issues a receipt for every running lease, the

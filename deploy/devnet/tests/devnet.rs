@@ -116,6 +116,9 @@ impl Drop for Devnet {
     }
 }
 
+/// provider-3 of the devnet: anvil account 3.
+const PROVIDER_3: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
+
 #[tokio::test]
 async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everything() {
     let (port, api_port) = (free_port(), free_port());
@@ -126,13 +129,17 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     // The tenant session is served by the cheapest provider until its gateway dies, then by the
     // next one, every answer checked, nothing paid for the dead time.
     devnet.wait_for("session: served by provider-1", 0, Duration::from_secs(30));
+    // A streamed answer comes through the gateway event by event, and checks out.
+    let streamed = devnet.wait_for("session: streamed 4 events", 0, Duration::from_secs(60));
+    let line = devnet.lines.lock().unwrap()[streamed].clone();
+    assert!(line.contains("answer checked"), "{line}");
     let failed_over = devnet.wait_for("session: served by provider-2", 0, Duration::from_secs(60));
     let line = devnet.lines.lock().unwrap()[failed_over].clone();
     assert!(line.contains("answer checked") && line.contains("0 USDC for nothing"), "{line}");
     assert!(line.contains("last failover took"), "{line}");
 
-    // The CLI runs a session of its own from the indexer's listings: provider-1 is dead, so it
-    // leases provider-2 (the cheapest that answers), and pays only for what it was served.
+    // The CLI runs a session of its own from the indexer's listings, on provider-3 picked by hand
+    // (provider-2 is cheaper), pays only for what it was served, and gives notice at the end.
     let cli = PathBuf::from(env!("CARGO_BIN_EXE_openlease-devnet")).with_file_name("openlease");
     let cli = |args: &[&str], key: Option<&str>| {
         let mut command = Command::new(&cli);
@@ -151,13 +158,20 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
         &["--json", "session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"]
             .into_iter()
             .chain(["--path", "/work/10", "--requests", "3", "--every", "1s"])
+            .chain(["--provider", PROVIDER_3])
             .collect::<Vec<_>>(),
         Some(free),
     );
     let used = report["providers"].as_array().unwrap();
-    assert_eq!(used.len(), 1, "the dead provider was skipped: {report}");
+    assert_eq!(used.len(), 1, "{report}");
+    assert_eq!(used[0]["provider"].as_str().unwrap().to_lowercase(), PROVIDER_3.to_lowercase(), "{report}");
     assert_eq!(used[0]["answered"], 3, "{report}");
     assert_eq!(report["paidForNothing"]["raw"], "0", "{report}");
+    let lease = &report["leases"][0];
+    assert_eq!(lease["leaseId"], used[0]["leaseId"], "{report}");
+    assert!(lease["refundFrom"].as_u64().unwrap() > lease["endsAt"].as_u64().unwrap(), "{report}");
+    let refund: u64 = lease["refund"]["raw"].as_str().unwrap().parse().unwrap();
+    assert!(refund > 0 && refund < 1_000_000, "the deposit less what was attested: {report}");
 
     // Reorgs that drop whatever the providers just sent: the loop reports and goes on.
     let node = ProviderBuilder::new().connect_http(format!("http://127.0.0.1:{port}").parse().unwrap());
