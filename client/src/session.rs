@@ -28,6 +28,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 
+/// The HTTP method of a session's request.
+pub use reqwest::Method;
+
 use crate::{
     Client, Error, LeaseRequest, ReceiptSigner, Result, SignedReceipt, SignerGrant,
     status::LeaseStatus,
@@ -674,6 +677,19 @@ impl<P: Provider + Clone> Spread<P> {
             all.extend(session.finish().await?);
         }
         Ok(all)
+    }
+
+    /// [`Session::request_with`] on the next session in turn.
+    pub async fn request_with(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        body: Vec<u8>,
+        on_chunk: impl FnMut(&[u8]),
+    ) -> Result<Answer> {
+        let at = self.turn % self.sessions.len();
+        self.turn += 1;
+        self.sessions[at].request_with(method, path, body, on_chunk).await
     }
 
     /// Each session's report.

@@ -77,6 +77,10 @@ pub(crate) struct RunArgs {
     /// Lease this offer first, whatever selection says; the rest stay the failover order.
     #[arg(long)]
     offer: Option<u64>,
+    /// Print each answer on stdout as it arrives, piece by piece (a stream of server-sent events,
+    /// a chunked body), before the report; not with --json.
+    #[arg(long)]
+    stream: bool,
 }
 
 /// Runs `openlease session …`.
@@ -155,7 +159,19 @@ pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Outpu
     let mut session = Spread::start(client.clone(), choices, config, args.spread).await?;
     let mut answered = 0;
     for n in 1..=args.requests {
-        let answer = match session.get(&args.path).await {
+        let answer = if args.stream && !out.json {
+            use std::io::Write;
+            let printed =
+                session.request_with(openlease_client::session::Method::GET, &args.path, Vec::new(), |chunk| {
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = stdout.write_all(chunk);
+                    let _ = stdout.flush();
+                });
+            printed.await
+        } else {
+            session.get(&args.path).await
+        };
+        let answer = match answer {
             Ok(answer) => answer,
             // The provider failed this request but stays (it answers its health probe).
             Err(openlease_client::Error::Http(error)) => {

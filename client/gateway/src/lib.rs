@@ -1,15 +1,19 @@
 //! `openlease-gateway`: a provider puts it in front of any HTTP service to be paid for serving it.
 //!
-//! Every request names its lease and may carry the tenant's newest cumulative receipt (the SDK's
-//! [`wire`] format). The gateway serves it only when the lease is open, still running and this
-//! provider's, the receipt (if any) verifies and raises what the lease has paid, and what the
-//! tenant owes without a receipt stays within a credit limit. A refusal is a JSON body
-//! `{"error": CODE, "message", "hint", ...}` with a status that says what kind. Receipts go into a
-//! durable [`ReceiptStore`] before the request is served, and the gateway settles them before a
-//! close, an expiry or a deadline would cost the provider (the SDK's `SettlementWatcher`).
+//! Every request names its lease and proves it is the lease's tenant's: it carries the tenant's
+//! newest cumulative receipt or an access grant (the SDK's [`wire`] format). The gateway serves it
+//! only when the lease is open, still running and this provider's, the receipt (if any) verifies
+//! and raises what the lease has paid, and what the tenant owes without a receipt stays within a
+//! credit limit. A refusal is a JSON body `{"error": CODE, "message", "hint", ...}` whose code is a
+//! [`RefusalCode`] with its status. Receipts go into a durable [`ReceiptStore`] before the request
+//! is served, and one settlement engine settles what the book holds before a close, an expiry or a
+//! deadline would cost the provider (the SDK's `SettlementWatcher`).
 //!
-//! Use it as an axum middleware over your own routes ([`Gateway::serve`]), or as the reverse
-//! proxy binary `openlease-gateway --upstream URL` in front of anything else.
+//! The gate is two layers: the first admits (or refuses) and puts the [`Admission`] in the
+//! request's extensions, for the service to read which lease pays; the second meters an answer
+//! that streams, cutting it when it is no longer paid for. Use it as an axum middleware over your
+//! own routes ([`Gateway::serve`]), or as the reverse proxy binary `openlease-gateway --upstream
+//! URL` ([`proxy`], served by [`serve`]) in front of anything else.
 
 mod book;
 mod metrics;
@@ -908,7 +912,9 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
 
     /// `routes` behind the gateway, plus `/openlease/health` and `/openlease/metrics` (not gated).
     pub fn serve(&self, routes: Router) -> Router {
-        let gated = routes.layer(axum::middleware::from_fn_with_state(self.clone(), gate::<P>));
+        let gated = routes
+            .layer(axum::middleware::from_fn_with_state(self.clone(), meter::<P>))
+            .layer(axum::middleware::from_fn_with_state(self.clone(), admit::<P>));
         let metrics = self.inner.metrics.clone();
         Router::new()
             .route("/openlease/health", get(|| async { Json(json!({ "healthy": true })) }))
@@ -996,9 +1002,9 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     }
 }
 
-/// The middleware: admit, then serve (counting both ways). The admission goes with the request;
-/// an answer that streams is cut when the service is no longer paid for.
-async fn gate<P: Provider + Clone + 'static>(
+/// The first layer: admits the request (its lease, that it is the tenant's, its receipt, the
+/// credit) or answers the refusal, counting both ways. The admission goes on with the request.
+async fn admit<P: Provider + Clone + 'static>(
     State(gateway): State<Gateway<P>>,
     mut request: Request,
     next: Next,
@@ -1007,24 +1013,36 @@ async fn gate<P: Provider + Clone + 'static>(
         Ok(admission) => {
             gateway.inner.metrics.served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             request.extensions_mut().insert(admission);
-            let response = next.run(request).await;
-            use axum::body::HttpBody;
-            if response.body().size_hint().exact().is_some() {
-                return response;
-            }
-            let sse = response
-                .headers()
-                .get(axum::http::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.starts_with("text/event-stream"));
-            let (parts, body) = response.into_parts();
-            Response::from_parts(parts, gateway.metered(admission, body, sse))
+            next.run(request).await
         }
         Err(refusal) => {
             gateway.inner.metrics.refuse(refusal.code.as_str());
             refusal.into_response()
         }
     }
+}
+
+/// The second layer: an answer that streams (its length unknown) is metered, cut when the
+/// service is no longer paid for ([`Gateway::metered`]).
+async fn meter<P: Provider + Clone + 'static>(
+    State(gateway): State<Gateway<P>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let admission = request.extensions().get::<Admission>().copied();
+    let response = next.run(request).await;
+    use axum::body::HttpBody;
+    let Some(admission) = admission else { return response };
+    if response.body().size_hint().exact().is_some() {
+        return response;
+    }
+    let sse = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    let (parts, body) = response.into_parts();
+    Response::from_parts(parts, gateway.metered(admission, body, sse))
 }
 
 fn lease_header(headers: &HeaderMap) -> Result<U256, Refusal> {

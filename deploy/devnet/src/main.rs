@@ -471,7 +471,7 @@ async fn stream(session: &mut Session<DynProvider>, name: &impl Fn(Address) -> &
     let started = std::time::Instant::now();
     let mut arrivals = Vec::new();
     let path = format!("/stream/{EVENTS}");
-    let answer = session.request_with(axum::http::Method::GET, &path, Vec::new(), |chunk| {
+    let answer = session.request_with(openlease_client::session::Method::GET, &path, Vec::new(), |chunk| {
         if String::from_utf8_lossy(chunk).contains("data: 0x") {
             arrivals.push(format!("{:.2} s", started.elapsed().as_secs_f64()));
         }

@@ -140,9 +140,9 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
 
     // The CLI runs a session of its own from the indexer's listings, on provider-3 picked by hand
     // (provider-2 is cheaper), pays only for what it was served, and gives notice at the end.
-    let cli = PathBuf::from(env!("CARGO_BIN_EXE_openlease-devnet")).with_file_name("openlease");
+    let cli_path = PathBuf::from(env!("CARGO_BIN_EXE_openlease-devnet")).with_file_name("openlease");
     let cli = |args: &[&str], key: Option<&str>| {
-        let mut command = Command::new(&cli);
+        let mut command = Command::new(&cli_path);
         command.current_dir(devnet._dir.path()).env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"));
         if let Some(key) = key {
             command.env("OPENLEASE_PRIVATE_KEY", key);
@@ -167,6 +167,22 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     assert_eq!(used[0]["provider"].as_str().unwrap().to_lowercase(), PROVIDER_3.to_lowercase(), "{report}");
     assert_eq!(used[0]["answered"], 3, "{report}");
     assert_eq!(report["paidForNothing"]["raw"], "0", "{report}");
+    // Streamed, as it arrives, in text mode: the workload's events, the last one checkable.
+    let mut command = Command::new(&cli_path);
+    command.current_dir(devnet._dir.path()).env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"));
+    let streamed = command
+        .env("OPENLEASE_PRIVATE_KEY", free)
+        .args(["session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC", "--stream"])
+        .args(["--path", "/stream/3", "--requests", "1", "--provider", PROVIDER_3])
+        .output()
+        .expect("the CLI runs");
+    let text = String::from_utf8_lossy(&streamed.stdout);
+    let last = openlease_gateway::workload::hash_chain(3).to_string();
+    assert!(
+        text.contains(&format!("event: done\ndata: {last}")),
+        "{text}\n{}",
+        String::from_utf8_lossy(&streamed.stderr)
+    );
     let lease = &report["leases"][0];
     assert_eq!(lease["leaseId"], used[0]["leaseId"], "{report}");
     assert!(lease["refundFrom"].as_u64().unwrap() > lease["endsAt"].as_u64().unwrap(), "{report}");
