@@ -88,6 +88,19 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/openapi.json", get(openapi_json))
         .merge(json)
         .with_state(state)
+        .layer(axum::middleware::from_fn(to_completion))
+}
+
+/// Runs each request to its end in a task of its own: a client that hangs up drops only the wait
+/// for the answer, never a read half done, whose database connection would go back to the pool
+/// in the middle of a transaction and fail the next request that takes it.
+pub(crate) async fn to_completion(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    match tokio::spawn(next.run(request)).await {
+        Ok(response) => response,
+        Err(error) => {
+            ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("the request failed: {error}")).into_response()
+        }
+    }
 }
 
 /// An error answer: a status and a message.

@@ -87,6 +87,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/console.css", get(|| asset("text/css; charset=utf-8", include_str!("console/console.css"))))
         .route("/console.js", get(|| asset("text/javascript; charset=utf-8", include_str!("console/console.js"))))
         .with_state(state)
+        .layer(axum::middleware::from_fn(crate::api::to_completion))
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {

@@ -174,12 +174,15 @@ impl Store {
     /// A read-only transaction that sees one state of the mirror throughout: the cursor and
     /// every table as one commit left them (PostgreSQL: repeatable read; SQLite in WAL: the
     /// snapshot taken at the first read).
+    ///
+    /// On PostgreSQL the snapshot opens in one statement: a request dropped between a `BEGIN` and
+    /// a `SET TRANSACTION` would hand back a connection inside a transaction, and the next read on
+    /// it would fail.
     pub async fn snapshot(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY").execute(&mut *tx).await?;
-        }
-        Ok(tx)
+        Ok(match self.backend {
+            Backend::Postgres => self.pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await?,
+            _ => self.pool.begin().await?,
+        })
     }
 
     /// The connection pool, for readers.

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::{
     both_backends,
-    util::{Db, Market, fresh_db, ingestor, test_config},
+    util::{Db, Market, fresh_db, ingestor, serve_api, test_config},
 };
 
 async fn get(base: &str, path: &str) -> (u16, Value) {
@@ -134,4 +134,57 @@ async fn answers(db: Db, name: &str) {
     let (status, body) = get(&base, "/metrics").await;
     assert_eq!(status, 200);
     assert!(body.as_str().unwrap().contains("openlease_indexer_lag_blocks 0"), "{body}");
+}
+
+both_backends!(clients_that_hang_up_leave_no_broken_connection, hangups);
+/// Clients that hang up in the middle of their requests, at every moment, by the hundred: every
+/// ordinary request afterwards is answered (no pooled connection is handed back inside a
+/// half-begun read snapshot).
+async fn hangups(db: Db, name: &str) {
+    let Some((url, _dir)) = fresh_db(db, name).await else { return };
+    let mut market = Market::new(5).await;
+    market.random_ops(30).await;
+    let (store, mut ingestor) = ingestor(&market, &url, test_config()).await;
+    ingestor.catch_up().await.unwrap();
+    let base = serve_api(&store, tokio::sync::broadcast::channel(16).0).await;
+    // Distinct URIs (by `limit`), so that every one reaches the database, not the answer cache.
+    let paths = ["/v1/providers", "/v1/offers", "/v1/leases", "/v1/disputes", "/v1/signers"];
+    let uri = {
+        let base = base.clone();
+        move |i: usize| format!("{base}{}?limit={}", paths[i % paths.len()], 1 + i % 499)
+    };
+    let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    for round in 0..16u64 {
+        // 32 keep-alive clients in a loop, all dropped at once mid-flight.
+        let mut clients = Vec::new();
+        for _ in 0..32 {
+            let (n, uri) = (n.clone(), uri.clone());
+            clients.push(tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                loop {
+                    let at = n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = http.get(uri(at)).send().await.map(|r| r.bytes());
+                }
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100 + 37 * round)).await;
+        for client in clients {
+            client.abort();
+        }
+    }
+    let n = n.load(std::sync::atomic::Ordering::Relaxed);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let mut failed = Vec::new();
+    for i in 0..480 {
+        let (status, body) = get(&base, &uri(n + i).replacen(&base, "", 1)).await;
+        if status != 200 {
+            failed.push(format!("{status}: {body}"));
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of 480 failed after the hangups: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
 }
