@@ -12,11 +12,7 @@ use std::{collections::HashMap, sync::LazyLock};
 
 use alloy::{
     primitives::{Address, B256, U256, keccak256},
-    signers::{
-        SignerSync,
-        k256::ecdsa::{RecoveryId, Signature as EcdsaSignature, VerifyingKey},
-        local::PrivateKeySigner,
-    },
+    signers::{SignerSync, k256::ecdsa::Signature as EcdsaSignature, local::PrivateKeySigner},
     sol_types::{Eip712Domain, eip712_domain},
 };
 pub use openlease_contracts::IOpenleaseTypes::{ServiceReceipt, SignedReceipt};
@@ -746,8 +742,10 @@ impl ReceiptDomain {
 
 /// A signature split and checked the way the market's `ECDSA.tryRecover` checks it.
 struct ParsedSignature {
-    signature: EcdsaSignature,
-    recovery_id: RecoveryId,
+    /// `r || s`.
+    compact: [u8; 64],
+    /// `v == 28`.
+    odd: bool,
 }
 
 fn parse_signature(bytes: &[u8]) -> Result<ParsedSignature, ReceiptError> {
@@ -765,14 +763,19 @@ fn parse_signature(bytes: &[u8]) -> Result<ParsedSignature, ReceiptError> {
     if signature.normalize_s().is_some() {
         return Err(ReceiptError::HighS);
     }
-    Ok(ParsedSignature { signature, recovery_id: RecoveryId::new(v == 28, false) })
+    Ok(ParsedSignature { compact: bytes[..64].try_into().expect("64 bytes"), odd: v == 28 })
 }
 
 impl ParsedSignature {
+    /// The signer's address: the recovered key's keccak256, as `ecrecover` derives it.
     fn recover(&self, digest: &B256) -> Result<Address, ReceiptError> {
-        let key = VerifyingKey::recover_from_prehash(digest.as_slice(), &self.signature, self.recovery_id)
-            .map_err(|_| ReceiptError::BadSignature)?;
-        Ok(Address::from_public_key(&key))
+        use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+        let id = RecoveryId::try_from(i32::from(self.odd)).map_err(|_| ReceiptError::BadSignature)?;
+        let signature =
+            RecoverableSignature::from_compact(&self.compact, id).map_err(|_| ReceiptError::BadSignature)?;
+        let key =
+            signature.recover(secp256k1::Message::from_digest(digest.0)).map_err(|_| ReceiptError::BadSignature)?;
+        Ok(Address::from_slice(&keccak256(&key.serialize_uncompressed()[1..])[12..]))
     }
 }
 

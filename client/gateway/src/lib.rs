@@ -1023,7 +1023,7 @@ async fn admit<P: Provider + Clone + 'static>(
 }
 
 /// The second layer: an answer that streams (its length unknown) is metered, cut when the
-/// service is no longer paid for ([`Gateway::metered`]).
+/// service is no longer paid for ([`Gateway::metered`]). An answer of known length passes as it is.
 async fn meter<P: Provider + Clone + 'static>(
     State(gateway): State<Gateway<P>>,
     request: Request,
@@ -1033,7 +1033,10 @@ async fn meter<P: Provider + Clone + 'static>(
     let response = next.run(request).await;
     use axum::body::HttpBody;
     let Some(admission) = admission else { return response };
-    if response.body().size_hint().exact().is_some() {
+    // A body of known length (in the body, or said by the service behind a proxy) ends on its own.
+    if response.body().size_hint().exact().is_some()
+        || response.headers().contains_key(axum::http::header::CONTENT_LENGTH)
+    {
         return response;
     }
     let sse = response
