@@ -126,6 +126,34 @@ pub enum RefusalCode {
 }
 
 impl RefusalCode {
+    /// Every code.
+    pub const ALL: [Self; 24] = [
+        Self::LeaseRequired,
+        Self::MalformedLease,
+        Self::UnknownLease,
+        Self::NotOurLease,
+        Self::LeaseEnded,
+        Self::AccessRequired,
+        Self::AccessInvalid,
+        Self::AccessExpired,
+        Self::MalformedReceipt,
+        Self::ReceiptInvalid,
+        Self::SignerUnauthorized,
+        Self::SignerCapReached,
+        Self::ReceiptPeriodTooShort,
+        Self::ReceiptReplayed,
+        Self::EscrowExhausted,
+        Self::PaymentRequired,
+        Self::SettlementPending,
+        Self::BookUnavailable,
+        Self::ChainUnavailable,
+        Self::UpstreamUnavailable,
+        Self::UpstreamFailed,
+        Self::BodyTooLarge,
+        Self::BodyUnreadable,
+        Self::HeadersTooLarge,
+    ];
+
     /// The word in the JSON body.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -256,31 +284,7 @@ mod tests {
 
     #[test]
     fn each_refusal_code_reads_back_from_its_word() {
-        use RefusalCode::*;
-        for code in [
-            LeaseRequired,
-            MalformedLease,
-            UnknownLease,
-            NotOurLease,
-            LeaseEnded,
-            AccessRequired,
-            AccessInvalid,
-            AccessExpired,
-            MalformedReceipt,
-            ReceiptInvalid,
-            SignerUnauthorized,
-            SignerCapReached,
-            ReceiptPeriodTooShort,
-            ReceiptReplayed,
-            EscrowExhausted,
-            PaymentRequired,
-            SettlementPending,
-            BookUnavailable,
-            ChainUnavailable,
-            UpstreamUnavailable,
-            BodyTooLarge,
-            HeadersTooLarge,
-        ] {
+        for code in RefusalCode::ALL {
             let body = format!(r#"{{"error":"{code}","message":"m","hint":"h","due":"1"}}"#);
             assert_eq!(RefusalCode::of_body(body.as_bytes()), Some(code));
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());

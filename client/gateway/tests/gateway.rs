@@ -624,15 +624,7 @@ mod session {
     #[tokio::test]
     async fn a_provider_that_answers_its_probe_is_left_after_k_distinct_failed_requests() {
         let m = Market::new().await;
-        let (a, b, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
-        let (offer_a, offer_b) = (m.provider(&a).await, m.provider(&b).await);
-        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
-        let (url_a, _task_a, _dir_a) = gateway(&m, &a).await;
-        let (url_b, _task_b, _dir_b) = gateway(&m, &b).await;
-        let choices = vec![
-            Destination { provider: a.address(), offer_id: offer_a, endpoint: url_a },
-            Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
-        ];
+        let TwoProviders { a, b, tenant, choices, _gateways } = two_providers(&m).await;
         let mut session = Session::start(tenant.clone(), choices, session_config(4, 8)).await.unwrap();
         for attempt in 1..=2 {
             assert!(session.get("/broken").await.is_err());
@@ -741,6 +733,30 @@ mod session {
         assert!(last.starts_with("event: error") && last.contains("payment_required"), "{text}");
         let metrics = gateway.metrics().render();
         assert!(metrics.contains("refused_total{reason=\"payment_required\"} 1"), "{metrics}");
+    }
+
+    /// Providers A (account 1) and B (account 2), each with an offer and a gateway in this process,
+    /// and a tenant (account 4) holding 1,000 USDC.
+    struct TwoProviders {
+        a: Client<DynProvider>,
+        b: Client<DynProvider>,
+        tenant: Client<DynProvider>,
+        /// A, then B.
+        choices: Vec<Destination>,
+        _gateways: [(tokio::task::JoinHandle<()>, TempDir); 2],
+    }
+
+    async fn two_providers(m: &Market) -> TwoProviders {
+        let (a, b, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
+        let (offer_a, offer_b) = (m.provider(&a).await, m.provider(&b).await);
+        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        let (url_a, task_a, dir_a) = gateway(m, &a).await;
+        let (url_b, task_b, dir_b) = gateway(m, &b).await;
+        let choices = vec![
+            Destination { provider: a.address(), offer_id: offer_a, endpoint: url_a },
+            Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
+        ];
+        TwoProviders { a, b, tenant, choices, _gateways: [(task_a, dir_a), (task_b, dir_b)] }
     }
 
     /// A provider's gateway serving the workload, in this process; aborting the task kills it.
@@ -932,15 +948,7 @@ mod session {
     #[tokio::test]
     async fn a_tenant_that_asks_for_spread_never_puts_all_its_work_on_one_provider() {
         let m = Market::new().await;
-        let (a, b, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
-        let (offer_a, offer_b) = (m.provider(&a).await, m.provider(&b).await);
-        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
-        let (url_a, _task_a, _dir_a) = gateway(&m, &a).await;
-        let (url_b, _task_b, _dir_b) = gateway(&m, &b).await;
-        let choices = vec![
-            Destination { provider: a.address(), offer_id: offer_a, endpoint: url_a },
-            Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
-        ];
+        let TwoProviders { a, b, tenant, choices, _gateways } = two_providers(&m).await;
         let config = session_config(2, 2);
         let mut spread = openlease_client::session::Spread::start(tenant.clone(), choices, config, 2).await.unwrap();
         let mut served = std::collections::BTreeSet::new();
