@@ -87,8 +87,45 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/events", get(events))
         .route("/v1/openapi.json", get(openapi_json))
         .merge(json)
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state.metrics, mark_stopped))
         .layer(axum::middleware::from_fn(to_completion))
+}
+
+/// When ingestion stopped for good, every JSON answer says so (`"stopped": {"at_block", "reason"}`)
+/// and every page shows it in a banner: what is served is the mirror as it was then.
+pub(crate) async fn mark_stopped(
+    State(metrics): State<Arc<crate::metrics::Metrics>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let Some(stopped) = metrics.stopped() else { return response };
+    let kind = response.headers().get(axum::http::header::CONTENT_TYPE).and_then(|t| t.to_str().ok()).unwrap_or("");
+    let (json, html) = (kind.starts_with("application/json"), kind.starts_with("text/html"));
+    if !json && !html {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError(StatusCode::INTERNAL_SERVER_ERROR, "the answer could not be read".into()).into_response();
+    };
+    let marked = if json {
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(serde_json::Value::Object(mut answer)) => {
+                answer.insert("stopped".into(), json!(stopped));
+                serde_json::to_vec(&answer).unwrap_or_else(|_| bytes.to_vec())
+            }
+            _ => bytes.to_vec(),
+        }
+    } else {
+        let banner = maud::html! {
+            p.stopped role="alert" { "Ingestion stopped at block " (stopped.at_block) ": " (stopped.reason) }
+        };
+        String::from_utf8_lossy(&bytes).replacen("<body>", &format!("<body>{}", banner.into_string()), 1).into_bytes()
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, axum::body::Body::from(marked))
 }
 
 /// Runs each request to its end in a task of its own: a client that hangs up drops only the wait
@@ -620,6 +657,9 @@ struct Health {
     node_reachable: bool,
     head_age_secs: Option<u64>,
     max_head_age_secs: u64,
+    /// Set when ingestion stopped until an operator acts: the mirror served is as of its block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<crate::metrics::Stopped>,
 }
 
 /// `GET /v1/providers` parameters.
@@ -1207,7 +1247,8 @@ async fn health(State(state): State<ApiState>) -> Response {
     let lag = head_known.then(|| state.metrics.lag());
     let head_age = state.metrics.head_age_secs();
     let node_reachable = head_age.is_some_and(|age| age <= state.max_head_age);
-    let healthy = started && node_reachable && lag.is_some_and(|lag| lag <= state.max_lag);
+    let stopped = state.metrics.stopped();
+    let healthy = started && node_reachable && lag.is_some_and(|lag| lag <= state.max_lag) && stopped.is_none();
     let role = if state.metrics.is_writer() { "writer" } else { "standby" };
     let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = Health {
@@ -1218,6 +1259,7 @@ async fn health(State(state): State<ApiState>) -> Response {
         node_reachable,
         head_age_secs: head_age,
         max_head_age_secs: state.max_head_age,
+        stopped,
     };
     (status, Json(body)).into_response()
 }

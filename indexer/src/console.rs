@@ -86,7 +86,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/leases/{id}", get(lease))
         .route("/console.css", get(|| asset("text/css; charset=utf-8", include_str!("console/console.css"))))
         .route("/console.js", get(|| asset("text/javascript; charset=utf-8", include_str!("console/console.js"))))
-        .with_state(state)
+        .with_state(state.clone())
+        .layer(axum::middleware::from_fn_with_state(state.api.metrics.clone(), crate::api::mark_stopped))
         .layer(axum::middleware::from_fn(crate::api::to_completion))
 }
 

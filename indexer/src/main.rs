@@ -133,7 +133,7 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> e
     let address = listener.local_addr()?;
     tracing::info!(listen = %address, "API up: /v1, /health, /metrics; console at http://{address}/");
     let app = api::router(state.clone()).merge(console::router(ConsoleState::new(state, &manifest.stablecoins)));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Until it holds the lock this instance is a standby: it serves the writer's mirror and
     // tracks how far that mirror lags the node, which is what its `/health` reports.
@@ -146,10 +146,25 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> e
         max_range: args.max_range,
         ..Default::default()
     };
-    let ingestor = Ingestor::start(store, chain, &manifest, config, metrics).await?.with_notices(notices);
-    tokio::select! {
-        result = ingestor.run() => result.wrap_err("ingestion stopped"),
-        result = server => Err(eyre::eyre!("the API server stopped: {result:?}")),
+    let ingestion = async {
+        let ingestor = Ingestor::start(store.clone(), chain, &manifest, config, metrics.clone()).await?;
+        ingestor.with_notices(notices).run().await
+    };
+    let stopped = tokio::select! {
+        result = ingestion => result,
+        result = &mut server => return Err(eyre::eyre!("the API server stopped: {result:?}")),
+    };
+    match stopped {
+        // Only an operator can go on: the mirror as it was stays served, marked as stopped, and
+        // `/health` says why, so that a load balancer sees an unhealthy instance, not a dead one.
+        Err(error @ openlease_indexer::IndexerError::ReorgTooDeep { .. }) => {
+            let at_block = store.cursor().await.ok().flatten().map_or(0, |c| c.number);
+            tracing::error!(%error, at_block, "ingestion stopped until an operator acts; still serving the mirror");
+            metrics.stop(at_block, error.to_string());
+            let result = server.await;
+            Err(eyre::eyre!("the API server stopped: {result:?}"))
+        }
+        result => result.wrap_err("ingestion stopped"),
     }
 }
 

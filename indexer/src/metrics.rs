@@ -24,6 +24,17 @@ pub struct Metrics {
     rpc_errors: [AtomicU64; 4],
     /// Events per second over the last window of about ten seconds.
     rate: Mutex<Rate>,
+    /// Why ingestion stopped for good, and at which block the mirror stays: set when only an
+    /// operator can go on (a reorg deeper than the window, a reset chain).
+    stopped: Mutex<Option<Stopped>>,
+}
+
+/// Ingestion stopped until an operator acts; the mirror as of `at_block` is still served.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Stopped {
+    pub at_block: u64,
+    /// What happened and what to do.
+    pub reason: String,
 }
 
 #[derive(Debug)]
@@ -44,11 +55,22 @@ impl Default for Metrics {
             reorgs: AtomicU64::new(0),
             rpc_errors: Default::default(),
             rate: Mutex::new(Rate { since: Instant::now(), events: 0, per_second: 0.0 }),
+            stopped: Mutex::new(None),
         }
     }
 }
 
 impl Metrics {
+    /// Ingestion stopped for good at `at_block`, for `reason`.
+    pub fn stop(&self, at_block: u64, reason: String) {
+        *self.stopped.lock().expect("metrics lock") = Some(Stopped { at_block, reason });
+    }
+
+    /// Why ingestion stopped, if it did.
+    pub fn stopped(&self) -> Option<Stopped> {
+        self.stopped.lock().expect("metrics lock").clone()
+    }
+
     /// A batch up to `cursor` was committed with `events` events; the node was at `head`.
     pub fn record_batch(&self, head: u64, cursor: u64, events: u64) {
         self.head.store(head, Ordering::Relaxed);
@@ -125,6 +147,12 @@ impl Metrics {
         let mut gauge = |name: &str, kind: &str, help: &str, value: String| {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
         };
+        gauge(
+            "openlease_indexer_ingestion_stopped",
+            "gauge",
+            "1 when ingestion stopped until an operator acts (a reorg deeper than the window, a reset chain): /health says why.",
+            u8::from(self.stopped().is_some()).to_string(),
+        );
         gauge(
             "openlease_indexer_writer",
             "gauge",

@@ -207,21 +207,49 @@ async fn an_unreachable_node_is_unhealthy_and_a_reset_chain_is_named() {
     .await;
 
     // It comes back reset: a new chain on the same port, the suite deployed again at the same
-    // addresses. The indexer stops, saying what happened and what to do.
+    // addresses. Ingestion stops until an operator acts, and says what happened and what to do;
+    // the last good mirror stays served, marked as stopped, and /health is unhealthy (a load
+    // balancer sees an unhealthy instance, not connection refused).
     let anvil = openlease_testkit::anvil().port(anvil_port).try_spawn().unwrap();
     openlease_testkit::deploy_market(&anvil).await;
     let provider = alloy::providers::ProviderBuilder::new().connect_http(anvil.endpoint_url());
     alloy::providers::ext::AnvilApi::anvil_mine(&provider, Some(20), None).await.unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(started.elapsed() < Duration::from_secs(60), "the indexer did not notice the reset chain");
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped_mirror = async || {
+        wait_for(Duration::from_secs(60), "/health to say ingestion stopped", async || {
+            health().await.is_some_and(|h| h["healthy"] == false && h["stopped"]["reason"].is_string())
+        })
+        .await;
+        let health = health().await.unwrap();
+        let reason = health["stopped"]["reason"].as_str().unwrap().to_owned();
+        assert!(reason.contains("the chain no longer matches the database"), "{health}");
+        assert!(reason.contains("start from an empty database"), "what to do: {health}");
+        let at_block = health["stopped"]["at_block"].as_u64().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let stats: Value = reqwest::get(format!("{base}/v1/stats")).await.unwrap().json().await.unwrap();
+        assert_eq!(stats["block"]["number"], at_block, "the last good mirror, served: {stats}");
+        assert_eq!(stats["stopped"]["at_block"], at_block, "and marked as stopped: {stats}");
+        let page = reqwest::get(format!("{base}/")).await.unwrap().text().await.unwrap();
+        assert!(page.contains(&format!("Ingestion stopped at block {at_block}")), "the console says so too");
+        let metrics = reqwest::get(format!("{base}/metrics")).await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("openlease_indexer_ingestion_stopped 1"), "{metrics}");
     };
-    assert!(!status.success());
-    let said = std::fs::read_to_string(&log).unwrap();
-    assert!(said.contains("the chain no longer matches the database"), "{said}");
-    assert!(said.contains("start from an empty database"), "{said}");
+    stopped_mirror().await;
+    assert!(child.try_wait().unwrap().is_none(), "still serving");
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Started again, it refuses the chain again, the same way: nothing stored was touched.
+    let mut again = Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
+        .args(["--rpc-url", &anvil.endpoint(), "--db", &url])
+        .arg("--deployments")
+        .arg(deployments.path())
+        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--poll-ms", "50", "--max-head-age", "2"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("the indexer binary starts");
+    stopped_mirror().await;
+    let _ = again.kill();
+    let _ = again.wait();
 }
