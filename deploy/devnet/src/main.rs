@@ -472,9 +472,10 @@ async fn stream(session: &mut Session<DynProvider>, name: &impl Fn(Address) -> &
     let mut arrivals = Vec::new();
     let path = format!("/stream/{EVENTS}");
     let answer = session.request_with(openlease_client::session::Method::GET, &path, Vec::new(), |chunk| {
-        if String::from_utf8_lossy(chunk).contains("data: 0x") {
-            arrivals.push(format!("{:.2} s", started.elapsed().as_secs_f64()));
-        }
+        // The rounds' events, not the closing `done` (which repeats the last hash).
+        let text = String::from_utf8_lossy(chunk);
+        let events = text.split("\n\n").filter(|e| e.starts_with("data: 0x")).count();
+        arrivals.extend(std::iter::repeat_n(format!("{:.2} s", started.elapsed().as_secs_f64()), events));
     });
     let answer = match answer.await {
         Ok(answer) => answer,
