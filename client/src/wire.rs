@@ -122,12 +122,14 @@ pub enum RefusalCode {
     BodyTooLarge,
     /// The request body broke off before its end.
     BodyUnreadable,
+    /// The client stayed silent in the middle of the request body.
+    BodyTimeout,
     HeadersTooLarge,
 }
 
 impl RefusalCode {
     /// Every code.
-    pub const ALL: [Self; 24] = [
+    pub const ALL: [Self; 25] = [
         Self::LeaseRequired,
         Self::MalformedLease,
         Self::UnknownLease,
@@ -151,6 +153,7 @@ impl RefusalCode {
         Self::UpstreamFailed,
         Self::BodyTooLarge,
         Self::BodyUnreadable,
+        Self::BodyTimeout,
         Self::HeadersTooLarge,
     ];
 
@@ -180,6 +183,7 @@ impl RefusalCode {
             Self::UpstreamFailed => "upstream_failed",
             Self::BodyTooLarge => "body_too_large",
             Self::BodyUnreadable => "body_unreadable",
+            Self::BodyTimeout => "body_timeout",
             Self::HeadersTooLarge => "headers_too_large",
         }
     }
@@ -201,6 +205,7 @@ impl RefusalCode {
             Self::NotOurLease => 403,
             Self::UnknownLease => 404,
             Self::ReceiptReplayed => 409,
+            Self::BodyTimeout => 408,
             Self::LeaseEnded => 410,
             Self::BodyTooLarge => 413,
             Self::HeadersTooLarge => 431,
@@ -224,6 +229,7 @@ impl RefusalCode {
                 | Self::UpstreamUnavailable
                 | Self::UpstreamFailed
                 | Self::BodyUnreadable
+                | Self::BodyTimeout
         )
     }
 

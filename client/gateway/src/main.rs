@@ -56,6 +56,9 @@ struct Args {
     /// Seconds a client has to send a request's head; a connection silent for longer is closed.
     #[arg(long, default_value_t = 10)]
     header_timeout_secs: u64,
+    /// Seconds a client may stay silent while it sends a request's body (408 `body_timeout`).
+    #[arg(long, default_value_t = 10)]
+    body_idle_secs: u64,
     /// Connections open at once; past it the oldest idle one is closed to make room.
     #[arg(long, default_value_t = 4096)]
     max_connections: usize,
@@ -94,7 +97,9 @@ async fn main() -> eyre::Result<()> {
     let _settlement = gateway.spawn_settlement();
 
     let idle = Duration::from_secs(args.upstream_idle_secs.max(1));
-    let app = proxy::app(&gateway, Upstream::new(&args.upstream, args.max_body, idle)?);
+    let upstream = Upstream::new(&args.upstream, args.max_body, idle)?
+        .with_body_idle(Duration::from_secs(args.body_idle_secs.max(1)));
+    let app = proxy::app(&gateway, upstream);
     let listener = serve::bind(args.listen).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
             eyre::eyre!("{} is in use: stop what listens there or pass --listen", args.listen)

@@ -25,6 +25,8 @@ pub struct Upstream {
     http: reqwest::Client,
     base: String,
     max_body: usize,
+    /// How long a client may stay silent while it sends a request's body.
+    body_idle: Duration,
 }
 
 impl Upstream {
@@ -33,7 +35,14 @@ impl Upstream {
     /// timeout, so a stream is cut when it stalls, not when it has run for long.
     pub fn new(base: &str, max_body: usize, idle: Duration) -> reqwest::Result<Self> {
         let http = reqwest::Client::builder().connect_timeout(idle).read_timeout(idle).build()?;
-        Ok(Self { http, base: base.trim_end_matches('/').to_string(), max_body })
+        Ok(Self { http, base: base.trim_end_matches('/').to_string(), max_body, body_idle: Duration::from_secs(10) })
+    }
+
+    /// Closes a request whose client stays silent for `idle` while it sends the body (10 s by
+    /// default): an admitted tenant trickling a body holds a connection and a buffer no longer.
+    pub fn with_body_idle(mut self, idle: Duration) -> Self {
+        self.body_idle = idle;
+        self
     }
 }
 
@@ -56,18 +65,39 @@ fn forwarded(name: &HeaderName) -> bool {
 async fn forward(State(upstream): State<Upstream>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    let body = match Limited::new(body, upstream.max_body).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(error) if error.is::<LengthLimitError>() => return body_too_large(upstream.max_body),
-        Err(error) => {
-            return Refusal::new(
-                RefusalCode::BodyUnreadable,
-                format!("the request body could not be read: {error}"),
-                "send the whole body",
-            )
-            .into_response();
+    let mut body = Limited::new(body, upstream.max_body);
+    let mut read = Vec::new();
+    loop {
+        match tokio::time::timeout(upstream.body_idle, body.frame()).await {
+            Ok(None) => break,
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    read.extend_from_slice(&data);
+                }
+            }
+            Ok(Some(Err(error))) if error.is::<LengthLimitError>() => return body_too_large(upstream.max_body),
+            Ok(Some(Err(error))) => {
+                return Refusal::new(
+                    RefusalCode::BodyUnreadable,
+                    format!("the request body could not be read: {error}"),
+                    "send the whole body",
+                )
+                .into_response();
+            }
+            Err(_) => {
+                let mut response = Refusal::new(
+                    RefusalCode::BodyTimeout,
+                    format!("the request body stalled for {} s", upstream.body_idle.as_secs_f64()),
+                    "send the body without pauses",
+                )
+                .into_response();
+                // The rest of the body was never read: the connection cannot carry another request.
+                response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+                return response;
+            }
         }
-    };
+    }
+    let body = Bytes::from(read);
     let mut outgoing = upstream.http.request(parts.method.clone(), format!("{}{path}", upstream.base)).body(body);
     for (name, value) in parts.headers.iter().filter(|(name, _)| forwarded(name)) {
         outgoing = outgoing.header(name, value);

@@ -420,6 +420,34 @@ async fn a_silent_or_trickling_connection_is_closed_at_the_header_timeout() {
     assert_eq!(health.status(), 200);
 }
 
+/// An admitted tenant that stalls in the middle of its request body is answered 408
+/// `body_timeout` at `--body-idle-secs` and its connection closed: a trickled body holds neither
+/// a connection nor a buffer for long.
+#[tokio::test]
+async fn a_body_that_stalls_is_refused_at_the_body_timeout() {
+    let _shared = MACHINE.read().await;
+    let m = Market::new().await;
+    let gateway = m.gateway(upstream().await, &["--body-idle-secs", "1"]).await;
+    let mut client = TcpStream::connect(gateway.address).await.unwrap();
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nhost: gateway\r\n{}: {}\r\n{}: {}\r\ncontent-length: 1000\r\n\r\n",
+        wire::LEASE_HEADER,
+        m.lease,
+        wire::RECEIPT_HEADER,
+        m.receipt()
+    );
+    client.write_all(head.as_bytes()).await.unwrap();
+    client.write_all(&[b'x'; 10]).await.unwrap();
+    let stalled = Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut answer)).await.expect("closed").unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\":\"body_timeout\""), "{answer}");
+    let took = stalled.elapsed();
+    assert!(took >= Duration::from_millis(900) && took < Duration::from_secs(3), "{took:?}");
+}
+
 /// Issue 19: half-open connections by the thousand (20,000, or as many as this process may open)
 /// cannot crowd out a real request: `/openlease/health` on a new connection answers within 100 ms
 /// throughout, the gateway holds no more than `--max-connections` of them (the oldest idle one
