@@ -37,6 +37,10 @@ struct Cli {
     /// Where the default SQLite database lives.
     #[arg(long, default_value = ".openlease-indexer", global = true)]
     data_dir: PathBuf,
+    /// At start-up, how long to keep asking a node that refuses (429), fails (5xx) or is not up
+    /// yet before giving up, in seconds.
+    #[arg(long, default_value_t = 60, global = true)]
+    node_wait_secs: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -77,7 +81,8 @@ async fn main() -> eyre::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Audit => {
-            let (store, chain, _) = connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments).await?;
+            let wait = Duration::from_secs(cli.node_wait_secs);
+            let (store, chain, _) = connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments, wait).await?;
             let report = audit(&store, &chain).await?;
             for divergence in &report.divergences {
                 println!("{divergence}");
@@ -94,8 +99,10 @@ async fn main() -> eyre::Result<()> {
             Ok(())
         }
         Command::Run(args) => {
-            let (store, chain, manifest) = connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments).await?;
-            run(store, chain, manifest, args).await
+            let wait = Duration::from_secs(cli.node_wait_secs);
+            let (store, chain, manifest) =
+                connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments, wait).await?;
+            run(store, chain, manifest, args, wait).await
         }
     }
 }
@@ -106,11 +113,12 @@ async fn connect(
     data_dir: &Path,
     rpc_url: &str,
     deployments: &Path,
+    wait: Duration,
 ) -> eyre::Result<(Store, Chain, Manifest)> {
     let db = db.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("indexer.db").display()));
     let store = Store::connect(&db).await.wrap_err_with(|| format!("opening {db}"))?;
     let probe = Chain::connect(rpc_url, Default::default())?;
-    let chain_id = probe.chain_id().await.wrap_err_with(|| {
+    let chain_id = patiently(wait, "the node's chain id", || probe.chain_id()).await.wrap_err_with(|| {
         format!("reaching the node at {rpc_url}: is it running? Give its URL with --rpc-url (or OPENLEASE_RPC_URL)")
     })?;
     let manifest = Manifest::load(&Manifest::path(deployments, chain_id))?;
@@ -118,7 +126,39 @@ async fn connect(
     Ok((store, chain, manifest))
 }
 
-async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> eyre::Result<()> {
+/// Runs `attempt` until it succeeds, fails for a reason retrying cannot help, or `wait` has passed
+/// (then its last error): a hosted node refuses some requests (429) and fails others (5xx), and a
+/// node being started is not up yet. Backs off from 250 ms to 5 s, with jitter.
+async fn patiently<T, F, Fut>(wait: Duration, what: &str, mut attempt: F) -> openlease_indexer::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = openlease_indexer::Result<T>>,
+{
+    use openlease_indexer::{IndexerError, chain::RpcErrorClass};
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match attempt().await {
+            Err(IndexerError::Rpc { class, message })
+                if class != RpcErrorClass::RangeTooLarge && started.elapsed() + delay < wait =>
+            {
+                tracing::warn!(%class, %message, "asking the node for {what} failed; retrying in {delay:?}");
+                let jitter = Duration::from_millis(
+                    u64::from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.subsec_millis()),
+                    ) % (delay.as_millis() as u64 / 4 + 1),
+                );
+                tokio::time::sleep(delay + jitter).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            result => return result,
+        }
+    }
+}
+
+async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait: Duration) -> eyre::Result<()> {
     let metrics = Arc::new(Metrics::default());
     let notices = tokio::sync::broadcast::channel(4096).0;
     let state = ApiState {
@@ -147,7 +187,10 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs) -> e
         ..Default::default()
     };
     let ingestion = async {
-        let ingestor = Ingestor::start(store.clone(), chain, &manifest, config, metrics.clone()).await?;
+        let ingestor = patiently(wait, "the chain at the mirror's cursor", || {
+            Ingestor::start(store.clone(), chain.clone(), &manifest, config.clone(), metrics.clone())
+        })
+        .await?;
         ingestor.with_notices(notices).run().await
     };
     let stopped = tokio::select! {

@@ -253,3 +253,77 @@ async fn an_unreachable_node_is_unhealthy_and_a_reset_chain_is_named() {
     let _ = again.kill();
     let _ = again.wait();
 }
+
+/// A hosted node refuses some requests (429, with a JSON-RPC error body) and fails others (502,
+/// with an HTML page), and one being started is not up yet: at start-up the indexer keeps asking,
+/// with backoff, and becomes healthy; it does not exit at the first refusal.
+#[tokio::test]
+async fn refusals_at_start_up_are_waited_out() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    };
+    let Some((url, _db)) = fresh_db(Db::Sqlite, "start_up_refusals").await else { return };
+    let mut market = Market::new(11).await;
+    market.random_ops(5).await;
+    let deployments = openlease_testkit::TempDir::new("indexer");
+    market.manifest.save(&openlease_contracts::Manifest::path(deployments.path(), market.manifest.chain_id)).unwrap();
+
+    // The node behind a front that refuses its first four requests, by turns 429 and 502.
+    let (node, seen) = (market.anvil.endpoint(), Arc::new(AtomicU64::new(0)));
+    let counted = seen.clone();
+    let front = axum::Router::new().route(
+        "/",
+        axum::routing::post(move |body: String| {
+            let (node, counted) = (node.clone(), counted.clone());
+            async move {
+                use axum::{http::StatusCode, response::IntoResponse};
+                let n = counted.fetch_add(1, Ordering::SeqCst);
+                if n < 4 && n % 2 == 0 {
+                    let refusal = r#"{"jsonrpc":"2.0","id":1,"error":{"code":429,"message":"Too Many Requests"}}"#;
+                    return (StatusCode::TOO_MANY_REQUESTS, [("content-type", "application/json")], refusal)
+                        .into_response();
+                }
+                if n < 4 {
+                    return (StatusCode::BAD_GATEWAY, [("content-type", "text/html")], "<html>502 Bad Gateway</html>")
+                        .into_response();
+                }
+                let answer = reqwest::Client::new()
+                    .post(node)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let text = answer.unwrap().text().await.unwrap();
+                ([("content-type", "application/json")], text).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, front).await });
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
+        .args(["--rpc-url", &front_url, "--db", &url])
+        .arg("--deployments")
+        .arg(deployments.path())
+        .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--poll-ms", "50"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the indexer binary starts");
+    wait_for(Duration::from_secs(60), "a healthy mirror despite the refusals", async || {
+        assert!(child.try_wait().unwrap().is_none(), "the indexer exited at a refusal");
+        let health = reqwest::get(format!("http://127.0.0.1:{port}/health")).await.ok();
+        match health {
+            Some(health) => health.json::<Value>().await.is_ok_and(|h| h["healthy"] == true),
+            None => false,
+        }
+    })
+    .await;
+    assert!(seen.load(Ordering::SeqCst) > 4, "the refusals were met");
+    let _ = child.kill();
+    let _ = child.wait();
+}
