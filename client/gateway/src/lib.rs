@@ -265,10 +265,17 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 Err(openlease_client::Error::UnknownLease { .. }) => {
                     tracing::error!(%lease_id, "the book holds a receipt of a lease this node does not know; skipped");
                     gateway.inner.metrics.unknown_book_leases.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    gateway.inner.engine.lock().await.unknown.insert(lease_id);
                     continue;
                 }
                 Err(error) => return Err(error.into()),
             };
+            // The engine starts with what was read here: its first pass asks the node nothing again.
+            {
+                let mut engine = gateway.inner.engine.lock().await;
+                engine.book.add_lease(lease_id, U256::from(lease.settled));
+                engine.book.keep_verified(entry.receipt.clone());
+            }
             let book = gateway.signer_book(entry.tenant, entry.receipt.signer, true).await?;
             let mut book = book.lock().await;
             book.verifier.add_lease(lease_id, U256::from(lease.settled));
