@@ -24,7 +24,7 @@ use axum::{
 use futures_util::stream::{self, Stream, StreamExt};
 use openlease_contracts::{DisputeStatus, LeaseStatus};
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::{AssertSqlSafe, any::AnyRow};
 use tokio::sync::broadcast;
 use utoipa::{IntoParams, OpenApi, ToSchema};
@@ -35,7 +35,7 @@ use crate::{
     metrics::Metrics,
     rows::{
         Dispute, Entity, Eviction, Governance, Lease, Offer, ParamsVersion, Provider, ProviderDay, Settlement, Signer,
-        Stake, Token,
+        Stake, Token, Totals,
     },
     state::DAY,
     store::{Cursor, Store, StoredEvent, hex, pad},
@@ -76,6 +76,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/offers", get(offers))
         .route("/v1/leases", get(leases))
         .route("/v1/leases/{id}", get(lease))
+        .route("/v1/leases/{id}/settlements", get(lease_settlements))
         .route("/v1/disputes", get(disputes))
         .route("/v1/signers", get(signers))
         .route("/v1/stats", get(stats))
@@ -192,13 +193,13 @@ struct Tag {
     hash: B256,
 }
 
-/// A JSON answer and the block it reflects.
+/// A JSON answer, serialized straight from its rows, and the block it reflects.
 #[derive(Debug)]
-struct Answer(Value, Tag);
+struct Answer(Vec<u8>, Tag);
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
-        let mut response = Json(self.0).into_response();
+        let mut response = ([(axum::http::header::CONTENT_TYPE, "application/json")], self.0).into_response();
         response.extensions_mut().insert(self.1);
         response
     }
@@ -218,6 +219,16 @@ async fn cached(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // A client that asks for a fresh answer (a reload, a probe) gets one, read from the store.
+    let fresh = request
+        .headers()
+        .get_all(axum::http::header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-cache")));
+    if fresh {
+        return next.run(request).await;
+    }
     let key = request.uri().to_string();
     let Ok(Some(cursor)) = store.cursor().await else { return next.run(request).await };
     let now = Tag { number: cursor.number, hash: cursor.hash };
@@ -440,14 +451,14 @@ fn answer<T>(block: &BlockView, data: T) -> One<T> {
 impl<T: Serialize> From<One<T>> for Answer {
     fn from(one: One<T>) -> Self {
         let tag = Tag { number: one.block.number, hash: one.block.hash };
-        Answer(serde_json::to_value(one).expect("rows serialize"), tag)
+        Answer(serde_json::to_vec(&one).expect("rows serialize"), tag)
     }
 }
 
 impl<T: Serialize> From<Page<T>> for Answer {
     fn from(page: Page<T>) -> Self {
         let tag = Tag { number: page.block.number, hash: page.block.hash };
-        Answer(serde_json::to_value(page).expect("rows serialize"), tag)
+        Answer(serde_json::to_vec(&page).expect("rows serialize"), tag)
     }
 }
 
@@ -604,7 +615,10 @@ pub(crate) struct ProviderDetail {
 pub(crate) struct LeaseDetail {
     #[serde(flatten)]
     pub(crate) lease: LeaseView,
+    /// Its newest settlements, newest first (`settlement_count` says how many it has).
     pub(crate) settlements: Vec<Settlement>,
+    /// The next page of them: `GET /v1/leases/{id}/settlements?cursor=` (`null`: none older).
+    pub(crate) settlements_next_cursor: Option<String>,
     /// Its eviction, if its provider evicted it (`null`: not evicted).
     pub(crate) eviction: Option<Eviction>,
     pub(crate) dispute: Option<Dispute>,
@@ -621,7 +635,7 @@ pub(crate) struct History {
 }
 
 /// Counts, and totals per token (by token address).
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Default, Serialize, ToSchema)]
 pub(crate) struct Stats {
     pub(crate) providers: u64,
     pub(crate) offers: u64,
@@ -751,7 +765,20 @@ struct DisputesQuery {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "openlease-indexer", description = "The Openlease market, mirrored from the chain."),
-    paths(providers, provider, history, offers, leases, lease, disputes, signers, stats, governance, health)
+    paths(
+        providers,
+        provider,
+        history,
+        offers,
+        leases,
+        lease,
+        lease_settlements,
+        disputes,
+        signers,
+        stats,
+        governance,
+        health
+    )
 )]
 struct ApiDoc;
 
@@ -1035,19 +1062,49 @@ async fn leases(State(state): State<ApiState>, Query(raw): Query<HashMap<String,
     Ok(read_leases(&state.store, raw).await?.into())
 }
 
-pub(crate) async fn read_lease(store: &Store, id: &str) -> ApiResult<One<LeaseDetail>> {
-    let id = id
-        .parse::<u64>()
+fn lease_id(id: &str) -> ApiResult<i64> {
+    id.parse::<u64>()
         .ok()
         .and_then(|id| i64::try_from(id).ok())
-        .ok_or_else(|| bad_path("id", "a lease id (a whole number, 1 or more)", id))?;
-    let (mut tx, block) = snapshot(store).await?;
-    let row = sqlx::query("SELECT * FROM leases WHERE lease_id = $1").bind(id).fetch_optional(&mut *tx).await?;
+        .ok_or_else(|| bad_path("id", "a lease id (a whole number, 1 or more)", id))
+}
+
+/// The lease `id`, as `tx` sees it.
+async fn lease_row(tx: &mut Snapshot, id: i64) -> ApiResult<Lease> {
+    let row = sqlx::query("SELECT * FROM leases WHERE lease_id = $1").bind(id).fetch_optional(&mut **tx).await?;
     let Some(row) = row else { return Err(ApiError(StatusCode::NOT_FOUND, format!("no lease {id}"))) };
-    let lease = LeaseView::new(Lease::from_row(&row)?, block.timestamp);
-    let events = Store::lease_events(&mut *tx, id as u64).await?;
-    let settlements: Vec<Settlement> = events.iter().filter_map(crate::events::settlement).collect();
-    let eviction = events.iter().find_map(crate::events::eviction);
+    Ok(Lease::from_row(&row)?)
+}
+
+/// A page of a lease's settlements, newest first, below the id `cursor`.
+async fn settlements_page(
+    tx: &mut Snapshot,
+    block: &BlockView,
+    id: i64,
+    cursor: Option<i64>,
+    limit: u64,
+) -> ApiResult<Page<Settlement>> {
+    let topic = <openlease_contracts::Openlease::LeaseSettled as alloy::sol_types::SolEvent>::SIGNATURE_HASH;
+    let before = cursor.map(|c| c.max(0) as u64);
+    let events = Store::lease_events(&mut **tx, id as u64, topic, before, limit + 1).await?;
+    let more = events.len() as u64 > limit;
+    let last_seq = events.get(limit as usize - 1).map(|e| e.seq);
+    let data: Vec<Settlement> = events.iter().take(limit as usize).filter_map(crate::events::settlement).collect();
+    let next_cursor = if more { last_seq.map(|s| s.to_string()) } else { None };
+    Ok(Page { block: block.clone(), data, next_cursor })
+}
+
+pub(crate) async fn read_lease(store: &Store, id: &str) -> ApiResult<One<LeaseDetail>> {
+    let id = lease_id(id)?;
+    let (mut tx, block) = snapshot(store).await?;
+    let lease = LeaseView::new(lease_row(&mut tx, id).await?, block.timestamp);
+    let settlements = settlements_page(&mut tx, &block, id, None, DEFAULT_LIMIT).await?;
+    let eviction = if lease.row.evicted {
+        let topic = <openlease_contracts::Openlease::LeaseEvicted as alloy::sol_types::SolEvent>::SIGNATURE_HASH;
+        Store::lease_events(&mut *tx, id as u64, topic, None, 1).await?.first().and_then(crate::events::eviction)
+    } else {
+        None
+    };
     let dispute = sqlx::query("SELECT * FROM disputes WHERE lease_id = $1").bind(id).fetch_optional(&mut *tx).await?;
     let dispute = dispute.as_ref().map(Dispute::from_row).transpose()?;
     let signers = sqlx::query("SELECT * FROM signers WHERE tenant = $1 AND provider = $2 ORDER BY signer")
@@ -1056,12 +1113,54 @@ pub(crate) async fn read_lease(store: &Store, id: &str) -> ApiResult<One<LeaseDe
         .fetch_all(&mut *tx)
         .await?;
     let signers = signers.iter().map(Signer::from_row).collect::<crate::Result<_>>()?;
-    Ok(answer(&block, LeaseDetail { lease, settlements, eviction, dispute, signers }))
+    let detail = LeaseDetail {
+        lease,
+        settlements: settlements.data,
+        settlements_next_cursor: settlements.next_cursor,
+        eviction,
+        dispute,
+        signers,
+    };
+    Ok(answer(&block, detail))
 }
 
 #[utoipa::path(get, path = "/v1/leases/{id}", params(("id" = u64, Path)), responses((status = 200, body = One<LeaseDetail>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn lease(State(state): State<ApiState>, Path(id): Path<String>) -> ApiResult {
     Ok(read_lease(&state.store, &id).await?.into())
+}
+
+/// `GET /v1/leases/{id}/settlements` parameters.
+#[allow(dead_code)] // Read as a query by `Params`; this is its documentation.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+struct SettlementsQuery {
+    /// 1 to 500 (50).
+    limit: Option<u64>,
+    /// A previous page's `next_cursor` (or the lease's `settlements_next_cursor`).
+    cursor: Option<u64>,
+}
+
+pub(crate) async fn read_lease_settlements(
+    store: &Store,
+    id: &str,
+    raw: HashMap<String, String>,
+) -> ApiResult<Page<Settlement>> {
+    let id = lease_id(id)?;
+    let q = Params::of::<SettlementsQuery>(raw)?;
+    let (limit, cursor) = (q.limit()?, q.integer("cursor")?);
+    let (mut tx, block) = snapshot(store).await?;
+    lease_row(&mut tx, id).await?;
+    settlements_page(&mut tx, &block, id, cursor, limit).await
+}
+
+#[utoipa::path(get, path = "/v1/leases/{id}/settlements", params(("id" = u64, Path), SettlementsQuery), responses((status = 200, body = Page<Settlement>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+/// A lease's settlements, newest first, a page at a time.
+async fn lease_settlements(
+    State(state): State<ApiState>,
+    Path(id): Path<String>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> ApiResult {
+    Ok(read_lease_settlements(&state.store, &id, raw).await?.into())
 }
 
 /// A dispute as served, with its lease's parties.
@@ -1173,48 +1272,23 @@ pub(crate) struct TokenTotals {
 
 pub(crate) async fn read_stats(store: &Store) -> ApiResult<One<Stats>> {
     let (mut tx, block) = snapshot(store).await?;
-    let mut counts = std::collections::BTreeMap::new();
-    for (name, sql) in [
-        ("providers", "SELECT COUNT(*) FROM providers"),
-        ("offers", "SELECT COUNT(*) FROM offers"),
-        ("open_leases", "SELECT COUNT(*) FROM leases WHERE status = 'open'"),
-        ("evicted_leases", "SELECT COUNT(*) FROM leases WHERE status = 'evicted'"),
-        ("finalized_leases", "SELECT COUNT(*) FROM leases WHERE status = 'finalized'"),
-        ("settlements", "SELECT CAST(COALESCE(SUM(settlement_count), 0) AS BIGINT) FROM leases"),
-        ("open_disputes", "SELECT COUNT(*) FROM disputes WHERE status = 'open'"),
-        ("events", "SELECT COUNT(*) FROM events"),
-    ] {
-        let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut *tx).await?;
-        counts.insert(name, n as u64);
+    // The running totals ingestion keeps: one row per token, whatever the market's size.
+    let mut stats = Stats::default();
+    for t in Store::all::<Totals>(&mut *tx).await? {
+        stats.providers += t.providers;
+        stats.offers += t.offers;
+        stats.open_leases += t.open_leases;
+        stats.evicted_leases += t.evicted_leases;
+        stats.finalized_leases += t.finalized_leases;
+        stats.unanswered_demands += t.unanswered_demands;
+        stats.settlements += t.settlements;
+        stats.open_disputes += t.open_disputes;
+        stats.events += t.events;
+        if t.token != Address::ZERO {
+            let totals = TokenTotals { escrow: t.escrow, settled: t.settled, staked: t.staked, fees_owed: t.fees_owed };
+            stats.tokens.insert(t.token.to_string(), totals);
+        }
     }
-    // Padded amounts do not sum as text on both backends: they are added up here.
-    let mut by_token: std::collections::BTreeMap<Address, TokenTotals> = Default::default();
-    let mut unanswered_demands = 0;
-    for lease in Store::all::<Lease>(&mut *tx).await? {
-        unanswered_demands += u64::from(lease.is_open() && lease.demand_unanswered());
-        let t = by_token.entry(lease.token).or_default();
-        t.escrow += lease.escrow();
-        t.settled += lease.settled;
-    }
-    for stake in Store::all::<Stake>(&mut *tx).await? {
-        by_token.entry(stake.token).or_default().staked += stake.staked;
-    }
-    for fee in Store::all::<crate::rows::Fee>(&mut *tx).await? {
-        by_token.entry(fee.token).or_default().fees_owed += fee.owed;
-    }
-    let count = |name| counts.get(name).copied().unwrap_or_default();
-    let stats = Stats {
-        providers: count("providers"),
-        offers: count("offers"),
-        open_leases: count("open_leases"),
-        evicted_leases: count("evicted_leases"),
-        finalized_leases: count("finalized_leases"),
-        unanswered_demands,
-        settlements: count("settlements"),
-        open_disputes: count("open_disputes"),
-        events: count("events"),
-        tokens: by_token.into_iter().map(|(token, totals)| (token.to_string(), totals)).collect(),
-    };
     Ok(answer(&block, stats))
 }
 

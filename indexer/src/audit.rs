@@ -10,7 +10,7 @@ use openlease_contracts::{DisputeStatus, LeaseStatus, Openlease::OpenleaseInstan
 use crate::{
     IndexerError, Result,
     chain::Chain,
-    rows::{Balance, Dispute, Fee, Lease, Offer, Signer, Stake},
+    rows::{Balance, Dispute, Fee, Lease, Offer, Provider, Signer, Stake, Tallied, Totals},
     store::Store,
 };
 
@@ -153,6 +153,58 @@ pub async fn audit(store: &Store, chain: &Chain) -> Result<AuditReport> {
         let token = row.token;
         let owed = market.feesOwed(token).block(at).call().await?;
         report.check(&format!("fees {token}"), "feesOwed", row.owed, owed);
+    }
+
+    // The running totals against the rows they sum, added up afresh (kept in step, undone by
+    // reorgs): here "chain" is the sum of the rows just compared with the chain.
+    let mut summed = std::collections::BTreeMap::<alloy::primitives::Address, Totals>::new();
+    fn sum<E: Tallied>(rows: &[E], summed: &mut std::collections::BTreeMap<alloy::primitives::Address, Totals>) {
+        for row in rows {
+            let token = row.token();
+            row.count(summed.entry(token).or_insert_with(|| Totals { token, ..Default::default() }), true);
+        }
+    }
+    sum(&leases, &mut summed);
+    sum(&offers, &mut summed);
+    sum(&Store::all::<Stake>(&mut *tx).await?, &mut summed);
+    sum(&Store::all::<Fee>(&mut *tx).await?, &mut summed);
+    sum(&Store::all::<Provider>(&mut *tx).await?, &mut summed);
+    sum(&Store::all::<Dispute>(&mut *tx).await?, &mut summed);
+    let events: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events").fetch_one(&mut *tx).await?;
+    if events > 0 {
+        summed.entry(alloy::primitives::Address::ZERO).or_default().events = events as u64;
+    }
+    let mut kept: std::collections::BTreeMap<_, _> =
+        Store::all::<Totals>(&mut *tx).await?.into_iter().map(|t| (t.token, t)).collect();
+    for (token, want) in &summed {
+        let have = kept.remove(token).unwrap_or_else(|| Totals { token: *token, ..Default::default() });
+        let entity = format!("totals {token}");
+        for (field, have, want) in [
+            ("providers", have.providers, want.providers),
+            ("offers", have.offers, want.offers),
+            ("openLeases", have.open_leases, want.open_leases),
+            ("evictedLeases", have.evicted_leases, want.evicted_leases),
+            ("finalizedLeases", have.finalized_leases, want.finalized_leases),
+            ("unansweredDemands", have.unanswered_demands, want.unanswered_demands),
+            ("settlements", have.settlements, want.settlements),
+            ("openDisputes", have.open_disputes, want.open_disputes),
+            ("events", have.events, want.events),
+        ] {
+            report.check(&entity, field, have, want);
+        }
+        for (field, have, want) in [
+            ("escrow", have.escrow, want.escrow),
+            ("settled", have.settled, want.settled),
+            ("staked", have.staked, want.staked),
+            ("feesOwed", have.fees_owed, want.fees_owed),
+        ] {
+            report.check(&entity, field, have, want);
+        }
+    }
+    // A row of totals for a token no row sums any more must hold nothing.
+    for (token, have) in kept {
+        let empty = Totals { token, block_number: have.block_number, ..Default::default() };
+        report.check(&format!("totals {token}"), "empty", have == empty, true);
     }
     Ok(report)
 }

@@ -478,8 +478,19 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
     Ok(layout(&format!("Provider {}", short(p.address)), &block, body))
 }
 
-async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> PageResult {
+async fn lease(
+    State(state): State<ConsoleState>,
+    Path(id): Path<String>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> PageResult {
     let detail = api::read_lease(&state.api.store, &id).await?;
+    // Older settlements a page at a time (`?cursor=`, as the API's `settlements_next_cursor`).
+    let (settlements, older) = if raw.is_empty() {
+        (detail.data.settlements.clone(), detail.data.settlements_next_cursor.clone())
+    } else {
+        let page = api::read_lease_settlements(&state.api.store, &id, raw).await?;
+        (page.data, page.next_cursor)
+    };
     let block = detail.block.clone();
     let l = &detail.data.lease;
     let r = &l.row;
@@ -560,9 +571,10 @@ async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> Pag
         }
         section {
             h2 { "Settlements" }
+            p.hint { (r.settlement_count) " in all, newest first." }
             div.scroll { table #settlements {
                 thead { tr { th.num { "Block" } th { "Signer" } th.num { "Receipt total" } th.num { "Paid" } th.num { "Fee" } th { "Transaction" } } }
-                tbody { @for s in &detail.data.settlements {
+                tbody { @for s in &settlements {
                     tr {
                         td.num { (s.block_number) }
                         td { (address_cell(s.signer)) }
@@ -573,7 +585,8 @@ async fn lease(State(state): State<ConsoleState>, Path(id): Path<String>) -> Pag
                     }
                 } }
             } }
-            @if detail.data.settlements.is_empty() { p.empty { "Nothing settled yet." } }
+            @if settlements.is_empty() { p.empty { "Nothing settled yet." } }
+            @if let Some(cursor) = older { p { a #older-settlements href=(format!("/leases/{}?cursor={cursor}", r.lease_id)) { "Older settlements" } } }
         }
         section {
             h2 { "Session signers" }

@@ -430,10 +430,21 @@ impl Ingestor {
         base.decimals = Arc::new(decimals);
         loop {
             let mut pass = base.clone();
+            // The totals follow the rows block by block (a reorg undoes both alike).
+            let (mut block, mut in_block) = (None, 0);
             for (event, position) in &decoded {
+                if let Some(done) = block.filter(|b| *b != position.block) {
+                    pass.tally(done, std::mem::take(&mut in_block));
+                }
+                block = Some(position.block);
+                in_block += 1;
                 pass.apply(event, *position);
             }
+            if let Some(done) = block {
+                pass.tally(done, in_block);
+            }
             pass.refresh_reputations(&providers, refresh_at);
+            pass.tally(last_block, 0);
             if !pass.is_missing_rows() {
                 self.market = pass;
                 return Ok(events);

@@ -766,3 +766,131 @@ pub struct Governance {
 }
 entity!(Governance, "governance", key(id: u64 => int), owner => address, treasury => address, paused => bool,
     block_number => int);
+
+/// The market's running totals in one token; the row of the zero address holds the counts in
+/// no token (providers, open disputes). Ingestion keeps them as it changes the rows they sum, so
+/// `/v1/stats` reads one row per token at any size of the market.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Totals {
+    #[schema(value_type = String)]
+    pub token: Address,
+    pub providers: u64,
+    pub offers: u64,
+    pub open_leases: u64,
+    /// Evicted and not finalized yet.
+    pub evicted_leases: u64,
+    pub finalized_leases: u64,
+    /// Open leases whose payment demand stands unanswered.
+    pub unanswered_demands: u64,
+    pub settlements: u64,
+    pub open_disputes: u64,
+    /// Market events stored (on the zero address's row).
+    pub events: u64,
+    /// Escrow held for providers: open leases', and evicted ones' until finalized.
+    #[serde(with = "amount_text")]
+    #[schema(value_type = String)]
+    pub escrow: u128,
+    #[serde(with = "amount_text")]
+    #[schema(value_type = String)]
+    pub settled: u128,
+    #[serde(with = "amount_text")]
+    #[schema(value_type = String)]
+    pub staked: u128,
+    #[serde(with = "amount_text")]
+    #[schema(value_type = String)]
+    pub fees_owed: u128,
+    pub block_number: u64,
+}
+entity!(Totals, "totals", key(token: Address => address),
+    providers => int, offers => int, open_leases => int, evicted_leases => int, finalized_leases => int,
+    unanswered_demands => int, settlements => int, open_disputes => int, events => int, escrow => amount, settled => amount,
+    staked => amount, fees_owed => amount, block_number => int);
+
+/// What one row adds to the totals of its token (`Address::ZERO`: the counts in no token).
+pub trait Tallied {
+    fn token(&self) -> Address;
+    /// Adds the row to `totals` (`add`), or takes it away.
+    fn count(&self, totals: &mut Totals, add: bool);
+}
+
+/// `total` ± `value`, saturating: totals kept in step with their rows never go below zero, and
+/// were one to, a figure stuck at zero is shown rather than a wrapped one.
+fn step(total: &mut u64, value: u64, add: bool) {
+    *total = if add { total.saturating_add(value) } else { total.saturating_sub(value) };
+}
+
+fn step_amount(total: &mut u128, value: u128, add: bool) {
+    *total = if add { total.saturating_add(value) } else { total.saturating_sub(value) };
+}
+
+impl Tallied for Lease {
+    fn token(&self) -> Address {
+        self.token
+    }
+
+    fn count(&self, t: &mut Totals, add: bool) {
+        let counter = match self.status {
+            LeaseStatus::Open => Some(&mut t.open_leases),
+            LeaseStatus::Evicted => Some(&mut t.evicted_leases),
+            LeaseStatus::Finalized => Some(&mut t.finalized_leases),
+            LeaseStatus::None => None,
+        };
+        if let Some(counter) = counter {
+            step(counter, 1, add);
+        }
+        step(&mut t.unanswered_demands, u64::from(self.is_open() && self.demand_unanswered()), add);
+        step(&mut t.settlements, self.settlement_count, add);
+        step_amount(&mut t.escrow, self.escrow(), add);
+        step_amount(&mut t.settled, self.settled, add);
+    }
+}
+
+impl Tallied for Stake {
+    fn token(&self) -> Address {
+        self.token
+    }
+
+    fn count(&self, t: &mut Totals, add: bool) {
+        step_amount(&mut t.staked, self.staked, add);
+    }
+}
+
+impl Tallied for Fee {
+    fn token(&self) -> Address {
+        self.token
+    }
+
+    fn count(&self, t: &mut Totals, add: bool) {
+        step_amount(&mut t.fees_owed, self.owed, add);
+    }
+}
+
+impl Tallied for Offer {
+    fn token(&self) -> Address {
+        self.token
+    }
+
+    fn count(&self, t: &mut Totals, add: bool) {
+        step(&mut t.offers, 1, add);
+    }
+}
+
+impl Tallied for Provider {
+    fn token(&self) -> Address {
+        Address::ZERO
+    }
+
+    fn count(&self, t: &mut Totals, add: bool) {
+        step(&mut t.providers, 1, add);
+    }
+}
+
+impl Tallied for Dispute {
+    fn token(&self) -> Address {
+        Address::ZERO
+    }
+
+    fn count(&self, t: &mut Totals, add: bool) {
+        step(&mut t.open_disputes, u64::from(self.status == DisputeStatus::Open), add);
+    }
+}

@@ -20,7 +20,7 @@ use openlease_contracts::{
 
 pub use crate::rows::{
     Balance, Dispute, Entity, Fee, Governance, Lease, Offer, ParamsVersion, Provider, ProviderDay, Settlement, Signer,
-    Stake, Token,
+    Stake, Tallied, Token, Totals,
 };
 pub use openlease_contracts::{DisputeStatus, LeaseStatus};
 
@@ -78,6 +78,8 @@ pub struct Table<E: Entity> {
     saved: BTreeSet<(u64, E::Key)>,
     /// The rows as they were before each block changed them, in order.
     undo: Vec<(u64, E::Key, Option<E>)>,
+    /// Rows changed since the totals were last brought up to date, as they were then.
+    untallied: BTreeMap<E::Key, Option<E>>,
 }
 
 impl<E: Entity> Default for Table<E> {
@@ -89,6 +91,7 @@ impl<E: Entity> Default for Table<E> {
             recording: false,
             saved: BTreeSet::new(),
             undo: Vec::new(),
+            untallied: BTreeMap::new(),
         }
     }
 }
@@ -107,6 +110,9 @@ impl<E: Entity> Table<E> {
 
     fn before_change(&mut self, key: &E::Key, block: u64) {
         self.touched.insert(key.clone());
+        if !self.untallied.contains_key(key) {
+            self.untallied.insert(key.clone(), self.rows.get(key).cloned().flatten());
+        }
         if self.recording && self.saved.insert((block, key.clone())) {
             let prior = self.rows.get(key).cloned().flatten();
             self.undo.push((block, key.clone(), prior));
@@ -164,6 +170,12 @@ impl<E: Entity> Table<E> {
     fn len(&self) -> usize {
         self.rows.len()
     }
+
+    /// Each row changed since the last call: as it was then, and as it is.
+    fn take_untallied(&mut self) -> Vec<(Option<E>, Option<E>)> {
+        let untallied = std::mem::take(&mut self.untallied);
+        untallied.into_iter().map(|(key, before)| (before, self.rows.get(&key).cloned().flatten())).collect()
+    }
 }
 
 /// Calls `$f!(field, Type)` for every entity table of the market, so that what is loaded,
@@ -183,6 +195,7 @@ macro_rules! for_each_table {
         $f!(params_versions, $crate::rows::ParamsVersion);
         $f!(tokens, $crate::rows::Token);
         $f!(governance, $crate::rows::Governance);
+        $f!(totals, $crate::rows::Totals);
     };
 }
 
@@ -201,6 +214,7 @@ pub struct Market {
     pub params_versions: Table<ParamsVersion>,
     pub tokens: Table<Token>,
     pub governance: Table<Governance>,
+    pub totals: Table<Totals>,
     /// Decimals of the tokens the batch allows, read from them by ingestion before it applies
     /// the batch (the `tokens` rows keep them).
     pub decimals: Arc<BTreeMap<Address, u8>>,
@@ -329,6 +343,42 @@ impl Market {
         let row = self.governance.upsert((1,), block, || Governance { id: 1, ..Default::default() });
         row.block_number = block;
         row
+    }
+
+    /// Brings the totals up to date with every row changed since the last call and the `events`
+    /// stored of `block` (called once per block, so that a reorg undoes them block by block like
+    /// the rows).
+    pub fn tally(&mut self, block: u64, events: u64) {
+        fn tally_table<E: Entity + Tallied>(table: &mut Table<E>, totals: &mut Table<Totals>, block: u64) {
+            for (before, after) in table.take_untallied() {
+                for (row, add) in [(before, false), (after, true)] {
+                    let Some(row) = row else { continue };
+                    let token = row.token();
+                    let t = totals.upsert((token,), block, || Totals { token, ..Default::default() });
+                    row.count(t, add);
+                    t.block_number = block;
+                }
+            }
+        }
+        tally_table(&mut self.leases, &mut self.totals, block);
+        tally_table(&mut self.stakes, &mut self.totals, block);
+        tally_table(&mut self.fees, &mut self.totals, block);
+        tally_table(&mut self.offers, &mut self.totals, block);
+        tally_table(&mut self.providers, &mut self.totals, block);
+        tally_table(&mut self.disputes, &mut self.totals, block);
+        if events > 0 {
+            let token = Address::ZERO;
+            let t = self.totals.upsert((token,), block, || Totals { token, ..Default::default() });
+            t.events += events;
+            t.block_number = block;
+        }
+        // The other tables add nothing to the totals.
+        macro_rules! forget {
+            ($field:ident, $ty:ty) => {
+                self.$field.untallied.clear();
+            };
+        }
+        for_each_table!(forget);
     }
 
     /// Applies one event.

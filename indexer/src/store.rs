@@ -331,15 +331,26 @@ impl Store {
         rows.iter().map(|row| Columns::new(row, "providers").parse("address")).collect()
     }
 
-    /// The events of `lease` in order, as `executor` sees them.
+    /// Up to `limit` events of `lease` named by `topic0`, newest first, with an id below
+    /// `before` (a page's cursor), as `executor` sees them: a page costs its rows however many
+    /// events the lease has.
     pub async fn lease_events<'e>(
         executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
         lease: u64,
+        topic0: B256,
+        before: Option<u64>,
+        limit: u64,
     ) -> Result<Vec<StoredEvent>> {
-        let rows = sqlx::query("SELECT * FROM events WHERE lease_id = $1 ORDER BY seq")
-            .bind(lease as i64)
-            .fetch_all(executor)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE lease_id = $1 AND seq < $2 AND substr(topics, 1, 32) = $3 \
+             ORDER BY seq DESC LIMIT $4",
+        )
+        .bind(lease as i64)
+        .bind(before.map_or(i64::MAX, |s| s.min(i64::MAX as u64) as i64))
+        .bind(topic0.to_vec())
+        .bind(limit.min(i64::MAX as u64) as i64)
+        .fetch_all(executor)
+        .await?;
         rows.iter().map(read_event).collect()
     }
 

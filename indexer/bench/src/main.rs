@@ -31,6 +31,7 @@ use openlease_indexer::{
     api::{ApiState, router},
     audit::audit,
     chain::Chain,
+    console::{self, ConsoleState},
     ingest::{IngestConfig, Ingestor},
     metrics::Metrics,
     store::Store,
@@ -62,6 +63,9 @@ struct BenchArgs {
     /// Connections of the API load during the live phase.
     #[arg(long, default_value_t = 32)]
     connections: usize,
+    /// How long each uncached read is measured beside live ingestion, per store, in seconds.
+    #[arg(long, default_value_t = 3)]
+    read_secs: u64,
 }
 
 /// What a restart of the binary took.
@@ -130,6 +134,7 @@ async fn main() -> eyre::Result<()> {
     let deployments = openlease_testkit::TempDir::new("indexer-bench");
     fill.manifest.save(&Manifest::path(deployments.path(), fill.manifest.chain_id))?;
     let mut restarts = vec![("SQLite", restart(&anvil, deployments.path(), &sqlite_url).await?)];
+    let mut read_reports = Vec::new();
 
     let mut postgres_note = None;
     match &args.postgres {
@@ -138,6 +143,7 @@ async fn main() -> eyre::Result<()> {
             let result = backfill(&anvil, &fill.manifest, &url, poll).await;
             if let Ok((_, store, _)) = &result {
                 restarts.push(("PostgreSQL", restart(&anvil, deployments.path(), &url).await?));
+                read_reports.push(("PostgreSQL", reads(&mut fill, &anvil, store, &args).await?));
                 store.pool().close().await;
             }
             scratch_postgres(server, false).await?;
@@ -150,6 +156,7 @@ async fn main() -> eyre::Result<()> {
     println!("live: 1-second blocks for {} s, settleBatch transactions every 250 ms …", args.live_secs);
     let live_report = live(&mut fill, &store, ingestor, Duration::from_secs(args.live_secs), args.connections).await?;
     let reorg = reorg(&mut fill, &anvil, &store).await?;
+    read_reports.insert(0, ("SQLite", reads(&mut fill, &anvil, &store, &args).await?));
     let _ = std::fs::remove_dir_all(&sqlite_dir);
 
     let baseline_rate = rows[0].rate();
@@ -217,6 +224,32 @@ async fn main() -> eyre::Result<()> {
             load.errors,
             load.first_error.as_deref().map(|e| format!(" (first: {e})")).unwrap_or_default()
         );
+    }
+    println!();
+    println!(
+        "uncached reads ({} connections, distinct URIs and `cache-control: no-cache`, beside live ingestion of 1 s blocks); target ≥ 2,000 req/s, p99 ≤ 50 ms, lag ≤ 1 block",
+        args.connections
+    );
+    println!(
+        "{:<10} {:<44} {:>9} {:>9} {:>9} {:>7} {:>7} {:>8}",
+        "store", "read", "req/s", "p50 ms", "p99 ms", "errors", "lag", "target"
+    );
+    for (backend, reports) in &read_reports {
+        for r in reports {
+            let met = r.load.rate() >= 2_000.0 && r.load.ms(0.99) <= 50.0 && r.lag_max <= 1 && r.load.errors == 0;
+            println!(
+                "{:<10} {:<44} {:>9.0} {:>9.2} {:>9.2} {:>7} {:>7} {:>8}{}",
+                backend,
+                r.read,
+                r.load.rate(),
+                r.load.ms(0.5),
+                r.load.ms(0.99),
+                r.load.errors,
+                r.lag_max,
+                verdict(met),
+                r.load.first_error.as_deref().map(|e| format!(" (first error: {e})")).unwrap_or_default()
+            );
+        }
     }
     println!(
         "reorg of depth {} at {} events: rolled back and re-applied in {:.1} ms ({} rows put back)",
@@ -326,6 +359,21 @@ impl Fill {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         bail!("transaction {hash} was not mined within 10 s")
+    }
+
+    /// Mines until every one of `sent` is (what the last interval left in the pool, once
+    /// interval mining is off), and checks each went through.
+    async fn mine_all(&self, sent: &[B256]) -> eyre::Result<()> {
+        for hash in sent {
+            for _ in 0..100 {
+                if self.provider.get_transaction_receipt(*hash).await?.is_some() {
+                    break;
+                }
+                self.provider.anvil_mine(Some(1), None).await?;
+            }
+            self.confirm(*hash).await?;
+        }
+        Ok(())
     }
 
     /// The calldata of one `settleBatch` over `leases` (indices), each one unit more than before.
@@ -595,8 +643,8 @@ async fn live(
 
     fill.provider.anvil_set_interval_mining(1).await?;
     let task = tokio::spawn(ingestor.run());
-    let gas = 3_000_000 + 60_000 * fill.leases.len() as u64;
     let width = (fill.leases.len() / 10).max(1);
+    let gas = 3_000_000 + 60_000 * width as u64;
     let (mut quiet, mut loaded) = (Vec::new(), Vec::new());
     let started = Instant::now();
     let mut next_send = Instant::now();
@@ -627,11 +675,139 @@ async fn live(
     let api = loads.await?.into_iter().map(|(path, load)| Ok((path, load?))).collect::<eyre::Result<Vec<_>>>()?;
     server.abort();
     fill.provider.anvil_set_interval_mining(0).await?;
-    for hash in sent {
-        fill.confirm(hash).await?;
-    }
+    fill.mine_all(&sent).await?;
     let events = store.event_count().await? - before;
     Ok(Live { quiet: Lag::of(quiet), loaded: Lag::of(loaded), api, events })
+}
+
+/// One uncached read under load.
+struct Read {
+    read: &'static str,
+    load: Load,
+    /// The most blocks the mirror lagged the node while it was measured.
+    lag_max: u64,
+}
+
+/// Every API route and console page, each asked for at distinct URIs (and with
+/// `cache-control: no-cache`) by `--connections` connections for `--read-secs`, while 1-second
+/// blocks bring a `settleBatch` every 250 ms and the ingestor follows: what an operator's
+/// instance serves when its answer cache cannot help.
+async fn reads(fill: &mut Fill, anvil: &AnvilInstance, store: &Store, args: &BenchArgs) -> eyre::Result<Vec<Read>> {
+    let chain = Chain::connect(&anvil.endpoint(), fill.manifest.market())?;
+    let mut ingestor = Ingestor::start(
+        store.clone(),
+        chain,
+        &fill.manifest,
+        IngestConfig { poll_interval: Duration::from_millis(args.poll_ms), ..Default::default() },
+        Arc::new(Metrics::default()),
+    )
+    .await?;
+    ingestor.catch_up().await?;
+    let state = ApiState {
+        store: store.clone(),
+        metrics: Arc::new(Metrics::default()),
+        max_lag: 10,
+        max_head_age: 15,
+        notices: tokio::sync::broadcast::channel(16).0,
+    };
+    let app = router(state.clone()).merge(console::router(ConsoleState::new(state, &fill.manifest.stablecoins)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let provider = fill.account(PROVIDER);
+    let tenant = fill.account(TENANTS[0]);
+    let leases = fill.leases.len() as u64;
+    type Uri = Box<dyn Fn(u64) -> String + Send + Sync>;
+    let reads: Vec<(&'static str, Uri)> = vec![
+        ("/v1/providers?limit=N", Box::new(|n| format!("/v1/providers?limit={}", 1 + n % 500))),
+        ("/v1/providers/{address}", Box::new(move |_| format!("/v1/providers/{provider}"))),
+        (
+            "/v1/providers/{address}/history?days=N",
+            Box::new(move |n| format!("/v1/providers/{provider}/history?days={}", 1 + n % 366)),
+        ),
+        ("/v1/offers?limit=N", Box::new(|n| format!("/v1/offers?limit={}", 1 + n % 500))),
+        ("/v1/leases?cursor=N (50 a page)", Box::new(move |n| format!("/v1/leases?cursor={}&limit=50", n % leases))),
+        (
+            "/v1/leases?tenant=T&cursor=N",
+            Box::new(move |n| format!("/v1/leases?tenant={tenant}&cursor={}", n % leases)),
+        ),
+        ("/v1/leases/{id} (1,000+ settlements)", Box::new(move |n| format!("/v1/leases/{}", 1 + n % leases))),
+        ("/v1/disputes?limit=N", Box::new(|n| format!("/v1/disputes?limit={}", 1 + n % 500))),
+        ("/v1/signers?limit=N", Box::new(|n| format!("/v1/signers?limit={}", 1 + n % 500))),
+        ("/v1/stats", Box::new(|_| "/v1/stats".into())),
+        ("/v1/governance", Box::new(|_| "/v1/governance".into())),
+        ("console /", Box::new(|_| "/".into())),
+        ("console /providers?limit=N", Box::new(|n| format!("/providers?limit={}", 1 + n % 500))),
+        ("console /providers/{address}", Box::new(move |_| format!("/providers/{provider}"))),
+        ("console /leases/{id}", Box::new(move |n| format!("/leases/{}", 1 + n % leases))),
+    ];
+    let connections = args.connections;
+    let secs = Duration::from_secs(args.read_secs);
+    let (lag_tx, mut lag_rx) = tokio::sync::mpsc::unbounded_channel::<Option<&'static str>>();
+    let loads = tokio::spawn(async move {
+        let mut out = Vec::new();
+        for (read, uri) in reads {
+            let _ = lag_tx.send(Some(read));
+            let base = base.clone();
+            let warm_up = Duration::from_millis(500);
+            let headers = vec![("cache-control".to_string(), "no-cache".to_string())];
+            let load = openlease_testkit::load::load_each(
+                move |n| format!("{base}{}", uri(n)),
+                headers,
+                connections,
+                warm_up,
+                secs,
+            )
+            .await;
+            out.push((read, load));
+        }
+        let _ = lag_tx.send(None);
+        out
+    });
+
+    fill.provider.anvil_set_interval_mining(1).await?;
+    let task = tokio::spawn(ingestor.run());
+    let width = (fill.leases.len() / 10).max(1);
+    let gas = 3_000_000 + 60_000 * width as u64;
+    let mut lag_max: std::collections::HashMap<&'static str, u64> = Default::default();
+    let mut current = None;
+    let mut next_send = Instant::now();
+    let mut offset = 0;
+    let mut sent = Vec::new();
+    loop {
+        while let Ok(read) = lag_rx.try_recv() {
+            current = Some(read);
+        }
+        if current == Some(None) {
+            break;
+        }
+        if Instant::now() >= next_send {
+            let leases: Vec<usize> = (offset..offset + width).map(|i| i % fill.leases.len()).collect();
+            offset += width;
+            let batch = fill.batch_calldata(leases.into_iter());
+            let input = fill.sign(vec![batch]).remove(0);
+            let tx = fill.settle_tx(input, gas);
+            sent.push(*fill.wallet.send_transaction(tx).await?.tx_hash());
+            next_send += Duration::from_millis(250);
+        }
+        let head = fill.provider.get_block_number().await?;
+        let Some(cursor) = store.cursor().await? else { bail!("the mirror lost its cursor") };
+        if let Some(Some(read)) = current {
+            let lag = lag_max.entry(read).or_default();
+            *lag = (*lag).max(head.saturating_sub(cursor.number));
+        }
+        ensure!(!task.is_finished(), "ingestion stopped during the reads: {:?}", task.await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    task.abort();
+    server.abort();
+    fill.provider.anvil_set_interval_mining(0).await?;
+    fill.mine_all(&sent).await?;
+    loads
+        .await?
+        .into_iter()
+        .map(|(read, load)| Ok(Read { read, load: load?, lag_max: lag_max.get(read).copied().unwrap_or(0) }))
+        .collect()
 }
 
 /// The `openlease-indexer` binary next to this one: a restart of it on the mirror at `url`, from
@@ -703,5 +879,7 @@ async fn reorg(fill: &mut Fill, anvil: &AnvilInstance, store: &Store) -> eyre::R
     let millis = started.elapsed().as_secs_f64() * 1_000.0;
     let cursor = store.cursor().await?.ok_or_else(|| eyre::eyre!("no cursor"))?;
     ensure!(cursor.number == fill.provider.get_block_number().await?, "the mirror did not reach the new head");
+    // The reorg dropped the relayer's last transactions: its next nonce is the chain's again.
+    fill.relayer_nonce = fill.provider.get_transaction_count(fill.account(RELAYER)).await?;
     Ok(Reorg { depth: DEPTH, millis, undone: undone as u64 })
 }

@@ -78,6 +78,33 @@ async fn answers(db: Db, name: &str) {
     assert_eq!(body["data"]["settled"], lease.settled.to_string());
     assert_eq!(body["data"]["settlements"].as_array().unwrap().len() as u128 > 0, lease.settled > 0);
 
+    // A lease's settlements a page at a time, newest first: each once, as many as it counts.
+    let busiest = leases.iter().max_by_key(|l| l.settlement_count).unwrap();
+    assert!(busiest.settlement_count >= 2, "the random market settled a lease twice or more: {busiest:?}");
+    let (_, detail) = get(&base, &format!("/v1/leases/{}", busiest.lease_id)).await;
+    let mut pages = vec![detail["data"]["settlements"].clone()];
+    let mut next = detail["data"]["settlements_next_cursor"].clone();
+    let mut path = format!("/v1/leases/{}/settlements?limit=1", busiest.lease_id);
+    loop {
+        let (status, body) = get(&base, &path).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"].as_array().unwrap().len(), 1, "{path}: {body}");
+        pages.push(body["data"].clone());
+        match body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/leases/{}/settlements?limit=1&cursor={cursor}", busiest.lease_id),
+            None => break,
+        }
+    }
+    assert!(next.is_null(), "fewer than 50 settlements fit the lease's first page: {next}");
+    next = Value::Array(pages[1..].iter().flat_map(|p| p.as_array().unwrap().clone()).collect());
+    assert_eq!(next, pages[0], "pages of one add up to the lease's own list");
+    let walked = pages[0].as_array().unwrap();
+    assert_eq!(walked.len() as u64, busiest.settlement_count);
+    let totals: Vec<u128> = walked.iter().map(|s| s["cumulative_amount"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(totals.windows(2).all(|w| w[0] > w[1]), "newest (largest receipt total) first: {totals:?}");
+    let (status, body) = get(&base, "/v1/leases/999999/settlements").await;
+    assert_eq!(status, 404, "{body}");
+
     let (status, body) = get(&base, "/v1/leases?status=open&limit=500").await;
     assert_eq!(status, 200, "{body}");
     let open = leases.iter().filter(|l| l.status == openlease_indexer::state::LeaseStatus::Open).count();

@@ -53,12 +53,27 @@ pub async fn load(
     warm_up: Duration,
     secs: Duration,
 ) -> Result<Load, reqwest::Error> {
+    let url = url.to_string();
+    load_each(move |_| url.clone(), headers, connections, warm_up, secs).await
+}
+
+/// As [`load`], each request to the URL `url(n)` makes of its number `n` (0, 1, 2, … across all
+/// connections): distinct URIs, so that no answer cache serves them.
+pub async fn load_each(
+    url: impl Fn(u64) -> String + Send + Sync + 'static,
+    headers: Vec<(String, String)>,
+    connections: usize,
+    warm_up: Duration,
+    secs: Duration,
+) -> Result<Load, reqwest::Error> {
+    let url = std::sync::Arc::new(url);
+    let sent_count = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let start = Instant::now() + warm_up;
     let end = start + secs;
     let mut tasks = Vec::new();
     for _ in 0..connections {
         let http = reqwest::Client::builder().pool_max_idle_per_host(1).timeout(Duration::from_secs(30)).build()?;
-        let (url, headers) = (url.to_string(), headers.clone());
+        let (url, headers, sent_count) = (url.clone(), headers.clone(), sent_count.clone());
         tasks.push(tokio::spawn(async move {
             let mut part = Load::default();
             loop {
@@ -66,7 +81,8 @@ pub async fn load(
                 if sent >= end {
                     break;
                 }
-                let mut request = http.get(&url);
+                let n = sent_count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut request = http.get(url(n));
                 for (name, value) in &headers {
                     request = request.header(name, value);
                 }
