@@ -73,8 +73,25 @@ struct RunArgs {
     max_range: u64,
 }
 
-#[tokio::main]
-async fn main() -> eyre::Result<()> {
+fn main() -> eyre::Result<()> {
+    limit_malloc_arenas();
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(command())
+}
+
+/// glibc gives each thread that meets contention an allocator arena of its own (up to 8 per
+/// core), and memory freed in one is not reused by another: a backfill, which allocates a batch
+/// of logs on one thread and frees it on another, peaked 30–40% higher for it. Two arenas, set
+/// before any thread starts, keep the peak near what is live.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only sets a tunable of the allocator; it is called before any other thread
+    // exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+async fn command() -> eyre::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
