@@ -190,20 +190,13 @@ impl RangeSizer {
         self.size
     }
 
-    /// The last range went through.
-    pub fn grow(&mut self) {
-        self.size = (self.size * 2).min(self.max);
-    }
-
-    /// The last range went through with `events` events: grows when they were at most `target`,
-    /// else scales the range down so that the next one holds about `target`.
+    /// The last range went through with `events` events: scales the range so that the next
+    /// one holds about `target` (at most doubling it: the blocks ahead may be denser). Doubling
+    /// whenever a range held less than `target` swung ranges between one and two targets, and
+    /// a range's response is held whole in memory while it is read.
     pub fn fit(&mut self, events: usize, target: usize) {
-        if events <= target {
-            self.grow();
-        } else {
-            let scaled = (self.size as u128 * target.max(1) as u128 / events as u128) as u64;
-            self.size = scaled.clamp(1, self.max);
-        }
+        let scaled = self.size as u128 * target.max(1) as u128 / events.max(1) as u128;
+        self.size = (scaled.min(self.size as u128 * 2) as u64).clamp(1, self.max);
     }
 
     /// The last range was too much.
@@ -236,5 +229,30 @@ impl Backoff {
     /// A request succeeded.
     pub fn reset(&mut self) {
         self.next = self.min;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RangeSizer;
+
+    #[test]
+    fn ranges_settle_near_the_target_and_at_most_double() {
+        // 350 events a block: 10-block ranges grow to about 10,000 events and stay there.
+        let mut sizer = RangeSizer::new(10, 50_000);
+        let mut events = Vec::new();
+        for _ in 0..10 {
+            let before = sizer.size();
+            let held = sizer.size() as usize * 350;
+            events.push(held);
+            sizer.fit(held, 10_000);
+            assert!(sizer.size() <= before * 2, "{before} → {}", sizer.size());
+        }
+        assert!(events[5..].iter().all(|e| (9_000..=10_000).contains(e)), "{events:?}");
+        // An empty range doubles; a dense one shrinks to the target at once.
+        sizer.fit(0, 10_000);
+        let size = sizer.size();
+        sizer.fit(size as usize * 3_500, 10_000);
+        assert_eq!(sizer.size(), 10_000 / 3_500, "blocks of 3,500 events: 2 a range");
     }
 }

@@ -60,7 +60,7 @@ impl Default for IngestConfig {
         Self {
             poll_interval: Duration::from_millis(500),
             window: 128,
-            initial_range: 100,
+            initial_range: 10,
             max_range: 50_000,
             batch_events: 10_000,
             backoff: (Duration::from_millis(250), Duration::from_secs(30)),

@@ -74,20 +74,24 @@ struct RunArgs {
 }
 
 fn main() -> eyre::Result<()> {
-    limit_malloc_arenas();
+    tune_malloc();
     tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(command())
 }
 
-/// glibc gives each thread that meets contention an allocator arena of its own (up to 8 per
-/// core), and memory freed in one is not reused by another: a backfill, which allocates a batch
-/// of logs on one thread and frees it on another, peaked 30–40% higher for it. Two arenas, set
-/// before any thread starts, keep the peak near what is live.
-fn limit_malloc_arenas() {
+/// glibc's allocator, as a backfill needs it. It gives each thread that meets contention an arena
+/// of its own (up to 8 per core), and memory freed in one is not reused by another: two arenas.
+/// And once a large block (a range's response, a batch of logs) is freed, it raises its threshold
+/// for serving large blocks from their own mappings to that size, so the next ones are carved from
+/// the heap, which then only grows: a fixed threshold (128 KiB, its default start) hands each back
+/// to the system when freed. Together they took a 500k-event backfill from 198 to 145 MiB
+/// (SQLite) and 178 to 118 MiB (PostgreSQL) at the same speed. Set before any thread starts.
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: `mallopt` only sets a tunable of the allocator; it is called before any other thread
+    // SAFETY: `mallopt` only sets tunables of the allocator; it is called before any other thread
     // exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

@@ -73,6 +73,8 @@ struct Restart {
     secs: f64,
     /// Peak resident memory (VmHWM), MiB.
     peak_mib: f64,
+    /// Resident memory (VmRSS), MiB, every second until healthy.
+    rss_mib: Vec<f64>,
 }
 
 /// Token units (6 decimals).
@@ -208,10 +210,11 @@ async fn main() -> eyre::Result<()> {
     }
     for (backend, r) in &binary_backfills {
         println!(
-            "backfill by the binary into an empty {backend} mirror at {events} events: healthy in {:.2} s, peak memory {:.0} MiB (target ≤ 150 MiB at 1M events: {})",
+            "backfill by the binary into an empty {backend} mirror at {events} events: healthy in {:.2} s, peak memory {:.0} MiB (target ≤ 150 MiB at 1M events: {}); resident each second: {:?} MiB",
             r.secs,
             r.peak_mib,
             verdict(r.peak_mib <= 150.0),
+            r.rss_mib.iter().map(|m| m.round() as u64).collect::<Vec<_>>(),
             events = rows[0].events,
         );
     }
@@ -844,11 +847,24 @@ async fn restart(anvil: &AnvilInstance, deployments: &std::path::Path, url: &str
         .wrap_err_with(|| format!("spawning {}", binary.display()))?;
     let http = reqwest::Client::new();
     let health = format!("http://127.0.0.1:{port}/health");
+    let status_of = |pid: u32, field: &str| -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib: f64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(f64::NAN);
+        kib / 1024.0
+    };
+    let mut rss_mib = Vec::new();
     let healthy = loop {
         if let Ok(answer) = http.get(&health).send().await
             && answer.status().is_success()
         {
             break started.elapsed().as_secs_f64();
+        }
+        if started.elapsed().as_secs() >= rss_mib.len() as u64 {
+            rss_mib.push(status_of(child.id(), "VmRSS:"));
         }
         if started.elapsed() > Duration::from_secs(120) || child.try_wait()?.is_some() {
             let _ = child.kill();
@@ -856,15 +872,10 @@ async fn restart(anvil: &AnvilInstance, deployments: &std::path::Path, url: &str
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-    let peak_kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(f64::NAN);
+    let peak_mib = status_of(child.id(), "VmHWM:");
     child.kill()?;
     child.wait()?;
-    Ok(Restart { secs: healthy, peak_mib: peak_kib / 1024.0 })
+    Ok(Restart { secs: healthy, peak_mib, rss_mib })
 }
 
 /// What a reorg cost.
