@@ -327,3 +327,24 @@ async fn refusals_at_start_up_are_waited_out() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A start-up that cannot go on says what was wrong and what to do, in words: no source location
+/// of ours, which a user cannot act on.
+#[tokio::test]
+async fn a_failed_start_says_what_to_do_without_source_locations() {
+    let dir = openlease_testkit::TempDir::new("indexer-no-node");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
+        .args(["--rpc-url", &format!("http://127.0.0.1:{port}"), "--node-wait-secs", "1", "--db"])
+        .arg(format!("sqlite://{}", dir.path().join("indexer.db").display()))
+        .arg("run")
+        .env("RUST_LOG", "off")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .output()
+        .expect("the indexer binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("is it running? Give its URL with --rpc-url"), "{stderr}");
+    assert!(!stderr.contains("Location") && !stderr.contains(".rs:"), "no source location: {stderr}");
+}
