@@ -351,6 +351,17 @@ impl Market {
     pub fn tally(&mut self, block: u64, events: u64) {
         fn tally_table<E: Entity + Tallied>(table: &mut Table<E>, totals: &mut Table<Totals>, block: u64) {
             for (before, after) in table.take_untallied() {
+                // A change that moves no total (a provider's record, most of the time) writes none.
+                let counted = |row: &Option<E>| {
+                    row.as_ref().map(|r| {
+                        let mut t = Totals { token: r.token(), ..Default::default() };
+                        r.count(&mut t, true);
+                        t
+                    })
+                };
+                if counted(&before) == counted(&after) {
+                    continue;
+                }
                 for (row, add) in [(before, false), (after, true)] {
                     let Some(row) = row else { continue };
                     let token = row.token();

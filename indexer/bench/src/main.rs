@@ -276,6 +276,37 @@ async fn main() -> eyre::Result<()> {
     Ok(())
 }
 
+/// Market traffic beside a measured phase: a `settleBatch` over a tenth of the leases every 250 ms.
+struct Traffic {
+    width: usize,
+    gas: u64,
+    offset: usize,
+    next_send: Instant,
+    sent: Vec<B256>,
+}
+
+impl Traffic {
+    fn new(fill: &Fill) -> Self {
+        let width = (fill.leases.len() / 10).max(1);
+        Self { width, gas: 3_000_000 + 60_000 * width as u64, offset: 0, next_send: Instant::now(), sent: Vec::new() }
+    }
+
+    /// Sends the next batch if it is due.
+    async fn send_when_due(&mut self, fill: &mut Fill) -> eyre::Result<()> {
+        if Instant::now() < self.next_send {
+            return Ok(());
+        }
+        let leases: Vec<usize> = (self.offset..self.offset + self.width).map(|i| i % fill.leases.len()).collect();
+        self.offset += self.width;
+        let batch = fill.batch_calldata(leases.into_iter());
+        let input = fill.sign(vec![batch]).remove(0);
+        let tx = fill.settle_tx(input, self.gas);
+        self.sent.push(*fill.wallet.send_transaction(tx).await?.tx_hash());
+        self.next_send += Duration::from_millis(250);
+        Ok(())
+    }
+}
+
 /// The deployed suite and what fills it.
 struct Fill {
     provider: DynProvider,
@@ -377,6 +408,13 @@ impl Fill {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         bail!("transaction {hash} was not mined within 10 s")
+    }
+
+    /// How many blocks the mirror in `store` lags the node.
+    async fn lag(&self, store: &Store) -> eyre::Result<u64> {
+        let head = self.provider.get_block_number().await?;
+        let Some(cursor) = store.cursor().await? else { bail!("the mirror lost its cursor") };
+        Ok(head.saturating_sub(cursor.number))
     }
 
     /// Mines until every one of `sent` is (what the last interval left in the pool, once
@@ -664,26 +702,12 @@ async fn live(
 
     fill.provider.anvil_set_interval_mining(1).await?;
     let task = tokio::spawn(ingestor.run());
-    let width = (fill.leases.len() / 10).max(1);
-    let gas = 3_000_000 + 60_000 * width as u64;
+    let mut traffic = Traffic::new(fill);
     let (mut quiet, mut loaded) = (Vec::new(), Vec::new());
     let started = Instant::now();
-    let mut next_send = Instant::now();
-    let mut offset = 0;
-    let mut sent = Vec::new();
     while started.elapsed() < length {
-        if Instant::now() >= next_send {
-            let leases: Vec<usize> = (offset..offset + width).map(|i| i % fill.leases.len()).collect();
-            offset += width;
-            let batch = fill.batch_calldata(leases.into_iter());
-            let input = fill.sign(vec![batch]).remove(0);
-            let tx = fill.settle_tx(input, gas);
-            sent.push(*fill.wallet.send_transaction(tx).await?.tx_hash());
-            next_send += Duration::from_millis(250);
-        }
-        let head = fill.provider.get_block_number().await?;
-        let Some(cursor) = store.cursor().await? else { bail!("the mirror lost its cursor") };
-        let lag = head.saturating_sub(cursor.number);
+        traffic.send_when_due(fill).await?;
+        let lag = fill.lag(store).await?;
         if started.elapsed() < third {
             quiet.push(lag)
         } else {
@@ -696,7 +720,7 @@ async fn live(
     let api = loads.await?.into_iter().map(|(path, load)| Ok((path, load?))).collect::<eyre::Result<Vec<_>>>()?;
     server.abort();
     fill.provider.anvil_set_interval_mining(0).await?;
-    fill.mine_all(&sent).await?;
+    fill.mine_all(&traffic.sent).await?;
     let events = store.event_count().await? - before;
     Ok(Live { quiet: Lag::of(quiet), loaded: Lag::of(loaded), api, events })
 }
@@ -788,13 +812,9 @@ async fn reads(fill: &mut Fill, anvil: &AnvilInstance, store: &Store, args: &Ben
 
     fill.provider.anvil_set_interval_mining(1).await?;
     let task = tokio::spawn(ingestor.run());
-    let width = (fill.leases.len() / 10).max(1);
-    let gas = 3_000_000 + 60_000 * width as u64;
+    let mut traffic = Traffic::new(fill);
     let mut lag_max: std::collections::HashMap<&'static str, u64> = Default::default();
     let mut current = None;
-    let mut next_send = Instant::now();
-    let mut offset = 0;
-    let mut sent = Vec::new();
     loop {
         while let Ok(read) = lag_rx.try_recv() {
             current = Some(read);
@@ -802,20 +822,11 @@ async fn reads(fill: &mut Fill, anvil: &AnvilInstance, store: &Store, args: &Ben
         if current == Some(None) {
             break;
         }
-        if Instant::now() >= next_send {
-            let leases: Vec<usize> = (offset..offset + width).map(|i| i % fill.leases.len()).collect();
-            offset += width;
-            let batch = fill.batch_calldata(leases.into_iter());
-            let input = fill.sign(vec![batch]).remove(0);
-            let tx = fill.settle_tx(input, gas);
-            sent.push(*fill.wallet.send_transaction(tx).await?.tx_hash());
-            next_send += Duration::from_millis(250);
-        }
-        let head = fill.provider.get_block_number().await?;
-        let Some(cursor) = store.cursor().await? else { bail!("the mirror lost its cursor") };
+        traffic.send_when_due(fill).await?;
+        let lag = fill.lag(store).await?;
         if let Some(Some(read)) = current {
-            let lag = lag_max.entry(read).or_default();
-            *lag = (*lag).max(head.saturating_sub(cursor.number));
+            let lag_max = lag_max.entry(read).or_default();
+            *lag_max = (*lag_max).max(lag);
         }
         ensure!(!task.is_finished(), "ingestion stopped during the reads: {:?}", task.await);
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -823,7 +834,7 @@ async fn reads(fill: &mut Fill, anvil: &AnvilInstance, store: &Store, args: &Ben
     task.abort();
     server.abort();
     fill.provider.anvil_set_interval_mining(0).await?;
-    fill.mine_all(&sent).await?;
+    fill.mine_all(&traffic.sent).await?;
     loads
         .await?
         .into_iter()
