@@ -1,7 +1,7 @@
 //! [`Client`]: one account talking to the market. Construction, sending, and the views shared by
 //! both sides; the provider's calls are in [`crate::provider`], the tenant's in [`crate::tenant`].
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use alloy::{
     contract::{CallBuilder, CallDecoder},
@@ -9,11 +9,11 @@ use alloy::{
     network::EthereumWallet,
     primitives::{Address, U256},
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::{client::ClientBuilder, types::TransactionReceipt},
+    rpc::types::TransactionReceipt,
     signers::local::PrivateKeySigner,
-    transports::layers::RetryBackoffLayer,
 };
 use openlease_contracts::{IOpenleaseTypes, MockStablecoin, Openlease};
+use openlease_rpc::RetryPolicy;
 use tokio::sync::Mutex;
 
 use crate::{
@@ -22,14 +22,11 @@ use crate::{
     risk::{Exposure, Runway, StakeView},
 };
 
-/// How often a rate-limited or unavailable request is retried, and the first backoff.
-const RETRIES: u32 = 5;
-const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
-
 /// The market as one account sees it: a provider, a tenant, or both.
 ///
-/// Generic over the alloy provider; [`Client::connect`] builds one from a URL with retries on
-/// transient transport errors (rate limits, an unavailable node; never a revert). Transactions
+/// Generic over the alloy provider; [`Client::connect`] builds one from a URL whose requests are
+/// asked again while the node refuses (429) or fails them (5xx, a lost connection), never after
+/// a revert (see [`openlease_rpc`]). Transactions
 /// of one client are sent one at a time up to the node's acceptance, so concurrent calls never
 /// take the same nonce; waiting for their receipts runs concurrently.
 #[derive(Debug, Clone)]
@@ -46,10 +43,17 @@ impl Client<DynProvider> {
     /// Connects to `rpc_url` (`http(s)://` or `ws(s)://`) as `signer`, for the market of
     /// `manifest`, after checking that the node is on the manifest's chain.
     pub async fn connect(rpc_url: &str, signer: PrivateKeySigner, manifest: Manifest) -> Result<Self> {
-        let rpc = ClientBuilder::default()
-            .layer(RetryBackoffLayer::new(RETRIES, INITIAL_BACKOFF.as_millis() as u64, u64::MAX))
-            .connect(rpc_url)
-            .await?;
+        Self::connect_with(rpc_url, signer, manifest, RetryPolicy::default()).await
+    }
+
+    /// Like [`Client::connect`], retrying requests under `policy` (a rate cap, a patience).
+    pub async fn connect_with(
+        rpc_url: &str,
+        signer: PrivateKeySigner,
+        manifest: Manifest,
+        policy: RetryPolicy,
+    ) -> Result<Self> {
+        let rpc = openlease_rpc::connect(rpc_url, policy).await?;
         // The node's pending count, asked under `send`'s lock, is the next nonce: a call that
         // reverts in gas estimation takes none, and another program sending as the same account
         // is seen. (alloy's default cached nonces advance before broadcast and never resync.)

@@ -22,6 +22,7 @@ pub use error::{Error, OpenleaseErrors, Result};
 /// The bindings the SDK is written on, for what it does not wrap.
 pub use openlease_contracts as contracts;
 pub use openlease_contracts::manifest::{Manifest, ManifestError, StablecoinEntry};
+pub use openlease_rpc::{self as rpc, RetryPolicy};
 pub use provider::{
     Eviction, OfferTerms, OpenedLease, PaymentDemand, ProviderDetails, SettlementOutcome, SettlementResult,
 };

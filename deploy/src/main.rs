@@ -31,6 +31,9 @@ struct DeployArgs {
     /// JSON-RPC endpoint of the chain.
     #[arg(long, env = "OPENLEASE_RPC_URL")]
     rpc_url: String,
+    /// Requests per second to the node at most (a hosted plan's rate).
+    #[arg(long, env = "OPENLEASE_RPC_MAX_RPS")]
+    rpc_max_rps: Option<std::num::NonZeroU32>,
     /// Network config: a name under deploy/config/ (e.g. `sepolia`) or a path to a TOML file.
     #[arg(long, default_value = "devnet")]
     config: String,
@@ -85,8 +88,11 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
     let config = NetworkConfig::load(&config_path)?;
     let signer = args.key.signer()?;
     let deployer = signer.address();
-    let url = args.rpc_url.parse().wrap_err_with(|| format!("invalid --rpc-url {}", args.rpc_url))?;
-    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_http(url);
+    let policy = openlease_client::RetryPolicy::default().with_max_rps(args.rpc_max_rps);
+    let rpc = openlease_client::rpc::connect(&args.rpc_url, policy)
+        .await
+        .wrap_err_with(|| format!("connecting to the node at --rpc-url {}", args.rpc_url))?;
+    let provider = ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_client(rpc);
 
     let manifest_path = Manifest::path(&args.deployments_dir, config.chain_id);
     let previous = manifest_path.exists().then(|| Manifest::load(&manifest_path)).transpose()?;

@@ -1,86 +1,18 @@
 //! The node, as ingestion sees it: heads, headers, the market's logs. Every failure is classified
 //! so the caller knows whether to shrink the range, back off, or give up.
 
-use std::{fmt, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use alloy::{
     eips::BlockNumberOrTag,
     primitives::Address,
     providers::{DynProvider, Provider, ProviderBuilder},
-    rpc::{
-        client::RpcClient,
-        types::{Filter, Log},
-    },
-    transports::{
-        RpcError, TransportErrorKind,
-        http::{Http, reqwest},
-    },
+    rpc::types::{Filter, Log},
+    transports::{RpcError, TransportErrorKind, http::reqwest},
 };
+pub use openlease_rpc::{RetryPolicy, RpcErrorClass, RpcStats};
 
 use crate::{IndexerError, Result, store::BlockRef};
-
-/// Longest wait for one answer of the node.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// What kind of RPC failure it was: what to do about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RpcErrorClass {
-    /// The `eth_getLogs` range returned too much: shrink it.
-    RangeTooLarge,
-    /// The node asks us to slow down: back off.
-    RateLimited,
-    /// The node is unreachable or failing: back off and retry.
-    Unavailable,
-    /// Anything else (a malformed answer, a missing block): retry slowly.
-    Other,
-}
-
-impl RpcErrorClass {
-    /// Every class, for metrics.
-    pub const ALL: [Self; 4] = [Self::RangeTooLarge, Self::RateLimited, Self::Unavailable, Self::Other];
-
-    /// The label used in logs and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::RangeTooLarge => "range_too_large",
-            Self::RateLimited => "rate_limited",
-            Self::Unavailable => "unavailable",
-            Self::Other => "other",
-        }
-    }
-
-    /// Classifies an error from the transport or the node.
-    pub fn of(error: &RpcError<TransportErrorKind>) -> Self {
-        match error {
-            RpcError::ErrorResp(payload) => {
-                let message = payload.message.to_ascii_lowercase();
-                if payload.code == 429 || message.contains("rate limit") || message.contains("too many requests") {
-                    Self::RateLimited
-                } else if ["too many", "limit exceeded", "more than", "response size", "range", "exceed", "too large"]
-                    .iter()
-                    .any(|needle| message.contains(needle))
-                {
-                    Self::RangeTooLarge
-                } else {
-                    Self::Other
-                }
-            }
-            RpcError::Transport(TransportErrorKind::HttpError(e)) if e.status == 429 => Self::RateLimited,
-            RpcError::Transport(TransportErrorKind::HttpErrorWithRetryAfter { error, .. }) if error.status == 429 => {
-                Self::RateLimited
-            }
-            RpcError::Transport(TransportErrorKind::HttpError(e)) if e.status == 413 => Self::RangeTooLarge,
-            RpcError::Transport(_) => Self::Unavailable,
-            _ => Self::Other,
-        }
-    }
-}
-
-impl fmt::Display for RpcErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 fn rpc_error(error: RpcError<TransportErrorKind>) -> IndexerError {
     IndexerError::Rpc { class: RpcErrorClass::of(&error), message: error.to_string() }
@@ -102,24 +34,27 @@ pub struct Finality {
 pub struct Chain {
     provider: DynProvider,
     market: Address,
+    stats: Arc<RpcStats>,
 }
 
 impl Chain {
-    /// Connects over HTTP; `market` is the contract whose logs are read.
-    pub fn connect(rpc_url: &str, market: Address) -> Result<Self> {
+    /// Connects over HTTP; `market` is the contract whose logs are read. Each request is asked
+    /// again under `policy` while the node refuses or fails it.
+    pub fn connect(rpc_url: &str, market: Address, policy: RetryPolicy) -> Result<Self> {
         let url: reqwest::Url = rpc_url.parse().map_err(|e| IndexerError::Rpc {
             class: RpcErrorClass::Other,
             message: format!("bad rpc url `{rpc_url}`: {e}"),
         })?;
-        // A request the node never answers fails (as `unavailable`) instead of stalling ingestion.
-        let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| IndexerError::Rpc {
-            class: RpcErrorClass::Other,
-            message: format!("building the HTTP client: {e}"),
-        })?;
-        let is_local = url.host_str().is_some_and(|host| host == "localhost" || host == "127.0.0.1");
-        let client = RpcClient::new(Http::with_client(http, url), is_local);
+        let layer = openlease_rpc::RetryLayer::new(policy);
+        let stats = layer.stats();
+        let client = openlease_rpc::http(url, layer);
         let provider = ProviderBuilder::new().disable_recommended_fillers().connect_client(client).erased();
-        Ok(Self { provider, market })
+        Ok(Self { provider, market, stats })
+    }
+
+    /// What the retries did so far, shared.
+    pub fn rpc_stats(&self) -> Arc<RpcStats> {
+        self.stats.clone()
     }
 
     /// The underlying provider, for contract view calls.
@@ -205,30 +140,29 @@ impl RangeSizer {
     }
 }
 
-/// Exponential back-off for rate limits and outages, reset by any success.
+/// Back-off between failed steps (an outage longer than a request's patience), reset by any
+/// success: the shared retry policy's delays.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
-    next: Duration,
-    min: Duration,
-    max: Duration,
+    policy: RetryPolicy,
+    failures: u32,
 }
 
 impl Backoff {
-    /// From `min`, doubling up to `max`.
+    /// From `min`, doubling up to `max`, with jitter.
     pub fn new(min: Duration, max: Duration) -> Self {
-        Self { next: min, min, max }
+        Self { policy: RetryPolicy { first_delay: min, max_delay: max, ..RetryPolicy::default() }, failures: 0 }
     }
 
-    /// The delay before the next attempt; doubles the one after.
+    /// The delay before the next attempt.
     pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = (self.next * 2).min(self.max);
-        delay
+        self.failures = self.failures.saturating_add(1);
+        self.policy.delay(self.failures - 1, None)
     }
 
-    /// A request succeeded.
+    /// A step succeeded.
     pub fn reset(&mut self) {
-        self.next = self.min;
+        self.failures = 0;
     }
 }
 

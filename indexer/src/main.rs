@@ -2,12 +2,7 @@
 //! mirror. Its benchmark is `openlease-indexer-bench` (indexer/bench), which needs a node and
 //! the deploy tool that production never links.
 
-use std::{
-    net::SocketAddr,
-    path::{Path, PathBuf},
-    sync::Arc,
-    time::Duration,
-};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use clap::{Parser, Subcommand};
 use eyre::{WrapErr, bail};
@@ -15,7 +10,7 @@ use openlease_contracts::Manifest;
 use openlease_indexer::{
     api::{self, ApiState},
     audit::audit,
-    chain::Chain,
+    chain::{Chain, RetryPolicy, RpcErrorClass},
     console::{self, ConsoleState},
     ingest::{IngestConfig, Ingestor},
     metrics::Metrics,
@@ -41,6 +36,13 @@ struct Cli {
     /// yet before giving up, in seconds.
     #[arg(long, default_value_t = 60, global = true)]
     node_wait_secs: u64,
+    /// How long one request to the node is asked again while it refuses or fails it, in
+    /// seconds; past that the step fails, is counted, and is tried again after a backoff.
+    #[arg(long, default_value_t = 10, global = true)]
+    rpc_patience_secs: u64,
+    /// Requests per second to the node at most (a hosted plan's rate); none by default.
+    #[arg(long, env = "OPENLEASE_RPC_MAX_RPS", global = true)]
+    rpc_max_rps: Option<std::num::NonZeroU32>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,7 +55,7 @@ enum Command {
     Audit,
 }
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 struct RunArgs {
     /// Where the HTTP API listens.
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -100,10 +102,10 @@ async fn command() -> eyre::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let cli = Cli::parse();
-    match cli.command {
+    match &cli.command {
         Command::Audit => {
             let wait = Duration::from_secs(cli.node_wait_secs);
-            let (store, chain, _) = connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments, wait).await?;
+            let (store, chain, _) = connect(&cli, wait).await?;
             let report = audit(&store, &chain).await?;
             for divergence in &report.divergences {
                 println!("{divergence}");
@@ -121,58 +123,58 @@ async fn command() -> eyre::Result<()> {
         }
         Command::Run(args) => {
             let wait = Duration::from_secs(cli.node_wait_secs);
-            let (store, chain, manifest) =
-                connect(&cli.db, &cli.data_dir, &cli.rpc_url, &cli.deployments, wait).await?;
-            run(store, chain, manifest, args, wait).await
+            let (store, chain, manifest) = connect(&cli, wait).await?;
+            run(store, chain, manifest, args.clone(), wait).await
         }
     }
 }
 
 /// Opens the database and reaches the node; the market comes from the chain's manifest.
-async fn connect(
-    db: &Option<String>,
-    data_dir: &Path,
-    rpc_url: &str,
-    deployments: &Path,
-    wait: Duration,
-) -> eyre::Result<(Store, Chain, Manifest)> {
-    let db = db.clone().unwrap_or_else(|| format!("sqlite://{}", data_dir.join("indexer.db").display()));
+async fn connect(cli: &Cli, wait: Duration) -> eyre::Result<(Store, Chain, Manifest)> {
+    let db = cli.db.clone().unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("indexer.db").display()));
     let store = Store::connect(&db).await.wrap_err_with(|| format!("opening {db}"))?;
-    let probe = Chain::connect(rpc_url, Default::default())?;
-    let chain_id = patiently(wait, "the node's chain id", || probe.chain_id()).await.wrap_err_with(|| {
-        format!("reaching the node at {rpc_url}: is it running? Give its URL with --rpc-url (or OPENLEASE_RPC_URL)")
+    let policy = RetryPolicy::default().with_max_rps(cli.rpc_max_rps);
+    // A node being started, or refusing, is waited for up to `wait` at start-up.
+    let probe = Chain::connect(&cli.rpc_url, Default::default(), policy.with_patience(wait))?;
+    let chain_id = probe.chain_id().await.wrap_err_with(|| {
+        format!(
+            "reaching the node at {} (for {} s): is it running? Give its URL with --rpc-url (or OPENLEASE_RPC_URL)",
+            cli.rpc_url,
+            wait.as_secs()
+        )
     })?;
-    let manifest = Manifest::load(&Manifest::path(deployments, chain_id))?;
-    let chain = Chain::connect(rpc_url, manifest.market())?;
+    let manifest = Manifest::load(&Manifest::path(&cli.deployments, chain_id))?;
+    let chain = Chain::connect(
+        &cli.rpc_url,
+        manifest.market(),
+        policy.with_patience(Duration::from_secs(cli.rpc_patience_secs)),
+    )?;
     Ok((store, chain, manifest))
 }
 
 /// Runs `attempt` until it succeeds, fails for a reason retrying cannot help, or `wait` has passed
-/// (then its last error): a hosted node refuses some requests (429) and fails others (5xx), and a
-/// node being started is not up yet. Backs off from 250 ms to 5 s, with jitter.
+/// (then its last error): a step of several requests, each retried on its own for less, after a
+/// node that went away again at start-up. Backs off by the shared retry policy.
 async fn patiently<T, F, Fut>(wait: Duration, what: &str, mut attempt: F) -> openlease_indexer::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = openlease_indexer::Result<T>>,
 {
-    use openlease_indexer::{IndexerError, chain::RpcErrorClass};
+    use openlease_indexer::IndexerError;
     let started = std::time::Instant::now();
-    let mut delay = Duration::from_millis(250);
+    let policy = RetryPolicy::default();
+    let mut retry = 0;
     loop {
+        let delay = policy.delay(retry, None);
         match attempt().await {
+            // Not only transient failures: a node behind a load balancer may not have the
+            // cursor's block yet.
             Err(IndexerError::Rpc { class, message })
                 if class != RpcErrorClass::RangeTooLarge && started.elapsed() + delay < wait =>
             {
                 tracing::warn!(%class, %message, "asking the node for {what} failed; retrying in {delay:?}");
-                let jitter = Duration::from_millis(
-                    u64::from(
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.subsec_millis()),
-                    ) % (delay.as_millis() as u64 / 4 + 1),
-                );
-                tokio::time::sleep(delay + jitter).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(delay).await;
+                retry += 1;
             }
             result => return result,
         }
@@ -181,6 +183,7 @@ where
 
 async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait: Duration) -> eyre::Result<()> {
     let metrics = Arc::new(Metrics::default());
+    metrics.watch_rpc(chain.rpc_stats());
     let notices = tokio::sync::broadcast::channel(4096).0;
     let state = ApiState {
         store: store.clone(),

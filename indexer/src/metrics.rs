@@ -2,13 +2,13 @@
 
 use std::{
     sync::{
-        Mutex,
+        Arc, Mutex, OnceLock,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Instant,
 };
 
-use crate::chain::RpcErrorClass;
+use crate::chain::{RpcErrorClass, RpcStats};
 
 /// Live figures of the writer, shared with the API.
 #[derive(Debug)]
@@ -22,6 +22,8 @@ pub struct Metrics {
     events: AtomicU64,
     reorgs: AtomicU64,
     rpc_errors: [AtomicU64; 4],
+    /// What the node connection's retries did.
+    rpc: OnceLock<Arc<RpcStats>>,
     /// Events per second over the last window of about ten seconds.
     rate: Mutex<Rate>,
     /// Why ingestion stopped for good, and at which block the mirror stays: set when only an
@@ -54,6 +56,7 @@ impl Default for Metrics {
             events: AtomicU64::new(0),
             reorgs: AtomicU64::new(0),
             rpc_errors: Default::default(),
+            rpc: OnceLock::new(),
             rate: Mutex::new(Rate { since: Instant::now(), events: 0, per_second: 0.0 }),
             stopped: Mutex::new(None),
         }
@@ -123,6 +126,16 @@ impl Metrics {
     pub fn record_rpc_error(&self, class: RpcErrorClass) {
         let i = RpcErrorClass::ALL.iter().position(|c| *c == class).expect("every class is listed");
         self.rpc_errors[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Reports the retries of `stats` (the node connection's) from now on.
+    pub fn watch_rpc(&self, stats: Arc<RpcStats>) {
+        let _ = self.rpc.set(stats);
+    }
+
+    /// Requests asked again after a failure of `class`.
+    pub fn rpc_retries(&self, class: RpcErrorClass) -> u64 {
+        self.rpc.get().map_or(0, |stats| stats.retried(class))
     }
 
     /// Blocks between the node's head and the mirror.
@@ -196,7 +209,19 @@ impl Metrics {
             "Reorgs rolled back since start.",
             self.reorgs().to_string(),
         );
-        out.push_str("# HELP openlease_indexer_rpc_errors_total RPC failures by class.\n");
+        out.push_str(
+            "# HELP openlease_indexer_rpc_retries_total Requests the node refused or failed and that were asked again, by class.\n",
+        );
+        out.push_str("# TYPE openlease_indexer_rpc_retries_total counter\n");
+        for class in RpcErrorClass::ALL {
+            out.push_str(&format!(
+                "openlease_indexer_rpc_retries_total{{class=\"{class}\"}} {}\n",
+                self.rpc_retries(class)
+            ));
+        }
+        out.push_str(
+            "# HELP openlease_indexer_rpc_errors_total Steps that failed after their requests' retries, by class.\n",
+        );
         out.push_str("# TYPE openlease_indexer_rpc_errors_total counter\n");
         for class in RpcErrorClass::ALL {
             out.push_str(&format!(

@@ -15,9 +15,9 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use clap::Args;
-use openlease_client::{Client, Manifest, StablecoinEntry};
+use openlease_client::{Client, Manifest, RetryPolicy, StablecoinEntry};
 
-use crate::error::{CliError, ErrorContext, Rendered, Result, bail, manifest_error, redact, rpc_failure, unreachable};
+use crate::error::{CliError, ErrorContext, Rendered, Result, bail, manifest_error, redact, rpc_failure};
 
 /// The config file read when `--config` is not given, if it exists.
 const DEFAULT_CONFIG: &str = "openlease.toml";
@@ -25,8 +25,9 @@ const DEFAULT_CONFIG: &str = "openlease.toml";
 const DEFAULT_RPC_URL: &str = "http://127.0.0.1:8545";
 /// Where `openlease-deploy` writes manifests.
 const DEFAULT_DEPLOYMENTS: &str = "deployments";
-/// How long the node gets to answer the first request.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a request is asked again while the node refuses or fails it: a command waits that
+/// long for a node that is not up before saying so.
+const RPC_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Options every command takes.
 // Not `Debug`: it holds the private key.
@@ -48,6 +49,9 @@ pub(crate) struct GlobalArgs {
     /// The chain, when the node's should be checked against it [default: the node's].
     #[arg(long, global = true, env = "OPENLEASE_CHAIN_ID", value_name = "ID")]
     chain_id: Option<u64>,
+    /// Requests per second to the node at most (a hosted plan's rate).
+    #[arg(long, global = true, env = "OPENLEASE_RPC_MAX_RPS", value_name = "N")]
+    rpc_max_rps: Option<std::num::NonZeroU32>,
     /// Private key (hex) to act with. Prefer the environment variable or a keystore.
     #[arg(long, global = true, env = "OPENLEASE_PRIVATE_KEY", hide_env_values = true, value_name = "HEX")]
     private_key: Option<String>,
@@ -253,6 +257,8 @@ fn no_manifest(chain_id: u64, looked: &[PathBuf]) -> CliError {
 pub(crate) struct Settings {
     /// The node.
     rpc_url: String,
+    /// How requests to it are retried and paced.
+    rpc_policy: RetryPolicy,
     /// The config file read, if any, as it is shown: `./openlease.toml` or the `--config` path.
     config_file: Option<String>,
     /// `--json`: where the config file and market of a command that sends transactions are said.
@@ -281,6 +287,13 @@ impl Settings {
         };
         Ok(Self {
             rpc_url: args.rpc_url.clone().or(file.rpc_url).unwrap_or_else(|| DEFAULT_RPC_URL.into()),
+            rpc_policy: RetryPolicy {
+                attempt_timeout: RPC_PATIENCE,
+                fail_when_unreachable: true,
+                ..RetryPolicy::default()
+            }
+            .with_patience(RPC_PATIENCE)
+            .with_max_rps(args.rpc_max_rps),
             config_file: config.shown(),
             json: args.json,
             target: OnceLock::new(),
@@ -344,12 +357,9 @@ impl Settings {
     /// `--chain-id` when one is set.
     pub(crate) async fn node(&self) -> Result<(DynProvider, u64)> {
         let url = &self.rpc_url;
-        let node = ProviderBuilder::new().connect(url).await.map_err(|e| rpc_failure(url, &e))?.erased();
-        let chain_id = match tokio::time::timeout(CONNECT_TIMEOUT, node.get_chain_id()).await {
-            Ok(Ok(id)) => id,
-            Ok(Err(e)) => return Err(rpc_failure(url, &e)),
-            Err(_) => return Err(unreachable(url, format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
-        };
+        let client = openlease_client::rpc::connect(url, self.rpc_policy).await.map_err(|e| rpc_failure(url, &e))?;
+        let node = ProviderBuilder::new().connect_client(client).erased();
+        let chain_id = node.get_chain_id().await.map_err(|e| rpc_failure(url, &e))?;
         if let Some(expected) = self.chain_id
             && expected != chain_id
         {
@@ -395,7 +405,7 @@ impl Settings {
         let signer = if need_key || self.has_key() { self.signer()? } else { PrivateKeySigner::random() };
         let (_, chain_id) = self.node().await?;
         let manifest = self.manifest(chain_id)?;
-        Ok(Client::connect(&self.rpc_url, signer, manifest).await?)
+        Ok(Client::connect_with(&self.rpc_url, signer, manifest, self.rpc_policy).await?)
     }
 
     /// What errors are rendered with: the node, and the market's stablecoins once read.

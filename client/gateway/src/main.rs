@@ -27,6 +27,10 @@ struct Args {
     /// The node.
     #[arg(long, env = "OPENLEASE_RPC_URL", default_value = "http://127.0.0.1:8545")]
     rpc_url: String,
+    /// Requests per second to the node at most (a hosted plan's rate); refused and failed
+    /// requests are asked again with backoff whatever the cap.
+    #[arg(long, env = "OPENLEASE_RPC_MAX_RPS")]
+    rpc_max_rps: Option<std::num::NonZeroU32>,
     /// The deployment manifest of the market.
     #[arg(long, env = "OPENLEASE_MANIFEST", default_value = "deployments/31337.json")]
     manifest: PathBuf,
@@ -80,7 +84,8 @@ async fn main() -> eyre::Result<()> {
         .wrap_err("reading the deployment manifest (pass --manifest with the market's deployments/<chainId>.json)")?;
     // The book first: a malformed --db is said before any node is asked.
     let store = ReceiptStore::open(&args.db).await?;
-    let client = Client::connect(&args.rpc_url, key, manifest)
+    let policy = openlease_client::RetryPolicy::default().with_max_rps(args.rpc_max_rps);
+    let client = Client::connect_with(&args.rpc_url, key, manifest, policy)
         .await
         .wrap_err_with(|| format!("connecting to the node at {} (is it running? pass --rpc-url)", args.rpc_url))?;
     let config = GatewayConfig {

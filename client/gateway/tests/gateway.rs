@@ -619,6 +619,44 @@ mod session {
         assert_eq!(U256::from(a.lease(lease).await.unwrap().settled), used.paid, "the report's paid is the truth");
     }
 
+    /// Issue 20: the provider's gateway (staking, offers, checks of each lease, settlement) and a
+    /// tenant's session (lease by permit, receipts, the chain's time) all reach the chain through
+    /// an endpoint that refuses 5% of requests (429) and fails 1% (502): every request is answered, the node's refusals cost the session no
+    /// failover, and what the session reports paid is what the market settles.
+    #[tokio::test]
+    async fn a_gateway_and_a_session_work_through_a_hosted_rpc() {
+        use openlease_testkit::hosted::{Faults, HostedRpc};
+        let m = Market::new().await;
+        let hosted = HostedRpc::start(m.anvil.endpoint(), Faults { seed: 20, ..Faults::hosted() }).await;
+        let rpc = hosted.url();
+        let through = async |index: usize| {
+            Client::connect(&rpc, openlease_testkit::key(&m.anvil, index), m.manifest.clone()).await.unwrap()
+        };
+        let (a, tenant) = (through(1).await, through(4).await);
+        let offer = m.provider(&a).await;
+        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        let (url, _task, _dir, gateway) = gateway_with(&m, &a, 120).await;
+        let choices = vec![Destination { provider: a.address(), offer_id: offer, endpoint: url }];
+        let mut session = Session::start(tenant.clone(), choices, session_config(4, 8)).await.unwrap();
+        let (_, lease) = session.lease().unwrap();
+        for _ in 0..20 {
+            m.advance(30).await;
+            let answer = session.get("/work/2").await.unwrap();
+            assert_eq!(answer.served_by, ServedBy::Provider { provider: a.address(), lease_id: lease });
+        }
+        let report = session.report().clone();
+        assert!(report.failovers.is_empty(), "the node's refusals are not the provider's failures: {report:?}");
+        assert_eq!((report.providers[0].answered, report.providers[0].failed), (20, 0), "{report:?}");
+        assert_eq!(report.paid_for_nothing(), U256::ZERO);
+
+        session.finish().await.unwrap();
+        m.advance(3_700).await;
+        gateway.settle_due().await.unwrap();
+        assert_eq!(U256::from(a.lease(lease).await.unwrap().settled), report.paid(), "settled what was paid");
+        let met = hosted.stats();
+        assert!(met.rate_limited > 0 && met.bad_gateway > 0, "{met:?}");
+    }
+
     /// Leaving a provider that answers its health probe takes `failures_before_failover` distinct
     /// failed requests (3 here), each answered with an error while the session stays.
     #[tokio::test]

@@ -24,9 +24,14 @@ struct Indexer {
 
 impl Indexer {
     fn spawn(market: &Market, deployments: &openlease_testkit::TempDir, url: &str, extra: &[&str]) -> Self {
+        Self::spawn_via(&market.anvil.endpoint(), deployments, url, extra)
+    }
+
+    /// Reading the chain through the node at `rpc`.
+    fn spawn_via(rpc: &str, deployments: &openlease_testkit::TempDir, url: &str, extra: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child = Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
-            .args(["--rpc-url", &market.anvil.endpoint(), "--db", url])
+            .args(["--rpc-url", rpc, "--db", url])
             .arg("--deployments")
             .arg(deployments.path())
             .args(["run", "--listen", &format!("127.0.0.1:{port}"), "--poll-ms", "50"])
@@ -347,4 +352,64 @@ async fn a_failed_start_says_what_to_do_without_source_locations() {
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("is it running? Give its URL with --rpc-url"), "{stderr}");
     assert!(!stderr.contains("Location") && !stderr.contains(".rs:"), "no source location: {stderr}");
+}
+
+both_backends!(rides_out_a_hosted_rpc, hosted_rpc);
+/// Through an endpoint that behaves as hosted providers do (5% of requests refused with 429, 1%
+/// failed with a 502 page, `eth_getLogs` capped at 2,000 blocks and a result cap, `eth_blockNumber`
+/// a block behind 10% of the time), the binary reaches the head, stays within `--max-lag` while
+/// the market trades, and its audit through the same endpoint finds the mirror equal to the chain.
+async fn hosted_rpc(db: Db, name: &str) {
+    use openlease_testkit::hosted::{Faults, HostedRpc};
+    let Some((url, _db)) = fresh_db(db, name).await else { return };
+    let mut market = Market::new(23).await;
+    market.random_ops(30).await;
+    // 4,000 empty blocks: ranges grow past the range cap (each read as two halves).
+    alloy::providers::ext::AnvilApi::anvil_mine(&market.provider, Some(4_000), None).await.unwrap();
+    market.random_ops(10).await;
+    let deployments = openlease_testkit::TempDir::new("indexer");
+    market.manifest.save(&openlease_contracts::Manifest::path(deployments.path(), market.manifest.chain_id)).unwrap();
+    // Caps below the usual 2,000 blocks and 10,000 logs, so that this small chain meets both (no
+    // block holds 8 logs).
+    let faults = Faults { max_log_range: 500, max_logs: 8, seed: 7, ..Faults::hosted() };
+    let hosted = HostedRpc::start(market.anvil.endpoint(), faults).await;
+
+    let max_lag = 2;
+    let store = Store::connect(&url).await.unwrap();
+    let indexer = Indexer::spawn_via(&hosted.url(), &deployments, &url, &["--max-lag", &max_lag.to_string()]);
+    wait_for(Duration::from_secs(120), "the mirror at the head through the hosted endpoint", async || {
+        caught_up(&store, &market).await
+    })
+    .await;
+    // Trading goes on; every health probe meanwhile finds the mirror within the lag bound.
+    let mut worst = 0;
+    for _ in 0..20 {
+        market.random_ops(1).await;
+        let health = indexer.health().await.expect("the API answers");
+        assert_eq!(health["healthy"], true, "{health}");
+        worst = worst.max(health["lag_blocks"].as_u64().unwrap_or(u64::MAX));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(worst <= max_lag, "lag reached {worst} blocks (--max-lag {max_lag})");
+    wait_for(Duration::from_secs(60), "the last trades mirrored", async || caught_up(&store, &market).await).await;
+    drop(indexer);
+
+    let audit = tokio::process::Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
+        .args(["--rpc-url", &hosted.url(), "--db", &url])
+        .arg("--deployments")
+        .arg(deployments.path())
+        .arg("audit")
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .expect("the audit runs");
+    let report = String::from_utf8_lossy(&audit.stdout);
+    assert!(audit.status.success(), "{report}{}", String::from_utf8_lossy(&audit.stderr));
+    assert!(report.contains(" 0 divergences"), "{report}");
+    assert_exactly_the_chain(&store, &market).await;
+
+    // Every kind of misbehaviour was met, not only survived by luck.
+    let met = hosted.stats();
+    assert!(met.rate_limited > 0 && met.bad_gateway > 0, "{met:?}");
+    assert!(met.range_capped > 0 && met.result_capped > 0 && met.lagged_heads > 0, "{met:?}");
 }

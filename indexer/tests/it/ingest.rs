@@ -118,7 +118,9 @@ async fn rpc_outage(db: Db, name: &str) {
     market.random_ops(20).await;
     // The indexer reads through a proxy that we cut and restore.
     let proxy = Proxy::start(market.anvil.port()).await;
-    let chain = openlease_indexer::chain::Chain::connect(&proxy.url(), market.manifest.market()).unwrap();
+    // Each request is asked again for 5 s: the 30 s outage fails whole steps.
+    let policy = openlease_indexer::chain::RetryPolicy::default().with_patience(Duration::from_secs(5));
+    let chain = openlease_indexer::chain::Chain::connect(&proxy.url(), market.manifest.market(), policy).unwrap();
     let store = openlease_indexer::store::Store::connect(&url).await.unwrap();
     let metrics = std::sync::Arc::new(openlease_indexer::metrics::Metrics::default());
     let mut ingestor = openlease_indexer::ingest::Ingestor::start(

@@ -296,7 +296,7 @@ impl Market {
 
     /// A connection to the node for the indexer.
     pub(crate) fn chain(&self) -> Chain {
-        Chain::connect(&self.anvil.endpoint(), self.manifest.market()).unwrap()
+        Chain::connect(&self.anvil.endpoint(), self.manifest.market(), Default::default()).unwrap()
     }
 }
 

@@ -2,6 +2,7 @@
 //! its funded keys, the suite deployed with the devnet config, receipts signed as tenants sign
 //! them, scratch directories. Everything is real; nothing here is a mock of what we own.
 
+pub mod hosted;
 pub mod load;
 
 use std::{
