@@ -11,7 +11,7 @@ TEST_THREADS ?= 6
 # Stamp of the last `npm ci`: redone when package.json or the lockfile changes.
 TOOLCHAIN := node_modules/.openlease-toolchain
 
-.PHONY: test devnet build toolchain browser test-contracts test-rust artifacts gas-snapshot
+.PHONY: test devnet build toolchain browser python test-contracts test-rust artifacts gas-snapshot
 
 test: toolchain test-contracts test-rust
 
@@ -42,6 +42,17 @@ browser:
 	  $(BROWSER_PACKAGES) || { apt-get update && $(BROWSER_PACKAGES); }; \
 	fi
 
+## The third-party clients the tests drive as users do: Python's `openai` package, in a venv of the
+## project's (redone when the pinned requirements change).
+VENV := $(CURDIR)/.venv
+PYTHON_CLIENTS := $(VENV)/.openlease-clients
+python: $(PYTHON_CLIENTS)
+
+$(PYTHON_CLIENTS): deploy/devnet/tests/clients/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
 ## Contracts: build (fails above the EIP-170 size limit), every test, and the gas snapshots checked for drift.
 test-contracts: toolchain
 	cd contracts && $(FORGE) build src --sizes
@@ -51,12 +62,13 @@ test-contracts: toolchain
 
 ## Rust: formatting and lints as gates, the committed contract artifacts checked against a fresh
 ## compile, then every crate's tests (anvil-based end-to-end tests included; PostgreSQL ones use
-## OPENLEASE_TEST_POSTGRES_URL; the console's in headless Chromium).
-test-rust: toolchain browser build
+## OPENLEASE_TEST_POSTGRES_URL; the console's in headless Chromium; the tenant proxy's with Python's
+## openai client and curl).
+test-rust: toolchain browser python build
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(TARGET_DIR)/debug/openlease-artifacts --check
-	OPENLEASE_ANVIL=$(BIN)/anvil RUST_TEST_THREADS=$(TEST_THREADS) cargo test --workspace
+	OPENLEASE_ANVIL=$(BIN)/anvil OPENLEASE_PYTHON=$(VENV)/bin/python RUST_TEST_THREADS=$(TEST_THREADS) cargo test --workspace
 
 ## Regenerates contracts/artifacts/ (the bindings' input) after a contract change.
 artifacts: toolchain build

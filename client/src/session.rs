@@ -83,8 +83,40 @@ pub enum ServedBy {
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
+    /// The answer's `content-type`, as the service gave it.
+    pub content_type: Option<String>,
     pub body: Vec<u8>,
     pub served_by: ServedBy,
+}
+
+/// A request for the service: what an app sends, before the session adds its lease, access grant
+/// and receipt.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: reqwest::Method,
+    /// The path and query on the service.
+    pub path: String,
+    /// The body's `content-type`, passed on.
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+impl Call {
+    /// `GET path`.
+    pub fn get(path: &str) -> Self {
+        Self { method: reqwest::Method::GET, path: path.to_owned(), content_type: None, body: Vec::new() }
+    }
+}
+
+/// A piece of an answer, as it arrives.
+#[derive(Debug)]
+pub enum Piece<'a> {
+    /// An answer began, from the provider or the fallback. A request replayed elsewhere after an
+    /// answer broke off before its first chunk begins again: the last head before a chunk is the
+    /// answer's.
+    Head { status: u16, content_type: Option<&'a str> },
+    /// Part of its body.
+    Chunk(&'a [u8]),
 }
 
 /// One provider's part in a session.
@@ -377,15 +409,31 @@ impl<P: Provider + Clone> Session<P> {
         body: Vec<u8>,
         mut on_chunk: impl FnMut(&[u8]),
     ) -> Result<Answer> {
+        let call = Call { method, path: path.to_owned(), content_type: None, body };
+        self.send(&call, |piece| {
+            if let Piece::Chunk(chunk) = piece {
+                on_chunk(chunk)
+            }
+        })
+        .await
+    }
+
+    /// Sends `call` to whoever serves now, handing the answer's head and body to `on_piece` as
+    /// they arrive; see [`Self::request_with`].
+    pub async fn send(&mut self, call: &Call, mut on_piece: impl FnMut(Piece<'_>)) -> Result<Answer> {
+        let Call { method, path, content_type, body } = call;
         let mut renewed = false;
         loop {
-            let Some(current) = &self.current else { return self.fallback(method, path, body, on_chunk).await };
+            let Some(current) = &self.current else { return self.fallback(call, on_piece).await };
             let (lease_id, provider, url) =
                 (current.lease_id, current.destination.provider, format!("{}{path}", current.destination.endpoint));
             let attested = self.report.providers.last().map(|used| used.paid);
             let receipt = self.receipt()?;
             let access = self.access(lease_id, renewed).await?;
             let mut request = self.http.request(method.clone(), url).body(body.clone());
+            if let Some(content_type) = content_type {
+                request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+            }
             request = request.header(wire::LEASE_HEADER, lease_id.to_string()).header(wire::ACCESS_HEADER, access);
             if let Some((receipt, _)) = &receipt {
                 request = request.header(wire::RECEIPT_HEADER, receipt);
@@ -401,11 +449,13 @@ impl<P: Provider + Clone> Session<P> {
             let error = match outcome {
                 Ok(mut answer) if answer.status().is_success() => {
                     let status = answer.status().as_u16();
+                    let content_type = content_type_of(&answer);
+                    on_piece(Piece::Head { status, content_type: content_type.as_deref() });
                     let mut whole = Vec::new();
                     let read = loop {
                         match answer.chunk().await {
                             Ok(Some(chunk)) => {
-                                on_chunk(&chunk);
+                                on_piece(Piece::Chunk(&chunk));
                                 whole.extend_from_slice(&chunk);
                             }
                             Ok(None) => break Ok(()),
@@ -419,7 +469,7 @@ impl<P: Provider + Clone> Session<P> {
                         Ok(()) => {
                             self.answered(now);
                             let served_by = ServedBy::Provider { provider, lease_id };
-                            return Ok(Answer { status, body: whole, served_by });
+                            return Ok(Answer { status, content_type, body: whole, served_by });
                         }
                         Err(error) if !whole.is_empty() => {
                             // Part of it was handed on: no replay, the caller hears it broke off.
@@ -608,20 +658,20 @@ impl<P: Provider + Clone> Session<P> {
         Ok(wind_down)
     }
 
-    async fn fallback(
-        &mut self,
-        method: reqwest::Method,
-        path: &str,
-        body: Vec<u8>,
-        mut on_chunk: impl FnMut(&[u8]),
-    ) -> Result<Answer> {
+    async fn fallback(&mut self, call: &Call, mut on_piece: impl FnMut(Piece<'_>)) -> Result<Answer> {
         let Some(base) = &self.config.fallback else { return Err(Error::NoProvider) };
-        let mut answer =
-            self.http.request(method, format!("{base}{path}")).body(body).send().await.map_err(http_error)?;
+        let mut request =
+            self.http.request(call.method.clone(), format!("{base}{}", call.path)).body(call.body.clone());
+        if let Some(content_type) = &call.content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let mut answer = request.send().await.map_err(http_error)?;
         let status = answer.status().as_u16();
+        let content_type = content_type_of(&answer);
+        on_piece(Piece::Head { status, content_type: content_type.as_deref() });
         let mut body = Vec::new();
         while let Some(chunk) = answer.chunk().await.map_err(http_error)? {
-            on_chunk(&chunk);
+            on_piece(Piece::Chunk(&chunk));
             body.extend_from_slice(&chunk);
         }
         self.report.fallback_requests += 1;
@@ -629,8 +679,12 @@ impl<P: Provider + Clone> Session<P> {
         if let Some(left) = self.leaving.take() {
             self.report.failovers.push(left.elapsed());
         }
-        Ok(Answer { status, body, served_by: ServedBy::Fallback })
+        Ok(Answer { status, content_type, body, served_by: ServedBy::Fallback })
     }
+}
+
+fn content_type_of(answer: &reqwest::Response) -> Option<String> {
+    answer.headers().get(reqwest::header::CONTENT_TYPE)?.to_str().ok().map(str::to_owned)
 }
 
 fn http_error(error: reqwest::Error) -> Error {
@@ -677,6 +731,13 @@ impl<P: Provider + Clone> Spread<P> {
             all.extend(session.finish().await?);
         }
         Ok(all)
+    }
+
+    /// [`Session::send`] on the next session in turn.
+    pub async fn send(&mut self, call: &Call, on_piece: impl FnMut(Piece<'_>)) -> Result<Answer> {
+        let at = self.turn % self.sessions.len();
+        self.turn += 1;
+        self.sessions[at].send(call, on_piece).await
     }
 
     /// [`Session::request_with`] on the next session in turn.

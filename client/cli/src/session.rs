@@ -2,12 +2,16 @@
 //! indexer by expected cost, leases the cheapest (by permit), pays for the service it gets,
 //! fails over when the provider stops answering and falls back to a URL of your own when none
 //! is left; progress on a terminal, and the session's real cost at the end (`--json` too).
+//! `openlease session proxy` serves the same session as a local HTTP endpoint any app can use.
+
+mod proxy;
 
 use std::time::Duration;
 
+use alloy::providers::DynProvider;
 use clap::Args;
 use openlease_client::{
-    TypedAmount, TypedDuration, listing,
+    StablecoinEntry as Coin, TypedAmount, TypedDuration, listing,
     select::{self, Preferences},
     session::{ServedBy, SessionConfig, SessionReport, Spread},
 };
@@ -26,10 +30,15 @@ pub(crate) enum SessionCommand {
     /// Runs a session, e.g. `session run --indexer http://127.0.0.1:8080 --deposit "5 USDC"
     /// --budget "5 USDC" --path /work/2000 --requests 60`.
     Run(RunArgs),
+    /// Serves a session at a local URL: point an app's base URL at it (an OpenAI client's
+    /// `base_url` at `http://LISTEN/v1`) and its requests are paid for, failed over and answered
+    /// as they stream; the report at `/openlease/session`, and on exit (Ctrl-C, SIGTERM).
+    Proxy(ProxyArgs),
 }
 
+/// How a session chooses, pays and fails over: shared by `run` and `proxy`.
 #[derive(Debug, Args)]
-pub(crate) struct RunArgs {
+pub(crate) struct SessionArgs {
     /// The indexer's API, where providers are chosen from.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     indexer: String,
@@ -45,15 +54,6 @@ pub(crate) struct RunArgs {
     /// Only providers in this region.
     #[arg(long)]
     region: Option<String>,
-    /// The path requested on the provider's service.
-    #[arg(long, default_value = "/")]
-    path: String,
-    /// Between requests.
-    #[arg(long, default_value = "1s", value_parser = duration_arg)]
-    every: TypedDuration,
-    /// Requests to send, then report.
-    #[arg(long, default_value_t = 10)]
-    requests: u64,
     /// Providers to spread the requests over (a session each, taken in turn).
     #[arg(long, default_value_t = 1)]
     spread: usize,
@@ -77,15 +77,47 @@ pub(crate) struct RunArgs {
     /// Lease this offer first, whatever selection says; the rest stay the failover order.
     #[arg(long)]
     offer: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// The path requested on the provider's service.
+    #[arg(long, default_value = "/")]
+    path: String,
+    /// Between requests.
+    #[arg(long, default_value = "1s", value_parser = duration_arg)]
+    every: TypedDuration,
+    /// Requests to send, then report.
+    #[arg(long, default_value_t = 10)]
+    requests: u64,
     /// Print each answer on stdout as it arrives, piece by piece (a stream of server-sent events,
     /// a chunked body), before the report; not with --json.
     #[arg(long)]
     stream: bool,
 }
 
+#[derive(Debug, Args)]
+pub(crate) struct ProxyArgs {
+    #[command(flatten)]
+    session: SessionArgs,
+    /// Where the session is served.
+    #[arg(long, default_value = "127.0.0.1:8787")]
+    listen: std::net::SocketAddr,
+}
+
 /// Runs `openlease session …`.
 pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Output) -> Result<Report> {
-    let SessionCommand::Run(args) = command;
+    match command {
+        SessionCommand::Run(args) => run_requests(args, settings, out).await,
+        SessionCommand::Proxy(args) => proxy::serve(args, settings, out).await,
+    }
+}
+
+/// Leases the best offers for `args` (selection by expected cost, or the one picked by hand) and
+/// starts the session on them: with the coin it pays in.
+async fn start(args: &SessionArgs, settings: &Settings, out: &Output) -> Result<(Spread<DynProvider>, Coin)> {
     let client = settings.connect_to_send().await?;
     let (coin, deposit) = resolve(&args.deposit, client.manifest())?;
     let budget = resolve_in(&args.budget, &coin, "the budget")?;
@@ -156,7 +188,12 @@ pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Outpu
         dispute_dead_providers: args.dispute,
     };
     out.step(1, 1, format!("leasing the cheapest of {} offers in {}", ranked.len(), coin.symbol));
-    let mut session = Spread::start(client.clone(), choices, config, args.spread).await?;
+    let session = Spread::start(client.clone(), choices, config, args.spread).await?;
+    Ok((session, coin))
+}
+
+async fn run_requests(args: RunArgs, settings: &Settings, out: Output) -> Result<Report> {
+    let (mut session, coin) = start(&args.session, settings, &out).await?;
     let mut answered = 0;
     for n in 1..=args.requests {
         let answer = if args.stream && !out.json {
@@ -193,8 +230,13 @@ pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Outpu
     out.step(1, 1, "giving notice on the session's leases");
     session.finish().await?;
     let report = session.report();
-    let amount = |raw| openlease_client::TokenAmount::new(raw, coin.decimals, coin.symbol.clone());
+    let amount = amount_in(&coin);
     Ok(Report::new(text(&report, &amount, answered, args.requests), json(&report, &amount)))
+}
+
+/// `raw` units of `coin`, as reports show them.
+fn amount_in(coin: &Coin) -> impl Fn(alloy::primitives::U256) -> openlease_client::TokenAmount + '_ {
+    move |raw| openlease_client::TokenAmount::new(raw, coin.decimals, coin.symbol.clone())
 }
 
 fn text(

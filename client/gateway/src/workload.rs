@@ -5,16 +5,25 @@
 //! - `GET /stream/{n}`: the same chain as server-sent events, one round per event
 //!   ([`STREAM_EVERY`] apart, at most [`MAX_EVENTS`]): `data: <i-th hash>`, then `event: done`.
 //!   What a streaming inference server looks like to the gateway.
+//! - `POST /v1/chat/completions`: an OpenAI-compatible chat model (what apps already call, with
+//!   their own clients) whose answer is [`chat_answer`] of the last message: `max_tokens` words
+//!   (16 by default, at most [`MAX_TOKENS`]), streamed as `chat.completion.chunk` events
+//!   ([`TOKEN_EVERY`] apart, then `data: [DONE]`) with `"stream": true`.
 
 use std::time::Duration;
 
 use alloy::primitives::{B256, keccak256};
 use axum::{
-    Router,
+    Json, Router,
     extract::Path,
-    response::sse::{Event, Sse},
-    routing::get,
+    http::StatusCode,
+    response::{
+        IntoResponse, Response,
+        sse::{Event, Sse},
+    },
+    routing::{get, post},
 };
+use serde_json::{Value, json};
 
 /// The most rounds one request may ask for.
 pub const MAX_ROUNDS: u32 = 100_000;
@@ -22,6 +31,23 @@ pub const MAX_ROUNDS: u32 = 100_000;
 pub const MAX_EVENTS: u32 = 1_000;
 /// Between two events of a stream.
 pub const STREAM_EVERY: Duration = Duration::from_millis(250);
+
+/// The most words one chat completion may ask for.
+pub const MAX_TOKENS: u32 = 256;
+/// Between two words of a streamed chat completion.
+pub const TOKEN_EVERY: Duration = Duration::from_millis(20);
+
+/// The chat model's answer to `prompt`: `n` words, word `i` the first 8 hex digits of keccak256
+/// applied `i + 1` times to the prompt's keccak256. A tenant recomputes it to check an answer.
+pub fn chat_answer(prompt: &str, n: u32) -> Vec<String> {
+    let mut hash = keccak256(prompt.as_bytes());
+    (0..n.min(MAX_TOKENS))
+        .map(|_| {
+            hash = keccak256(hash);
+            alloy::hex::encode(&hash[..4])
+        })
+        .collect()
+}
 
 /// keccak256 applied `n` times to 32 zero bytes.
 pub fn hash_chain(n: u32) -> B256 {
@@ -33,6 +59,60 @@ pub fn router() -> Router {
     Router::new()
         .route("/work/{n}", get(|Path(n): Path<u32>| async move { hash_chain(n).to_string() }))
         .route("/stream/{n}", get(|Path(n): Path<u32>| async move { stream(n) }))
+        .route("/v1/chat/completions", post(chat))
+}
+
+/// `POST /v1/chat/completions`, OpenAI's shape: refusals as `{"error": {"message", "type"}}`.
+async fn chat(body: axum::body::Bytes) -> Response {
+    let refuse = |message: &str| {
+        let error = json!({"error": {"message": message, "type": "invalid_request_error", "code": null}});
+        (StatusCode::BAD_REQUEST, Json(error)).into_response()
+    };
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return refuse("the body is not JSON: send {\"model\", \"messages\": [{\"role\", \"content\"}]}");
+    };
+    let Some(prompt) = request["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str()) else {
+        return refuse("`messages` must hold at least one message with a string `content`");
+    };
+    let model = request["model"].as_str().unwrap_or("openlease-demo").to_owned();
+    let n = request["max_tokens"].as_u64().or(request["max_completion_tokens"].as_u64()).unwrap_or(16);
+    let n = u32::try_from(n).unwrap_or(u32::MAX).min(MAX_TOKENS);
+    let words = chat_answer(prompt, n);
+    let prompt_tokens = prompt.split_whitespace().count();
+    let id = format!("chatcmpl-{}", alloy::hex::encode(&keccak256(body.as_ref())[..8]));
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    if request["stream"].as_bool() != Some(true) {
+        return Json(json!({
+            "id": id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": words.join(" ")},
+                "finish_reason": "length",
+            }],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": words.len(), "total_tokens": prompt_tokens + words.len()},
+        }))
+        .into_response();
+    }
+    let chunk = move |delta: Value, finish: Option<&str>| {
+        json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+        .to_string()
+    };
+    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
+    events.extend(words.iter().enumerate().map(|(i, word)| {
+        let content = if i == 0 { word.clone() } else { format!(" {word}") };
+        chunk(json!({"content": content}), None)
+    }));
+    events.push(chunk(json!({}), Some("length")));
+    events.push("[DONE]".to_owned());
+    use futures_util::StreamExt;
+    let paced = futures_util::stream::iter(events).then(|data| async move {
+        tokio::time::sleep(TOKEN_EVERY).await;
+        Ok::<_, std::convert::Infallible>(Event::default().data(data))
+    });
+    Sse::new(paced).into_response()
 }
 
 fn stream(n: u32) -> Sse<impl futures_util::Stream<Item = Result<Event, std::convert::Infallible>>> {

@@ -189,6 +189,64 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     let refund: u64 = lease["refund"]["raw"].as_str().unwrap().parse().unwrap();
     assert!(refund > 0 && refund < 1_000_000, "the deposit less what was attested: {report}");
 
+    // An app's own clients, unchanged, pay through a local tenant proxy: Python's `openai` package
+    // (a completion and a streamed one) and curl reading a stream; the proxy's report says what was
+    // served and paid, and SIGTERM ends the session with notice given and the report printed.
+    let proxy_port = free_port();
+    let mut proxy = Command::new(&cli_path)
+        .current_dir(devnet._dir.path())
+        .env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"))
+        .env("OPENLEASE_PRIVATE_KEY", free)
+        .args(["session", "proxy", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"])
+        .args(["--provider", PROVIDER_3, "--listen", &format!("127.0.0.1:{proxy_port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the proxy starts");
+    let base = format!("http://127.0.0.1:{proxy_port}");
+    let started = Instant::now();
+    while reqwest::get(format!("{base}/openlease/session")).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the proxy never served");
+        assert!(proxy.try_wait().unwrap().is_none(), "the proxy exited");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let expected = openlease_gateway::workload::chat_answer("hello market", 8).join(" ");
+    let python = openlease_testkit::python_path();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/openai_chat.py");
+    let openai = tokio::process::Command::new(&python)
+        .arg(&script)
+        .args([&format!("{base}/v1"), "hello market", "8"])
+        .output()
+        .await
+        .expect("python runs");
+    let said = String::from_utf8_lossy(&openai.stdout);
+    assert!(openai.status.success(), "{said}{}", String::from_utf8_lossy(&openai.stderr));
+    assert_eq!(said.lines().collect::<Vec<_>>(), [expected.as_str(), expected.as_str()], "the answer, checked");
+    let body =
+        r#"{"model":"openlease-demo","messages":[{"role":"user","content":"curl"}],"max_tokens":4,"stream":true}"#;
+    let curl = tokio::process::Command::new("curl")
+        .args(["-sSN", "--fail-with-body", "-H", "content-type: application/json", "-d", body])
+        .arg(format!("{base}/v1/chat/completions"))
+        .output()
+        .await
+        .expect("curl runs");
+    let streamed = String::from_utf8_lossy(&curl.stdout);
+    assert!(curl.status.success() && streamed.trim_end().ends_with("data: [DONE]"), "{streamed}");
+    for word in openlease_gateway::workload::chat_answer("curl", 4) {
+        assert!(streamed.contains(&word), "{word} missing from {streamed}");
+    }
+    let report: serde_json::Value =
+        reqwest::get(format!("{base}/openlease/session")).await.unwrap().json().await.unwrap();
+    assert_eq!((report["answered"].as_u64(), report["failedRequests"].as_u64()), (Some(3), Some(0)), "{report}");
+    assert_eq!(report["paidForNothing"]["raw"], "0", "{report}");
+    assert_eq!(report["providers"][0]["provider"].as_str().unwrap().to_lowercase(), PROVIDER_3.to_lowercase());
+    let pid = proxy.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let ended = proxy.wait_with_output().unwrap();
+    let printed = String::from_utf8_lossy(&ended.stdout);
+    assert!(ended.status.success(), "{printed}{}", String::from_utf8_lossy(&ended.stderr));
+    assert!(printed.contains("session: 3 of 3 requests answered"), "{printed}");
+
     // Reorgs that drop whatever the providers just sent: the loop reports and goes on.
     let node = ProviderBuilder::new().connect_http(format!("http://127.0.0.1:{port}").parse().unwrap());
     for _ in 0..4 {

@@ -34,6 +34,19 @@ pub fn anvil_path() -> PathBuf {
     path
 }
 
+/// Python with the third-party clients the tests drive (`openai`): `OPENLEASE_PYTHON`, else the
+/// project's `.venv`. Panics with what to run when it is missing.
+pub fn python_path() -> PathBuf {
+    let path =
+        std::env::var_os("OPENLEASE_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo_root().join(".venv/bin/python"));
+    assert!(
+        path.exists(),
+        "python with the openai package not found at {}: run `make python` (or set OPENLEASE_PYTHON)",
+        path.display()
+    );
+    path
+}
+
 /// An anvil builder on the pinned binary, for tests that need flags of their own.
 pub fn anvil() -> Anvil {
     Anvil::new().path(anvil_path())
