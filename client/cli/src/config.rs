@@ -333,7 +333,20 @@ impl Settings {
                 "no key given: this command acts as your account, or shows it"
             );
         };
-        let password = match (std::env::var("OPENLEASE_KEYSTORE_PASSWORD"), &self.password_file) {
+        let password = self.keystore_password(keystore)?;
+        PrivateKeySigner::decrypt_keystore(keystore, password).map_err(|e| {
+            CliError::hint(
+                format!("cannot open keystore {}: {e}", keystore.display()),
+                "check the file and its password",
+            )
+        })
+    }
+
+    /// The password of the keystore at `keystore`: `OPENLEASE_KEYSTORE_PASSWORD`, else the
+    /// `--password-file` without its final newline. Never a flag: a command line is visible to
+    /// every process.
+    pub(crate) fn keystore_password(&self, keystore: &std::path::Path) -> Result<String> {
+        Ok(match (std::env::var("OPENLEASE_KEYSTORE_PASSWORD"), &self.password_file) {
             (Ok(password), _) => password,
             (Err(_), Some(file)) => std::fs::read_to_string(file)
                 .map_err(|e| CliError::new(format!("cannot read the password file {}: {e}", file.display())))?
@@ -344,12 +357,6 @@ impl Settings {
                 "keystore {} needs its password",
                 keystore.display()
             ),
-        };
-        PrivateKeySigner::decrypt_keystore(keystore, password).map_err(|e| {
-            CliError::hint(
-                format!("cannot open keystore {}: {e}", keystore.display()),
-                "check the file and its password",
-            )
         })
     }
 

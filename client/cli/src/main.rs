@@ -4,6 +4,7 @@
 mod account;
 mod devnet;
 mod dispute;
+mod key;
 mod lease;
 mod offer;
 mod provider;
@@ -89,6 +90,9 @@ enum Command {
     /// fall back.
     #[command(subcommand)]
     Session(session::SessionCommand),
+    /// Accounts in encrypted keystore files.
+    #[command(subcommand)]
+    Key(key::KeyCommand),
 }
 
 #[tokio::main]
@@ -157,5 +161,6 @@ async fn run(command: Command, s: &Settings, out: Output) -> Result<Report> {
         Command::Dispute(command) => dispute::run(command, s, out).await,
         Command::Devnet(command) => devnet::run(command, s, out).await,
         Command::Session(command) => session::run(command, s, out).await,
+        Command::Key(command) => key::run(command, s),
     }
 }

@@ -769,3 +769,29 @@ async fn a_devnet_funds_any_address_and_moves_its_clock() {
     assert!(lost.stderr.contains("run openlease from the repository that deployed the market"), "{}", lost.stderr);
     assert!(!lost.stderr.contains("deploy first"), "{}", lost.stderr);
 }
+
+#[test]
+fn a_new_key_lives_in_an_encrypted_keystore_never_overwritten() {
+    let scratch = temp_dir();
+    let dir = scratch.path();
+    let password = [("OPENLEASE_KEYSTORE_PASSWORD", "correct horse")];
+    let created = openlease(dir, &password, &["--json", "key", "new", "keys/tenant.json"]).json();
+    let path = dir.join("keys/tenant.json");
+    let signer = alloy::signers::local::PrivateKeySigner::decrypt_keystore(&path, "correct horse").unwrap();
+    assert_eq!(created["address"].as_str().unwrap().to_lowercase(), signer.address().to_string().to_lowercase());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600,
+            "readable by its owner alone"
+        );
+    }
+    assert!(!std::fs::read_to_string(&path).unwrap().contains(&alloy::hex::encode(signer.to_bytes())), "encrypted");
+    let again = openlease(dir, &password, &["key", "new", "keys/tenant.json"]);
+    assert!(again.error().contains("never overwritten"), "{}", again.stderr);
+    let unprotected = openlease(dir, &[], &["key", "new", "other.json"]);
+    assert!(unprotected.error().contains("needs its password"), "{}", unprotected.stderr);
+    assert!(!dir.join("other.json").exists());
+}
