@@ -473,7 +473,10 @@ impl<P: Provider + Clone> Session<P> {
                         }
                         Err(error) if !whole.is_empty() => {
                             // Part of it was handed on: no replay, the caller hears it broke off.
-                            self.answered(now);
+                            // The time up to the break was served; the break is a failure (a
+                            // provider that breaks its answers off is left like a silent one).
+                            self.served(now);
+                            self.failed().await?;
                             return Err(Error::Http(format!(
                                 "provider {provider}'s answer broke off after {} bytes: {error}",
                                 whole.len()
@@ -484,7 +487,24 @@ impl<P: Provider + Clone> Session<P> {
                 }
                 Ok(answer) => {
                     let status = answer.status();
-                    let code = answer.bytes().await.ok().and_then(|body| RefusalCode::of_body(&body));
+                    let content_type = content_type_of(&answer);
+                    let body = answer.bytes().await.ok();
+                    let code = body.as_deref().and_then(RefusalCode::of_body);
+                    if let (None, Some(body)) = (code, &body)
+                        && status.is_client_error()
+                    {
+                        // Not the gateway's refusal: the service's own answer to a request it
+                        // judged wrong. It is the app's to read, served and paid like any answer,
+                        // and no reason to leave the provider.
+                        self.delivered(sent);
+                        let now = self.client.now().await?;
+                        self.answered(now);
+                        let status = status.as_u16();
+                        on_piece(Piece::Head { status, content_type: content_type.as_deref() });
+                        on_piece(Piece::Chunk(body));
+                        let served_by = ServedBy::Provider { provider, lease_id };
+                        return Ok(Answer { status, content_type, body: body.to_vec(), served_by });
+                    }
                     tracing::info!(%provider, %status, ?code, "the provider refused or failed the request");
                     match code {
                         // The gateway holds a receipt as large: what was sent is paid. The request
@@ -583,15 +603,21 @@ impl<P: Provider + Clone> Session<P> {
         }
     }
 
-    fn answered(&mut self, now: u64) {
-        let current = self.current.as_mut().expect("answered by the current provider");
+    /// The current provider served until `now`: the time since its last answer counts.
+    fn served(&mut self, now: u64) {
+        let current = self.current.as_mut().expect("served by the current provider");
         let used = self.report.providers.last_mut().expect("a provider in use");
         if let Some(last) = current.last_answer {
             used.served_secs += now.saturating_sub(last);
         }
-        used.answered += 1;
         current.last_answer = Some(now);
         current.served_until = now;
+    }
+
+    fn answered(&mut self, now: u64) {
+        self.served(now);
+        let current = self.current.as_mut().expect("answered by the current provider");
+        self.report.providers.last_mut().expect("a provider in use").answered += 1;
         current.failures = 0;
         self.silent.clear();
         current.first_failure = None;

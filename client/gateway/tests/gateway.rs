@@ -657,6 +657,33 @@ mod session {
         assert!(met.rate_limited > 0 && met.bad_gateway > 0, "{met:?}");
     }
 
+    /// The service's own answer to a request it judged wrong (a 4xx without a gateway refusal
+    /// code) is the app's to read: passed on, served and paid, and no reason to leave a provider.
+    /// (It had been counted as the provider failing: three bad requests from an app left a healthy
+    /// provider.)
+    #[tokio::test]
+    async fn a_bad_request_is_the_apps_answer_not_the_providers_failure() {
+        let m = Market::new().await;
+        let TwoProviders { a, tenant, choices, .. } = two_providers(&m).await;
+        let mut session = Session::start(tenant.clone(), choices, session_config(4, 8)).await.unwrap();
+        let bad = openlease_client::session::Call {
+            method: reqwest::Method::POST,
+            path: "/v1/chat/completions".into(),
+            content_type: Some("application/json".into()),
+            body: b"{}".to_vec(),
+        };
+        for _ in 0..4 {
+            let answer = session.send(&bad, |_| {}).await.unwrap();
+            assert_eq!(answer.status, 400);
+            let body: Value = serde_json::from_slice(&answer.body).unwrap();
+            assert_eq!(body["error"]["type"], "invalid_request_error", "the service's own words: {body}");
+        }
+        assert_eq!(session.lease().unwrap().0, a.address(), "still on A");
+        let used = &session.report().providers[0];
+        assert_eq!((used.answered, used.failed), (4, 0), "{used:?}");
+        assert!(session.report().failovers.is_empty());
+    }
+
     /// Leaving a provider that answers its health probe takes `failures_before_failover` distinct
     /// failed requests (3 here), each answered with an error while the session stays.
     #[tokio::test]
