@@ -32,13 +32,21 @@ pub struct DeployReport {
     pub verified: Vec<String>,
     /// Configuration transactions sent (allow-list, ownership).
     pub configured: Vec<String>,
+    /// With [`Deployer::dry_run`]: each transaction a deployment would send, with its gas where
+    /// the node could estimate it (calls to a contract not created yet cannot be).
+    pub planned: Vec<(String, Option<u64>)>,
 }
 
 impl DeployReport {
     /// Whether the run changed nothing on chain.
     pub fn is_noop(&self) -> bool {
-        self.created.is_empty() && self.configured.is_empty()
+        self.created.is_empty() && self.configured.is_empty() && self.planned.is_empty()
     }
+}
+
+/// Chains where mock tokens and roles held by the deployer are fine: anvil's and hardhat's.
+pub fn is_dev_chain(chain_id: u64) -> bool {
+    matches!(chain_id, 31337 | 1337)
 }
 
 /// Deploys the suite described by a config, as `deployer`, through `provider` (which signs).
@@ -49,6 +57,9 @@ pub struct Deployer<P> {
     rpc_url: String,
     config: NetworkConfig,
     tx_policy: openlease_client::TxPolicy,
+    dry_run: bool,
+    allow_deployer_roles: bool,
+    planned: std::sync::Mutex<Vec<(String, Option<u64>)>>,
 }
 
 /// A compiled contract's artifact: what the deployed code must match.
@@ -70,7 +81,29 @@ struct ImmutableReference {
 impl<P: Provider> Deployer<P> {
     /// A deployer for `config`; `rpc_url` only names the endpoint in errors.
     pub fn new(provider: P, deployer: Address, rpc_url: impl Into<String>, config: NetworkConfig) -> Self {
-        Self { provider, deployer, rpc_url: rpc_url.into(), config, tx_policy: Default::default() }
+        Self {
+            provider,
+            deployer,
+            rpc_url: rpc_url.into(),
+            config,
+            tx_policy: Default::default(),
+            dry_run: false,
+            allow_deployer_roles: false,
+            planned: Default::default(),
+        }
+    }
+
+    /// This deployer, checking and planning only: nothing is sent; [`DeployReport::planned`] says
+    /// what would be, with its gas.
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
+    }
+
+    /// This deployer, leaving roles the config does not set to the deployer on any chain.
+    pub fn allowing_deployer_roles(mut self) -> Self {
+        self.allow_deployer_roles = true;
+        self
     }
 
     /// This deployer with `policy` for following its transactions to inclusion.
@@ -94,6 +127,7 @@ impl<P: Provider> Deployer<P> {
         if self.code_at(CREATE2_FACTORY).await?.is_empty() {
             return Err(DeployError::NoCreate2Factory { factory: CREATE2_FACTORY });
         }
+        self.check_before_sending(chain_id).await?;
         let previous = previous.filter(|m| m.chain_id == chain_id);
         let mut report = DeployReport::default();
         let mut contracts = BTreeMap::new();
@@ -145,6 +179,7 @@ impl<P: Provider> Deployer<P> {
 
         self.configure_market(market_address, &stablecoins, roles.admin, &mut report).await?;
 
+        report.planned = std::mem::take(&mut *self.planned.lock().expect("plan lock"));
         let deploy_block = contracts.values().filter_map(|c| c.block).min().unwrap_or_default();
         let compiler =
             serde_json::from_str::<Artifact>(artifacts::OPENLEASE).expect("the committed artifact parses").compiler;
@@ -159,6 +194,47 @@ impl<P: Provider> Deployer<P> {
             params: self.config.params,
         };
         Ok((manifest, report))
+    }
+
+    /// What is checked before anything is sent: the allow-listed tokens exist with the stated
+    /// decimals; off development chains, no mock token and no role left to the deployer unless
+    /// allowed.
+    async fn check_before_sending(&self, chain_id: u64) -> Result<(), DeployError> {
+        for coin in &self.config.stablecoins {
+            if self.code_at(coin.address).await?.is_empty() {
+                return Err(DeployError::TokenWithoutCode { symbol: coin.symbol.clone(), address: coin.address });
+            }
+            let actual = MockStablecoin::new(coin.address, &self.provider)
+                .decimals()
+                .call()
+                .await
+                .map_err(|e| rpc(&format!("reading the decimals of {}", coin.symbol), e))?;
+            if actual != coin.decimals {
+                return Err(DeployError::TokenDecimals {
+                    symbol: coin.symbol.clone(),
+                    address: coin.address,
+                    stated: coin.decimals,
+                    actual,
+                });
+            }
+        }
+        if is_dev_chain(chain_id) {
+            return Ok(());
+        }
+        if !self.config.mock_stablecoins.is_empty() {
+            let symbols: Vec<&str> = self.config.mock_stablecoins.iter().map(|m| m.symbol.as_str()).collect();
+            return Err(DeployError::MockOnRealChain { chain_id, symbols: symbols.join(", ") });
+        }
+        let unset: Vec<&str> =
+            [("admin", self.config.admin), ("treasury", self.config.treasury), ("arbiter", self.config.arbiter)]
+                .into_iter()
+                .filter(|(_, role)| role.is_none_or(|a| a == self.deployer))
+                .map(|(name, _)| name)
+                .collect();
+        if !unset.is_empty() && !self.allow_deployer_roles {
+            return Err(DeployError::DeployerHoldsRoles { chain_id, roles: unset.join(", "), deployer: self.deployer });
+        }
+        Ok(())
     }
 
     /// The address a contract with this creation code gets.
@@ -182,6 +258,12 @@ impl<P: Provider> Deployer<P> {
         let salt = self.salt(name);
         let address = self.address_of(name, &creation_code);
         let mut code = self.code_at(address).await?;
+        if code.is_empty() && self.dry_run {
+            let input = [salt.as_slice(), &creation_code].concat();
+            let tx = TransactionRequest::default().with_to(CREATE2_FACTORY).with_input(input);
+            self.plan(tx, &format!("deploying {name}")).await?;
+            return Ok(DeployedContract { address, salt, code_hash: B256::ZERO, tx_hash: None, block: None });
+        }
         let (tx_hash, block) = if code.is_empty() {
             let input = [salt.as_slice(), &creation_code].concat();
             let tx = TransactionRequest::default().with_to(CREATE2_FACTORY).with_input(input);
@@ -215,6 +297,17 @@ impl<P: Provider> Deployer<P> {
         report: &mut DeployReport,
     ) -> Result<(), DeployError> {
         let openlease = Openlease::new(market, &self.provider);
+        if self.dry_run && self.code_at(market).await?.is_empty() {
+            // Nothing to ask a market that does not exist yet: every step is to do.
+            let mut planned = self.planned.lock().expect("plan lock");
+            for coin in stablecoins {
+                planned.push((format!("allow-listing {} ({})", coin.symbol, coin.address), None));
+            }
+            if admin != self.deployer {
+                planned.push((format!("transferring ownership to {admin}"), None));
+            }
+            return Ok(());
+        }
         let owner = openlease.owner().call().await.map_err(|e| rpc("reading the owner", e))?;
         for coin in stablecoins {
             let allowed =
@@ -240,8 +333,24 @@ impl<P: Provider> Deployer<P> {
         Ok(())
     }
 
+    /// Records a transaction a dry run would send, with its gas.
+    async fn plan(&self, tx: TransactionRequest, what: &str) -> Result<(), DeployError> {
+        let gas =
+            self.provider.estimate_gas(tx.with_from(self.deployer)).await.map_err(|e| DeployError::Transaction {
+                what: what.to_string(),
+                message: format!("gas estimation failed (would revert?): {e}"),
+            })?;
+        self.planned.lock().expect("plan lock").push((what.to_string(), Some(gas)));
+        Ok(())
+    }
+
     /// Sends a transaction after checking the deployer can pay for it; returns its hash and block.
+    /// In a dry run, plans it instead.
     async fn send(&self, tx: TransactionRequest, what: &str) -> Result<(B256, Option<u64>), DeployError> {
+        if self.dry_run {
+            self.plan(tx, what).await?;
+            return Ok((B256::ZERO, None));
+        }
         let tx = tx.with_from(self.deployer);
         let gas = self.provider.estimate_gas(tx.clone()).await.map_err(|e| DeployError::Transaction {
             what: what.to_string(),

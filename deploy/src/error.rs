@@ -24,6 +24,26 @@ pub enum DeployError {
         /// The node's chain id.
         actual: u64,
     },
+    /// An allow-listed token has no code on this chain.
+    #[error(
+        "the token {symbol} at {address} has no code on this chain\nCheck its address in the config: tokens have other addresses on other chains."
+    )]
+    TokenWithoutCode { symbol: String, address: Address },
+    /// An allow-listed token's decimals are not the config's.
+    #[error(
+        "the token {symbol} at {address} has {actual} decimals, the config says {stated}\nFix `decimals` in the config: every amount shown to people is scaled by it."
+    )]
+    TokenDecimals { symbol: String, address: Address, stated: u8, actual: u8 },
+    /// Mock tokens are for development chains only.
+    #[error(
+        "the config deploys mock tokens ({symbols}) on chain {chain_id}, which is not a development chain\nAllow-list the chain's real stablecoins under [[stablecoins]] instead."
+    )]
+    MockOnRealChain { chain_id: u64, symbols: String },
+    /// Roles would be left to the deployer on a real chain.
+    #[error(
+        "on chain {chain_id} the {roles} would be the deployer {deployer}\nSet them in the config (a multisig, keys of their own: the deployer's key signs from a laptop), or pass --allow-deployer-roles."
+    )]
+    DeployerHoldsRoles { chain_id: u64, roles: String, deployer: Address },
     /// The CREATE2 factory is not deployed on this chain.
     #[error(
         "no CREATE2 factory at {factory} on this chain: deterministic deployment needs it (anvil has it by default; elsewhere deploy it from its presigned transaction first)"

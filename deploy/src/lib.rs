@@ -10,7 +10,7 @@ mod deployer;
 mod error;
 
 pub use config::{MockKind, MockStablecoin, NetworkConfig, Stablecoin};
-pub use deployer::{CREATE2_FACTORY, DeployReport, Deployer, verify_code};
+pub use deployer::{CREATE2_FACTORY, DeployReport, Deployer, is_dev_chain, verify_code};
 pub use error::DeployError;
 pub use openlease_contracts::manifest::{
     DeployedContract, MARKET, Manifest, ManifestError, Params, Roles, StablecoinEntry,

@@ -40,6 +40,13 @@ struct DeployArgs {
     /// Where manifests go.
     #[arg(long, default_value = "deployments")]
     deployments_dir: PathBuf,
+    /// Check and print what would be sent, with its gas and cost at today's gas price; send nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Leave the roles the config does not set (admin, treasury, arbiter) to the deployer, off a
+    /// development chain too.
+    #[arg(long)]
+    allow_deployer_roles: bool,
     #[command(flatten)]
     key: KeyArgs,
 }
@@ -96,7 +103,35 @@ async fn deploy(args: DeployArgs) -> eyre::Result<()> {
 
     let manifest_path = Manifest::path(&args.deployments_dir, config.chain_id);
     let previous = manifest_path.exists().then(|| Manifest::load(&manifest_path)).transpose()?;
-    let (manifest, report) = Deployer::new(provider, deployer, &args.rpc_url, config).deploy(previous.as_ref()).await?;
+    let mut tool = Deployer::new(provider.clone(), deployer, &args.rpc_url, config);
+    if args.dry_run {
+        tool = tool.dry_run();
+    }
+    if args.allow_deployer_roles {
+        tool = tool.allowing_deployer_roles();
+    }
+    let (manifest, report) = tool.deploy(previous.as_ref()).await?;
+    if args.dry_run {
+        let price = alloy::providers::Provider::get_gas_price(&provider).await.wrap_err("reading the gas price")?;
+        let mut total = 0u64;
+        for (step, gas) in &report.planned {
+            match gas {
+                Some(gas) => {
+                    total += gas;
+                    println!("would    {step}: {gas} gas");
+                }
+                None => println!("would    {step} (gas known once the market exists)"),
+            }
+        }
+        for name in &report.verified {
+            println!("verified {name:<16} {}", manifest.contracts[name].address);
+        }
+        let cost = alloy::primitives::utils::format_ether(
+            alloy::primitives::U256::from(total) * alloy::primitives::U256::from(price),
+        );
+        println!("dry run: {total} gas estimated, about {cost} ETH at {price} wei per gas; nothing sent");
+        return Ok(());
+    }
     manifest.save(&manifest_path)?;
 
     for name in &report.created {

@@ -193,3 +193,65 @@ fn a_malformed_config_names_the_offending_key() {
     let error = NetworkConfig::parse(&bad_address, path).unwrap_err().to_string();
     assert!(error.contains("arbiter"), "{error}");
 }
+
+/// Off a development chain the tool checks before it sends anything: every allow-listed token has
+/// code and the stated decimals, no mock token is deployed, no role is left to the deployer unless
+/// allowed; `dry_run` plans the deployment with its gas and sends nothing.
+#[tokio::test]
+async fn off_a_dev_chain_tokens_mocks_and_roles_are_checked_before_anything_is_sent() {
+    use alloy::primitives::Address;
+    use openlease_deploy::Stablecoin;
+    let sepolia = 11_155_111;
+    let anvil = openlease_testkit::anvil().chain_id(sepolia).try_spawn().expect("anvil starts");
+    let signer = funded_signer(&anvil, 0);
+    let provider = provider_for(&anvil, signer.clone());
+    // The chain's own USDC (a token with 6 decimals, deployed apart from the suite).
+    let usdc = MockStablecoin::deploy(&provider, "USD Coin".into(), "USDC".into(), 6).await.unwrap();
+    let usdc = Stablecoin { symbol: "USDC".into(), address: *usdc.address(), decimals: 6 };
+    let config = NetworkConfig {
+        chain_id: sepolia,
+        admin: Some(Address::repeat_byte(0xa1)),
+        treasury: Some(Address::repeat_byte(0xa2)),
+        arbiter: Some(Address::repeat_byte(0xa3)),
+        stablecoins: vec![usdc.clone()],
+        mock_stablecoins: Vec::new(),
+        ..devnet_config()
+    };
+    let attempt = |config: NetworkConfig| {
+        let deployer = Deployer::new(provider.clone(), signer.address(), anvil.endpoint(), config);
+        async move { deployer.deploy(None).await }
+    };
+    let sent = nonce(&provider, &signer).await;
+
+    let nowhere = Stablecoin { address: Address::repeat_byte(0x11), ..usdc.clone() };
+    let error = attempt(NetworkConfig { stablecoins: vec![nowhere], ..config.clone() }).await.unwrap_err();
+    assert!(matches!(error, DeployError::TokenWithoutCode { .. }), "{error}");
+    let wrong = Stablecoin { decimals: 18, ..usdc.clone() };
+    let error = attempt(NetworkConfig { stablecoins: vec![wrong], ..config.clone() }).await.unwrap_err();
+    assert!(matches!(error, DeployError::TokenDecimals { stated: 18, actual: 6, .. }), "{error}");
+    let mocks = NetworkConfig { mock_stablecoins: devnet_config().mock_stablecoins, ..config.clone() };
+    let error = attempt(mocks).await.unwrap_err();
+    assert!(matches!(error, DeployError::MockOnRealChain { chain_id: 11_155_111, .. }), "{error}");
+    let unset = NetworkConfig { admin: None, arbiter: None, ..config.clone() };
+    let error = attempt(unset.clone()).await.unwrap_err();
+    assert!(matches!(error, DeployError::DeployerHoldsRoles { ref roles, .. } if roles == "admin, arbiter"), "{error}");
+    assert!(error.to_string().contains("--allow-deployer-roles"), "{error}");
+    assert_eq!(nonce(&provider, &signer).await, sent, "nothing was sent");
+
+    // The plan: the market's creation with its gas, then its configuration; still nothing sent.
+    let planner = Deployer::new(provider.clone(), signer.address(), anvil.endpoint(), config.clone()).dry_run();
+    let (manifest, plan) = planner.deploy(None).await.unwrap();
+    let steps: Vec<&str> = plan.planned.iter().map(|(step, _)| step.as_str()).collect();
+    assert_eq!(steps[0], "deploying Openlease", "{steps:?}");
+    assert!(plan.planned[0].1.is_some_and(|gas| gas > 1_000_000), "{:?}", plan.planned[0]);
+    assert!(steps[1].starts_with("allow-listing USDC") && steps[2].starts_with("transferring ownership"), "{steps:?}");
+    assert!(plan.created.is_empty() && plan.configured.is_empty());
+    assert!(provider.get_code_at(manifest.market()).await.unwrap().is_empty(), "a dry run deploys nothing");
+    assert_eq!(nonce(&provider, &signer).await, sent, "nothing was sent");
+
+    // Checked, it deploys; roles left to the deployer only when allowed.
+    attempt(config).await.expect("a checked config deploys");
+    let allowed = Deployer::new(provider.clone(), signer.address(), anvil.endpoint(), unset).allowing_deployer_roles();
+    let (manifest, _) = allowed.deploy(None).await.expect("allowed, the deployer keeps the roles");
+    assert_eq!(manifest.roles.arbiter, signer.address());
+}
