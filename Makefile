@@ -24,7 +24,8 @@ devnet: toolchain build
 ## Every binary and example, with the feature set the tests build with: after `make test` this
 ## compiles nothing, and the banner's commands run at once.
 build:
-	cargo build --quiet --workspace --bins --examples
+	@echo "building Openlease (a first build takes several minutes; cargo says so if it waits for another build's lock)"
+	cargo build --workspace --bins --examples
 
 toolchain: $(TOOLCHAIN)
 

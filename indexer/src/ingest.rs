@@ -62,7 +62,7 @@ impl Default for IngestConfig {
             window: 128,
             initial_range: 10,
             max_range: 50_000,
-            batch_events: 10_000,
+            batch_events: 5_000,
             backoff: (Duration::from_millis(250), Duration::from_secs(30)),
         }
     }

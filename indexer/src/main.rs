@@ -97,7 +97,23 @@ fn tune_malloc() {
     }
 }
 
+/// Hands memory freed inside the heap back to the system twice a second. A backfill frees a
+/// batch's logs, rows and statements in the middle of heaps that later allocations partly reuse:
+/// without this, resident memory keeps what the busiest moment fragmented (129 to 169 MiB at the
+/// peak of a million-event backfill into SQLite, depending on timing).
+async fn trim_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        // SAFETY: `malloc_trim` only returns free pages to the system; any thread may call it.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
+}
+
 async fn command() -> eyre::Result<()> {
+    tokio::spawn(trim_freed_memory());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
@@ -132,7 +148,17 @@ async fn command() -> eyre::Result<()> {
 /// Opens the database and reaches the node; the market comes from the chain's manifest.
 async fn connect(cli: &Cli, wait: Duration) -> eyre::Result<(Store, Chain, Manifest)> {
     let db = cli.db.clone().unwrap_or_else(|| format!("sqlite://{}", cli.data_dir.join("indexer.db").display()));
-    let store = Store::connect(&db).await.wrap_err_with(|| format!("opening {db}"))?;
+    let store = match Store::connect(&db).await {
+        Ok(store) => store,
+        Err(error) if error.to_string().contains("does not exist") => {
+            let name = db.rsplit('/').next().and_then(|n| n.split('?').next()).unwrap_or_default();
+            return Err(error).wrap_err(format!(
+                "opening {db}: the database does not exist; create it first (`createdb {name}` as a PostgreSQL \
+                 superuser, or `CREATE DATABASE {name};`), then start again"
+            ));
+        }
+        Err(error) => return Err(error).wrap_err_with(|| format!("opening {db}")),
+    };
     let policy = RetryPolicy::default().with_max_rps(cli.rpc_max_rps);
     // A node being started, or refusing, is waited for up to `wait` at start-up.
     let probe = Chain::connect(&cli.rpc_url, Default::default(), policy.with_patience(wait))?;

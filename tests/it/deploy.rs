@@ -255,3 +255,19 @@ async fn off_a_dev_chain_tokens_mocks_and_roles_are_checked_before_anything_is_s
     let (manifest, _) = allowed.deploy(None).await.expect("allowed, the deployer keeps the roles");
     assert_eq!(manifest.roles.arbiter, signer.address());
 }
+
+#[test]
+fn every_committed_network_config_loads_and_deploys_no_mock_off_a_dev_chain() {
+    let dir = openlease_testkit::repo_root().join("deploy/config");
+    let mut loaded = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let config = NetworkConfig::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        if !openlease_deploy::is_dev_chain(config.chain_id) {
+            assert!(config.mock_stablecoins.is_empty(), "{}: mock tokens off a dev chain", path.display());
+            assert!(!config.stablecoins.is_empty(), "{}: no stablecoin to allow-list", path.display());
+        }
+        loaded += 1;
+    }
+    assert!(loaded >= 4, "devnet, sepolia, base-sepolia, arbitrum-sepolia: {loaded}");
+}

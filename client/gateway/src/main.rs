@@ -34,9 +34,14 @@ struct Args {
     /// The deployment manifest of the market.
     #[arg(long, env = "OPENLEASE_MANIFEST", default_value = "deployments/31337.json")]
     manifest: PathBuf,
-    /// The provider's key: leases are served for it and receipts settled by it.
-    #[arg(long, env = "OPENLEASE_PRIVATE_KEY", hide_env_values = true)]
-    private_key: String,
+    /// The provider's key (hex): leases are served for it and receipts settled by it. Prefer
+    /// --keystore outside CI.
+    #[arg(long, env = "OPENLEASE_PRIVATE_KEY", hide_env_values = true, required_unless_present = "keystore")]
+    private_key: Option<String>,
+    /// The provider's key in an encrypted keystore file (`openlease key new`), its password from
+    /// OPENLEASE_KEYSTORE_PASSWORD.
+    #[arg(long, env = "OPENLEASE_KEYSTORE", conflicts_with = "private_key")]
+    keystore: Option<PathBuf>,
     /// The receipt book: `sqlite://PATH` (one gateway) or `postgres://…` (replicas share it).
     #[arg(long, env = "OPENLEASE_GATEWAY_DB", default_value = "sqlite://.openlease-gateway/receipts.db")]
     db: String,
@@ -71,15 +76,28 @@ struct Args {
     max_header_bytes: usize,
 }
 
+/// The provider's key: from --keystore (with OPENLEASE_KEYSTORE_PASSWORD), else --private-key.
+fn signer(args: &Args) -> eyre::Result<PrivateKeySigner> {
+    if let Some(path) = &args.keystore {
+        let password = std::env::var("OPENLEASE_KEYSTORE_PASSWORD")
+            .map_err(|_| eyre::eyre!("set OPENLEASE_KEYSTORE_PASSWORD to open the keystore {}", path.display()))?;
+        return PrivateKeySigner::decrypt_keystore(path, password).map_err(|e| {
+            eyre::eyre!("cannot open the keystore {}: {e} (check the file and its password)", path.display())
+        });
+    }
+    let key = args.private_key.as_deref().unwrap_or_default();
+    key.trim()
+        .parse()
+        .map_err(|_| eyre::eyre!("the private key (--private-key or OPENLEASE_PRIVATE_KEY) is not a 32-byte hex key"))
+}
+
 #[tokio::main]
 async fn main() -> eyre::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .init();
     let args = Args::parse();
-    let key: PrivateKeySigner = args.private_key.trim().parse().map_err(|_| {
-        eyre::eyre!("the private key (--private-key or OPENLEASE_PRIVATE_KEY) is not a 32-byte hex key")
-    })?;
+    let key = signer(&args)?;
     let manifest = Manifest::load(&args.manifest)
         .wrap_err("reading the deployment manifest (pass --manifest with the market's deployments/<chainId>.json)")?;
     // The book first: a malformed --db is said before any node is asked.

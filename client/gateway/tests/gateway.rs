@@ -315,16 +315,40 @@ struct Binary(Child);
 
 impl Binary {
     fn start(m: &Market, upstream: SocketAddr, listen: SocketAddr, db: &str, manifest: &PathBuf) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_openlease-gateway"))
+        let mut command = Self::command(m, upstream, listen, db, manifest);
+        command.env("OPENLEASE_PRIVATE_KEY", format!("0x{}", alloy::hex::encode(m.anvil.keys()[1].to_bytes())));
+        Self(command.spawn().expect("the gateway starts"))
+    }
+
+    /// [`Binary::start`] with the provider's key in an encrypted keystore file in `dir`.
+    fn start_from_keystore(
+        m: &Market,
+        upstream: SocketAddr,
+        listen: SocketAddr,
+        db: &str,
+        manifest: &PathBuf,
+        dir: &std::path::Path,
+    ) -> Self {
+        let key = m.anvil.keys()[1].to_bytes();
+        let name = "provider.json";
+        PrivateKeySigner::encrypt_keystore(dir, &mut rand::thread_rng(), key, "provider's password", Some(name))
+            .unwrap();
+        let mut command = Self::command(m, upstream, listen, db, manifest);
+        command.arg("--keystore").arg(dir.join(name)).env("OPENLEASE_KEYSTORE_PASSWORD", "provider's password");
+        Self(command.spawn().expect("the gateway starts"))
+    }
+
+    fn command(m: &Market, upstream: SocketAddr, listen: SocketAddr, db: &str, manifest: &PathBuf) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_openlease-gateway"));
+        command
             .args(["--upstream", &format!("http://{upstream}"), "--listen", &listen.to_string()])
             .args(["--rpc-url", &m.anvil.endpoint(), "--db", db, "--settle-every", "1"])
             .arg("--manifest")
             .arg(manifest)
-            .env("OPENLEASE_PRIVATE_KEY", format!("0x{}", alloy::hex::encode(m.anvil.keys()[1].to_bytes())))
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .expect("the gateway starts");
-        Self(child)
+            .env_remove("OPENLEASE_PRIVATE_KEY")
+            .env_remove("OPENLEASE_KEYSTORE")
+            .env("RUST_LOG", "warn");
+        command
     }
 
     async fn wait_healthy(listen: SocketAddr) {
@@ -374,10 +398,11 @@ async fn a_gateway_killed_mid_lease_settles_every_receipt_it_acknowledged_once_b
     gateway.0.wait().unwrap();
     assert_eq!(provider.lease(lease).await.unwrap().settled, alloy::primitives::Uint::ZERO, "nothing settled yet");
 
-    // The tenant leaves; the lease ends; the provider's gateway comes back and settles its book.
+    // The tenant leaves; the lease ends; the provider's gateway comes back (its key from a
+    // keystore file this time) and settles its book.
     tenant.close_lease(lease).await.unwrap();
     m.advance(3_700).await;
-    let _back = Binary::start(&m, upstream, address, &db, &manifest);
+    let _back = Binary::start_from_keystore(&m, upstream, address, &db, &manifest, dir.path());
     Binary::wait_healthy(address).await;
     let started = Instant::now();
     loop {

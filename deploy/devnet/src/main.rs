@@ -657,7 +657,17 @@ fn print_banner(
     println!("  OPENLEASE_PRIVATE_KEY={free} openlease token mint '100 USDC'");
     println!("  OPENLEASE_PRIVATE_KEY={free} openlease lease open 1 --duration 1d --deposit '8.64 USDC'");
     println!("  openlease devnet fund 0xYOUR_ADDRESS --eth 10 --token '1000 USDC'   # a key of your own");
+    println!(
+        "  OPENLEASE_PRIVATE_KEY={free} openlease session proxy --indexer http://{} --deposit '1 USDC' --budget '1 USDC'",
+        args.indexer_listen
+    );
+    println!(
+        "                                     # an app's OpenAI client with base_url http://127.0.0.1:8787/v1 pays through it"
+    );
     println!("  openlease devnet advance 1d        # the chain's clock: leases end, windows close, stake thaws");
+    println!(
+        "                                     # (the devnet's own leases end too: after it, the failover demo is over)"
+    );
     if examples.join("provider_lifecycle").exists() {
         println!("  {}   # and tenant_lifecycle, receipt_loop", examples.join("provider_lifecycle").display());
     }

@@ -413,3 +413,24 @@ async fn hosted_rpc(db: Db, name: &str) {
     assert!(met.rate_limited > 0 && met.bad_gateway > 0, "{met:?}");
     assert!(met.range_capped > 0 && met.result_capped > 0 && met.lagged_heads > 0, "{met:?}");
 }
+
+/// On PostgreSQL a database that does not exist yet is named, with how to create it.
+#[tokio::test]
+async fn a_missing_postgres_database_says_how_to_create_it() {
+    let Ok(server) = std::env::var("OPENLEASE_TEST_POSTGRES_URL") else {
+        eprintln!("a_missing_postgres_database: OPENLEASE_TEST_POSTGRES_URL is not set: did NOT run");
+        return;
+    };
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(base, _)| base);
+    let missing = format!("{base}/openlease_never_created_{}", std::process::id());
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_openlease-indexer"))
+        .args(["--rpc-url", "http://127.0.0.1:1", "--node-wait-secs", "1", "--db", &missing, "audit"])
+        .env("RUST_LOG", "off")
+        .output()
+        .await
+        .expect("the indexer binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let name = missing.rsplit('/').next().unwrap();
+    assert!(stderr.contains(&format!("createdb {name}")), "{stderr}");
+}
