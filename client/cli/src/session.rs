@@ -29,11 +29,11 @@ use crate::{
 pub(crate) enum SessionCommand {
     /// Runs a session, e.g. `session run --indexer http://127.0.0.1:8080 --deposit "5 USDC"
     /// --budget "5 USDC" --path /work/2000 --requests 60`.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Serves a session at a local URL: point an app's base URL at it (an OpenAI client's
     /// `base_url` at `http://LISTEN/v1`) and its requests are paid for, failed over and answered
     /// as they stream; the report at `/openlease/session`, and on exit (Ctrl-C, SIGTERM).
-    Proxy(ProxyArgs),
+    Proxy(Box<ProxyArgs>),
 }
 
 /// How a session chooses, pays and fails over: shared by `run` and `proxy`.
@@ -54,6 +54,9 @@ pub(crate) struct SessionArgs {
     /// Only providers in this region.
     #[arg(long)]
     region: Option<String>,
+    /// Only offers at this price per second or less, in the deposit's token (e.g. "0.0001 USDC").
+    #[arg(long, value_parser = amount_arg)]
+    max_price: Option<TypedAmount>,
     /// Providers to spread the requests over (a session each, taken in turn).
     #[arg(long, default_value_t = 1)]
     spread: usize,
@@ -110,8 +113,8 @@ pub(crate) struct ProxyArgs {
 /// Runs `openlease session …`.
 pub(crate) async fn run(command: SessionCommand, settings: &Settings, out: Output) -> Result<Report> {
     match command {
-        SessionCommand::Run(args) => run_requests(args, settings, out).await,
-        SessionCommand::Proxy(args) => proxy::serve(args, settings, out).await,
+        SessionCommand::Run(args) => run_requests(*args, settings, out).await,
+        SessionCommand::Proxy(args) => proxy::serve(*args, settings, out).await,
     }
 }
 
@@ -128,7 +131,11 @@ async fn start(args: &SessionArgs, settings: &Settings, out: &Output) -> Result<
     let bond_bps = client.market().params().call().await.map_err(openlease_client::Error::from)?.bondBps;
     let listings = listing::listings(&args.indexer, coin.address, bond_bps).await?;
     let candidates: Vec<_> = listings.iter().map(|l| l.candidate.clone()).collect();
-    let prefs = Preferences { region: args.region.clone(), ..Preferences::new(coin.address) };
+    let max_price_per_second = match &args.max_price {
+        Some(price) => Some(resolve_in(price, &coin, "the maximum price")?.raw.saturating_to::<u64>()),
+        None => None,
+    };
+    let prefs = Preferences { region: args.region.clone(), max_price_per_second, ..Preferences::new(coin.address) };
     let ranked = select::rank(&candidates, &prefs);
     // Now and then a newcomer goes first, so providers without a history can earn one.
     let draw = {
@@ -164,7 +171,7 @@ async fn start(args: &SessionArgs, settings: &Settings, out: &Output) -> Result<
     }
     if ranked.is_empty() && args.fallback.is_none() {
         bail!(
-            hint = "check the indexer's /v1/offers, relax --region, or give --fallback",
+            hint = "check the indexer's /v1/offers, relax --region or --max-price, or give --fallback",
             "no offer in {} qualifies ({} listed by the indexer at {})",
             coin.symbol,
             listings.len(),

@@ -189,6 +189,18 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     let refund: u64 = lease["refund"]["raw"].as_str().unwrap().parse().unwrap();
     assert!(refund > 0 && refund < 1_000_000, "the deposit less what was attested: {report}");
 
+    // A price cap below every offer leaves nothing to lease, said before anything is sent.
+    let capped = Command::new(&cli_path)
+        .current_dir(devnet._dir.path())
+        .env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"))
+        .env("OPENLEASE_PRIVATE_KEY", free)
+        .args(["session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"])
+        .args(["--max-price", "0.000001 USDC", "--requests", "1"])
+        .output()
+        .expect("the CLI runs");
+    let said = String::from_utf8_lossy(&capped.stderr);
+    assert!(!capped.status.success() && said.contains("qualifies") && said.contains("--max-price"), "{said}");
+
     // An app's own clients, unchanged, pay through a local tenant proxy: Python's `openai` package
     // (a completion and a streamed one) and curl reading a stream; the proxy's report says what was
     // served and paid, and SIGTERM ends the session with notice given and the report printed.
