@@ -47,9 +47,12 @@ pub fn python_path() -> PathBuf {
     path
 }
 
-/// An anvil builder on the pinned binary, for tests that need flags of their own.
+/// An anvil builder on the pinned binary, for tests that need flags of their own. Its states
+/// beyond the ones it keeps in memory are dropped, not written under `~/.foundry/anvil/tmp`: an
+/// anvil is killed when its test ends, which leaves what it wrote there (gigabytes for a chain of
+/// thousands of blocks, run after run, until the disk is full).
 pub fn anvil() -> Anvil {
-    Anvil::new().path(anvil_path())
+    Anvil::new().path(anvil_path()).args(["--max-persisted-states", "0"])
 }
 
 /// A fresh anvil on a free port.
