@@ -209,26 +209,22 @@ impl Metrics {
             "Reorgs rolled back since start.",
             self.reorgs().to_string(),
         );
-        out.push_str(
-            "# HELP openlease_indexer_rpc_retries_total Requests the node refused or failed and that were asked again, by class.\n",
+        let mut by_class = |name: &str, help: &str, count: &dyn Fn(RpcErrorClass) -> u64| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            for class in RpcErrorClass::ALL {
+                out.push_str(&format!("{name}{{class=\"{class}\"}} {}\n", count(class)));
+            }
+        };
+        by_class(
+            "openlease_indexer_rpc_retries_total",
+            "Requests the node refused or failed and that were asked again, by class.",
+            &|class| self.rpc_retries(class),
         );
-        out.push_str("# TYPE openlease_indexer_rpc_retries_total counter\n");
-        for class in RpcErrorClass::ALL {
-            out.push_str(&format!(
-                "openlease_indexer_rpc_retries_total{{class=\"{class}\"}} {}\n",
-                self.rpc_retries(class)
-            ));
-        }
-        out.push_str(
-            "# HELP openlease_indexer_rpc_errors_total Steps that failed after their requests' retries, by class.\n",
+        by_class(
+            "openlease_indexer_rpc_errors_total",
+            "Steps that failed after their requests' retries, by class.",
+            &|class| self.rpc_errors(class),
         );
-        out.push_str("# TYPE openlease_indexer_rpc_errors_total counter\n");
-        for class in RpcErrorClass::ALL {
-            out.push_str(&format!(
-                "openlease_indexer_rpc_errors_total{{class=\"{class}\"}} {}\n",
-                self.rpc_errors(class)
-            ));
-        }
         out
     }
 }

@@ -162,11 +162,11 @@ impl RetryPolicy {
     }
 }
 
-/// A uniform draw from [0, 1): jitter needs no more than the standard library's random keys.
+/// A uniform draw from [0, 1): jitter needs no more than the standard library's random keys
+/// (each `RandomState` is keyed anew).
 fn random_unit() -> f64 {
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+    let hash = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (hash >> 11) as f64 / (1u64 << 53) as f64
 }
 
 /// What the retries did, for metrics.
