@@ -31,7 +31,7 @@ pub use receipt::{
     ServiceReceipt, SignatureChecked, SignedReceipt, SignerTerms, recover_signer,
 };
 pub use risk::{Exposure, Runway, StakeView};
-pub use tenant::{DepositMethod, Failover, LeaseOpening, LeaseRequest, OfferQuote, SignerGrant};
+pub use tenant::{DepositMethod, Failover, LeaseFailovers, LeaseOpening, LeaseRequest, OfferQuote, SignerGrant};
 pub use tx::{TxPolicy, send_transaction};
 pub use units::{
     AmountError, DurationError, PriceError, TokenAmount, TypedAmount, TypedAmountError, TypedDuration, TypedPrice,

@@ -88,6 +88,16 @@ pub struct Failover {
     pub kept: U256,
 }
 
+/// The failovers a lease took part in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeaseFailovers {
+    /// The failover out of it: the tenant moved to another provider, and the lease runs only to
+    /// the end of its notice, for what was served before.
+    pub to: Option<Failover>,
+    /// The lease it was opened from by a failover.
+    pub from: Option<U256>,
+}
+
 /// How the deposit of a lease was paid.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DepositMethod {
@@ -313,6 +323,24 @@ impl<P: Provider + Clone> Client<P> {
         let closed = self.market().LeaseClosed_filter().topic1(B256::from(lease_id));
         let closed = closed.from_block(self.manifest().deploy_block).query().await?;
         Ok(closed.into_iter().last().map(|(e, _)| (e.by, e.endsAt.saturating_to())))
+    }
+
+    /// The failovers a lease took part in, read from the market's `LeaseFailedOver` events: the
+    /// lease it was failed over to (with what moved and what it kept) and the lease it was opened
+    /// from.
+    pub async fn failovers(&self, lease_id: U256) -> Result<LeaseFailovers> {
+        let id = B256::from(lease_id);
+        let from_block = self.manifest().deploy_block;
+        let to = self.market().LeaseFailedOver_filter().topic1(id).from_block(from_block).query().await?;
+        let from = self.market().LeaseFailedOver_filter().topic2(id).from_block(from_block).query().await?;
+        Ok(LeaseFailovers {
+            to: to.into_iter().last().map(|(e, _)| Failover {
+                lease_id: e.newLeaseId,
+                moved: e.moved,
+                kept: e.deposit,
+            }),
+            from: from.into_iter().last().map(|(e, _)| e.leaseId),
+        })
     }
 
     /// The dispute over a lease (status `None` if there was none).

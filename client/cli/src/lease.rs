@@ -430,6 +430,7 @@ async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
     let deadline = client.settlement_deadline(lease_id).await?;
     let dispute = client.dispute(lease_id).await?;
     let notice = client.notice(lease_id).await?;
+    let failovers = client.failovers(lease_id).await?;
     let now = runway.now;
     let role = |by: Address| match by {
         by if by == lease.tenant => "tenant",
@@ -437,6 +438,14 @@ async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
         _ => "account",
     };
     let (status, line) = match (lease.status, notice) {
+        (OPEN, Some((_, ends_at))) if now < runway.lease_end && failovers.to.is_some() => (
+            "notice given".to_string(),
+            format!(
+                "failed over to lease {}: runs to the end of its notice {} only for what was served before",
+                failovers.to.map_or(U256::ZERO, |f| f.lease_id),
+                format_time_from(ends_at, now)
+            ),
+        ),
         (OPEN, Some((by, ends_at))) if now < runway.lease_end => (
             "notice given".to_string(),
             format!("notice given by the {} {by}: ends {}", role(by), format_time_from(ends_at, now)),
@@ -462,8 +471,16 @@ async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
     let escrow = amount(U256::from(lease.deposit - lease.settled));
     let price = amount(U256::from(lease.pricePerSecond));
     let bond = amount(U256::from(lease.bond));
+    let failed_over = failovers.to.map(|f| (f.lease_id, amount(f.moved), amount(f.kept)));
+    let mut history = String::new();
+    if let Some((to, moved, kept)) = &failed_over {
+        let _ = write!(history, "\n  failed over to lease {to}: {moved} moved to it, {kept} kept here");
+    }
+    if let Some(from) = failovers.from {
+        let _ = write!(history, "\n  opened by a failover from lease {from}");
+    }
     let text = format!(
-        "lease {lease_id}: {line}\n  tenant {}\n  provider {}\n  offer {}\n  price {price}/s\n  deposit {deposit}, settled {settled}, escrow {escrow}\n  bond {bond}\n  started {}\n  runs until {}\n  settle until {}\n  notice period {}{}",
+        "lease {lease_id}: {line}\n  tenant {}\n  provider {}\n  offer {}\n  price {price}/s\n  deposit {deposit}, settled {settled}, escrow {escrow}\n  bond {bond}\n  started {}\n  runs until {}\n  settle until {}\n  notice period {}{history}{}",
         lease.tenant,
         offer.provider,
         lease.offerId,
@@ -497,6 +514,12 @@ async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
         "noticePeriod": lease.noticePeriod,
         "finalized": lease.status == FINALIZED,
         "dispute": dispute_word(dispute.status),
+        "failedOverTo": failed_over.map(|(to, moved, kept)| json!({
+            "leaseId": to.to_string(),
+            "moved": amount_json(&moved),
+            "kept": amount_json(&kept),
+        })),
+        "failedOverFrom": failovers.from.map(|from| from.to_string()),
     });
     Ok(Report::new(text, json))
 }

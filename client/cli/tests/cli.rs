@@ -344,6 +344,56 @@ fn an_unreachable_node_and_a_malformed_config_say_what_to_do() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A failed-over lease says where its tenant went and why it still runs: it keeps only what
+/// the service before the failover can still claim, until its notice ends.
+#[tokio::test]
+async fn a_failed_over_lease_says_where_it_went() {
+    let m = Market::deploy().await;
+    let (first, second, tenant) = (1, 2, 4);
+    let (offer1, offer2) = (m.provider_with_offer(first, "1000 USDC"), m.provider_with_offer(second, "1000 USDC"));
+    m.run(tenant, &["token", "mint", "100 USDC"]).json();
+    let opened = m.run(tenant, &["lease", "open", &offer1, "--duration", "7d", "--deposit", "50 USDC"]).json();
+    let old = opened["leaseId"].as_str().unwrap().to_string();
+    m.advance(600).await;
+
+    let moved = m.run(tenant, &["lease", "failover", &old, "--to", &offer2, "--duration", "1d"]).json();
+    let new = moved["newLeaseId"].as_str().unwrap().to_string();
+    assert_eq!(raw(&moved["moved"]) + raw(&moved["kept"]), 50 * USDC);
+
+    let shown = m.run(tenant, &["lease", "show", &old]).json();
+    assert_eq!(shown["failedOverTo"]["leaseId"], new.as_str());
+    assert_eq!(shown["failedOverTo"]["moved"], moved["moved"]);
+    assert_eq!(shown["failedOverTo"]["kept"], moved["kept"]);
+    assert_eq!(raw(&shown["deposit"]), raw(&moved["kept"]));
+    assert_eq!(shown["status"], "notice given");
+    assert_eq!(shown["failedOverFrom"], Value::Null);
+    let text = m.run_text(tenant, &["lease", "show", &old]).stdout;
+    assert!(
+        text.contains(&format!("lease {old}: failed over to lease {new}: runs to the end of its notice "))
+            && text.contains("(in 1h) only for what was served before")
+            && text.contains(&format!(
+                "failed over to lease {new}: {} USDC moved to it, {} USDC kept here",
+                moved["moved"]["units"].as_str().unwrap(),
+                moved["kept"]["units"].as_str().unwrap()
+            )),
+        "{text}"
+    );
+
+    let successor = m.run(tenant, &["lease", "show", &new]).json();
+    assert_eq!(successor["failedOverFrom"], old.as_str());
+    assert_eq!(successor["failedOverTo"], Value::Null);
+    assert_eq!(successor["status"], "running");
+    assert!(
+        m.run_text(tenant, &["lease", "show", &new]).stdout.contains(&format!("opened by a failover from lease {old}"))
+    );
+
+    // Once its notice has run out the old lease reads as ended, and still says where it went.
+    m.advance(3600).await;
+    let ended = m.run(tenant, &["lease", "show", &old]).json();
+    assert_eq!(ended["status"], "ended, settlement window open");
+    assert_eq!(ended["failedOverTo"]["leaseId"], new.as_str());
+}
+
 #[tokio::test]
 async fn each_mistake_is_named_with_what_to_do() {
     let m = Market::deploy().await;

@@ -509,6 +509,14 @@ async fn hand_computed(db: Db, name: &str) {
         }
     }
 
+    // The console's page of the failed-over lease links to where its tenant went.
+    let (status, page) = get_json(&base, &format!("/leases/{D}")).await;
+    let page = page.as_str().unwrap_or_default();
+    let said = format!("failed over to <a href=\"/leases/{E}\">lease {E}</a>");
+    if status != 200 || !page.contains(&said) {
+        check.0.push(format!("console lease {D}: {status}, no {said:?} in {page}"));
+    }
+
     assert_audit_passes(&store, &market).await;
     check.finish();
 }

@@ -422,7 +422,8 @@ impl Market {
     }
 }
 
-/// Serves the API over `store` on a free port, with `notices` as its live feed; its base URL.
+/// Serves the API and the console over `store` on a free port, as the binary does (amounts in
+/// raw units), with `notices` as its live feed; its base URL.
 pub(crate) async fn serve_api(
     store: &Store,
     notices: tokio::sync::broadcast::Sender<openlease_indexer::ingest::Notice>,
@@ -436,7 +437,9 @@ pub(crate) async fn serve_api(
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, openlease_indexer::api::router(state)).await });
+    let console = openlease_indexer::console::ConsoleState::new(state.clone(), &[]);
+    let app = openlease_indexer::api::router(state).merge(openlease_indexer::console::router(console));
+    tokio::spawn(async move { axum::serve(listener, app).await });
     base
 }
 
