@@ -4,6 +4,7 @@
 //! tenants paid against what accrued on the provider's finished leases, by value.
 
 use alloy::primitives::{Address, U256};
+use openlease_contracts::lease_math;
 use serde_json::Value;
 
 use crate::{Error, Result, select::Candidate, session::Destination};
@@ -78,7 +79,7 @@ pub async fn listings(indexer: &str, token: Address, bond_bps: u16) -> Result<Ve
                 token,
                 price_per_second: price,
                 free_stake: free,
-                bond: U256::from(price) * U256::from(notice) * U256::from(bond_bps) / U256::from(10_000),
+                bond: lease_math::bond(U256::from(price), U256::from(notice), U256::from(bond_bps)),
                 capacity_left: capacity.saturating_sub(offer["active_leases"].as_u64().unwrap_or(0)),
                 delivered: delivered.filter(|_| history > 0).map(|d| d.clamp(0.0, 1.0)),
                 history,

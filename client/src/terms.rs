@@ -1,21 +1,43 @@
-//! The money rules of a lease, as the market's `LeaseMath` library computes them: what a lease
-//! lets accrue, when it stops running, what a receipt may pay and why not, what a deposit can
-//! ever buy. The CLI, the verifier's callers and the devnet ask here; nothing re-derives them.
+//! The money rules of a lease read off its stored terms: `openlease_contracts::lease_math` (the
+//! market's `LeaseMath`, held to it by a differential test) applied to a `Lease`, and what follows
+//! from them for a tenant (what a deposit can ever buy, what notice frees).
 
 use alloy::primitives::U256;
-use openlease_contracts::{IOpenleaseTypes::Lease, SettlementResult};
+use openlease_contracts::{IOpenleaseTypes::Lease, SettlementResult, lease_math};
 
-/// When `lease` stops running: at its end, or earlier when its escrow's runway runs out.
-pub fn run_end(lease: &Lease) -> u64 {
-    let price = lease.pricePerSecond.max(1);
-    let runway = u64::from(lease.startedAt).saturating_add((lease.deposit.to::<u128>() / u128::from(price)) as u64);
-    runway.min(u64::from(lease.endsAt))
+/// The figures of `lease` that `lease_math` takes, as its 256-bit integers.
+struct Figures {
+    started_at: U256,
+    ends_at: U256,
+    deposit: U256,
+    settled: U256,
+    price: U256,
 }
 
-/// What the terms let accrue by `at`: the price of every second the lease ran, up to its end.
+impl From<&Lease> for Figures {
+    fn from(l: &Lease) -> Self {
+        Self {
+            started_at: U256::from(l.startedAt),
+            ends_at: U256::from(l.endsAt),
+            deposit: U256::from(l.deposit),
+            settled: U256::from(l.settled),
+            price: U256::from(l.pricePerSecond),
+        }
+    }
+}
+
+/// When `lease` stops running: at its end, or earlier when its escrow's runway runs out
+/// (`LeaseMath.runEnd`).
+pub fn run_end(lease: &Lease) -> u64 {
+    let f = Figures::from(lease);
+    lease_math::run_end(f.started_at, f.ends_at, f.deposit, f.price).saturating_to()
+}
+
+/// What the terms let accrue by `at`: the price of every second the lease ran, up to its end
+/// (`LeaseMath.accrued`).
 pub fn accrued(lease: &Lease, at: u64) -> U256 {
-    let until = at.min(u64::from(lease.endsAt));
-    U256::from(until.saturating_sub(u64::from(lease.startedAt))) * U256::from(lease.pricePerSecond)
+    let f = Figures::from(lease);
+    lease_math::accrued(f.started_at, f.ends_at, f.price, U256::from(at))
 }
 
 /// Until when `amount` pays for `lease`'s service: the last time by which no more than it accrued
@@ -28,32 +50,18 @@ pub fn covered_until(lease: &Lease, amount: U256) -> u64 {
 
 /// What settling a receipt for `cumulative`, for service until `period_end`, at `at` would pay out
 /// of `lease`'s escrow when its signer has `cap_left` to attest, or why it pays nothing: the
-/// market's `LeaseMath.payable_` over what accrued until the period's end (or `at`, if sooner),
-/// checks in the same order. (Whether the signature, the signer and the settlement window hold
-/// is the verifier's and the market's to say.)
+/// market's `LeaseMath.payable_` over what accrued until the period's end (or `at`, if sooner).
+/// (Whether the signature, the signer and the settlement window hold is the verifier's and the
+/// market's to say.)
 pub fn payable(lease: &Lease, cumulative: U256, period_end: u64, at: u64, cap_left: U256) -> (SettlementResult, U256) {
-    let accrued = accrued(lease, at.min(period_end));
-    let (settled, deposit) = (U256::from(lease.settled), U256::from(lease.deposit));
-    if cumulative <= settled {
-        return (SettlementResult::AlreadySettled, U256::ZERO);
-    }
-    if settled >= deposit {
-        return (SettlementResult::EscrowExhausted, U256::ZERO);
-    }
-    if accrued <= settled {
-        return (SettlementResult::NotYetAccrued, U256::ZERO);
-    }
-    if cap_left.is_zero() {
-        return (SettlementResult::SignerCapReached, U256::ZERO);
-    }
-    let ceiling = cumulative.min(accrued).min(deposit);
-    (SettlementResult::Settled, (ceiling - settled).min(cap_left))
+    let f = Figures::from(lease);
+    lease_math::payable(f.settled, f.deposit, accrued(lease, at.min(period_end)), cumulative, cap_left)
 }
 
 /// The most a lease of `duration` seconds at `price_per_second` can ever consume: a deposit above
 /// it buys nothing and waits in escrow until the lease is finalized.
 pub fn full_term_cost(price_per_second: u64, duration: u64) -> U256 {
-    U256::from(price_per_second) * U256::from(duration)
+    lease_math::accrued(U256::ZERO, U256::from(duration), U256::from(price_per_second), U256::from(duration))
 }
 
 /// What `lease` can still use of a top-up: the cost of its whole term (to its current end) less
@@ -64,12 +72,12 @@ pub fn useful_top_up(lease: &Lease) -> U256 {
 }
 
 /// What `lease`'s tenant owes and has not settled for service older than the market's payment
-/// grace, at `at`: `(due, owed)`, the market's `LeaseMath.arrears` over the time the lease ran. A
-/// provider may demand payment while `owed` is above zero.
+/// grace, at `at`: `(due, owed)`, the market's `LeaseMath.arrears` over the time the lease runs.
+/// A provider may demand payment while `owed` is above zero.
 pub fn arrears(lease: &Lease, at: u64) -> (U256, U256) {
-    let grace = openlease_contracts::constants::PAYMENT_GRACE;
-    let due = if at > grace { accrued(lease, at.saturating_sub(grace).min(run_end(lease))) } else { U256::ZERO };
-    (due, due.saturating_sub(U256::from(lease.settled)))
+    let f = Figures::from(lease);
+    let grace = U256::from(openlease_contracts::constants::PAYMENT_GRACE);
+    lease_math::arrears(f.started_at, U256::from(run_end(lease)), f.price, f.settled, grace, U256::from(at))
 }
 
 /// When `lease` ends if notice is given at `at`: its notice period on, not before its minimum
@@ -78,14 +86,11 @@ pub fn end_after_notice(lease: &Lease, at: u64) -> u64 {
     at.saturating_add(u64::from(lease.noticePeriod)).max(u64::from(lease.minEndsAt)).min(u64::from(lease.endsAt))
 }
 
-/// What no receipt of `lease` can ever claim once it ends at `ends_at`: its deposit beyond what
-/// its terms let accrue until then (the market's `LeaseMath.claimableCeiling`). `failoverLease`
-/// moves this into the new lease.
+/// What no receipt of `lease` can ever claim once it ends at `ends_at`: its deposit beyond
+/// `LeaseMath.claimableCeiling`. `failoverLease` moves this into the new lease.
 pub fn unclaimable(lease: &Lease, ends_at: u64) -> U256 {
-    let term = ends_at.saturating_sub(u64::from(lease.startedAt));
-    let deposit = U256::from(lease.deposit);
-    let ceiling = full_term_cost(lease.pricePerSecond, term).min(deposit);
-    deposit - ceiling
+    let f = Figures::from(lease);
+    f.deposit - lease_math::claimable_ceiling(f.started_at, U256::from(ends_at), f.price, f.deposit)
 }
 
 /// Why a settlement paid nothing, in the marketplace's words (`Settled` reads "settled").

@@ -5,6 +5,7 @@
 use alloy::sol;
 
 pub mod display;
+pub mod lease_math;
 pub mod manifest;
 pub use manifest::{Manifest, ManifestError};
 

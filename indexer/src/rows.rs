@@ -8,8 +8,8 @@
 
 use std::{fmt::Debug, str::FromStr};
 
-use alloy::primitives::{Address, B256};
-use openlease_contracts::{DisputeStatus, LeaseStatus};
+use alloy::primitives::{Address, B256, U256};
+use openlease_contracts::{DisputeStatus, LeaseStatus, lease_math};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sqlx::{Row, any::AnyRow};
 use utoipa::ToSchema;
@@ -515,10 +515,11 @@ entity!(Lease, "leases", key(lease_id: u64 => int),
     block_number => int);
 
 impl Lease {
-    /// `min(endsAt, startedAt + deposit / price)`: when the lease stops accruing.
+    /// When the lease stops accruing (`LeaseMath.runEnd`): its end, or earlier when its escrow's
+    /// runway runs out.
     pub fn lease_end(&self) -> u64 {
-        let runway = self.started_at.saturating_add((self.deposit / u128::from(self.price_per_second.max(1))) as u64);
-        runway.min(self.ends_at)
+        let (started, ends) = (U256::from(self.started_at), U256::from(self.ends_at));
+        lease_math::run_end(started, ends, U256::from(self.deposit), U256::from(self.price_per_second)).saturating_to()
     }
 
     /// Until when receipts of the lease can be settled.
@@ -583,7 +584,8 @@ impl Lease {
     /// What its terms let accrue by `now` (while it runs, the time so far).
     pub fn accrued_by(&self, now: u64) -> u128 {
         let end = if self.stopped_at > 0 { self.stopped_at.min(self.lease_end()) } else { self.lease_end() };
-        u128::from(self.price_per_second) * u128::from(end.min(now).saturating_sub(self.started_at))
+        let (started, price) = (U256::from(self.started_at), U256::from(self.price_per_second));
+        lease_math::accrued(started, U256::from(end), price, U256::from(now)).saturating_to()
     }
 
     /// Tenants paid this share of what accrued by `now`: 10,000 when fully paid; `None` before

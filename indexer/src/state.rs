@@ -15,7 +15,7 @@ use std::{
 use alloy::primitives::{Address, B256, U256};
 use openlease_contracts::{
     Openlease::{self, OpenleaseEvents},
-    SlashReason,
+    SlashReason, lease_math,
 };
 
 pub use crate::rows::{
@@ -231,7 +231,7 @@ fn number(value: U256) -> u64 {
 /// The protocol's fee on a lease's settled total (`LeaseMath.fee`): a settlement's fee is the
 /// growth of this figure.
 fn fee(settled: u128, fee_bps: u128) -> u128 {
-    settled.saturating_mul(fee_bps) / 10_000
+    lease_math::fee(U256::from(settled), U256::from(fee_bps)).saturating_to()
 }
 
 impl Market {

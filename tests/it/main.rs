@@ -2,5 +2,6 @@
 
 mod client;
 mod deploy;
+mod lease_math;
 mod tx;
 mod util;

@@ -41,6 +41,7 @@ const SOURCES: &[(&str, &[&str])] = &[
     ("src/interfaces/IOpenleaseErrors.sol", &["IOpenleaseErrors"]),
     ("test/mocks/MockStablecoin.sol", &["MockStablecoin"]),
     ("test/mocks/MockUSDT.sol", &["MockUSDT"]),
+    ("test/harness/LeaseMathHarness.sol", &["LeaseMathHarness"]),
 ];
 
 fn main() -> eyre::Result<()> {
