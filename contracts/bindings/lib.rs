@@ -6,6 +6,8 @@ use alloy::sol;
 
 pub mod display;
 pub mod lease_math;
+pub mod phase;
+pub use phase::{LeasePhase, PhaseFacts};
 pub mod manifest;
 pub use manifest::{Manifest, ManifestError};
 

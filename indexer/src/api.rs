@@ -22,7 +22,7 @@ use axum::{
     routing::get,
 };
 use futures_util::stream::{self, Stream, StreamExt};
-use openlease_contracts::{DisputeStatus, LeaseStatus};
+use openlease_contracts::{DisputeStatus, LeasePhase, LeaseStatus};
 use serde::Serialize;
 use serde_json::json;
 use sqlx::{AssertSqlSafe, any::AnyRow};
@@ -526,10 +526,11 @@ pub(crate) struct OfferView {
 pub(crate) struct LeaseView {
     #[serde(flatten)]
     pub(crate) row: Lease,
-    /// Where it stands at the block's time: `running`, `ended` (its settlement window, or waiting
-    /// to be finalized), `payment demanded` (a demand stands unanswered; see `evictable_at`),
-    /// `evicted` or `finalized`.
-    pub(crate) phase: &'static str,
+    /// Where it stands at the block's time: `running`, `notice given`, `payment demanded` (a
+    /// demand stands unanswered; see `evictable_at`), `ended, settlement window open`, `ended,
+    /// awaiting finalization`, `evicted` or `finalized` (the CLI's words too).
+    #[schema(value_type = String)]
+    pub(crate) phase: LeasePhase,
     /// When it stops accruing: its end, or when the escrow runs dry.
     pub(crate) lease_end: u64,
     /// Until when receipts of it can be settled.

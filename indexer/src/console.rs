@@ -16,7 +16,7 @@ use axum::{
 };
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use openlease_contracts::{
-    LeaseStatus,
+    LeasePhase, LeaseStatus,
     display::{format_duration, format_time, format_time_from, format_units},
     manifest::StablecoinEntry,
 };
@@ -502,18 +502,19 @@ async fn lease(
         section {
             h2 { "Terms in force" }
             dl #terms {
-                dt { "Status" } dd #status { (r.status.as_str())
-                    @if r.status == LeaseStatus::Open { " · " (l.phase)
-                        @if r.demand_unanswered() {
-                            ", evictable " @if now < r.evictable_at { "at " } @else { "since " } (format_time_from(r.evictable_at, now))
-                        }
+                dt { "Status" } dd #status { (l.phase)
+                    @if l.phase == LeasePhase::PaymentDemanded {
+                        ", evictable " @if now < r.evictable_at { "at " } @else { "since " } (format_time_from(r.evictable_at, now))
                     }
                     @if r.terminated { " · terminated by the provider" }
                     @if r.status == LeaseStatus::Evicted {
                         " · for leaving a payment demand unanswered; disputes possible until " (format_time_from(r.remedies_until, now))
                     } @else if r.evicted { " · evicted for leaving a payment demand unanswered" }
                     @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } }
-                    @if r.closed_by != Address::ZERO { " · notice given by " @if r.closed_by == r.tenant { "the tenant" } @else { "the provider" } }
+                    @if r.closed_by != Address::ZERO {
+                        @if l.phase == LeasePhase::NoticeGiven { " by " } @else { " · notice given by " }
+                        @if r.closed_by == r.tenant { "the tenant" } @else { "the provider" }
+                    }
                 }
                 dt { "Tenant" } dd { code { (r.tenant) } }
                 dt { "Provider" } dd { a href=(format!("/providers/{}", r.provider)) { code { (r.provider) } } }

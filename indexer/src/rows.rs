@@ -9,7 +9,7 @@
 use std::{fmt::Debug, str::FromStr};
 
 use alloy::primitives::{Address, B256, U256};
-use openlease_contracts::{DisputeStatus, LeaseStatus, lease_math};
+use openlease_contracts::{DisputeStatus, LeasePhase, LeaseStatus, PhaseFacts, lease_math};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sqlx::{Row, any::AnyRow};
 use utoipa::ToSchema;
@@ -556,18 +556,16 @@ impl Lease {
         if self.is_live() { self.deposit.saturating_sub(self.settled) } else { 0 }
     }
 
-    /// Where the lease stands at `now`, in one word or phrase: `running`, `ended` (its
-    /// settlement window, or waiting to be finalized), `payment demanded` (an open lease whose
-    /// demand stands unanswered), `evicted` or `finalized`.
-    pub fn phase(&self, now: u64) -> &'static str {
-        match self.status {
-            LeaseStatus::Finalized => "finalized",
-            LeaseStatus::Evicted => "evicted",
-            LeaseStatus::Open if self.demand_unanswered() => "payment demanded",
-            LeaseStatus::Open if now < self.lease_end() => "running",
-            LeaseStatus::Open => "ended",
-            LeaseStatus::None => "none",
-        }
+    /// Where the lease stands at `now`.
+    pub fn phase(&self, now: u64) -> LeasePhase {
+        LeasePhase::of(PhaseFacts {
+            status: self.status,
+            now,
+            run_end: self.lease_end(),
+            settlement_deadline: self.settlement_deadline(),
+            notice_given: self.closed_by != Address::ZERO,
+            demand_unanswered: self.demand_unanswered(),
+        })
     }
 
     /// What its terms let accrue while it ran: the price over the time from its start to its end,

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use openlease_client::{
     DepositMethod, LeaseRequest, TokenAmount, TypedAmount, TypedDuration, TypedPrice, format_duration, format_time,
     format_time_from,
-    status::{DisputeStatus, LeaseStatus},
+    status::{DisputeStatus, LeasePhase, LeaseStatus, PhaseFacts},
     terms,
 };
 use serde_json::json;
@@ -24,7 +24,6 @@ use crate::{
 /// `Lease::status` as the bindings read it (a `uint8`).
 const OPEN: u8 = LeaseStatus::Open as u8;
 const FINALIZED: u8 = LeaseStatus::Finalized as u8;
-const EVICTED: u8 = LeaseStatus::Evicted as u8;
 
 /// `openlease lease`.
 #[derive(Debug, Subcommand)]
@@ -437,35 +436,39 @@ async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
         by if by == offer.provider => "provider",
         _ => "account",
     };
-    let (status, line) = match (lease.status, notice) {
-        (OPEN, Some((_, ends_at))) if now < runway.lease_end && failovers.to.is_some() => (
-            "notice given".to_string(),
-            format!(
-                "failed over to lease {}: runs to the end of its notice {} only for what was served before",
-                failovers.to.map_or(U256::ZERO, |f| f.lease_id),
-                format_time_from(ends_at, now)
-            ),
+    let demand = client.standing_demand(lease_id).await?;
+    let status = LeaseStatus::try_from(lease.status).unwrap_or(LeaseStatus::None);
+    let phase = LeasePhase::of(PhaseFacts {
+        status,
+        now,
+        run_end: runway.lease_end,
+        settlement_deadline: deadline,
+        notice_given: notice.is_some(),
+        demand_unanswered: demand.is_some(),
+    });
+    let line = match (phase, notice, failovers.to) {
+        (LeasePhase::NoticeGiven, Some((_, ends_at)), Some(to)) => format!(
+            "failed over to lease {}: runs to the end of its notice {} only for what was served before",
+            to.lease_id,
+            format_time_from(ends_at, now)
         ),
-        (OPEN, Some((by, ends_at))) if now < runway.lease_end => (
-            "notice given".to_string(),
-            format!("notice given by the {} {by}: ends {}", role(by), format_time_from(ends_at, now)),
-        ),
-        (OPEN, None) if now < runway.lease_end => ("running".to_string(), "running".to_string()),
-        (OPEN, _) if now < deadline => {
-            ("ended, settlement window open".to_string(), "ended, settlement window open".to_string())
+        (LeasePhase::NoticeGiven, Some((by, ends_at)), None) => {
+            format!("notice given by the {} {by}: ends {}", role(by), format_time_from(ends_at, now))
         }
-        (OPEN, _) => ("ended, awaiting finalization".to_string(), "ended, awaiting finalization".to_string()),
-        (FINALIZED, _) => ("finalized".to_string(), "finalized".to_string()),
-        (EVICTED, _) => {
+        (LeasePhase::PaymentDemanded, _, _) => format!(
+            "payment demanded: {} due, evictable {}",
+            amount(demand.map_or(U256::ZERO, |d| d.due)),
+            format_time_from(demand.map_or(0, |d| d.evictable_at), now)
+        ),
+        (LeasePhase::Evicted, _, _) => {
             let until =
                 client.market().remediesDeadline(lease_id).call().await.map_err(openlease_client::Error::from)?;
-            let until = format_time_from(until.saturating_to(), now);
-            (
-                "evicted".to_string(),
-                format!("evicted for an unanswered payment demand; bond locked, disputes open until {until}"),
+            format!(
+                "evicted for an unanswered payment demand; bond locked, disputes open until {}",
+                format_time_from(until.saturating_to(), now)
             )
         }
-        (other, _) => (format!("unknown ({other})"), format!("unknown ({other})")),
+        (phase, _, _) => phase.to_string(),
     };
     let (deposit, settled) = (amount(U256::from(lease.deposit)), amount(U256::from(lease.settled)));
     let escrow = amount(U256::from(lease.deposit - lease.settled));
@@ -496,7 +499,7 @@ async fn show(settings: &Settings, lease_id: U256) -> Result<Report> {
     );
     let json = json!({
         "leaseId": lease_id.to_string(),
-        "status": status,
+        "status": phase,
         "notice": notice.map(|(by, ends_at)| json!({ "by": by, "role": role(by), "endsAt": ends_at })),
         "tenant": lease.tenant,
         "provider": offer.provider,

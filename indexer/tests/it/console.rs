@@ -23,7 +23,7 @@ use alloy::{
     transports::http::reqwest,
 };
 use fantoccini::{Client, ClientBuilder, Locator};
-use openlease_contracts::MockStablecoin;
+use openlease_contracts::{LeasePhase, MockStablecoin};
 use openlease_indexer::{
     api::{self, ApiState},
     console::{self, ConsoleState},
@@ -531,9 +531,10 @@ async fn console_in_a_browser() {
     }
     assert!(amount(&l["settled"]) > 0, "the lease was settled in part: {l}");
     let status = browser.text("#status").await;
-    assert!(status.starts_with(l["status"].as_str().unwrap()), "lease: status {status:?}");
+    // The page says the phase in the API's words (and the CLI's: one `LeasePhase`).
+    assert!(status.starts_with(l["phase"].as_str().unwrap()), "lease: status {status:?}");
     // The demand stands unanswered: the phase says so, and when the provider may evict.
-    assert_eq!(l["phase"], "payment demanded", "{l}");
+    assert_eq!(l["phase"], LeasePhase::PaymentDemanded.as_str(), "{l}");
     assert_eq!(l["demand_answered"], false, "{l}");
     assert!(status.contains("payment demanded, evictable at"), "lease: status {status:?}");
     let due = browser.text("#demand-due").await;
