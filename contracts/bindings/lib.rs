@@ -7,6 +7,7 @@ use alloy::sol;
 pub mod display;
 pub mod lease_math;
 pub mod phase;
+pub mod units;
 pub use phase::{LeasePhase, PhaseFacts};
 pub mod manifest;
 pub use manifest::{Manifest, ManifestError};

@@ -19,6 +19,7 @@ use openlease_contracts::{
     LeasePhase, LeaseStatus,
     display::{format_duration, format_time, format_time_from, format_units},
     manifest::StablecoinEntry,
+    units::{PriceError, TokenAmount, TypedPrice},
 };
 
 use crate::{
@@ -50,7 +51,9 @@ impl ConsoleState {
     }
 
     /// The providers page's query as the API takes it: a price per hour in the chosen token's
-    /// units (`0.5`, with `token`) becomes `max_price`, raw units per second.
+    /// units (`0.36`, with `token`) becomes `max_price`, raw units per second, by the rules the
+    /// CLI's `--price` follows (`TypedPrice`): a price that is not a whole number of raw units
+    /// per second is refused with the nearest one, never truncated.
     fn api_query(&self, query: &HashMap<String, String>) -> Result<HashMap<String, String>, PageError> {
         let mut api = query.clone();
         let Some(per_hour) = api.remove("max_price_per_hour") else { return Ok(api) };
@@ -58,10 +61,21 @@ impl ConsoleState {
         let token: Address =
             api.get("token").and_then(|t| t.parse().ok()).ok_or_else(|| bad("choose the token the price is in"))?;
         let (symbol, decimals) = self.tokens.get(&token).ok_or_else(|| bad("that token is not one of the market's"))?;
-        let raw = alloy::primitives::utils::parse_units(per_hour.trim(), *decimals)
-            .map_err(|_| bad(&format!("`{per_hour}` is not an amount of {symbol} (like 0.5)")))?
-            .get_absolute();
-        api.insert("max_price".into(), (raw / U256::from(3_600)).saturating_to::<u64>().to_string());
+        let coin = StablecoinEntry { symbol: symbol.clone(), address: token, decimals: *decimals };
+        let per_second = format!("{}/h", per_hour.trim())
+            .parse::<TypedPrice>()
+            .map_err(|e| e.to_string())
+            .and_then(|price| {
+                price.per_second(&coin).map_err(|e| match &e {
+                    PriceError::NotWhole { nearest, .. } => {
+                        let per_hour = TokenAmount::of(&coin, nearest.raw * U256::from(3_600));
+                        format!("{e}: {per_hour} is the nearest price per hour below it")
+                    }
+                    _ => e.to_string(),
+                })
+            })
+            .map_err(|e| bad(&e))?;
+        api.insert("max_price".into(), per_second.to_string());
         Ok(api)
     }
 

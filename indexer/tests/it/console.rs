@@ -489,6 +489,24 @@ async fn console_in_a_browser() {
     assert_eq!(browser.provider_rows().await, eu_west, "the form's rows are the URL's");
     assert_eq!(browser.attr("form.filters input[name=region]", "value").await, "eu-west", "the form keeps its filter");
 
+    // A maximum price per hour is read by the CLI's rules: 54 USDC/h is 15,000 raw units a
+    // second (the API's `max_price`); 0.0001 USDC/h is no whole number of them and is
+    // refused with the nearest, not truncated to zero.
+    let usdc = market.usdc;
+    browser.open(&format!("/providers?token={usdc}&max_price_per_hour=54")).await;
+    browser.assert_clean("max_price_per_hour=54", &stats["block"]).await;
+    let affordable = browser.provider_rows().await;
+    assert_rows_match(
+        "max_price_per_hour=54",
+        &affordable,
+        &api_providers(&base, &format!("?token={usdc}&max_price=15000")).await,
+    );
+    assert!(!affordable.is_empty(), "offers at 15,000 a second or less are listed");
+    let (status, refused) = get_json(&base, &format!("/providers?token={usdc}&max_price_per_hour=0.0001")).await;
+    let refused = refused.as_str().unwrap_or_default().to_owned();
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused.contains("max. price per hour: `0.0001/h`") && refused.contains("0 USDC"), "{refused}");
+
     // ── One provider: the best one, whose record has a finished lease. ──
     let best_provider = by_reputation[0].0;
     let (status, detail) = get_json(&base, &format!("/v1/providers/{best_provider}")).await;
