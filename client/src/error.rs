@@ -136,10 +136,10 @@ impl Error {
         }
     }
 
-    /// Whether retrying the same request may succeed: a rate limit or an unavailable node, never a revert.
+    /// Whether retrying the same request may succeed: a rate limit or an unavailable node, never a
+    /// revert (the retrying client's own classification, `openlease_rpc::RpcErrorClass`).
     pub fn is_transient(&self) -> bool {
-        use alloy::transports::layers::{RateLimitRetryPolicy, RetryPolicy};
-        matches!(self, Self::Transport(e) if RateLimitRetryPolicy::default().should_retry(e))
+        matches!(self, Self::Transport(e) if openlease_rpc::RpcErrorClass::of(e).is_transient())
     }
 }
 

@@ -7,12 +7,12 @@ use std::{fmt, path::Path};
 
 use alloy::{
     primitives::{Address, U256},
-    transports::{RpcError, TransportErrorKind},
+    transports::RpcError,
 };
 use openlease_client::{
     Error as SdkError, ManifestError, OpenleaseErrors, PriceError, ReceiptError, ReceiptFileError, SettlementResult,
     StablecoinEntry, TokenAmount, TypedAmountError, error::TransportFailure, format_duration, format_time,
-    terms::settlement_reason,
+    rpc::RpcErrorClass, terms::settlement_reason,
 };
 
 /// `Result` with the CLI's [`CliError`].
@@ -167,42 +167,47 @@ pub(crate) fn unreachable(url: &str, cause: impl fmt::Display) -> CliError {
     )
 }
 
-/// An RPC failure talking to the node at `url`: unreachable only when the connection itself
-/// failed; a JSON-RPC error reply is the node's own message, with a hint for the common ones.
+/// An RPC failure talking to the node at `url`, by the retrying client's classification
+/// (`RpcErrorClass`, the one the indexer, the SDK and the gateway use): unreachable only when no
+/// answer came; a JSON-RPC error reply is the node's own message, with a hint for the common ones.
 pub(crate) fn rpc_failure(url: &str, error: &TransportFailure) -> CliError {
     let node = redact(url);
-    match error {
-        RpcError::Transport(TransportErrorKind::HttpError(http))
-        | RpcError::Transport(TransportErrorKind::HttpErrorWithRetryAfter { error: http, .. }) => {
-            let hint = match http.status {
-                401 | 403 => "the node refused the credentials: check the API key in --rpc-url",
-                429 => "the node is rate limiting this key: retry later or use another node",
-                _ => "check --rpc-url; the node may be down or behind a proxy that refuses JSON-RPC",
-            };
-            let body = http.body.trim();
-            let body = if body.is_empty() { String::new() } else { format!(": {}", excerpt(body)) };
-            CliError::hint(format!("the node at {node} answered HTTP {}{}", http.status, redact_urls(&body)), hint)
+    let class = RpcErrorClass::of(error);
+    let class_hint = match class {
+        RpcErrorClass::RateLimited => Some("the node is rate limiting this key: retry later or use another node"),
+        RpcErrorClass::RangeTooLarge => {
+            Some("the node limits eth_getLogs ranges; use the indexer API or a node without that limit")
         }
-        RpcError::Transport(kind) => match kind {
-            TransportErrorKind::Custom(_) | TransportErrorKind::NonRetryable(_) | TransportErrorKind::BackendGone => {
-                unreachable(url, kind)
+        RpcErrorClass::Unavailable | RpcErrorClass::Other => None,
+    };
+    match error {
+        RpcError::Transport(kind) => match kind.as_http_error() {
+            Some(http) => {
+                let hint = class_hint.unwrap_or(match http.status {
+                    401 | 403 => "the node refused the credentials: check the API key in --rpc-url",
+                    _ => "check --rpc-url; the node may be down or behind a proxy that refuses JSON-RPC",
+                });
+                let body = http.body.trim();
+                let body = if body.is_empty() { String::new() } else { format!(": {}", excerpt(body)) };
+                CliError::hint(format!("the node at {node} answered HTTP {}{}", http.status, redact_urls(&body)), hint)
             }
-            other => CliError::new(format!("RPC error from the node at {node}: {}", redact_urls(&other.to_string()))),
+            None if class == RpcErrorClass::Unavailable => unreachable(url, kind),
+            None => CliError::new(format!("RPC error from the node at {node}: {}", redact_urls(&kind.to_string()))),
         },
         RpcError::ErrorResp(payload) => {
             let message = redact_urls(&payload.message);
             let lower = message.to_lowercase();
-            let hint = if lower.contains("insufficient funds") {
-                Some(
-                    "the account has too little ETH to pay for gas: fund it (on a devnet, from one of anvil's accounts)",
-                )
-            } else if is_log_range_limit(&lower) {
-                Some("the node limits eth_getLogs ranges; use the indexer API or a node without that limit")
-            } else if lower.contains("nonce") {
-                Some("another transaction of this account is pending or was sent elsewhere: wait for it, then retry")
-            } else {
-                None
-            };
+            let hint = class_hint.or_else(|| {
+                if lower.contains("insufficient funds") {
+                    Some(
+                        "the account has too little ETH to pay for gas: fund it (on a devnet, from one of anvil's accounts)",
+                    )
+                } else if lower.contains("nonce") {
+                    Some("another transaction of this account is pending or was sent elsewhere: wait for it, then retry")
+                } else {
+                    None
+                }
+            });
             let message = format!("the node at {node} refused the request: {message} (code {})", payload.code);
             Rendered::new(message, hint.map(String::from)).into()
         }
@@ -212,15 +217,6 @@ pub(crate) fn rpc_failure(url: &str, error: &TransportFailure) -> CliError {
         ),
         other => CliError::new(format!("RPC error from the node at {node}: {}", redact_urls(&other.to_string()))),
     }
-}
-
-/// Whether a node's error message (lowercased) is one of the common wordings of a limit on
-/// `eth_getLogs`: a block range too large, too many results, a response too big.
-fn is_log_range_limit(message: &str) -> bool {
-    let range = message.contains("range")
-        && ["block", "exceed", "too large", "too big", "limit", "max"].iter().any(|w| message.contains(w));
-    let results = message.contains("more than") && (message.contains("results") || message.contains("logs"));
-    range || results || message.contains("response size") || message.contains("too many logs")
 }
 
 /// At most the first 200 characters of a reply body, on one line.
@@ -663,7 +659,7 @@ fn market(revert: &OpenleaseErrors, coin: Option<&StablecoinEntry>, cx: &ErrorCo
 
 #[cfg(test)]
 mod tests {
-    use alloy::rpc::json_rpc::ErrorPayload;
+    use alloy::{rpc::json_rpc::ErrorPayload, transports::TransportErrorKind};
 
     use super::*;
 
@@ -724,6 +720,12 @@ mod tests {
         }
         let nonce = rpc_failure(url, &error_reply(-32003, "nonce too low")).plain();
         assert!(nonce.hint.as_deref().unwrap().contains("pending"), "{nonce}");
+        // The classes are the retrying client's: a JSON-RPC 429 is a rate limit as an HTTP 429
+        // is, and a refusal that only sounds like a log limit is not one.
+        let limited = rpc_failure(url, &error_reply(429, "Too Many Requests")).plain();
+        assert!(limited.hint.as_deref().unwrap().contains("rate limiting"), "{limited}");
+        let gas_cap = rpc_failure(url, &error_reply(-32000, "gas required exceeds allowance (30000000)")).plain();
+        assert_eq!(gas_cap.hint, None, "{gas_cap}");
 
         let unauthorized = rpc_failure(url, &TransportErrorKind::http_error(401, "invalid API key".into())).plain();
         assert_eq!(unauthorized.message, "the node at https://rpc.example answered HTTP 401: invalid API key");

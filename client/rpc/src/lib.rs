@@ -73,10 +73,7 @@ impl RpcErrorClass {
                 let message = payload.message.to_ascii_lowercase();
                 if payload.code == 429 || message.contains("rate limit") || message.contains("too many requests") {
                     Self::RateLimited
-                } else if ["too many", "limit exceeded", "more than", "response size", "range", "exceed", "too large"]
-                    .iter()
-                    .any(|needle| message.contains(needle))
-                {
+                } else if is_log_limit(&message) {
                     Self::RangeTooLarge
                 } else {
                     Self::Other
@@ -353,6 +350,16 @@ fn already_accepted(request: &RequestPacket, error: &TransportError) -> Option<R
 }
 
 /// No connection could be made: nothing listens there, or no such host.
+/// Whether a node's refusal (lowercased) is one of the common wordings of a limit on
+/// `eth_getLogs`: a block range too large, too many results, a response too big. Narrow on
+/// purpose: "gas required exceeds allowance" is not one.
+fn is_log_limit(message: &str) -> bool {
+    let range = message.contains("range")
+        && ["block", "exceed", "too large", "too big", "too wide", "limit", "max"].iter().any(|w| message.contains(w));
+    let results = message.contains("more than") && (message.contains("results") || message.contains("logs"));
+    range || results || message.contains("response size") || message.contains("too many logs")
+}
+
 fn is_unreachable(error: &TransportError) -> bool {
     let RpcError::Transport(TransportErrorKind::Custom(error)) = error else { return false };
     error.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_connect)
@@ -468,5 +475,22 @@ mod tests {
             RpcErrorClass::RangeTooLarge
         );
         assert_eq!(RpcErrorClass::of(&refusal(3, "execution reverted")), RpcErrorClass::Other);
+        // The wordings of hosted providers' log limits, and refusals that only look like them.
+        for limit in [
+            "query exceeds max block range 1000",
+            "eth_getLogs is limited to a 10,000 range",
+            "query returned more than 10000 results",
+            "Log response size exceeded. You can make eth_getLogs requests with up to a 2K block range",
+            "block range is too wide",
+            "Exceeded max range limit for eth_getLogs: 800",
+            "too many logs in the response",
+        ] {
+            assert_eq!(RpcErrorClass::of(&refusal(-32005, limit)), RpcErrorClass::RangeTooLarge, "{limit}");
+        }
+        for other in
+            ["gas required exceeds allowance (30000000)", "insufficient funds for gas * price + value", "nonce too low"]
+        {
+            assert_eq!(RpcErrorClass::of(&refusal(-32000, other)), RpcErrorClass::Other, "{other}");
+        }
     }
 }
