@@ -23,7 +23,8 @@ use openlease_contracts::{
 };
 
 use crate::{
-    api::{self, ApiError, ApiState, BlockView},
+    api::ApiState,
+    query::{self, BlockView, QueryError},
     rows::{Offer, ProviderDay, Stake},
     state::{DAY, VALUE_DECIMALS},
 };
@@ -112,8 +113,8 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
 /// An error page: what went wrong, and the way back.
 struct PageError(StatusCode, String);
 
-impl From<ApiError> for PageError {
-    fn from(error: ApiError) -> Self {
+impl From<QueryError> for PageError {
+    fn from(error: QueryError) -> Self {
         Self(error.status(), error.message().to_owned())
     }
 }
@@ -224,12 +225,12 @@ fn no_params() -> HashMap<String, String> {
 }
 
 async fn market(State(state): State<ConsoleState>) -> PageResult {
-    let stats = api::read_stats(&state.api.store).await?;
+    let stats = query::read_stats(&state.api.store).await?;
     let block = stats.block.clone();
     let today = block.timestamp / DAY;
-    let days = api::read_market_days(&state.api.store, today.saturating_sub(29)).await?;
+    let days = query::read_market_days(&state.api.store, today.saturating_sub(29)).await?;
     // The feed starts at the page's block; the script streams what came after.
-    let mut recent = api::read_recent_events(&state.api.store, 20).await?;
+    let mut recent = query::read_recent_events(&state.api.store, 20).await?;
     recent.retain(|e| e.block <= block.number);
     let s = &stats.data;
     let mut opened: BTreeMap<u64, f64> = BTreeMap::new();
@@ -280,7 +281,7 @@ async fn market(State(state): State<ConsoleState>) -> PageResult {
                 tbody {
                     @for e in &recent {
                         tr data-block=(e.block) {
-                            td.num { (e.seq) } td.num { (e.block) } td { (api::event_name(e)) } td { code { (short_hash(&e.tx_hash.to_string())) } }
+                            td.num { (e.seq) } td.num { (e.block) } td { (query::event_name(e)) } td { code { (short_hash(&e.tx_hash.to_string())) } }
                         }
                     }
                 }
@@ -314,9 +315,9 @@ fn with(query: &HashMap<String, String>, key: &str, value: Option<&str>) -> Stri
 async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {
     // Empty form fields mean "any".
     let query: HashMap<String, String> = raw.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-    let page = api::read_providers(&state.api.store, state.api_query(&query)?).await?;
+    let page = query::read_providers(&state.api.store, state.api_query(&query)?).await?;
     let addresses: Vec<Address> = page.data.iter().map(|p| p.row.address).collect();
-    let (offers, stakes) = api::read_offers_and_stakes(&state.api.store, &addresses).await?;
+    let (offers, stakes) = query::read_offers_and_stakes(&state.api.store, &addresses).await?;
     let sort = query.get("sort").map_or("reputation", String::as_str);
     let field = |name: &str| query.get(name).cloned().unwrap_or_default();
     let body = html! {
@@ -378,14 +379,15 @@ async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<
 }
 
 async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>) -> PageResult {
-    let detail = api::read_provider(&state.api.store, &address).await?;
+    let detail = query::read_provider(&state.api.store, &address).await?;
     let block = detail.block.clone();
     let d = &detail.data;
     let p = &d.provider.row;
-    let history = api::read_history(&state.api.store, &address, HashMap::from([("days".into(), "30".into())])).await?;
+    let history =
+        query::read_history(&state.api.store, &address, HashMap::from([("days".into(), "30".into())])).await?;
     let mut disputes_query = no_params();
     disputes_query.insert("provider".into(), address.clone());
-    let disputes = api::read_disputes(&state.api.store, disputes_query).await?;
+    let disputes = query::read_disputes(&state.api.store, disputes_query).await?;
     let today = block.timestamp / DAY;
     let series = |f: fn(&ProviderDay) -> f64| -> BTreeMap<u64, f64> {
         history.data.series.iter().map(|point| (point.row.day, f(&point.row))).collect()
@@ -497,12 +499,12 @@ async fn lease(
     Path(id): Path<String>,
     Query(raw): Query<HashMap<String, String>>,
 ) -> PageResult {
-    let detail = api::read_lease(&state.api.store, &id).await?;
+    let detail = query::read_lease(&state.api.store, &id).await?;
     // Older settlements a page at a time (`?cursor=`, as the API's `settlements_next_cursor`).
     let (settlements, older) = if raw.is_empty() {
         (detail.data.settlements.clone(), detail.data.settlements_next_cursor.clone())
     } else {
-        let page = api::read_lease_settlements(&state.api.store, &id, raw).await?;
+        let page = query::read_lease_settlements(&state.api.store, &id, raw).await?;
         (page.data, page.next_cursor)
     };
     let block = detail.block.clone();
