@@ -2,6 +2,7 @@
 
 mod client;
 mod deploy;
+mod journey;
 mod lease_math;
 mod tx;
 mod util;
