@@ -2,6 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {LeaseMath} from "../libraries/LeaseMath.sol";
+import {PackedLease} from "../libraries/PackedLease.sol";
 import {LeaseMarket} from "./LeaseMarket.sol";
 
 /// @title ReceiptSettlement
@@ -16,6 +17,8 @@ import {LeaseMarket} from "./LeaseMarket.sol";
 /// per receipt, settlement reads the lease's two hot slots, recovers one signature, writes the
 /// settled total and logs.
 abstract contract ReceiptSettlement is LeaseMarket {
+    using PackedLease for uint256;
+
     bytes32 internal constant SERVICE_RECEIPT_TYPEHASH =
         keccak256("ServiceReceipt(uint256 leaseId,uint256 cumulativeAmount,bytes32 usageDigest,uint64 periodEnd)");
 
@@ -112,11 +115,8 @@ abstract contract ReceiptSettlement is LeaseMarket {
     }
 
     /// @dev Settles one receipt or says why not, changing nothing in that case. The lease is read
-    /// in two SLOADs (Solidity would issue one per field): word 0 is tenant (bits 0-159), offerId
-    /// (160-191), startedAt (192-223) and endsAt (224-255); word 1 is deposit (0-87), settled
-    /// (88-175), pricePerSecond (176-239) and paramsVersion (240-255), the declaration order of
-    /// `Lease`, which the settlement tests pin. The money rules are `LeaseMath`'s (`runEnd`,
-    /// `accrued`, `payable_`, `fee`).
+    /// as its two packed words (`PackedLease`) in two SLOADs. The money rules are `LeaseMath`'s
+    /// (`runEnd`, `accrued`, `payable_`, `fee`).
     function _settle(Batch memory b, SignedReceipt calldata item)
         private
         returns (SettlementResult result, uint256 paid)
@@ -131,15 +131,15 @@ abstract contract ReceiptSettlement is LeaseMarket {
             word0 := sload(slot)
             word1 := sload(add(slot, 1))
         }
-        if (uint160(word0) == 0) return (SettlementResult.UnknownLease, 0);
-        if (word1 >> 240 != b.version) _loadParams(b, word1 >> 240);
+        if (word0.tenant() == address(0)) return (SettlementResult.UnknownLease, 0);
+        if (word1.paramsVersion() != b.version) _loadParams(b, word1.paramsVersion());
         // The lease's provider: a session signer's authorization is the one for it.
-        if (uint32(word0 >> 160) != b.offerId) _switchOffer(b, uint32(word0 >> 160));
+        if (word0.offerId() != b.offerId) _switchOffer(b, word0.offerId());
         // The window is the lease's own and a lease is finalized only after it (or evicted with its
         // escrow emptied), so a finalized lease never gets past here with anything to pay.
         if (
             block.timestamp
-                >= LeaseMath.runEnd(uint32(word0 >> 192), word0 >> 224, uint88(word1), uint64(word1 >> 176))
+                >= LeaseMath.runEnd(word0.startedAt(), word0.endsAt(), word1.deposit(), word1.pricePerSecond())
                     + b.settlementWindow
         ) return (SettlementResult.SettlementWindowClosed, 0);
 
@@ -167,7 +167,7 @@ abstract contract ReceiptSettlement is LeaseMarket {
                 sigOffset := add(ptr, 0x20)
                 if sgt(sigOffset, sub(calldatasize(), sigLength)) { revert(0, 0) }
             }
-            if (signer == address(uint160(word0))) {
+            if (signer == word0.tenant()) {
                 // The tenant's own key, no cap. ECDSA only: an ERC-1271 answer could be flipped
                 // after the service a receipt pays for was delivered.
                 if (_recover(_receiptDigest(b.domainSeparator, item.receipt), sigOffset, sigLength) != signer) {
@@ -175,9 +175,9 @@ abstract contract ReceiptSettlement is LeaseMarket {
                 }
             } else {
                 // (`_switchOffer` forgets the signer when the provider changes.)
-                if (signer != b.signer || address(uint160(word0)) != b.tenant) {
+                if (signer != b.signer || word0.tenant() != b.tenant) {
                     _flushSigner(b);
-                    _loadSigner(b, address(uint160(word0)), signer);
+                    _loadSigner(b, word0.tenant(), signer);
                 }
                 // Valid for service before the expiry or revocation, whenever it is settled.
                 if (periodEnd >= b.validBefore) return (_signerRefusal(b), 0);
@@ -196,10 +196,10 @@ abstract contract ReceiptSettlement is LeaseMarket {
             periodEnd := xor(periodEnd, mul(xor(periodEnd, timestamp()), lt(timestamp(), periodEnd)))
         }
         (result, paid) = LeaseMath.payable_(
-            uint88(word1 >> 88),
-            uint88(word1),
+            word1.settled(),
+            word1.deposit(),
             // A receipt pays for service until its period's end, never later.
-            LeaseMath.accrued(uint32(word0 >> 192), word0 >> 224, uint64(word1 >> 176), periodEnd),
+            LeaseMath.accrued(word0.startedAt(), word0.endsAt(), word1.pricePerSecond(), periodEnd),
             item.receipt.cumulativeAmount,
             capLeft
         );
@@ -209,14 +209,15 @@ abstract contract ReceiptSettlement is LeaseMarket {
         uint256 settled;
         uint256 fee;
         unchecked {
-            settled = uint88(word1 >> 88) + paid;
+            settled = word1.settled() + paid;
             fee = LeaseMath.fee(settled, b.feeBps) - LeaseMath.fee(settled - paid, b.feeBps);
         }
         // paid <= capLeft = cap - spent, so the signer's spent total stays within its uint96 cap.
-        if (signer != address(uint160(word0))) b.spent += paid;
-        // The new settled total into bits 88-175 of word 1, read above.
+        if (signer != word0.tenant()) b.spent += paid;
+        // The new settled total into word 1, read above.
+        word1 = word1.withSettled(settled);
         assembly ("memory-safe") {
-            sstore(add(slot, 1), or(and(word1, not(shl(88, 0xffffffffffffffffffffff))), shl(88, settled)))
+            sstore(add(slot, 1), word1)
         }
         // A batch's earnings are at most the sum of its leases' deposits, each below 2^88.
         unchecked {
