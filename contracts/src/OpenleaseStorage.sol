@@ -12,6 +12,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {IOpenleaseEvents} from "./interfaces/IOpenleaseEvents.sol";
 import {IOpenleaseErrors} from "./interfaces/IOpenleaseErrors.sol";
 import {LeaseMath} from "./libraries/LeaseMath.sol";
+import {Bounds} from "./libraries/Bounds.sol";
 
 /// @title OpenleaseStorage
 /// @notice The market's state and the internals both of its contracts use. `Openlease` (the hot
@@ -29,33 +30,6 @@ abstract contract OpenleaseStorage is
     using SafeERC20 for IERC20;
 
     uint256 internal constant BPS = LeaseMath.BPS;
-
-    // ─── Hard bounds: no parameters version can leave them ──────────────────────────────────
-    uint16 internal constant MAX_PROTOCOL_FEE_BPS = 1_000;
-    uint16 internal constant MIN_BOND_BPS = 1_000;
-    uint16 internal constant MAX_BOND_BPS = 50_000;
-    uint16 internal constant MAX_SLASH_CUT_BPS = 2_000;
-    uint16 internal constant MIN_DISPUTE_SLASH_BPS = 1_000;
-    /// @dev Below 100%: one ruling never takes a provider's whole bond.
-    uint16 internal constant MAX_DISPUTE_SLASH_BPS = 5_000;
-    uint16 internal constant MIN_DISPUTE_BOND_BPS = 100;
-    uint16 internal constant MAX_DISPUTE_BOND_BPS = 10_000;
-    uint32 internal constant MIN_SETTLEMENT_WINDOW = 1 hours;
-    uint32 internal constant MAX_SETTLEMENT_WINDOW = 7 days;
-    uint32 internal constant MIN_DISPUTE_PERIOD = 1 days;
-    uint32 internal constant MAX_DISPUTE_PERIOD = 14 days;
-    /// @dev A provider must never outrun a slash by unstaking: stake thaws for at least as long as
-    /// the longest settlement window and dispute period together.
-    uint32 internal constant MIN_UNBONDING_PERIOD = MAX_SETTLEMENT_WINDOW + MAX_DISPUTE_PERIOD;
-    uint32 internal constant MAX_UNBONDING_PERIOD = 90 days;
-    /// @dev How long a parameters change waits: long enough for a provider to pause its offers (or
-    /// a tenant to open its leases) under the version it agreed to. Open leases never change.
-    uint32 internal constant PARAMS_DELAY = 7 days;
-    /// @dev Every offer gives at least this much notice, so every lease locks a bond.
-    uint32 internal constant MIN_NOTICE_PERIOD = 1 hours;
-    /// @dev How old unpaid service must be before its provider may demand payment, and how long a
-    /// demand waits for its answer before the provider may evict.
-    uint32 internal constant PAYMENT_GRACE = 1 hours;
 
     /// @dev Counters read together when a lease opens. The parameters in force are version
     /// `paramsVersion` from `paramsEffectiveAt` on, and version `paramsVersion - 1` before.
@@ -99,14 +73,25 @@ abstract contract OpenleaseStorage is
     /// @dev Checks `p` against the hard bounds and stores it as the newest version, effective at
     /// `effectiveAt`; a version still pending is replaced rather than queued behind.
     function _scheduleParams(Params memory p, uint32 effectiveAt) internal returns (uint16 version) {
-        _checkBounds(Parameter.ProtocolFeeBps, p.protocolFeeBps, 0, MAX_PROTOCOL_FEE_BPS);
-        _checkBounds(Parameter.SettlementWindow, p.settlementWindow, MIN_SETTLEMENT_WINDOW, MAX_SETTLEMENT_WINDOW);
-        _checkBounds(Parameter.BondBps, p.bondBps, MIN_BOND_BPS, MAX_BOND_BPS);
-        _checkBounds(Parameter.SlashCutBps, p.slashCutBps, 0, MAX_SLASH_CUT_BPS);
-        _checkBounds(Parameter.MaxDisputeSlashBps, p.maxDisputeSlashBps, MIN_DISPUTE_SLASH_BPS, MAX_DISPUTE_SLASH_BPS);
-        _checkBounds(Parameter.DisputeBondBps, p.disputeBondBps, MIN_DISPUTE_BOND_BPS, MAX_DISPUTE_BOND_BPS);
-        _checkBounds(Parameter.DisputePeriod, p.disputePeriod, MIN_DISPUTE_PERIOD, MAX_DISPUTE_PERIOD);
-        _checkBounds(Parameter.UnbondingPeriod, p.unbondingPeriod, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD);
+        _checkBounds(Parameter.ProtocolFeeBps, p.protocolFeeBps, 0, Bounds.MAX_PROTOCOL_FEE_BPS);
+        _checkBounds(
+            Parameter.SettlementWindow, p.settlementWindow, Bounds.MIN_SETTLEMENT_WINDOW, Bounds.MAX_SETTLEMENT_WINDOW
+        );
+        _checkBounds(Parameter.BondBps, p.bondBps, Bounds.MIN_BOND_BPS, Bounds.MAX_BOND_BPS);
+        _checkBounds(Parameter.SlashCutBps, p.slashCutBps, 0, Bounds.MAX_SLASH_CUT_BPS);
+        _checkBounds(
+            Parameter.MaxDisputeSlashBps,
+            p.maxDisputeSlashBps,
+            Bounds.MIN_DISPUTE_SLASH_BPS,
+            Bounds.MAX_DISPUTE_SLASH_BPS
+        );
+        _checkBounds(
+            Parameter.DisputeBondBps, p.disputeBondBps, Bounds.MIN_DISPUTE_BOND_BPS, Bounds.MAX_DISPUTE_BOND_BPS
+        );
+        _checkBounds(Parameter.DisputePeriod, p.disputePeriod, Bounds.MIN_DISPUTE_PERIOD, Bounds.MAX_DISPUTE_PERIOD);
+        _checkBounds(
+            Parameter.UnbondingPeriod, p.unbondingPeriod, Bounds.MIN_UNBONDING_PERIOD, Bounds.MAX_UNBONDING_PERIOD
+        );
         if (p.arbiter == address(0)) revert OpenleaseZeroAddress();
         Counters memory c = _counters;
         // A pending version (not yet in force) is replaced; otherwise a new one is added.
@@ -175,7 +160,7 @@ abstract contract OpenleaseStorage is
     function _inArrears(uint256 leaseId, Lease storage l) internal view returns (bool) {
         if (l.status == LeaseStatus.Evicted) return true;
         PaymentDemand storage d = _demands[leaseId];
-        return d.madeAt != 0 && block.timestamp >= uint256(d.madeAt) + PAYMENT_GRACE && l.settled < d.due;
+        return d.madeAt != 0 && block.timestamp >= uint256(d.madeAt) + Bounds.PAYMENT_GRACE && l.settled < d.due;
     }
 
     /// @dev Ends a lease for good: refunds the escrow not settled, releases the bond, frees the

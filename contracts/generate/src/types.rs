@@ -1,5 +1,5 @@
 //! Renders `contracts/bindings/types.rs`: the enums of `IOpenleaseTypes` and the numeric constants
-//! of `OpenleaseStorage` and `LeaseMath` (the hard bounds, delays and grace periods), evaluated
+//! of `LeaseMath`, `Bounds` and `OpenleaseStorage` (the hard bounds, delays and grace periods), evaluated
 //! from the solc AST. The JSON ABI carries enums as bare `uint8`s and no constants at all; without
 //! this, every crate would retype them.
 
@@ -11,7 +11,7 @@ use serde_json::Value;
 /// The contracts whose enums are rendered.
 const ENUM_CONTRACTS: &[&str] = &["IOpenleaseTypes"];
 /// The contracts whose numeric constants are rendered.
-const CONSTANT_CONTRACTS: &[&str] = &["LeaseMath", "OpenleaseStorage"];
+const CONSTANT_CONTRACTS: &[&str] = &["LeaseMath", "Bounds", "OpenleaseStorage"];
 
 struct Enum {
     name: String,

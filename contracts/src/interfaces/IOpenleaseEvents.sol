@@ -25,7 +25,12 @@ interface IOpenleaseEvents is IOpenleaseTypes {
     /// @param staked The stake left after `amount` started thawing.
     /// @param thawing Everything now thawing, withdrawable at `thawEndsAt`.
     event UnstakeRequested(
-        address indexed provider, address indexed token, uint256 amount, uint256 staked, uint256 thawing, uint256 thawEndsAt
+        address indexed provider,
+        address indexed token,
+        uint256 amount,
+        uint256 staked,
+        uint256 thawing,
+        uint256 thawEndsAt
     );
     event StakeWithdrawn(address indexed provider, address indexed token, uint256 amount, address to);
 
@@ -74,7 +79,12 @@ interface IOpenleaseEvents is IOpenleaseTypes {
     /// the bond stays locked, and disputes and evidence stay possible, until `remediesUntil`, when
     /// the lease can be finalized.
     event LeaseEvicted(
-        uint256 indexed leaseId, uint256 endsAt, uint256 holdCharge, uint256 settled, uint256 refund, uint256 remediesUntil
+        uint256 indexed leaseId,
+        uint256 endsAt,
+        uint256 holdCharge,
+        uint256 settled,
+        uint256 refund,
+        uint256 remediesUntil
     );
     /// @notice The tenant moved `moved`, the part of the lease's escrow that no receipt can ever
     /// claim, into its new lease `newLeaseId`; `deposit` is what the old lease keeps.
@@ -97,7 +107,12 @@ interface IOpenleaseEvents is IOpenleaseTypes {
     /// settled total is now `settled`; the spent total of the signer's authorization for the lease's
     /// provider grew by `paid` (unless the signer is the tenant itself).
     event LeaseSettled(
-        uint256 indexed leaseId, address indexed signer, uint256 cumulativeAmount, uint256 paid, uint256 fee, uint256 settled
+        uint256 indexed leaseId,
+        address indexed signer,
+        uint256 cumulativeAmount,
+        uint256 paid,
+        uint256 fee,
+        uint256 settled
     );
     /// @notice `settleBatch` skipped a receipt; nothing changed for that lease.
     event SettlementSkipped(uint256 indexed leaseId, SettlementResult result);
@@ -114,7 +129,9 @@ interface IOpenleaseEvents is IOpenleaseTypes {
     event BondSlashed(
         uint256 indexed leaseId, address indexed provider, SlashReason reason, uint256 amount, uint256 protocolCut
     );
-    event DisputeOpened(uint256 indexed leaseId, address indexed tenant, uint256 tenantBond, uint256 deadline, string evidenceURI);
+    event DisputeOpened(
+        uint256 indexed leaseId, address indexed tenant, uint256 tenantBond, uint256 deadline, string evidenceURI
+    );
     /// @notice The arbiter ruled. Upheld (`slashBps > 0`): the bond was slashed and the tenant's
     /// dispute bond returned. Rejected: the tenant's dispute bond went to the provider.
     event DisputeRuled(uint256 indexed leaseId, address indexed arbiter, uint256 slashBps, bool upheld);

@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 
 import {OpenleaseStorage} from "../OpenleaseStorage.sol";
+import {Bounds} from "../libraries/Bounds.sol";
 
 /// @title Governance
 /// @notice Parameters, the stablecoin allow-list, the treasury, the pause and protocol fees.
@@ -34,7 +35,7 @@ abstract contract Governance is OpenleaseStorage {
     }
 
     function scheduleParams(Params calldata p) external onlyOwner returns (uint256 version, uint256 effectiveAt) {
-        effectiveAt = block.timestamp + PARAMS_DELAY;
+        effectiveAt = block.timestamp + Bounds.PARAMS_DELAY;
         version = _scheduleParams(p, uint32(effectiveAt));
     }
 

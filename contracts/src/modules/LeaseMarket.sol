@@ -7,6 +7,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 
 import {LeaseMath} from "../libraries/LeaseMath.sol";
 import {ProviderStaking} from "./ProviderStaking.sol";
+import {Bounds} from "../libraries/Bounds.sol";
 
 /// @title LeaseMarket
 /// @notice Offers, leases and their escrow, and the claimable balances every payout lands in.
@@ -258,9 +259,11 @@ abstract contract LeaseMarket is ProviderStaking {
         uint16 capacity
     ) private pure {
         if (
-            pricePerSecond == 0 || minDuration == 0 || maxDuration < minDuration || noticePeriod < MIN_NOTICE_PERIOD
-                || noticePeriod > maxDuration || capacity == 0
-        ) revert OpenleaseInvalidOfferTerms(pricePerSecond, minDuration, maxDuration, noticePeriod, capacity);
+            pricePerSecond == 0 || minDuration == 0 || maxDuration < minDuration
+                || noticePeriod < Bounds.MIN_NOTICE_PERIOD || noticePeriod > maxDuration || capacity == 0
+        ) {
+            revert OpenleaseInvalidOfferTerms(pricePerSecond, minDuration, maxDuration, noticePeriod, capacity);
+        }
     }
 
     function _providerOffer(uint256 offerId) private view returns (Offer storage o) {

@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {LeaseMath} from "../libraries/LeaseMath.sol";
 import {OpenleaseStorage} from "../OpenleaseStorage.sol";
+import {Bounds} from "../libraries/Bounds.sol";
 
 /// @title PaymentDemands
 /// @notice Eviction of a tenant that truly failed to pay. "In arrears" alone is what the provider
@@ -19,15 +20,16 @@ abstract contract PaymentDemands is OpenleaseStorage {
         if (msg.sender != _offers[l.offerId].provider) revert OpenleaseNotLeaseProvider(leaseId, msg.sender);
         // The tenant answers by settling, which only works inside the settlement window.
         uint256 deadline = _settlementDeadline(l);
-        if (block.timestamp + PAYMENT_GRACE >= deadline) revert OpenleaseTooLateToDemand(leaseId, deadline);
+        if (block.timestamp + Bounds.PAYMENT_GRACE >= deadline) revert OpenleaseTooLateToDemand(leaseId, deadline);
         uint256 settled = l.settled;
         // Only time the lease ran is due: a lease whose escrow ran out owes nothing past its runway
         // (so `due`, whole seconds of the runway, never exceeds the deposit).
-        (uint256 due, uint256 owed) =
-            LeaseMath.arrears(l.startedAt, _leaseEnd(l), l.pricePerSecond, settled, PAYMENT_GRACE, block.timestamp);
+        (uint256 due, uint256 owed) = LeaseMath.arrears(
+            l.startedAt, _leaseEnd(l), l.pricePerSecond, settled, Bounds.PAYMENT_GRACE, block.timestamp
+        );
         if (owed == 0) revert OpenleaseNotInArrears(leaseId, settled, due);
         _demands[leaseId] = PaymentDemand({due: uint88(due), madeAt: uint32(block.timestamp), remediesUntil: 0});
-        emit PaymentDemanded(leaseId, settled, due, block.timestamp + PAYMENT_GRACE);
+        emit PaymentDemanded(leaseId, settled, due, block.timestamp + Bounds.PAYMENT_GRACE);
     }
 
     function evictLease(uint256 leaseId) external {
@@ -37,7 +39,7 @@ abstract contract PaymentDemands is OpenleaseStorage {
         Offer storage o = _offers[l.offerId];
         if (msg.sender != o.provider) revert OpenleaseNotLeaseProvider(leaseId, msg.sender);
         PaymentDemand storage demand = _demands[leaseId];
-        uint256 evictableAt = uint256(demand.madeAt) + PAYMENT_GRACE;
+        uint256 evictableAt = uint256(demand.madeAt) + Bounds.PAYMENT_GRACE;
         if (demand.madeAt == 0 || block.timestamp < evictableAt) revert OpenleaseNoPaymentDemand(leaseId, evictableAt);
         uint256 settled = l.settled;
         if (settled >= demand.due) revert OpenleaseDemandAnswered(leaseId, settled, demand.due);
@@ -52,7 +54,7 @@ abstract contract PaymentDemands is OpenleaseStorage {
         // The tenant pays for holding the capacity: `PAYMENT_GRACE` of the price, settled as a
         // receipt would be, never beyond what the terms let accrue or the escrow holds.
         uint256 ceiling = LeaseMath.claimableCeiling(l.startedAt, endsAt, l.pricePerSecond, deposit);
-        uint256 holdCharge = uint256(l.pricePerSecond) * PAYMENT_GRACE;
+        uint256 holdCharge = uint256(l.pricePerSecond) * Bounds.PAYMENT_GRACE;
         if (settled + holdCharge > ceiling) holdCharge = ceiling > settled ? ceiling - settled : 0;
         if (holdCharge > 0) {
             uint256 feeBps = _paramsVersions[l.paramsVersion].protocolFeeBps;
@@ -70,5 +72,4 @@ abstract contract PaymentDemands is OpenleaseStorage {
         _claimable[l.tenant][o.token] += refund;
         emit LeaseEvicted(leaseId, endsAt, holdCharge, settled, refund, demand.remediesUntil);
     }
-
 }

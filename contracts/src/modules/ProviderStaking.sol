@@ -67,8 +67,7 @@ abstract contract ProviderStaking is OpenleaseStorage {
         // Both fit: amount <= staked, and thawing + amount never exceeds what was ever staked.
         s.staked -= uint96(amount);
         uint96 thawing = _toUint96(s.thawing + amount);
-        uint32 thawEndsAt =
-            uint32(block.timestamp) + _paramsVersions[_paramsVersionNow(_counters)].unbondingPeriod;
+        uint32 thawEndsAt = uint32(block.timestamp) + _paramsVersions[_paramsVersionNow(_counters)].unbondingPeriod;
         s.thawing = thawing;
         s.thawEndsAt = thawEndsAt;
         emit UnstakeRequested(msg.sender, token, amount, s.staked, thawing, thawEndsAt);

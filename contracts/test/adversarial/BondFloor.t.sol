@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {LeaseTermsBase} from "./LeaseTermsBase.sol";
 import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
+import {Bounds} from "../../src/libraries/Bounds.sol";
 
 /// @notice Every lease is backed by a bond. The attack: a provider publishes an offer with no
 /// notice period, so `bondBps` of `price * notice` locks nothing, and sells leases with no stake at
@@ -34,13 +35,13 @@ contract BondFloor_Adversarial_Test is LeaseTermsBase {
 
     /// @notice One second short of the minimum notice.
     function test_RevertWhen_PublishOfferWithNoticeOneSecondShort() public {
-        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, MIN_NOTICE_PERIOD - 1, CAPACITY);
+        expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, Bounds.MIN_NOTICE_PERIOD - 1, CAPACITY);
         vm.prank(provider);
-        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, MIN_NOTICE_PERIOD - 1, CAPACITY);
+        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, Bounds.MIN_NOTICE_PERIOD - 1, CAPACITY);
     }
 
     function testFuzz_RevertWhen_PublishOfferWithNoticeBelowAnHour(uint32 notice) public {
-        notice = uint32(bound(notice, 0, MIN_NOTICE_PERIOD - 1));
+        notice = uint32(bound(notice, 0, Bounds.MIN_NOTICE_PERIOD - 1));
         uint256 count = market.offerCount();
         expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, notice, CAPACITY);
         vm.prank(provider);
@@ -58,7 +59,7 @@ contract BondFloor_Adversarial_Test is LeaseTermsBase {
     }
 
     function testFuzz_RevertWhen_UpdateOfferToNoticeBelowAnHour(uint32 notice) public {
-        notice = uint32(bound(notice, 0, MIN_NOTICE_PERIOD - 1));
+        notice = uint32(bound(notice, 0, Bounds.MIN_NOTICE_PERIOD - 1));
         expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, notice, CAPACITY);
         vm.prank(provider);
         market.updateOffer(offerId, PRICE, MIN_DURATION, MAX_DURATION, notice, CAPACITY);
@@ -72,21 +73,21 @@ contract BondFloor_Adversarial_Test is LeaseTermsBase {
         p.bondBps = 1_000;
         applyParams(p);
         vm.prank(provider);
-        uint256 tiny = market.publishOffer(address(usdc), 1, 1, MIN_NOTICE_PERIOD, MIN_NOTICE_PERIOD, 1);
+        uint256 tiny = market.publishOffer(address(usdc), 1, 1, Bounds.MIN_NOTICE_PERIOD, Bounds.MIN_NOTICE_PERIOD, 1);
         uint256 locked = market.stakeOf(provider, address(usdc)).locked;
 
         uint256 leaseId = openLease(tenant, tiny, 1, 1);
 
         uint96 bond = market.lease(leaseId).bond;
         assertEq(bond, 360, "1 * 3600 * 10%");
-        assertEq(bond, LeaseMath.bond(1, MIN_NOTICE_PERIOD, 1_000), "the bond rule");
+        assertEq(bond, LeaseMath.bond(1, Bounds.MIN_NOTICE_PERIOD, 1_000), "the bond rule");
         assertEq(market.stakeOf(provider, address(usdc)).locked, locked + bond, "locked from stake");
     }
 
     /// @notice Every allowed offer under every allowed bond bps locks a bond above zero.
     function testFuzz_EveryAllowedOfferLocksABond(uint64 price, uint32 notice, uint16 bondBps) public {
         price = uint64(bound(price, 1, 1e6));
-        notice = uint32(bound(notice, MIN_NOTICE_PERIOD, 7 days));
+        notice = uint32(bound(notice, Bounds.MIN_NOTICE_PERIOD, 7 days));
         bondBps = uint16(bound(bondBps, 1_000, 50_000));
         Params memory p = defaultParams();
         p.bondBps = bondBps;

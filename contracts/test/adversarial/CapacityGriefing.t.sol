@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {LeaseTermsBase} from "./LeaseTermsBase.sol";
 import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
+import {Bounds} from "../../src/libraries/Bounds.sol";
 
 /// @notice Holding capacity costs the holder. The attack: a griefer fills an offer's capacity with
 /// minimum-deposit leases for the maximum duration and never signs a receipt, so the provider earns
@@ -56,11 +57,11 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
 
     /// @dev Demands payment of every griefing lease once the grace has passed, and waits the grace out.
     function demandAllAndWait() internal {
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
+        vm.warp(openedAt + Bounds.PAYMENT_GRACE + 1);
         for (uint256 i; i < griefLeases.length; ++i) {
             demand(griefLeases[i]);
         }
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
     }
 
     // ─── The griefer is evicted ─────────────────────────────────────────────────────────────
@@ -131,18 +132,18 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
 
     /// @notice At exactly `PAYMENT_GRACE` nothing is overdue yet: no demand; and no eviction without one.
     function test_RevertWhen_DemandOrEvictBeforeGracePassed() public {
-        vm.warp(openedAt + PAYMENT_GRACE);
+        vm.warp(openedAt + Bounds.PAYMENT_GRACE);
         Books memory b = booksOf(griefer, provider, griefOffer);
         expectNotInArrears(griefLeases[0], 0, 0);
         demand(griefLeases[0]);
-        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, griefLeases[0], PAYMENT_GRACE));
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, griefLeases[0], Bounds.PAYMENT_GRACE));
         evict(griefLeases[0]);
         assertBooks(booksOf(griefer, provider, griefOffer), b, "after the refused eviction");
     }
 
     /// @notice Any time within the grace, a tenant that paid nothing yet cannot be demanded of.
     function testFuzz_RevertWhen_DemandWithinGrace(uint256 elapsed) public {
-        elapsed = bound(elapsed, 0, PAYMENT_GRACE);
+        elapsed = bound(elapsed, 0, Bounds.PAYMENT_GRACE);
         vm.warp(openedAt + elapsed);
         expectNotInArrears(griefLeases[1], 0, 0);
         demand(griefLeases[1]);
@@ -150,10 +151,10 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
 
     /// @notice A demand must wait out the grace before it lets the provider evict.
     function testFuzz_RevertWhen_EvictWithinGraceOfTheDemand(uint256 elapsed) public {
-        elapsed = bound(elapsed, 0, PAYMENT_GRACE - 1);
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
+        elapsed = bound(elapsed, 0, Bounds.PAYMENT_GRACE - 1);
+        vm.warp(openedAt + Bounds.PAYMENT_GRACE + 1);
         demand(griefLeases[1]);
-        uint256 evictableAt = block.timestamp + PAYMENT_GRACE;
+        uint256 evictableAt = block.timestamp + Bounds.PAYMENT_GRACE;
         skip(elapsed);
         vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, griefLeases[1], evictableAt));
         evict(griefLeases[1]);
@@ -176,7 +177,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         uint256 due = uint256(PRICE) * 2 hours;
         expectNotInArrears(leaseId, due, due);
         demand(leaseId);
-        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, leaseId, PAYMENT_GRACE));
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, leaseId, Bounds.PAYMENT_GRACE));
         evict(leaseId);
         assertBooksUnchanged(b, "after the refused eviction");
         assertEq(market.leaseEnd(leaseId), start + 1 days, "still running to its end");
@@ -184,8 +185,8 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
 
     /// @notice Whenever a tenant settled all that accrued, it stays current for `PAYMENT_GRACE`.
     function testFuzz_RevertWhen_DemandWithinGraceOfLastSettlement(uint256 settleAfter, uint256 gap) public {
-        settleAfter = bound(settleAfter, 1, GRIEF_MIN_DURATION - PAYMENT_GRACE - 1);
-        gap = bound(gap, 0, PAYMENT_GRACE);
+        settleAfter = bound(settleAfter, 1, GRIEF_MIN_DURATION - Bounds.PAYMENT_GRACE - 1);
+        gap = bound(gap, 0, Bounds.PAYMENT_GRACE);
         uint256 leaseId = griefLeases[2];
         vm.warp(openedAt + settleAfter);
         uint256 amount = accruedNow(leaseId);
@@ -193,7 +194,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         vm.warp(block.timestamp + gap);
 
         (uint256 due,) =
-            LeaseMath.arrears(openedAt, market.leaseEnd(leaseId), PRICE, amount, PAYMENT_GRACE, block.timestamp);
+            LeaseMath.arrears(openedAt, market.leaseEnd(leaseId), PRICE, amount, Bounds.PAYMENT_GRACE, block.timestamp);
         expectNotInArrears(leaseId, amount, due);
         demand(leaseId);
     }
@@ -207,7 +208,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         demand(leaseId);
         PaymentDemand memory d = market.paymentDemand(leaseId);
         market.settle(signedReceiptBy(tenantKey, tenant, receipt(leaseId, accruedNow(leaseId))));
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         uint256 settled = market.lease(leaseId).settled;
         Books memory b = books();
 
@@ -223,7 +224,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         (uint256 leaseId, SignedReceipt memory withheld, uint256 deposit) = honestLeaseWithWithheldReceipt();
         uint256 delivered = withheld.receipt.cumulativeAmount;
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         Books memory b = books();
         evict(leaseId);
         uint256 ceiling = accruedNow(leaseId);
@@ -245,7 +246,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
     function test_WithheldReceiptAfterWindowYieldsNothing() public {
         (uint256 leaseId, SignedReceipt memory withheld,) = honestLeaseWithWithheldReceipt();
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         evict(leaseId);
         vm.warp(market.settlementDeadline(leaseId));
         uint256 providerClaimable = market.claimable(provider, address(usdc));
@@ -267,7 +268,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         leaseId = openLease(tenant, griefOffer, MAX_DURATION, deposit);
         skip(2 hours);
         withheld = signedReceipt(leaseId, accruedNow(leaseId));
-        skip(PAYMENT_GRACE + 1);
+        skip(Bounds.PAYMENT_GRACE + 1);
     }
 
     // ─── The tricks that do not work ────────────────────────────────────────────────────────
@@ -279,11 +280,11 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         skip(1 minutes);
         assertEq(market.settle(signedReceiptBy(grieferKey, griefer, receipt(leaseId, 1))), 1, "one unit settled");
         vm.warp(openedAt + 2 hours);
-        uint256 due = uint256(PRICE) * (2 hours - PAYMENT_GRACE);
+        uint256 due = uint256(PRICE) * (2 hours - Bounds.PAYMENT_GRACE);
         vm.expectEmit(address(market));
-        emit PaymentDemanded(leaseId, 1, due, block.timestamp + PAYMENT_GRACE);
+        emit PaymentDemanded(leaseId, 1, due, block.timestamp + Bounds.PAYMENT_GRACE);
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         Books memory b = booksOf(griefer, provider, griefOffer);
 
         evict(leaseId);
@@ -343,7 +344,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
 
     /// @notice Only the provider demands and evicts: not the tenant, not a stranger, not the arbiter.
     function test_RevertWhen_NonProviderDemandsOrEvicts() public {
-        vm.warp(openedAt + PAYMENT_GRACE + 1);
+        vm.warp(openedAt + Bounds.PAYMENT_GRACE + 1);
         uint256 leaseId = griefLeases[0];
         address[3] memory callers = [griefer, keeper, arbiter];
         for (uint256 i; i < callers.length; ++i) {
@@ -352,7 +353,7 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
             market.demandPayment(leaseId);
         }
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         for (uint256 i; i < callers.length; ++i) {
             vm.expectRevert(abi.encodeWithSelector(OpenleaseNotLeaseProvider.selector, leaseId, callers[i]));
             vm.prank(callers[i]);
@@ -372,9 +373,9 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         uint256 minDeposit = uint256(PRICE) * MIN_DURATION; // the base offer: 1 hour minimum
         uint256 leaseId = openLease(griefer, offerId, MAX_DURATION, minDeposit);
         uint256 start = block.timestamp;
-        vm.warp(start + PAYMENT_GRACE + 1);
+        vm.warp(start + Bounds.PAYMENT_GRACE + 1);
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
 
         evict(leaseId);
         assertEq(market.offer(offerId).activeLeases, 0, "the unpaid lease's slot is free after the grace");
@@ -401,9 +402,9 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         vm.prank(arbiterTenant);
         market.openDispute(leaseId, "ipfs://stalling");
         assertEq(uint8(market.dispute(leaseId).status), uint8(DisputeStatus.None), "no dispute");
-        vm.warp(start + PAYMENT_GRACE + 1);
+        vm.warp(start + Bounds.PAYMENT_GRACE + 1);
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
 
         evict(leaseId);
         assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted), "evicted after the grace");

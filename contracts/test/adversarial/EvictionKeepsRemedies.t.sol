@@ -2,6 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {LeaseTermsBase} from "./LeaseTermsBase.sol";
+import {Bounds} from "../../src/libraries/Bounds.sol";
 
 /// @notice Eviction never shortens remedies. The attack (v2): eviction finalized the lease at once,
 /// releasing its bond: a provider caught equivocating, or facing an SLA dispute, demanded nothing and evicted
@@ -34,7 +35,7 @@ contract EvictionKeepsRemedies_Adversarial_Test is LeaseTermsBase {
         skip(1 hours);
         vm.prank(provider);
         market.demandPayment(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         remediesUntil = market.settlementDeadline(leaseId);
         vm.prank(provider);
         market.evictLease(leaseId);

@@ -3,6 +3,7 @@ pragma solidity ^0.8.30;
 
 import {LeaseTermsBase} from "./LeaseTermsBase.sol";
 import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
+import {Bounds} from "../../src/libraries/Bounds.sol";
 
 /// @notice Eviction only of a tenant that truly failed to pay. The attack (v2): "in arrears" was the
 /// lease's settled total below what accrued until `PAYMENT_GRACE` ago, and the provider alone decides when
@@ -52,11 +53,16 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
     function test_RevertWhen_ProviderHoldsReceiptsBackAndEvictsWithoutADemand() public {
         serveAndHoldBack(3 hours);
         (, uint256 owed) = LeaseMath.arrears(
-            startedAt, market.leaseEnd(leaseId), PRICE, market.lease(leaseId).settled, PAYMENT_GRACE, block.timestamp
+            startedAt,
+            market.leaseEnd(leaseId),
+            PRICE,
+            market.lease(leaseId).settled,
+            Bounds.PAYMENT_GRACE,
+            block.timestamp
         );
         assertGt(owed, 0, "the tenant looks in arrears: the provider settled nothing");
         Books memory b = books();
-        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, leaseId, PAYMENT_GRACE));
+        vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, leaseId, Bounds.PAYMENT_GRACE));
         evict();
         assertBooksUnchanged(b, "after the refused eviction");
     }
@@ -71,7 +77,7 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
         skip(5 minutes);
         uint256 paid = market.settle(ownNewestReceipt());
         assertGe(paid, d.due, "the answer covers the demand");
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         Books memory b = books();
 
         vm.expectRevert(abi.encodeWithSelector(OpenleaseDemandAnswered.selector, leaseId, paid, d.due));
@@ -91,7 +97,7 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
     function test_RevertWhen_AnsweredByTheSignersNewestReceiptAtTheLastSecond() public {
         serveAndHoldBack(3 hours);
         demand();
-        uint256 evictableAt = block.timestamp + PAYMENT_GRACE;
+        uint256 evictableAt = block.timestamp + Bounds.PAYMENT_GRACE;
         uint256 due = market.paymentDemand(leaseId).due;
         vm.warp(evictableAt - 1);
         SignedReceipt memory newest = signedReceipt(leaseId, accruedNow(leaseId));
@@ -114,7 +120,7 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
         market.settle(held[0]); // ten minutes' worth
         assertLt(market.lease(leaseId).settled, due, "below what was due");
         market.settle(ownNewestReceipt());
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         vm.expectRevert(
             abi.encodeWithSelector(OpenleaseDemandAnswered.selector, leaseId, market.lease(leaseId).settled, due)
         );
@@ -125,7 +131,7 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
     function test_RevertWhen_EvictWithinTheDemandsGrace() public {
         skip(3 hours);
         demand();
-        uint256 evictableAt = block.timestamp + PAYMENT_GRACE;
+        uint256 evictableAt = block.timestamp + Bounds.PAYMENT_GRACE;
         vm.warp(evictableAt - 1);
         vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, leaseId, evictableAt));
         evict();
@@ -136,7 +142,7 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
     function test_RevertWhen_DemandOfACurrentTenant() public {
         skip(3 hours);
         market.settle(ownNewestReceipt());
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         uint256 settled = market.lease(leaseId).settled;
         vm.expectRevert(abi.encodeWithSelector(OpenleaseNotInArrears.selector, leaseId, settled, settled));
         demand();
@@ -147,7 +153,7 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
     function test_NonPayingTenantIsEvictableAfterTheGrace() public {
         skip(2 hours);
         demand();
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         evict();
         Lease memory l = market.lease(leaseId);
         assertEq(uint8(l.status), uint8(LeaseStatus.Evicted), "evicted");
@@ -167,8 +173,8 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
         demand();
         skip(2 hours);
         demand(); // the tenant stopped paying: a new demand
-        uint256 evictableAt = block.timestamp + PAYMENT_GRACE;
-        skip(PAYMENT_GRACE - 1);
+        uint256 evictableAt = block.timestamp + Bounds.PAYMENT_GRACE;
+        skip(Bounds.PAYMENT_GRACE - 1);
         vm.expectRevert(abi.encodeWithSelector(OpenleaseNoPaymentDemand.selector, leaseId, evictableAt));
         evict();
         skip(1);
@@ -180,7 +186,7 @@ contract EvictionNeedsUnansweredDemand_Adversarial_Test is LeaseTermsBase {
     function test_RevertWhen_DemandOrEvictALeaseNotOpen() public {
         skip(2 hours);
         demand();
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         evict();
         vm.expectRevert(abi.encodeWithSelector(OpenleaseLeaseNotOpen.selector, leaseId, LeaseStatus.Evicted));
         demand();

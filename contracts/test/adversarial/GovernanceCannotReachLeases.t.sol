@@ -5,6 +5,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 
 import {LeaseTermsBase} from "./LeaseTermsBase.sol";
 import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
+import {Bounds} from "../../src/libraries/Bounds.sol";
 
 /// @notice No governance action can move stake, escrow or claimable balances. The attack: a
 /// compromised admin schedules itself (or an accomplice) as arbiter with every parameter at its most
@@ -305,7 +306,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
         (uint256 version, uint256 effectiveAt) = scheduleParams(hostileParams(admin));
 
         assertEq(version, versionBefore + 1, "a new version");
-        assertEq(effectiveAt, block.timestamp + PARAMS_DELAY, "effective after the delay");
+        assertEq(effectiveAt, block.timestamp + Bounds.PARAMS_DELAY, "effective after the delay");
         assertEq(market.paramsVersion(), versionBefore, "not in force yet");
         assertSameParams(market.params(), honestParams(), "params in force");
         assertBooksUnchanged(b, "after scheduling");
@@ -357,7 +358,7 @@ contract GovernanceCannotReachLeases_Adversarial_Test is LeaseTermsBase {
         (uint256 replaced, uint256 secondAt) = scheduleParams(second);
 
         assertEq(replaced, first, "same version number");
-        assertEq(secondAt, block.timestamp + PARAMS_DELAY, "a new delay");
+        assertEq(secondAt, block.timestamp + Bounds.PARAMS_DELAY, "a new delay");
         (uint256 latest, uint256 latestAt, Params memory latestP) = market.latestParams();
         assertEq(latest, first, "latest version");
         assertEq(latestAt, secondAt, "latest effectiveAt");

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {LeaseTermsBase} from "./LeaseTermsBase.sol";
+import {Bounds} from "../../src/libraries/Bounds.sol";
 
 /// @notice Holding capacity and stalling cost the one who does it. The attacks (v2): a griefer opens a
 /// lease, never pays, is evicted with its whole unsettled escrow refunded, and opens again at once: an
@@ -14,7 +15,7 @@ import {LeaseTermsBase} from "./LeaseTermsBase.sol";
 /// bond.
 contract GriefingCosts_Adversarial_Test is LeaseTermsBase {
     uint256 internal constant HOUR = uint256(PRICE) * 1 hours;
-    uint256 internal constant HOLD_CHARGE = uint256(PRICE) * PAYMENT_GRACE;
+    uint256 internal constant HOLD_CHARGE = uint256(PRICE) * Bounds.PAYMENT_GRACE;
     uint32 internal constant GRIEF_MIN_DURATION = 4 hours;
     uint256 internal constant MIN_DEPOSIT = uint256(PRICE) * GRIEF_MIN_DURATION;
 
@@ -43,9 +44,9 @@ contract GriefingCosts_Adversarial_Test is LeaseTermsBase {
     /// has passed and evicted once the demand's grace has.
     function griefCycle() internal returns (uint256 leaseId) {
         leaseId = openLease(griefer, griefOffer, MAX_DURATION, MIN_DEPOSIT);
-        skip(PAYMENT_GRACE + 1);
+        skip(Bounds.PAYMENT_GRACE + 1);
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         evict(leaseId);
     }
 
@@ -76,7 +77,9 @@ contract GriefingCosts_Adversarial_Test is LeaseTermsBase {
         market.claim(address(usdc), griefer);
         uint256 cost = grieferStart - usdc.balanceOf(griefer);
         assertEq(cost, cycles * HOLD_CHARGE, "the griefer lost the hold charges");
-        assertGe(cost, cycles * uint256(PRICE) * PAYMENT_GRACE, "at least PRICE * PAYMENT_GRACE per cycle");
+        assertGe(
+            cost, cycles * uint256(PRICE) * Bounds.PAYMENT_GRACE, "at least PRICE * Bounds.PAYMENT_GRACE per cycle"
+        );
     }
 
     /// @notice The griefer disputes to stall: the dispute does not stop the demand or the eviction.
@@ -84,9 +87,9 @@ contract GriefingCosts_Adversarial_Test is LeaseTermsBase {
         uint256 leaseId = openLease(griefer, griefOffer, MAX_DURATION, MIN_DEPOSIT);
         vm.prank(griefer);
         market.openDispute(leaseId, "ipfs://stalling");
-        skip(PAYMENT_GRACE + 1);
+        skip(Bounds.PAYMENT_GRACE + 1);
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         evict(leaseId);
         assertEq(uint8(market.lease(leaseId).status), uint8(LeaseStatus.Evicted), "evicted");
         assertEq(market.offer(griefOffer).activeLeases, 0, "slot freed despite the dispute");
@@ -100,9 +103,9 @@ contract GriefingCosts_Adversarial_Test is LeaseTermsBase {
         market.openDispute(leaseId, "ipfs://stalling");
         uint256 tenantBond = market.dispute(leaseId).tenantBond;
         assertGt(tenantBond, 0, "a bond was posted");
-        skip(PAYMENT_GRACE + 1);
+        skip(Bounds.PAYMENT_GRACE + 1);
         demand(leaseId);
-        skip(PAYMENT_GRACE);
+        skip(Bounds.PAYMENT_GRACE);
         evict(leaseId);
         vm.warp(market.dispute(leaseId).deadline);
         uint256 providerBefore = market.claimable(provider, address(usdc));
@@ -123,7 +126,7 @@ contract GriefingCosts_Adversarial_Test is LeaseTermsBase {
         vm.prank(griefer);
         market.openDispute(leaseId, "ipfs://stalling");
         uint256 tenantBond = market.dispute(leaseId).tenantBond;
-        skip(PAYMENT_GRACE + 1);
+        skip(Bounds.PAYMENT_GRACE + 1);
         demand(leaseId);
         vm.warp(market.dispute(leaseId).deadline);
         uint256 providerBefore = market.claimable(provider, address(usdc));
@@ -208,7 +211,7 @@ contract GriefingCosts_Adversarial_Test is LeaseTermsBase {
         vm.expectRevert(abi.encodeWithSelector(OpenleaseTooLateToDemand.selector, leaseId, deadline));
         demand(leaseId);
         // Nor one the grace would outlast: the tenant must have its whole grace inside the window.
-        vm.warp(deadline - PAYMENT_GRACE);
+        vm.warp(deadline - Bounds.PAYMENT_GRACE);
         vm.expectRevert(abi.encodeWithSelector(OpenleaseTooLateToDemand.selector, leaseId, deadline));
         demand(leaseId);
     }

@@ -5,6 +5,7 @@ import {BaseTest} from "../Base.t.sol";
 import {IOpenleaseErrors} from "../../src/interfaces/IOpenleaseErrors.sol";
 import {IOpenleaseEvents} from "../../src/interfaces/IOpenleaseEvents.sol";
 import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
+import {Bounds} from "../../src/libraries/Bounds.sol";
 
 /// @notice Shared helpers of the adversarial tests of the v2 lease rules (terms bound at opening,
 /// parameters versions, eviction, failover): the books a test asserts intact, the most hostile
@@ -13,9 +14,6 @@ import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
 abstract contract LeaseTermsBase is BaseTest, IOpenleaseErrors, IOpenleaseEvents {
     uint256 internal constant BPS = 10_000;
     /// @dev The market's `PARAMS_DELAY`, `PAYMENT_GRACE` and `MIN_NOTICE_PERIOD` (internal constants).
-    uint256 internal constant PARAMS_DELAY = 7 days;
-    uint256 internal constant PAYMENT_GRACE = 1 hours;
-    uint32 internal constant MIN_NOTICE_PERIOD = 1 hours;
 
     /// @dev What no governance action, front-run or eviction may move unless the test says so.
     struct Books {

@@ -10,25 +10,10 @@ import {IOpenleaseErrors} from "../../src/interfaces/IOpenleaseErrors.sol";
 import {IOpenleaseEvents} from "../../src/interfaces/IOpenleaseEvents.sol";
 import {MockStablecoin} from "../mocks/MockStablecoin.sol";
 import {BaseTest} from "../Base.t.sol";
+import {Bounds} from "../../src/libraries/Bounds.sol";
 
 /// @notice Shared helpers of the governance unit tests; the bounds are those of `OpenleaseStorage.sol`.
 abstract contract GovernanceUnitTest is BaseTest, IOpenleaseEvents {
-    uint256 internal constant MAX_PROTOCOL_FEE_BPS = 1_000;
-    uint256 internal constant MIN_BOND_BPS = 1_000;
-    uint256 internal constant MAX_BOND_BPS = 50_000;
-    uint256 internal constant MAX_SLASH_CUT_BPS = 2_000;
-    uint256 internal constant MIN_DISPUTE_SLASH_BPS = 1_000;
-    uint256 internal constant MAX_DISPUTE_SLASH_BPS = 5_000;
-    uint256 internal constant MIN_DISPUTE_BOND_BPS = 100;
-    uint256 internal constant MAX_DISPUTE_BOND_BPS = 10_000;
-    uint256 internal constant MIN_SETTLEMENT_WINDOW = 1 hours;
-    uint256 internal constant MAX_SETTLEMENT_WINDOW = 7 days;
-    uint256 internal constant MIN_DISPUTE_PERIOD = 1 days;
-    uint256 internal constant MAX_DISPUTE_PERIOD = 14 days;
-    uint256 internal constant MIN_UNBONDING_PERIOD = 21 days; // max settlement window + max dispute period
-    uint256 internal constant MAX_UNBONDING_PERIOD = 90 days;
-    uint256 internal constant PARAMS_DELAY = 7 days;
-
     // OpenZeppelin events.
     event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
@@ -135,20 +120,23 @@ contract Constructor_Unit_Test is GovernanceUnitTest {
     }
 
     function test_RevertWhen_ParamsOutOfBounds() public {
-        expectOutOfBounds(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1, 0, MAX_PROTOCOL_FEE_BPS);
-        new Openlease(admin, treasury, withParam(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1));
+        expectOutOfBounds(Parameter.ProtocolFeeBps, Bounds.MAX_PROTOCOL_FEE_BPS + 1, 0, Bounds.MAX_PROTOCOL_FEE_BPS);
+        new Openlease(admin, treasury, withParam(Parameter.ProtocolFeeBps, Bounds.MAX_PROTOCOL_FEE_BPS + 1));
 
-        expectOutOfBounds(Parameter.BondBps, MIN_BOND_BPS - 1, MIN_BOND_BPS, MAX_BOND_BPS);
-        new Openlease(admin, treasury, withParam(Parameter.BondBps, MIN_BOND_BPS - 1));
+        expectOutOfBounds(Parameter.BondBps, Bounds.MIN_BOND_BPS - 1, Bounds.MIN_BOND_BPS, Bounds.MAX_BOND_BPS);
+        new Openlease(admin, treasury, withParam(Parameter.BondBps, Bounds.MIN_BOND_BPS - 1));
 
         expectOutOfBounds(
-            Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD
+            Parameter.UnbondingPeriod,
+            Bounds.MIN_UNBONDING_PERIOD - 1,
+            Bounds.MIN_UNBONDING_PERIOD,
+            Bounds.MAX_UNBONDING_PERIOD
         );
-        new Openlease(admin, treasury, withParam(Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1));
+        new Openlease(admin, treasury, withParam(Parameter.UnbondingPeriod, Bounds.MIN_UNBONDING_PERIOD - 1));
 
         // The all-zero parameters fail on the first bounded one, in the order of the struct.
         Params memory zero;
-        expectOutOfBounds(Parameter.SettlementWindow, 0, MIN_SETTLEMENT_WINDOW, MAX_SETTLEMENT_WINDOW);
+        expectOutOfBounds(Parameter.SettlementWindow, 0, Bounds.MIN_SETTLEMENT_WINDOW, Bounds.MAX_SETTLEMENT_WINDOW);
         new Openlease(admin, treasury, zero);
     }
 }
@@ -173,7 +161,7 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
 
     function test_ScheduleParams() public {
         Params memory p = customParams();
-        uint256 effectiveAt = block.timestamp + PARAMS_DELAY;
+        uint256 effectiveAt = block.timestamp + Bounds.PARAMS_DELAY;
         vm.expectEmit(address(market));
         emit ParamsScheduled(2, effectiveAt, p);
         (uint256 version, uint256 at) = scheduleAsAdmin(p);
@@ -206,7 +194,7 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
         (, uint256 firstAt) = scheduleAsAdmin(first);
         skip(3 days);
         Params memory second = withParam(Parameter.ProtocolFeeBps, 500);
-        uint256 secondAt = block.timestamp + PARAMS_DELAY;
+        uint256 secondAt = block.timestamp + Bounds.PARAMS_DELAY;
 
         vm.expectEmit(address(market));
         emit ParamsScheduled(2, secondAt, second);
@@ -240,13 +228,13 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
     function test_ScheduleParams_AtLowerBounds() public {
         Params memory p = Params({
             protocolFeeBps: 0,
-            settlementWindow: uint32(MIN_SETTLEMENT_WINDOW),
-            bondBps: uint16(MIN_BOND_BPS),
+            settlementWindow: uint32(Bounds.MIN_SETTLEMENT_WINDOW),
+            bondBps: uint16(Bounds.MIN_BOND_BPS),
             slashCutBps: 0,
-            maxDisputeSlashBps: uint16(MIN_DISPUTE_SLASH_BPS),
-            disputeBondBps: uint16(MIN_DISPUTE_BOND_BPS),
-            disputePeriod: uint32(MIN_DISPUTE_PERIOD),
-            unbondingPeriod: uint32(MIN_UNBONDING_PERIOD),
+            maxDisputeSlashBps: uint16(Bounds.MIN_DISPUTE_SLASH_BPS),
+            disputeBondBps: uint16(Bounds.MIN_DISPUTE_BOND_BPS),
+            disputePeriod: uint32(Bounds.MIN_DISPUTE_PERIOD),
+            unbondingPeriod: uint32(Bounds.MIN_UNBONDING_PERIOD),
             arbiter: arbiter
         });
         applyParams(p);
@@ -255,14 +243,14 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
 
     function test_ScheduleParams_AtUpperBounds() public {
         Params memory p = Params({
-            protocolFeeBps: uint16(MAX_PROTOCOL_FEE_BPS),
-            settlementWindow: uint32(MAX_SETTLEMENT_WINDOW),
-            bondBps: uint16(MAX_BOND_BPS),
-            slashCutBps: uint16(MAX_SLASH_CUT_BPS),
-            maxDisputeSlashBps: uint16(MAX_DISPUTE_SLASH_BPS),
-            disputeBondBps: uint16(MAX_DISPUTE_BOND_BPS),
-            disputePeriod: uint32(MAX_DISPUTE_PERIOD),
-            unbondingPeriod: uint32(MAX_UNBONDING_PERIOD),
+            protocolFeeBps: uint16(Bounds.MAX_PROTOCOL_FEE_BPS),
+            settlementWindow: uint32(Bounds.MAX_SETTLEMENT_WINDOW),
+            bondBps: uint16(Bounds.MAX_BOND_BPS),
+            slashCutBps: uint16(Bounds.MAX_SLASH_CUT_BPS),
+            maxDisputeSlashBps: uint16(Bounds.MAX_DISPUTE_SLASH_BPS),
+            disputeBondBps: uint16(Bounds.MAX_DISPUTE_BOND_BPS),
+            disputePeriod: uint32(Bounds.MAX_DISPUTE_PERIOD),
+            unbondingPeriod: uint32(Bounds.MAX_UNBONDING_PERIOD),
             arbiter: arbiter
         });
         applyParams(p);
@@ -272,7 +260,7 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
     function test_ScheduleParams_ReachesOnlyNewLeases() public {
         uint256 before = openDefaultLease();
         Lease memory beforeLease = market.lease(before);
-        applyParams(withParam(Parameter.BondBps, MIN_BOND_BPS));
+        applyParams(withParam(Parameter.BondBps, Bounds.MIN_BOND_BPS));
         // In force, but the offer's provider has not accepted it: its new leases keep version 1.
         uint256 unaccepted = openDefaultLease();
         assertEq(market.lease(unaccepted).paramsVersion, 1, "not accepted");
@@ -285,8 +273,8 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
         assertEq(market.lease(before).paramsVersion, 1);
         assertParams(market.leaseParams(before), defaultParams());
         assertEq(market.lease(afterwards).paramsVersion, 2);
-        assertParams(market.leaseParams(afterwards), withParam(Parameter.BondBps, MIN_BOND_BPS));
-        assertEq(market.lease(afterwards).bond, uint256(PRICE) * NOTICE * MIN_BOND_BPS / 10_000);
+        assertParams(market.leaseParams(afterwards), withParam(Parameter.BondBps, Bounds.MIN_BOND_BPS));
+        assertEq(market.lease(afterwards).bond, uint256(PRICE) * NOTICE * Bounds.MIN_BOND_BPS / 10_000);
     }
 
     function test_ScheduleParams_LeaseOpenedWhilePendingKeepsTheOldVersion() public {
@@ -329,97 +317,125 @@ contract ScheduleParams_Unit_Test is GovernanceUnitTest {
     }
 
     function test_RevertWhen_ProtocolFeeAboveMax() public {
-        expectOutOfBounds(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1, 0, MAX_PROTOCOL_FEE_BPS);
-        scheduleAsAdmin(withParam(Parameter.ProtocolFeeBps, MAX_PROTOCOL_FEE_BPS + 1));
+        expectOutOfBounds(Parameter.ProtocolFeeBps, Bounds.MAX_PROTOCOL_FEE_BPS + 1, 0, Bounds.MAX_PROTOCOL_FEE_BPS);
+        scheduleAsAdmin(withParam(Parameter.ProtocolFeeBps, Bounds.MAX_PROTOCOL_FEE_BPS + 1));
     }
 
     function test_RevertWhen_BondBelowMin() public {
-        expectOutOfBounds(Parameter.BondBps, MIN_BOND_BPS - 1, MIN_BOND_BPS, MAX_BOND_BPS);
-        scheduleAsAdmin(withParam(Parameter.BondBps, MIN_BOND_BPS - 1));
+        expectOutOfBounds(Parameter.BondBps, Bounds.MIN_BOND_BPS - 1, Bounds.MIN_BOND_BPS, Bounds.MAX_BOND_BPS);
+        scheduleAsAdmin(withParam(Parameter.BondBps, Bounds.MIN_BOND_BPS - 1));
     }
 
     function test_RevertWhen_BondAboveMax() public {
-        expectOutOfBounds(Parameter.BondBps, MAX_BOND_BPS + 1, MIN_BOND_BPS, MAX_BOND_BPS);
-        scheduleAsAdmin(withParam(Parameter.BondBps, MAX_BOND_BPS + 1));
+        expectOutOfBounds(Parameter.BondBps, Bounds.MAX_BOND_BPS + 1, Bounds.MIN_BOND_BPS, Bounds.MAX_BOND_BPS);
+        scheduleAsAdmin(withParam(Parameter.BondBps, Bounds.MAX_BOND_BPS + 1));
     }
 
     function test_RevertWhen_SlashCutAboveMax() public {
-        expectOutOfBounds(Parameter.SlashCutBps, MAX_SLASH_CUT_BPS + 1, 0, MAX_SLASH_CUT_BPS);
-        scheduleAsAdmin(withParam(Parameter.SlashCutBps, MAX_SLASH_CUT_BPS + 1));
+        expectOutOfBounds(Parameter.SlashCutBps, Bounds.MAX_SLASH_CUT_BPS + 1, 0, Bounds.MAX_SLASH_CUT_BPS);
+        scheduleAsAdmin(withParam(Parameter.SlashCutBps, Bounds.MAX_SLASH_CUT_BPS + 1));
     }
 
     function test_RevertWhen_MaxDisputeSlashBelowMin() public {
         expectOutOfBounds(
-            Parameter.MaxDisputeSlashBps, MIN_DISPUTE_SLASH_BPS - 1, MIN_DISPUTE_SLASH_BPS, MAX_DISPUTE_SLASH_BPS
+            Parameter.MaxDisputeSlashBps,
+            Bounds.MIN_DISPUTE_SLASH_BPS - 1,
+            Bounds.MIN_DISPUTE_SLASH_BPS,
+            Bounds.MAX_DISPUTE_SLASH_BPS
         );
-        scheduleAsAdmin(withParam(Parameter.MaxDisputeSlashBps, MIN_DISPUTE_SLASH_BPS - 1));
+        scheduleAsAdmin(withParam(Parameter.MaxDisputeSlashBps, Bounds.MIN_DISPUTE_SLASH_BPS - 1));
     }
 
     /// @dev One ruling never takes more than half a lease's bond.
     function test_RevertWhen_MaxDisputeSlashAboveMax() public {
         expectOutOfBounds(
-            Parameter.MaxDisputeSlashBps, MAX_DISPUTE_SLASH_BPS + 1, MIN_DISPUTE_SLASH_BPS, MAX_DISPUTE_SLASH_BPS
+            Parameter.MaxDisputeSlashBps,
+            Bounds.MAX_DISPUTE_SLASH_BPS + 1,
+            Bounds.MIN_DISPUTE_SLASH_BPS,
+            Bounds.MAX_DISPUTE_SLASH_BPS
         );
-        scheduleAsAdmin(withParam(Parameter.MaxDisputeSlashBps, MAX_DISPUTE_SLASH_BPS + 1));
+        scheduleAsAdmin(withParam(Parameter.MaxDisputeSlashBps, Bounds.MAX_DISPUTE_SLASH_BPS + 1));
     }
 
     function test_RevertWhen_DisputeBondBelowMin() public {
         expectOutOfBounds(
-            Parameter.DisputeBondBps, MIN_DISPUTE_BOND_BPS - 1, MIN_DISPUTE_BOND_BPS, MAX_DISPUTE_BOND_BPS
+            Parameter.DisputeBondBps,
+            Bounds.MIN_DISPUTE_BOND_BPS - 1,
+            Bounds.MIN_DISPUTE_BOND_BPS,
+            Bounds.MAX_DISPUTE_BOND_BPS
         );
-        scheduleAsAdmin(withParam(Parameter.DisputeBondBps, MIN_DISPUTE_BOND_BPS - 1));
+        scheduleAsAdmin(withParam(Parameter.DisputeBondBps, Bounds.MIN_DISPUTE_BOND_BPS - 1));
     }
 
     function test_RevertWhen_DisputeBondAboveMax() public {
         expectOutOfBounds(
-            Parameter.DisputeBondBps, MAX_DISPUTE_BOND_BPS + 1, MIN_DISPUTE_BOND_BPS, MAX_DISPUTE_BOND_BPS
+            Parameter.DisputeBondBps,
+            Bounds.MAX_DISPUTE_BOND_BPS + 1,
+            Bounds.MIN_DISPUTE_BOND_BPS,
+            Bounds.MAX_DISPUTE_BOND_BPS
         );
-        scheduleAsAdmin(withParam(Parameter.DisputeBondBps, MAX_DISPUTE_BOND_BPS + 1));
+        scheduleAsAdmin(withParam(Parameter.DisputeBondBps, Bounds.MAX_DISPUTE_BOND_BPS + 1));
     }
 
     function test_RevertWhen_SettlementWindowBelowMin() public {
         expectOutOfBounds(
-            Parameter.SettlementWindow, MIN_SETTLEMENT_WINDOW - 1, MIN_SETTLEMENT_WINDOW, MAX_SETTLEMENT_WINDOW
+            Parameter.SettlementWindow,
+            Bounds.MIN_SETTLEMENT_WINDOW - 1,
+            Bounds.MIN_SETTLEMENT_WINDOW,
+            Bounds.MAX_SETTLEMENT_WINDOW
         );
-        scheduleAsAdmin(withParam(Parameter.SettlementWindow, MIN_SETTLEMENT_WINDOW - 1));
+        scheduleAsAdmin(withParam(Parameter.SettlementWindow, Bounds.MIN_SETTLEMENT_WINDOW - 1));
     }
 
     function test_RevertWhen_SettlementWindowAboveMax() public {
         expectOutOfBounds(
-            Parameter.SettlementWindow, MAX_SETTLEMENT_WINDOW + 1, MIN_SETTLEMENT_WINDOW, MAX_SETTLEMENT_WINDOW
+            Parameter.SettlementWindow,
+            Bounds.MAX_SETTLEMENT_WINDOW + 1,
+            Bounds.MIN_SETTLEMENT_WINDOW,
+            Bounds.MAX_SETTLEMENT_WINDOW
         );
-        scheduleAsAdmin(withParam(Parameter.SettlementWindow, MAX_SETTLEMENT_WINDOW + 1));
+        scheduleAsAdmin(withParam(Parameter.SettlementWindow, Bounds.MAX_SETTLEMENT_WINDOW + 1));
     }
 
     function test_RevertWhen_DisputePeriodBelowMin() public {
-        expectOutOfBounds(Parameter.DisputePeriod, MIN_DISPUTE_PERIOD - 1, MIN_DISPUTE_PERIOD, MAX_DISPUTE_PERIOD);
-        scheduleAsAdmin(withParam(Parameter.DisputePeriod, MIN_DISPUTE_PERIOD - 1));
+        expectOutOfBounds(
+            Parameter.DisputePeriod, Bounds.MIN_DISPUTE_PERIOD - 1, Bounds.MIN_DISPUTE_PERIOD, Bounds.MAX_DISPUTE_PERIOD
+        );
+        scheduleAsAdmin(withParam(Parameter.DisputePeriod, Bounds.MIN_DISPUTE_PERIOD - 1));
     }
 
     function test_RevertWhen_DisputePeriodAboveMax() public {
-        expectOutOfBounds(Parameter.DisputePeriod, MAX_DISPUTE_PERIOD + 1, MIN_DISPUTE_PERIOD, MAX_DISPUTE_PERIOD);
-        scheduleAsAdmin(withParam(Parameter.DisputePeriod, MAX_DISPUTE_PERIOD + 1));
+        expectOutOfBounds(
+            Parameter.DisputePeriod, Bounds.MAX_DISPUTE_PERIOD + 1, Bounds.MIN_DISPUTE_PERIOD, Bounds.MAX_DISPUTE_PERIOD
+        );
+        scheduleAsAdmin(withParam(Parameter.DisputePeriod, Bounds.MAX_DISPUTE_PERIOD + 1));
     }
 
     function test_RevertWhen_UnbondingPeriodBelowMin() public {
         expectOutOfBounds(
-            Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD
+            Parameter.UnbondingPeriod,
+            Bounds.MIN_UNBONDING_PERIOD - 1,
+            Bounds.MIN_UNBONDING_PERIOD,
+            Bounds.MAX_UNBONDING_PERIOD
         );
-        scheduleAsAdmin(withParam(Parameter.UnbondingPeriod, MIN_UNBONDING_PERIOD - 1));
+        scheduleAsAdmin(withParam(Parameter.UnbondingPeriod, Bounds.MIN_UNBONDING_PERIOD - 1));
     }
 
     function test_RevertWhen_UnbondingPeriodAboveMax() public {
         expectOutOfBounds(
-            Parameter.UnbondingPeriod, MAX_UNBONDING_PERIOD + 1, MIN_UNBONDING_PERIOD, MAX_UNBONDING_PERIOD
+            Parameter.UnbondingPeriod,
+            Bounds.MAX_UNBONDING_PERIOD + 1,
+            Bounds.MIN_UNBONDING_PERIOD,
+            Bounds.MAX_UNBONDING_PERIOD
         );
-        scheduleAsAdmin(withParam(Parameter.UnbondingPeriod, MAX_UNBONDING_PERIOD + 1));
+        scheduleAsAdmin(withParam(Parameter.UnbondingPeriod, Bounds.MAX_UNBONDING_PERIOD + 1));
     }
 
     function test_RevertWhen_OutOfBoundsLeavesThePendingVersion() public {
         Params memory pending = customParams();
         (, uint256 effectiveAt) = scheduleAsAdmin(pending);
-        expectOutOfBounds(Parameter.BondBps, MAX_BOND_BPS + 1, MIN_BOND_BPS, MAX_BOND_BPS);
-        scheduleAsAdmin(withParam(Parameter.BondBps, MAX_BOND_BPS + 1));
+        expectOutOfBounds(Parameter.BondBps, Bounds.MAX_BOND_BPS + 1, Bounds.MIN_BOND_BPS, Bounds.MAX_BOND_BPS);
+        scheduleAsAdmin(withParam(Parameter.BondBps, Bounds.MAX_BOND_BPS + 1));
         assertLatest(2, effectiveAt, pending);
     }
 }

@@ -14,6 +14,7 @@ import {IOpenleaseEvents} from "../../../src/interfaces/IOpenleaseEvents.sol";
 import {IOpenleaseErrors} from "../../../src/interfaces/IOpenleaseErrors.sol";
 import {LeaseMath} from "../../../src/libraries/LeaseMath.sol";
 import {MockStablecoin} from "../../mocks/MockStablecoin.sol";
+import {Bounds} from "../../../src/libraries/Bounds.sol";
 
 /// @notice Drives the market with bounded random actions of several providers, tenants and session signers
 /// (each signer authorized per provider, several providers per signer) across a 6-decimal and an 18-decimal
@@ -30,9 +31,6 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     uint256 internal constant BPS = LeaseMath.BPS;
     uint256 internal constant MAX_OFFERS = 16;
     /// @dev The market's internal constants `PARAMS_DELAY`, `PAYMENT_GRACE` and `MIN_NOTICE_PERIOD`.
-    uint256 internal constant PARAMS_DELAY = 7 days;
-    uint256 internal constant PAYMENT_GRACE = 1 hours;
-    uint256 internal constant MIN_NOTICE_PERIOD = 1 hours;
 
     IOpenlease public immutable market;
     address public immutable admin;
@@ -340,7 +338,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
     function _inArrears(uint256 leaseId, Lease memory l) internal view returns (bool) {
         if (l.status == LeaseStatus.Evicted) return true;
         PaymentDemand memory d = market.paymentDemand(leaseId);
-        return d.madeAt != 0 && block.timestamp >= uint256(d.madeAt) + PAYMENT_GRACE && l.settled < d.due;
+        return d.madeAt != 0 && block.timestamp >= uint256(d.madeAt) + Bounds.PAYMENT_GRACE && l.settled < d.due;
     }
 
     /// @dev The version the model says is in force now (the one new offers get, and unstake requests).
@@ -394,13 +392,15 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         if (kind == IN_ARREARS || kind == RUNNING_IN_ARREARS) {
             // Running or ended: an open lease can be demanded of while its tenant is in arrears, disputed or not.
             if (!open || (kind == RUNNING_IN_ARREARS && block.timestamp >= _end(l))) return false;
-            (, uint256 owed) =
-                LeaseMath.arrears(l.startedAt, _end(l), l.pricePerSecond, l.settled, PAYMENT_GRACE, block.timestamp);
+            (, uint256 owed) = LeaseMath.arrears(
+                l.startedAt, _end(l), l.pricePerSecond, l.settled, Bounds.PAYMENT_GRACE, block.timestamp
+            );
             return owed > 0;
         }
         if (kind == EVICTABLE) {
             PaymentDemand memory pd = market.paymentDemand(id);
-            return open && pd.madeAt != 0 && block.timestamp >= uint256(pd.madeAt) + PAYMENT_GRACE && l.settled < pd.due;
+            return open && pd.madeAt != 0 && block.timestamp >= uint256(pd.madeAt) + Bounds.PAYMENT_GRACE
+                && l.settled < pd.due;
         }
         DisputeStatus ds = market.dispute(id).status;
         if (kind == FINALIZABLE) return ds != DisputeStatus.Open;
@@ -617,11 +617,11 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         price = _unit(token) == 1e6 ? uint64(_bound(price, 1, 10_000)) : uint64(_bound(price, 1e9, 1e16));
         minDuration = uint32(_bound(minDuration, 1 minutes, 2 hours));
         uint32 maxDuration = minDuration + uint32(_bound(span, 0, 3 days));
-        if (maxDuration < MIN_NOTICE_PERIOD) maxDuration = uint32(MIN_NOTICE_PERIOD);
+        if (maxDuration < Bounds.MIN_NOTICE_PERIOD) maxDuration = uint32(Bounds.MIN_NOTICE_PERIOD);
         bool noNotice = pSeed % 16 == 0;
         notice = noNotice
-            ? uint32(_bound(notice, 0, MIN_NOTICE_PERIOD - 1))
-            : uint32(_bound(notice, MIN_NOTICE_PERIOD, _min(maxDuration, 2 hours)));
+            ? uint32(_bound(notice, 0, Bounds.MIN_NOTICE_PERIOD - 1))
+            : uint32(_bound(notice, Bounds.MIN_NOTICE_PERIOD, _min(maxDuration, 2 hours)));
         address p = providers[pSeed % providers.length];
         uint16 capacity = uint16(1 + pSeed % 5);
         bytes memory want = _newBusinessRefusal(token);
@@ -814,13 +814,13 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         address p = _leaseProvider(l);
         address caller = byTenant ? l.tenant : p;
         (uint256 due, uint256 owed) =
-            LeaseMath.arrears(l.startedAt, _end(l), l.pricePerSecond, l.settled, PAYMENT_GRACE, block.timestamp);
+            LeaseMath.arrears(l.startedAt, _end(l), l.pricePerSecond, l.settled, Bounds.PAYMENT_GRACE, block.timestamp);
         bytes memory want;
         if (l.status != LeaseStatus.Open) {
             want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseLeaseNotOpen.selector, leaseId, l.status);
         } else if (caller != p) {
             want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, caller);
-        } else if (block.timestamp + PAYMENT_GRACE >= _deadline(leaseId, l)) {
+        } else if (block.timestamp + Bounds.PAYMENT_GRACE >= _deadline(leaseId, l)) {
             // The tenant must have its whole grace to answer inside the settlement window.
             want = abi.encodeWithSelector(
                 IOpenleaseErrors.OpenleaseTooLateToDemand.selector, leaseId, _deadline(leaseId, l)
@@ -875,9 +875,9 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseLeaseNotOpen.selector, leaseId, c.l.status);
         } else if (c.caller != c.o.provider) {
             want = abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotLeaseProvider.selector, leaseId, c.caller);
-        } else if (d.madeAt == 0 || block.timestamp < uint256(d.madeAt) + PAYMENT_GRACE) {
+        } else if (d.madeAt == 0 || block.timestamp < uint256(d.madeAt) + Bounds.PAYMENT_GRACE) {
             want = abi.encodeWithSelector(
-                IOpenleaseErrors.OpenleaseNoPaymentDemand.selector, leaseId, uint256(d.madeAt) + PAYMENT_GRACE
+                IOpenleaseErrors.OpenleaseNoPaymentDemand.selector, leaseId, uint256(d.madeAt) + Bounds.PAYMENT_GRACE
             );
         } else if (c.l.settled >= d.due) {
             want =
@@ -912,13 +912,16 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             leaseId = _pickOrOpen(lSeed, RUNNING);
             if (leaseId == 0) return 0;
             // Past the grace, mostly while the lease still runs.
-            uint256 later = block.timestamp + _bound(warpSeed, PAYMENT_GRACE + 1, 3 hours);
+            uint256 later = block.timestamp + _bound(warpSeed, Bounds.PAYMENT_GRACE + 1, 3 hours);
             uint256 end = _end(market.lease(leaseId));
             _warpTo(later < end || warpSeed % 3 == 0 ? later : end - 1);
             if (!_matches(leaseId, IN_ARREARS)) return 0;
         }
         if (!_demand(leaseId, false)) return 0;
-        _warpTo(block.timestamp + _bound(warpSeed >> 8, warpSeed % 4 == 0 ? 0 : PAYMENT_GRACE, PAYMENT_GRACE + 1 hours));
+        _warpTo(
+            block.timestamp
+                + _bound(warpSeed >> 8, warpSeed % 4 == 0 ? 0 : Bounds.PAYMENT_GRACE, Bounds.PAYMENT_GRACE + 1 hours)
+        );
     }
 
     /// @dev A lease about to be evicted, and what eviction touches, as they were before.
@@ -941,7 +944,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
         // accrue until then; the escrow beyond that is refunded.
         uint256 endsAt = c.running ? block.timestamp : c.l.endsAt;
         uint256 ceiling = LeaseMath.claimableCeiling(c.l.startedAt, endsAt, c.l.pricePerSecond, c.l.deposit);
-        uint256 hold = uint256(c.l.pricePerSecond) * PAYMENT_GRACE;
+        uint256 hold = uint256(c.l.pricePerSecond) * Bounds.PAYMENT_GRACE;
         if (c.l.settled + hold > ceiling) hold = ceiling > c.l.settled ? ceiling - c.l.settled : 0;
         uint256 feeBps = ghostLeaseParamsOf[c.leaseId].protocolFeeBps;
         uint256 fee = LeaseMath.fee(c.l.settled + hold, feeBps) - LeaseMath.fee(c.l.settled, feeBps);
@@ -1653,7 +1656,7 @@ contract MarketHandler is CommonBase, StdCheats, StdUtils, IOpenleaseTypes {
             if (version != (pending ? ghostLatestVersion : ghostLatestVersion + 1)) {
                 _violation("pending version queued instead of replaced");
             }
-            if (effectiveAt != block.timestamp + PARAMS_DELAY) _violation("effectiveAt != now + delay");
+            if (effectiveAt != block.timestamp + Bounds.PARAMS_DELAY) _violation("effectiveAt != now + delay");
             if (market.paramsVersion() != inForce || keccak256(abi.encode(market.params())) != inForceHash) {
                 _violation("scheduling changed the params in force");
             }
