@@ -58,8 +58,8 @@ use axum::{
 use clap::Parser;
 use eyre::{WrapErr, bail, ensure};
 use openlease_client::{
-    Client, LeaseRequest, Manifest, OfferTerms, ProviderDetails, ReceiptDomain, ReceiptFile, ReceiptSigner,
-    ReceiptVerifier, SignedReceipt, TxPolicy,
+    Client, LeaseRequest, Manifest, OfferTerms, ProviderDetails, ReceiptSigner, ReceiptVerifier, SignedReceipt,
+    TxPolicy,
     session::{Destination, ServedBy, Session, SessionConfig},
     wire,
 };
@@ -417,61 +417,6 @@ async fn paced(url: String, access: Access, every: Duration, stop: Arc<AtomicBoo
         }
     }
     Ok(Load::merge(vec![part], started.elapsed().as_secs_f64()))
-}
-
-/// Upserts `receipts` into a SQLite book of the gateway's schema and settings (WAL,
-/// `synchronous = FULL`) with `batch` receipts per transaction, as a group commit would: the
-/// rate, receipts per second. The gateway's `ReceiptStore::keep` is this with `batch` 1.
-async fn group_commit(
-    dir: &std::path::Path,
-    domain: &ReceiptDomain,
-    tenant: Address,
-    receipts: &[&SignedReceipt],
-    batch: usize,
-) -> eyre::Result<f64> {
-    sqlx::any::install_default_drivers();
-    let url = format!("sqlite://{}/group-{batch}.db?mode=rwc", dir.display());
-    let pool = sqlx::any::AnyPoolOptions::new()
-        .max_connections(1)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                sqlx::query("PRAGMA synchronous = FULL").execute(&mut *conn).await?;
-                Ok(())
-            })
-        })
-        .connect(&url)
-        .await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS gateway_receipts (lease_id TEXT PRIMARY KEY, cumulative TEXT NOT NULL,
-         tenant TEXT NOT NULL, receipt TEXT NOT NULL)",
-    )
-    .execute(&pool)
-    .await?;
-    let sql = "INSERT INTO gateway_receipts (lease_id, cumulative, tenant, receipt) VALUES (?, ?, ?, ?)
-         ON CONFLICT (lease_id) DO UPDATE SET cumulative = excluded.cumulative, tenant = excluded.tenant,
-         receipt = excluded.receipt WHERE excluded.cumulative > gateway_receipts.cumulative";
-    let started = Instant::now();
-    let mut kept = 0;
-    for chunk in receipts.chunks(batch) {
-        if started.elapsed() >= STEP_BUDGET {
-            break;
-        }
-        let mut tx = pool.begin().await?;
-        for receipt in chunk {
-            let done = sqlx::query(sql)
-                .bind(receipt.receipt.leaseId.to_string())
-                .bind(format!("{:064x}", receipt.receipt.cumulativeAmount))
-                .bind(tenant.to_string())
-                .bind(ReceiptFile::new(domain, receipt).to_json())
-                .execute(&mut *tx)
-                .await?;
-            ensure!(done.rows_affected() == 1, "a receipt was not kept");
-        }
-        tx.commit().await?;
-        kept += chunk.len();
-    }
-    Ok(kept as f64 / started.elapsed().as_secs_f64())
 }
 
 /// Runs `op` up to `max` times or for [`STEP_BUDGET`]: the time of one, on average.
@@ -1069,12 +1014,6 @@ async fn main() -> eyre::Result<()> {
         kept_all += task.await??;
     }
     let keep_concurrent = kept_all as f64 / keep_started.elapsed().as_secs_f64();
-    // By hand: a transaction (one fsync) per `connections` receipts, one per lease: what a group
-    // commit of what the connections bring can reach.
-    let group_dir = TempDir::new("gateway-bench-group");
-    let round_robin: Vec<&SignedReceipt> =
-        (0..per_lease).flat_map(|k| signed.iter().map(move |(_, receipts)| &receipts[k])).collect();
-    let grouped = group_commit(group_dir.path(), &domain, tenant_address, &round_robin, args.connections).await?;
     let fsync_dir = TempDir::new("gateway-bench-fsync");
     let mut file = std::fs::File::create(fsync_dir.path().join("log"))?;
     let line = [b'x'; 512];
@@ -1101,10 +1040,6 @@ async fn main() -> eyre::Result<()> {
         format!("keep from {} connections at once", args.connections),
         "",
         keep_concurrent
-    );
-    println!(
-        "    {:<38} {:>9} µs  = {:>8.0} /s  (same SQL and settings, one transaction per {})",
-        "the same SQL, batched by hand", "", grouped, args.connections
     );
     println!(
         "    {:<38} {:>9.1} µs  = {:>8.0} /s  (the gateway's first design, one lock over it all)",
