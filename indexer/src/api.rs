@@ -26,7 +26,12 @@ use crate::{
     feed::events,
     ingest::Notice,
     metrics::Metrics,
-    query::*,
+    query::{
+        DisputeView, DisputesQuery, GovernanceView, History, HistoryQuery, LeaseDetail, LeaseView, LeasesQuery,
+        OffersQuery, One, Page, ProviderDetail, ProviderView, ProvidersQuery, QueryError, SettlementsQuery,
+        SignersQuery, Stats, read_disputes, read_governance, read_history, read_lease, read_lease_settlements,
+        read_leases, read_offers, read_provider, read_providers, read_signers, read_stats,
+    },
     rows::{Offer, Settlement, Signer},
     store::Store,
 };
