@@ -1,7 +1,7 @@
 //! [`Client`]: one account talking to the market. Construction, sending, and the views shared by
 //! both sides; the provider's calls are in [`crate::provider`], the tenant's in [`crate::tenant`].
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use alloy::{
     contract::{CallBuilder, CallDecoder},
@@ -17,7 +17,7 @@ use openlease_rpc::RetryPolicy;
 use tokio::sync::Mutex;
 
 use crate::{
-    Error, Manifest, ReceiptDomain, ReceiptSigner, Result, SignerTerms, TokenAmount, TxPolicy,
+    Error, Manifest, ReceiptDomain, ReceiptSigner, Result, SignerTerms, StablecoinEntry, TokenAmount, TxPolicy,
     receipt::ReceiptBook,
     risk::{Exposure, Runway, StakeView},
 };
@@ -37,6 +37,8 @@ pub struct Client<P> {
     market: Openlease::OpenleaseInstance<P>,
     send_lock: Arc<Mutex<()>>,
     tx_policy: TxPolicy,
+    /// Tokens' symbols and decimals, read from each token once ([`Client::coin`]).
+    coins: Arc<std::sync::Mutex<HashMap<Address, StablecoinEntry>>>,
 }
 
 impl Client<DynProvider> {
@@ -80,7 +82,15 @@ impl<P: Provider + Clone> Client<P> {
     /// every later transaction.
     pub fn new(provider: P, signer: PrivateKeySigner, manifest: Manifest) -> Self {
         let market = Openlease::new(manifest.market(), provider.clone());
-        Self { provider, signer, manifest, market, send_lock: Arc::new(Mutex::new(())), tx_policy: TxPolicy::default() }
+        Self {
+            provider,
+            signer,
+            manifest,
+            market,
+            send_lock: Arc::new(Mutex::new(())),
+            tx_policy: TxPolicy::default(),
+            coins: Arc::default(),
+        }
     }
 
     /// This client with `policy` for following its transactions to inclusion.
@@ -191,6 +201,28 @@ impl<P: Provider + Clone> Client<P> {
     /// What `tenant` allows `signer` for the leases of `provider`: cap, spent, expiry.
     pub async fn session_signer(&self, tenant: Address, signer: Address, provider: Address) -> Result<SignerTerms> {
         Ok(self.market.sessionSigner(tenant, signer, provider).call().await?.into())
+    }
+
+    /// `token`'s symbol and decimals. The decimals are the token's own, read from it once and
+    /// kept: the one source of them. A manifest that lists the token with other decimals is
+    /// stale and refused ([`Error::StaleDecimals`]), since amounts read in its decimals would be
+    /// off by powers of ten. The symbol is the manifest's label where it has one.
+    pub async fn coin(&self, token: Address) -> Result<StablecoinEntry> {
+        if let Some(coin) = self.coins.lock().expect("coins lock").get(&token) {
+            return Ok(coin.clone());
+        }
+        let erc20 = self.token(token);
+        let (decimals, symbol) = (erc20.decimals(), erc20.symbol());
+        let (decimals, symbol) = tokio::try_join!(decimals.call(), symbol.call())?;
+        let coin = match self.manifest.stablecoin_at(token) {
+            Some(listed) if listed.decimals != decimals => {
+                return Err(Error::StaleDecimals { token, manifest: listed.decimals, token_says: decimals });
+            }
+            Some(listed) => listed.clone(),
+            None => StablecoinEntry { symbol, address: token, decimals },
+        };
+        self.coins.lock().expect("coins lock").insert(token, coin.clone());
+        Ok(coin)
     }
 
     /// An amount of `token` in its units, for display (`12.5 USDC`).

@@ -27,6 +27,9 @@ pub enum Error {
         data: Bytes,
     },
     /// A transaction was mined but failed.
+    /// The manifest lists a token with other decimals than the token states: it is stale.
+    #[error("the manifest says token {token} has {manifest} decimals, but the token says {token_says}")]
+    StaleDecimals { token: Address, manifest: u8, token_says: u8 },
     #[error("transaction {tx} was mined but reverted")]
     TransactionReverted { tx: B256 },
     /// No lease with this id was ever opened on the market.

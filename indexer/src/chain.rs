@@ -62,6 +62,16 @@ impl Chain {
         &self.provider
     }
 
+    /// A token's decimals, as the token states them: the one source of them for the mirror's
+    /// values and the console's amounts (a manifest's may be stale).
+    pub async fn decimals(&self, token: Address) -> Result<u8> {
+        let erc20 = openlease_contracts::MockStablecoin::new(token, self.provider.clone());
+        erc20.decimals().call().await.map_err(|e| match e {
+            alloy::contract::Error::TransportError(e) => rpc_error(e),
+            other => IndexerError::Rpc { class: RpcErrorClass::Other, message: other.to_string() },
+        })
+    }
+
     /// The chain id.
     pub async fn chain_id(&self) -> Result<u64> {
         self.provider.get_chain_id().await.map_err(rpc_error)

@@ -18,7 +18,7 @@ use alloy::{
     primitives::{Address, B256},
     rpc::types::Log,
 };
-use openlease_contracts::{Manifest, MockStablecoin, Openlease::OpenleaseEvents};
+use openlease_contracts::{Manifest, Openlease::OpenleaseEvents};
 use tokio::sync::broadcast;
 
 use crate::{
@@ -417,7 +417,7 @@ impl Ingestor {
             });
             decoded.push((event, position));
         }
-        let decimals = self.token_decimals(&decoded).await;
+        let decimals = self.token_decimals(&decoded).await?;
         // Reputation decays with time, not only with outcomes: on the first batch of a new UTC day
         // every provider's is brought to the batch's last block.
         let new_day = last_timestamp / DAY > self.cursor.timestamp / DAY;
@@ -457,25 +457,26 @@ impl Ingestor {
     }
 
     /// The decimals of the tokens the events allow, read from each token (6, with a warning, for
-    /// one that does not say).
-    async fn token_decimals(&self, decoded: &[(OpenleaseEvents, EventPosition)]) -> BTreeMap<Address, u8> {
+    /// one that does not say). A node that cannot be asked fails the step, which is tried again:
+    /// an outage must not be taken for a token without decimals.
+    async fn token_decimals(&self, decoded: &[(OpenleaseEvents, EventPosition)]) -> Result<BTreeMap<Address, u8>> {
         let mut decimals = BTreeMap::new();
         for (event, _) in decoded {
             let OpenleaseEvents::TokenAllowed(e) = event else { continue };
             if decimals.contains_key(&e.token) {
                 continue;
             }
-            let token = MockStablecoin::new(e.token, self.chain.provider().clone());
-            let read = match token.decimals().call().await {
+            let read = match self.chain.decimals(e.token).await {
                 Ok(d) => d,
-                Err(error) => {
-                    tracing::warn!(token = %e.token, %error, "the token does not say its decimals: counting 6");
+                Err(crate::IndexerError::Rpc { class, message }) if !class.is_transient() => {
+                    tracing::warn!(token = %e.token, %message, "the token does not say its decimals: counting 6");
                     VALUE_DECIMALS
                 }
+                Err(error) => return Err(error),
             };
             decimals.insert(e.token, read);
         }
-        decimals
+        Ok(decimals)
     }
 
     /// Writes a batch up to block `to` (number, hash, timestamp); meanwhile reads the range from

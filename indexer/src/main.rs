@@ -207,6 +207,27 @@ where
     }
 }
 
+/// The manifest's stablecoins with the decimals each token states (the chain's word, as the
+/// mirror's values use it); a manifest that says otherwise is stale, and said so.
+async fn coins_as_the_tokens_say(
+    chain: &Chain,
+    manifest: &Manifest,
+    wait: Duration,
+) -> eyre::Result<Vec<openlease_contracts::manifest::StablecoinEntry>> {
+    let mut coins = manifest.stablecoins.clone();
+    for coin in &mut coins {
+        let decimals = patiently(wait, "a token's decimals", || chain.decimals(coin.address)).await?;
+        if decimals != coin.decimals {
+            tracing::warn!(
+                token = %coin.address, symbol = %coin.symbol, manifest = coin.decimals, token_says = decimals,
+                "the manifest is stale: it states other decimals than the token; the token's are used"
+            );
+            coin.decimals = decimals;
+        }
+    }
+    Ok(coins)
+}
+
 async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait: Duration) -> eyre::Result<()> {
     let metrics = Arc::new(Metrics::default());
     metrics.watch_rpc(chain.rpc_stats());
@@ -222,7 +243,8 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait
         tokio::net::TcpListener::bind(args.listen).await.wrap_err_with(|| format!("listening on {}", args.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(listen = %address, "API up: /v1, /health, /metrics; console at http://{address}/");
-    let app = api::router(state.clone()).merge(console::router(ConsoleState::new(state, &manifest.stablecoins)));
+    let coins = coins_as_the_tokens_say(&chain, &manifest, wait).await?;
+    let app = api::router(state.clone()).merge(console::router(ConsoleState::new(state, &coins)));
     let mut server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Until it holds the lock this instance is a standby: it serves the writer's mirror and

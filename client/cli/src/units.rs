@@ -65,27 +65,21 @@ pub(crate) fn stablecoin(manifest: &Manifest, token: &str) -> Result<StablecoinE
     })
 }
 
-/// The token at `token`: the manifest's stablecoin, or, for a token the manifest does not list
-/// (a stale manifest), its `symbol()` and `decimals()` read from the token itself. A token that
-/// answers neither is refused: its amounts cannot be written in units.
+/// The token at `token` (`Client::coin`): its decimals read from the token itself, its symbol
+/// the manifest's label where it lists the token. A token that answers neither, or a manifest
+/// that states other decimals, is refused: its amounts cannot be written in units.
 pub(crate) async fn coin_at<P: Provider + Clone>(client: &Client<P>, token: Address) -> Result<StablecoinEntry> {
-    if let Some(coin) = client.manifest().stablecoin_at(token) {
-        return Ok(coin.clone());
-    }
-    let erc20 = client.token(token);
-    let (decimals, symbol) = (erc20.decimals().call().await, erc20.symbol().call().await);
-    match (decimals, symbol) {
-        (Ok(decimals), Ok(symbol)) => Ok(StablecoinEntry { symbol, address: token, decimals }),
-        (Err(e), _) | (_, Err(e)) => match SdkError::from(e) {
-            transport @ SdkError::Transport(_) => Err(transport.into()),
-            other => Err(CliError::hint(
-                format!(
-                    "token {token} is not in the deployment manifest and does not say its decimals and symbol: {other}"
-                ),
-                "use the market's current manifest (--manifest or --deployments)",
-            )),
-        },
-    }
+    client.coin(token).await.map_err(|e| match e {
+        transport @ SdkError::Transport(_) => transport.into(),
+        stale @ SdkError::StaleDecimals { .. } => CliError::hint(
+            stale.to_string(),
+            "the manifest is stale or edited: use the market's current one (--manifest or --deployments)",
+        ),
+        other => CliError::hint(
+            format!("token {token} does not say its decimals and symbol: {other}"),
+            "use the market's current manifest (--manifest or --deployments)",
+        ),
+    })
 }
 
 /// An amount for JSON: raw units (as a decimal string: they overflow JSON numbers), units, symbol.

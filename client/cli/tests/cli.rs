@@ -394,6 +394,28 @@ async fn a_failed_over_lease_says_where_it_went() {
     assert_eq!(ended["failedOverTo"]["leaseId"], new.as_str());
 }
 
+/// A token's decimals are the token's own: a manifest that states others (stale, or edited) is
+/// refused with what to do, not read as amounts off by powers of ten.
+#[tokio::test]
+async fn a_manifest_with_other_decimals_than_the_token_is_refused() {
+    let m = Market::deploy().await;
+    let (provider, tenant) = (1, 4);
+    let offer = m.provider_with_offer(provider, "1000 USDC");
+    m.run(tenant, &["token", "mint", "100 USDC"]).json();
+    let lease = m.run(tenant, &["lease", "open", &offer, "--duration", "1d", "--deposit", "8 USDC"]).json();
+    let lease = lease["leaseId"].as_str().unwrap().to_string();
+    assert_eq!(raw(&m.run(tenant, &["lease", "show", &lease]).json()["deposit"]), 8 * USDC);
+
+    let file = m.dir.join("deployments/31337.json");
+    let mut manifest: Value = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let usdc = manifest["stablecoins"].as_array_mut().unwrap().iter_mut().find(|s| s["symbol"] == "USDC").unwrap();
+    usdc["decimals"] = 18.into();
+    std::fs::write(&file, manifest.to_string()).unwrap();
+    let refused = m.run(tenant, &["lease", "show", &lease]);
+    assert!(refused.error().contains("has 18 decimals, but the token says 6"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("use the market's current one"), "{}", refused.stderr);
+}
+
 #[tokio::test]
 async fn each_mistake_is_named_with_what_to_do() {
     let m = Market::deploy().await;

@@ -434,3 +434,27 @@ async fn a_missing_postgres_database_says_how_to_create_it() {
     let name = missing.rsplit('/').next().unwrap();
     assert!(stderr.contains(&format!("createdb {name}")), "{stderr}");
 }
+
+/// The console counts in each token's own decimals, read from the token: a manifest that states
+/// others (stale, or edited) is warned about, and does not put the console's amounts off by
+/// powers of ten.
+#[tokio::test]
+async fn the_console_counts_in_the_tokens_own_decimals() {
+    let Some((url, _db)) = fresh_db(Db::Sqlite, "token_decimals").await else { return };
+    let market = Market::new(5).await;
+    let mut stale = market.manifest.clone();
+    stale.stablecoins.iter_mut().find(|s| s.address == market.usdc).unwrap().decimals = 18;
+    let deployments = openlease_testkit::TempDir::new("indexer");
+    stale.save(&openlease_contracts::Manifest::path(deployments.path(), stale.chain_id)).unwrap();
+    let store = Store::connect(&url).await.unwrap();
+    let indexer = Indexer::spawn(&market, &deployments, &url, &[]);
+    wait_for(Duration::from_secs(60), "the indexer to catch up", async || caught_up(&store, &market).await).await;
+    wait_for(Duration::from_secs(10), "the console", async || {
+        reqwest::get(format!("http://127.0.0.1:{}/", indexer.port)).await.is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    let page = reqwest::get(format!("http://127.0.0.1:{}/", indexer.port)).await.unwrap().text().await.unwrap();
+    // Three providers staked 100,000 USDC each.
+    let staked = "data-field=\"staked\">300000 USDC<";
+    assert!(page.contains(staked), "{staked} in {page}");
+}
