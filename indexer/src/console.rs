@@ -526,11 +526,11 @@ async fn lease(
                     @if r.status == LeaseStatus::Evicted {
                         " · for leaving a payment demand unanswered; disputes possible until " (format_time_from(r.remedies_until, now))
                     } @else if r.evicted { " · evicted for leaving a payment demand unanswered" }
-                    @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } }
                     @if r.closed_by != Address::ZERO {
                         @if l.phase == LeasePhase::NoticeGiven { " by " } @else { " · notice given by " }
                         @if r.closed_by == r.tenant { "the tenant" } @else { "the provider" }
                     }
+                    @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } }
                 }
                 dt { "Tenant" } dd { code { (r.tenant) } }
                 dt { "Provider" } dd { a href=(format!("/providers/{}", r.provider)) { code { (r.provider) } } }
