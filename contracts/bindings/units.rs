@@ -324,6 +324,19 @@ impl FromStr for TypedPrice {
     }
 }
 
+impl PriceError {
+    /// What to type instead, where there is a nearest price: prices are whole raw units per
+    /// second. The CLI and the console say it in the same words.
+    pub fn nearest_hint(&self) -> Option<String> {
+        match self {
+            Self::NotWhole { nearest, .. } => {
+                Some(format!("prices are whole raw units per second: {nearest} per second is the nearest"))
+            }
+            _ => None,
+        }
+    }
+}
+
 impl TypedPrice {
     /// The symbol typed, if any.
     pub fn symbol(&self) -> Option<&str> {

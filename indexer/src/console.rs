@@ -19,7 +19,7 @@ use openlease_contracts::{
     LeasePhase, LeaseStatus,
     display::{format_duration, format_time, format_time_from, format_units},
     manifest::StablecoinEntry,
-    units::{PriceError, TokenAmount, TypedPrice},
+    units::TypedPrice,
 };
 
 use crate::{
@@ -67,12 +67,9 @@ impl ConsoleState {
             .parse::<TypedPrice>()
             .map_err(|e| e.to_string())
             .and_then(|price| {
-                price.per_second(&coin).map_err(|e| match &e {
-                    PriceError::NotWhole { nearest, .. } => {
-                        let per_hour = TokenAmount::of(&coin, nearest.raw * U256::from(3_600));
-                        format!("{e}: {per_hour} is the nearest price per hour below it")
-                    }
-                    _ => e.to_string(),
+                price.per_second(&coin).map_err(|e| match e.nearest_hint() {
+                    Some(hint) => format!("{e}: {hint}"),
+                    None => e.to_string(),
                 })
             })
             .map_err(|e| bad(&e))?;

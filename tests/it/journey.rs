@@ -9,7 +9,7 @@ use alloy::{
     providers::{Provider, ext::AnvilApi},
 };
 use openlease_client::{
-    OfferTerms, ProviderDetails, TokenAmount,
+    TokenAmount,
     session::{Destination, ServedBy, Session, SessionConfig},
 };
 use openlease_gateway::{Gateway, GatewayConfig, ReceiptStore};
@@ -41,23 +41,7 @@ async fn one_receipt_is_the_same_amount_from_session_to_console() {
 
     // A provider with an offer, behind its gateway in front of the demo workload.
     provider.send(provider.token(usdc.address).mint(provider.address(), U256::from(10_000 * USDC))).await.unwrap();
-    let details = ProviderDetails {
-        metadata_uri: String::new(),
-        endpoint: "http://gateway".into(),
-        region: "eu-west".into(),
-        attributes_hash: B256::ZERO,
-    };
-    provider.register_provider(&details).await.unwrap();
-    provider.stake(usdc.address, U256::from(1_000 * USDC)).await.unwrap();
-    let terms = OfferTerms {
-        token: usdc.address,
-        price_per_second: 100,
-        min_duration: 60,
-        max_duration: 30 * 86_400,
-        notice_period: 3_600,
-        capacity: 5,
-    };
-    let offer = provider.publish_offer(&terms).await.unwrap();
+    let offer = openlease_testkit::publish_demo_offer(&provider, usdc.address, 100).await;
     let dir = TempDir::new("journey");
     let book = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
     let config =

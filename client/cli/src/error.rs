@@ -343,10 +343,7 @@ impl From<TypedAmountError> for CliError {
 pub(crate) fn price_error(error: &PriceError) -> Rendered {
     match error {
         PriceError::Amount(e) => amount_error(e, Some("the offer")),
-        PriceError::NotWhole { nearest, .. } => Rendered::new(
-            error.to_string(),
-            Some(format!("prices are whole raw units per second: {nearest} per second is the nearest")),
-        ),
+        PriceError::NotWhole { .. } => Rendered::new(error.to_string(), error.nearest_hint()),
         PriceError::TimeUnit { .. } | PriceError::TooLarge { .. } => Rendered::new(error.to_string(), None),
     }
 }

@@ -17,7 +17,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use axum::Router;
-use openlease_client::{Client, LeaseRequest, Manifest, OfferTerms, ProviderDetails, ReceiptSigner, SignerGrant, wire};
+use openlease_client::{Client, LeaseRequest, Manifest, ReceiptSigner, SignerGrant, wire};
 use openlease_gateway::{Gateway, GatewayConfig, ReceiptStore};
 use openlease_testkit::TempDir;
 use serde_json::Value;
@@ -75,23 +75,7 @@ impl Market {
     /// A provider with an offer at 100 raw units per second; returns the offer.
     async fn provider(&self, provider: &Client<DynProvider>) -> U256 {
         provider.send(provider.token(self.usdc).mint(provider.address(), U256::from(10_000 * USDC))).await.unwrap();
-        let details = ProviderDetails {
-            metadata_uri: String::new(),
-            endpoint: "http://gateway".into(),
-            region: "eu-west".into(),
-            attributes_hash: B256::ZERO,
-        };
-        provider.register_provider(&details).await.unwrap();
-        provider.stake(self.usdc, U256::from(1_000 * USDC)).await.unwrap();
-        let terms = OfferTerms {
-            token: self.usdc,
-            price_per_second: PRICE,
-            min_duration: 60,
-            max_duration: 30 * 86_400,
-            notice_period: 3_600,
-            capacity: 5,
-        };
-        provider.publish_offer(&terms).await.unwrap()
+        openlease_testkit::publish_demo_offer(provider, self.usdc, PRICE).await
     }
 
     /// A day's lease of `offer` by `tenant`, whose session signer (account 6) may attest `cap`.

@@ -21,7 +21,7 @@ use axum::{
     routing::{get, post},
 };
 use futures_util::{Stream, StreamExt, stream};
-use openlease_client::{Client, LeaseRequest, ProviderDetails, ReceiptSigner, wire};
+use openlease_client::{Client, LeaseRequest, ReceiptSigner, wire};
 use openlease_testkit::TempDir;
 use serde_json::Value;
 use tokio::{
@@ -62,23 +62,7 @@ impl Market {
         for who in [&provider, &tenant] {
             who.send(who.token(usdc).mint(who.address(), U256::from(10_000 * USDC))).await.unwrap();
         }
-        let details = ProviderDetails {
-            metadata_uri: String::new(),
-            endpoint: "http://gateway".into(),
-            region: "eu-west".into(),
-            attributes_hash: B256::ZERO,
-        };
-        provider.register_provider(&details).await.unwrap();
-        provider.stake(usdc, U256::from(1_000 * USDC)).await.unwrap();
-        let terms = openlease_client::OfferTerms {
-            token: usdc,
-            price_per_second: PRICE,
-            min_duration: 60,
-            max_duration: 30 * 86_400,
-            notice_period: 3_600,
-            capacity: 5,
-        };
-        let offer = provider.publish_offer(&terms).await.unwrap();
+        let offer = openlease_testkit::publish_demo_offer(&provider, usdc, PRICE).await;
         let quote = tenant.offer_quote(offer).await.unwrap();
         let lease = tenant.open_lease(LeaseRequest::new(&quote, 86_400, U256::from(8_640_000))).await.unwrap().lease_id;
         let dir = TempDir::new("proxy");

@@ -16,7 +16,7 @@ use alloy::{
     providers::{DynProvider, Provider, ProviderBuilder},
     signers::local::PrivateKeySigner,
 };
-use openlease_client::{Manifest, ReceiptDomain, ReceiptSigner};
+use openlease_client::{Client, Manifest, OfferTerms, ProviderDetails, ReceiptDomain, ReceiptSigner};
 use openlease_deploy::{Deployer, NetworkConfig};
 
 /// The repository root (this crate lives in `tests/testkit`).
@@ -117,4 +117,31 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Registers `provider` (endpoint `http://gateway`, eu-west), stakes 1,000 units of `usdc` (a
+/// 6-decimal token it holds) and publishes an offer at `price_per_second` (a minute to 30 days,
+/// an hour's notice, five leases at once): the tests' standard provider. Returns the offer.
+pub async fn publish_demo_offer(
+    provider: &Client<DynProvider>,
+    usdc: alloy::primitives::Address,
+    price_per_second: u64,
+) -> alloy::primitives::U256 {
+    let details = ProviderDetails {
+        metadata_uri: String::new(),
+        endpoint: "http://gateway".into(),
+        region: "eu-west".into(),
+        attributes_hash: alloy::primitives::B256::ZERO,
+    };
+    provider.register_provider(&details).await.expect("the provider registers");
+    provider.stake(usdc, alloy::primitives::U256::from(1_000_000_000u64)).await.expect("the provider stakes");
+    let terms = OfferTerms {
+        token: usdc,
+        price_per_second,
+        min_duration: 60,
+        max_duration: 30 * 86_400,
+        notice_period: 3_600,
+        capacity: 5,
+    };
+    provider.publish_offer(&terms).await.expect("the offer is published")
 }
