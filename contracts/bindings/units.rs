@@ -1,7 +1,8 @@
 //! Amounts, prices, durations and times as people type and read them, converted once, here, for
 //! every program (the SDK, the CLI, the gateway, the indexer's console): `12.5 USDC` to raw units
 //! and back, `0.36 USDC/h` to raw units per second, `1h30m` to seconds, unix times to
-//! `2026-11-21 18:20:00 UTC (in 1h)`.
+//! `2026-11-21 18:20:00 UTC (in 1h)`; and amounts as the indexer and the gateway store them in
+//! SQL ([`sortable_amount`]: text that orders as the numbers do).
 //!
 //! What a person typed is kept as text ([`TypedAmount`], [`TypedPrice`]) until the token is
 //! known: the same `12.5` is 12,500,000 raw units of a 6-decimal token and 12.5 × 10¹⁸ of an
@@ -370,6 +371,31 @@ impl fmt::Display for TypedPrice {
     }
 }
 
+/// Digits of a [`sortable_amount`]: `U256::MAX` (about 1.16 × 10⁷⁷) has 78.
+pub const SORTABLE_AMOUNT_DIGITS: usize = 78;
+
+/// An amount as it is stored in SQL, by the indexer's mirror and the gateway's receipt book alike:
+/// decimal digits, zero-padded to [`SORTABLE_AMOUNT_DIGITS`], the width of `U256::MAX`.
+///
+/// Neither SQLite nor PostgreSQL has one numeric type that holds a uint256 and orders it the same
+/// way, so amounts are text; and text of one width orders as its number does (`ORDER BY`, `<`,
+/// `MAX`, an upsert's `WHERE excluded.x > x`) on both, for every uint256 (a receipt's
+/// `cumulativeAmount` is one). Decimal rather than hex so that a row reads as the amount in a SQL
+/// shell. Every amount a query compares with a stored one must be written by this function.
+pub fn sortable_amount(amount: U256) -> String {
+    format!("{:0>SORTABLE_AMOUNT_DIGITS$}", amount.to_string())
+}
+
+/// The amount a [`sortable_amount`] wrote; `None` for anything else (another width, a sign, a
+/// letter).
+pub fn parse_sortable_amount(text: &str) -> Option<U256> {
+    if text.len() != SORTABLE_AMOUNT_DIGITS || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    // 78 digits may still exceed U256::MAX (`9…9`): the parse says so.
+    U256::from_str_radix(text, 10).ok()
+}
+
 /// A duration that does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{input}` is not a duration: {reason}")]
@@ -551,6 +577,41 @@ mod tests {
         assert_eq!(format_duration(5400), "1h 30m");
         assert_eq!(format_duration(90_061), "1d 1h");
         assert_eq!(TypedDuration::from_secs(3600).to_string(), "1h");
+    }
+
+    #[test]
+    fn sortable_amounts_order_as_their_numbers_and_read_back() {
+        let above_u128 = U256::from(u128::MAX) + U256::from(1);
+        let values = [
+            U256::ZERO,
+            U256::from(1),
+            U256::from(9),
+            U256::from(10),
+            U256::from(250),
+            U256::from(1_000),
+            U256::from(u64::MAX),
+            U256::from(u128::MAX),
+            above_u128,
+            U256::MAX - U256::from(1),
+            U256::MAX,
+        ];
+        let texts: Vec<String> = values.iter().map(|v| sortable_amount(*v)).collect();
+        for (value, text) in values.iter().zip(&texts) {
+            assert_eq!(text.len(), SORTABLE_AMOUNT_DIGITS, "{value}");
+            assert_eq!(parse_sortable_amount(text), Some(*value), "round trip of {value}");
+        }
+        for (i, a) in values.iter().enumerate() {
+            for (j, b) in values.iter().enumerate() {
+                assert_eq!(texts[i].cmp(&texts[j]), a.cmp(b), "{a} against {b}");
+            }
+        }
+        assert_eq!(sortable_amount(U256::MAX), U256::MAX.to_string(), "the widest needs no padding");
+        assert_eq!(sortable_amount(U256::from(1_000)), format!("{}1000", "0".repeat(74)));
+        assert_eq!(parse_sortable_amount("1000"), None, "another width");
+        assert_eq!(parse_sortable_amount(&"0".repeat(79)), None);
+        assert_eq!(parse_sortable_amount(&format!("{}x", "0".repeat(77))), None);
+        assert_eq!(parse_sortable_amount(&format!("{}-1", "0".repeat(76))), None);
+        assert_eq!(parse_sortable_amount(&"9".repeat(78)), None, "78 digits above U256::MAX");
     }
 
     #[test]

@@ -2,31 +2,33 @@
 //! reads, what the audit compares and what the API serves (serde, snake_case): a column's type
 //! is said once, here, and never guessed from its text.
 //!
-//! In the database amounts are decimal text zero-padded to 39 digits (so that text order is
-//! numeric order on both backends), addresses lowercase hex, hashes binary, flags 0/1; in JSON amounts
-//! are decimal strings, flags booleans. Every row carries the block that last changed it.
+//! In the database amounts are `openlease_contracts::units::sortable_amount` text (decimal,
+//! zero-padded to 78 digits, so that text order is numeric order on both backends), addresses
+//! lowercase hex, hashes binary, flags 0/1; in JSON amounts are decimal strings, flags booleans.
+//! Every row carries the block that last changed it.
 
 use std::{fmt::Debug, str::FromStr};
 
 use alloy::primitives::{Address, B256, U256};
-use openlease_contracts::{DisputeStatus, LeasePhase, LeaseStatus, PhaseFacts, lease_math};
+use openlease_contracts::{
+    DisputeStatus, LeasePhase, LeaseStatus, PhaseFacts, lease_math,
+    units::{parse_sortable_amount, sortable_amount},
+};
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sqlx::{Row, any::AnyRow};
 use utoipa::ToSchema;
 
 use crate::{IndexerError, Result};
 
-/// Amounts are stored as decimal text this wide, so that text order is numeric order.
-const AMOUNT_WIDTH: usize = 39;
-
 /// An address as stored: lowercase hex, so that text order is the same on both backends.
 pub fn hex(address: &Address) -> String {
     format!("{address:#x}")
 }
 
-/// `u128` as zero-padded decimal text.
+/// An amount as stored and as bound where a query compares it with stored ones: the market's
+/// one SQL encoding, [`sortable_amount`].
 pub fn pad(value: u128) -> String {
-    format!("{value:0AMOUNT_WIDTH$}")
+    sortable_amount(U256::from(value))
 }
 
 /// One column value, as bound to a statement.
@@ -36,6 +38,15 @@ pub enum Value {
     Real(f64),
     Text(String),
     Bytes(Vec<u8>),
+    /// No value, in a column of this kind (PostgreSQL types every parameter, nulls too).
+    Null(Kind),
+}
+
+/// The kind of a column that may hold no value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Int,
+    Text,
 }
 
 impl From<u64> for Value {
@@ -84,6 +95,8 @@ pub fn bind_all<'q>(
             Value::Real(r) => query.bind(r),
             Value::Text(t) => query.bind(t),
             Value::Bytes(b) => query.bind(b),
+            Value::Null(Kind::Int) => query.bind(None::<i64>),
+            Value::Null(Kind::Text) => query.bind(None::<String>),
         };
     }
     query
@@ -126,8 +139,10 @@ impl<'r> Columns<'r> {
         text.parse().map_err(|_| self.corrupt(column, text))
     }
 
+    /// An amount [`pad`] wrote: a value of another width is a corrupt row, not a number.
     pub fn amount(&self, column: &str) -> Result<u128> {
-        self.parse(column)
+        let text: String = self.row.try_get(column)?;
+        parse_sortable_amount(&text).and_then(|v| u128::try_from(v).ok()).ok_or_else(|| self.corrupt(column, text))
     }
 
     pub fn bytes(&self, column: &str) -> Result<Vec<u8>> {

@@ -2,11 +2,16 @@
 //! gateway answers the request that brought it. SQLite for one gateway; PostgreSQL for replicas
 //! behind a load balancer, which then share one book in which the newest receipt of a lease wins
 //! (a replica holding an older one learns it when its write changes nothing).
+//!
+//! A receipt's cumulative amount is stored as [`sortable_amount`] text (78 zero-padded decimal
+//! digits: text order is numeric order over all of uint256), the encoding the indexer's amounts
+//! share, which the upsert compares. Books kept by older gateways held it as 64 hex digits: they
+//! are converted when the book is opened.
 
 use std::{path::Path, time::Duration};
 
 use alloy::primitives::{Address, U256};
-use openlease_client::{ReceiptDomain, ReceiptFile, SignedReceipt};
+use openlease_client::{ReceiptDomain, ReceiptFile, SignedReceipt, units::sortable_amount};
 use sqlx::{
     AnyPool, Row,
     any::{AnyPoolOptions, install_default_drivers},
@@ -62,11 +67,6 @@ struct Write {
 /// Receipts committed together at most.
 const BATCH: usize = 512;
 
-/// Cumulative amounts as 64 hex digits: the text order is the numeric order, in both databases.
-fn sortable(amount: U256) -> String {
-    format!("{amount:064x}")
-}
-
 impl ReceiptStore {
     /// Opens (creating if needed) the book at `url`: `sqlite://PATH` or `postgres://…`.
     pub async fn open(url: &str) -> Result<Self, BookError> {
@@ -111,6 +111,7 @@ impl ReceiptStore {
         )
         .execute(&pool)
         .await?;
+        convert_hex_rows(&pool, postgres).await?;
         let (writer, writes) = tokio::sync::mpsc::channel(4 * BATCH);
         tokio::spawn(write_batches(pool.clone(), postgres, writes));
         Ok(Self { pool, postgres, writer })
@@ -128,7 +129,7 @@ impl ReceiptStore {
         let (done, committed) = tokio::sync::oneshot::channel();
         let write = Write {
             lease_id: receipt.receipt.leaseId.to_string(),
-            cumulative: sortable(receipt.receipt.cumulativeAmount),
+            cumulative: sortable_amount(receipt.receipt.cumulativeAmount),
             tenant: tenant.to_string(),
             file: serde_json::to_string(&ReceiptFile::new(domain, receipt)).expect("a receipt file serializes"),
             done,
@@ -189,6 +190,43 @@ impl ReceiptStore {
         sqlx::query("SELECT pg_advisory_unlock(1869375351)").execute(&mut *conn).await?;
         Ok(Some(result))
     }
+}
+
+/// The width of the cumulative amounts older gateways wrote: `{:064x}`.
+const HEX_WIDTH: i64 = 64;
+
+/// Rewrites the rows an older gateway kept (cumulative amounts as 64 hex digits, told apart by
+/// their width from the 78 of [`sortable_amount`]) in one transaction, before anything is written:
+/// the upsert then compares like with like. Idempotent, and safe beside replicas opening the same
+/// book: a row is rewritten only if it still holds the hex it was read with, so one converted (or
+/// replaced by a newer receipt) meanwhile is left as it is.
+async fn convert_hex_rows(pool: &AnyPool, postgres: bool) -> Result<(), BookError> {
+    let mut tx = pool.begin().await?;
+    let select = if postgres {
+        "SELECT lease_id, cumulative FROM gateway_receipts WHERE length(cumulative) = $1"
+    } else {
+        "SELECT lease_id, cumulative FROM gateway_receipts WHERE length(cumulative) = ?"
+    };
+    let rows = sqlx::query(select).bind(HEX_WIDTH).fetch_all(&mut *tx).await?;
+    let update = if postgres {
+        "UPDATE gateway_receipts SET cumulative = $1 WHERE lease_id = $2 AND cumulative = $3"
+    } else {
+        "UPDATE gateway_receipts SET cumulative = ? WHERE lease_id = ? AND cumulative = ?"
+    };
+    for row in &rows {
+        let lease_id: String = row.try_get("lease_id")?;
+        let hex: String = row.try_get("cumulative")?;
+        let amount = U256::from_str_radix(&hex, 16).map_err(|e| BookError::Corrupt {
+            lease_id: lease_id.clone(),
+            reason: format!("cumulative amount `{hex}`: {e}"),
+        })?;
+        sqlx::query(update).bind(sortable_amount(amount)).bind(&lease_id).bind(&hex).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    if !rows.is_empty() {
+        tracing::info!(rows = rows.len(), "receipt book: cumulative amounts of an older gateway converted");
+    }
+    Ok(())
 }
 
 /// The book's writer: each batch of waiting receipts in one transaction, newest-wins per row.

@@ -1084,6 +1084,100 @@ async fn replicas_share_one_book_on_postgres() {
     assert_eq!(two.with_settlement_lock(async { 2 }).await.unwrap(), Some(2), "free again");
 }
 
+/// A book an older gateway kept (cumulative amounts as 64 hex digits) is converted when it is
+/// opened, once, on SQLite and on PostgreSQL, and the newest receipt of a lease still wins across
+/// the conversion, above u128::MAX too.
+#[tokio::test]
+async fn an_older_gateways_book_is_converted_on_open() {
+    let dir = TempDir::new("gateway-old-book");
+    older_book_is_converted(&format!("sqlite://{}/book.db", dir.path().display())).await;
+    if let Some(url) = postgres_database("openlease_gateway_old_book").await {
+        older_book_is_converted(&url).await;
+    }
+}
+
+async fn older_book_is_converted(url: &str) {
+    use openlease_client::{ReceiptDomain, ReceiptFile, units::sortable_amount};
+    use sqlx::{Connection, Row};
+    let domain = ReceiptDomain::new(31337, Address::repeat_byte(9));
+    let signer = ReceiptSigner::new(PrivateKeySigner::random(), domain);
+    let tenant = Address::repeat_byte(4);
+    let signed = |lease: u64, amount: U256| signer.sign_usage(U256::from(lease), amount, B256::ZERO, 0).unwrap();
+    let above_u128 = U256::from(u128::MAX) + U256::from(1);
+    let old = [(1, above_u128 + U256::from(5)), (2, U256::from(1_000)), (3, U256::MAX)];
+
+    // The book as the older gateway wrote it: its table, its rows.
+    sqlx::any::install_default_drivers();
+    let create = if url.starts_with("sqlite://") { format!("{url}?mode=rwc") } else { url.to_owned() };
+    let mut older = sqlx::AnyConnection::connect(&create).await.unwrap();
+    sqlx::query(
+        "CREATE TABLE gateway_receipts (
+            lease_id TEXT PRIMARY KEY,
+            cumulative TEXT NOT NULL,
+            tenant TEXT NOT NULL,
+            receipt TEXT NOT NULL
+        )",
+    )
+    .execute(&mut older)
+    .await
+    .unwrap();
+    for (lease, amount) in old {
+        let file = serde_json::to_string(&ReceiptFile::new(&domain, &signed(lease, amount))).unwrap();
+        sqlx::query("INSERT INTO gateway_receipts (lease_id, cumulative, tenant, receipt) VALUES ($1, $2, $3, $4)")
+            .bind(lease.to_string())
+            .bind(format!("{amount:064x}"))
+            .bind(tenant.to_string())
+            .bind(file)
+            .execute(&mut older)
+            .await
+            .unwrap();
+    }
+    older.close().await.unwrap();
+
+    let stored = |store: ReceiptStore| async move {
+        let held = store.all(&domain).await.unwrap();
+        held.iter()
+            .map(|s| (s.receipt.receipt.leaseId.to::<u64>(), s.receipt.receipt.cumulativeAmount))
+            .collect::<Vec<_>>()
+    };
+    let columns = || async {
+        let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+        let rows = sqlx::query("SELECT lease_id, cumulative FROM gateway_receipts ORDER BY lease_id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        rows.iter().map(|r| (r.get::<String, _>(0), r.get::<String, _>(1))).collect::<Vec<_>>()
+    };
+    let encoded = |held: &[(u64, U256)]| -> Vec<(String, String)> {
+        held.iter().map(|(lease, amount)| (lease.to_string(), sortable_amount(*amount))).collect()
+    };
+
+    let store = ReceiptStore::open(url).await.unwrap();
+    assert_eq!(columns().await, encoded(&old), "every row in the one encoding");
+    assert_eq!(stored(store.clone()).await, old, "the receipts are the book's");
+    // Newest wins, as numbers: smaller, equal and larger receipts against the converted rows.
+    let keep = |lease: u64, amount: U256| {
+        let store = store.clone();
+        let receipt = signed(lease, amount);
+        async move { store.keep(&domain, tenant, &receipt).await.unwrap() }
+    };
+    assert!(!keep(1, above_u128 + U256::from(4)).await, "an older receipt changes nothing");
+    assert!(!keep(1, above_u128 + U256::from(5)).await, "a replay changes nothing");
+    assert!(!keep(1, U256::from(u128::MAX)).await, "u128::MAX is below it");
+    assert!(keep(1, above_u128 + U256::from(6)).await, "a newer one replaces it");
+    assert!(!keep(2, U256::from(999)).await);
+    assert!(keep(2, above_u128).await, "past u128::MAX from 1,000");
+    assert!(!keep(3, U256::MAX - U256::from(1)).await, "nothing passes U256::MAX");
+    assert!(keep(4, U256::from(7)).await, "a new lease");
+    let newest = [(1, above_u128 + U256::from(6)), (2, above_u128), (3, U256::MAX), (4, U256::from(7))];
+    assert_eq!(stored(store).await, newest);
+
+    // Opened again (a restart, another replica): nothing left to convert, nothing changed.
+    let again = ReceiptStore::open(url).await.unwrap();
+    assert_eq!(columns().await, encoded(&newest));
+    assert_eq!(stored(again).await, newest);
+}
+
 /// A fresh PostgreSQL database `name` on the test server, or `None` (said on stderr) when the
 /// tests run without one.
 async fn postgres_database(name: &str) -> Option<String> {

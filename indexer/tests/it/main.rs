@@ -8,5 +8,6 @@ mod demands;
 mod feed;
 mod history;
 mod ingest;
+mod migrate;
 mod signers;
 mod util;
