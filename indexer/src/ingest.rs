@@ -171,6 +171,7 @@ impl Ingestor {
                         blocks: &[start],
                         window_floor: 0,
                         cursor: &cursor,
+                        below_window: false,
                     })
                     .await?;
                 cursor
@@ -527,6 +528,7 @@ impl Ingestor {
             blocks: &blocks,
             window_floor: head.saturating_sub(self.config.window).min(to),
             cursor: &cursor,
+            below_window: to < head.saturating_sub(self.config.window),
         };
         let written = self.store.commit(batch).await;
         written_flag.store(true, Ordering::Release);

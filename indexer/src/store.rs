@@ -108,6 +108,9 @@ pub struct Batch<'a> {
     pub window_floor: u64,
     /// The cursor after the batch.
     pub cursor: &'a Cursor,
+    /// Every block of the batch is below the reorg window: were the commit lost, the same events
+    /// would be read again.
+    pub below_window: bool,
 }
 
 /// Holds the right to write; dropping it lets a standby take over.
@@ -125,8 +128,8 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
-    /// PostgreSQL's own driver for the writer: it can `COPY`, which the portable one cannot.
-    copier: Option<PgPool>,
+    /// PostgreSQL's own driver for the writer: it can `COPY` and bind arrays; the portable one cannot.
+    native: Option<PgPool>,
 }
 
 impl Store {
@@ -177,11 +180,11 @@ impl Store {
         }
         sqlx::migrate!("./migrations").run(&pool).await?;
         // Lazy: a process that only serves never opens it.
-        let copier = match backend {
+        let native = match backend {
             Backend::Postgres => Some(PgPoolOptions::new().max_connections(1).connect_lazy(&url)?),
             Backend::Sqlite(_) => None,
         };
-        Ok(Self { pool, backend, url, copier })
+        Ok(Self { pool, backend, url, native })
     }
 
     /// A read-only transaction that sees one state of the mirror throughout: the cursor and
@@ -408,10 +411,16 @@ impl Store {
 
     /// Writes one batch in one transaction.
     pub async fn commit(&self, batch: Batch<'_>) -> Result<()> {
-        match &self.copier {
-            Some(copier) => {
-                let mut tx = copier.begin().await?;
-                write_batch(&mut Copying(&mut tx), batch).await?;
+        match &self.native {
+            Some(native) => {
+                let mut tx = native.begin().await?;
+                if batch.below_window {
+                    // Not waiting for the WAL to reach the disk: a commit a server crash takes back
+                    // is below the reorg window, so ingestion reads it again the same, from the
+                    // cursor that went back with it (SQLite's `synchronous = NORMAL` likewise).
+                    sqlx::query("SET LOCAL synchronous_commit = off").execute(&mut *tx).await?;
+                }
+                write_batch(&mut Native(&mut tx), batch).await?;
                 tx.commit().await?;
             }
             None => {
@@ -540,9 +549,8 @@ async fn select<E: Entity>(conn: &mut AnyConnection, postgres: bool, keys: &BTre
     Ok(rows)
 }
 
-/// Where a batch is written: a transaction of the portable driver, or of PostgreSQL's own,
-/// which writes events with `COPY` (a tenth of the statements' parsing and binding; backfill into
-/// PostgreSQL waited on the multi-row `INSERT`s). The statements are the same for both.
+/// Where a batch is written: a transaction of the portable driver, or of PostgreSQL's own, which
+/// writes a batch's events by `COPY` or as arrays. The other statements are the same for both.
 trait Sink {
     /// PostgreSQL's `$N` placeholders rather than SQLite's `?`.
     fn postgres(&self) -> bool;
@@ -592,9 +600,9 @@ impl Sink for Portable<'_> {
 }
 
 /// PostgreSQL's own driver, in the batch's transaction.
-struct Copying<'t>(&'t mut sqlx::Transaction<'static, sqlx::Postgres>);
+struct Native<'t>(&'t mut sqlx::Transaction<'static, sqlx::Postgres>);
 
-impl Sink for Copying<'_> {
+impl Sink for Native<'_> {
     fn postgres(&self) -> bool {
         true
     }
@@ -615,38 +623,79 @@ impl Sink for Copying<'_> {
         Ok(())
     }
 
-    /// `COPY … FROM STDIN` in text form: numbers in decimal, byte strings as `\\x` hex (the
-    /// backslash escaped for `COPY`), `\N` for no lease.
+    /// Large batches by `COPY … FROM STDIN` in binary form; small ones in one statement, each
+    /// column bound as one array (`unnest`): `COPY`'s end-of-data message, a few bytes sent after
+    /// the data, waits out the server's delayed ACK (40 ms), which only a large batch earns back.
     async fn insert_events(&mut self, events: &[StoredEvent]) -> Result<()> {
-        use std::fmt::Write;
         if events.is_empty() {
             return Ok(());
         }
-        let mut text = String::with_capacity(events.len() * 512);
-        for e in events {
-            let lease = e.lease_id.map_or_else(|| "\\N".to_owned(), |id| (id as i64).to_string());
-            let _ = write!(
-                text,
-                "{}\t{}\t{}\t{lease}\t\\\\x{}\t{}\t\\\\x{}\t\\\\x",
-                e.block as i64,
-                e.log_index as i64,
-                e.seq as i64,
-                alloy::hex::encode(e.block_hash),
-                e.timestamp as i64,
-                alloy::hex::encode(e.tx_hash),
-            );
-            for topic in &e.topics {
-                text.push_str(&alloy::hex::encode(topic));
-            }
-            text.push_str("\t\\\\x");
-            text.push_str(&alloy::hex::encode(&e.data));
-            text.push('\n');
+        if events.len() >= COPY_AT_LEAST {
+            let mut copy =
+                self.0.copy_in_raw(&format!("COPY events ({EVENT_COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
+            copy.send(copy_binary(events)).await?;
+            copy.finish().await?;
+            return Ok(());
         }
-        let mut copy = self.0.copy_in_raw(&format!("COPY events ({EVENT_COLUMNS}) FROM STDIN")).await?;
-        copy.send(text.into_bytes()).await?;
-        copy.finish().await?;
+        let int = |f: fn(&StoredEvent) -> u64| events.iter().map(|e| f(e) as i64).collect::<Vec<_>>();
+        let bytes = |f: fn(&StoredEvent) -> Vec<u8>| events.iter().map(f).collect::<Vec<_>>();
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO events ({EVENT_COLUMNS}) SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], \
+             $4::int8[], $5::bytea[], $6::int8[], $7::bytea[], $8::bytea[], $9::bytea[])"
+        )))
+        .bind(int(|e| e.block))
+        .bind(int(|e| e.log_index))
+        .bind(int(|e| e.seq))
+        .bind(events.iter().map(|e| e.lease_id.map(|id| id as i64)).collect::<Vec<_>>())
+        .bind(bytes(|e| e.block_hash.to_vec()))
+        .bind(int(|e| e.timestamp))
+        .bind(bytes(|e| e.tx_hash.to_vec()))
+        .bind(bytes(|e| e.topics.iter().flat_map(|t| t.0).collect()))
+        .bind(bytes(|e| e.data.to_vec()))
+        .execute(&mut **self.0)
+        .await?;
         Ok(())
     }
+}
+
+/// Events per batch from which `COPY` is worth its end-of-data wait.
+const COPY_AT_LEAST: usize = 1_000;
+
+/// `events` in `COPY`'s binary form: a header, then per row its field count and each field as
+/// its length and bytes (`BIGINT` as 8 bytes big-endian, `BYTEA` raw, -1 for no value), then -1.
+fn copy_binary(events: &[StoredEvent]) -> Vec<u8> {
+    fn int(out: &mut Vec<u8>, v: u64) {
+        out.extend_from_slice(&8i32.to_be_bytes());
+        out.extend_from_slice(&(v as i64).to_be_bytes());
+    }
+    fn bytes(out: &mut Vec<u8>, parts: &[&[u8]]) {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        out.extend_from_slice(&(len as i32).to_be_bytes());
+        for part in parts {
+            out.extend_from_slice(part);
+        }
+    }
+    let mut out = Vec::with_capacity(19 + events.len() * 400);
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&[0; 8]);
+    for e in events {
+        out.extend_from_slice(&9i16.to_be_bytes());
+        int(&mut out, e.block);
+        int(&mut out, e.log_index);
+        int(&mut out, e.seq);
+        match e.lease_id {
+            Some(id) => int(&mut out, id),
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+        bytes(&mut out, &[e.block_hash.as_slice()]);
+        int(&mut out, e.timestamp);
+        bytes(&mut out, &[e.tx_hash.as_slice()]);
+        let topics: Vec<&[u8]> = e.topics.iter().map(|t| t.as_slice()).collect();
+        bytes(&mut out, &topics);
+        bytes(&mut out, &[&e.data]);
+    }
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+    out
 }
 
 const EVENT_COLUMNS: &str =

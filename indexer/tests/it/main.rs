@@ -10,4 +10,5 @@ mod history;
 mod ingest;
 mod migrate;
 mod signers;
+mod store;
 mod util;
