@@ -51,7 +51,7 @@ impl ConsoleState {
         }
     }
 
-    /// The providers page's query as the API takes it: a price per hour in the chosen token's
+    /// A list page's query as the API takes it: a price per hour in the chosen token's
     /// units (`0.36`, with `token`) becomes `max_price`, raw units per second, by the rules the
     /// CLI's `--price` follows (`TypedPrice`): a price that is not a whole number of raw units
     /// per second is refused with the nearest one, never truncated.
@@ -95,6 +95,8 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/", get(market))
         .route("/providers", get(providers))
         .route("/providers/{address}", get(provider))
+        .route("/offers", get(offers))
+        .route("/leases", get(leases))
         .route("/leases/{id}", get(lease))
         .route("/console.css", get(|| asset("text/css; charset=utf-8", include_str!("console/console.css"))))
         .route("/console.js", get(|| asset("text/javascript; charset=utf-8", include_str!("console/console.js"))))
@@ -150,7 +152,10 @@ fn head(title: &str) -> Markup {
 }
 
 fn nav() -> Markup {
-    html! { header { nav { a.brand href="/" { "Openlease" } a href="/" { "Market" } a href="/providers" { "Providers" } } } }
+    html! { header { nav {
+        a.brand href="/" { "Openlease" } a href="/" { "Market" } a href="/providers" { "Providers" }
+        a href="/offers" { "Offers" } a href="/leases" { "Leases" }
+    } } }
 }
 
 /// Every page says which block it reflects and whether that block is final.
@@ -292,8 +297,8 @@ fn short_hash(hash: &str) -> String {
     format!("{}…{}", &hash[..10], &hash[hash.len() - 6..])
 }
 
-/// The query string with `key` set to `value` (or removed when `None`), for sort and page links.
-fn with(query: &HashMap<String, String>, key: &str, value: Option<&str>) -> String {
+/// `path` with the query string, `key` set to `value` (or removed when `None`): sort and page links.
+fn with(path: &str, query: &HashMap<String, String>, key: &str, value: Option<&str>) -> String {
     let mut query: BTreeMap<&str, &str> = query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     match value {
         Some(value) => query.insert(key, value),
@@ -304,14 +309,112 @@ fn with(query: &HashMap<String, String>, key: &str, value: Option<&str>) -> Stri
     }
     query.retain(|_, v| !v.is_empty());
     match serde_urlencoded::to_string(&query) {
-        Ok(encoded) if !encoded.is_empty() => format!("/providers?{encoded}"),
-        _ => "/providers".into(),
+        Ok(encoded) if !encoded.is_empty() => format!("{path}?{encoded}"),
+        _ => path.into(),
     }
 }
 
+/// A list page's query: empty form fields mean "any".
+fn filled(raw: HashMap<String, String>) -> HashMap<String, String> {
+    raw.into_iter().filter(|(_, v)| !v.is_empty()).collect()
+}
+
+/// The token choice of a filter form.
+fn token_select(state: &ConsoleState, chosen: &str) -> Markup {
+    html! {
+        label { "Token " select name="token" {
+            option value="" { "any" }
+            @for (address, (symbol, _)) in &state.tokens {
+                option value=(address) selected[chosen.parse::<Address>().ok() == Some(*address)] { (symbol) }
+            }
+        } }
+    }
+}
+
+fn token_name(state: &ConsoleState, token: Address) -> String {
+    state.tokens.get(&token).map_or_else(|| short(token), |t| t.0.clone())
+}
+
+/// Every offer, filtered as `/v1/offers` filters (provider, token, a maximum price per hour in
+/// the token's units, available ones only), a page at a time.
+async fn offers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {
+    let query = filled(raw);
+    let page = query::read_offers(&state.api.store, state.api_query(&query)?).await?;
+    let field = |name: &str| query.get(name).cloned().unwrap_or_default();
+    let body = html! {
+        form.filters method="get" action="/offers" {
+            label { "Provider " input name="provider" value=(field("provider")) placeholder="any address"; }
+            (token_select(&state, &field("token")))
+            label { "Max. price per hour " input name="max_price_per_hour" inputmode="decimal" value=(field("max_price_per_hour")) placeholder="any"; }
+            label { "Available only " input type="checkbox" name="available" value="true" checked[field("available") == "true"]; }
+            button type="submit" { "Apply" }
+            a href="/offers" { "Reset" }
+        }
+        div.scroll { table #offers {
+            thead { tr { th.num { "Offer" } th { "Provider" } th { "Token" } th.num { "Price" } th { "Duration" } th { "Notice" } th.num { "Leases" } th { "State" } } }
+            tbody { @for o in &page.data {
+                tr data-offer=(o.offer_id) {
+                    td.num { (o.offer_id) }
+                    td { a href=(format!("/providers/{}", o.provider)) { (address_cell(o.provider)) } }
+                    td { (token_name(&state, o.token)) }
+                    td.num data-field="price" { (state.price(o.token, o.price_per_second)) }
+                    td { (format_duration(o.min_duration)) " – " (format_duration(o.max_duration)) }
+                    td { (format_duration(o.notice_period)) }
+                    td.num { (o.active_leases) " / " (o.capacity) }
+                    td data-field="state" { @if o.paused { "paused" } @else if o.active_leases >= o.capacity { "full" } @else { "open" } }
+                }
+            } }
+        } }
+        @if page.data.is_empty() { p.empty { "No offer matches." } }
+        @if let Some(next) = &page.next_cursor { p.pager { a #next href=(with("/offers", &query, "cursor", Some(next))) { "Next page →" } } }
+    };
+    Ok(layout("Offers", &page.block, body))
+}
+
+/// Every lease, filtered as `/v1/leases` filters (tenant, provider, status), a page at a time,
+/// each with its phase in the words the CLI and the lease page use.
+async fn leases(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {
+    let query = filled(raw);
+    let page = query::read_leases(&state.api.store, query.clone()).await?;
+    let field = |name: &str| query.get(name).cloned().unwrap_or_default();
+    let now = page.block.timestamp;
+    let body = html! {
+        form.filters method="get" action="/leases" {
+            label { "Tenant " input name="tenant" value=(field("tenant")) placeholder="any address"; }
+            label { "Provider " input name="provider" value=(field("provider")) placeholder="any address"; }
+            label { "Status " select name="status" {
+                option value="" { "any" }
+                @for status in [LeaseStatus::Open, LeaseStatus::Evicted, LeaseStatus::Finalized] {
+                    option value=(status.as_str()) selected[field("status") == status.as_str()] { (status.as_str()) }
+                }
+            } }
+            button type="submit" { "Apply" }
+            a href="/leases" { "Reset" }
+        }
+        div.scroll { table #leases {
+            thead { tr { th.num { "Lease" } th { "Tenant" } th { "Provider" } th { "Phase" } th.num { "Price" } th.num { "In escrow" } th.num { "Settled" } th { "Accrues until" } } }
+            tbody { @for l in &page.data {
+                @let r = &l.row;
+                tr data-lease=(r.lease_id) {
+                    td.num { a href=(format!("/leases/{}", r.lease_id)) { (r.lease_id) } }
+                    td { (address_cell(r.tenant)) }
+                    td { a href=(format!("/providers/{}", r.provider)) { (address_cell(r.provider)) } }
+                    td data-field="phase" { (l.phase) @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } } }
+                    td.num { (state.price(r.token, r.price_per_second)) }
+                    td.num data-field="escrow" { (state.amount(r.token, l.escrow)) }
+                    td.num data-field="settled" { (state.amount(r.token, r.settled)) }
+                    td { (format_time_from(l.lease_end, now)) }
+                }
+            } }
+        } }
+        @if page.data.is_empty() { p.empty { "No lease matches." } }
+        @if let Some(next) = &page.next_cursor { p.pager { a #next href=(with("/leases", &query, "cursor", Some(next))) { "Next page →" } } }
+    };
+    Ok(layout("Leases", &page.block, body))
+}
+
 async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {
-    // Empty form fields mean "any".
-    let query: HashMap<String, String> = raw.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+    let query = filled(raw);
     let page = query::read_providers(&state.api.store, state.api_query(&query)?).await?;
     let addresses: Vec<Address> = page.data.iter().map(|p| p.row.address).collect();
     let (offers, stakes) = query::read_offers_and_stakes(&state.api.store, &addresses).await?;
@@ -321,12 +424,7 @@ async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<
         form.filters method="get" action="/providers" {
             label { "Region " input name="region" value=(field("region")) placeholder="any"; }
             label { "Min. reputation (bps) " input name="min_reputation" inputmode="numeric" value=(field("min_reputation")) placeholder="0"; }
-            label { "Token " select name="token" {
-                option value="" { "any" }
-                @for (address, (symbol, _)) in &state.tokens {
-                    option value=(address) selected[field("token").parse::<Address>().ok() == Some(*address)] { (symbol) }
-                }
-            } }
+            (token_select(&state, &field("token")))
             label { "Max. price per hour " input name="max_price_per_hour" inputmode="decimal" value=(field("max_price_per_hour")) placeholder="any"; }
             label { "Sort " select name="sort" {
                 @for (value, text) in [("reputation", "reputation"), ("earned", "earned"), ("address", "address")] {
@@ -338,14 +436,14 @@ async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<
         }
         div.scroll { table #providers {
             thead { tr {
-                th { a href=(with(&query, "sort", Some("address"))) { "Provider" } }
+                th { a href=(with("/providers", &query, "sort", Some("address"))) { "Provider" } }
                 th { "Region" }
                 th { "Offers" }
                 th.num { "Free stake" }
-                th.num { a href=(with(&query, "sort", Some("reputation"))) { "Reputation" } }
+                th.num { a href=(with("/providers", &query, "sort", Some("reputation"))) { "Reputation" } }
                 th.num { "Delivered" }
                 th.num { "Effective price" }
-                th.num { a href=(with(&query, "sort", Some("earned"))) { "Earned" } }
+                th.num { a href=(with("/providers", &query, "sort", Some("earned"))) { "Earned" } }
             } }
             tbody {
                 @for p in &page.data {
@@ -370,7 +468,7 @@ async fn providers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<
             }
         } }
         @if page.data.is_empty() { p.empty { "No provider matches." } }
-        @if let Some(next) = &page.next_cursor { p.pager { a #next href=(with(&query, "cursor", Some(next))) { "Next page →" } } }
+        @if let Some(next) = &page.next_cursor { p.pager { a #next href=(with("/providers", &query, "cursor", Some(next))) { "Next page →" } } }
     };
     Ok(layout("Providers", &page.block, body))
 }
@@ -410,7 +508,7 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
                 tbody { @for s in &d.stakes {
                     @let s: &Stake = &s.row;
                     tr {
-                        td { (state.tokens.get(&s.token).map_or_else(|| short(s.token), |t| t.0.clone())) }
+                        td { (token_name(&state, s.token)) }
                         td.num { (state.amount(s.token, s.free())) }
                         td.num { (state.amount(s.token, s.locked)) }
                         td.num { (state.amount(s.token, s.thawing)) }

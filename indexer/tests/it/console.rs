@@ -507,6 +507,71 @@ async fn console_in_a_browser() {
     assert_eq!(status, 400, "{refused}");
     assert!(refused.contains("max. price per hour: `0.0001/h`") && refused.contains("0 USDC"), "{refused}");
 
+    // ── Leases and offers: the rows and phases are /v1/leases's and /v1/offers's, filtered alike. ──
+    let lease_rows = "return [...document.querySelectorAll('#leases tbody tr')].map(tr =>
+                        [Number(tr.dataset.lease), tr.querySelector('[data-field=phase]').textContent]);";
+    let api_leases = async |query: &str| -> Vec<Value> {
+        let (status, page) = get_json(&base, &format!("/v1/leases{query}")).await;
+        assert_eq!(status, 200, "{page}");
+        page["data"].as_array().unwrap().iter().map(|l| json!([l["lease_id"], l["phase"]])).collect()
+    };
+    browser.open("/leases").await;
+    browser.assert_clean("leases", &stats["block"]).await;
+    let all_leases = api_leases("").await;
+    assert_eq!(browser.js(lease_rows).await, json!(all_leases), "leases: /v1/leases's rows and phases");
+    assert!(all_leases.len() >= 4, "{all_leases:?}");
+    browser.open("/leases?status=finalized").await;
+    browser.assert_clean("leases, finalized", &stats["block"]).await;
+    let finalized = browser.js(lease_rows).await;
+    assert_eq!(finalized, json!(api_leases("?status=finalized").await), "leases: status=finalized");
+    assert_eq!(finalized.as_array().unwrap().len(), 2, "two leases are finalized: {finalized}");
+    assert!(finalized.as_array().unwrap().iter().all(|l| l[1] == "finalized"), "{finalized}");
+    let (_, l3) = get_json(&base, &format!("/v1/leases/{L3}")).await;
+    let tenant = l3["data"]["tenant"].as_str().unwrap().to_owned();
+    browser.open(&format!("/leases?tenant={tenant}")).await;
+    browser.assert_clean("leases, one tenant", &stats["block"]).await;
+    let tenants = browser.js(lease_rows).await;
+    assert_eq!(tenants, json!(api_leases(&format!("?tenant={tenant}")).await), "leases: tenant={tenant}");
+    assert!(
+        !tenants.as_array().unwrap().is_empty() && tenants.as_array().unwrap().len() < all_leases.len(),
+        "one tenant's leases: {tenants}"
+    );
+    browser.open("/leases?limit=2").await;
+    let first = browser.js(lease_rows).await;
+    browser.client.find(Locator::Css("#next")).await.expect("a next page link").click().await.unwrap();
+    browser.wait_for_query("cursor=").await;
+    browser.assert_clean("leases, page 2", &stats["block"]).await;
+    let second = browser.js(lease_rows).await;
+    let paged: Vec<Value> =
+        first.as_array().unwrap().iter().chain(second.as_array().unwrap()).take(all_leases.len()).cloned().collect();
+    assert_eq!(paged, all_leases[..paged.len()], "leases: the pages follow each other");
+    assert_eq!(first.as_array().unwrap().len(), 2);
+    browser.screenshot("leases.png").await;
+
+    let offer_rows = "return [...document.querySelectorAll('#offers tbody tr')].map(tr => Number(tr.dataset.offer));";
+    let api_offers = async |query: &str| -> Value {
+        let (status, page) = get_json(&base, &format!("/v1/offers{query}")).await;
+        assert_eq!(status, 200, "{page}");
+        json!(page["data"].as_array().unwrap().iter().map(|o| o["offer_id"].clone()).collect::<Vec<_>>())
+    };
+    browser.open("/offers").await;
+    browser.assert_clean("offers", &stats["block"]).await;
+    let all_offers = browser.js(offer_rows).await;
+    assert_eq!(all_offers, api_offers("").await, "offers: /v1/offers's rows");
+    assert!(all_offers.as_array().unwrap().len() >= 4, "{all_offers}");
+    browser.open(&format!("/offers?token={usdc}&max_price_per_hour=54")).await;
+    browser.assert_clean("offers, max price", &stats["block"]).await;
+    let cheap = browser.js(offer_rows).await;
+    assert_eq!(cheap, api_offers(&format!("?token={usdc}&max_price=15000")).await, "offers: max. price per hour 54");
+    assert!(
+        !cheap.as_array().unwrap().is_empty() && cheap.as_array().unwrap().len() < all_offers.as_array().unwrap().len(),
+        "some offers cost more than 54 USDC/h: {cheap} of {all_offers}"
+    );
+    browser.open("/offers?available=true").await;
+    browser.assert_clean("offers, available", &stats["block"]).await;
+    assert_eq!(browser.js(offer_rows).await, api_offers("?available=true").await, "offers: available only");
+    browser.screenshot("offers.png").await;
+
     // ── One provider: the best one, whose record has a finished lease. ──
     let best_provider = by_reputation[0].0;
     let (status, detail) = get_json(&base, &format!("/v1/providers/{best_provider}")).await;
