@@ -1,6 +1,14 @@
-//! One typed row per table. The same struct is what ingestion changes, what the store writes and
-//! reads, what the audit compares and what the API serves (serde, snake_case): a column's type
-//! is said once, here, and never guessed from its text.
+//! One typed row per table, each declared once with `table!`: a field's name, Rust type,
+//! column kind, docs and JSON form are written in one place, and the rest is derived from it (the
+//! struct with its serde and OpenAPI attributes, its [`Entity`]: columns, key, SQL types, binding
+//! and reading), so that the struct, the columns and the JSON cannot say different things. The
+//! SQL schema itself is the migrations' history (`indexer/migrations`, never edited); the test
+//! `schema` in `tests/it` checks that a freshly migrated database has exactly the declared columns
+//! with their declared types, on both backends.
+//!
+//! The same struct is what ingestion changes, what the store writes and reads, what the audit
+//! compares and what the API serves (serde, snake_case): a column's type is said once, here, and
+//! never guessed from its text.
 //!
 //! In the database amounts are `openlease_contracts::units::sortable_amount` text (decimal,
 //! zero-padded to 78 digits, so that text order is numeric order on both backends), addresses
@@ -155,12 +163,35 @@ impl<'r> Columns<'r> {
     }
 }
 
+/// A column's type as the migrations declare it (`BYTEA` is a blob in SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqlType {
+    BigInt,
+    DoublePrecision,
+    Text,
+    Bytea,
+}
+
+impl SqlType {
+    /// As written in `CREATE TABLE`, and as SQLite reports it (PostgreSQL: in lowercase).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BigInt => "BIGINT",
+            Self::DoublePrecision => "DOUBLE PRECISION",
+            Self::Text => "TEXT",
+            Self::Bytea => "BYTEA",
+        }
+    }
+}
+
 /// A table whose rows ingestion changes: how a row is keyed, written and read. Generic code (the
 /// store's upsert, load and undo) works on any of them.
 pub trait Entity: Clone + Debug + Serialize + DeserializeOwned + Send + Sync + 'static {
     const TABLE: &'static str;
     /// The key columns, then the others, in the order of `values`.
     const COLUMNS: &'static [&'static str];
+    /// Each of `COLUMNS`' SQL type, in that order: what the migrations must have declared.
+    const SQL_TYPES: &'static [SqlType];
     /// How many of `COLUMNS` (the first ones) are the key.
     const KEY_COLUMNS: usize;
     type Key: Ord + Clone + Debug + Serialize + DeserializeOwned + Send + Sync;
@@ -212,16 +243,48 @@ fn status<T: Copy>(all: &[T], word: &str, as_str: fn(T) -> &'static str, table: 
         .ok_or_else(|| IndexerError::CorruptRow { table, message: format!("status = `{word}`") })
 }
 
-/// Writes `Entity` for a struct whose fields are its columns: `key` fields then the others, each
-/// with its column kind (`int`, `bool`, `real`, `text`, `amount`, `address`, `hash`, or a status).
-macro_rules! entity {
+/// Declares a table once: its row struct (derives, docs, JSON form) and its [`Entity`] (table,
+/// columns, key, SQL types, how a row is bound and read). Each field is `name: Type => kind`,
+/// marked `key` if it is a column of the key; the kind says how it is stored and served:
+///
+/// | kind | SQL | JSON |
+/// |---|---|---|
+/// | `int` | `BIGINT` | number |
+/// | `bool` | `BIGINT`, 0/1 | boolean |
+/// | `real` | `DOUBLE PRECISION` | number |
+/// | `text` | `TEXT` | string |
+/// | `amount` | `TEXT`, [`sortable_amount`] | decimal string |
+/// | `address` | `TEXT`, lowercase hex | hex string |
+/// | `hash` | `BYTEA` | hex string |
+/// | `lease_status`, `dispute_status` | `TEXT`, the status's word | the word |
+///
+/// The struct derives `Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema`; other derives
+/// and attributes, on it or on a field, are given as usual and kept.
+macro_rules! table {
     (
-        $ty:ident, $table:literal, key($($kf:ident: $kt:ty => $kkind:ident),+),
-        $($f:ident => $kind:ident),* $(,)?
+        $(#[$attr:meta])*
+        pub struct $name:ident in $table:literal { $($fields:tt)* }
     ) => {
-        impl Entity for $ty {
+        table!(@field [$(#[$attr])* $name $table] [] [] [] $($fields)*);
+    };
+
+    // The fields are read one at a time (a `key` and a field's name are both identifiers, which
+    // one repetition cannot tell apart), into the struct's fields, the key's and the others.
+    (@field [$(#[$attr:meta])* $name:ident $table:literal]
+        [$({ $($field:tt)* })*]
+        [$({ $kf:ident: $kt:ty => $kkind:ident })+]
+        [$({ $f:ident => $kind:ident })*]
+    ) => {
+        $(#[$attr])*
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+        pub struct $name {
+            $($($field)*,)*
+        }
+
+        impl Entity for $name {
             const TABLE: &'static str = $table;
-            const COLUMNS: &'static [&'static str] = &[$(stringify!($kf)),+, $(stringify!($f)),*];
+            const COLUMNS: &'static [&'static str] = &[$(stringify!($kf),)+ $(stringify!($f),)*];
+            const SQL_TYPES: &'static [SqlType] = &[$(table!(@sql $kkind),)+ $(table!(@sql $kind),)*];
             const KEY_COLUMNS: usize = [$(stringify!($kf)),+].len();
             type Key = ($($kt,)+);
 
@@ -229,25 +292,63 @@ macro_rules! entity {
                 ($(self.$kf.clone(),)+)
             }
 
-            #[allow(non_snake_case)]
             fn key_values(key: &Self::Key) -> Vec<Value> {
                 let ($($kf,)+) = key;
-                vec![$(entity!(@to $kkind, $kf)),+]
+                vec![$(table!(@to $kkind, $kf)),+]
             }
 
             fn values(&self) -> Vec<Value> {
-                vec![$(entity!(@to $kkind, &self.$kf)),+, $(entity!(@to $kind, &self.$f)),*]
+                vec![$(table!(@to $kkind, &self.$kf),)+ $(table!(@to $kind, &self.$f),)*]
             }
 
             fn from_row(row: &AnyRow) -> Result<Self> {
                 let c = Columns::new(row, $table);
                 Ok(Self {
-                    $($kf: entity!(@from $kkind, c, stringify!($kf)),)+
-                    $($f: entity!(@from $kind, c, stringify!($f)),)*
+                    $($kf: table!(@from $kkind, c, stringify!($kf)),)+
+                    $($f: table!(@from $kind, c, stringify!($f)),)*
                 })
             }
         }
     };
+    (@field $h:tt $all:tt [$($keys:tt)*] $cols:tt
+        $(#[$m:meta])* key $f:ident: $t:ty => $kind:ident $(, $($rest:tt)*)?
+    ) => {
+        table!(@json $kind [$(#[$m])*] (pub $f: $t) $h $all [$($keys)* { $f: $t => $kind }] $cols $($($rest)*)?);
+    };
+    (@field $h:tt $all:tt $keys:tt [$($cols:tt)*]
+        $(#[$m:meta])* $f:ident: $t:ty => $kind:ident $(, $($rest:tt)*)?
+    ) => {
+        table!(@json $kind [$(#[$m])*] (pub $f: $t) $h $all $keys [$($cols)* { $f => $kind }] $($($rest)*)?);
+    };
+
+    // A field's JSON form, from its kind: amounts are decimal strings and statuses their words;
+    // the OpenAPI schema says string for those and for addresses and hashes (hex).
+    (@json amount $($r:tt)*) => {
+        table!(@push [#[serde(with = "amount_text")] #[schema(value_type = String)]] $($r)*);
+    };
+    (@json lease_status $($r:tt)*) => {
+        table!(@push [#[serde(with = "lease_status")] #[schema(value_type = String)]] $($r)*);
+    };
+    (@json dispute_status $($r:tt)*) => {
+        table!(@push [#[serde(with = "dispute_status")] #[schema(value_type = String)]] $($r)*);
+    };
+    (@json address $($r:tt)*) => { table!(@push [#[schema(value_type = String)]] $($r)*); };
+    (@json hash $($r:tt)*) => { table!(@push [#[schema(value_type = String)]] $($r)*); };
+    (@json $kind:ident $($r:tt)*) => { table!(@push [] $($r)*); };
+    (@push [$($json:tt)*] [$($m:tt)*] ($($f:tt)*) $h:tt [$($all:tt)*] $($rest:tt)*) => {
+        table!(@field $h [$($all)* { $($m)* $($json)* $($f)* }] $($rest)*);
+    };
+
+    // A column's SQL type, value and reading, from its kind.
+    (@sql int) => { SqlType::BigInt };
+    (@sql bool) => { SqlType::BigInt };
+    (@sql real) => { SqlType::DoublePrecision };
+    (@sql text) => { SqlType::Text };
+    (@sql amount) => { SqlType::Text };
+    (@sql address) => { SqlType::Text };
+    (@sql hash) => { SqlType::Bytea };
+    (@sql lease_status) => { SqlType::Text };
+    (@sql dispute_status) => { SqlType::Text };
     (@to int, $v:expr) => { Value::from(*$v) };
     (@to bool, $v:expr) => { Value::from(*$v) };
     (@to real, $v:expr) => { Value::from(*$v) };
@@ -265,120 +366,88 @@ macro_rules! entity {
     (@from address, $c:ident, $n:expr) => { $c.parse($n)? };
     (@from hash, $c:ident, $n:expr) => { $c.hash($n)? };
     (@from lease_status, $c:ident, $n:expr) => {
-        status(&LeaseStatus::ALL, &$c.text($n)?, LeaseStatus::as_str, "leases")?
+        status(&LeaseStatus::ALL, &$c.text($n)?, LeaseStatus::as_str, $c.table)?
     };
     (@from dispute_status, $c:ident, $n:expr) => {
-        status(&DisputeStatus::ALL, &$c.text($n)?, DisputeStatus::as_str, "disputes")?
+        status(&DisputeStatus::ALL, &$c.text($n)?, DisputeStatus::as_str, $c.table)?
     };
 }
 
-/// A registered provider and its record: lifetime outcome counts, value-weighted delivery and the
-/// decayed sums reputation v2 is computed from (see the crate's README). Its amounts are summed
-/// over its tokens, each scaled to 6 decimals (`state::VALUE_DECIMALS`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct Provider {
-    #[schema(value_type = String)]
-    pub address: Address,
-    pub metadata_uri: String,
-    pub endpoint: String,
-    pub region: String,
-    #[schema(value_type = String)]
-    pub attributes_hash: B256,
-    /// The EOA that signs its usage attestations, fixed at registration.
-    #[schema(value_type = String)]
-    pub attestation_key: Address,
-    pub registered_block: u64,
-    pub leases_opened: u64,
-    /// Finalized after running to the end of their terms (or the provider's notice).
-    pub leases_completed: u64,
-    /// The tenant gave notice.
-    pub leases_closed_early: u64,
-    /// The provider ended them at once, without notice.
-    pub leases_terminated: u64,
-    /// The tenant moved its escrow to another provider.
-    pub leases_failed_over: u64,
-    /// The provider ended them because the tenant left a payment demand unanswered.
-    pub leases_evicted: u64,
-    /// Payment demands it made (answered or not): how often it had to chase its tenants.
-    pub payment_demands: u64,
-    pub disputes_won: u64,
-    pub disputes_lost: u64,
-    pub slashes: u64,
-    /// Bond slashed, raw units.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub slashed_amount: u128,
-    /// Of the slashes, what went to tenants.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub compensation: u128,
-    /// Paid out to the provider by settlements, net of fees.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub total_earned: u128,
-    /// Over finished leases: what tenants paid, and what the terms let accrue while they ran.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub paid: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub accruable: u128,
-    /// `paid`, `accruable` and `slashed_amount`, each decayed to `decayed_at` (half-life 30 days).
-    pub decayed_paid: f64,
-    pub decayed_accruable: f64,
-    pub decayed_slashed: f64,
-    pub decayed_at: u64,
-    /// Reputation v2, basis points, as of `decayed_at`.
-    pub reputation_bps: u64,
-    pub block_number: u64,
+table! {
+    /// A registered provider and its record: lifetime outcome counts, value-weighted delivery and the
+    /// decayed sums reputation v2 is computed from (see the crate's README). Its amounts are summed
+    /// over its tokens, each scaled to 6 decimals (`state::VALUE_DECIMALS`).
+    #[derive(Default)]
+    pub struct Provider in "providers" {
+        key address: Address => address,
+        metadata_uri: String => text,
+        endpoint: String => text,
+        region: String => text,
+        attributes_hash: B256 => hash,
+        /// The EOA that signs its usage attestations, fixed at registration.
+        attestation_key: Address => address,
+        registered_block: u64 => int,
+        leases_opened: u64 => int,
+        /// Finalized after running to the end of their terms (or the provider's notice).
+        leases_completed: u64 => int,
+        /// The tenant gave notice.
+        leases_closed_early: u64 => int,
+        /// The provider ended them at once, without notice.
+        leases_terminated: u64 => int,
+        /// The tenant moved its escrow to another provider.
+        leases_failed_over: u64 => int,
+        /// The provider ended them because the tenant left a payment demand unanswered.
+        leases_evicted: u64 => int,
+        /// Payment demands it made (answered or not): how often it had to chase its tenants.
+        payment_demands: u64 => int,
+        disputes_won: u64 => int,
+        disputes_lost: u64 => int,
+        slashes: u64 => int,
+        /// Bond slashed, raw units.
+        slashed_amount: u128 => amount,
+        /// Of the slashes, what went to tenants.
+        compensation: u128 => amount,
+        /// Paid out to the provider by settlements, net of fees.
+        total_earned: u128 => amount,
+        /// Over finished leases: what tenants paid, and what the terms let accrue while they ran.
+        paid: u128 => amount,
+        accruable: u128 => amount,
+        /// `paid`, `accruable` and `slashed_amount`, each decayed to `decayed_at` (half-life 30 days).
+        decayed_paid: f64 => real,
+        decayed_accruable: f64 => real,
+        decayed_slashed: f64 => real,
+        decayed_at: u64 => int,
+        /// Reputation v2, basis points, as of `decayed_at`.
+        reputation_bps: u64 => int,
+        block_number: u64 => int,
+    }
 }
-entity!(Provider, "providers", key(address: Address => address),
-    metadata_uri => text, endpoint => text, region => text, attributes_hash => hash, attestation_key => address,
-    registered_block => int, leases_opened => int, leases_completed => int, leases_closed_early => int,
-    leases_terminated => int, leases_failed_over => int, leases_evicted => int, payment_demands => int,
-    disputes_won => int, disputes_lost => int, slashes => int, slashed_amount => amount, compensation => amount, total_earned => amount,
-    paid => amount, accruable => amount, decayed_paid => real, decayed_accruable => real, decayed_slashed => real,
-    decayed_at => int, reputation_bps => int, block_number => int);
 
-/// A provider's record over one UTC day (`day` = block timestamp / 86,400): the series windows
-/// and `/v1/providers/{address}/history` are read from. Amounts as in [`Provider`]: 6 decimals.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
-pub struct ProviderDay {
-    #[schema(value_type = String)]
-    pub provider: Address,
-    pub day: u64,
-    pub leases_opened: u64,
-    pub leases_completed: u64,
-    pub leases_closed_early: u64,
-    pub leases_terminated: u64,
-    pub leases_failed_over: u64,
-    pub leases_evicted: u64,
-    pub payment_demands: u64,
-    pub disputes_won: u64,
-    pub disputes_lost: u64,
-    pub slashes: u64,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub slashed_amount: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub compensation: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub earned: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub paid: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub accruable: u128,
-    pub block_number: u64,
+table! {
+    /// A provider's record over one UTC day (`day` = block timestamp / 86,400): the series windows
+    /// and `/v1/providers/{address}/history` are read from. Amounts as in [`Provider`]: 6 decimals.
+    #[derive(Default)]
+    pub struct ProviderDay in "provider_days" {
+        key provider: Address => address,
+        key day: u64 => int,
+        leases_opened: u64 => int,
+        leases_completed: u64 => int,
+        leases_closed_early: u64 => int,
+        leases_terminated: u64 => int,
+        leases_failed_over: u64 => int,
+        leases_evicted: u64 => int,
+        payment_demands: u64 => int,
+        disputes_won: u64 => int,
+        disputes_lost: u64 => int,
+        slashes: u64 => int,
+        slashed_amount: u128 => amount,
+        compensation: u128 => amount,
+        earned: u128 => amount,
+        paid: u128 => amount,
+        accruable: u128 => amount,
+        block_number: u64 => int,
+    }
 }
-entity!(ProviderDay, "provider_days", key(provider: Address => address, day: u64 => int),
-    leases_opened => int, leases_completed => int, leases_closed_early => int, leases_terminated => int,
-    leases_failed_over => int, leases_evicted => int, payment_demands => int, disputes_won => int,
-    disputes_lost => int, slashes => int, slashed_amount => amount, compensation => amount, earned => amount, paid => amount, accruable => amount,
-    block_number => int);
 
 impl ProviderDay {
     /// Adds another day's record (to sum a window).
@@ -402,29 +471,21 @@ impl ProviderDay {
     }
 }
 
-/// A provider's collateral in one token, as `stakeOf` reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Stake {
-    #[schema(value_type = String)]
-    pub provider: Address,
-    #[schema(value_type = String)]
-    pub token: Address,
-    /// Staked (free + locked), not counting what thaws.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub staked: u128,
-    /// Locked as SLA bonds of open leases.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub locked: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub thawing: u128,
-    pub thaw_ends_at: u64,
-    pub block_number: u64,
+table! {
+    /// A provider's collateral in one token, as `stakeOf` reports it.
+    #[derive(Default, Eq)]
+    pub struct Stake in "stakes" {
+        key provider: Address => address,
+        key token: Address => address,
+        /// Staked (free + locked), not counting what thaws.
+        staked: u128 => amount,
+        /// Locked as SLA bonds of open leases.
+        locked: u128 => amount,
+        thawing: u128 => amount,
+        thaw_ends_at: u64 => int,
+        block_number: u64 => int,
+    }
 }
-entity!(Stake, "stakes", key(provider: Address => address, token: Address => address),
-    staked => amount, locked => amount, thawing => amount, thaw_ends_at => int, block_number => int);
 
 impl Stake {
     /// What can back new bonds.
@@ -433,101 +494,78 @@ impl Stake {
     }
 }
 
-/// An offer, as `offer` reports it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Offer {
-    pub offer_id: u64,
-    #[schema(value_type = String)]
-    pub provider: Address,
-    #[schema(value_type = String)]
-    pub token: Address,
-    pub price_per_second: u64,
-    pub min_duration: u64,
-    pub max_duration: u64,
-    pub notice_period: u64,
-    pub capacity: u64,
-    /// Leases holding its capacity: neither evicted nor finalized.
-    pub active_leases: u64,
-    pub paused: bool,
-    /// The governance parameters version its provider accepted for it: its new leases get it.
-    pub params_version: u64,
-    pub block_number: u64,
+table! {
+    /// An offer, as `offer` reports it.
+    #[derive(Default, Eq)]
+    pub struct Offer in "offers" {
+        key offer_id: u64 => int,
+        provider: Address => address,
+        token: Address => address,
+        price_per_second: u64 => int,
+        min_duration: u64 => int,
+        max_duration: u64 => int,
+        notice_period: u64 => int,
+        capacity: u64 => int,
+        /// Leases holding its capacity: neither evicted nor finalized.
+        active_leases: u64 => int,
+        paused: bool => bool,
+        /// The governance parameters version its provider accepted for it: its new leases get it.
+        params_version: u64 => int,
+        block_number: u64 => int,
+    }
 }
-entity!(Offer, "offers", key(offer_id: u64 => int),
-    provider => address, token => address, price_per_second => int, min_duration => int, max_duration => int,
-    notice_period => int, capacity => int, active_leases => int, paused => bool, params_version => int,
-    block_number => int);
 
-/// A lease: its terms in force, what happened to it, and when it stopped accruing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Lease {
-    pub lease_id: u64,
-    pub offer_id: u64,
-    #[schema(value_type = String)]
-    pub tenant: Address,
-    #[schema(value_type = String)]
-    pub provider: Address,
-    #[schema(value_type = String)]
-    pub token: Address,
-    pub started_at: u64,
-    /// End by terms or notice (s); the escrow may run dry earlier.
-    pub ends_at: u64,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub deposit: u128,
-    /// Settled to the provider so far.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub settled: u128,
-    pub price_per_second: u64,
-    /// The governance parameters version it opened under.
-    pub params_version: u64,
-    /// Its settlement window (from its parameters version), seconds.
-    pub settlement_window: u64,
-    /// SLA bond still locked.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub bond: u128,
-    pub notice_period: u64,
-    /// Earliest end notice can bring.
-    pub min_ends_at: u64,
-    #[serde(with = "lease_status")]
-    #[schema(value_type = String)]
-    pub status: LeaseStatus,
-    /// Who gave notice (zero: nobody).
-    #[schema(value_type = String)]
-    pub closed_by: Address,
-    /// Ended early by the provider.
-    pub terminated: bool,
-    /// Ended by its provider because the tenant left a payment demand unanswered (its status
-    /// says `evicted` until it is finalized; this stays).
-    pub evicted: bool,
-    /// The provider's newest payment demand: what the settled total must reach (0: none made).
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub demand_due: u128,
-    /// When that demand was made (0: none).
-    pub demanded_at: u64,
-    /// From when the provider may evict unless the demand is answered (0: no demand).
-    pub evictable_at: u64,
-    /// Set by an eviction: until when the tenant may dispute and the bond stays locked (the
-    /// settlement deadline the lease had before it); then it can be finalized. 0: not evicted.
-    pub remedies_until: u64,
-    /// The lease its tenant failed over to (0: none).
-    pub failed_over_to: u64,
-    /// Receipts settled.
-    pub settlement_count: u64,
-    /// When it stopped accruing before its terms' end (failover; 0: it did not).
-    pub stopped_at: u64,
-    pub block_number: u64,
+table! {
+    /// A lease: its terms in force, what happened to it, and when it stopped accruing.
+    #[derive(Eq)]
+    pub struct Lease in "leases" {
+        key lease_id: u64 => int,
+        offer_id: u64 => int,
+        tenant: Address => address,
+        provider: Address => address,
+        token: Address => address,
+        started_at: u64 => int,
+        /// End by terms or notice (s); the escrow may run dry earlier.
+        ends_at: u64 => int,
+        deposit: u128 => amount,
+        /// Settled to the provider so far.
+        settled: u128 => amount,
+        price_per_second: u64 => int,
+        /// The governance parameters version it opened under.
+        params_version: u64 => int,
+        /// Its settlement window (from its parameters version), seconds.
+        settlement_window: u64 => int,
+        /// SLA bond still locked.
+        bond: u128 => amount,
+        notice_period: u64 => int,
+        /// Earliest end notice can bring.
+        min_ends_at: u64 => int,
+        status: LeaseStatus => lease_status,
+        /// Who gave notice (zero: nobody).
+        closed_by: Address => address,
+        /// Ended early by the provider.
+        terminated: bool => bool,
+        /// Ended by its provider because the tenant left a payment demand unanswered (its status
+        /// says `evicted` until it is finalized; this stays).
+        evicted: bool => bool,
+        /// The provider's newest payment demand: what the settled total must reach (0: none made).
+        demand_due: u128 => amount,
+        /// When that demand was made (0: none).
+        demanded_at: u64 => int,
+        /// From when the provider may evict unless the demand is answered (0: no demand).
+        evictable_at: u64 => int,
+        /// Set by an eviction: until when the tenant may dispute and the bond stays locked (the
+        /// settlement deadline the lease had before it); then it can be finalized. 0: not evicted.
+        remedies_until: u64 => int,
+        /// The lease its tenant failed over to (0: none).
+        failed_over_to: u64 => int,
+        /// Receipts settled.
+        settlement_count: u64 => int,
+        /// When it stopped accruing before its terms' end (failover; 0: it did not).
+        stopped_at: u64 => int,
+        block_number: u64 => int,
+    }
 }
-entity!(Lease, "leases", key(lease_id: u64 => int),
-    offer_id => int, tenant => address, provider => address, token => address, started_at => int, ends_at => int,
-    deposit => amount, settled => amount, price_per_second => int, params_version => int,
-    settlement_window => int, bond => amount, notice_period => int, min_ends_at => int, status => lease_status,
-    closed_by => address, terminated => bool, evicted => bool, demand_due => amount, demanded_at => int,
-    evictable_at => int, remedies_until => int, failed_over_to => int, settlement_count => int, stopped_at => int,
-    block_number => int);
 
 impl Lease {
     /// When the lease stops accruing (`LeaseMath.runEnd`): its end, or earlier when its escrow's
@@ -654,172 +692,137 @@ pub struct Eviction {
     pub remedies_until: u64,
 }
 
-/// A tenant's session signer for the leases of one provider, as `sessionSigner(tenant, signer,
-/// provider)` reports it: each provider the tenant authorized it for is a row of its own, with its
-/// own cap and spent total.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Signer {
-    #[schema(value_type = String)]
-    pub tenant: Address,
-    #[schema(value_type = String)]
-    pub signer: Address,
-    /// The provider whose leases' receipts it may sign.
-    #[schema(value_type = String)]
-    pub provider: Address,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub cap: u128,
-    /// Settled against its receipts for this provider's leases.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub spent: u128,
-    /// Its receipts pay for service whose period ended before this (s); a revocation brings it
-    /// forward to the revocation's time.
-    pub expires_at: u64,
-    /// Revoked by the tenant (until authorized again).
-    pub revoked: bool,
-    pub block_number: u64,
+table! {
+    /// A tenant's session signer for the leases of one provider, as `sessionSigner(tenant, signer,
+    /// provider)` reports it: each provider the tenant authorized it for is a row of its own, with its
+    /// own cap and spent total.
+    #[derive(Default, Eq)]
+    pub struct Signer in "signers" {
+        key tenant: Address => address,
+        key signer: Address => address,
+        /// The provider whose leases' receipts it may sign.
+        key provider: Address => address,
+        cap: u128 => amount,
+        /// Settled against its receipts for this provider's leases.
+        spent: u128 => amount,
+        /// Its receipts pay for service whose period ended before this (s); a revocation brings it
+        /// forward to the revocation's time.
+        expires_at: u64 => int,
+        /// Revoked by the tenant (until authorized again).
+        revoked: bool => bool,
+        block_number: u64 => int,
+    }
 }
-entity!(Signer, "signers",
-    key(tenant: Address => address, signer: Address => address, provider: Address => address),
-    cap => amount, spent => amount, expires_at => int, revoked => bool, block_number => int);
 
-/// An SLA dispute over a lease.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Dispute {
-    pub lease_id: u64,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub tenant_bond: u128,
-    /// Arbiter's deadline (s).
-    pub deadline: u64,
-    #[serde(with = "dispute_status")]
-    #[schema(value_type = String)]
-    pub status: DisputeStatus,
-    pub evidence_uri: String,
-    /// Slash ruled, basis points of the bond.
-    pub slash_bps: u64,
-    pub block_number: u64,
+table! {
+    /// An SLA dispute over a lease.
+    #[derive(Eq)]
+    pub struct Dispute in "disputes" {
+        key lease_id: u64 => int,
+        tenant_bond: u128 => amount,
+        /// Arbiter's deadline (s).
+        deadline: u64 => int,
+        status: DisputeStatus => dispute_status,
+        evidence_uri: String => text,
+        /// Slash ruled, basis points of the bond.
+        slash_bps: u64 => int,
+        block_number: u64 => int,
+    }
 }
-entity!(Dispute, "disputes", key(lease_id: u64 => int),
-    tenant_bond => amount, deadline => int, status => dispute_status, evidence_uri => text, slash_bps => int,
-    block_number => int);
 
-/// A claimable balance (payouts, refunds, slash compensation) of an account in a token.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Balance {
-    #[schema(value_type = String)]
-    pub account: Address,
-    #[schema(value_type = String)]
-    pub token: Address,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub claimable: u128,
-    pub block_number: u64,
+table! {
+    /// A claimable balance (payouts, refunds, slash compensation) of an account in a token.
+    #[derive(Default, Eq)]
+    pub struct Balance in "balances" {
+        key account: Address => address,
+        key token: Address => address,
+        claimable: u128 => amount,
+        block_number: u64 => int,
+    }
 }
-entity!(Balance, "balances", key(account: Address => address, token: Address => address),
-    claimable => amount, block_number => int);
 
-/// Protocol fees owed in a token.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Fee {
-    #[schema(value_type = String)]
-    pub token: Address,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub owed: u128,
-    pub block_number: u64,
+table! {
+    /// Protocol fees owed in a token.
+    #[derive(Default, Eq)]
+    pub struct Fee in "fees" {
+        key token: Address => address,
+        owed: u128 => amount,
+        block_number: u64 => int,
+    }
 }
-entity!(Fee, "fees", key(token: Address => address), owed => amount, block_number => int);
 
-/// One governance parameters version; a lease keeps the one it opened under for life.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct ParamsVersion {
-    pub version: u64,
-    /// When leases start getting it (s).
-    pub effective_at: u64,
-    pub protocol_fee_bps: u64,
-    pub settlement_window: u64,
-    pub bond_bps: u64,
-    pub slash_cut_bps: u64,
-    pub max_dispute_slash_bps: u64,
-    pub dispute_bond_bps: u64,
-    pub dispute_period: u64,
-    pub unbonding_period: u64,
-    #[schema(value_type = String)]
-    pub arbiter: Address,
-    pub block_number: u64,
+table! {
+    /// One governance parameters version; a lease keeps the one it opened under for life.
+    #[derive(Default, Eq)]
+    pub struct ParamsVersion in "params_versions" {
+        key version: u64 => int,
+        /// When leases start getting it (s).
+        effective_at: u64 => int,
+        protocol_fee_bps: u64 => int,
+        settlement_window: u64 => int,
+        bond_bps: u64 => int,
+        slash_cut_bps: u64 => int,
+        max_dispute_slash_bps: u64 => int,
+        dispute_bond_bps: u64 => int,
+        dispute_period: u64 => int,
+        unbonding_period: u64 => int,
+        arbiter: Address => address,
+        block_number: u64 => int,
+    }
 }
-entity!(ParamsVersion, "params_versions", key(version: u64 => int),
-    effective_at => int, protocol_fee_bps => int, settlement_window => int, bond_bps => int, slash_cut_bps => int,
-    max_dispute_slash_bps => int, dispute_bond_bps => int, dispute_period => int, unbonding_period => int,
-    arbiter => address, block_number => int);
 
-/// A stablecoin on (or taken off) the allow-list, with its decimals (read from the token).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Token {
-    #[schema(value_type = String)]
-    pub token: Address,
-    pub allowed: bool,
-    pub decimals: u64,
-    pub block_number: u64,
+table! {
+    /// A stablecoin on (or taken off) the allow-list, with its decimals (read from the token).
+    #[derive(Default, Eq)]
+    pub struct Token in "tokens" {
+        key token: Address => address,
+        allowed: bool => bool,
+        decimals: u64 => int,
+        block_number: u64 => int,
+    }
 }
-entity!(Token, "tokens", key(token: Address => address), allowed => bool, decimals => int, block_number => int);
 
-/// Roles and pause (one row, `id` 1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Governance {
-    pub id: u64,
-    #[schema(value_type = String)]
-    pub owner: Address,
-    /// Fee recipient.
-    #[schema(value_type = String)]
-    pub treasury: Address,
-    /// New business paused.
-    pub paused: bool,
-    pub block_number: u64,
+table! {
+    /// Roles and pause (one row, `id` 1).
+    #[derive(Default, Eq)]
+    pub struct Governance in "governance" {
+        key id: u64 => int,
+        owner: Address => address,
+        /// Fee recipient.
+        treasury: Address => address,
+        /// New business paused.
+        paused: bool => bool,
+        block_number: u64 => int,
+    }
 }
-entity!(Governance, "governance", key(id: u64 => int), owner => address, treasury => address, paused => bool,
-    block_number => int);
 
-/// The market's running totals in one token; the row of the zero address holds the counts in
-/// no token (providers, open disputes). Ingestion keeps them as it changes the rows they sum, so
-/// `/v1/stats` reads one row per token at any size of the market.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-pub struct Totals {
-    #[schema(value_type = String)]
-    pub token: Address,
-    pub providers: u64,
-    pub offers: u64,
-    pub open_leases: u64,
-    /// Evicted and not finalized yet.
-    pub evicted_leases: u64,
-    pub finalized_leases: u64,
-    /// Open leases whose payment demand stands unanswered.
-    pub unanswered_demands: u64,
-    pub settlements: u64,
-    pub open_disputes: u64,
-    /// Market events stored (on the zero address's row).
-    pub events: u64,
-    /// Escrow held for providers: open leases', and evicted ones' until finalized.
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub escrow: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub settled: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub staked: u128,
-    #[serde(with = "amount_text")]
-    #[schema(value_type = String)]
-    pub fees_owed: u128,
-    pub block_number: u64,
+table! {
+    /// The market's running totals in one token; the row of the zero address holds the counts in
+    /// no token (providers, open disputes). Ingestion keeps them as it changes the rows they sum, so
+    /// `/v1/stats` reads one row per token at any size of the market.
+    #[derive(Default, Eq)]
+    pub struct Totals in "totals" {
+        key token: Address => address,
+        providers: u64 => int,
+        offers: u64 => int,
+        open_leases: u64 => int,
+        /// Evicted and not finalized yet.
+        evicted_leases: u64 => int,
+        finalized_leases: u64 => int,
+        /// Open leases whose payment demand stands unanswered.
+        unanswered_demands: u64 => int,
+        settlements: u64 => int,
+        open_disputes: u64 => int,
+        /// Market events stored (on the zero address's row).
+        events: u64 => int,
+        /// Escrow held for providers: open leases', and evicted ones' until finalized.
+        escrow: u128 => amount,
+        settled: u128 => amount,
+        staked: u128 => amount,
+        fees_owed: u128 => amount,
+        block_number: u64 => int,
+    }
 }
-entity!(Totals, "totals", key(token: Address => address),
-    providers => int, offers => int, open_leases => int, evicted_leases => int, finalized_leases => int,
-    unanswered_demands => int, settlements => int, open_disputes => int, events => int, escrow => amount, settled => amount,
-    staked => amount, fees_owed => amount, block_number => int);
 
 /// What one row adds to the totals of its token (`Address::ZERO`: the counts in no token).
 pub trait Tallied {

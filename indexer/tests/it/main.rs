@@ -9,6 +9,7 @@ mod feed;
 mod history;
 mod ingest;
 mod migrate;
+mod schema;
 mod signers;
 mod store;
 mod util;
