@@ -27,10 +27,10 @@ use crate::{
     ingest::Notice,
     metrics::Metrics,
     query::{
-        DisputeView, DisputesQuery, GovernanceView, History, HistoryQuery, LeaseDetail, LeaseView, LeasesQuery,
-        OffersQuery, One, Page, ProviderDetail, ProviderView, ProvidersQuery, QueryError, SettlementsQuery,
-        SignersQuery, Stats, read_disputes, read_governance, read_history, read_lease, read_lease_settlements,
-        read_leases, read_offers, read_provider, read_providers, read_signers, read_stats,
+        Account, DisputeView, DisputesQuery, GovernanceView, History, HistoryQuery, LeaseDetail, LeaseView,
+        LeasesQuery, OffersQuery, One, Page, ProviderDetail, ProviderView, ProvidersQuery, QueryError,
+        SettlementsQuery, SignersQuery, Stats, read_account, read_disputes, read_governance, read_history, read_lease,
+        read_lease_settlements, read_leases, read_offers, read_provider, read_providers, read_signers, read_stats,
     },
     rows::{Offer, Settlement, Signer},
     store::Store,
@@ -61,6 +61,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/providers/{address}", get(provider))
         .route("/v1/providers/{address}/history", get(history))
         .route("/v1/offers", get(offers))
+        .route("/v1/accounts/{address}", get(account))
         .route("/v1/leases", get(leases))
         .route("/v1/leases/{id}", get(lease))
         .route("/v1/leases/{id}/settlements", get(lease_settlements))
@@ -265,6 +266,7 @@ struct Health {
     paths(
         providers,
         provider,
+        account,
         history,
         offers,
         leases,
@@ -296,6 +298,13 @@ async fn providers(State(state): State<ApiState>, Query(raw): Query<HashMap<Stri
 #[utoipa::path(get, path = "/v1/providers/{address}", params(("address" = String, Path)), responses((status = 200, body = One<ProviderDetail>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn provider(State(state): State<ApiState>, Path(address): Path<String>) -> ApiResult {
     Ok(read_provider(&state.store, &address).await?.into())
+}
+
+#[utoipa::path(get, path = "/v1/accounts/{address}", params(("address" = String, Path)), responses((status = 200, body = One<Account>), (status = 400, body = ErrorBody)))]
+/// Any address as the market knows it: claimable balances, its leases as a tenant (with runway and
+/// refunds) and its session signers, and its leases as a provider.
+async fn account(State(state): State<ApiState>, Path(address): Path<String>) -> ApiResult {
+    Ok(read_account(&state.store, &address).await?.into())
 }
 
 #[utoipa::path(get, path = "/v1/providers/{address}/history", params(("address" = String, Path), HistoryQuery), responses((status = 200, body = One<History>), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]

@@ -95,6 +95,7 @@ pub fn router(state: ConsoleState) -> Router {
         .route("/", get(market))
         .route("/providers", get(providers))
         .route("/providers/{address}", get(provider))
+        .route("/accounts/{address}", get(account))
         .route("/offers", get(offers))
         .route("/leases", get(leases))
         .route("/leases/{id}", get(lease))
@@ -397,7 +398,7 @@ async fn leases(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
                 @let r = &l.row;
                 tr data-lease=(r.lease_id) {
                     td.num { a href=(format!("/leases/{}", r.lease_id)) { (r.lease_id) } }
-                    td { (address_cell(r.tenant)) }
+                    td { a href=(format!("/accounts/{}", r.tenant)) { (address_cell(r.tenant)) } }
                     td { a href=(format!("/providers/{}", r.provider)) { (address_cell(r.provider)) } }
                     td data-field="phase" { (l.phase) @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } } }
                     td.num { (state.price(r.token, r.price_per_second)) }
@@ -589,6 +590,81 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
     Ok(layout(&format!("Provider {}", short(p.address)), &block, body))
 }
 
+/// A table of leases, each with its phase, escrow, runway and refunds as of `now`.
+fn lease_table(state: &ConsoleState, id: &str, leases: &[query::LeaseView], now: u64) -> Markup {
+    html! {
+        div.scroll { table id=(id) {
+            thead { tr { th.num { "Lease" } th { "Tenant" } th { "Provider" } th { "Phase" } th.num { "In escrow" } th.num { "Refund if served" } th { "Accrues until" } } }
+            tbody { @for l in leases {
+                @let r = &l.row;
+                tr data-lease=(r.lease_id) {
+                    td.num { a href=(format!("/leases/{}", r.lease_id)) { (r.lease_id) } }
+                    td { a href=(format!("/accounts/{}", r.tenant)) { (address_cell(r.tenant)) } }
+                    td { a href=(format!("/providers/{}", r.provider)) { (address_cell(r.provider)) } }
+                    td data-field="phase" { (l.phase) }
+                    td.num data-field="escrow" { (state.amount(r.token, l.escrow)) }
+                    td.num data-field="refund_if_served" { (state.amount(r.token, l.refund_if_served)) }
+                    td { @if l.runway_secs > 0 { (format_time_from(l.lease_end, now)) } @else { "–" } }
+                }
+            } }
+        } }
+        @if leases.is_empty() { p.empty { "None." } }
+    }
+}
+
+/// Any address: what it can claim, its leases as a tenant and its signers, its leases as a
+/// provider (its record is on its provider page).
+async fn account(State(state): State<ConsoleState>, Path(address): Path<String>) -> PageResult {
+    let account = query::read_account(&state.api.store, &address).await?;
+    let block = account.block.clone();
+    let a = &account.data;
+    let now = block.timestamp;
+    let body = html! {
+        section.profile {
+            dl {
+                dt { "Address" } dd { code #address { (a.address) } }
+                @if a.provider { dt { "Provider" } dd { a #provider-page href=(format!("/providers/{}", a.address)) { "its record, stakes and offers" } } }
+            }
+        }
+        section {
+            h2 { "Claimable" }
+            p.hint { "Payouts, refunds and slash compensation the market holds for this address until it claims them." }
+            div.scroll { table #claimable {
+                thead { tr { th { "Token" } th.num { "Claimable" } } }
+                tbody { @for b in &a.claimable {
+                    tr data-token=(b.token) { td { (token_name(&state, b.token)) } td.num data-field="claimable" { (state.amount(b.token, b.claimable)) } }
+                } }
+            } }
+            @if a.claimable.is_empty() { p.empty { "Nothing to claim." } }
+        }
+        section {
+            h2 { "As a tenant" }
+            (lease_table(&state, "tenant-leases", &a.leases, now))
+            h3 { "Session signers" }
+            div.scroll { table #signers {
+                // A signer's cap is in raw units of the token of the leases it signs for.
+                thead { tr { th { "Signer" } th { "Provider" } th.num { "Spent (raw units)" } th.num { "Cap (raw units)" } th { "Signs for service until" } } }
+                tbody { @for s in &a.signers {
+                    tr {
+                        td { (address_cell(s.signer)) }
+                        td { a href=(format!("/providers/{}", s.provider)) { (address_cell(s.provider)) } }
+                        td.num { (s.spent) } td.num { (s.cap) }
+                        td { (format_time_from(s.expires_at, now)) @if s.revoked { " (revoked)" } }
+                    }
+                } }
+            } }
+            @if a.signers.is_empty() { p.empty { "No session signer." } }
+        }
+        @if a.provider || !a.provider_leases.is_empty() {
+            section {
+                h2 { "As a provider" }
+                (lease_table(&state, "provider-leases", &a.provider_leases, now))
+            }
+        }
+    };
+    Ok(layout(&format!("Account {}", short(a.address)), &block, body))
+}
+
 async fn lease(
     State(state): State<ConsoleState>,
     Path(id): Path<String>,
@@ -627,7 +703,7 @@ async fn lease(
                     }
                     @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } }
                 }
-                dt { "Tenant" } dd { code { (r.tenant) } }
+                dt { "Tenant" } dd { a href=(format!("/accounts/{}", r.tenant)) { code { (r.tenant) } } }
                 dt { "Provider" } dd { a href=(format!("/providers/{}", r.provider)) { code { (r.provider) } } }
                 dt { "Offer" } dd { (r.offer_id) }
                 dt { "Price" } dd #price { (state.price(r.token, r.price_per_second)) }

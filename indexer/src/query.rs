@@ -16,8 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 use crate::{
     events::EventCodec,
     rows::{
-        Dispute, Entity, Eviction, Governance, Lease, Offer, ParamsVersion, Provider, ProviderDay, Settlement, Signer,
-        Stake, Token, Totals,
+        Balance, Dispute, Entity, Eviction, Governance, Lease, Offer, ParamsVersion, Provider, ProviderDay, Settlement,
+        Signer, Stake, Token, Totals,
     },
     state::DAY,
     store::{Cursor, Store, StoredEvent, hex, pad},
@@ -710,6 +710,65 @@ pub(crate) async fn read_provider(store: &Store, address: &str) -> QueryResult<O
     let days = provider_days(&mut tx, &address, today.saturating_sub(29)).await?;
     let windows: Vec<Window> = [1, 7, 30].into_iter().map(|n| window(provider.row.address, n, today, &days)).collect();
     Ok(answer(&block, ProviderDetail { provider, stakes, offers, windows }))
+}
+
+/// Rows of `E` selected by `sql` with `address` bound as `$1`, as `tx` sees them.
+async fn rows_of<E: Entity>(tx: &mut Snapshot, sql: &'static str, address: &str) -> QueryResult<Vec<E>> {
+    let rows = sqlx::query(sql).bind(address.to_owned()).fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(E::from_row).collect::<crate::Result<_>>()?)
+}
+
+/// Any address as the market knows it: as a tenant, as a provider, and what it can claim.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Account {
+    #[schema(value_type = String)]
+    pub(crate) address: Address,
+    /// Claimable now, per token: payouts, refunds and slash compensation, paid out by `claim`.
+    pub(crate) claimable: Vec<Balance>,
+    /// Its leases as a tenant, newest first (at most 100), each with its runway and refunds.
+    pub(crate) leases: Vec<LeaseView>,
+    /// The session signers it authorized, per provider, with their caps and what they spent.
+    pub(crate) signers: Vec<Signer>,
+    /// Whether it is a registered provider (its record: `/v1/providers/{address}`).
+    pub(crate) provider: bool,
+    /// Its leases as a provider, newest first (at most 100).
+    pub(crate) provider_leases: Vec<LeaseView>,
+}
+
+/// An account in one snapshot; an address the market never saw is an empty account, not an error.
+pub(crate) async fn read_account(store: &Store, address: &str) -> QueryResult<One<Account>> {
+    let account = path_address(address)?;
+    let (mut tx, block) = snapshot(store).await?;
+    let now = block.timestamp;
+    let mut claimable =
+        rows_of::<Balance>(&mut tx, "SELECT * FROM balances WHERE account = $1 ORDER BY token", &account).await?;
+    claimable.retain(|b| b.claimable > 0);
+    let leases =
+        rows_of::<Lease>(&mut tx, "SELECT * FROM leases WHERE tenant = $1 ORDER BY lease_id DESC LIMIT 100", &account)
+            .await?;
+    let signers =
+        rows_of::<Signer>(&mut tx, "SELECT * FROM signers WHERE tenant = $1 ORDER BY signer, provider", &account)
+            .await?;
+    let provider =
+        !rows_of::<Provider>(&mut tx, "SELECT * FROM providers WHERE address = $1", &account).await?.is_empty();
+    let provider_leases = rows_of::<Lease>(
+        &mut tx,
+        "SELECT * FROM leases WHERE provider = $1 ORDER BY lease_id DESC LIMIT 100",
+        &account,
+    )
+    .await?;
+    let view = |rows: Vec<Lease>| rows.into_iter().map(|l| LeaseView::new(l, now)).collect();
+    Ok(answer(
+        &block,
+        Account {
+            address: address.parse().expect("checked by path_address"),
+            claimable,
+            leases: view(leases),
+            signers,
+            provider,
+            provider_leases: view(provider_leases),
+        },
+    ))
 }
 
 /// One day of a provider's history.

@@ -828,6 +828,10 @@ async fn reads(fill: &mut Fill, anvil: &AnvilInstance, store: &Store, args: &Ben
         ("console /providers?limit=N", Box::new(|n| format!("/providers?limit={}", 1 + n % 500))),
         ("console /providers/{address}", Box::new(move |_| format!("/providers/{provider}"))),
         ("console /leases/{id}", Box::new(move |n| format!("/leases/{}", 1 + n % leases))),
+        ("/v1/accounts/{tenant}", Box::new(move |_| format!("/v1/accounts/{tenant}"))),
+        ("console /accounts/{provider}", Box::new(move |_| format!("/accounts/{provider}"))),
+        ("console /leases?cursor=N", Box::new(move |n| format!("/leases?cursor={}", n % leases))),
+        ("console /offers?limit=N", Box::new(|n| format!("/offers?limit={}", 1 + n % 500))),
     ];
     let reads: Vec<_> = reads
         .into_iter()

@@ -548,6 +548,72 @@ async fn console_in_a_browser() {
     assert_eq!(first.as_array().unwrap().len(), 2);
     browser.screenshot("leases.png").await;
 
+    // ── An account: its leases as a tenant and as a provider, and what it can claim, as /v1/accounts says. ──
+    let account_rows = |table: &str| {
+        format!(
+            "return [...document.querySelectorAll('#{table} tbody tr')].map(tr =>
+               [Number(tr.dataset.lease), tr.querySelector('[data-field=phase]').textContent]);"
+        )
+    };
+    let (status, account) = get_json(&base, &format!("/v1/accounts/{tenant}")).await;
+    assert_eq!(status, 200, "{account}");
+    let a = &account["data"];
+    let as_rows = |leases: &Value| -> Value {
+        json!(leases.as_array().unwrap().iter().map(|l| json!([l["lease_id"], l["phase"]])).collect::<Vec<_>>())
+    };
+    let newest_first = |rows: Value| json!(rows.as_array().unwrap().iter().rev().cloned().collect::<Vec<_>>());
+    assert_eq!(
+        as_rows(&a["leases"]),
+        newest_first(tenants),
+        "the account's leases are the tenant's, newest first: {a}"
+    );
+    browser.open(&format!("/accounts/{tenant}")).await;
+    browser.assert_clean("account, a tenant", &account["block"]).await;
+    assert_eq!(browser.js(&account_rows("tenant-leases")).await, as_rows(&a["leases"]), "account: as a tenant");
+    let claimable_shown = async |a: &Value| {
+        let claimable = browser.js("return document.querySelectorAll('#claimable tbody tr').length;").await;
+        assert_eq!(claimable, a["claimable"].as_array().unwrap().len(), "account: one row per claimable token");
+        for balance in a["claimable"].as_array().unwrap() {
+            let token: Address = balance["token"].as_str().unwrap().parse().unwrap();
+            let text = browser.text(&format!("#claimable tr[data-token='{token}'] [data-field=claimable]")).await;
+            let decimals = market.manifest.stablecoin_at(token).unwrap().decimals;
+            assert_eq!(raw_units(&text, decimals).0, amount(&balance["claimable"]), "account: claimable ({text:?})");
+        }
+    };
+    claimable_shown(a).await;
+    let provider = l3["data"]["provider"].as_str().unwrap().to_owned();
+    let (_, provider_account) = get_json(&base, &format!("/v1/accounts/{provider}")).await;
+    let p = &provider_account["data"];
+    assert_eq!(p["provider"], true, "{p}");
+    assert_eq!(
+        as_rows(&p["provider_leases"]),
+        newest_first(json!(api_leases(&format!("?provider={provider}")).await)),
+        "a provider's leases, newest first"
+    );
+    browser.open(&format!("/accounts/{provider}")).await;
+    browser.assert_clean("account, a provider", &provider_account["block"]).await;
+    assert_eq!(
+        browser.js(&account_rows("provider-leases")).await,
+        as_rows(&p["provider_leases"]),
+        "account: as a provider"
+    );
+    assert!(!p["claimable"].as_array().unwrap().is_empty(), "the provider was paid: {p}");
+    claimable_shown(p).await;
+    assert_eq!(
+        browser.attr("#provider-page", "href").await,
+        format!("/providers/{}", provider.parse::<Address>().unwrap())
+    );
+    browser.screenshot("account.png").await;
+    let (status, refused) = get_json(&base, "/v1/accounts/0x1234").await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, stranger) = get_json(&base, &format!("/v1/accounts/{}", Address::repeat_byte(0x42))).await;
+    assert_eq!(status, 200, "{stranger}");
+    assert_eq!(
+        (&stranger["data"]["provider"], stranger["data"]["leases"].as_array().map(Vec::len)),
+        (&json!(false), Some(0)),
+        "an address the market never saw is an empty account"
+    );
+
     let offer_rows = "return [...document.querySelectorAll('#offers tbody tr')].map(tr => Number(tr.dataset.offer));";
     let api_offers = async |query: &str| -> Value {
         let (status, page) = get_json(&base, &format!("/v1/offers{query}")).await;
