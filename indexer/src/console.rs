@@ -315,6 +315,9 @@ fn with(path: &str, query: &HashMap<String, String>, key: &str, value: Option<&s
     }
 }
 
+/// Rows of a list page unless its URL says `limit`: a screenful.
+const LIST_PAGE: u64 = 25;
+
 /// A list page's query: empty form fields mean "any".
 fn filled(raw: HashMap<String, String>) -> HashMap<String, String> {
     raw.into_iter().filter(|(_, v)| !v.is_empty()).collect()
@@ -340,7 +343,9 @@ fn token_name(state: &ConsoleState, token: Address) -> String {
 /// the token's units, available ones only), a page at a time.
 async fn offers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {
     let query = filled(raw);
-    let page = query::read_offers(&state.api.store, state.api_query(&query)?).await?;
+    let mut api = state.api_query(&query)?;
+    api.entry("limit".into()).or_insert_with(|| LIST_PAGE.to_string());
+    let page = query::read_offers(&state.api.store, api).await?;
     let field = |name: &str| query.get(name).cloned().unwrap_or_default();
     let body = html! {
         form.filters method="get" action="/offers" {
@@ -376,7 +381,9 @@ async fn offers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
 /// each with its phase in the words the CLI and the lease page use.
 async fn leases(State(state): State<ConsoleState>, Query(raw): Query<HashMap<String, String>>) -> PageResult {
     let query = filled(raw);
-    let page = query::read_leases(&state.api.store, query.clone()).await?;
+    let mut api = query.clone();
+    api.entry("limit".into()).or_insert_with(|| LIST_PAGE.to_string());
+    let page = query::read_leases(&state.api.store, api).await?;
     let field = |name: &str| query.get(name).cloned().unwrap_or_default();
     let now = page.block.timestamp;
     let body = html! {
@@ -612,8 +619,8 @@ fn lease_table(state: &ConsoleState, id: &str, leases: &[query::LeaseView], now:
     }
 }
 
-/// Any address: what it can claim, its leases as a tenant and its signers, its leases as a
-/// provider (its record is on its provider page).
+/// Any address: what it can claim, its newest leases as a tenant and its signers, its newest
+/// leases as a provider (its record is on its provider page; all its leases on `/leases`).
 async fn account(State(state): State<ConsoleState>, Path(address): Path<String>) -> PageResult {
     let account = query::read_account(&state.api.store, &address).await?;
     let block = account.block.clone();
@@ -640,6 +647,7 @@ async fn account(State(state): State<ConsoleState>, Path(address): Path<String>)
         section {
             h2 { "As a tenant" }
             (lease_table(&state, "tenant-leases", &a.leases, now))
+            p { a #all-tenant-leases href=(format!("/leases?tenant={}", a.address)) { "All its leases as a tenant" } }
             h3 { "Session signers" }
             div.scroll { table #signers {
                 // A signer's cap is in raw units of the token of the leases it signs for.
@@ -659,6 +667,7 @@ async fn account(State(state): State<ConsoleState>, Path(address): Path<String>)
             section {
                 h2 { "As a provider" }
                 (lease_table(&state, "provider-leases", &a.provider_leases, now))
+                p { a #all-provider-leases href=(format!("/leases?provider={}", a.address)) { "All its leases as a provider" } }
             }
         }
     };

@@ -725,13 +725,14 @@ pub(crate) struct Account {
     pub(crate) address: Address,
     /// Claimable now, per token: payouts, refunds and slash compensation, paid out by `claim`.
     pub(crate) claimable: Vec<Balance>,
-    /// Its leases as a tenant, newest first (at most 100), each with its runway and refunds.
+    /// Its newest 20 leases as a tenant, each with its runway and refunds (the rest:
+    /// `/v1/leases?tenant=`).
     pub(crate) leases: Vec<LeaseView>,
     /// The session signers it authorized, per provider, with their caps and what they spent.
     pub(crate) signers: Vec<Signer>,
     /// Whether it is a registered provider (its record: `/v1/providers/{address}`).
     pub(crate) provider: bool,
-    /// Its leases as a provider, newest first (at most 100).
+    /// Its newest 20 leases as a provider (the rest: `/v1/leases?provider=`).
     pub(crate) provider_leases: Vec<LeaseView>,
 }
 
@@ -744,19 +745,16 @@ pub(crate) async fn read_account(store: &Store, address: &str) -> QueryResult<On
         rows_of::<Balance>(&mut tx, "SELECT * FROM balances WHERE account = $1 ORDER BY token", &account).await?;
     claimable.retain(|b| b.claimable > 0);
     let leases =
-        rows_of::<Lease>(&mut tx, "SELECT * FROM leases WHERE tenant = $1 ORDER BY lease_id DESC LIMIT 100", &account)
+        rows_of::<Lease>(&mut tx, "SELECT * FROM leases WHERE tenant = $1 ORDER BY lease_id DESC LIMIT 20", &account)
             .await?;
     let signers =
         rows_of::<Signer>(&mut tx, "SELECT * FROM signers WHERE tenant = $1 ORDER BY signer, provider", &account)
             .await?;
     let provider =
         !rows_of::<Provider>(&mut tx, "SELECT * FROM providers WHERE address = $1", &account).await?.is_empty();
-    let provider_leases = rows_of::<Lease>(
-        &mut tx,
-        "SELECT * FROM leases WHERE provider = $1 ORDER BY lease_id DESC LIMIT 100",
-        &account,
-    )
-    .await?;
+    let provider_leases =
+        rows_of::<Lease>(&mut tx, "SELECT * FROM leases WHERE provider = $1 ORDER BY lease_id DESC LIMIT 20", &account)
+            .await?;
     let view = |rows: Vec<Lease>| rows.into_iter().map(|l| LeaseView::new(l, now)).collect();
     Ok(answer(
         &block,
