@@ -517,6 +517,7 @@ async fn console_in_a_browser() {
     };
     browser.open("/leases").await;
     browser.assert_clean("leases", &stats["block"]).await;
+    browser.screenshot("leases.png").await;
     let all_leases = api_leases("").await;
     assert_eq!(browser.js(lease_rows).await, json!(all_leases), "leases: /v1/leases's rows and phases");
     assert!(all_leases.len() >= 4, "{all_leases:?}");
@@ -546,7 +547,6 @@ async fn console_in_a_browser() {
         first.as_array().unwrap().iter().chain(second.as_array().unwrap()).take(all_leases.len()).cloned().collect();
     assert_eq!(paged, all_leases[..paged.len()], "leases: the pages follow each other");
     assert_eq!(first.as_array().unwrap().len(), 2);
-    browser.screenshot("leases.png").await;
 
     // ── An account: its leases as a tenant and as a provider, and what it can claim, as /v1/accounts says. ──
     let account_rows = |table: &str| {
