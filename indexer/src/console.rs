@@ -399,23 +399,7 @@ async fn leases(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
             button type="submit" { "Apply" }
             a href="/leases" { "Reset" }
         }
-        div.scroll { table #leases {
-            thead { tr { th.num { "Lease" } th { "Tenant" } th { "Provider" } th { "Phase" } th.num { "Price" } th.num { "In escrow" } th.num { "Settled" } th { "Accrues until" } } }
-            tbody { @for l in &page.data {
-                @let r = &l.row;
-                tr data-lease=(r.lease_id) {
-                    td.num { a href=(format!("/leases/{}", r.lease_id)) { (r.lease_id) } }
-                    td { a href=(format!("/accounts/{}", r.tenant)) { (address_cell(r.tenant)) } }
-                    td { a href=(format!("/providers/{}", r.provider)) { (address_cell(r.provider)) } }
-                    td data-field="phase" { (l.phase) @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } } }
-                    td.num { (state.price(r.token, r.price_per_second)) }
-                    td.num data-field="escrow" { (state.amount(r.token, l.escrow)) }
-                    td.num data-field="settled" { (state.amount(r.token, r.settled)) }
-                    td { (format_time_from(l.lease_end, now)) }
-                }
-            } }
-        } }
-        @if page.data.is_empty() { p.empty { "No lease matches." } }
+        (lease_table(&state, "leases", &page.data, now))
         @if let Some(next) = &page.next_cursor { p.pager { a #next href=(with("/leases", &query, "cursor", Some(next))) { "Next page →" } } }
     };
     Ok(layout("Leases", &page.block, body))
@@ -597,19 +581,25 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
     Ok(layout(&format!("Provider {}", short(p.address)), &block, body))
 }
 
-/// A table of leases, each with its phase, escrow, runway and refunds as of `now`.
+/// A table of leases, each with its phase (and where it failed over to), price, escrow, what was
+/// settled and what comes back if it is fully served, as of `now`: the list and the account page.
 fn lease_table(state: &ConsoleState, id: &str, leases: &[query::LeaseView], now: u64) -> Markup {
     html! {
         div.scroll { table id=(id) {
-            thead { tr { th.num { "Lease" } th { "Tenant" } th { "Provider" } th { "Phase" } th.num { "In escrow" } th.num { "Refund if served" } th { "Accrues until" } } }
+            thead { tr {
+                th.num { "Lease" } th { "Tenant" } th { "Provider" } th { "Phase" } th.num { "Price" } th.num { "In escrow" }
+                th.num { "Settled" } th.num { "Refund if served" } th { "Accrues until" }
+            } }
             tbody { @for l in leases {
                 @let r = &l.row;
                 tr data-lease=(r.lease_id) {
                     td.num { a href=(format!("/leases/{}", r.lease_id)) { (r.lease_id) } }
                     td { a href=(format!("/accounts/{}", r.tenant)) { (address_cell(r.tenant)) } }
                     td { a href=(format!("/providers/{}", r.provider)) { (address_cell(r.provider)) } }
-                    td data-field="phase" { (l.phase) }
+                    td data-field="phase" { (l.phase) @if r.failed_over_to != 0 { " · failed over to " a href=(format!("/leases/{}", r.failed_over_to)) { "lease " (r.failed_over_to) } } }
+                    td.num { (state.price(r.token, r.price_per_second)) }
                     td.num data-field="escrow" { (state.amount(r.token, l.escrow)) }
+                    td.num data-field="settled" { (state.amount(r.token, r.settled)) }
                     td.num data-field="refund_if_served" { (state.amount(r.token, l.refund_if_served)) }
                     td { @if l.runway_secs > 0 { (format_time_from(l.lease_end, now)) } @else { "–" } }
                 }

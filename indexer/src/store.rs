@@ -128,7 +128,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: String,
-    /// PostgreSQL's own driver for the writer: it can `COPY` and bind arrays; the portable one cannot.
+    /// PostgreSQL's own driver for the writer: it can `COPY`; the portable one cannot.
     native: Option<PgPool>,
 }
 
@@ -550,7 +550,7 @@ async fn select<E: Entity>(conn: &mut AnyConnection, postgres: bool, keys: &BTre
 }
 
 /// Where a batch is written: a transaction of the portable driver, or of PostgreSQL's own, which
-/// writes a batch's events by `COPY` or as arrays. The other statements are the same for both.
+/// writes a large batch's events by `COPY`. The other statements are the same for both.
 trait Sink {
     /// PostgreSQL's `$N` placeholders rather than SQLite's `?`.
     fn postgres(&self) -> bool;
@@ -575,28 +575,31 @@ impl Sink for Portable<'_> {
     }
 
     async fn insert_events(&mut self, events: &[StoredEvent]) -> Result<()> {
-        for chunk in events.chunks(ROWS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO events ({EVENT_COLUMNS}) VALUES {}",
-                placeholders(self.postgres, chunk.len(), 9, 1)
-            );
-            let values = chunk.iter().flat_map(|e| {
-                [
-                    Value::from(e.block),
-                    Value::from(e.log_index),
-                    Value::from(e.seq),
-                    e.lease_id.map_or(Value::Null(Kind::Int), Value::from),
-                    Value::from(&e.block_hash),
-                    Value::from(e.timestamp),
-                    Value::from(&e.tx_hash),
-                    Value::Bytes(e.topics.iter().flat_map(|t| t.0).collect()),
-                    Value::Bytes(e.data.to_vec()),
-                ]
-            });
-            self.execute(sql, values.collect()).await?;
-        }
-        Ok(())
+        insert_event_rows(self, events).await
     }
+}
+
+/// `events` as multi-row `INSERT`s: the portable way, and PostgreSQL's for a small batch.
+async fn insert_event_rows(sink: &mut impl Sink, events: &[StoredEvent]) -> Result<()> {
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let sql =
+            format!("INSERT INTO events ({EVENT_COLUMNS}) VALUES {}", placeholders(sink.postgres(), chunk.len(), 9, 1));
+        let values = chunk.iter().flat_map(|e| {
+            [
+                Value::from(e.block),
+                Value::from(e.log_index),
+                Value::from(e.seq),
+                e.lease_id.map_or(Value::Null(Kind::Int), Value::from),
+                Value::from(&e.block_hash),
+                Value::from(e.timestamp),
+                Value::from(&e.tx_hash),
+                Value::Bytes(e.topics.iter().flat_map(|t| t.0).collect()),
+                Value::Bytes(e.data.to_vec()),
+            ]
+        });
+        sink.execute(sql, values.collect()).await?;
+    }
+    Ok(())
 }
 
 /// PostgreSQL's own driver, in the batch's transaction.
@@ -623,13 +626,10 @@ impl Sink for Native<'_> {
         Ok(())
     }
 
-    /// Large batches by `COPY … FROM STDIN` in binary form; small ones in one statement, each
-    /// column bound as one array (`unnest`): `COPY`'s end-of-data message, a few bytes sent after
-    /// the data, waits out the server's delayed ACK (40 ms), which only a large batch earns back.
+    /// Large batches by `COPY … FROM STDIN` in binary form; small ones as every store writes them:
+    /// `COPY`'s end-of-data message, a few bytes sent after the data, waits out the server's
+    /// delayed ACK (40 ms), which only a large batch earns back.
     async fn insert_events(&mut self, events: &[StoredEvent]) -> Result<()> {
-        if events.is_empty() {
-            return Ok(());
-        }
         if events.len() >= COPY_AT_LEAST {
             let mut copy =
                 self.0.copy_in_raw(&format!("COPY events ({EVENT_COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
@@ -637,24 +637,7 @@ impl Sink for Native<'_> {
             copy.finish().await?;
             return Ok(());
         }
-        let int = |f: fn(&StoredEvent) -> u64| events.iter().map(|e| f(e) as i64).collect::<Vec<_>>();
-        let bytes = |f: fn(&StoredEvent) -> Vec<u8>| events.iter().map(f).collect::<Vec<_>>();
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO events ({EVENT_COLUMNS}) SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[], \
-             $4::int8[], $5::bytea[], $6::int8[], $7::bytea[], $8::bytea[], $9::bytea[])"
-        )))
-        .bind(int(|e| e.block))
-        .bind(int(|e| e.log_index))
-        .bind(int(|e| e.seq))
-        .bind(events.iter().map(|e| e.lease_id.map(|id| id as i64)).collect::<Vec<_>>())
-        .bind(bytes(|e| e.block_hash.to_vec()))
-        .bind(int(|e| e.timestamp))
-        .bind(bytes(|e| e.tx_hash.to_vec()))
-        .bind(bytes(|e| e.topics.iter().flat_map(|t| t.0).collect()))
-        .bind(bytes(|e| e.data.to_vec()))
-        .execute(&mut **self.0)
-        .await?;
-        Ok(())
+        insert_event_rows(self, events).await
     }
 }
 
