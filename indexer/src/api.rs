@@ -134,6 +134,10 @@ pub(crate) async fn to_completion(request: axum::extract::Request, next: axum::m
 pub struct ApiError(StatusCode, String);
 
 impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: String) -> Self {
+        Self(status, message)
+    }
+
     pub fn status(&self) -> StatusCode {
         self.0
     }
