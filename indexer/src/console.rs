@@ -24,6 +24,7 @@ use openlease_contracts::{
 
 use crate::{
     api::ApiState,
+    metadata::MetadataStatus,
     query::{self, BlockView, QueryError},
     rows::{Offer, ProviderDay, Stake},
     state::{DAY, VALUE_DECIMALS},
@@ -486,6 +487,24 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
                 dt { "Region" } dd { (p.region) }
                 dt { "Endpoint" } dd { code { (p.endpoint) } }
                 dt { "Metadata" } dd { code { (p.metadata_uri) } }
+                dt { "Attributes" } dd #attributes data-status=(d.metadata.as_ref().map_or("unchecked", |m| m.status.as_str())) {
+                    @match &d.metadata {
+                        None => { "not checked yet" }
+                        Some(m) => {
+                            @match m.status {
+                                MetadataStatus::Verified => { span.verified { "✓ verified" } " against the registered hash" }
+                                MetadataStatus::Mismatch => { span.mismatch { "✗ does not match" } " the registered hash: " }
+                                MetadataStatus::Unreachable => { "not read: " }
+                            }
+                            @if let Some(detail) = &m.detail { (detail) }
+                            " (checked " (format_time_from(m.checked_at, block.timestamp)) ")"
+                            @if !m.attributes.is_empty() {
+                                dl.attributes { @for (key, value) in &m.attributes { dt { (key) } dd { (value) } } }
+                            }
+                        }
+                    }
+                }
+                dt { "Attributes hash" } dd { code { (p.attributes_hash) } }
                 dt { "Attestation key" } dd { code { (p.attestation_key) } }
                 dt { "Registered" } dd { "block " (p.registered_block) }
                 dt { "Reputation" } dd #reputation data-value=(p.reputation_bps) { (bps(p.reputation_bps)) }

@@ -9,6 +9,7 @@ mod error;
 pub mod events;
 pub mod feed;
 pub mod ingest;
+pub mod metadata;
 pub mod metrics;
 pub mod query;
 pub mod rows;

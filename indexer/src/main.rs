@@ -14,6 +14,7 @@ use openlease_indexer::{
     chain::{Chain, RetryPolicy, RpcErrorClass},
     console::{self, ConsoleState},
     ingest::{IngestConfig, Ingestor},
+    metadata::{MetadataChecker, MetadataConfig},
     metrics::Metrics,
     store::Store,
 };
@@ -82,6 +83,13 @@ struct RunArgs {
     /// seconds (pauses double from half a second up to this).
     #[arg(long, default_value_t = 300)]
     alerts_max_backoff_secs: u64,
+    /// Fetch providers' metadata documents from hosts on loopback or private networks too (a
+    /// devnet's); by default only public addresses are fetched.
+    #[arg(long)]
+    metadata_allow_private_hosts: bool,
+    /// An IPFS HTTP gateway (`https://ipfs.io`) to read `ipfs://` metadata URIs through.
+    #[arg(long, env = "OPENLEASE_IPFS_GATEWAY")]
+    ipfs_gateway: Option<String>,
 }
 
 fn main() -> eyre::Result<()> {
@@ -278,6 +286,12 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait
         ..Default::default()
     };
     tokio::spawn(Alerts::new(store.clone(), alert_config, manifest.chain_id).run(notices.subscribe(), wake));
+    let metadata_config = MetadataConfig {
+        allow_private_hosts: args.metadata_allow_private_hosts,
+        ipfs_gateway: args.ipfs_gateway.clone(),
+        ..Default::default()
+    };
+    tokio::spawn(MetadataChecker::new(store.clone(), metadata_config).run(notices.subscribe()));
     let ingestion = async {
         let ingestor = patiently(wait, "the chain at the mirror's cursor", || {
             Ingestor::start(store.clone(), chain.clone(), &manifest, config.clone(), metrics.clone())

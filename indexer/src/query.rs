@@ -426,6 +426,9 @@ pub(crate) struct ProviderDetail {
     pub(crate) stakes: Vec<StakeView>,
     pub(crate) offers: Vec<OfferView>,
     pub(crate) windows: Vec<Window>,
+    /// Its metadata document, checked against the attributes hash it registered (`null`: not
+    /// checked yet).
+    pub(crate) metadata: Option<crate::metadata::Metadata>,
 }
 
 /// A lease with its settlements, its dispute and its tenant's session signers for its provider.
@@ -709,7 +712,9 @@ pub(crate) async fn read_provider(store: &Store, address: &str) -> QueryResult<O
     let today = block.timestamp / DAY;
     let days = provider_days(&mut tx, &address, today.saturating_sub(29)).await?;
     let windows: Vec<Window> = [1, 7, 30].into_iter().map(|n| window(provider.row.address, n, today, &days)).collect();
-    Ok(answer(&block, ProviderDetail { provider, stakes, offers, windows }))
+    let p = &provider.row;
+    let metadata = crate::metadata::Metadata::of(&mut *tx, &address, &p.metadata_uri, &p.attributes_hash).await?;
+    Ok(answer(&block, ProviderDetail { provider, stakes, offers, windows, metadata }))
 }
 
 /// Rows of `E` selected by `sql` with `address` bound as `$1`, as `tx` sees them.

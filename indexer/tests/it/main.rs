@@ -9,6 +9,7 @@ mod demands;
 mod feed;
 mod history;
 mod ingest;
+mod metadata;
 mod migrate;
 mod schema;
 mod signers;

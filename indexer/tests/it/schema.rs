@@ -14,10 +14,10 @@ use crate::{
     util::{Db, fresh_db},
 };
 
-/// The store's own tables (cursor, reorg window, undo log, events) and the alerts' (subscriptions,
-/// outbox), written by hand rather than declared as rows, and sqlx's record of the migrations
+/// The store's own tables (cursor, reorg window, undo log, events), the alerts' (subscriptions,
+/// outbox) and the providers' checked metadata, written by hand rather than declared as rows, and sqlx's record of the migrations
 /// applied.
-const STORE_TABLES: [&str; 10] = [
+const STORE_TABLES: [&str; 11] = [
     "_sqlx_migrations",
     "cursor",
     "blocks",
@@ -28,6 +28,7 @@ const STORE_TABLES: [&str; 10] = [
     "alert_deliveries",
     "alert_levels",
     "alert_cursor",
+    "provider_metadata",
 ];
 
 /// A column as the database reports it.
