@@ -593,6 +593,32 @@ pub(crate) async fn read_offers_and_stakes(
     Ok((store.of_providers(&mut tx, providers).await?, store.of_providers(&mut tx, providers).await?))
 }
 
+/// What an event's row shows beside its name ([`crate::events::summary`]).
+pub(crate) fn event_summary(event: &StoredEvent) -> crate::events::Summary {
+    CODEC.decode(&event.topics, &event.data).map(|e| crate::events::summary(&e)).unwrap_or_default()
+}
+
+/// The token of each of `leases` the mirror has.
+pub(crate) async fn read_lease_tokens(
+    store: &Store,
+    leases: impl Iterator<Item = u64>,
+) -> QueryResult<HashMap<u64, Address>> {
+    let ids: Vec<String> = leases.map(|id| id.to_string()).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Integers only: the ids are formatted from u64s.
+    let sql = format!("SELECT lease_id, token FROM leases WHERE lease_id IN ({})", ids.join(", "));
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(store.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            let c = crate::rows::Columns::new(r, "leases");
+            Ok((c.u64("lease_id")?, c.parse("token")?))
+        })
+        .collect::<crate::Result<_>>()
+        .map_err(Into::into)
+}
+
 /// An event's name, from its first topic.
 pub(crate) fn event_name(event: &StoredEvent) -> &'static str {
     CODEC.name(&event.topics).unwrap_or("unknown")
