@@ -55,6 +55,8 @@ const MAX_SUBJECTS: i64 = 1_000;
 const EVENTS_PER_PASS: u64 = 1_000;
 /// Deliveries in flight at once (each to its own subscription).
 const IN_FLIGHT: usize = 16;
+/// Finished deliveries are kept this long (`GET /v1/alerts/{id}` shows them), then deleted.
+const KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A subscription request's body, at most.
 const MAX_BODY: usize = 16 * 1024;
 
@@ -273,6 +275,8 @@ pub struct Alerts {
     slots: Arc<Semaphore>,
     /// The block level alerts were last evaluated at.
     levels_at: Option<B256>,
+    /// When finished deliveries were last pruned.
+    pruned_at: Option<std::time::Instant>,
 }
 
 impl Alerts {
@@ -293,6 +297,7 @@ impl Alerts {
             busy: Default::default(),
             slots: Arc::new(Semaphore::new(IN_FLIGHT)),
             levels_at: None,
+            pruned_at: None,
         }
     }
 
@@ -302,6 +307,12 @@ impl Alerts {
         loop {
             if let Err(error) = self.derive().await {
                 tracing::warn!(%error, "deriving alerts failed; trying again");
+            }
+            if self.pruned_at.is_none_or(|at| at.elapsed() >= Duration::from_secs(3600)) {
+                match self.prune().await {
+                    Ok(()) => self.pruned_at = Some(std::time::Instant::now()),
+                    Err(error) => tracing::warn!(%error, "pruning old alert deliveries failed"),
+                }
             }
             let next = match self.dispatch().await {
                 Ok(next) => next,
@@ -513,6 +524,18 @@ impl Alerts {
         set_cursor(&mut tx, seq, n).await?;
         tx.commit().await?;
         self.levels_at = Some(mirror.hash);
+        Ok(())
+    }
+
+    /// Deletes finished deliveries (delivered, cancelled, given up) older than `KEEP`: the outbox
+    /// stays the size of what is recent. A reorg retracts only blocks inside the mirror's window,
+    /// far younger than that.
+    async fn prune(&self) -> Result<()> {
+        let before = now_ms().saturating_sub(KEEP.as_millis() as u64);
+        sqlx::query("DELETE FROM alert_deliveries WHERE state <> 'pending' AND created_at < $1")
+            .bind(before as i64)
+            .execute(self.store.pool())
+            .await?;
         Ok(())
     }
 

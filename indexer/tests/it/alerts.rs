@@ -276,7 +276,7 @@ async fn reorg_and_hung(db: Db, name: &str) {
     let snapshot = market.provider.anvil_snapshot().await.unwrap();
     market.must(None, m.closeLease(U256::from(1)).from(tenant), "notice").await;
     wait_for(Duration::from_secs(30), "the notice's alert", async || received.kinds().contains("LeaseClosed")).await;
-    assert!(!hung.all().is_empty(), "the hung receiver was asked too");
+    wait_for(Duration::from_secs(10), "the hung receiver to be asked too", async || !hung.all().is_empty()).await;
     let closed = received.by_id().into_values().next().unwrap();
     assert!(market.provider.anvil_revert(snapshot).await.unwrap());
     market.provider.anvil_mine(Some(3), None).await.unwrap();
