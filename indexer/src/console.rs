@@ -381,9 +381,14 @@ async fn offers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
     let body = html! {
         form.filters method="get" action="/offers" {
             label { "Provider " input name="provider" value=(field("provider")) placeholder="any address"; }
+            label { "Region " input name="region" value=(field("region")) placeholder="any"; }
             (token_select(&state, &field("token")))
             label { "Max. price per hour " input name="max_price_per_hour" inputmode="decimal" value=(field("max_price_per_hour")) placeholder="any"; }
             label { "Available only " input type="checkbox" name="available" value="true" checked[field("available") == "true"]; }
+            label { "Sort " select name="sort" {
+                option value="offer_id" selected[field("sort") != "price"] { "offer" }
+                option value="price" selected[field("sort") == "price"] { "price (with a token)" }
+            } }
             button type="submit" { "Apply" }
             a href="/offers" { "Reset" }
         }
@@ -421,11 +426,16 @@ async fn leases(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
         form.filters method="get" action="/leases" {
             label { "Tenant " input name="tenant" value=(field("tenant")) placeholder="any address"; }
             label { "Provider " input name="provider" value=(field("provider")) placeholder="any address"; }
+            (token_select(&state, &field("token")))
             label { "Status " select name="status" {
                 option value="" { "any" }
                 @for status in [LeaseStatus::Open, LeaseStatus::Evicted, LeaseStatus::Finalized] {
                     option value=(status.as_str()) selected[field("status") == status.as_str()] { (status.as_str()) }
                 }
+            } }
+            label { "Sort " select name="sort" {
+                option value="oldest" selected[field("sort") != "newest"] { "oldest first" }
+                option value="newest" selected[field("sort") == "newest"] { "newest first" }
             } }
             button type="submit" { "Apply" }
             a href="/leases" { "Reset" }

@@ -518,13 +518,19 @@ pub(crate) struct HistoryQuery {
 #[into_params(parameter_in = Query)]
 pub(crate) struct OffersQuery {
     provider: Option<String>,
+    /// Offers of providers in this region.
+    region: Option<String>,
     token: Option<String>,
+    /// `offer_id` (default) or `price`, cheapest first (needs `token`: prices in different
+    /// tokens do not compare).
+    sort: Option<String>,
     /// At or below this price per second (raw units; needs `token`).
     max_price: Option<u64>,
     /// `true`: unpaused with capacity left.
     available: Option<bool>,
     limit: Option<u64>,
-    cursor: Option<u64>,
+    /// A previous page's `next_cursor`.
+    cursor: Option<String>,
 }
 
 /// `GET /v1/leases` parameters.
@@ -534,8 +540,11 @@ pub(crate) struct OffersQuery {
 pub(crate) struct LeasesQuery {
     tenant: Option<String>,
     provider: Option<String>,
+    token: Option<String>,
     /// `open`, `evicted` or `finalized`.
     status: Option<String>,
+    /// `oldest` (default) or `newest` first.
+    sort: Option<String>,
     limit: Option<u64>,
     cursor: Option<u64>,
 }
@@ -846,6 +855,9 @@ pub(crate) async fn read_offers(store: &Store, raw: HashMap<String, String>) -> 
     if let Some(provider) = q.address("provider")? {
         sql.filter("provider = ?", vec![Bind::Text(provider)]);
     }
+    if let Some(region) = q.text("region") {
+        sql.filter("provider IN (SELECT address FROM providers WHERE region = ?)", vec![Bind::Text(region)]);
+    }
     if let Some(token) = q.address("token")? {
         sql.filter("token = ?", vec![Bind::Text(token)]);
     }
@@ -858,13 +870,34 @@ pub(crate) async fn read_offers(store: &Store, raw: HashMap<String, String>) -> 
     if q.one_of("available", &["true", "false"])? == Some("true") {
         sql.filter("paused = 0 AND active_leases < capacity", vec![]);
     }
-    if let Some(after) = q.integer("cursor")? {
-        sql.filter("offer_id > ?", vec![Bind::Int(after)]);
+    let by_price = q.one_of("sort", &["offer_id", "price"])? == Some("price");
+    if by_price && q.address("token")?.is_none() {
+        return Err(bad("sort", "`offer_id`, or `price` with a `token` the prices are in"));
     }
+    // Keyset pages: after the last offer id, or after the last (price, offer id).
+    match (by_price, q.text("cursor")) {
+        (_, None) => {}
+        (false, Some(cursor)) => {
+            let after = cursor.parse::<i64>().map_err(|_| bad("cursor", "a previous page's `next_cursor`"))?;
+            sql.filter("offer_id > ?", vec![Bind::Int(after)]);
+        }
+        (true, Some(cursor)) => {
+            let parsed =
+                cursor.split_once(':').and_then(|(p, id)| Some((p.parse::<i64>().ok()?, id.parse::<i64>().ok()?)));
+            let (price, id) = parsed.ok_or_else(|| bad("cursor", "a previous page's `next_cursor`"))?;
+            sql.filter(
+                "(price_per_second > ? OR (price_per_second = ? AND offer_id > ?))",
+                vec![Bind::Int(price), Bind::Int(price), Bind::Int(id)],
+            );
+        }
+    }
+    let order = if by_price { "price_per_second, offer_id" } else { "offer_id" };
     let (mut tx, block) = snapshot(store).await?;
-    let query = format!("SELECT * FROM offers{} ORDER BY offer_id LIMIT {}", sql.where_clause(), limit + 1);
+    let query = format!("SELECT * FROM offers{} ORDER BY {order} LIMIT {}", sql.where_clause(), limit + 1);
     let rows = sql.rows::<Offer>(&mut tx, query).await?;
-    Ok(page(&block, rows, limit, |o| o.offer_id.to_string()))
+    Ok(page(&block, rows, limit, |o| {
+        if by_price { format!("{}:{}", o.price_per_second, o.offer_id) } else { o.offer_id.to_string() }
+    }))
 }
 
 pub(crate) async fn read_leases(store: &Store, raw: HashMap<String, String>) -> QueryResult<Page<LeaseView>> {
@@ -877,15 +910,20 @@ pub(crate) async fn read_leases(store: &Store, raw: HashMap<String, String>) -> 
     if let Some(provider) = q.address("provider")? {
         sql.filter("provider = ?", vec![Bind::Text(provider)]);
     }
+    if let Some(token) = q.address("token")? {
+        sql.filter("token = ?", vec![Bind::Text(token)]);
+    }
     let statuses = [LeaseStatus::Open, LeaseStatus::Evicted, LeaseStatus::Finalized].map(LeaseStatus::as_str);
     if let Some(status) = q.one_of("status", &statuses)? {
         sql.filter("status = ?", vec![Bind::Text(status.into())]);
     }
+    let newest = q.one_of("sort", &["oldest", "newest"])? == Some("newest");
     if let Some(after) = q.integer("cursor")? {
-        sql.filter("lease_id > ?", vec![Bind::Int(after)]);
+        sql.filter(if newest { "lease_id < ?" } else { "lease_id > ?" }, vec![Bind::Int(after)]);
     }
+    let order = if newest { "lease_id DESC" } else { "lease_id" };
     let (mut tx, block) = snapshot(store).await?;
-    let query = format!("SELECT * FROM leases{} ORDER BY lease_id LIMIT {}", sql.where_clause(), limit + 1);
+    let query = format!("SELECT * FROM leases{} ORDER BY {order} LIMIT {}", sql.where_clause(), limit + 1);
     let rows: Vec<LeaseView> =
         sql.rows::<Lease>(&mut tx, query).await?.into_iter().map(|l| LeaseView::new(l, block.timestamp)).collect();
     Ok(page(&block, rows, limit, |l| l.row.lease_id.to_string()))

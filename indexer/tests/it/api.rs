@@ -28,6 +28,9 @@ async fn answers(db: Db, name: &str) {
     let Some((url, _dir)) = fresh_db(db, name).await else { return };
     let mut market = Market::new(3).await;
     market.random_ops(40).await;
+    // A fourth offer, cheaper than the three before it: price order is not id order.
+    let cheap = market.market.publishOffer(market.usdc, 5, 60, 30 * 86_400, 3_600, 20).from(market.account(3));
+    market.must(None, cheap, "a cheaper offer").await;
     let (store, mut ingestor) = ingestor(&market, &url, test_config()).await;
     ingestor.catch_up().await.unwrap();
     let cursor = ingestor.cursor().clone();
@@ -110,7 +113,59 @@ async fn answers(db: Db, name: &str) {
     let open = leases.iter().filter(|l| l.status == openlease_indexer::state::LeaseStatus::Open).count();
     assert_eq!(body["data"].as_array().unwrap().len(), open);
 
+    // Offers by their providers' region; cheapest first a page at a time (in one token).
+    let offers: Vec<openlease_indexer::rows::Offer> = Store::all(store.pool()).await.unwrap();
+    let providers: Vec<openlease_indexer::rows::Provider> = Store::all(store.pool()).await.unwrap();
+    let eu: Vec<u64> = offers
+        .iter()
+        .filter(|o| providers.iter().any(|p| p.address == o.provider && p.region == "eu-west"))
+        .map(|o| o.offer_id)
+        .collect();
+    let (_, body) = get(&base, "/v1/offers?region=eu-west").await;
+    let listed: Vec<u64> = body["data"].as_array().unwrap().iter().map(|o| o["offer_id"].as_u64().unwrap()).collect();
+    assert!(!eu.is_empty() && listed == eu, "offers in eu-west: {listed:?}, expected {eu:?}");
+    let usdc = market.usdc;
+    let mut by_price = offers.iter().filter(|o| o.token == usdc).collect::<Vec<_>>();
+    by_price.sort_by_key(|o| (o.price_per_second, o.offer_id));
+    let expected: Vec<u64> = by_price.iter().map(|o| o.offer_id).collect();
+    let (mut walked, mut path) = (Vec::new(), format!("/v1/offers?token={usdc}&sort=price&limit=1"));
+    loop {
+        let (status, body) = get(&base, &path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        walked.extend(body["data"].as_array().unwrap().iter().map(|o| o["offer_id"].as_u64().unwrap()));
+        match body["next_cursor"].as_str() {
+            Some(next) => path = format!("/v1/offers?token={usdc}&sort=price&limit=1&cursor={next}"),
+            None => break,
+        }
+    }
+    assert_eq!(walked, expected, "cheapest first, each offer once across pages");
+    assert_ne!(
+        walked,
+        {
+            let mut ids = walked.clone();
+            ids.sort();
+            ids
+        },
+        "price order is not id order here"
+    );
+    // Leases in a token, newest first, a page at a time.
+    let mut newest: Vec<u64> = leases.iter().filter(|l| l.token == usdc).map(|l| l.lease_id).collect();
+    newest.reverse();
+    let (mut walked, mut path) = (Vec::new(), format!("/v1/leases?token={usdc}&sort=newest&limit=7"));
+    loop {
+        let (_, body) = get(&base, &path).await;
+        walked.extend(body["data"].as_array().unwrap().iter().map(|l| l["lease_id"].as_u64().unwrap()));
+        match body["next_cursor"].as_str() {
+            Some(next) => path = format!("/v1/leases?token={usdc}&sort=newest&limit=7&cursor={next}"),
+            None => break,
+        }
+    }
+    assert!(newest.len() > 7 && walked == newest, "newest first across pages: {walked:?}");
+
     for (path, parameter) in [
+        ("/v1/offers?sort=price", "sort"),
+        ("/v1/offers?sort=cheap", "sort"),
+        ("/v1/leases?sort=up", "sort"),
         ("/v1/providers?limit=0", "limit"),
         ("/v1/providers?min_stake=5", "min_stake"),
         ("/v1/offers?max_price=-1", "max_price"),
