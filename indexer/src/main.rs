@@ -245,6 +245,10 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait
     tracing::info!(listen = %address, "API up: /v1, /health, /metrics; console at http://{address}/");
     let coins = coins_as_the_tokens_say(&chain, &manifest, wait).await?;
     let app = api::router(state.clone()).merge(console::router(ConsoleState::new(state, &coins)));
+    let app = app.merge(openlease_indexer::actions::router(openlease_indexer::actions::ActionsState::new(
+        chain.provider().clone(),
+        manifest.clone(),
+    )));
     let mut server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Until it holds the lock this instance is a standby: it serves the writer's mirror and
