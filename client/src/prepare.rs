@@ -147,16 +147,13 @@ pub enum LeaseOpeningSteps {
 pub enum Refusal {
     #[error("offer {offer_id} does not exist")]
     UnknownOffer { offer_id: U256 },
-    #[error("offer {offer_id} is paused: it takes no new leases")]
+    #[error("offer {offer_id} is paused")]
     OfferPaused { offer_id: U256 },
     #[error("offer {offer_id} is at capacity ({capacity} leases)")]
     OfferAtCapacity { offer_id: U256, capacity: u16 },
-    #[error("offer {offer_id} leases for {} to {}, not {}", format_duration(*min), format_duration(*max), format_duration(*duration))]
+    #[error("a duration of {} is outside the offer's {} to {}", format_duration(*duration), format_duration(*min), format_duration(*max))]
     DurationOutOfBounds { offer_id: U256, duration: u64, min: u64, max: u64 },
-    #[error(
-        "a deposit of {deposit} is below the minimum of offer {offer_id}: its shortest lease, {}, costs {minimum}",
-        format_duration(*min_duration)
-    )]
+    #[error("a deposit of {deposit} is below the {minimum} required")]
     DepositBelowMinimum { offer_id: U256, deposit: TokenAmount, minimum: TokenAmount, min_duration: u64 },
     #[error(
         "a deposit of {deposit} is more than a {} lease of offer {offer_id} can ever use: {} at {price} per second is {full} in all; the other {idle} would wait in escrow until the lease is finalized",
@@ -284,10 +281,12 @@ impl<P: Provider + Clone> Prepare<P> {
         Ok(lease)
     }
 
-    async fn ensure_balance(&self, from: Address, coin: &StablecoinEntry, need: U256) -> Result<()> {
-        let have = MockStablecoin::new(coin.address, self.provider.clone()).balanceOf(from).call().await?;
+    /// Refuses when `from` holds less than `need` of `token`.
+    pub async fn ensure_balance(&self, from: Address, token: Address, need: U256) -> Result<()> {
+        let have = MockStablecoin::new(token, self.provider.clone()).balanceOf(from).call().await?;
         if have < need {
-            let (have, need) = (TokenAmount::of(coin, have), TokenAmount::of(coin, need));
+            let coin = self.coin(token).await?;
+            let (have, need) = (TokenAmount::of(&coin, have), TokenAmount::of(&coin, need));
             return Err(Refusal::InsufficientBalance { have, need }.into());
         }
         Ok(())
@@ -401,7 +400,7 @@ impl<P: Provider + Clone> Prepare<P> {
             }
             .into());
         }
-        self.ensure_balance(from, &coin, request.deposit).await?;
+        self.ensure_balance(from, coin.address, request.deposit).await?;
         Ok(coin)
     }
 
@@ -523,7 +522,7 @@ impl<P: Provider + Clone> Prepare<P> {
             let (idle, amount, useful) = (a(amount - useful), a(amount), a(useful));
             return Err(Refusal::TopUpBeyondTerm { lease_id, amount, useful, idle, end: ends }.into());
         }
-        self.ensure_balance(from, &coin, amount).await?;
+        self.ensure_balance(from, coin.address, amount).await?;
         Ok(coin)
     }
 
@@ -583,7 +582,7 @@ impl<P: Provider + Clone> Prepare<P> {
         if !self.market.providerProfile(from).call().await?.registered {
             return Err(Refusal::NotRegisteredProvider { from }.into());
         }
-        self.ensure_balance(from, &coin, amount).await?;
+        self.ensure_balance(from, coin.address, amount).await?;
         Ok(coin)
     }
 
