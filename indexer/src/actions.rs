@@ -5,7 +5,8 @@
 //!
 //! Unlike the rest of the API these routes reach the node (the RPC URL the indexer ingests
 //! from), so a stranger's request costs node reads: each action does a fixed handful of them
-//! (at most [`MAX_READS`], none in a loop over input), only [`CONCURRENT`] requests run at once
+//! (an opening with a permit, the most, about a dozen; none in a loop over its input, and retries
+//! end at [`DEADLINE`]), only [`CONCURRENT`] requests run at once
 //! (others get 503 with `Retry-After`), a body is at most [`MAX_BODY`] bytes, and a request that
 //! the node keeps waiting ends after [`DEADLINE`].
 
@@ -40,9 +41,6 @@ use crate::api::ApiError;
 pub const CONCURRENT: usize = 8;
 /// The largest request body: a few addresses, amounts and one signature.
 pub const MAX_BODY: usize = 4 * 1024;
-/// The most node reads one action makes (an opening with a permit: the offer, the token's
-/// permit nonce, separator and domain, the block, the checks' reads, and the simulation).
-pub const MAX_READS: usize = 16;
 /// How long one request may wait on the node.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 

@@ -90,6 +90,11 @@ async fn actions_refuse_in_words_and_prepare_calls_that_land() {
     let tenant = market.account(TENANT);
     let open = |offer: &str, duration: &str, deposit: &str| json!({ "from": tenant, "offer_id": offer, "duration": duration, "deposit": deposit });
 
+    // Documented with the other routes.
+    let doc = serde_json::to_value(api::openapi()).unwrap();
+    let route = &doc["paths"]["/v1/actions/{action}"]["post"];
+    assert!(route["responses"]["422"].is_object() && route["responses"]["503"].is_object(), "{route}");
+
     // Offer 1: 10 raw units (of 6-decimal USDC) a second, 60 s to 30 days.
     let (status, words) = refusal(&base, "open_lease", open("99", "1h", "1")).await;
     assert_eq!((status, words.as_str()), (404, "offer 99 does not exist"));
