@@ -4,17 +4,30 @@
 //! the page's wallet signs and sends, and the mirror shows the outcome once it is mined.
 //!
 //! Unlike the rest of the API these routes reach the node (the RPC URL the indexer ingests
-//! from), so a stranger's request costs node reads: each action does a fixed handful of them
-//! (an opening with a permit, the most, about a dozen; none in a loop over its input, and retries
-//! end at [`DEADLINE`]), only [`CONCURRENT`] requests run at once
+//! from), so a stranger's request costs node reads: each request may make [`READS`] of them (an
+//! opening with a permit, the most, makes about a dozen; none loops over its input) and retries end
+//! at [`DEADLINE`]; only [`CONCURRENT`] requests run at once
 //! (others get 503 with `Retry-After`), a body is at most [`MAX_BODY`] bytes, and a request that
 //! the node keeps waiting ends after [`DEADLINE`].
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{
+    str::FromStr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use alloy::{
     primitives::{Address, B256, Signature, U256},
-    providers::DynProvider,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::{
+        client::RpcClient,
+        json_rpc::{RequestPacket, ResponsePacket},
+    },
+    transports::{BoxTransport, TransportError, TransportErrorKind, TransportFut},
 };
 use axum::{
     Json, Router,
@@ -43,18 +56,71 @@ pub const CONCURRENT: usize = 8;
 pub const MAX_BODY: usize = 4 * 1024;
 /// How long one request may wait on the node.
 pub const DEADLINE: Duration = Duration::from_secs(10);
+/// The node reads one request may make.
+pub const READS: usize = 24;
 
 /// What the action routes share: the node, the market's manifest, the gate.
 #[derive(Debug, Clone)]
 pub struct ActionsState {
-    prepare: Prepare<DynProvider>,
+    provider: DynProvider,
+    manifest: Manifest,
     gate: Arc<Semaphore>,
+    reads: usize,
 }
 
 impl ActionsState {
     /// Over `provider` (the node ingestion reads) for the market of `manifest`.
     pub fn new(provider: DynProvider, manifest: Manifest) -> Self {
-        Self { prepare: Prepare::new(provider, manifest), gate: Arc::new(Semaphore::new(CONCURRENT)) }
+        Self { provider, manifest, gate: Arc::new(Semaphore::new(CONCURRENT)), reads: READS }
+    }
+
+    /// With another budget of node reads per request than [`READS`].
+    pub fn with_reads(mut self, reads: usize) -> Self {
+        self.reads = reads;
+        self
+    }
+
+    /// The market for one request: its reads counted against the request's budget.
+    fn for_one_request(&self) -> Prepare<DynProvider> {
+        let node = self.provider.client();
+        let budget = Budget { inner: node.transport().clone(), left: Arc::new(AtomicUsize::new(self.reads)) };
+        let rpc = RpcClient::new(budget, node.is_local());
+        Prepare::new(
+            ProviderBuilder::new().disable_recommended_fillers().connect_client(rpc).erased(),
+            self.manifest.clone(),
+        )
+    }
+}
+
+/// What a request over its budget is told (and how its error is known).
+const OVER_BUDGET: &str = "more node reads than one request may make";
+
+/// The node's transport with a request's budget of calls: past it, a call fails without reaching
+/// the node.
+#[derive(Debug, Clone)]
+struct Budget {
+    inner: BoxTransport,
+    left: Arc<AtomicUsize>,
+}
+
+impl tower::Service<RequestPacket> for Budget {
+    type Response = ResponsePacket;
+    type Error = TransportError;
+    type Future = TransportFut<'static>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: RequestPacket) -> Self::Future {
+        let calls = match &request {
+            RequestPacket::Single(_) => 1,
+            RequestPacket::Batch(batch) => batch.len(),
+        };
+        if self.left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(calls)).is_err() {
+            return Box::pin(async { Err(TransportErrorKind::custom_str(OVER_BUDGET)) });
+        }
+        self.inner.call(request)
     }
 }
 
@@ -154,7 +220,7 @@ async fn action(
         Ok(Json(request)) => request,
         Err(rejection) => return ApiError::new(rejection.status(), rejection.body_text()).into_response(),
     };
-    match tokio::time::timeout(DEADLINE, prepare(&state.prepare, &action, request)).await {
+    match tokio::time::timeout(DEADLINE, prepare(&state.for_one_request(), &action, request)).await {
         Ok(Ok(steps)) => Json(steps).into_response(),
         Ok(Err(error)) => error.into_response(),
         Err(_) => {
@@ -179,6 +245,10 @@ fn refused(error: SdkError) -> ApiError {
         e @ (SdkError::Market(_) | SdkError::Reverted { .. } | SdkError::OutOfRange { .. }) => {
             ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
         }
+        SdkError::Transport(e) if e.to_string().contains(OVER_BUDGET) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("preparing this action needed {OVER_BUDGET}: it was stopped"),
+        ),
         SdkError::Transport(e) => {
             tracing::warn!(error = %e, "preparing an action: the node failed");
             ApiError::new(StatusCode::BAD_GATEWAY, "the node could not be reached: try again")

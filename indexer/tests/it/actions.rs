@@ -12,7 +12,7 @@ use std::{
 use alloy::{
     dyn_abi::TypedData,
     primitives::{Address, Bytes, U256, hex},
-    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
+    providers::{Provider, ProviderBuilder, ext::AnvilApi},
     rpc::types::TransactionRequest,
     signers::SignerSync,
     sol_types::SolCall,
@@ -36,9 +36,9 @@ use crate::{
 const TENANT: usize = 4;
 const PROVIDER: usize = 1;
 
-/// Serves the action routes alone over `provider`.
-async fn serve_actions(provider: DynProvider, market: &Market) -> String {
-    let app = actions::router(ActionsState::new(provider, market.manifest.clone()));
+/// Serves the action routes alone.
+async fn serve_actions(state: ActionsState) -> String {
+    let app = actions::router(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -86,9 +86,18 @@ async fn send_step(market: &Market, step: &Value) -> alloy::rpc::types::Transact
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn actions_refuse_in_words_and_prepare_calls_that_land() {
     let market = Market::new(23).await;
-    let base = serve_actions(market.provider.clone(), &market).await;
+    let base = serve_actions(ActionsState::new(market.provider.clone(), market.manifest.clone())).await;
     let tenant = market.account(TENANT);
     let open = |offer: &str, duration: &str, deposit: &str| json!({ "from": tenant, "offer_id": offer, "duration": duration, "deposit": deposit });
+
+    // A request that would read the node more than its budget is stopped.
+    let tight = ActionsState::new(market.provider.clone(), market.manifest.clone()).with_reads(3);
+    let tight = serve_actions(tight).await;
+    let (status, words) = refusal(&tight, "open_lease", open("1", "2h", "0.036")).await;
+    assert_eq!(
+        (status, words.as_str()),
+        (500, "preparing this action needed more node reads than one request may make: it was stopped")
+    );
 
     // Documented with the other routes.
     let doc = serde_json::to_value(api::openapi()).unwrap();
@@ -199,10 +208,7 @@ async fn a_stranger_cannot_queue_more_than_the_gate_lets_through() {
     let anvil = openlease_testkit::spawn_anvil();
     let manifest = openlease_testkit::deploy_market(&anvil).await;
     let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url.parse().unwrap()).erased();
-    let app = actions::router(ActionsState::new(provider, manifest));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let base = serve_actions(ActionsState::new(provider, manifest)).await;
 
     let body =
         json!({ "from": Address::repeat_byte(7), "offer_id": "1", "duration": "1h", "deposit": "1" }).to_string();
