@@ -72,6 +72,7 @@
     p.className = "action-result";
     p.dataset.tx = result.tx;
     p.dataset.block = String(result.block);
+    p.dataset.sentAt = String(result.sentAt);
     p.dataset.shownAt = String(result.shown);
     p.textContent = "Done: " + result.description + " — transaction " + result.tx + " mined in block " + result.block +
       ", shown here from block " + result.shown + ".";
@@ -167,11 +168,12 @@
         steps = (await prepare(form.dataset.action, again)).steps.concat(steps);
       } else if (step.kind === "send_transaction") {
         say(form, "Confirm in your wallet: " + step.description);
+        const sentAt = parseInt(await provider.request({ method: "eth_blockNumber" }), 16);
         const hash = await provider.request({ method: "eth_sendTransaction", params: [step.transaction] });
         say(form, "Sent " + hash + " (" + step.description + "); waiting for it to be mined…");
         const receipt = await mined(provider, hash);
         if (receipt.status !== "0x1") throw new Error("transaction " + hash + " was mined but reverted");
-        last = { tx: hash, block: parseInt(receipt.blockNumber, 16), description: step.description };
+        last = { tx: hash, block: parseInt(receipt.blockNumber, 16), sentAt, description: step.description };
       } else {
         throw new Error("a step this page does not know: " + step.kind);
       }

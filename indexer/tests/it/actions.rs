@@ -236,14 +236,44 @@ async fn a_stranger_cannot_queue_more_than_the_gate_lets_through() {
     drop(held);
 }
 
+/// How the test's wallet shows itself to the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wallet {
+    /// None at all.
+    Missing,
+    /// As `window.ethereum`.
+    Injected,
+    /// Through an EIP-6963 announcement only.
+    Announced,
+    /// As `window.ethereum`, on another chain (1) until the page asks to switch.
+    OnAnotherChain,
+}
+
 /// An EIP-1193 wallet for the page, defined once the page has loaded (the page must look its
 /// wallet up when a form is used): its account is `account`, every other request goes to anvil,
-/// which signs for its unlocked dev accounts.
-fn inject_wallet(account: Address, anvil: &str) -> String {
+/// which signs for its unlocked dev accounts. A switch of chain is recorded in the session's
+/// storage (the page reloads after an action).
+fn inject_wallet(account: Address, anvil: &str, how: Wallet) -> String {
+    let expose = match how {
+        Wallet::Announced => {
+            "window.dispatchEvent(new CustomEvent('eip6963:announceProvider', { detail: Object.freeze({
+               info: { uuid: '6f3c1c52-0000-4000-8000-000000000001', name: 'Test wallet', icon: 'data:,', rdns: 'test.wallet' },
+               provider: wallet }) }));"
+        }
+        _ => "window.ethereum = wallet;",
+    };
+    let chain = if how == Wallet::OnAnotherChain { "\"0x1\"" } else { "null" };
     format!(
-        r#"window.ethereum = {{
+        r#"let chain = {chain};
+           const wallet = {{
              request: async ({{ method, params }}) => {{
                if (method === "eth_requestAccounts" || method === "eth_accounts") return ["{account}"];
+               if (method === "eth_chainId" && chain) return chain;
+               if (method === "wallet_switchEthereumChain") {{
+                 chain = null;
+                 sessionStorage.setItem("switched-to", params[0].chainId);
+                 return null;
+               }}
                const response = await fetch("{anvil}", {{
                  method: "POST",
                  headers: {{ "content-type": "application/json" }},
@@ -254,6 +284,7 @@ fn inject_wallet(account: Address, anvil: &str) -> String {
                return answer.result;
              }},
            }};
+           {expose}
            return null;"#
     )
 }
@@ -275,24 +306,35 @@ impl Console<'_> {
     /// page shows the action done (the form's refusal fails the test), within two blocks of the
     /// block the chain was at when the form was sent.
     async fn act(&self, path: &str, account: usize, form: &str, fields: &[(&str, &str)]) -> Shown {
-        self.fill_and_submit(path, account, form, fields).await;
+        self.act_with(Wallet::Injected, path, account, form, fields).await
+    }
+
+    async fn act_with(&self, wallet: Wallet, path: &str, account: usize, form: &str, fields: &[(&str, &str)]) -> Shown {
+        self.fill_and_submit(wallet, path, account, form, fields).await;
         let sent_at = self.market.provider.get_block_number().await.unwrap();
         let clock = Instant::now();
         let probe = format!(
             "const r = document.querySelector('#action-result');
              const out = document.querySelector(\"{form} output\");
-             return [r && r.dataset.tx, r && Number(r.dataset.block), out && out.className, out && out.textContent];"
+             return [r && r.dataset.tx, r && Number(r.dataset.block), out && out.className, out && out.textContent,
+                     r && Number(r.dataset.sentAt)];"
         );
         loop {
             let state = self.browser.js(&probe).await;
             if let Some(tx) = state[0].as_str() {
                 let shown_at = self.market.provider.get_block_number().await.unwrap();
-                let mined = state[1].as_u64().unwrap();
-                eprintln!("{form} on {path}: mined in block {mined}, shown {:?} after it was sent", clock.elapsed());
-                assert!(mined > sent_at, "{form}: mined after it was sent");
+                let (mined, last_sent_at) = (state[1].as_u64().unwrap(), state[4].as_u64().unwrap());
+                eprintln!(
+                    "{form} on {path}: sent at block {sent_at} (its last transaction at {last_sent_at}), mined in \
+                     {mined}, shown at {shown_at}, {:?} after it was sent",
+                    clock.elapsed()
+                );
+                assert!(mined > last_sent_at && last_sent_at >= sent_at, "{form}: mined after it was sent");
+                // An action of one transaction is shown within two blocks of the form's sending;
+                // one with approvals first, within two blocks of its last transaction's.
                 assert!(
-                    shown_at <= sent_at + 2,
-                    "{form}: sent at block {sent_at}, shown at block {shown_at}: more than two blocks"
+                    shown_at <= last_sent_at + 2,
+                    "{form}: its last transaction sent at block {last_sent_at}, shown at block {shown_at}: more than two blocks"
                 );
                 return Shown { tx: tx.parse().unwrap() };
             }
@@ -302,10 +344,10 @@ impl Console<'_> {
         }
     }
 
-    async fn fill_and_submit(&self, path: &str, account: usize, form: &str, fields: &[(&str, &str)]) {
+    async fn fill_and_submit(&self, wallet: Wallet, path: &str, account: usize, form: &str, fields: &[(&str, &str)]) {
         self.browser.open(path).await;
-        if account != usize::MAX {
-            self.browser.js(&inject_wallet(self.market.account(account), &self.anvil)).await;
+        if wallet != Wallet::Missing {
+            self.browser.js(&inject_wallet(self.market.account(account), &self.anvil, wallet)).await;
         }
         for (name, value) in fields {
             let set = format!("document.querySelector(\"{form} [name={name}]\").value = {value:?}; return null;");
@@ -317,8 +359,8 @@ impl Console<'_> {
     }
 
     /// Submits `form` and returns the words it was refused with.
-    async fn refused(&self, path: &str, account: usize, form: &str, fields: &[(&str, &str)]) -> String {
-        self.fill_and_submit(path, account, form, fields).await;
+    async fn refused(&self, wallet: Wallet, path: &str, account: usize, form: &str, fields: &[(&str, &str)]) -> String {
+        self.fill_and_submit(wallet, path, account, form, fields).await;
         let probe =
             format!("const out = document.querySelector(\"{form} output\"); return [out.className, out.textContent];");
         let clock = Instant::now();
@@ -362,8 +404,9 @@ async fn actions_in_a_browser_through_an_injected_wallet() {
     // Without a wallet the page says one is needed.
     let words = ui
         .refused(
+            Wallet::Missing,
             "/offers",
-            usize::MAX,
+            TENANT,
             "tr[data-offer='2'] form[data-action=open_lease]",
             &[("duration", "1h"), ("deposit", "0.0396")],
         )
@@ -392,8 +435,10 @@ async fn actions_in_a_browser_through_an_injected_wallet() {
     assert_eq!((terms.provider, terms.pricePerSecond, terms.capacity, terms.paused), (p1, 10, 5, false));
 
     let row = format!("tr[data-offer='{offer}']");
-    ui.act(&format!("/offers?provider={p1}"), PROVIDER, &format!("{row} form[data-action=set_offer_paused]"), &[])
-        .await;
+    // A wallet that only announces itself (EIP-6963) is found too.
+    let offers_page = format!("/offers?provider={p1}");
+    let pause = format!("{row} form[data-action=set_offer_paused]");
+    ui.act_with(Wallet::Announced, &offers_page, PROVIDER, &pause, &[]).await;
     assert!(m.offer(offer).call().await.unwrap().paused, "paused on chain");
     assert_eq!(browser.text(&format!("{row} [data-field=state]")).await, "paused", "the page shows it paused");
 
@@ -416,7 +461,7 @@ async fn actions_in_a_browser_through_an_injected_wallet() {
     assert_eq!(browser.text("tr[data-offer='2'] td:nth-child(7)").await, "1 / 20", "the page counts the lease");
 
     let lease_page = format!("/leases/{lease}");
-    let words = ui.refused(&lease_page, TENANT, "form[data-action=top_up]", &[("amount", "1")]).await;
+    let words = ui.refused(Wallet::Injected, &lease_page, TENANT, "form[data-action=top_up]", &[("amount", "1")]).await;
     assert!(
         words.starts_with(&format!(
             "Refused: a top-up of 1 USDC is more than lease {lease} can use: 0.0396 USDC more pays for its whole term"
@@ -448,13 +493,17 @@ async fn actions_in_a_browser_through_an_injected_wallet() {
     assert!(!claimable.is_zero());
     synced(&base, &market).await;
     let balance = MockStablecoin::new(usdc, market.provider.clone()).balanceOf(tenant).call().await.unwrap();
-    ui.act(
+    // A wallet on another chain is asked to switch to the market's first.
+    ui.act_with(
+        Wallet::OnAnotherChain,
         &format!("/accounts/{tenant}"),
         TENANT,
         &format!("#claimable tr[data-token='{usdc}'] form[data-action=claim]"),
         &[],
     )
     .await;
+    let switched = browser.js("return sessionStorage.getItem('switched-to');").await;
+    assert_eq!(switched, json!(format!("{:#x}", market.manifest.chain_id)), "the page asked the wallet to switch");
     let now = MockStablecoin::new(usdc, market.provider.clone()).balanceOf(tenant).call().await.unwrap();
     assert_eq!(now - balance, claimable, "the claimable balance was paid to the tenant");
     assert!(m.claimable(tenant, usdc).call().await.unwrap().is_zero());
