@@ -259,8 +259,8 @@ impl<P: Provider + Clone> Prepare<P> {
     pub async fn offer_quote(&self, offer_id: U256) -> Result<OfferQuote> {
         let block = self.provider.get_block_number().await.map_err(Error::from)?;
         let at = BlockId::number(block);
-        let offer = self.market.offer(offer_id).block(at).call().await.map_err(known)?;
-        let terms_hash = self.market.offerTermsHash(offer_id).block(at).call().await.map_err(known)?;
+        let offer = self.market.offer(offer_id).block(at).call().await?;
+        let terms_hash = self.market.offerTermsHash(offer_id).block(at).call().await?;
         let params = self.market.paramsAt(U256::from(offer.paramsVersion)).block(at).call().await?;
         Ok(OfferQuote { offer_id, offer, params, terms_hash, block })
     }

@@ -112,13 +112,7 @@ pub struct LeaseOpening {
 impl<P: Provider + Clone> Client<P> {
     /// Reads an offer's terms, the parameters a new lease gets and their hash, at one block.
     pub async fn offer_quote(&self, offer_id: U256) -> Result<OfferQuote> {
-        let block = self.provider().get_block_number().await.map_err(Error::from)?;
-        let market = self.market();
-        let at = alloy::eips::BlockId::number(block);
-        let offer = market.offer(offer_id).block(at).call().await?;
-        let terms_hash = market.offerTermsHash(offer_id).block(at).call().await?;
-        let params = market.paramsAt(U256::from(offer.paramsVersion)).block(at).call().await?;
-        Ok(OfferQuote { offer_id, offer, params, terms_hash, block })
+        self.prepare().offer_quote(offer_id).await
     }
 
     /// Opens a lease: by EIP-2612 permit when the offer's token supports it, else by allowance;

@@ -37,7 +37,8 @@ use axum::{
     routing::post,
 };
 use openlease_client::{
-    Error as SdkError, LeaseOpeningSteps, LeaseRequest, Manifest, OfferTerms, Prepare, Refusal, UnsignedCall,
+    Error as SdkError, LeaseOpeningSteps, LeaseRequest, Manifest, OfferTerms, OpenleaseErrors, Prepare, Refusal,
+    UnsignedCall,
 };
 use openlease_contracts::{
     manifest::StablecoinEntry,
@@ -233,18 +234,24 @@ fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, message)
 }
 
-/// The SDK's errors as answers: a refusal in its words, the market's revert in its.
+/// The SDK's errors as answers: a refusal in its words, the market's revert in its; no such
+/// offer or lease (a refusal, or the market's view reverting) is a 404.
 fn refused(error: SdkError) -> ApiError {
+    use OpenleaseErrors as E;
+    let refusal = |r: Refusal| {
+        let status = match r {
+            Refusal::UnknownOffer { .. } | Refusal::UnknownLease { .. } => StatusCode::NOT_FOUND,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        };
+        ApiError::new(status, r.to_string())
+    };
     match error {
-        SdkError::Refused(r) => match *r {
-            Refusal::UnknownOffer { .. } | Refusal::UnknownLease { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, r.to_string())
-            }
-            _ => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, r.to_string()),
+        SdkError::Refused(r) => refusal(*r),
+        SdkError::Market(e) => match *e {
+            E::OpenleaseUnknownOffer(e) => refusal(Refusal::UnknownOffer { offer_id: e.offerId }),
+            E::OpenleaseUnknownLease(e) => refusal(Refusal::UnknownLease { lease_id: e.leaseId }),
+            other => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, SdkError::Market(Box::new(other)).to_string()),
         },
-        e @ (SdkError::Market(_) | SdkError::Reverted { .. } | SdkError::OutOfRange { .. }) => {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
-        }
         SdkError::Transport(e) if e.to_string().contains(OVER_BUDGET) => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("preparing this action needed {OVER_BUDGET}: it was stopped"),
