@@ -485,7 +485,10 @@ async fn actions_in_a_browser_through_an_injected_wallet() {
     ui.act(&lease_page, TENANT, "form[data-action=close_lease]", &[]).await;
     assert!(browser.text("#status").await.contains("by the tenant"), "{}", browser.text("#status").await);
 
-    // After the lease's end and its settlement window anyone finalizes it: the rest of the
+    // The provider is paid for a few seconds of service (its share becomes its to claim) ...
+    let (receipt, lease_provider) = market.tenant_receipt(lease.to::<u64>(), 3 * 11).await;
+    market.must(None, m.settle(receipt).from(lease_provider), "settle three seconds of the lease").await;
+    // ... and after the lease's end and its settlement window anyone finalizes it: the rest of the
     // escrow becomes the tenant's to claim.
     market.provider.anvil_increase_time(4 * 3_600).await.unwrap();
     market.must(None, m.finalizeLease(lease).from(market.account(0)), "finalize the lease").await;
@@ -507,6 +510,16 @@ async fn actions_in_a_browser_through_an_injected_wallet() {
     let now = MockStablecoin::new(usdc, market.provider.clone()).balanceOf(tenant).call().await.unwrap();
     assert_eq!(now - balance, claimable, "the claimable balance was paid to the tenant");
     assert!(m.claimable(tenant, usdc).call().await.unwrap().is_zero());
+
+    // The provider claims its earnings the same way.
+    assert_eq!(lease_provider, market.account(2), "offer 2 is account 2's");
+    let earned = m.claimable(lease_provider, usdc).call().await.unwrap();
+    assert!(!earned.is_zero());
+    let balance = MockStablecoin::new(usdc, market.provider.clone()).balanceOf(lease_provider).call().await.unwrap();
+    let claim = format!("#claimable tr[data-token='{usdc}'] form[data-action=claim]");
+    ui.act(&format!("/accounts/{lease_provider}"), 2, &claim, &[]).await;
+    let now = MockStablecoin::new(usdc, market.provider.clone()).balanceOf(lease_provider).call().await.unwrap();
+    assert_eq!(now - balance, earned, "the provider's earnings were paid to it");
 
     let severe: Vec<Value> = browser.console_log().await.into_iter().filter(|e| e["level"] == "SEVERE").collect();
     assert!(severe.is_empty(), "console errors: {severe:#?}");
