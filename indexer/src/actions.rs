@@ -4,11 +4,11 @@
 //! the page's wallet signs and sends, and the mirror shows the outcome once it is mined.
 //!
 //! Unlike the rest of the API these routes reach the node (the RPC URL the indexer ingests
-//! from), so a stranger's request costs node reads: each request may make [`READS`] of them (an
-//! opening with a permit, the most, makes about a dozen; none loops over its input) and retries end
-//! at [`DEADLINE`]; only [`CONCURRENT`] requests run at once
-//! (others get 503 with `Retry-After`), a body is at most [`MAX_BODY`] bytes, and a request that
-//! the node keeps waiting ends after [`DEADLINE`].
+//! from), so a stranger's request costs node reads. Each request may make [`READS`] of them (an
+//! opening with a permit, the most, makes about a dozen; none loops over its input), only
+//! [`CONCURRENT`] requests run at once (others get 503 with `Retry-After`), a body is at most
+//! [`MAX_BODY`] bytes, and a request the node keeps waiting (retries included) ends after
+//! [`DEADLINE`].
 
 use std::{
     str::FromStr,
@@ -335,141 +335,174 @@ fn send_all(calls: &[UnsignedCall], chain_id: u64, coin: &StablecoinEntry, what:
         .collect()
 }
 
+/// What an action answers: its summary in words and its steps.
+type Prepared = Result<(String, Vec<Value>), ApiError>;
+
 async fn prepare(p: &Prepare<DynProvider>, action: &str, r: ActionRequest) -> Result<Steps, ApiError> {
     let from = address("from", &r.from)?;
+    let (summary, steps) = match action {
+        "open_lease" => open_lease(p, from, r).await?,
+        "top_up" => top_up(p, from, r).await?,
+        "close_lease" => close_lease(p, from, r).await?,
+        "claim" => claim(p, from, r).await?,
+        "stake" => stake(p, from, r).await?,
+        "publish_offer" => publish_offer(p, from, r).await?,
+        "set_offer_paused" => set_offer_paused(p, from, r).await?,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no action `{other}`: open_lease, top_up, close_lease, claim, stake, publish_offer, set_offer_paused"
+                ),
+            ));
+        }
+    };
+    Ok(Steps { action: action.to_owned(), chain_id: p.manifest().chain_id, summary, steps })
+}
+
+/// A lease of `offer_id` for `duration` with `deposit`: a permit to sign (then, posted back with
+/// its signature, the opening to send, checked by the market first) or approvals and the opening.
+async fn open_lease(p: &Prepare<DynProvider>, from: Address, r: ActionRequest) -> Prepared {
     let chain_id = p.manifest().chain_id;
-    let coins = p.manifest().stablecoins.clone();
-    let done = |summary: String, steps: Vec<Value>| Steps { action: action.to_owned(), chain_id, summary, steps };
-    match action {
-        "open_lease" => {
-            let offer_id = id("offer_id", &r.offer_id)?;
-            let secs = duration("duration", &r.duration)?;
-            let quote = p.offer_quote(offer_id).await.map_err(refused)?;
-            if quote.offer.provider == Address::ZERO {
-                return Err(refused(Refusal::UnknownOffer { offer_id }.into()));
-            }
-            let coin = market_coin(&coins, &quote.offer.token.to_string())?;
-            let deposit = amount("deposit", &r.deposit, &coin)?;
-            let terms_hash = match &r.terms_hash {
-                Some(h) => B256::from_str(h.trim()).map_err(|_| bad("terms_hash: not a 32-byte hash"))?,
-                None => quote.terms_hash,
-            };
-            let request = LeaseRequest { terms_hash, ..LeaseRequest::new(&quote, secs, deposit.raw) };
-            p.check_open_lease(from, &request).await.map_err(refused)?;
-            let summary = format!(
-                "open a lease of offer {offer_id} for {} with {deposit} escrowed",
-                openlease_contracts::display::format_duration(u64::from(secs))
-            );
-            if let Some(permit) = &r.permit {
-                let deadline =
-                    U256::from_str(permit.deadline.trim()).map_err(|_| bad("permit.deadline: not a number"))?;
-                let signature = required("permit.signature", &permit.signature)?;
-                let signature = Signature::from_str(signature.trim())
-                    .map_err(|_| bad("permit.signature: not a 65-byte signature"))?;
-                let call = p.open_lease_with_permit(from, &request, deadline, &signature).await.map_err(refused)?;
-                // Signed and complete: the market says now whether it would open.
-                p.simulate(&call).await.map_err(refused)?;
-                return Ok(done(summary.clone(), vec![send(&call, chain_id, summary)]));
-            }
-            match p.open_lease(from, &request, true).await.map_err(refused)? {
-                LeaseOpeningSteps::Permit(permit) => {
-                    let typed_data = permit.typed_data().expect("asked with the wallet's domain");
-                    // The terms read now travel with the signature: the lease opens on them.
-                    let resubmit = json!({
-                        "from": from,
-                        "offer_id": offer_id.to_string(),
-                        "duration": secs.to_string(),
-                        "deposit": deposit.to_string(),
-                        "terms_hash": terms_hash,
-                        "permit": { "deadline": permit.permit.deadline.to_string() },
-                    });
-                    let step = json!({
-                        "kind": "sign_typed_data",
-                        "description": format!("sign a permit letting the market pull {deposit}"),
-                        "typed_data": typed_data,
-                        "resubmit": resubmit,
-                    });
-                    Ok(done(summary, vec![step]))
-                }
-                LeaseOpeningSteps::Allowance(calls) => {
-                    Ok(done(summary.clone(), send_all(&calls, chain_id, &coin, &summary)))
-                }
-            }
-        }
-        "top_up" => {
-            let lease_id = id("lease_id", &r.lease_id)?;
-            let lease = p.lease_token(lease_id).await.map_err(refused)?;
-            let coin = market_coin(&coins, &lease.to_string())?;
-            let amount = amount("amount", &r.amount, &coin)?;
-            p.check_top_up(from, lease_id, amount.raw).await.map_err(refused)?;
-            let calls = p.top_up(from, lease_id, amount.raw).await.map_err(refused)?;
-            let summary = format!("top up lease {lease_id} with {amount}");
-            Ok(done(summary.clone(), send_all(&calls, chain_id, &coin, &summary)))
-        }
-        "close_lease" => {
-            let lease_id = id("lease_id", &r.lease_id)?;
-            p.check_close_lease(from, lease_id).await.map_err(refused)?;
-            let call = p.close_lease(from, lease_id);
-            p.simulate(&call).await.map_err(refused)?;
-            let summary = format!("give notice on lease {lease_id}");
-            Ok(done(summary.clone(), vec![send(&call, chain_id, summary)]))
-        }
-        "claim" => {
-            let coin = market_coin(&coins, required("token", &r.token)?)?;
-            let to = match &r.to {
-                Some(to) => address("to", to)?,
-                None => from,
-            };
-            let call = p.claim(from, coin.address, to).await.map_err(refused)?;
-            let summary = format!("claim every {} claimable to {to}", coin.symbol);
-            Ok(done(summary.clone(), vec![send(&call, chain_id, summary)]))
-        }
-        "stake" => {
-            let typed =
-                required("amount", &r.amount)?.parse::<TypedAmount>().map_err(|e| bad(format!("amount: {e}")))?;
-            let (coin, amount) = typed.resolve_among(&coins).map_err(|e| bad(format!("amount: {e}")))?;
-            let coin = coin.clone();
-            p.check_stake(from, coin.address, amount.raw).await.map_err(refused)?;
-            let calls = p.stake(from, coin.address, amount.raw).await.map_err(refused)?;
-            let summary = format!("stake {amount}");
-            Ok(done(summary.clone(), send_all(&calls, chain_id, &coin, &summary)))
-        }
-        "publish_offer" => {
-            let price = required("price", &r.price)?.parse::<TypedPrice>().map_err(|e| bad(format!("price: {e}")))?;
-            let symbol = price.symbol().ok_or_else(|| bad("price: say the token, like `0.36 USDC/h`"))?;
-            let coin = market_coin(&coins, symbol)?;
-            let per_second = price.per_second(&coin).map_err(|e| match e.nearest_hint() {
-                Some(hint) => bad(format!("price: {e}: {hint}")),
-                None => bad(format!("price: {e}")),
-            })?;
-            let capacity = r.capacity.ok_or_else(|| bad("capacity is missing"))?;
-            let terms = OfferTerms {
-                token: coin.address,
-                price_per_second: per_second,
-                min_duration: duration("min_duration", &r.min_duration)?,
-                max_duration: duration("max_duration", &r.max_duration)?,
-                notice_period: duration("notice_period", &r.notice_period)?,
-                capacity,
-            };
-            p.check_publish_offer(from, &terms).await.map_err(refused)?;
-            let call = p.publish_offer(from, &terms);
-            p.simulate(&call).await.map_err(refused)?;
-            let summary = format!("publish an offer at {price}, capacity {capacity}");
-            Ok(done(summary.clone(), vec![send(&call, chain_id, summary)]))
-        }
-        "set_offer_paused" => {
-            let offer_id = id("offer_id", &r.offer_id)?;
-            let paused = r.paused.ok_or_else(|| bad("paused is missing (true or false)"))?;
-            p.check_set_offer_paused(from, offer_id, paused).await.map_err(refused)?;
-            let call = p.set_offer_paused(from, offer_id, paused);
-            let summary = format!("{} offer {offer_id}", if paused { "pause" } else { "resume" });
-            Ok(done(summary.clone(), vec![send(&call, chain_id, summary)]))
-        }
-        other => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!(
-                "no action `{other}`: open_lease, top_up, close_lease, claim, stake, publish_offer, set_offer_paused"
-            ),
-        )),
+    let coins = &p.manifest().stablecoins;
+    let offer_id = id("offer_id", &r.offer_id)?;
+    let secs = duration("duration", &r.duration)?;
+    let quote = p.offer_quote(offer_id).await.map_err(refused)?;
+    if quote.offer.provider == Address::ZERO {
+        return Err(refused(Refusal::UnknownOffer { offer_id }.into()));
     }
+    let coin = market_coin(coins, &quote.offer.token.to_string())?;
+    let deposit = amount("deposit", &r.deposit, &coin)?;
+    let terms_hash = match &r.terms_hash {
+        Some(h) => B256::from_str(h.trim()).map_err(|_| bad("terms_hash: not a 32-byte hash"))?,
+        None => quote.terms_hash,
+    };
+    let request = LeaseRequest { terms_hash, ..LeaseRequest::new(&quote, secs, deposit.raw) };
+    p.check_open_lease(from, &request).await.map_err(refused)?;
+    let summary = format!(
+        "open a lease of offer {offer_id} for {} with {deposit} escrowed",
+        openlease_contracts::display::format_duration(u64::from(secs))
+    );
+    if let Some(permit) = &r.permit {
+        let deadline = U256::from_str(permit.deadline.trim()).map_err(|_| bad("permit.deadline: not a number"))?;
+        let signature = required("permit.signature", &permit.signature)?;
+        let signature =
+            Signature::from_str(signature.trim()).map_err(|_| bad("permit.signature: not a 65-byte signature"))?;
+        let call = p.open_lease_with_permit(from, &request, deadline, &signature).await.map_err(refused)?;
+        // Signed and complete: the market says now whether it would open.
+        p.simulate(&call).await.map_err(refused)?;
+        return Ok((summary.clone(), vec![send(&call, chain_id, summary)]));
+    }
+    match p.open_lease(from, &request, true).await.map_err(refused)? {
+        LeaseOpeningSteps::Permit(permit) => {
+            let typed_data = permit.typed_data().expect("asked with the wallet's domain");
+            // The terms read now travel with the signature: the lease opens on them.
+            let resubmit = json!({
+                "from": from,
+                "offer_id": offer_id.to_string(),
+                "duration": secs.to_string(),
+                "deposit": deposit.to_string(),
+                "terms_hash": terms_hash,
+                "permit": { "deadline": permit.permit.deadline.to_string() },
+            });
+            let step = json!({
+                "kind": "sign_typed_data",
+                "description": format!("sign a permit letting the market pull {deposit}"),
+                "typed_data": typed_data,
+                "resubmit": resubmit,
+            });
+            Ok((summary, vec![step]))
+        }
+        LeaseOpeningSteps::Allowance(calls) => Ok((summary.clone(), send_all(&calls, chain_id, &coin, &summary))),
+    }
+}
+
+/// `amount` more in a running lease's escrow, no more than its whole term can use.
+async fn top_up(p: &Prepare<DynProvider>, from: Address, r: ActionRequest) -> Prepared {
+    let chain_id = p.manifest().chain_id;
+    let coins = &p.manifest().stablecoins;
+    let lease_id = id("lease_id", &r.lease_id)?;
+    let lease = p.lease_token(lease_id).await.map_err(refused)?;
+    let coin = market_coin(coins, &lease.to_string())?;
+    let amount = amount("amount", &r.amount, &coin)?;
+    p.check_top_up(from, lease_id, amount.raw).await.map_err(refused)?;
+    let calls = p.top_up(from, lease_id, amount.raw).await.map_err(refused)?;
+    let summary = format!("top up lease {lease_id} with {amount}");
+    Ok((summary.clone(), send_all(&calls, chain_id, &coin, &summary)))
+}
+
+/// Notice on a lease, by its tenant or its provider.
+async fn close_lease(p: &Prepare<DynProvider>, from: Address, r: ActionRequest) -> Prepared {
+    let chain_id = p.manifest().chain_id;
+    let lease_id = id("lease_id", &r.lease_id)?;
+    p.check_close_lease(from, lease_id).await.map_err(refused)?;
+    let call = p.close_lease(from, lease_id);
+    p.simulate(&call).await.map_err(refused)?;
+    let summary = format!("give notice on lease {lease_id}");
+    Ok((summary.clone(), vec![send(&call, chain_id, summary)]))
+}
+
+/// Everything `from` can claim in `token`, to `to` (itself unless said).
+async fn claim(p: &Prepare<DynProvider>, from: Address, r: ActionRequest) -> Prepared {
+    let chain_id = p.manifest().chain_id;
+    let coins = &p.manifest().stablecoins;
+    let coin = market_coin(coins, required("token", &r.token)?)?;
+    let to = match &r.to {
+        Some(to) => address("to", to)?,
+        None => from,
+    };
+    let call = p.claim(from, coin.address, to).await.map_err(refused)?;
+    let summary = format!("claim every {} claimable to {to}", coin.symbol);
+    Ok((summary.clone(), vec![send(&call, chain_id, summary)]))
+}
+
+/// A registered provider's stake of `amount` (`100 USDC`: a stake names its token).
+async fn stake(p: &Prepare<DynProvider>, from: Address, r: ActionRequest) -> Prepared {
+    let chain_id = p.manifest().chain_id;
+    let coins = &p.manifest().stablecoins;
+    let typed = required("amount", &r.amount)?.parse::<TypedAmount>().map_err(|e| bad(format!("amount: {e}")))?;
+    let (coin, amount) = typed.resolve_among(coins).map_err(|e| bad(format!("amount: {e}")))?;
+    let coin = coin.clone();
+    p.check_stake(from, coin.address, amount.raw).await.map_err(refused)?;
+    let calls = p.stake(from, coin.address, amount.raw).await.map_err(refused)?;
+    let summary = format!("stake {amount}");
+    Ok((summary.clone(), send_all(&calls, chain_id, &coin, &summary)))
+}
+
+/// An offer at `price` (`0.36 USDC/h`) with its durations, notice and capacity.
+async fn publish_offer(p: &Prepare<DynProvider>, from: Address, r: ActionRequest) -> Prepared {
+    let chain_id = p.manifest().chain_id;
+    let coins = &p.manifest().stablecoins;
+    let price = required("price", &r.price)?.parse::<TypedPrice>().map_err(|e| bad(format!("price: {e}")))?;
+    let symbol = price.symbol().ok_or_else(|| bad("price: say the token, like `0.36 USDC/h`"))?;
+    let coin = market_coin(coins, symbol)?;
+    let per_second = price.per_second(&coin).map_err(|e| match e.nearest_hint() {
+        Some(hint) => bad(format!("price: {e}: {hint}")),
+        None => bad(format!("price: {e}")),
+    })?;
+    let capacity = r.capacity.ok_or_else(|| bad("capacity is missing"))?;
+    let terms = OfferTerms {
+        token: coin.address,
+        price_per_second: per_second,
+        min_duration: duration("min_duration", &r.min_duration)?,
+        max_duration: duration("max_duration", &r.max_duration)?,
+        notice_period: duration("notice_period", &r.notice_period)?,
+        capacity,
+    };
+    p.check_publish_offer(from, &terms).await.map_err(refused)?;
+    let call = p.publish_offer(from, &terms);
+    p.simulate(&call).await.map_err(refused)?;
+    let summary = format!("publish an offer at {price}, capacity {capacity}");
+    Ok((summary.clone(), vec![send(&call, chain_id, summary)]))
+}
+
+/// An offer's new leases stopped (or resumed) by its provider.
+async fn set_offer_paused(p: &Prepare<DynProvider>, from: Address, r: ActionRequest) -> Prepared {
+    let chain_id = p.manifest().chain_id;
+    let offer_id = id("offer_id", &r.offer_id)?;
+    let paused = r.paused.ok_or_else(|| bad("paused is missing (true or false)"))?;
+    p.check_set_offer_paused(from, offer_id, paused).await.map_err(refused)?;
+    let call = p.set_offer_paused(from, offer_id, paused);
+    let summary = format!("{} offer {offer_id}", if paused { "pause" } else { "resume" });
+    Ok((summary.clone(), vec![send(&call, chain_id, summary)]))
 }
