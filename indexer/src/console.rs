@@ -24,6 +24,7 @@ use openlease_contracts::{
 
 use crate::{
     api::ApiState,
+    metadata::MetadataStatus,
     query::{self, BlockView, QueryError},
     rows::{Offer, ProviderDay, Stake},
     state::{DAY, VALUE_DECIMALS},
@@ -254,6 +255,7 @@ async fn market(State(state): State<ConsoleState>) -> PageResult {
     // The feed starts at the page's block; the script streams what came after.
     let mut recent = query::read_recent_events(&state.api.store, 20).await?;
     recent.retain(|e| e.block <= block.number);
+    let lease_tokens = query::read_lease_tokens(&state.api.store, recent.iter().filter_map(|e| e.lease_id)).await?;
     let s = &stats.data;
     let mut opened: BTreeMap<u64, f64> = BTreeMap::new();
     let mut earned: BTreeMap<u64, f64> = BTreeMap::new();
@@ -298,12 +300,26 @@ async fn market(State(state): State<ConsoleState>) -> PageResult {
         section {
             h2 { "Live events" }
             p.hint { "New events appear as the indexer applies them; events a reorg took back are struck through." }
-            div.scroll { table #feed data-after=(recent.first().map_or(0, |e| e.seq)) {
-                thead { tr { th.num { "#" } th.num { "Block" } th { "Event" } th { "Transaction" } } }
+            div.scroll { table #feed data-after=(recent.first().map_or(0, |e| e.seq)) data-tokens=(tokens_json(&state)) {
+                thead { tr { th.num { "#" } th.num { "Block" } th { "Event" } th { "Lease" } th { "Who" } th.num { "Amount" } th { "Transaction" } } }
                 tbody {
                     @for e in &recent {
+                        @let summary = query::event_summary(e);
                         tr data-block=(e.block) {
-                            td.num { (e.seq) } td.num { (e.block) } td { (query::event_name(e)) } td { code { (short_hash(&e.tx_hash.to_string())) } }
+                            td.num { (e.seq) } td.num { (e.block) } td { (query::event_name(e)) }
+                            td { @if let Some(id) = e.lease_id { a href={ "/leases/" (id) } { (id) } } }
+                            td { @for (role, address) in &summary.parties {
+                                span.party { (role) " " a href=(account_link(*address)) { (short(*address)) } " " }
+                            } }
+                            td.num data-field="amount" { @if let Some((name, raw)) = summary.amount {
+                                @let token = summary.token.or_else(|| e.lease_id.and_then(|id| lease_tokens.get(&id).copied()));
+                                (name) " "
+                                @match token {
+                                    Some(token) => { (state.amount(token, raw.saturating_to())) }
+                                    None => { (raw) " (raw)" }
+                                }
+                            } }
+                            td { code { (short_hash(&e.tx_hash.to_string())) } }
                         }
                     }
                 }
@@ -311,6 +327,21 @@ async fn market(State(state): State<ConsoleState>) -> PageResult {
         }
     };
     Ok(layout("Market", &block, body))
+}
+
+/// The market's tokens for the feed's script: `{address: [symbol, decimals]}`.
+fn tokens_json(state: &ConsoleState) -> String {
+    let tokens: BTreeMap<String, (&str, u8)> = state
+        .tokens
+        .iter()
+        .map(|(address, (symbol, decimals))| (format!("{address:#x}"), (symbol.as_str(), *decimals)))
+        .collect();
+    serde_json::to_string(&tokens).unwrap_or_default()
+}
+
+/// Where an address is shown: its account page (which links to its provider page if it is one).
+fn account_link(address: Address) -> String {
+    format!("/accounts/{address:#x}")
 }
 
 fn short_hash(hash: &str) -> String {
@@ -513,6 +544,24 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
                 dt { "Region" } dd { (p.region) }
                 dt { "Endpoint" } dd { code { (p.endpoint) } }
                 dt { "Metadata" } dd { code { (p.metadata_uri) } }
+                dt { "Attributes" } dd #attributes data-status=(d.metadata.as_ref().map_or("unchecked", |m| m.status.as_str())) {
+                    @match &d.metadata {
+                        None => { "not checked yet" }
+                        Some(m) => {
+                            @match m.status {
+                                MetadataStatus::Verified => { span.verified { "✓ verified" } " against the registered hash" }
+                                MetadataStatus::Mismatch => { span.mismatch { "✗ does not match" } " the registered hash: " }
+                                MetadataStatus::Unreachable => { "not read: " }
+                            }
+                            @if let Some(detail) = &m.detail { (detail) }
+                            " (checked " (format_time_from(m.checked_at, block.timestamp)) ")"
+                            @if !m.attributes.is_empty() {
+                                dl.attributes { @for (key, value) in &m.attributes { dt { (key) } dd { (value) } } }
+                            }
+                        }
+                    }
+                }
+                dt { "Attributes hash" } dd { code { (p.attributes_hash) } }
                 dt { "Attestation key" } dd { code { (p.attestation_key) } }
                 dt { "Registered" } dd { "block " (p.registered_block) }
                 dt { "Reputation" } dd #reputation data-value=(p.reputation_bps) { (bps(p.reputation_bps)) }

@@ -8,7 +8,7 @@ use alloy::sol_types::SolEvent;
 use alloy::{
     dyn_abi::{DynSolValue, EventExt},
     json_abi::{Event, JsonAbi},
-    primitives::{B256, LogData},
+    primitives::{Address, B256, LogData, U256},
     sol_types::SolEventInterface,
 };
 use openlease_contracts::{
@@ -94,6 +94,49 @@ pub fn lease_of(event: &OpenleaseEvents) -> Option<u64> {
         _ => return None,
     };
     Some(id.saturating_to())
+}
+
+/// What a feed shows of an event beside its name: who it concerns and the amount that moved
+/// (with its token when the event names it; a lease's events are in its token).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    /// Each party by its role in the event: `provider`, `tenant`, `by`, `account`, `to`, …
+    pub parties: Vec<(&'static str, Address)>,
+    /// The amount that moved, by its name in the event (`paid`, `amount`, `refund`, …), raw units.
+    pub amount: Option<(&'static str, U256)>,
+    pub token: Option<Address>,
+}
+
+/// The one rule for what an event's row shows, for the server's rows and the live feed alike.
+pub fn summary(event: &OpenleaseEvents) -> Summary {
+    use OpenleaseEvents as E;
+    let of = |parties: Vec<(&'static str, Address)>, amount: Option<(&'static str, U256)>, token: Option<Address>| {
+        Summary { parties, amount, token }
+    };
+    match event {
+        E::ProviderRegistered(e) => of(vec![("provider", e.provider)], None, None),
+        E::ProviderUpdated(e) => of(vec![("provider", e.provider)], None, None),
+        E::Staked(e) => of(vec![("provider", e.provider)], Some(("amount", e.amount)), Some(e.token)),
+        E::UnstakeRequested(e) => of(vec![("provider", e.provider)], Some(("amount", e.amount)), Some(e.token)),
+        E::StakeWithdrawn(e) => of(vec![("provider", e.provider)], Some(("amount", e.amount)), Some(e.token)),
+        E::OfferPublished(e) => of(vec![("provider", e.provider)], None, Some(e.token)),
+        E::LeaseOpened(e) => of(vec![("tenant", e.tenant)], Some(("deposit", U256::from(e.terms.deposit))), None),
+        E::LeaseToppedUp(e) => of(vec![], Some(("amount", e.amount)), None),
+        E::LeaseClosed(e) => of(vec![("by", e.by)], None, None),
+        E::PaymentDemanded(e) => of(vec![], Some(("due", e.due)), None),
+        E::LeaseEvicted(e) => of(vec![], Some(("refund", e.refund)), None),
+        E::LeaseFailedOver(e) => of(vec![], Some(("moved", e.moved)), None),
+        E::LeaseFinalized(e) => of(vec![], Some(("refund", e.refund)), None),
+        E::SignerAuthorized(e) => of(vec![("tenant", e.tenant), ("provider", e.provider)], Some(("cap", e.cap)), None),
+        E::SignerRevoked(e) => of(vec![("tenant", e.tenant), ("provider", e.provider)], None, None),
+        E::LeaseSettled(e) => of(vec![("signer", e.signer)], Some(("paid", e.paid)), None),
+        E::Claimed(e) => of(vec![("account", e.account)], Some(("amount", e.amount)), Some(e.token)),
+        E::FeesCollected(e) => of(vec![("treasury", e.treasury)], Some(("amount", e.amount)), Some(e.token)),
+        E::BondSlashed(e) => of(vec![("provider", e.provider)], Some(("amount", e.amount)), None),
+        E::DisputeOpened(e) => of(vec![("tenant", e.tenant)], Some(("tenant_bond", e.tenantBond)), None),
+        E::DisputeRuled(e) => of(vec![("arbiter", e.arbiter)], None, None),
+        _ => Summary::default(),
+    }
 }
 
 /// A stored `LeaseSettled` event as a settlement; `None` for any other event.

@@ -29,8 +29,21 @@ fn applied(e: &StoredEvent) -> Option<Event> {
         .json_data(json!({
             "seq": e.seq, "block_number": e.block, "log_index": e.log_index, "block_hash": e.block_hash,
             "block_timestamp": e.timestamp, "tx_hash": e.tx_hash, "name": CODEC.name(&e.topics), "args": CODEC.args(&e.topics, &e.data),
+            "lease_id": e.lease_id, "summary": summary_json(e),
         }))
         .ok()
+}
+
+/// [`crate::events::summary`] as the feed sends it: `{"parties": [[role, address]], "amount":
+/// {"name", "raw"} | null, "token": address | null}` (a lease's events are in the lease's token).
+fn summary_json(e: &StoredEvent) -> serde_json::Value {
+    let Some(decoded) = CODEC.decode(&e.topics, &e.data) else { return serde_json::Value::Null };
+    let s = crate::events::summary(&decoded);
+    json!({
+        "parties": s.parties.iter().map(|(role, address)| json!([role, address])).collect::<Vec<_>>(),
+        "amount": s.amount.map(|(name, raw)| json!({ "name": name, "raw": raw.to_string() })),
+        "token": s.token,
+    })
 }
 
 fn retracted(block: u64, seq: Option<u64>) -> Option<Event> {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod actions;
+pub mod alerts;
 pub mod api;
 pub mod audit;
 pub mod chain;
@@ -9,6 +10,7 @@ mod error;
 pub mod events;
 pub mod feed;
 pub mod ingest;
+pub mod metadata;
 pub mod metrics;
 pub mod query;
 pub mod rows;

@@ -8,11 +8,13 @@ use clap::{Parser, Subcommand};
 use eyre::{WrapErr, bail};
 use openlease_contracts::Manifest;
 use openlease_indexer::{
+    alerts::{self, AlertConfig, Alerts, AlertsAccess},
     api::{self, ApiState},
     audit::audit,
     chain::{Chain, RetryPolicy, RpcErrorClass},
     console::{self, ConsoleState},
     ingest::{IngestConfig, Ingestor},
+    metadata::{MetadataChecker, MetadataConfig},
     metrics::Metrics,
     store::Store,
 };
@@ -73,6 +75,21 @@ struct RunArgs {
     /// themselves when a node says a range was too much).
     #[arg(long, default_value_t = 50_000)]
     max_range: u64,
+    /// The bearer token that may create and delete webhook alert subscriptions (`/v1/alerts`);
+    /// without it alerts are off.
+    #[arg(long, env = "OPENLEASE_ALERTS_TOKEN", hide_env_values = true)]
+    alerts_token: Option<String>,
+    /// Longest pause between two attempts to deliver an alert to a receiver that is down, in
+    /// seconds (pauses double from half a second up to this).
+    #[arg(long, default_value_t = 300)]
+    alerts_max_backoff_secs: u64,
+    /// Fetch providers' metadata documents from hosts on loopback or private networks too (a
+    /// devnet's); by default only public addresses are fetched.
+    #[arg(long)]
+    metadata_allow_private_hosts: bool,
+    /// An IPFS HTTP gateway (`https://ipfs.io`) to read `ipfs://` metadata URIs through.
+    #[arg(long, env = "OPENLEASE_IPFS_GATEWAY")]
+    ipfs_gateway: Option<String>,
 }
 
 fn main() -> eyre::Result<()> {
@@ -244,7 +261,11 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait
     let address = listener.local_addr()?;
     tracing::info!(listen = %address, "API up: /v1, /health, /metrics; console at http://{address}/");
     let coins = coins_as_the_tokens_say(&chain, &manifest, wait).await?;
-    let app = api::router(state.clone()).merge(console::router(ConsoleState::new(state, &coins)));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let alerts_access = AlertsAccess { store: store.clone(), token: args.alerts_token.clone(), wake: wake.clone() };
+    let app = api::router(state.clone())
+        .merge(alerts::router(alerts_access))
+        .merge(console::router(ConsoleState::new(state, &coins)));
     let app = app.merge(openlease_indexer::actions::router(openlease_indexer::actions::ActionsState::new(
         chain.provider().clone(),
         manifest.clone(),
@@ -262,6 +283,19 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait
         max_range: args.max_range,
         ..Default::default()
     };
+    // Alerts are derived and sent by the writer only: one outbox, one sender.
+    let alert_config = AlertConfig {
+        token: args.alerts_token.clone(),
+        max_backoff: Duration::from_secs(args.alerts_max_backoff_secs.max(1)),
+        ..Default::default()
+    };
+    tokio::spawn(Alerts::new(store.clone(), alert_config, manifest.chain_id).run(notices.subscribe(), wake));
+    let metadata_config = MetadataConfig {
+        allow_private_hosts: args.metadata_allow_private_hosts,
+        ipfs_gateway: args.ipfs_gateway.clone(),
+        ..Default::default()
+    };
+    tokio::spawn(MetadataChecker::new(store.clone(), metadata_config).run(notices.subscribe()));
     let ingestion = async {
         let ingestor = patiently(wait, "the chain at the mirror's cursor", || {
             Ingestor::start(store.clone(), chain.clone(), &manifest, config.clone(), metrics.clone())

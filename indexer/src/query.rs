@@ -426,6 +426,9 @@ pub(crate) struct ProviderDetail {
     pub(crate) stakes: Vec<StakeView>,
     pub(crate) offers: Vec<OfferView>,
     pub(crate) windows: Vec<Window>,
+    /// Its metadata document, checked against the attributes hash it registered (`null`: not
+    /// checked yet).
+    pub(crate) metadata: Option<crate::metadata::Metadata>,
 }
 
 /// A lease with its settlements, its dispute and its tenant's session signers for its provider.
@@ -590,6 +593,32 @@ pub(crate) async fn read_offers_and_stakes(
     Ok((store.of_providers(&mut tx, providers).await?, store.of_providers(&mut tx, providers).await?))
 }
 
+/// What an event's row shows beside its name ([`crate::events::summary`]).
+pub(crate) fn event_summary(event: &StoredEvent) -> crate::events::Summary {
+    CODEC.decode(&event.topics, &event.data).map(|e| crate::events::summary(&e)).unwrap_or_default()
+}
+
+/// The token of each of `leases` the mirror has.
+pub(crate) async fn read_lease_tokens(
+    store: &Store,
+    leases: impl Iterator<Item = u64>,
+) -> QueryResult<HashMap<u64, Address>> {
+    let ids: Vec<String> = leases.map(|id| id.to_string()).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Integers only: the ids are formatted from u64s.
+    let sql = format!("SELECT lease_id, token FROM leases WHERE lease_id IN ({})", ids.join(", "));
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(store.pool()).await?;
+    rows.iter()
+        .map(|r| {
+            let c = crate::rows::Columns::new(r, "leases");
+            Ok((c.u64("lease_id")?, c.parse("token")?))
+        })
+        .collect::<crate::Result<_>>()
+        .map_err(Into::into)
+}
+
 /// An event's name, from its first topic.
 pub(crate) fn event_name(event: &StoredEvent) -> &'static str {
     CODEC.name(&event.topics).unwrap_or("unknown")
@@ -709,7 +738,9 @@ pub(crate) async fn read_provider(store: &Store, address: &str) -> QueryResult<O
     let today = block.timestamp / DAY;
     let days = provider_days(&mut tx, &address, today.saturating_sub(29)).await?;
     let windows: Vec<Window> = [1, 7, 30].into_iter().map(|n| window(provider.row.address, n, today, &days)).collect();
-    Ok(answer(&block, ProviderDetail { provider, stakes, offers, windows }))
+    let p = &provider.row;
+    let metadata = crate::metadata::Metadata::of(&mut *tx, &address, &p.metadata_uri, &p.attributes_hash).await?;
+    Ok(answer(&block, ProviderDetail { provider, stakes, offers, windows, metadata }))
 }
 
 /// Rows of `E` selected by `sql` with `address` bound as `$1`, as `tx` sees them.

@@ -201,6 +201,16 @@ impl Store {
         })
     }
 
+    /// A transaction that reads and then writes beside ingestion (alerts, subscriptions). SQLite's
+    /// default `BEGIN` would fail at its first write if ingestion committed after its first read;
+    /// `IMMEDIATE` takes the write lock at once and waits for it like any writer.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite(_) => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// The connection pool, for readers.
     pub fn pool(&self) -> &AnyPool {
         &self.pool

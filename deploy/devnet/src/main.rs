@@ -208,12 +208,15 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
     {
         let endpoint = format!("http://127.0.0.1:{}", ports[index - 1]);
         let client = Client::connect(&rpc, keys[index].clone(), manifest.clone()).await?.with_tx_policy(TX_POLICY);
+        // The attributes document travels in its URI (`data:`): the indexer checks it against the
+        // hash registered here and shows the attributes as verified.
+        let document = format!(r#"{{"name":"{name}","attributes":{{"gpu":"a100","vcpu":32,"region":"{region}"}}}}"#);
         client
             .register_provider(&ProviderDetails {
-                metadata_uri: format!("ipfs://openlease-devnet/{name}"),
+                metadata_uri: format!("data:application/json,{}", document.replace('"', "%22")),
                 endpoint: endpoint.clone(),
                 region: region.into(),
-                attributes_hash: keccak256(format!("gpu:a100;vcpu:32;region:{region}")),
+                attributes_hash: keccak256(&document),
             })
             .await?;
         client.send(client.token(usdc).mint(client.address(), U256::from(100_000 * USDC))).await?;
@@ -574,6 +577,9 @@ async fn market_round(
     Ok(())
 }
 
+/// The devnet indexer's alerts token: a local chain's, printed in the banner.
+const DEVNET_ALERTS_TOKEN: &str = "devnet";
+
 /// Starts the indexer on a fresh database (the chain is new), as a child that dies with the devnet.
 fn spawn_indexer(binary: &Path, anvil: &AnvilInstance, args: &DevnetArgs) -> eyre::Result<tokio::process::Child> {
     let data_dir = PathBuf::from(".devnet/indexer");
@@ -586,6 +592,9 @@ fn spawn_indexer(binary: &Path, anvil: &AnvilInstance, args: &DevnetArgs) -> eyr
         .arg("--data-dir")
         .arg(&data_dir)
         .args(["run", "--listen", &args.indexer_listen.to_string()])
+        // A local market: providers a user registers may point their metadata at localhost, and
+        // alerts take the devnet's well-known token.
+        .args(["--metadata-allow-private-hosts", "--alerts-token", DEVNET_ALERTS_TOKEN])
         .env("RUST_LOG", "warn")
         .kill_on_drop(true)
         .spawn()
@@ -638,6 +647,10 @@ fn print_banner(
         println!("  console     http://{}/  (the live market: providers, leases, events)", args.indexer_listen);
         println!(
             "  indexer     http://{}/v1/leases  (also /v1/providers, /v1/stats, /v1/openapi.json, /health, /metrics)",
+            args.indexer_listen
+        );
+        println!(
+            "  alerts      curl -H 'Authorization: Bearer {DEVNET_ALERTS_TOKEN}' -d '{{\"url\":\"http://127.0.0.1:9999/hook\",\"kinds\":[\"LeaseFailedOver\",\"PaymentDemanded\"]}}' http://{}/v1/alerts",
             args.indexer_listen
         );
     }

@@ -73,6 +73,12 @@ struct BenchArgs {
     /// Measure only the binary's backfill into empty mirrors (time and memory), after the fill.
     #[arg(long, conflicts_with = "only_reads")]
     only_binary_backfill: bool,
+    /// Measure only the alerts' delivery (after the fill and the backfills).
+    #[arg(long, conflicts_with_all = ["only_reads", "only_binary_backfill"])]
+    only_alerts: bool,
+    /// Notices given during the alerts phase, one every 2 seconds (each a `LeaseClosed` alert).
+    #[arg(long, default_value_t = 20)]
+    alerts: u16,
 }
 
 /// What a restart of the binary took.
@@ -166,6 +172,19 @@ async fn main() -> eyre::Result<()> {
         let _ = std::fs::remove_dir_all(&sqlite_dir);
         return Ok(());
     }
+    if args.only_alerts {
+        let mut reports = vec![("SQLite", alert_latency(&mut fill, &anvil, &store, &args).await?)];
+        if let Some(server) = &args.postgres {
+            let url = scratch_postgres(server, true).await?;
+            let (_, store, _) = backfill(&anvil, &fill.manifest, &url, poll).await?;
+            reports.push(("PostgreSQL", alert_latency(&mut fill, &anvil, &store, &args).await?));
+            store.pool().close().await;
+            scratch_postgres(server, false).await?;
+        }
+        print_alerts(&reports);
+        let _ = std::fs::remove_dir_all(&sqlite_dir);
+        return Ok(());
+    }
     let deployments = openlease_testkit::TempDir::new("indexer-bench");
     fill.manifest.save(&Manifest::path(deployments.path(), fill.manifest.chain_id))?;
     let mut restarts = vec![("SQLite", restart(&anvil, deployments.path(), &sqlite_url).await?)];
@@ -198,6 +217,7 @@ async fn main() -> eyre::Result<()> {
     let live_report = live(&mut fill, &store, ingestor, Duration::from_secs(args.live_secs), args.connections).await?;
     let reorg = reorg(&mut fill, &anvil, &store).await?;
     read_reports.insert(0, ("SQLite", reads(&mut fill, &anvil, &store, &args).await?));
+    let alerts = alert_latency(&mut fill, &anvil, &store, &args).await?;
     let _ = std::fs::remove_dir_all(&sqlite_dir);
 
     let baseline_rate = rows[0].rate();
@@ -273,7 +293,138 @@ async fn main() -> eyre::Result<()> {
         "reorg of depth {} at {} events: rolled back and re-applied in {:.1} ms ({} rows put back)",
         reorg.depth, rows[0].events, reorg.millis, reorg.undone
     );
+    print_alerts(&[("SQLite", alerts)]);
     Ok(())
+}
+
+/// What the alerts phase measured: for each alert, the blocks between its event's and the head
+/// when the receiver got it, and the milliseconds from the notice's send to its arrival.
+struct AlertLatency {
+    blocks: Vec<u64>,
+    millis: Vec<f64>,
+    expected: usize,
+}
+
+fn print_alerts(reports: &[(&str, AlertLatency)]) {
+    for (backend, r) in reports {
+        let (mut blocks, mut millis) = (r.blocks.clone(), r.millis.clone());
+        blocks.sort_unstable();
+        millis.sort_by(f64::total_cmp);
+        let at = |q: f64| blocks.get(((blocks.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(u64::MAX);
+        let ms = |q: f64| millis.get(((millis.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(f64::NAN);
+        let met = blocks.len() == r.expected && blocks.last().is_some_and(|max| *max <= 2);
+        println!(
+            "alerts {backend}: {} of {} delivered beside live ingestion (1 s blocks, settleBatch every 250 ms); blocks after the event's at arrival p50 {} / max {} (target ≤ 2: {}); send to arrival p50 {:.0} ms / max {:.0} ms",
+            blocks.len(),
+            r.expected,
+            at(0.5),
+            at(1.0),
+            if met { "met" } else { "MISSED" },
+            ms(0.5),
+            ms(1.0),
+        );
+    }
+}
+
+/// A webhook receiver in this process and a subscription to every `LeaseClosed`; then, beside
+/// 1-second blocks, a `settleBatch` every 250 ms and the ingestor following (as `run` does, with
+/// the alerts deliverer beside it), a tenant gives notice on one lease every 2 seconds. Each alert
+/// is timed by the node's head when it arrives, against its event's block.
+async fn alert_latency(
+    fill: &mut Fill,
+    anvil: &AnvilInstance,
+    store: &Store,
+    args: &BenchArgs,
+) -> eyre::Result<AlertLatency> {
+    use openlease_indexer::alerts::{AlertConfig, Alerts, AlertsAccess};
+    let chain = Chain::connect(&anvil.endpoint(), fill.manifest.market(), Default::default())?;
+    let mut ingestor = Ingestor::start(
+        store.clone(),
+        chain,
+        &fill.manifest,
+        IngestConfig { poll_interval: Duration::from_millis(args.poll_ms), ..Default::default() },
+        Arc::new(Metrics::default()),
+    )
+    .await?;
+    ingestor.catch_up().await?;
+    let notices = tokio::sync::broadcast::channel(4096).0;
+    let ingestor = ingestor.with_notices(notices.clone());
+    let token = "bench".to_string();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let config = AlertConfig { token: Some(token.clone()), ..Default::default() };
+    let deliverer =
+        tokio::spawn(Alerts::new(store.clone(), config, fill.manifest.chain_id).run(notices.subscribe(), wake.clone()));
+    let access = AlertsAccess { store: store.clone(), token: Some(token.clone()), wake };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let server = tokio::spawn(async move { axum::serve(listener, openlease_indexer::alerts::router(access)).await });
+
+    // The receiver: each alert's event block and the head when it arrived.
+    let arrivals: Arc<std::sync::Mutex<Vec<(u64, u64, Instant)>>> = Default::default();
+    let (record, node) = (arrivals.clone(), fill.provider.clone());
+    let hook = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let (record, node) = (record.clone(), node.clone());
+            async move {
+                let arrived = Instant::now();
+                let head = node.get_block_number().await.unwrap_or(u64::MAX);
+                let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let block = value["block_number"].as_u64().unwrap_or(0);
+                record.lock().expect("not poisoned").push((block, head, arrived));
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let receiver = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hook_url = format!("http://{}/hook", receiver.local_addr()?);
+    let receiving = tokio::spawn(async move { axum::serve(receiver, hook).await });
+    let created = reqwest::Client::new()
+        .post(format!("{base}/v1/alerts"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "url": hook_url, "kinds": ["LeaseClosed"] }))
+        .send()
+        .await?;
+    ensure!(created.status() == 201, "subscribing failed: {}", created.text().await?);
+
+    fill.provider.anvil_set_interval_mining(1).await?;
+    let task = tokio::spawn(ingestor.run());
+    let mut traffic = Traffic::new(fill);
+    let count = usize::from(args.alerts).min(fill.leases.len());
+    let (mut sent_at, mut closes) = (Vec::new(), Vec::new());
+    let mut next_notice = Instant::now();
+    let m = fill.market.clone();
+    while sent_at.len() < count {
+        traffic.send_when_due(fill).await?;
+        if Instant::now() >= next_notice {
+            // The leases most recently opened: the reads and the live phase settle the first ones.
+            let index = fill.leases.len() - 1 - sent_at.len();
+            let tenant = fill.account(fill.leases[index].0);
+            closes.push(*m.closeLease(U256::from(index as u64 + 1)).from(tenant).send().await?.tx_hash());
+            sent_at.push(Instant::now());
+            next_notice += Duration::from_secs(2);
+        }
+        ensure!(!task.is_finished(), "ingestion stopped during the alerts phase: {:?}", task.await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while arrivals.lock().expect("not poisoned").len() < count && Instant::now() < deadline {
+        traffic.send_when_due(fill).await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    deliverer.abort();
+    server.abort();
+    receiving.abort();
+    fill.provider.anvil_set_interval_mining(0).await?;
+    fill.mine_all(&traffic.sent).await?;
+    fill.mine_all(&closes).await?;
+    let arrivals = arrivals.lock().expect("not poisoned").clone();
+    Ok(AlertLatency {
+        blocks: arrivals.iter().map(|(block, head, _)| head.saturating_sub(*block)).collect(),
+        millis: arrivals.iter().zip(&sent_at).map(|((_, _, at), sent)| (*at - *sent).as_secs_f64() * 1e3).collect(),
+        expected: count,
+    })
 }
 
 /// The binary's backfills into empty mirrors: time to healthy and memory.

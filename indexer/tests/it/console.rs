@@ -702,7 +702,10 @@ async fn console_in_a_browser() {
     browser.js("window.sameDocument = true; return null;").await;
     let feed = "return [...document.querySelectorAll('#feed tbody tr')].slice(0, 3).map(tr =>
                   [Number(tr.cells[0].textContent), Number(tr.dataset.block), tr.cells[2].textContent, tr.className,
-                   tr.cells.length, tr.cells[3].querySelector('code') !== null]);";
+                   tr.cells.length, tr.cells[6].querySelector('code') !== null,
+                   tr.cells[3].querySelector('a') && tr.cells[3].querySelector('a').getAttribute('href'),
+                   [...tr.cells[4].querySelectorAll('a')].map(a => a.getAttribute('href')),
+                   tr.cells[5].textContent]);";
     let before = browser.js(feed).await;
     let newest = before[0][0].as_u64().unwrap();
     // Let the page's event stream connect before the block comes, as a reader's would have.
@@ -729,15 +732,37 @@ async fn console_in_a_browser() {
     assert_eq!(rows[0][3], "new", "a live row is marked new: {rows}");
     assert_eq!(
         (&rows[0][4], &rows[0][5]),
-        (&json!(4), &json!(true)),
+        (&json!(7), &json!(true)),
         "a live row is shaped as the rendered ones: {rows}"
     );
+    assert_eq!(rows[0][6], format!("/leases/{L4}"), "the row links its lease: {rows}");
+    let signer = market.market.lease(alloy::primitives::U256::from(L4)).call().await.unwrap().tenant;
+    assert_eq!(rows[0][7], json!([format!("/accounts/{signer:#x}")]), "and the receipt's signer: {rows}");
     assert_eq!(rows[0][0], newest + 1, "the next event after the rendered ones: {rows}");
+    // The amount, in the lease's token once the script has learnt it: as the server renders it.
+    let live_amount = loop {
+        let rows = browser.js(feed).await;
+        let text = rows[0][8].as_str().unwrap().to_owned();
+        if !text.contains("(raw)") {
+            break text;
+        }
+        assert!(sent.elapsed() < 2 * DEVNET_BLOCK, "the live row's amount stayed in raw units: {rows}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(live_amount.starts_with("paid ") && live_amount.ends_with(" USDC"), "{live_amount}");
     assert_eq!(browser.js("return window.sameDocument === true;").await, true, "the page was not reloaded");
     assert_eq!(browser.text("#block-number").await, block.to_string(), "the block line follows the feed");
     let severe: Vec<Value> = browser.console_log().await.into_iter().filter(|e| e["level"] == "SEVERE").collect();
     assert!(severe.is_empty(), "market, live: console errors: {severe:#?}");
     browser.screenshot("market.png").await;
+    browser.open("/").await;
+    let rendered = browser.js(feed).await;
+    assert_eq!(rendered[0][0], newest + 1, "{rendered}");
+    assert_eq!(
+        (&rendered[0][6], &rendered[0][7], &rendered[0][8]),
+        (&json!(format!("/leases/{L4}")), &rows[0][7], &json!(live_amount)),
+        "the server renders the row the script drew"
+    );
 
     // ── A phone: the providers page fits the width; its table scrolls inside `.scroll`. ──
     browser.client.set_window_size(390, 844).await.unwrap();

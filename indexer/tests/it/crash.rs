@@ -17,13 +17,13 @@ use crate::{
 };
 
 /// `openlease-indexer run` against `market`'s anvil and the database `url`, its API on `port`.
-struct Indexer {
+pub(crate) struct Indexer {
     child: Child,
     port: u16,
 }
 
 impl Indexer {
-    fn spawn(market: &Market, deployments: &openlease_testkit::TempDir, url: &str, extra: &[&str]) -> Self {
+    pub(crate) fn spawn(market: &Market, deployments: &openlease_testkit::TempDir, url: &str, extra: &[&str]) -> Self {
         Self::spawn_via(&market.anvil.endpoint(), deployments, url, extra)
     }
 
@@ -44,14 +44,27 @@ impl Indexer {
     }
 
     /// SIGKILL: no destructor, no commit finished on the way out.
-    fn kill_9(mut self) {
+    pub(crate) fn kill_9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
-    async fn health(&self) -> Option<Value> {
-        let response = reqwest::get(format!("http://127.0.0.1:{}/health", self.port)).await.ok()?;
+    pub(crate) async fn health(&self) -> Option<Value> {
+        let response = reqwest::get(format!("{}/health", self.base())).await.ok()?;
         response.json().await.ok()
+    }
+
+    /// Its API's base URL.
+    pub(crate) fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Until it serves a healthy mirror.
+    pub(crate) async fn wait_healthy(&self) {
+        wait_for(Duration::from_secs(60), "a healthy indexer", async || {
+            self.health().await.is_some_and(|h| h["healthy"] == true)
+        })
+        .await;
     }
 }
 
@@ -63,7 +76,7 @@ impl Drop for Indexer {
 }
 
 /// Waits until `done` holds, polling every 20 ms, for at most `limit`.
-async fn wait_for<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut done: F) {
+pub(crate) async fn wait_for<F: AsyncFnMut() -> bool>(limit: Duration, what: &str, mut done: F) {
     let start = Instant::now();
     while !done().await {
         assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");

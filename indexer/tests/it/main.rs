@@ -2,6 +2,7 @@
 //! PostgreSQL.
 
 mod actions;
+mod alerts;
 mod api;
 mod console;
 mod crash;
@@ -9,6 +10,7 @@ mod demands;
 mod feed;
 mod history;
 mod ingest;
+mod metadata;
 mod migrate;
 mod schema;
 mod signers;

@@ -14,9 +14,22 @@ use crate::{
     util::{Db, fresh_db},
 };
 
-/// The store's own tables (cursor, reorg window, undo log, events), written by hand in the store
-/// rather than declared as rows, and sqlx's record of the migrations applied.
-const STORE_TABLES: [&str; 6] = ["_sqlx_migrations", "cursor", "blocks", "undo", "events", "retractions"];
+/// The store's own tables (cursor, reorg window, undo log, events), the alerts' (subscriptions,
+/// outbox) and the providers' checked metadata, written by hand rather than declared as rows, and sqlx's record of the migrations
+/// applied.
+const STORE_TABLES: [&str; 11] = [
+    "_sqlx_migrations",
+    "cursor",
+    "blocks",
+    "undo",
+    "events",
+    "retractions",
+    "alert_subscriptions",
+    "alert_deliveries",
+    "alert_levels",
+    "alert_cursor",
+    "provider_metadata",
+];
 
 /// A column as the database reports it.
 #[derive(Debug)]
