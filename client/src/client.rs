@@ -153,13 +153,26 @@ impl<P: Provider + Clone> Client<P> {
         crate::tx::send_locked(&self.provider, request, &self.tx_policy, &self.send_lock).await
     }
 
-    /// Sends `input`, the calldata of one of the market's functions, from this account.
-    pub(crate) async fn send_calldata(&self, input: alloy::primitives::Bytes) -> Result<TransactionReceipt> {
-        let request = alloy::rpc::types::TransactionRequest::default()
-            .to(self.manifest.market())
-            .from(self.address())
-            .input(input.into());
-        crate::tx::send_locked(&self.provider, request, &self.tx_policy, &self.send_lock).await
+    /// What this client's actions are built from, for any account: the same steps a wallet is
+    /// given ([`crate::prepare`]).
+    pub fn prepare(&self) -> crate::prepare::Prepare<P> {
+        crate::prepare::Prepare::new(self.provider.clone(), self.manifest.clone())
+    }
+
+    /// Sends a prepared call as this account (its `from` must be this client's) and follows it
+    /// to its receipt, like [`Self::send`].
+    pub async fn send_call(&self, call: crate::prepare::UnsignedCall) -> Result<TransactionReceipt> {
+        crate::tx::send_locked(&self.provider, call.request(), &self.tx_policy, &self.send_lock).await
+    }
+
+    /// Sends prepared calls one after the other, each once the one before is mined; the last
+    /// one's receipt.
+    pub async fn send_calls(&self, calls: Vec<crate::prepare::UnsignedCall>) -> Result<TransactionReceipt> {
+        let mut last = None;
+        for call in calls {
+            last = Some(self.send_call(call).await?);
+        }
+        last.ok_or_else(|| Error::from(alloy::transports::TransportErrorKind::custom_str("no call to send")))
     }
 
     /// The latest block's timestamp: the market's `block.timestamp` for the next call.
@@ -268,20 +281,15 @@ impl<P: Provider + Clone> Client<P> {
     /// smaller non-zero allowance is reset to zero first: USDT, and tokens like it, refuse to
     /// change one non-zero allowance into another.
     pub async fn ensure_allowance(&self, token: Address, amount: U256) -> Result<()> {
-        let (erc20, market) = (self.token(token), self.manifest.market());
-        let allowance = erc20.allowance(self.address(), market).call().await?;
-        if allowance < amount {
-            if !allowance.is_zero() {
-                self.send(erc20.approve(market, U256::ZERO)).await?;
-            }
-            self.send(erc20.approve(market, amount)).await?;
+        for approval in self.prepare().approvals(self.address(), token, amount).await? {
+            self.send_call(approval).await?;
         }
         Ok(())
     }
 
     /// Claims the whole claimable balance in `token` to `to`; returns the amount.
     pub async fn claim(&self, token: Address, to: Address) -> Result<U256> {
-        let receipt = self.send(self.market.claim(token, to)).await?;
+        let receipt = self.send_call(self.prepare().claim_call(self.address(), token, to)).await?;
         let claimed = crate::events::find::<Openlease::Claimed>(&receipt)?;
         Ok(claimed.amount)
     }

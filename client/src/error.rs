@@ -111,6 +111,9 @@ pub enum Error {
         /// The largest the market stores.
         max: U256,
     },
+    /// An action refused before anything was signed ([`crate::prepare`]).
+    #[error(transparent)]
+    Refused(Box<crate::prepare::Refusal>),
     /// A `settleBatch` reported another number of outcomes than receipts sent.
     #[error("transaction {tx} settled {sent} receipts but reported {reported} outcomes")]
     BatchMismatch {
@@ -155,6 +158,12 @@ impl From<TransportError> for Error {
     }
 }
 
+impl From<crate::prepare::Refusal> for Error {
+    fn from(refusal: crate::prepare::Refusal) -> Self {
+        Self::Refused(Box::new(refusal))
+    }
+}
+
 impl From<PendingTransactionError> for Error {
     fn from(error: PendingTransactionError) -> Self {
         Self::PendingTransaction(Box::new(error))
@@ -191,6 +200,24 @@ fn describe(error: &OpenleaseErrors) -> String {
         E::OpenleaseInsufficientFreeStake(e) => {
             format!("provider {} has {} free stake of token {}, {} needed", e.provider, e.free, e.token, e.needed)
         }
+        E::OpenleaseOfferPaused(e) => format!("offer {} is paused: it takes no new leases", e.offerId),
+        E::OpenleaseDurationOutOfRange(e) => {
+            format!("a duration of {} s is outside the offer's {} to {} s", e.duration, e.minDuration, e.maxDuration)
+        }
+        E::OpenleaseDepositTooSmall(e) => {
+            format!("a deposit of {} raw units is below the {} the shortest lease costs", e.deposit, e.required)
+        }
+        E::OpenleaseTermsChanged(e) => {
+            format!("offer {}'s terms changed since they were read: read them again before leasing", e.offerId)
+        }
+        E::OpenleaseNotOfferProvider(e) => format!("{} is not the provider of offer {}", e.caller, e.offerId),
+        E::OpenleaseNotLeaseParty(e) => {
+            format!("{} is neither the tenant nor the provider of lease {}", e.caller, e.leaseId)
+        }
+        E::OpenleaseLeaseEnded(e) => format!("lease {} ended at {}", e.leaseId, e.endedAt),
+        E::OpenleaseNothingToClaim(e) => format!("{} has nothing to claim in token {}", e.account, e.token),
+        E::OpenleaseProviderNotRegistered(e) => format!("{} is not a registered provider", e.provider),
+        E::OpenleaseTokenNotAllowed(e) => format!("token {} is not allowed on the market", e.token),
         E::OpenleaseSettlementFailed(e) => {
             format!("nothing to settle for lease {}: {:?}", e.leaseId, e.result)
         }

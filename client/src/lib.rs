@@ -4,6 +4,7 @@ pub mod client;
 pub mod error;
 mod events;
 pub mod listing;
+pub mod prepare;
 pub mod provider;
 pub mod receipt;
 pub mod risk;
@@ -23,6 +24,7 @@ pub use error::{Error, OpenleaseErrors, Result};
 pub use openlease_contracts as contracts;
 pub use openlease_contracts::manifest::{Manifest, ManifestError, StablecoinEntry};
 pub use openlease_rpc::{self as rpc, RetryPolicy};
+pub use prepare::{LeaseOpeningSteps, PermitToSign, Prepare, Refusal, UnsignedCall};
 pub use provider::{
     Eviction, OfferTerms, OpenedLease, PaymentDemand, ProviderDetails, SettlementOutcome, SettlementResult,
 };

@@ -180,8 +180,7 @@ impl<P: Provider + Clone> Client<P> {
 
     /// Stakes `amount` of `token` (approving the market first if needed); returns the stake after.
     pub async fn stake(&self, token: Address, amount: U256) -> Result<StakeView> {
-        self.ensure_allowance(token, amount).await?;
-        self.send(self.market().stake(token, amount)).await?;
+        self.send_calls(self.prepare().stake(self.address(), token, amount).await?).await?;
         self.stake_of(self.address(), token).await
     }
 
@@ -199,17 +198,7 @@ impl<P: Provider + Clone> Client<P> {
 
     /// Publishes an offer; returns its id.
     pub async fn publish_offer(&self, terms: &OfferTerms) -> Result<U256> {
-        let t = *terms;
-        let receipt = self
-            .send(self.market().publishOffer(
-                t.token,
-                t.price_per_second,
-                t.min_duration,
-                t.max_duration,
-                t.notice_period,
-                t.capacity,
-            ))
-            .await?;
+        let receipt = self.send_call(self.prepare().publish_offer(self.address(), terms)).await?;
         Ok(find::<Openlease::OfferPublished>(&receipt)?.offerId)
     }
 
@@ -229,7 +218,7 @@ impl<P: Provider + Clone> Client<P> {
 
     /// Stops (or resumes) new leases of an offer.
     pub async fn set_offer_paused(&self, offer_id: U256, paused: bool) -> Result<TransactionReceipt> {
-        self.send(self.market().setOfferPaused(offer_id, paused)).await
+        self.send_call(self.prepare().set_offer_paused(self.address(), offer_id, paused)).await
     }
 
     /// The offers `provider` published, oldest first.

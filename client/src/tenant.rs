@@ -3,24 +3,18 @@
 //! session signers, dispute. And the arbiter's ruling, which closes a dispute.
 
 use alloy::{
-    primitives::{Address, B256, U256, keccak256},
+    primitives::{Address, B256, U256},
     providers::Provider,
     rpc::types::TransactionReceipt,
     signers::SignerSync,
-    sol,
-    sol_types::SolStruct,
 };
 use openlease_contracts::{IOpenleaseTypes, Openlease};
 
-use crate::{Client, Error, Result, events::find};
-
-sol! {
-    /// EIP-2612's permit message.
-    struct Permit { address owner; address spender; uint256 value; uint256 nonce; uint256 deadline; }
-}
-
-/// How long a signed permit stays valid.
-const PERMIT_LIFETIME: u64 = 3600;
+use crate::{
+    Client, Error, Result,
+    events::find,
+    prepare::{LeaseOpeningSteps, PermitToSign},
+};
 
 /// An offer's terms as a tenant reads them before leasing: the offer, the governance parameters
 /// a new lease gets (the version its provider accepted for it), and the hash that binds them, all
@@ -118,37 +112,23 @@ pub struct LeaseOpening {
 impl<P: Provider + Clone> Client<P> {
     /// Reads an offer's terms, the parameters a new lease gets and their hash, at one block.
     pub async fn offer_quote(&self, offer_id: U256) -> Result<OfferQuote> {
-        let block = self.provider().get_block_number().await.map_err(Error::from)?;
-        let market = self.market();
-        let at = alloy::eips::BlockId::number(block);
-        let offer = market.offer(offer_id).block(at).call().await?;
-        let terms_hash = market.offerTermsHash(offer_id).block(at).call().await?;
-        let params = market.paramsAt(U256::from(offer.paramsVersion)).block(at).call().await?;
-        Ok(OfferQuote { offer_id, offer, params, terms_hash, block })
+        self.prepare().offer_quote(offer_id).await
     }
 
     /// Opens a lease: by EIP-2612 permit when the offer's token supports it, else by allowance;
     /// with the request's signer authorization for the offer's provider in the same transaction.
+    /// The steps are [`crate::prepare::Prepare::open_lease`]'s, signed with this client's key.
     pub async fn open_lease(&self, request: LeaseRequest) -> Result<LeaseOpening> {
-        let offer = self.offer(request.offer_id).await?;
-        let market = self.market();
-        let r = request;
-        let (call, deposit_method) = match self.sign_permit(offer.token, r.deposit).await? {
-            Some((deadline, v, rr, s)) => {
-                let call =
-                    market.openLeaseWithPermit(r.offer_id, r.duration, r.deposit, r.terms_hash, deadline, v, rr, s);
-                (call.calldata().clone(), DepositMethod::Permit)
+        let me = self.address();
+        let (tx, deposit_method) = match self.prepare().open_lease(me, &request, false).await? {
+            LeaseOpeningSteps::Permit(permit) => {
+                let signature = self.sign_permit_hash(&permit)?;
+                let deadline = permit.permit.deadline;
+                let call = self.prepare().open_lease_with_permit(me, &request, deadline, &signature).await?;
+                (self.send_call(call).await?, DepositMethod::Permit)
             }
-            None => {
-                // An unknown offer has no token: let the market say so rather than the approval.
-                if offer.provider != Address::ZERO {
-                    self.ensure_allowance(offer.token, r.deposit).await?;
-                }
-                let call = market.openLease(r.offer_id, r.duration, r.deposit, r.terms_hash);
-                (call.calldata().clone(), DepositMethod::Allowance)
-            }
+            LeaseOpeningSteps::Allowance(calls) => (self.send_calls(calls).await?, DepositMethod::Allowance),
         };
-        let tx = self.send_with_grant(r.authorize, offer.provider, call).await?;
         Ok(LeaseOpening { lease_id: find::<Openlease::LeaseOpened>(&tx)?.leaseId, deposit_method })
     }
 
@@ -160,62 +140,35 @@ impl<P: Provider + Clone> Client<P> {
         provider: Address,
         call: alloy::primitives::Bytes,
     ) -> Result<TransactionReceipt> {
-        let market = self.market();
-        match grant {
-            None => self.send_calldata(call).await,
-            Some(g) => {
-                let (cap, expires_at) = signer_terms(g.cap, g.expires_at)?;
-                let authorize = market.authorizeSigner(g.signer, provider, cap, expires_at).calldata().clone();
-                self.send(market.multicall(vec![authorize, call])).await
-            }
-        }
+        self.send_call(self.prepare().with_grant(self.address(), grant, provider, call)?).await
     }
 
     /// Whether `token` implements EIP-2612 (it answers `nonces` and `DOMAIN_SEPARATOR`).
     pub async fn supports_permit(&self, token: Address) -> Result<bool> {
-        Ok(self.permit_domain(token).await?.is_some())
+        Ok(self.prepare().permit(self.address(), token, U256::ZERO).await?.is_some())
     }
 
-    async fn permit_domain(&self, token: Address) -> Result<Option<(U256, B256)>> {
-        if token == Address::ZERO {
-            return Ok(None);
-        }
-        let erc20 = self.token(token);
-        let nonce = erc20.nonces(self.address()).call().await;
-        let separator = erc20.DOMAIN_SEPARATOR().call().await;
-        match (nonce, separator) {
-            (Ok(nonce), Ok(separator)) => Ok(Some((nonce, separator))),
-            // A transport failure is not "no permit": only a revert or an empty answer is.
-            (Err(e), _) | (_, Err(e)) => match Error::from(e) {
-                transport @ Error::Transport(_) => Err(transport),
-                _ => Ok(None),
-            },
-        }
+    fn sign_permit_hash(&self, permit: &PermitToSign) -> Result<alloy::primitives::Signature> {
+        Ok(self.signer().sign_hash_sync(&permit.signing_hash())?)
     }
 
     /// Signs an EIP-2612 permit letting the market pull `value` of `token`: `(deadline, v, r, s)`,
     /// or `None` if the token has no permit.
     pub async fn sign_permit(&self, token: Address, value: U256) -> Result<Option<(U256, u8, B256, B256)>> {
-        let Some((nonce, separator)) = self.permit_domain(token).await? else { return Ok(None) };
-        let deadline = U256::from(self.now().await? + PERMIT_LIFETIME);
-        let permit = Permit { owner: self.address(), spender: self.manifest().market(), value, nonce, deadline };
-        let digest =
-            keccak256([&[0x19, 0x01][..], separator.as_slice(), permit.eip712_hash_struct().as_slice()].concat());
-        let signature = self.signer().sign_hash_sync(&digest)?;
-        Ok(Some((deadline, 27 + u8::from(signature.v()), signature.r().into(), signature.s().into())))
+        let Some(permit) = self.prepare().permit(self.address(), token, value).await? else { return Ok(None) };
+        let signature = self.sign_permit_hash(&permit)?;
+        Ok(Some((permit.permit.deadline, 27 + u8::from(signature.v()), signature.r().into(), signature.s().into())))
     }
 
     /// Adds `amount` to a lease's escrow (approving first if needed), extending its runway.
     pub async fn top_up(&self, lease_id: U256, amount: U256) -> Result<TransactionReceipt> {
-        let lease = self.lease(lease_id).await?;
-        let token = self.offer(U256::from(lease.offerId)).await?.token;
-        self.ensure_allowance(token, amount).await?;
-        self.send(self.market().topUp(lease_id, amount)).await
+        self.lease(lease_id).await?;
+        self.send_calls(self.prepare().top_up(self.address(), lease_id, amount).await?).await
     }
 
     /// Gives notice on a lease (tenant or provider); returns when it now ends.
     pub async fn close_lease(&self, lease_id: U256) -> Result<u64> {
-        let tx = self.send(self.market().closeLease(lease_id)).await?;
+        let tx = self.send_call(self.prepare().close_lease(self.address(), lease_id)).await?;
         Ok(find::<Openlease::LeaseClosed>(&tx)?.endsAt.to::<u64>())
     }
 
@@ -356,7 +309,7 @@ impl<P: Provider + Clone> Client<P> {
 }
 
 /// A signer's cap and expiry as the market stores them (uint96, uint40), or why they do not fit.
-fn signer_terms(
+pub(crate) fn signer_terms(
     cap: U256,
     expires_at: u64,
 ) -> Result<(alloy::primitives::Uint<96, 2>, alloy::primitives::Uint<40, 1>)> {

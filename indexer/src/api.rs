@@ -134,8 +134,8 @@ pub(crate) async fn to_completion(request: axum::extract::Request, next: axum::m
 pub struct ApiError(StatusCode, String);
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: String) -> Self {
-        Self(status, message)
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self(status, message.into())
     }
 
     pub fn status(&self) -> StatusCode {
@@ -229,7 +229,7 @@ async fn cached(
 
 /// An error: what was wrong and what to do.
 #[derive(Debug, Serialize, ToSchema)]
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     error: String,
 }
 
@@ -287,7 +287,7 @@ struct ApiDoc;
 
 /// The OpenAPI document of this API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    ApiDoc::openapi().merge_from(crate::actions::ActionsDoc::openapi())
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

@@ -180,6 +180,25 @@ fn layout(title: &str, block: &BlockView, body: Markup) -> Markup {
     }
 }
 
+/// A form whose action the browser's wallet takes (`console.js`): the server prepares it
+/// (`POST /v1/actions/{action}`), the wallet signs and sends it. Its button stays disabled
+/// without the script, which keeps the page a read-only one.
+fn action_form(action: &str, hidden: &[(&str, String)], fields: Markup, button: &str) -> Markup {
+    html! {
+        form.action data-action=(action) {
+            @for (name, value) in hidden { input type="hidden" name=(name) value=(value); }
+            (fields)
+            button type="submit" disabled { (button) }
+            output.action-status role="status" {}
+        }
+    }
+}
+
+/// What the action forms need, said once per page.
+fn wallet_note() -> Markup {
+    html! { p.hint.wallet-note { "Actions go through your browser's wallet (MetaMask, Rabby…), which signs and sends them; the server never holds a key. Without a wallet and JavaScript the page is read-only." } }
+}
+
 /// A provider's record amount (summed over its tokens at 6 decimals: USD stablecoins).
 fn usd(value: u128) -> String {
     format!("{} USD", format_units(U256::from(value), VALUE_DECIMALS))
@@ -393,7 +412,7 @@ async fn offers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
             a href="/offers" { "Reset" }
         }
         div.scroll { table #offers {
-            thead { tr { th.num { "Offer" } th { "Provider" } th { "Token" } th.num { "Price" } th { "Duration" } th { "Notice" } th.num { "Leases" } th { "State" } } }
+            thead { tr { th.num { "Offer" } th { "Provider" } th { "Token" } th.num { "Price" } th { "Duration" } th { "Notice" } th.num { "Leases" } th { "State" } th { "Actions" } } }
             tbody { @for o in &page.data {
                 tr data-offer=(o.offer_id) {
                     td.num { (o.offer_id) }
@@ -404,9 +423,17 @@ async fn offers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
                     td { (format_duration(o.notice_period)) }
                     td.num { (o.active_leases) " / " (o.capacity) }
                     td data-field="state" { @if o.paused { "paused" } @else if o.active_leases >= o.capacity { "full" } @else { "open" } }
+                    td.actions {
+                        (action_form("open_lease", &[("offer_id", o.offer_id.to_string())], html! {
+                            label { "For " input name="duration" size="5" placeholder=(format_duration(o.min_duration)) required; }
+                            label { "deposit " input name="deposit" size="8" inputmode="decimal" placeholder=(token_name(&state, o.token)) required; }
+                        }, "Lease"))
+                        (action_form("set_offer_paused", &[("offer_id", o.offer_id.to_string()), ("paused", (!o.paused).to_string())], html! {}, if o.paused { "Resume" } else { "Pause" }))
+                    }
                 }
             } }
         } }
+        (wallet_note())
         @if page.data.is_empty() { p.empty { "No offer matches." } }
         @if let Some(next) = &page.next_cursor { p.pager { a #next href=(with("/offers", &query, "cursor", Some(next))) { "Next page →" } } }
     };
@@ -686,12 +713,16 @@ async fn account(State(state): State<ConsoleState>, Path(address): Path<String>)
             h2 { "Claimable" }
             p.hint { "Payouts, refunds and slash compensation the market holds for this address until it claims them." }
             div.scroll { table #claimable {
-                thead { tr { th { "Token" } th.num { "Claimable" } } }
+                thead { tr { th { "Token" } th.num { "Claimable" } th { "Action" } } }
                 tbody { @for b in &a.claimable {
-                    tr data-token=(b.token) { td { (token_name(&state, b.token)) } td.num data-field="claimable" { (state.amount(b.token, b.claimable)) } }
+                    tr data-token=(b.token) {
+                        td { (token_name(&state, b.token)) } td.num data-field="claimable" { (state.amount(b.token, b.claimable)) }
+                        td.actions { @if b.claimable > 0 { (action_form("claim", &[("token", b.token.to_string())], html! {}, "Claim")) } }
+                    }
                 } }
             } }
             @if a.claimable.is_empty() { p.empty { "Nothing to claim." } }
+            (wallet_note())
         }
         section {
             h2 { "As a tenant" }
@@ -711,6 +742,22 @@ async fn account(State(state): State<ConsoleState>, Path(address): Path<String>)
                 } }
             } }
             @if a.signers.is_empty() { p.empty { "No session signer." } }
+        }
+        @if a.provider {
+            section #provider-actions {
+                h2 { "Provider actions" }
+                (action_form("stake", &[], html! {
+                    label { "Stake " input name="amount" size="10" placeholder="100 USDC" required; }
+                }, "Stake"))
+                (action_form("publish_offer", &[], html! {
+                    label { "Price " input name="price" size="10" placeholder="0.36 USDC/h" required; }
+                    label { "shortest " input name="min_duration" size="4" placeholder="1h" required; }
+                    label { "longest " input name="max_duration" size="4" placeholder="30d" required; }
+                    label { "notice " input name="notice_period" size="4" placeholder="1h" required; }
+                    label { "capacity " input name="capacity" size="3" inputmode="numeric" placeholder="10" required; }
+                }, "Publish an offer"))
+                p { "Pause or resume an offer from " a href=(format!("/offers?provider={}", a.address)) { "its offers" } "." }
+            }
         }
         @if a.provider || !a.provider_leases.is_empty() {
             section {
@@ -770,6 +817,18 @@ async fn lease(
                 dt { "Notice period" } dd { (format_duration(r.notice_period)) }
                 dt { "SLA bond" } dd { (amount(r.bond)) }
                 dt { "Governance version" } dd { (r.params_version) " (kept for the lease's life)" }
+            }
+        }
+        @if open && now < r.ends_at {
+            section #lease-actions {
+                h2 { "Actions" }
+                (action_form("top_up", &[("lease_id", r.lease_id.to_string())], html! {
+                    label { "Top up " input name="amount" size="10" inputmode="decimal" placeholder=(token_name(&state, r.token)) required; }
+                }, "Top up"))
+                @if r.closed_by == Address::ZERO {
+                    (action_form("close_lease", &[("lease_id", r.lease_id.to_string())], html! {}, "Give notice"))
+                }
+                (wallet_note())
             }
         }
         section {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod actions;
 pub mod alerts;
 pub mod api;
 pub mod audit;

@@ -266,6 +266,10 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait
     let app = api::router(state.clone())
         .merge(alerts::router(alerts_access))
         .merge(console::router(ConsoleState::new(state, &coins)));
+    let app = app.merge(openlease_indexer::actions::router(openlease_indexer::actions::ActionsState::new(
+        chain.provider().clone(),
+        manifest.clone(),
+    )));
     let mut server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Until it holds the lock this instance is a standby: it serves the writer's mirror and

@@ -6,11 +6,10 @@ use alloy::{
     providers::Provider,
 };
 use openlease_client::{
-    Client, SettlementResult, SignerTerms, TokenAmount, contracts::IOpenleaseTypes, format_time_from,
-    status::DisputeStatus,
+    Client, SettlementResult, SignerTerms, contracts::IOpenleaseTypes, format_time_from, status::DisputeStatus,
 };
 
-use crate::error::{CliError, Result, bail};
+use crate::error::{Result, bail};
 
 /// A lease and its offer (whose token the lease pays in).
 pub(crate) async fn lease_and_offer<P: Provider + Clone>(
@@ -40,16 +39,7 @@ pub(crate) async fn ensure_balance<P: Provider + Clone>(
     token: Address,
     needed: U256,
 ) -> Result<()> {
-    let balance = client.balance(token, client.address()).await?;
-    if balance < needed {
-        let (have, need) = (client.amount(token, balance), client.amount(token, needed));
-        let short = TokenAmount::new(needed - balance, need.decimals, need.symbol.clone());
-        return Err(CliError::hint(
-            format!("insufficient balance: you hold {have}, {need} needed"),
-            format!("get more {} first (on a devnet: `openlease token mint \"{short}\"`)", need.symbol),
-        ));
-    }
-    Ok(())
+    Ok(client.prepare().ensure_balance(client.address(), token, needed).await?)
 }
 
 /// A dispute's status in the SDK's words; a value the market does not define shows as `unknown (N)`.

@@ -10,9 +10,9 @@ use alloy::{
     transports::RpcError,
 };
 use openlease_client::{
-    Error as SdkError, ManifestError, OpenleaseErrors, PriceError, ReceiptError, ReceiptFileError, SettlementResult,
-    StablecoinEntry, TokenAmount, TypedAmountError, error::TransportFailure, format_duration, format_time,
-    rpc::RpcErrorClass, terms::settlement_reason,
+    Error as SdkError, ManifestError, OpenleaseErrors, PriceError, ReceiptError, ReceiptFileError, Refusal,
+    SettlementResult, StablecoinEntry, TokenAmount, TypedAmountError, error::TransportFailure, format_duration,
+    format_time, rpc::RpcErrorClass, terms::settlement_reason,
 };
 
 /// `Result` with the CLI's [`CliError`].
@@ -272,6 +272,7 @@ fn sdk(error: &SdkError, coin: Option<&StablecoinEntry>, cx: &ErrorContext<'_>) 
             Some(format!("point --rpc-url at a node of chain {manifest}, or use the manifest of chain {node}")),
         ),
         SdkError::Market(revert) => market(revert, coin, cx),
+        SdkError::Refused(refusal) => refused(refusal),
         SdkError::Receipt(refused) => receipt(refused, coin),
         SdkError::ExposureExceedsEscrow { lease_id, unsettled, escrow } => hint(
             format!(
@@ -289,6 +290,34 @@ fn sdk(error: &SdkError, coin: Option<&StablecoinEntry>, cx: &ErrorContext<'_>) 
         SdkError::Manifest(e) => manifest_error(e),
         _ => Rendered::new(redact_urls(&error.to_string()), None),
     }
+}
+
+/// An action the SDK refused before sending, in its words, with what to do.
+fn refused(refusal: &Refusal) -> Rendered {
+    let hint = match refusal {
+        Refusal::DepositBeyondTerm { full, .. } => {
+            Some(format!("deposit at most {full}, or lease for longer (--duration)"))
+        }
+        Refusal::InsufficientBalance { have, need } => {
+            let short = TokenAmount::new(need.raw - have.raw, need.decimals, need.symbol.clone());
+            Some(format!("get more {} first (on a devnet: `openlease token mint \"{short}\"`)", need.symbol))
+        }
+        Refusal::TopUpUseless { .. } => {
+            Some("nothing to top up: the lease runs to its end; to lease for longer, open a new lease".into())
+        }
+        Refusal::TopUpBeyondTerm { useful, .. } => Some(format!("top up at most {useful}")),
+        Refusal::UnknownOffer { .. } => Some("`openlease offer list` shows the offers".into()),
+        Refusal::OfferPaused { .. } | Refusal::OfferAtCapacity { .. } => Some("pick another offer".into()),
+        Refusal::DurationOutOfBounds { .. } => {
+            Some("pick a --duration within the offer's bounds (`openlease offer show`)".into())
+        }
+        Refusal::DepositBelowMinimum { .. } => {
+            Some("the deposit must pay for at least the offer's minimum duration".into())
+        }
+        Refusal::NotRegisteredProvider { .. } => Some("register with `openlease provider register`".into()),
+        _ => None,
+    };
+    Rendered::new(refusal.to_string(), hint)
 }
 
 /// A deployment manifest that could not be read.

@@ -9,7 +9,6 @@ use openlease_client::{
     DepositMethod, LeaseRequest, TokenAmount, TypedAmount, TypedDuration, TypedPrice, format_duration, format_time,
     format_time_from,
     status::{DisputeStatus, LeasePhase, LeaseStatus, PhaseFacts},
-    terms,
 };
 use serde_json::json;
 
@@ -22,7 +21,6 @@ use crate::{
 };
 
 /// `Lease::status` as the bindings read it (a `uint8`).
-const OPEN: u8 = LeaseStatus::Open as u8;
 const FINALIZED: u8 = LeaseStatus::Finalized as u8;
 
 /// `openlease lease`.
@@ -173,18 +171,10 @@ async fn open(
         }
     }
     let duration_s = seconds(duration)?;
-    // A deposit beyond the whole term buys nothing: it would wait in escrow until the lease is
-    // finalized, after its settlement window.
-    let full = TokenAmount::of(&coin, terms::full_term_cost(offer.pricePerSecond, duration.secs()));
-    if deposit.raw > full.raw {
-        let idle = TokenAmount::of(&coin, deposit.raw - full.raw);
-        bail!(
-            hint = format!("deposit at most {full}, or lease for longer (--duration)"),
-            "a deposit of {deposit} is more than a {duration} lease of offer {offer_id} can ever use: {duration} at \
-             {price} per second is {full} in all; the other {idle} would wait in escrow until the lease is finalized"
-        );
-    }
-    ensure_balance(&client, coin.address, deposit.raw).await?;
+    let request = LeaseRequest::new(&quote, duration_s, deposit.raw);
+    // The tenant's protections (a deposit the whole term cannot use, a balance short of it), the
+    // SDK's as the console's wallet actions apply them.
+    client.prepare().check_open_lease(client.address(), &request).await.map_err(|e| CliError::in_token(e, &coin))?;
     // Without a permit, the SDK approves the market first if its allowance is short.
     out.step(
         1,
@@ -195,7 +185,6 @@ async fn open(
             quote.params.protocolFeeBps
         ),
     );
-    let request = LeaseRequest::new(&quote, duration_s, deposit.raw);
     let opening = client.open_lease(request).await.map_err(|e| CliError::in_token(e, &coin))?;
     let lease_id = opening.lease_id;
     let runway = client.runway(lease_id).await?;
@@ -222,30 +211,16 @@ async fn open(
 /// what pays for the lease's whole term is refused: it would extend nothing.
 async fn top_up(settings: &Settings, out: Output, lease_id: U256, amount: TypedAmount) -> Result<Report> {
     let client = settings.connect_to_send().await?;
-    let (lease, offer) = lease_and_offer(&client, lease_id).await?;
+    let (_, offer) = lease_and_offer(&client, lease_id).await?;
     let coin = coin_at(&client, offer.token).await?;
     let amount = resolve_in(&amount, &coin, &format!("lease {lease_id}"))?;
-    if lease.status == OPEN {
-        let useful = TokenAmount::of(&coin, terms::useful_top_up(&lease));
-        let deposit = TokenAmount::of(&coin, U256::from(lease.deposit));
-        let end = format_time_from(u64::from(lease.endsAt), client.now().await?);
-        if useful.raw.is_zero() {
-            bail!(
-                hint = "nothing to top up: the lease runs to its end; to lease for longer, open a new lease",
-                "lease {lease_id}'s deposit of {deposit} already pays for its whole term, until {end}: a top-up of \
-                 {amount} would extend nothing and wait in escrow until the lease is finalized"
-            );
-        }
-        if amount.raw > useful.raw {
-            bail!(
-                hint = format!("top up at most {useful}"),
-                "a top-up of {amount} is more than lease {lease_id} can use: {useful} more pays for its whole term, \
-                 until {end}; the other {} would wait in escrow until the lease is finalized",
-                TokenAmount::of(&coin, amount.raw - useful.raw)
-            );
-        }
-    }
-    ensure_balance(&client, coin.address, amount.raw).await?;
+    // A top-up past what pays for the lease's whole term would extend nothing: the SDK's rule,
+    // the console's wallet actions' too.
+    client
+        .prepare()
+        .check_top_up(client.address(), lease_id, amount.raw)
+        .await
+        .map_err(|e| CliError::in_token(e, &coin))?;
     out.step(1, 1, format!("topping up lease {lease_id} with {amount}"));
     client.top_up(lease_id, amount.raw).await.map_err(|e| CliError::in_token(e, &coin))?;
     let lease = client.lease(lease_id).await?;

@@ -8,7 +8,6 @@ use openlease_client::{ProviderDetails, StakeView, TokenAmount, TypedAmount, for
 use serde_json::{Value, json};
 
 use crate::{
-    chain::ensure_balance,
     config::Settings,
     error::{Result, bail},
     output::{Output, Report},
@@ -166,7 +165,7 @@ async fn show(settings: &Settings, address: Option<Address>) -> Result<Report> {
 async fn stake(settings: &Settings, out: Output, amount: TypedAmount) -> Result<Report> {
     let client = settings.connect_to_send().await?;
     let (coin, amount) = resolve(&amount, client.manifest())?;
-    ensure_balance(&client, coin.address, amount.raw).await?;
+    client.prepare().check_stake(client.address(), coin.address, amount.raw).await?;
     // The SDK approves the market first if its allowance is short.
     out.step(1, 1, format!("staking {amount}"));
     let stake = client.stake(coin.address, amount.raw).await?;

@@ -1,5 +1,6 @@
 // The live feed of the market page: events as the indexer applies them, reorg retractions as
-// such. Everything else on the console works without this script.
+// such; and the action forms, through the browser's own wallet. Everything else on the console
+// works without this script.
 "use strict";
 (function () {
   const feed = document.getElementById("feed");
@@ -105,4 +106,149 @@
     }
     row([["", true], [String(r.above), true], ["reorg: events above block " + r.above + " retracted", false], ["", false], ["", false], ["", true], ["", false]], "reorg");
   });
+})();
+
+// Actions through the browser's own wallet (EIP-1193). The server prepares each one by the SDK's
+// rules (`POST /v1/actions/{action}`: its refusals come back in words); the wallet signs and
+// sends; the page then waits until the mirror reaches the block the transaction landed in and
+// reloads, so that what it shows is the indexer's. The wallet is looked up at click time: an
+// extension may announce itself after the page loaded.
+(function () {
+  const forms = document.querySelectorAll("form.action");
+  const done = sessionStorage.getItem("openlease-action");
+  if (done) {
+    sessionStorage.removeItem("openlease-action");
+    const result = JSON.parse(done);
+    const p = document.createElement("p");
+    p.id = "action-result";
+    p.className = "action-result";
+    p.dataset.tx = result.tx;
+    p.dataset.block = String(result.block);
+    p.dataset.sentAt = String(result.sentAt);
+    p.dataset.shownAt = String(result.shown);
+    p.textContent = "Done: " + result.description + " — transaction " + result.tx + " mined in block " + result.block +
+      ", shown here from block " + result.shown + ".";
+    const main = document.querySelector("main");
+    if (main) main.insertBefore(p, main.children[1] || null);
+  }
+  if (!forms.length) return;
+  // EIP-6963: wallets that announce themselves rather than (or besides) taking window.ethereum.
+  const announced = [];
+  window.addEventListener("eip6963:announceProvider", (event) => {
+    if (event.detail && event.detail.provider) announced.push(event.detail.provider);
+  });
+  window.dispatchEvent(new Event("eip6963:requestProvider"));
+  const wallet = () => window.ethereum || announced[0] || null;
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function say(form, text, kind) {
+    const out = form.querySelector("output");
+    out.textContent = text;
+    out.className = "action-status" + (kind ? " " + kind : "");
+  }
+
+  async function prepare(action, body) {
+    const response = await fetch("/v1/actions/" + encodeURIComponent(action), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    let answer;
+    try {
+      answer = await response.json();
+    } catch (_) {
+      answer = {};
+    }
+    if (!response.ok) throw new Error(answer.error || "the server answered " + response.status);
+    return answer;
+  }
+
+  async function onChain(provider, chainId) {
+    const have = await provider.request({ method: "eth_chainId" });
+    if (parseInt(have, 16) === chainId) return;
+    await provider.request({ method: "wallet_switchEthereumChain", params: [{ chainId: "0x" + chainId.toString(16) }] });
+  }
+
+  async function mined(provider, hash) {
+    for (;;) {
+      const receipt = await provider.request({ method: "eth_getTransactionReceipt", params: [hash] });
+      if (receipt && receipt.blockNumber) return receipt;
+      await sleep(250);
+    }
+  }
+
+  async function mirrored(block) {
+    for (;;) {
+      const response = await fetch("/v1/stats", { headers: { "cache-control": "no-cache" } });
+      if (response.ok) {
+        const stats = await response.json();
+        if (stats.block && stats.block.number >= block) return stats.block.number;
+      }
+      await sleep(250);
+    }
+  }
+
+  async function run(form) {
+    const provider = wallet();
+    if (!provider) {
+      say(form, "A browser wallet is needed (MetaMask, Rabby…): none was found, so this page is read-only.", "error");
+      return;
+    }
+    const [from] = await provider.request({ method: "eth_requestAccounts" });
+    if (!from) throw new Error("the wallet gave no account");
+    const body = { from };
+    for (const [name, value] of new FormData(form)) {
+      if (name === "capacity") body[name] = Number(value);
+      else if (name === "paused") body[name] = value === "true";
+      else if (value !== "") body[name] = String(value);
+    }
+    say(form, "Preparing…");
+    const plan = await prepare(form.dataset.action, body);
+    await onChain(provider, plan.chain_id);
+    let steps = plan.steps.slice();
+    let last = null;
+    while (steps.length) {
+      const step = steps.shift();
+      if (step.kind === "sign_typed_data") {
+        say(form, "Sign in your wallet: " + step.description);
+        const signature = await provider.request({
+          method: "eth_signTypedData_v4",
+          params: [from, JSON.stringify(step.typed_data)],
+        });
+        const again = step.resubmit;
+        again.permit.signature = signature;
+        steps = (await prepare(form.dataset.action, again)).steps.concat(steps);
+      } else if (step.kind === "send_transaction") {
+        say(form, "Confirm in your wallet: " + step.description);
+        const sentAt = parseInt(await provider.request({ method: "eth_blockNumber" }), 16);
+        const hash = await provider.request({ method: "eth_sendTransaction", params: [step.transaction] });
+        say(form, "Sent " + hash + " (" + step.description + "); waiting for it to be mined…");
+        const receipt = await mined(provider, hash);
+        if (receipt.status !== "0x1") throw new Error("transaction " + hash + " was mined but reverted");
+        last = { tx: hash, block: parseInt(receipt.blockNumber, 16), sentAt, description: step.description };
+      } else {
+        throw new Error("a step this page does not know: " + step.kind);
+      }
+    }
+    if (!last) return;
+    say(form, "Mined in block " + last.block + ": " + last.tx + "; waiting for the indexer…");
+    last.shown = await mirrored(last.block);
+    last.description = plan.summary;
+    sessionStorage.setItem("openlease-action", JSON.stringify(last));
+    location.reload();
+  }
+
+  for (const form of forms) {
+    form.querySelector("button").disabled = false;
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const button = form.querySelector("button");
+      button.disabled = true;
+      run(form)
+        .catch((error) => say(form, "Refused: " + ((error && error.message) || String(error)), "error"))
+        .finally(() => {
+          button.disabled = false;
+        });
+    });
+  }
 })();

@@ -171,15 +171,15 @@ impl Drop for Chromedriver {
 }
 
 /// A headless Chromium session on the served console.
-struct Browser {
-    client: Client,
+pub(crate) struct Browser {
+    pub(crate) client: Client,
     session: String,
     driver: Chromedriver,
     base: String,
 }
 
 impl Browser {
-    async fn start(base: &str) -> Self {
+    pub(crate) async fn start(base: &str) -> Self {
         let driver = Chromedriver::start().await;
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
@@ -201,7 +201,7 @@ impl Browser {
     }
 
     /// Loads `path` and waits for the page's block line (every page has one).
-    async fn open(&self, path: &str) {
+    pub(crate) async fn open(&self, path: &str) {
         self.client.goto(&format!("{}{path}", self.base)).await.unwrap_or_else(|e| panic!("loading {path}: {e}"));
         self.client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#block-number")).await.unwrap();
     }
@@ -222,11 +222,11 @@ impl Browser {
     }
 
     /// Runs `script` in the page; what it returns.
-    async fn js(&self, script: &str) -> Value {
+    pub(crate) async fn js(&self, script: &str) -> Value {
         self.client.execute(script, vec![]).await.unwrap_or_else(|e| panic!("{script}: {e}"))
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("no `{css}`: {e}"));
         element.text().await.unwrap().trim().to_owned()
     }
@@ -237,7 +237,7 @@ impl Browser {
     }
 
     /// The browser's console entries since the last call (chromedriver's log endpoint drains them).
-    async fn console_log(&self) -> Vec<Value> {
+    pub(crate) async fn console_log(&self) -> Vec<Value> {
         let response = reqwest::Client::new()
             .post(format!("{}/session/{}/se/log", self.driver.url, self.session))
             .header("content-type", "application/json")
@@ -359,7 +359,7 @@ fn assert_rows_match(what: &str, page: &[(Address, String, u64, String)], api: &
 }
 
 /// Waits until the mirror the API serves reflects the node's head.
-async fn synced(base: &str, market: &Market) -> Value {
+pub(crate) async fn synced(base: &str, market: &Market) -> Value {
     let head = market.provider.get_block_number().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -1,6 +1,7 @@
 //! The indexer against a real anvil, on SQLite and (when `OPENLEASE_TEST_POSTGRES_URL` is set)
 //! PostgreSQL.
 
+mod actions;
 mod alerts;
 mod api;
 mod console;
