@@ -40,7 +40,8 @@ fn summary_json(e: &StoredEvent) -> serde_json::Value {
     let Some(decoded) = CODEC.decode(&e.topics, &e.data) else { return serde_json::Value::Null };
     let s = crate::events::summary(&decoded);
     json!({
-        "parties": s.parties.iter().map(|(role, address)| json!([role, address])).collect::<Vec<_>>(),
+        // Checksummed, as the pages show addresses.
+        "parties": s.parties.iter().map(|(role, address)| json!([role, address.to_string()])).collect::<Vec<_>>(),
         "amount": s.amount.map(|(name, raw)| json!({ "name": name, "raw": raw.to_string() })),
         "token": s.token,
     })

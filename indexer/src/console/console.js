@@ -72,7 +72,7 @@
     for (const [role, address] of s.parties) {
       const party = document.createElement("span");
       party.className = "party";
-      party.append(role + " ", link("/accounts/" + address, shortAddress(address)), " ");
+      party.append(role + " ", link("/accounts/" + address.toLowerCase(), shortAddress(address)), " ");
       who.appendChild(party);
     }
     const amount = document.createElement("span");
