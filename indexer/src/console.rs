@@ -253,9 +253,8 @@ async fn market(State(state): State<ConsoleState>) -> PageResult {
     let today = block.timestamp / DAY;
     let days = query::read_market_days(&state.api.store, today.saturating_sub(29)).await?;
     // The feed starts at the page's block; the script streams what came after.
-    let mut recent = query::read_recent_events(&state.api.store, 20).await?;
+    let (mut recent, lease_tokens) = query::read_recent_events(&state.api.store, 20).await?;
     recent.retain(|e| e.block <= block.number);
-    let lease_tokens = query::read_lease_tokens(&state.api.store, recent.iter().filter_map(|e| e.lease_id)).await?;
     let s = &stats.data;
     let mut opened: BTreeMap<u64, f64> = BTreeMap::new();
     let mut earned: BTreeMap<u64, f64> = BTreeMap::new();
@@ -674,7 +673,7 @@ fn lease_table(state: &ConsoleState, id: &str, leases: &[query::LeaseView], now:
         div.scroll { table id=(id) {
             thead { tr {
                 th.num { "Lease" } th { "Tenant" } th { "Provider" } th { "Phase" } th.num { "Price" } th.num { "In escrow" }
-                th.num { "Settled" } th.num { "Refund if served" } th { "Accrues until" }
+                th.num { "Settled" } th.num { "Refund if served" } th.num { "Refund on notice now" } th { "Accrues until" }
             } }
             tbody { @for l in leases {
                 @let r = &l.row;
@@ -687,6 +686,7 @@ fn lease_table(state: &ConsoleState, id: &str, leases: &[query::LeaseView], now:
                     td.num data-field="escrow" { (state.amount(r.token, l.escrow)) }
                     td.num data-field="settled" { (state.amount(r.token, r.settled)) }
                     td.num data-field="refund_if_served" { (state.amount(r.token, l.refund_if_served)) }
+                    td.num data-field="refund_on_notice" { (state.amount(r.token, l.refund_on_notice)) }
                     td { @if l.runway_secs > 0 { (format_time_from(l.lease_end, now)) } @else { "–" } }
                 }
             } }

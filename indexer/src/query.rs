@@ -370,6 +370,12 @@ pub(crate) struct LeaseView {
     #[serde(with = "crate::rows::amount_text")]
     #[schema(value_type = String)]
     pub(crate) refund_if_served: u128,
+    /// What giving notice at the block's time would hand back for sure: the escrow no receipt
+    /// could claim once the lease ends after its notice (what `failoverLease` would move); 0 for a
+    /// lease that no longer runs.
+    #[serde(with = "crate::rows::amount_text")]
+    #[schema(value_type = String)]
+    pub(crate) refund_on_notice: u128,
     /// What was paid of what accrued by the block's time, in basis points (`null` before anything
     /// accrued; settlements come in arrears, so a running lease's figure trails).
     pub(crate) delivered_bps: Option<u64>,
@@ -387,9 +393,27 @@ impl LeaseView {
             runway_secs: if row.is_open() { row.lease_end().saturating_sub(now) } else { 0 },
             delivered_bps: row.delivered_bps(now),
             refund_if_served: if row.is_live() { row.refund_if_served() } else { 0 },
+            refund_on_notice: if row.is_open() && now < row.lease_end() { refund_on_notice(&row, now) } else { 0 },
             row,
         }
     }
+}
+
+/// [`LeaseView::refund_on_notice`], by the SDK's rules for notice (`terms::end_after_notice`)
+/// and for the escrow no receipt can claim (`terms::unclaimable`): the figures a session acts on.
+fn refund_on_notice(row: &Lease, now: u64) -> u128 {
+    use alloy::primitives::Uint;
+    let lease = openlease_contracts::IOpenleaseTypes::Lease {
+        startedAt: row.started_at as u32,
+        endsAt: row.ends_at as u32,
+        deposit: Uint::from(row.deposit),
+        pricePerSecond: row.price_per_second,
+        noticePeriod: row.notice_period as u32,
+        minEndsAt: row.min_ends_at as u32,
+        ..Default::default()
+    };
+    let ends = openlease_client::terms::end_after_notice(&lease, now);
+    openlease_client::terms::unclaimable(&lease, ends).saturating_to()
 }
 
 /// A provider's record over the last `days` days up to the block's day, summed.
@@ -584,13 +608,18 @@ pub(crate) async fn read_market_days(store: &Store, since_day: u64) -> QueryResu
     Ok(rows.iter().map(ProviderDay::from_row).collect::<crate::Result<_>>()?)
 }
 
-/// The newest `limit` events, newest first.
-pub(crate) async fn read_recent_events(store: &Store, limit: u64) -> QueryResult<Vec<StoredEvent>> {
+/// The newest `limit` events, newest first, and the token of each lease they are about (a
+/// lease's amounts are in its token), in one snapshot.
+pub(crate) async fn read_recent_events(
+    store: &Store,
+    limit: u64,
+) -> QueryResult<(Vec<StoredEvent>, HashMap<u64, Address>)> {
     let mut tx = store.snapshot().await?;
     let last = Store::cursor_in(&mut *tx).await?.map_or(0, |c| c.seq);
     let mut events = Store::events_after(&mut *tx, last.saturating_sub(limit), limit).await?;
     events.reverse();
-    Ok(events)
+    let tokens = lease_tokens(&mut tx, events.iter().filter_map(|e| e.lease_id)).await?;
+    Ok((events, tokens))
 }
 
 /// The offers and stakes of `providers`.
@@ -608,17 +637,15 @@ pub(crate) fn event_summary(event: &StoredEvent) -> crate::events::Summary {
 }
 
 /// The token of each of `leases` the mirror has.
-pub(crate) async fn read_lease_tokens(
-    store: &Store,
-    leases: impl Iterator<Item = u64>,
-) -> QueryResult<HashMap<u64, Address>> {
-    let ids: Vec<String> = leases.map(|id| id.to_string()).collect();
+async fn lease_tokens(tx: &mut Snapshot, leases: impl Iterator<Item = u64>) -> QueryResult<HashMap<u64, Address>> {
+    let ids: std::collections::BTreeSet<String> = leases.map(|id| id.to_string()).collect();
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
     // Integers only: the ids are formatted from u64s.
-    let sql = format!("SELECT lease_id, token FROM leases WHERE lease_id IN ({})", ids.join(", "));
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(store.pool()).await?;
+    let list: Vec<String> = ids.into_iter().collect();
+    let sql = format!("SELECT lease_id, token FROM leases WHERE lease_id IN ({})", list.join(", "));
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut **tx).await?;
     rows.iter()
         .map(|r| {
             let c = crate::rows::Columns::new(r, "leases");

@@ -570,6 +570,20 @@ async fn console_in_a_browser() {
     browser.open(&format!("/accounts/{tenant}")).await;
     browser.assert_clean("account, a tenant", &account["block"]).await;
     assert_eq!(browser.js(&account_rows("tenant-leases")).await, as_rows(&a["leases"]), "account: as a tenant");
+    // Each lease's refund on notice now, in units, is the API's.
+    for lease in a["leases"].as_array().unwrap() {
+        let id = &lease["lease_id"];
+        let text = browser.text(&format!("#tenant-leases tr[data-lease='{id}'] [data-field=refund_on_notice]")).await;
+        assert_eq!(
+            raw_units(&text, 6).0,
+            amount(&lease["refund_on_notice"]),
+            "lease {id}: refund on notice ({text:?})"
+        );
+    }
+    assert!(
+        a["leases"].as_array().unwrap().iter().any(|l| amount(&l["refund_on_notice"]) > 0),
+        "a running lease would hand back escrow on notice: {a}"
+    );
     let claimable_shown = async |a: &Value| {
         let claimable = browser.js("return document.querySelectorAll('#claimable tbody tr').length;").await;
         assert_eq!(claimable, a["claimable"].as_array().unwrap().len(), "account: one row per claimable token");

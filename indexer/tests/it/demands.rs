@@ -149,6 +149,9 @@ async fn demands_and_evictions(db: Db, name: &str) {
             ("demand_due", amount(due_2)),
             ("demanded_at", json!(t0 + 7_210)),
             ("settled", amount(7_000 * PRICE_2)),
+            // Notice at the mirror's time (8,000 s in; it opened at 10 s) ends it an hour later:
+            // the rest of its term is escrow no receipt could claim.
+            ("refund_on_notice", amount(PRICE_2 * (DURATION as u128 - (8_000 + NOTICE - 10)))),
         ],
     );
     let (_, stats) = get_json(&base, "/v1/stats").await;
