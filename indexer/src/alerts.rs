@@ -956,6 +956,39 @@ fn kind_words() -> String {
     AlertKind::ALL.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ")
 }
 
+/// The alerts routes in the API's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(create, list, read, remove),
+    components(schemas(NewSubscription, Subscription, Delivery, AlertKind)),
+    modifiers(&BearerToken)
+)]
+pub struct AlertsDoc;
+
+/// The operator's token, as the routes take it.
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let scheme = SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build());
+        openapi.components.get_or_insert_with(Default::default).add_security_scheme("alerts_token", scheme);
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/alerts",
+    request_body = NewSubscription,
+    security(("alerts_token" = [])),
+    responses(
+        (status = 201, description = "the subscription, with its `secret` (shown this once)", body = Subscription),
+        (status = 400, body = crate::api::ErrorBody),
+        (status = 401, body = crate::api::ErrorBody),
+        (status = 403, description = "alerts are off: no --alerts-token", body = crate::api::ErrorBody),
+        (status = 409, description = "the subscriptions' limit", body = crate::api::ErrorBody),
+    )
+)]
 /// A new subscription: its id and, this once, the secret its deliveries are signed with.
 async fn create(
     State(access): State<AlertsAccess>,
@@ -1022,6 +1055,13 @@ struct Delivery {
     delivered_at: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/alerts",
+    security(("alerts_token" = [])),
+    responses((status = 200, description = "`{\"subscriptions\": [Subscription]}`"), (status = 401, body = crate::api::ErrorBody))
+)]
+/// Every subscription (without its secret).
 async fn list(State(access): State<AlertsAccess>, headers: HeaderMap) -> std::result::Result<Response, ApiError> {
     authorize(&access, &headers)?;
     let rows = sqlx::query("SELECT * FROM alert_subscriptions ORDER BY created_at, id")
@@ -1032,6 +1072,17 @@ async fn list(State(access): State<AlertsAccess>, headers: HeaderMap) -> std::re
     Ok(Json(json!({ "subscriptions": subscriptions })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/alerts/{id}",
+    params(("id" = String, Path)),
+    security(("alerts_token" = [])),
+    responses(
+        (status = 200, description = "`{\"subscription\", \"deliveries_by_state\", \"deliveries\": [Delivery]}`"),
+        (status = 401, body = crate::api::ErrorBody),
+        (status = 404, body = crate::api::ErrorBody),
+    )
+)]
 /// A subscription, its delivery counts by state and its newest 50 deliveries.
 async fn read(
     State(access): State<AlertsAccess>,
@@ -1080,6 +1131,13 @@ async fn read(
         .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1/alerts/{id}",
+    params(("id" = String, Path)),
+    security(("alerts_token" = [])),
+    responses((status = 204), (status = 401, body = crate::api::ErrorBody), (status = 404, body = crate::api::ErrorBody))
+)]
 /// Deletes a subscription; its deliveries not yet made are cancelled.
 async fn remove(
     State(access): State<AlertsAccess>,

@@ -287,7 +287,7 @@ struct ApiDoc;
 
 /// The OpenAPI document of this API.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi().merge_from(crate::actions::ActionsDoc::openapi())
+    ApiDoc::openapi().merge_from(crate::actions::ActionsDoc::openapi()).merge_from(crate::alerts::AlertsDoc::openapi())
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

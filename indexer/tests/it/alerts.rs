@@ -135,6 +135,10 @@ async fn down_then_up(db: Db, name: &str) {
         (r.status(), r.json::<Value>().await.unwrap())
     };
     assert_eq!(listed["subscriptions"], json!([]), "nothing refused was stored");
+    let doc: Value = reqwest::get(format!("{base}/v1/openapi.json")).await.unwrap().json().await.unwrap();
+    assert!(doc["paths"]["/v1/alerts"]["post"]["security"].is_array(), "the routes are documented: {}", doc["paths"]);
+    assert!(doc["paths"]["/v1/alerts/{id}"]["delete"].is_object());
+    assert!(doc["components"]["schemas"]["NewSubscription"]["properties"]["runway_below_secs"].is_object());
 
     // A lease opened before the subscription: its opening is never alerted.
     let t0 = market.now().await + 100;
