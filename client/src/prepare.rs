@@ -349,10 +349,10 @@ impl<P: Provider + Clone> Prepare<P> {
                 );
                 (domain.separator() == separator).then_some(domain)
             }
-            Err(e) => match Error::from(e) {
-                transport @ Error::Transport(_) => return Err(transport),
-                _ => None,
-            },
+            // Optional (EIP-5267): some nodes answer a missing function with a bare "execution
+            // reverted" that reads like a transport error. Without the domain a wallet cannot be
+            // asked for typed data, and the opening goes through an approval instead.
+            Err(_) => None,
         };
         let deadline = U256::from(self.now().await? + PERMIT_LIFETIME);
         let permit = Permit { owner, spender: self.manifest.market(), value, nonce, deadline };

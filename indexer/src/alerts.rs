@@ -44,7 +44,7 @@ use crate::{
     ingest::Notice,
     query::CODEC,
     rows::{Entity, Lease, Provider, hex},
-    store::{Store, StoredEvent},
+    store::{Backend, Store, StoredEvent},
 };
 
 /// Subscriptions a database holds at most.
@@ -55,6 +55,8 @@ const MAX_SUBJECTS: i64 = 1_000;
 const EVENTS_PER_PASS: u64 = 1_000;
 /// Deliveries in flight at once (each to its own subscription).
 const IN_FLIGHT: usize = 16;
+/// Deliveries one subscription's task sends before it gives its slot back.
+const PER_TURN: usize = 20;
 /// Finished deliveries are kept this long (`GET /v1/alerts/{id}` shows them), then deleted.
 const KEEP: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A subscription request's body, at most.
@@ -330,7 +332,8 @@ impl Alerts {
                     // One pass for every notice already queued (a backfill sends thousands).
                     while notices.try_recv().is_ok() {}
                 }
-                () = wake.notified() => {}
+                // A new subscription: its levels are evaluated at once, not at the next block.
+                () = wake.notified() => self.levels_at = None,
                 () = tokio::time::sleep(pause) => {}
             }
         }
@@ -359,7 +362,7 @@ impl Alerts {
         if behind != Some(true) {
             return Ok(false);
         }
-        let mut tx = self.store.begin_write().await?;
+        let mut tx = begin_locked(&self.store, true).await?;
         let (seq, mut n) = cursor(&mut tx).await?;
         let subscriptions = subscriptions(&mut tx).await?;
         let Some(mirror) = Store::cursor_in(&mut *tx).await? else { return Ok(false) };
@@ -420,7 +423,14 @@ impl Alerts {
         tenant: Option<&str>,
         provider: Option<&str>,
     ) -> Pending {
-        let id = alert_id(&[s.id.as_bytes(), event.block_hash.as_slice(), &event.log_index.to_be_bytes()]);
+        // The stored event's id too: a block that a reorg took away and brought back is stored
+        // again (a new id), and alerted again after its retraction.
+        let id = alert_id(&[
+            s.id.as_bytes(),
+            &event.seq.to_be_bytes(),
+            event.block_hash.as_slice(),
+            &event.log_index.to_be_bytes(),
+        ]);
         let body = json!({
             "id": id, "kind": kind.as_str(), "subscription": s.id, "chain_id": self.chain_id,
             "lease_id": lease_id, "tenant": tenant, "provider": provider,
@@ -438,19 +448,19 @@ impl Alerts {
         if at.is_none() || at == self.levels_at {
             return Ok(());
         }
-        let mut tx = self.store.begin_write().await?;
-        let Some(mirror) = Store::cursor_in(&mut *tx).await? else { return Ok(()) };
-        let (seq, mut n) = cursor(&mut tx).await?;
-        let subscriptions = subscriptions(&mut tx).await?;
-        let mut out = Vec::new();
-        for s in &subscriptions {
-            // Below the threshold now: subject → (what the alert says).
-            let mut below: BTreeMap<String, JsonValue> = BTreeMap::new();
+        // Read in a snapshot, without the write lock (up to 1,000 subjects a subscription):
+        // subject → what its alert says, per subscription now below its threshold.
+        let mut snapshot = self.store.snapshot().await?;
+        let Some(mirror) = Store::cursor_in(&mut *snapshot).await? else { return Ok(()) };
+        let subscriptions = subscriptions(&mut snapshot).await?;
+        let mut below: Vec<(Subscription, BTreeMap<String, JsonValue>)> = Vec::new();
+        for s in subscriptions {
+            let mut now_below: BTreeMap<String, JsonValue> = BTreeMap::new();
             if let (true, Some(threshold)) = (s.wants(AlertKind::RunwayBelow), s.runway_below_secs) {
-                for lease in open_leases(&mut tx, s).await? {
+                for lease in open_leases(&mut snapshot, &s).await? {
                     let runway = lease.lease_end().saturating_sub(mirror.timestamp);
                     if runway < threshold {
-                        below.insert(
+                        now_below.insert(
                             format!("lease:{}", lease.lease_id),
                             json!({
                                 "kind": AlertKind::RunwayBelow.as_str(), "lease_id": lease.lease_id,
@@ -464,9 +474,9 @@ impl Alerts {
                 }
             }
             if let (true, Some(threshold)) = (s.wants(AlertKind::DeliveredRatioBelow), s.delivered_ratio_below) {
-                for provider in providers(&mut tx, s).await? {
+                for provider in providers(&mut snapshot, &s).await? {
                     if let Some(ratio) = provider.delivered_ratio().filter(|r| *r < threshold) {
-                        below.insert(
+                        now_below.insert(
                             format!("provider:{}", hex(&provider.address)),
                             json!({
                                 "kind": AlertKind::DeliveredRatioBelow.as_str(), "provider": hex(&provider.address),
@@ -476,6 +486,28 @@ impl Alerts {
                     }
                 }
             }
+            below.push((s, now_below));
+        }
+        snapshot.commit().await?;
+
+        // Written only if the events' alerts are derived up to the same mirror (a reorg in
+        // between would put level alerts on blocks about to be retracted): else next time.
+        let mut tx = begin_locked(&self.store, true).await?;
+        let (seq, mut n) = cursor(&mut tx).await?;
+        let current = Store::cursor_in(&mut *tx).await?;
+        if seq != mirror.seq || current.as_ref().map(|c| c.hash) != Some(mirror.hash) {
+            return Ok(());
+        }
+        let mut out = Vec::new();
+        for (s, now_below) in below {
+            let exists = sqlx::query("SELECT 1 FROM alert_subscriptions WHERE id = $1")
+                .bind(s.id.clone())
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some();
+            if !exists {
+                continue;
+            }
             let armed: HashSet<String> = sqlx::query("SELECT subject FROM alert_levels WHERE subscription_id = $1")
                 .bind(s.id.clone())
                 .fetch_all(&mut *tx)
@@ -483,21 +515,23 @@ impl Alerts {
                 .iter()
                 .map(|r| r.try_get::<String, _>(0))
                 .collect::<std::result::Result<_, _>>()?;
-            for gone in armed.iter().filter(|a| !below.contains_key(*a)) {
+            for gone in armed.iter().filter(|a| !now_below.contains_key(*a)) {
                 sqlx::query("DELETE FROM alert_levels WHERE subscription_id = $1 AND subject = $2")
                     .bind(s.id.clone())
                     .bind(gone.clone())
                     .execute(&mut *tx)
                     .await?;
             }
-            for (subject, mut body) in below.into_iter().filter(|(subject, _)| !armed.contains(subject)) {
+            for (subject, mut body) in now_below.into_iter().filter(|(subject, _)| !armed.contains(subject)) {
                 sqlx::query("INSERT INTO alert_levels (subscription_id, subject, block_number) VALUES ($1, $2, $3)")
                     .bind(s.id.clone())
                     .bind(subject.clone())
                     .bind(mirror.number as i64)
                     .execute(&mut *tx)
                     .await?;
-                let id = alert_id(&[s.id.as_bytes(), subject.as_bytes(), mirror.hash.as_slice()]);
+                // The mirror's seq too: a crossing evaluated again after a reorg is a new alert.
+                let id =
+                    alert_id(&[s.id.as_bytes(), subject.as_bytes(), mirror.hash.as_slice(), &mirror.seq.to_be_bytes()]);
                 let kind =
                     if subject.starts_with("lease:") { AlertKind::RunwayBelow } else { AlertKind::DeliveredRatioBelow };
                 let extra = json!({
@@ -590,7 +624,9 @@ struct Courier {
 
 impl Courier {
     async fn deliver_due(&self, subscription: &str) -> Result<()> {
-        loop {
+        // A turn ends after this many, so that slow receivers with a backlog take turns with the
+        // others for the delivery slots.
+        for _ in 0..PER_TURN {
             let Some(row) = sqlx::query(
                 "SELECT s.url, s.secret, s.next_attempt_at, d.id, d.body, d.attempts, d.created_at \
                  FROM alert_subscriptions s JOIN alert_deliveries d ON d.subscription_id = s.id \
@@ -611,10 +647,16 @@ impl Courier {
             }
             // Counted before it is sent: an alert that may have reached its receiver is retracted
             // by a retraction, never dropped.
-            sqlx::query("UPDATE alert_deliveries SET attempts = attempts + 1 WHERE id = $1")
-                .bind(id.clone())
-                .execute(self.store.pool())
-                .await?;
+            let counted =
+                sqlx::query("UPDATE alert_deliveries SET attempts = attempts + 1 WHERE id = $1 AND state = 'pending'")
+                    .bind(id.clone())
+                    .execute(self.store.pool())
+                    .await?
+                    .rows_affected();
+            if counted == 0 {
+                // Retracted (or unsubscribed) since it was read: never sent.
+                continue;
+            }
             match self.post(&url, &secret, &id, &body).await {
                 Ok(()) => {
                     let mut tx = self.store.begin_write().await?;
@@ -659,6 +701,7 @@ impl Courier {
                 }
             }
         }
+        Ok(())
     }
 
     /// The pause after the `attempts`th failure: doubling from the minimum up to the maximum, with
@@ -695,6 +738,26 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
     mac.update(b".");
     mac.update(body);
     format!("t={timestamp},v1={}", alloy::hex::encode(mac.finalize().into_bytes()))
+}
+
+/// A transaction that derives alerts or changes subscriptions, one at a time: SQLite's write lock
+/// (`BEGIN IMMEDIATE`), or on PostgreSQL the alerts cursor's row lock, so that no subscription is
+/// created or deleted halfway through a pass. A pass (`snapshot`) also reads events, retractions
+/// and subscriptions as of one moment (repeatable read; a subscription route takes only the lock:
+/// the passes update the cursor's row, which a repeatable read could not then lock).
+async fn begin_locked(store: &Store, snapshot: bool) -> Result<Transaction<'static, Any>> {
+    match store.backend() {
+        Backend::Postgres => {
+            let mut tx = if snapshot {
+                store.pool().begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ").await?
+            } else {
+                store.pool().begin().await?
+            };
+            sqlx::query("SELECT id FROM alert_cursor WHERE id = 1 FOR UPDATE").execute(&mut *tx).await?;
+            Ok(tx)
+        }
+        Backend::Sqlite(_) => store.begin_write().await,
+    }
 }
 
 // ─── The outbox ─────────────────────────────────────────────────────────────────────────────────
@@ -795,9 +858,19 @@ async fn retract(tx: &mut Transaction<'static, Any>, above: u64) -> Result<Vec<P
     .await?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, subscription, kind, attempts, state): (String, String, String, i64, String) =
-            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(3)?, row.try_get(4)?);
-        let unseen = attempts == 0 && state == "pending";
+        let (id, subscription, kind, state): (String, String, String, String) =
+            (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?, row.try_get(4)?);
+        // Dropped only if no attempt was ever counted, decided by the update itself: a courier
+        // counts its attempt (while pending) before it sends, so one of the two comes first.
+        let dropped = sqlx::query(
+            "UPDATE alert_deliveries SET retracted = 1, state = 'cancelled' \
+             WHERE id = $1 AND state = 'pending' AND attempts = 0",
+        )
+        .bind(id.clone())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+            == 1;
         sqlx::query(
             "UPDATE alert_deliveries SET retracted = 1, state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END \
              WHERE id = $1",
@@ -805,7 +878,7 @@ async fn retract(tx: &mut Transaction<'static, Any>, above: u64) -> Result<Vec<P
         .bind(id.clone())
         .execute(&mut **tx)
         .await?;
-        if unseen || state == "cancelled" {
+        if dropped || state == "cancelled" {
             continue;
         }
         let retraction = format!("{id}_retracted");
@@ -845,6 +918,7 @@ pub fn router(access: AlertsAccess) -> Router {
         .route("/v1/alerts/{id}", get(read).delete(remove))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(access)
+        .layer(axum::middleware::from_fn(crate::api::to_completion))
 }
 
 fn refuse(status: StatusCode, message: impl Into<String>) -> ApiError {
@@ -999,7 +1073,7 @@ async fn create(
     let asked: NewSubscription = serde_json::from_slice(&body)
         .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("the body must be a subscription as JSON: {e}")))?;
     let mut s = asked.check()?;
-    let mut tx = access.store.begin_write().await.map_err(store_error)?;
+    let mut tx = begin_locked(&access.store, false).await.map_err(store_error)?;
     let count: i64 =
         sqlx::query("SELECT COUNT(*) FROM alert_subscriptions").fetch_one(&mut *tx).await.map_err(store_error)?.get(0);
     if count >= MAX_SUBSCRIPTIONS {
@@ -1145,7 +1219,7 @@ async fn remove(
     Path(id): Path<String>,
 ) -> std::result::Result<Response, ApiError> {
     authorize(&access, &headers)?;
-    let mut tx = access.store.begin_write().await.map_err(store_error)?;
+    let mut tx = begin_locked(&access.store, false).await.map_err(store_error)?;
     let deleted = sqlx::query("DELETE FROM alert_subscriptions WHERE id = $1")
         .bind(id.clone())
         .execute(&mut *tx)

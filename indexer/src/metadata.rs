@@ -262,10 +262,12 @@ impl MetadataChecker {
         let host = parsed.host_str().ok_or("a URL without a host")?.trim_matches(['[', ']']).to_owned();
         let port = parsed.port_or_known_default().unwrap_or(80);
         // Resolved once and pinned: what was checked is what is connected to.
-        let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|e| format!("resolving {host}: {e}"))?
-            .collect();
+        let addresses: Vec<SocketAddr> =
+            tokio::time::timeout(self.config.timeout, tokio::net::lookup_host((host.as_str(), port)))
+                .await
+                .map_err(|_| format!("resolving {host} took longer than {:?}", self.config.timeout))?
+                .map_err(|e| format!("resolving {host}: {e}"))?
+                .collect();
         let address = *addresses.first().ok_or_else(|| format!("{host} resolves to no address"))?;
         if !self.config.allow_private_hosts && addresses.iter().any(|a| !is_public(a.ip())) {
             return Err(format!("{host} resolves to a private address, which this indexer does not fetch"));
@@ -273,6 +275,8 @@ impl MetadataChecker {
         let client = reqwest::Client::builder()
             .timeout(self.config.timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve the host itself, past the check above.
+            .no_proxy()
             .resolve(&host, address)
             .user_agent(concat!("openlease-indexer/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -344,22 +348,36 @@ fn base64_decode(text: &str) -> Option<Vec<u8>> {
 fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
             !(v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_multicast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64)
+                || a == 0
+                || a == 100 && (b & 0xc0) == 64
+                || a == 198 && (b & 0xfe) == 18
+                || a >= 240)
         }
         IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
+            let s = v6.segments();
+            // IPv4 carried in IPv6 (mapped, compatible, NAT64, 6to4) is judged as that IPv4.
+            let embedded = if s[..6] == [0, 0, 0, 0, 0, 0xffff] || s[..6] == [0; 6] {
+                v6.to_ipv4()
+            } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                Some(std::net::Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8))
+            } else if s[0] == 0x2002 {
+                Some(std::net::Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8))
+            } else {
+                None
+            };
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || v6.to_ipv4_mapped().is_some_and(|v4| !is_public(IpAddr::V4(v4))))
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || embedded.is_some_and(|v4| !is_public(IpAddr::V4(v4))))
         }
     }
 }
@@ -387,6 +405,12 @@ mod tests {
             "::1",
             "fd00::1",
             "::ffff:127.0.0.1",
+            "0.1.2.3",
+            "198.18.0.1",
+            "240.0.0.1",
+            "64:ff9b::a00:1",
+            "2002:a00:1::",
+            "::10.0.0.1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

@@ -683,7 +683,7 @@ pub(crate) async fn read_providers(store: &Store, raw: HashMap<String, String>) 
     if let Some(max) = q.price("max_price")? {
         let Some(token) = token.clone() else { return Err(bad("max_price", "a `token` the price is in")) };
         sql.filter(
-            "EXISTS (SELECT 1 FROM offers o WHERE o.provider = p.address AND o.paused = 0 AND o.token = ? AND o.price_per_second <= ?)",
+            "EXISTS (SELECT 1 FROM offers o WHERE o.provider = p.address AND o.paused = 0 AND o.token = ? AND o.price_per_second BETWEEN 0 AND ?)",
             vec![Bind::Text(token), Bind::Int(max)],
         );
     } else if let Some(token) = token {
@@ -892,7 +892,8 @@ pub(crate) async fn read_offers(store: &Store, raw: HashMap<String, String>) -> 
         if q.address("token")?.is_none() {
             return Err(bad("max_price", "a `token` the price is in"));
         }
-        sql.filter("price_per_second <= ?", vec![Bind::Int(max)]);
+        // A price of 2^63 or more (no tenant could pay a second of it) is stored below zero.
+        sql.filter("price_per_second BETWEEN 0 AND ?", vec![Bind::Int(max)]);
     }
     if q.one_of("available", &["true", "false"])? == Some("true") {
         sql.filter("paused = 0 AND active_leases < capacity", vec![]);
@@ -900,6 +901,10 @@ pub(crate) async fn read_offers(store: &Store, raw: HashMap<String, String>) -> 
     let by_price = q.one_of("sort", &["offer_id", "price"])? == Some("price");
     if by_price && q.address("token")?.is_none() {
         return Err(bad("sort", "`offer_id`, or `price` with a `token` the prices are in"));
+    }
+    if by_price {
+        // Prices of 2^63 raw units a second or more are stored below zero: not in price order.
+        sql.filter("price_per_second >= 0", vec![]);
     }
     // Keyset pages: after the last offer id, or after the last (price, offer id).
     match (by_price, q.text("cursor")) {

@@ -125,9 +125,11 @@ impl<'r> Columns<'r> {
         IndexerError::CorruptRow { table: self.table, message: format!("{column} = `{text}`") }
     }
 
+    /// A u64 as `Value::from(u64)` wrote it: the same 64 bits in a signed column (only a price
+    /// can reach 2^63, and SQL then orders it below zero: see `query::read_offers`).
     pub fn u64(&self, column: &str) -> Result<u64> {
         let v: i64 = self.row.try_get(column)?;
-        u64::try_from(v).map_err(|_| self.corrupt(column, v))
+        Ok(v as u64)
     }
 
     pub fn bool(&self, column: &str) -> Result<bool> {

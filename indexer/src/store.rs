@@ -447,7 +447,9 @@ impl Store {
     /// the retraction (id `ancestor.seq`).
     pub async fn roll_back(&self, ancestor: &Cursor) -> Result<()> {
         let postgres = self.backend == Backend::Postgres;
-        let mut tx = self.pool.begin().await?;
+        // It reads the undo records before its first write: beside other writers (alerts,
+        // metadata) SQLite's deferred `BEGIN` could not then take the write lock.
+        let mut tx = self.begin_write().await?;
         let above = ancestor.number as i64;
         let undo = sqlx::query(
             "SELECT entity, row_key, prior FROM undo WHERE block_number > $1 ORDER BY block_number DESC, seq DESC",

@@ -9,7 +9,7 @@ use openlease_indexer::{
     rows::Lease,
     store::Store,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::{
     both_backends,
@@ -31,6 +31,9 @@ async fn answers(db: Db, name: &str) {
     // A fourth offer, cheaper than the three before it: price order is not id order.
     let cheap = market.market.publishOffer(market.usdc, 5, 60, 30 * 86_400, 3_600, 20).from(market.account(3));
     market.must(None, cheap, "a cheaper offer").await;
+    // And one nobody could pay (u64::MAX a second): listed as it is, never "cheapest".
+    let absurd = market.market.publishOffer(market.usdc, u64::MAX, 60, 30 * 86_400, 3_600, 1).from(market.account(3));
+    market.must(None, absurd, "an absurd price").await;
     let (store, mut ingestor) = ingestor(&market, &url, test_config()).await;
     ingestor.catch_up().await.unwrap();
     let cursor = ingestor.cursor().clone();
@@ -125,7 +128,12 @@ async fn answers(db: Db, name: &str) {
     let listed: Vec<u64> = body["data"].as_array().unwrap().iter().map(|o| o["offer_id"].as_u64().unwrap()).collect();
     assert!(!eu.is_empty() && listed == eu, "offers in eu-west: {listed:?}, expected {eu:?}");
     let usdc = market.usdc;
-    let mut by_price = offers.iter().filter(|o| o.token == usdc).collect::<Vec<_>>();
+    let (status, body) = get(&base, "/v1/offers?limit=500").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["data"].as_array().unwrap().iter().any(|o| o["price_per_second"] == json!(u64::MAX)), "{body}");
+    let (_, body) = get(&base, &format!("/v1/offers?token={usdc}&max_price=1000")).await;
+    assert!(body["data"].as_array().unwrap().iter().all(|o| o["price_per_second"].as_u64() <= Some(1000)), "{body}");
+    let mut by_price = offers.iter().filter(|o| o.token == usdc && o.price_per_second < 1 << 63).collect::<Vec<_>>();
     by_price.sort_by_key(|o| (o.price_per_second, o.offer_id));
     let expected: Vec<u64> = by_price.iter().map(|o| o.offer_id).collect();
     let (mut walked, mut path) = (Vec::new(), format!("/v1/offers?token={usdc}&sort=price&limit=1"));
