@@ -42,6 +42,7 @@ use crate::{
     Result,
     api::ApiError,
     ingest::Notice,
+    metrics::Metrics,
     query::CODEC,
     rows::{Entity, Lease, Provider, hex},
     store::{Backend, Store, StoredEvent},
@@ -279,6 +280,7 @@ pub struct Alerts {
     levels_at: Option<B256>,
     /// When finished deliveries were last pruned.
     pruned_at: Option<std::time::Instant>,
+    metrics: Arc<Metrics>,
 }
 
 impl Alerts {
@@ -300,7 +302,14 @@ impl Alerts {
             slots: Arc::new(Semaphore::new(IN_FLIGHT)),
             levels_at: None,
             pruned_at: None,
+            metrics: Arc::new(Metrics::default()),
         }
+    }
+
+    /// Reports deliveries and the outbox's backlog to `metrics` (`/metrics`).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Derives and delivers until the process ends: woken by ingestion's notices (an alert goes out
@@ -579,6 +588,12 @@ impl Alerts {
     /// how long until the next one is due.
     async fn dispatch(&self) -> Result<Option<Duration>> {
         let now = now_ms();
+        let backlog = sqlx::query("SELECT COUNT(*), MIN(created_at) FROM alert_deliveries WHERE state = 'pending'")
+            .fetch_one(self.store.pool())
+            .await?;
+        let (pending, oldest): (i64, Option<i64>) = (backlog.try_get(0)?, backlog.try_get(1)?);
+        let waited = oldest.map_or(0, |at| now.saturating_sub(at as u64) / 1_000);
+        self.metrics.record_alerts_pending(pending as u64, waited);
         let rows = sqlx::query(
             "SELECT s.id, s.next_attempt_at FROM alert_subscriptions s \
              WHERE EXISTS (SELECT 1 FROM alert_deliveries d WHERE d.subscription_id = s.id AND d.state = 'pending')",
@@ -601,7 +616,12 @@ impl Alerts {
                 next = Some(100);
                 break;
             };
-            let courier = Courier { store: self.store.clone(), http: self.http.clone(), config: self.config.clone() };
+            let courier = Courier {
+                store: self.store.clone(),
+                http: self.http.clone(),
+                config: self.config.clone(),
+                metrics: self.metrics.clone(),
+            };
             let busy = self.busy.clone();
             tokio::spawn(async move {
                 if let Err(error) = courier.deliver_due(&id).await {
@@ -620,6 +640,7 @@ struct Courier {
     store: Store,
     http: reqwest::Client,
     config: AlertConfig,
+    metrics: Arc<Metrics>,
 }
 
 impl Courier {
@@ -657,7 +678,9 @@ impl Courier {
                 // Retracted (or unsubscribed) since it was read: never sent.
                 continue;
             }
-            match self.post(&url, &secret, &id, &body).await {
+            let posted = self.post(&url, &secret, &id, &body).await;
+            self.metrics.record_alert_attempt(posted.is_ok());
+            match posted {
                 Ok(()) => {
                     let mut tx = self.store.begin_write().await?;
                     sqlx::query(

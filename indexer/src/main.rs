@@ -289,7 +289,8 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait
         max_backoff: Duration::from_secs(args.alerts_max_backoff_secs.max(1)),
         ..Default::default()
     };
-    tokio::spawn(Alerts::new(store.clone(), alert_config, manifest.chain_id).run(notices.subscribe(), wake));
+    let alerts = Alerts::new(store.clone(), alert_config, manifest.chain_id).with_metrics(metrics.clone());
+    tokio::spawn(alerts.run(notices.subscribe(), wake));
     let metadata_config = MetadataConfig {
         allow_private_hosts: args.metadata_allow_private_hosts,
         ipfs_gateway: args.ipfs_gateway.clone(),

@@ -29,6 +29,12 @@ pub struct Metrics {
     /// Why ingestion stopped for good, and at which block the mirror stays: set when only an
     /// operator can go on (a reorg deeper than the window, a reset chain).
     stopped: Mutex<Option<Stopped>>,
+    /// Alert deliveries since start: made, and attempts that failed.
+    alerts_delivered: AtomicU64,
+    alerts_failed_attempts: AtomicU64,
+    /// Alerts waiting to be delivered, and the age of the oldest, seconds (the deliverer's view).
+    alerts_pending: AtomicU64,
+    alerts_oldest_pending_secs: AtomicU64,
 }
 
 /// Ingestion stopped until an operator acts; the mirror as of `at_block` is still served.
@@ -59,6 +65,10 @@ impl Default for Metrics {
             rpc: OnceLock::new(),
             rate: Mutex::new(Rate { since: Instant::now(), events: 0, per_second: 0.0 }),
             stopped: Mutex::new(None),
+            alerts_delivered: AtomicU64::new(0),
+            alerts_failed_attempts: AtomicU64::new(0),
+            alerts_pending: AtomicU64::new(0),
+            alerts_oldest_pending_secs: AtomicU64::new(0),
         }
     }
 }
@@ -154,6 +164,18 @@ impl Metrics {
         self.rpc_errors[i].load(Ordering::Relaxed)
     }
 
+    /// An alert delivery attempt ended: delivered, or failed (to be retried).
+    pub fn record_alert_attempt(&self, delivered: bool) {
+        let counter = if delivered { &self.alerts_delivered } else { &self.alerts_failed_attempts };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Alerts waiting to be delivered, and how long the oldest has waited.
+    pub fn record_alerts_pending(&self, pending: u64, oldest_secs: u64) {
+        self.alerts_pending.store(pending, Ordering::Relaxed);
+        self.alerts_oldest_pending_secs.store(oldest_secs, Ordering::Relaxed);
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -209,6 +231,28 @@ impl Metrics {
             "Reorgs rolled back since start.",
             self.reorgs().to_string(),
         );
+        gauge(
+            "openlease_indexer_alerts_pending",
+            "gauge",
+            "Webhook alerts waiting to be delivered (a receiver down shows here first).",
+            self.alerts_pending.load(Ordering::Relaxed).to_string(),
+        );
+        gauge(
+            "openlease_indexer_alerts_oldest_pending_seconds",
+            "gauge",
+            "How long the oldest alert waiting to be delivered has waited.",
+            self.alerts_oldest_pending_secs.load(Ordering::Relaxed).to_string(),
+        );
+        out.push_str(
+            "# HELP openlease_indexer_alert_attempts_total Webhook alert delivery attempts since start, by outcome.\n\
+             # TYPE openlease_indexer_alert_attempts_total counter\n",
+        );
+        out.push_str(&format!(
+            "openlease_indexer_alert_attempts_total{{outcome=\"delivered\"}} {}\n\
+             openlease_indexer_alert_attempts_total{{outcome=\"failed\"}} {}\n",
+            self.alerts_delivered.load(Ordering::Relaxed),
+            self.alerts_failed_attempts.load(Ordering::Relaxed)
+        ));
         let mut by_class = |name: &str, help: &str, count: &dyn Fn(RpcErrorClass) -> u64| {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
             for class in RpcErrorClass::ALL {

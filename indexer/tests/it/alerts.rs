@@ -193,8 +193,16 @@ async fn down_then_up(db: Db, name: &str) {
         ["PaymentDemanded", "DisputeOpened", "DisputeRuled", "BondSlashed", "LeaseClosed", "RunwayBelow"]
             .map(String::from)
             .into();
-    // Every alert is pending: nothing was received, nothing lost.
+    // Every alert is pending: nothing was received, nothing lost; `/metrics` shows the backlog.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let metrics = async |name: &str| -> u64 {
+        let text = reqwest::get(format!("{}/metrics", indexer.base())).await.unwrap().text().await.unwrap();
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(metrics("openlease_indexer_alerts_pending ").await >= 5, "the alerts wait for the receiver");
+    assert!(metrics("openlease_indexer_alerts_oldest_pending_seconds ").await >= 1);
+    assert!(metrics("openlease_indexer_alert_attempts_total{outcome=\"failed\"}").await >= 1, "the receiver is down");
     let received = receiver(port, true, false).await;
     wait_for(Duration::from_secs(60), "every alert at the receiver, each twice", async || {
         let all = received.all();
@@ -241,6 +249,15 @@ async fn down_then_up(db: Db, name: &str) {
     assert_eq!(slashed["provider"], json!(p1.to_string().to_lowercase()));
     assert_eq!(slashed["args"]["lease_id"], "1", "{slashed}");
 
+    wait_for(Duration::from_secs(10), "an empty backlog in /metrics", async || {
+        metrics("openlease_indexer_alerts_pending ").await == 0
+    })
+    .await;
+    assert_eq!(
+        metrics("openlease_indexer_alert_attempts_total{outcome=\"delivered\"}").await,
+        expected.len() as u64,
+        "each alert delivered once by the restarted indexer"
+    );
     // The API's record of it: every delivery delivered, after two attempts each.
     let r = reqwest::Client::new().get(format!("{base_}/v1/alerts/{id}", base_ = indexer.base())).bearer_auth(TOKEN);
     let record: Value = r.send().await.unwrap().json().await.unwrap();
