@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use eyre::{WrapErr, bail};
 use openlease_contracts::Manifest;
 use openlease_indexer::{
+    actions::{self, ActionsState},
     alerts::{self, AlertConfig, Alerts, AlertsAccess},
     api::{self, ApiState},
     audit::audit,
@@ -265,11 +266,8 @@ async fn run(store: Store, chain: Chain, manifest: Manifest, args: RunArgs, wait
     let alerts_access = AlertsAccess { store: store.clone(), token: args.alerts_token.clone(), wake: wake.clone() };
     let app = api::router(state.clone())
         .merge(alerts::router(alerts_access))
+        .merge(actions::router(ActionsState::new(chain.provider().clone(), manifest.clone())))
         .merge(console::router(ConsoleState::new(state, &coins)));
-    let app = app.merge(openlease_indexer::actions::router(openlease_indexer::actions::ActionsState::new(
-        chain.provider().clone(),
-        manifest.clone(),
-    )));
     let mut server = tokio::spawn(async move { axum::serve(listener, app).await });
 
     // Until it holds the lock this instance is a standby: it serves the writer's mirror and

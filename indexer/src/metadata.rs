@@ -298,49 +298,26 @@ impl MetadataChecker {
 
 /// A `data:` URI's bytes (`[<type>][;base64],<data>`).
 fn data_uri(data: &str) -> std::result::Result<Vec<u8>, String> {
+    use base64::Engine;
     let (head, payload) = data.split_once(',').ok_or("a data: URI without a comma")?;
     let bytes = if head.ends_with(";base64") {
-        base64_decode(payload).ok_or("a data: URI whose base64 does not decode")?
+        base64::engine::general_purpose::STANDARD
+            .decode(payload)
+            .map_err(|e| format!("a data: URI whose base64 does not decode: {e}"))?
     } else {
-        percent_decode(payload).ok_or("a data: URI with a malformed %-escape")?
+        if payload
+            .split('%')
+            .skip(1)
+            .any(|rest| rest.len() < 2 || !rest.is_char_boundary(2) || u8::from_str_radix(&rest[..2], 16).is_err())
+        {
+            return Err("a data: URI with a malformed %-escape".into());
+        }
+        percent_encoding::percent_decode_str(payload).collect()
     };
     if bytes.len() > MAX_DOCUMENT {
         return Err(format!("the document is larger than {MAX_DOCUMENT} bytes"));
     }
     Ok(bytes)
-}
-
-fn percent_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let value = ALPHABET.iter().position(|a| *a == c)? as u32;
-        acc = (acc << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 /// An address anyone on the internet could reach: not loopback, private, link-local, unique

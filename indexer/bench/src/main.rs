@@ -337,16 +337,7 @@ async fn alert_latency(
     args: &BenchArgs,
 ) -> eyre::Result<AlertLatency> {
     use openlease_indexer::alerts::{AlertConfig, Alerts, AlertsAccess};
-    let chain = Chain::connect(&anvil.endpoint(), fill.manifest.market(), Default::default())?;
-    let mut ingestor = Ingestor::start(
-        store.clone(),
-        chain,
-        &fill.manifest,
-        IngestConfig { poll_interval: Duration::from_millis(args.poll_ms), ..Default::default() },
-        Arc::new(Metrics::default()),
-    )
-    .await?;
-    ingestor.catch_up().await?;
+    let ingestor = at_head(fill, anvil, store, args).await?;
     let notices = tokio::sync::broadcast::channel(4096).0;
     let ingestor = ingestor.with_notices(notices.clone());
     let token = "bench".to_string();
@@ -927,11 +918,8 @@ struct Read {
     lag_max: u64,
 }
 
-/// Every API route and console page, each asked for at distinct URIs (and with
-/// `cache-control: no-cache`) by `--connections` connections for `--read-secs`, while 1-second
-/// blocks bring a `settleBatch` every 250 ms and the ingestor follows: what an operator's
-/// instance serves when its answer cache cannot help.
-async fn reads(fill: &mut Fill, anvil: &AnvilInstance, store: &Store, args: &BenchArgs) -> eyre::Result<Vec<Read>> {
+/// An ingestor on `store` caught up with the node's head, to follow it during a phase.
+async fn at_head(fill: &Fill, anvil: &AnvilInstance, store: &Store, args: &BenchArgs) -> eyre::Result<Ingestor> {
     let chain = Chain::connect(&anvil.endpoint(), fill.manifest.market(), Default::default())?;
     let mut ingestor = Ingestor::start(
         store.clone(),
@@ -942,6 +930,15 @@ async fn reads(fill: &mut Fill, anvil: &AnvilInstance, store: &Store, args: &Ben
     )
     .await?;
     ingestor.catch_up().await?;
+    Ok(ingestor)
+}
+
+/// Every API route and console page, each asked for at distinct URIs (and with
+/// `cache-control: no-cache`) by `--connections` connections for `--read-secs`, while 1-second
+/// blocks bring a `settleBatch` every 250 ms and the ingestor follows: what an operator's
+/// instance serves when its answer cache cannot help.
+async fn reads(fill: &mut Fill, anvil: &AnvilInstance, store: &Store, args: &BenchArgs) -> eyre::Result<Vec<Read>> {
+    let ingestor = at_head(fill, anvil, store, args).await?;
     let state = ApiState {
         store: store.clone(),
         metrics: Arc::new(Metrics::default()),
