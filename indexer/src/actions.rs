@@ -217,6 +217,10 @@ async fn action(
         response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
         return response;
     };
+    // The path first: a body is only read for an action that exists.
+    if !ACTIONS.contains(&action.as_str()) {
+        return unknown_action(&action).into_response();
+    }
     let request = match body {
         Ok(Json(request)) => request,
         Err(rejection) => return ApiError::new(rejection.status(), rejection.body_text()).into_response(),
@@ -338,6 +342,14 @@ fn send_all(calls: &[UnsignedCall], chain_id: u64, coin: &StablecoinEntry, what:
 /// What an action answers: its summary in words and its steps.
 type Prepared = Result<(String, Vec<Value>), ApiError>;
 
+/// The actions `prepare` knows.
+const ACTIONS: [&str; 7] =
+    ["open_lease", "top_up", "close_lease", "claim", "stake", "publish_offer", "set_offer_paused"];
+
+fn unknown_action(name: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, format!("no action `{name}`: {}", ACTIONS.join(", ")))
+}
+
 async fn prepare(p: &Prepare<DynProvider>, action: &str, r: ActionRequest) -> Result<Steps, ApiError> {
     let from = address("from", &r.from)?;
     let (summary, steps) = match action {
@@ -348,14 +360,7 @@ async fn prepare(p: &Prepare<DynProvider>, action: &str, r: ActionRequest) -> Re
         "stake" => stake(p, from, r).await?,
         "publish_offer" => publish_offer(p, from, r).await?,
         "set_offer_paused" => set_offer_paused(p, from, r).await?,
-        other => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no action `{other}`: open_lease, top_up, close_lease, claim, stake, publish_offer, set_offer_paused"
-                ),
-            ));
-        }
+        other => return Err(unknown_action(other)),
     };
     Ok(Steps { action: action.to_owned(), chain_id: p.manifest().chain_id, summary, steps })
 }

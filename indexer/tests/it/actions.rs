@@ -131,6 +131,10 @@ async fn actions_refuse_in_words_and_prepare_calls_that_land() {
     let (status, words) = refusal(&base, "withdraw_everything", json!({ "from": tenant })).await;
     assert_eq!(status, 404);
     assert!(words.starts_with("no action `withdraw_everything`"), "{words}");
+    // The path is checked before the body: an unknown action is named as such, whatever was sent.
+    let (status, words) = refusal(&base, "explode", json!({})).await;
+    assert_eq!(status, 404);
+    assert!(words.starts_with("no action `explode`: open_lease, top_up"), "{words}");
     let (status, words) = refusal(&base, "claim", json!({ "from": tenant, "token": "USDC" })).await;
     assert_eq!((status, words.as_str()), (422, format!("nothing to claim: {tenant} has no claimable USDC").as_str()));
     let not_provider = json!({ "from": tenant, "offer_id": "1", "paused": true });
