@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 
 use alloy::{
-    primitives::{U256, keccak256},
+    primitives::{Address, B256, U256, keccak256},
     signers::local::PrivateKeySigner,
 };
 use openlease_client::{Client, Manifest, OfferTerms, ProviderDetails, parse_units};
@@ -65,6 +65,8 @@ async fn main() -> eyre::Result<()> {
         max_duration: 7 * 86_400,
         notice_period: 3_600,
         capacity: 4,
+        workload: B256::ZERO,
+        verifier: Address::ZERO,
     };
     let offer = client.publish_offer(&terms).await?;
     client.update_offer(offer, &OfferTerms { price_per_second: 110, ..terms }).await?;

@@ -616,6 +616,8 @@ impl<P: Provider + Clone> Prepare<P> {
                 maxDuration: t.max_duration,
                 noticePeriod: t.notice_period,
                 capacity: t.capacity,
+                workload: t.workload,
+                verifier: t.verifier,
             },
         )
     }

@@ -40,6 +40,12 @@ pub struct OfferTerms {
     pub notice_period: u32,
     /// How many leases may be open at once.
     pub capacity: u16,
+    /// What the offer runs ([`openlease_contracts::workload`]), fixed once published; the gateway
+    /// attests it in every answer.
+    pub workload: B256,
+    /// The contract that judges the workload's answers on chain, or zero for none; fixed once
+    /// published. A wrong answer it rejects costs the provider the lease's bond.
+    pub verifier: Address,
 }
 
 /// A lease as it was opened, read from its `LeaseOpened` event.

@@ -8,6 +8,7 @@ pub mod display;
 pub mod lease_math;
 pub mod phase;
 pub mod units;
+pub mod workload;
 pub use phase::{LeasePhase, PhaseFacts};
 pub mod manifest;
 pub use manifest::{Manifest, ManifestError};
@@ -24,6 +25,14 @@ sol!(
     #[sol(rpc, all_derives)]
     Openlease,
     "artifacts/Openlease.json"
+);
+
+sol!(
+    /// The demo workload's answer verifier: judges `GET /work/N` answers on chain, for offers that
+    /// name it (`publishOffer`'s `verifier`) and their leases' `slashWrongAnswer`.
+    #[sol(rpc, all_derives)]
+    HashChainVerifier,
+    "artifacts/HashChainVerifier.json"
 );
 
 sol!(
@@ -74,6 +83,8 @@ pub mod interfaces {
 pub mod artifacts {
     /// `Openlease`.
     pub const OPENLEASE: &str = include_str!("../artifacts/Openlease.json");
+    /// `HashChainVerifier`.
+    pub const HASH_CHAIN_VERIFIER: &str = include_str!("../artifacts/HashChainVerifier.json");
     /// `MockStablecoin`.
     pub const MOCK_STABLECOIN: &str = include_str!("../artifacts/MockStablecoin.json");
     /// `MockUSDT`.

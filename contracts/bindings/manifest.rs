@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 /// The name the market contract has in [`Manifest::contracts`].
 pub const MARKET: &str = "Openlease";
+/// The name the demo workload's verifier has in [`Manifest::contracts`].
+pub const HASH_CHAIN_VERIFIER: &str = "HashChainVerifier";
 
 /// A deployment of the suite on one chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +132,23 @@ impl Manifest {
     /// refuse such a manifest.
     pub fn market(&self) -> Address {
         self.contracts[MARKET].address
+    }
+
+    /// The verifier of the demo workload ([`crate::workload::DEMO`]), if this deployment has one.
+    pub fn demo_verifier(&self) -> Option<Address> {
+        self.contracts.get(HASH_CHAIN_VERIFIER).map(|c| c.address)
+    }
+
+    /// A verifier as a user writes it: `demo` ([`Manifest::demo_verifier`]) or a contract's address.
+    pub fn verifier(&self, text: &str) -> Result<Address, String> {
+        match text.trim() {
+            "demo" => {
+                self.demo_verifier().ok_or_else(|| format!("chain {} has no demo verifier deployed", self.chain_id))
+            }
+            other => {
+                other.parse().map_err(|_| format!("`{other}` is not a verifier: write `demo` or a contract address"))
+            }
+        }
     }
 
     /// A stablecoin by ticker, any case.

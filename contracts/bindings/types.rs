@@ -163,11 +163,13 @@ pub enum SlashReason {
     Equivocation = 1,
     /// `SlashReason.Dispute`.
     Dispute = 2,
+    /// `SlashReason.WrongAnswer`.
+    WrongAnswer = 3,
 }
 
 impl SlashReason {
     /// Every variant, in the Solidity order.
-    pub const ALL: [Self; 3] = [Self::EarlyTermination, Self::Equivocation, Self::Dispute];
+    pub const ALL: [Self; 4] = [Self::EarlyTermination, Self::Equivocation, Self::Dispute, Self::WrongAnswer];
 
     /// The word for this variant: its Solidity name in snake case.
     pub const fn as_str(self) -> &'static str {
@@ -175,6 +177,7 @@ impl SlashReason {
             Self::EarlyTermination => "early_termination",
             Self::Equivocation => "equivocation",
             Self::Dispute => "dispute",
+            Self::WrongAnswer => "wrong_answer",
         }
     }
 }

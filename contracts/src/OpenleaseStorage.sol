@@ -103,10 +103,19 @@ abstract contract OpenleaseStorage is
     }
 
     /// @dev What a tenant accepts by opening a lease of the offer under parameters `version`.
-    function _offerTermsHash(uint256 offerId, Offer storage o, uint16 version) internal view returns (bytes32) {
+    function _offerTermsHash(uint256 offerId, Offer memory o, uint16 version) internal pure returns (bytes32) {
         return keccak256(
             abi.encode(
-                offerId, o.provider, o.token, o.pricePerSecond, o.minDuration, o.maxDuration, o.noticePeriod, version
+                offerId,
+                o.provider,
+                o.token,
+                o.pricePerSecond,
+                o.minDuration,
+                o.maxDuration,
+                o.noticePeriod,
+                version,
+                o.workload,
+                o.verifier
             )
         );
     }

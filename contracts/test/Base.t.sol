@@ -174,7 +174,7 @@ abstract contract BaseTest is Test, IOpenleaseTypes {
 
     function publishOffer(address who, address token, uint64 price) internal returns (uint256) {
         vm.prank(who);
-        return market.publishOffer(token, price, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        return market.publishOffer(token, price, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0));
     }
 
     function mintAndApprove(address token, address who, uint256 amount) internal {
@@ -234,13 +234,19 @@ abstract contract BaseTest is Test, IOpenleaseTypes {
         return SignedReceipt({receipt: r, signer: who, signature: sign(key, market.receiptDigest(r))});
     }
 
-    function attestation(uint256 leaseId, uint64 sequence, bytes32 usageDigest)
+    /// @dev The provider's attestation that the `sequence`-th answer of the lease was `responseDigest`.
+    function attestation(uint256 leaseId, uint64 sequence, bytes32 responseDigest)
         internal
         view
-        returns (UsageAttestation memory a, bytes memory signature)
+        returns (AnswerAttestation memory a, bytes memory signature)
     {
-        a = UsageAttestation({
-            leaseId: leaseId, sequence: sequence, usageDigest: usageDigest, periodEnd: uint64(block.timestamp)
+        a = AnswerAttestation({
+            leaseId: leaseId,
+            sequence: sequence,
+            workload: bytes32(0),
+            requestDigest: keccak256("GET /work/1\n"),
+            responseDigest: responseDigest,
+            servedAt: uint64(block.timestamp)
         });
         signature = sign(providerKey, market.attestationDigest(a));
     }

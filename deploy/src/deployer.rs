@@ -11,11 +11,11 @@ use alloy::{
     rpc::types::TransactionRequest,
     sol_types::SolConstructor,
 };
-use openlease_contracts::{MockStablecoin, MockUSDT, Openlease, artifacts};
+use openlease_contracts::{HashChainVerifier, MockStablecoin, MockUSDT, Openlease, artifacts};
 use serde::Deserialize;
 
 use crate::{
-    DeployError, DeployedContract, MARKET, Manifest, Params, Roles, StablecoinEntry,
+    DeployError, DeployedContract, HASH_CHAIN_VERIFIER, MARKET, Manifest, Params, Roles, StablecoinEntry,
     config::{MockKind, NetworkConfig},
 };
 
@@ -176,6 +176,18 @@ impl<P: Provider> Deployer<P> {
         let market = self.ensure_contract(MARKET, bytecode, artifacts::OPENLEASE, previous, &mut report).await?;
         let market_address = market.address;
         contracts.insert(MARKET.to_string(), market);
+        // The demo workload's verifier: pure and ownerless, the same contract on every chain; offers
+        // that run the demo workload may name it.
+        let verifier = self
+            .ensure_contract(
+                HASH_CHAIN_VERIFIER,
+                HashChainVerifier::BYTECODE.to_vec(),
+                artifacts::HASH_CHAIN_VERIFIER,
+                previous,
+                &mut report,
+            )
+            .await?;
+        contracts.insert(HASH_CHAIN_VERIFIER.to_string(), verifier);
 
         self.configure_market(market_address, &stablecoins, roles.admin, &mut report).await?;
 

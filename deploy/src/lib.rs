@@ -13,5 +13,5 @@ pub use config::{MockKind, MockStablecoin, NetworkConfig, Stablecoin};
 pub use deployer::{CREATE2_FACTORY, DeployReport, Deployer, is_dev_chain, verify_code};
 pub use error::DeployError;
 pub use openlease_contracts::manifest::{
-    DeployedContract, MARKET, Manifest, ManifestError, Params, Roles, StablecoinEntry,
+    DeployedContract, HASH_CHAIN_VERIFIER, MARKET, Manifest, ManifestError, Params, Roles, StablecoinEntry,
 };

@@ -38,7 +38,7 @@ use axum::{
 };
 use openlease_client::{
     Error as SdkError, LeaseOpeningSteps, LeaseRequest, Manifest, OfferTerms, OpenleaseErrors, Prepare, Refusal,
-    UnsignedCall,
+    UnsignedCall, contracts::workload,
 };
 use openlease_contracts::{
     manifest::StablecoinEntry,
@@ -163,6 +163,10 @@ pub struct ActionRequest {
     max_duration: Option<String>,
     notice_period: Option<String>,
     capacity: Option<u16>,
+    /// What an offer runs: `demo` or a 32-byte digest (none if absent).
+    workload: Option<String>,
+    /// The offer's verifier: `demo` or a contract address (none if absent).
+    verifier: Option<String>,
     paused: Option<bool>,
     /// The signed permit of an opening, sent back with the request its signing step carried.
     permit: Option<Permit>,
@@ -192,7 +196,7 @@ pub struct Steps {
 #[utoipa::path(
     post,
     path = "/v1/actions/{action}",
-    params(("action" = String, Path, description = "open_lease (offer_id, duration, deposit, terms_hash?, permit?), top_up (lease_id, amount), close_lease (lease_id), claim (token, to?), stake (amount), publish_offer (price, min_duration, max_duration, notice_period, capacity), set_offer_paused (offer_id, paused)")),
+    params(("action" = String, Path, description = "open_lease (offer_id, duration, deposit, terms_hash?, permit?), top_up (lease_id, amount), close_lease (lease_id), claim (token, to?), stake (amount), publish_offer (price, min_duration, max_duration, notice_period, capacity, workload?, verifier?), set_offer_paused (offer_id, paused)")),
     request_body = ActionRequest,
     responses(
         (status = 200, body = Steps),
@@ -493,6 +497,8 @@ async fn publish_offer(p: &Prepare<DynProvider>, from: Address, r: ActionRequest
         max_duration: duration("max_duration", &r.max_duration)?,
         notice_period: duration("notice_period", &r.notice_period)?,
         capacity,
+        workload: r.workload.as_deref().map(workload::parse).transpose().map_err(bad)?.unwrap_or_default(),
+        verifier: r.verifier.as_deref().map(|v| p.manifest().verifier(v)).transpose().map_err(bad)?.unwrap_or_default(),
     };
     p.check_publish_offer(from, &terms).await.map_err(refused)?;
     let call = p.publish_offer(from, &terms);

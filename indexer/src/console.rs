@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256};
 use axum::{
     Router,
     extract::{Path, Query, State},
@@ -213,6 +213,15 @@ fn address_cell(address: Address) -> Markup {
     html! { code title=(address) { (short(address)) } }
 }
 
+/// What an offer runs, by name where known, and whether the chain judges its answers.
+fn workload_cell(workload: B256, verifier: Address) -> Markup {
+    let name = openlease_client::contracts::workload::name(workload);
+    html! {
+        @match name { Some(name) => (name), None if workload == B256::ZERO => "unnamed", None => code title=(workload) { (short_hash(&workload.to_string())) } }
+        @if verifier != Address::ZERO { " · " span.verified title=(format!("answers judged on chain by {verifier}: a wrong one slashes the bond, no arbiter")) { "verified on chain" } }
+    }
+}
+
 fn percent(ratio: Option<f64>) -> String {
     ratio.map_or("–".into(), |r| format!("{:.1}%", r * 100.0))
 }
@@ -400,6 +409,7 @@ async fn offers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
         form.filters method="get" action="/offers" {
             label { "Provider " input name="provider" value=(field("provider")) placeholder="any address"; }
             label { "Region " input name="region" value=(field("region")) placeholder="any"; }
+            label { "Runs " input name="workload" value=(field("workload")) placeholder="any workload (demo, 0x…)"; }
             (token_select(&state, &field("token")))
             label { "Max. price per hour " input name="max_price_per_hour" inputmode="decimal" value=(field("max_price_per_hour")) placeholder="any"; }
             label { "Available only " input type="checkbox" name="available" value="true" checked[field("available") == "true"]; }
@@ -411,11 +421,12 @@ async fn offers(State(state): State<ConsoleState>, Query(raw): Query<HashMap<Str
             a href="/offers" { "Reset" }
         }
         div.scroll { table #offers {
-            thead { tr { th.num { "Offer" } th { "Provider" } th { "Token" } th.num { "Price" } th { "Duration" } th { "Notice" } th.num { "Leases" } th { "State" } th { "Actions" } } }
+            thead { tr { th.num { "Offer" } th { "Provider" } th { "Runs" } th { "Token" } th.num { "Price" } th { "Duration" } th { "Notice" } th.num { "Leases" } th { "State" } th { "Actions" } } }
             tbody { @for o in &page.data {
                 tr data-offer=(o.offer_id) {
                     td.num { (o.offer_id) }
                     td { a href=(format!("/providers/{}", o.provider)) { (address_cell(o.provider)) } }
+                    td data-field="workload" { (workload_cell(o.workload, o.verifier)) }
                     td { (token_name(&state, o.token)) }
                     td.num data-field="price" { (state.price(o.token, o.price_per_second)) }
                     td { (format_duration(o.min_duration)) " – " (format_duration(o.max_duration)) }

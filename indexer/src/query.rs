@@ -181,6 +181,7 @@ struct Sql {
 enum Bind {
     Text(String),
     Int(i64),
+    Bytes(Vec<u8>),
 }
 
 impl Sql {
@@ -213,6 +214,7 @@ impl Sql {
             query = match bind {
                 Bind::Text(t) => query.bind(t.clone()),
                 Bind::Int(i) => query.bind(*i),
+                Bind::Bytes(b) => query.bind(b.clone()),
             };
         }
         query.fetch_all(&mut **tx).await
@@ -545,6 +547,8 @@ pub(crate) struct OffersQuery {
     /// Offers of providers in this region.
     region: Option<String>,
     token: Option<String>,
+    /// Offers that run this workload: `demo` or its 32-byte digest.
+    workload: Option<String>,
     /// `offer_id` (default) or `price`, cheapest first (needs `token`: prices in different
     /// tokens do not compare).
     sort: Option<String>,
@@ -884,6 +888,11 @@ pub(crate) async fn read_offers(store: &Store, raw: HashMap<String, String>) -> 
     }
     if let Some(region) = q.text("region") {
         sql.filter("provider IN (SELECT address FROM providers WHERE region = ?)", vec![Bind::Text(region)]);
+    }
+    if let Some(workload) = q.text("workload") {
+        let workload = openlease_client::contracts::workload::parse(&workload)
+            .map_err(|_| bad("workload", "`demo` or a 32-byte digest (0x and 64 hex digits)"))?;
+        sql.filter("workload = ?", vec![Bind::Bytes(workload.to_vec())]);
     }
     if let Some(token) = q.address("token")? {
         sql.filter("token = ?", vec![Bind::Text(token)]);

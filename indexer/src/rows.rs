@@ -513,6 +513,11 @@ table! {
         paused: bool => bool,
         /// The governance parameters version its provider accepted for it: its new leases get it.
         params_version: u64 => int,
+        /// What it runs (`openlease_contracts::workload`), attested in every answer.
+        workload: B256 => hash,
+        /// The contract that judges its answers on chain; zero for none (wrong answers go to a
+        /// dispute).
+        verifier: Address => address,
         block_number: u64 => int,
     }
 }

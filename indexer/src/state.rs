@@ -443,6 +443,8 @@ impl Market {
                     active_leases: 0,
                     paused: false,
                     params_version: number(e.paramsVersion),
+                    workload: e.workload,
+                    verifier: e.verifier,
                     block_number: block,
                 };
             }
@@ -794,8 +796,10 @@ impl Market {
         let Some(lease) = self.lease_mut(e.leaseId, block) else { return };
         let (slashed, cut) = (amount(e.amount), amount(e.protocolCut));
         lease.bond = lease.bond.saturating_sub(slashed);
-        // Equivocation ends the lease at once; the event leaves that to the block's timestamp.
-        if e.reason == SlashReason::Equivocation as u8 && at.timestamp < lease.lease_end() {
+        // A proven fault (equivocation, a wrong answer) ends the lease at once; the event leaves
+        // that to the block's timestamp.
+        let proven = [SlashReason::Equivocation as u8, SlashReason::WrongAnswer as u8].contains(&e.reason);
+        if proven && at.timestamp < lease.lease_end() {
             lease.ends_at = at.timestamp;
         }
         let (tenant, provider, token) = (lease.tenant, lease.provider, lease.token);

@@ -4,7 +4,7 @@
 use crate::util::{funded_signer, spawn_anvil};
 use alloy::{
     node_bindings::AnvilInstance,
-    primitives::{Address, U256, address, keccak256},
+    primitives::{Address, B256, U256, address, keccak256},
     providers::{DynProvider, Provider, ext::AnvilApi},
     signers::local::PrivateKeySigner,
     sol_types::SolEvent,
@@ -61,6 +61,8 @@ impl Market {
                 max_duration: 30 * 86_400,
                 notice_period: NOTICE,
                 capacity,
+                workload: B256::ZERO,
+                verifier: Address::ZERO,
             })
             .await
             .unwrap()

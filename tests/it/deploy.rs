@@ -9,7 +9,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use openlease_contracts::{MockStablecoin, Openlease};
-use openlease_deploy::{DeployError, Deployer, MARKET, Manifest, NetworkConfig};
+use openlease_deploy::{DeployError, Deployer, HASH_CHAIN_VERIFIER, MARKET, Manifest, NetworkConfig};
 
 use crate::util::{TempDir, devnet_config, funded_signer, nonce, provider_for, spawn_anvil};
 
@@ -23,7 +23,7 @@ async fn deploys_the_suite_and_writes_a_manifest_that_reads_back() {
     let deployer = Deployer::new(provider.clone(), signer.address(), anvil.endpoint(), config.clone());
     let (manifest, report) = deployer.deploy(None).await.expect("deploys");
 
-    assert_eq!(report.created, ["MockUSDC", "MockDAI", "MockUSDT", MARKET]);
+    assert_eq!(report.created, ["MockUSDC", "MockDAI", "MockUSDT", MARKET, HASH_CHAIN_VERIFIER]);
     assert!(report.verified.is_empty());
     assert_eq!(report.configured.len(), 3, "three stablecoins allow-listed: {:?}", report.configured);
     assert_eq!(manifest.chain_id, 31337);
@@ -78,7 +78,7 @@ async fn a_second_run_verifies_and_changes_nothing() {
 
     let (second, report) = deployer.deploy(Some(&first)).await.unwrap();
     assert!(report.is_noop(), "{report:?}");
-    assert_eq!(report.verified.len(), 4);
+    assert_eq!(report.verified.len(), 5);
     assert_eq!(nonce(&provider, &signer).await, sent, "no transaction sent");
     assert_eq!(second, first, "the manifest keeps transaction hashes and blocks");
 
@@ -103,7 +103,7 @@ async fn a_partial_deployment_resumes() {
     let (manifest, report) = deployer.deploy(None).await.unwrap();
 
     assert_eq!(report.created, ["MockDAI", "MockUSDT"]);
-    assert_eq!(report.verified, ["MockUSDC", MARKET]);
+    assert_eq!(report.verified, ["MockUSDC", MARKET, HASH_CHAIN_VERIFIER]);
     assert_eq!(report.configured.len(), 2, "only the new tokens are allow-listed");
     let market = Openlease::new(manifest.market(), &provider);
     for coin in &manifest.stablecoins {
@@ -238,13 +238,15 @@ async fn off_a_dev_chain_tokens_mocks_and_roles_are_checked_before_anything_is_s
     assert!(error.to_string().contains("--allow-deployer-roles"), "{error}");
     assert_eq!(nonce(&provider, &signer).await, sent, "nothing was sent");
 
-    // The plan: the market's creation with its gas, then its configuration; still nothing sent.
+    // The plan: the market's and the demo verifier's creation with their gas, then the market's
+    // configuration; still nothing sent.
     let planner = Deployer::new(provider.clone(), signer.address(), anvil.endpoint(), config.clone()).dry_run();
     let (manifest, plan) = planner.deploy(None).await.unwrap();
     let steps: Vec<&str> = plan.planned.iter().map(|(step, _)| step.as_str()).collect();
     assert_eq!(steps[0], "deploying Openlease", "{steps:?}");
     assert!(plan.planned[0].1.is_some_and(|gas| gas > 1_000_000), "{:?}", plan.planned[0]);
-    assert!(steps[1].starts_with("allow-listing USDC") && steps[2].starts_with("transferring ownership"), "{steps:?}");
+    assert_eq!(steps[1], "deploying HashChainVerifier", "{steps:?}");
+    assert!(steps[2].starts_with("allow-listing USDC") && steps[3].starts_with("transferring ownership"), "{steps:?}");
     assert!(plan.created.is_empty() && plan.configured.is_empty());
     assert!(provider.get_code_at(manifest.market()).await.unwrap().is_empty(), "a dry run deploys nothing");
     assert_eq!(nonce(&provider, &signer).await, sent, "nothing was sent");

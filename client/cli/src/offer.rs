@@ -3,12 +3,13 @@
 use std::fmt::Write;
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     providers::Provider,
 };
 use clap::Subcommand;
 use openlease_client::{
-    Client, OfferTerms, StablecoinEntry, TokenAmount, TypedDuration, TypedPrice, contracts::IOpenleaseTypes,
+    Client, OfferTerms, StablecoinEntry, TokenAmount, TypedDuration, TypedPrice,
+    contracts::{IOpenleaseTypes, workload},
     format_duration,
 };
 use serde_json::{Value, json};
@@ -44,6 +45,14 @@ pub(crate) enum OfferCommand {
         /// How many leases may be open at once.
         #[arg(long, default_value_t = 1)]
         capacity: u16,
+        /// What the offer runs, fixed for good: `demo` or a 32-byte digest (a model's weights, an
+        /// image); your gateway attests it in every answer.
+        #[arg(long, value_parser = |s: &str| workload::parse(s))]
+        workload: Option<B256>,
+        /// The contract that judges your answers on chain (`demo`, or an address), fixed for good:
+        /// an answer it rejects costs you the lease's bond, with no arbiter.
+        #[arg(long)]
+        verifier: Option<String>,
     },
     /// Changes the terms new leases get (open leases keep theirs); what is not given stays.
     Update {
@@ -100,7 +109,7 @@ pub(crate) enum OfferCommand {
 /// Runs `openlease offer …`.
 pub(crate) async fn run(command: OfferCommand, settings: &Settings) -> Result<Report> {
     match command {
-        OfferCommand::Publish { price, token, min_duration, max_duration, notice, capacity } => {
+        OfferCommand::Publish { price, token, min_duration, max_duration, notice, capacity, workload, verifier } => {
             let terms = TypedTerms {
                 price: Some(price),
                 min_duration: Some(min_duration),
@@ -108,7 +117,7 @@ pub(crate) async fn run(command: OfferCommand, settings: &Settings) -> Result<Re
                 notice: Some(notice),
                 capacity: Some(capacity),
             };
-            publish(settings, token, terms).await
+            publish(settings, token, terms, workload.unwrap_or_default(), verifier).await
         }
         OfferCommand::Update { offer_id, price, min_duration, max_duration, notice, capacity } => {
             update(settings, offer_id, TypedTerms { price, min_duration, max_duration, notice, capacity }).await
@@ -161,13 +170,21 @@ impl TypedTerms {
                 .transpose()?
                 .unwrap_or(current.notice_period),
             capacity: self.capacity.unwrap_or(current.capacity),
+            ..*current
         })
     }
 }
 
 /// `offer publish`.
-async fn publish(settings: &Settings, token: Option<String>, terms: TypedTerms) -> Result<Report> {
+async fn publish(
+    settings: &Settings,
+    token: Option<String>,
+    terms: TypedTerms,
+    workload: B256,
+    verifier: Option<String>,
+) -> Result<Report> {
     let client = settings.connect_to_send().await?;
+    let verifier = verifier.map(|v| client.manifest().verifier(&v)).transpose().map_err(CliError::new)?;
     let symbol = token.as_deref().or(terms.price.as_ref().and_then(TypedPrice::symbol));
     let Some(symbol) = symbol else {
         bail!(hint = "write the price like `0.36 USDC/h`, or pass --token", "say which token the offer is paid in");
@@ -180,6 +197,8 @@ async fn publish(settings: &Settings, token: Option<String>, terms: TypedTerms) 
         max_duration: 0,
         notice_period: 0,
         capacity: 0,
+        workload,
+        verifier: verifier.unwrap_or_default(),
     };
     let terms = terms.resolve(&coin, &blank)?;
     let offer_id = client.publish_offer(&terms).await.map_err(|e| CliError::in_token(e, &coin))?;
@@ -202,6 +221,8 @@ async fn update(settings: &Settings, offer_id: U256, terms: TypedTerms) -> Resul
         max_duration: offer.maxDuration,
         notice_period: offer.noticePeriod,
         capacity: offer.capacity,
+        workload: offer.workload,
+        verifier: offer.verifier,
     };
     let new = terms.resolve(&coin, &current)?;
     client.update_offer(offer_id, &new).await.map_err(|e| CliError::in_token(e, &coin))?;
@@ -280,8 +301,9 @@ fn offer_text<P: Provider + Clone>(client: &Client<P>, offer: &IOpenleaseTypes::
     let per_second = client.amount(offer.token, U256::from(offer.pricePerSecond));
     let per_hour = client.amount(offer.token, U256::from(offer.pricePerSecond) * U256::from(3600));
     format!(
-        "  provider {}\n  price {per_second}/s ({per_hour}/h)\n  duration {} to {}\n  notice {}\n  capacity {} ({} leased){}",
+        "  provider {}\n  runs {}\n  price {per_second}/s ({per_hour}/h)\n  duration {} to {}\n  notice {}\n  capacity {} ({} leased){}",
         offer.provider,
+        workload_text(offer),
         format_duration(offer.minDuration.into()),
         format_duration(offer.maxDuration.into()),
         format_duration(offer.noticePeriod.into()),
@@ -303,5 +325,16 @@ fn offer_json<P: Provider + Clone>(client: &Client<P>, offer_id: U256, offer: &I
         "capacity": offer.capacity,
         "activeLeases": offer.activeLeases,
         "paused": offer.paused,
+        "workload": offer.workload,
+        "verifier": offer.verifier,
     })
+}
+
+/// What an offer runs and who judges it, in words.
+fn workload_text(offer: &IOpenleaseTypes::Offer) -> String {
+    let name = workload::name(offer.workload).map_or_else(|| offer.workload.to_string(), str::to_owned);
+    match offer.verifier {
+        Address::ZERO => format!("{name} (no on-chain verifier: wrong answers go to a dispute)"),
+        v => format!("{name}, answers judged on chain by {v}"),
+    }
 }

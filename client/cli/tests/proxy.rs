@@ -105,6 +105,8 @@ async fn provider(anvil: &AnvilInstance, manifest: &Manifest, index: usize) -> (
         max_duration: 30 * 86_400,
         notice_period: 3_600,
         capacity: 5,
+        workload: B256::ZERO,
+        verifier: Address::ZERO,
     };
     client.publish_offer(&terms).await.unwrap();
     (client.address(), ProviderGateway::start(anvil, manifest, key, listener).await)

@@ -39,6 +39,7 @@ const SOURCES: &[(&str, &[&str])] = &[
     ("src/interfaces/IOpenlease.sol", &["IOpenlease"]),
     ("src/interfaces/IOpenleaseEvents.sol", &["IOpenleaseEvents"]),
     ("src/interfaces/IOpenleaseErrors.sol", &["IOpenleaseErrors"]),
+    ("src/verifiers/HashChainVerifier.sol", &["HashChainVerifier"]),
     ("test/mocks/MockStablecoin.sol", &["MockStablecoin"]),
     ("test/mocks/MockUSDT.sol", &["MockUSDT"]),
     ("test/harness/LeaseMathHarness.sol", &["LeaseMathHarness"]),

@@ -58,13 +58,17 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
 
     /// @notice Publishes an offer; the caller must be a registered provider. The offer's new leases
     /// get the parameters version in force now until the provider accepts another (`acceptParams`).
+    /// `workload` and `verifier` (a contract, or zero for none) are the offer's for good: a tenant
+    /// that opened a lease on them is never served, nor judged, by others.
     function publishOffer(
         address token,
         uint64 pricePerSecond,
         uint32 minDuration,
         uint32 maxDuration,
         uint32 noticePeriod,
-        uint16 capacity
+        uint16 capacity,
+        bytes32 workload,
+        address verifier
     ) external returns (uint256 offerId);
 
     /// @notice Changes the terms that new leases of an offer get; open leases keep theirs.
@@ -84,9 +88,10 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     function offerCount() external view returns (uint256);
 
     /// @notice What a tenant accepts by opening a lease of `offerId` now: the hash of the offer's id,
-    /// provider, token, price, minimum and maximum duration, notice period and the governance
-    /// parameters' version its provider accepted for it (which new leases get). `openLease` reverts if
-    /// it changed.
+    /// provider, token, price, minimum and maximum duration, notice period, the governance
+    /// parameters' version its provider accepted for it (which new leases get), and the workload and
+    /// verifier: `keccak256(abi.encode(offerId, provider, token, pricePerSecond, minDuration,
+    /// maxDuration, noticePeriod, paramsVersion, workload, verifier))`. `openLease` reverts if it changed.
     function offerTermsHash(uint256 offerId) external view returns (bytes32);
 
     // ─── Leases ─────────────────────────────────────────────────────────────────────────────
@@ -212,8 +217,8 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
     /// @notice The EIP-712 digest a signer signs for `receipt`, bound to this chain and contract.
     function receiptDigest(ServiceReceipt calldata receipt) external view returns (bytes32);
 
-    /// @notice The EIP-712 digest a provider signs for `attestation`.
-    function attestationDigest(UsageAttestation calldata attestation) external view returns (bytes32);
+    /// @notice The EIP-712 digest a provider's attestation key signs for `attestation`.
+    function attestationDigest(AnswerAttestation calldata attestation) external view returns (bytes32);
 
     // ─── Balances ───────────────────────────────────────────────────────────────────────────
 
@@ -224,13 +229,26 @@ interface IOpenlease is IOpenleaseEvents, IOpenleaseErrors {
 
     // ─── Slashing and disputes ──────────────────────────────────────────────────────────────
 
-    /// @notice Slashes the rest of a lease's bond given two different usage attestations the
+    /// @notice Slashes the rest of a lease's bond given two different answer attestations the
     /// provider signed for the same lease and sequence. Anyone may call; the tenant is paid.
     function slashEquivocation(
-        UsageAttestation calldata a,
+        AnswerAttestation calldata a,
         bytes calldata signatureA,
-        UsageAttestation calldata b,
+        AnswerAttestation calldata b,
         bytes calldata signatureB
+    ) external;
+
+    /// @notice Slashes the rest of a lease's bond, with no arbiter, given an answer the provider
+    /// attested that was wrong: the verifier the lease's offer named rejects `response` for
+    /// `request` (their keccak256 are the attestation's digests), or the attestation names another
+    /// workload than the offer's. Anyone may call; the tenant is paid, and the lease ends now. Only
+    /// the offer's own verifier is ever asked, so a verifier reaches no lease whose terms did not
+    /// name it. Reverts when the verifier accepts the answer or cannot judge the request.
+    function slashWrongAnswer(
+        AnswerAttestation calldata attestation,
+        bytes calldata signature,
+        bytes calldata request,
+        bytes calldata response
     ) external;
 
     /// @notice The tenant disputes the provider's service of a running lease or one in its

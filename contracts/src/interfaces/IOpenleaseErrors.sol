@@ -78,6 +78,14 @@ interface IOpenleaseErrors is IOpenleaseTypes {
     // ─── Slashing and disputes ──────────────────────────────────────────────────────────────
     error OpenleaseNotEquivocation(uint256 leaseId, uint64 sequenceA, uint64 sequenceB);
     error OpenleaseInvalidAttestation(uint256 leaseId, address provider);
+    /// @notice The lease's offer named no verifier: a wrong answer goes to an SLA dispute instead.
+    error OpenleaseNoVerifier(uint256 leaseId);
+    /// @notice `request` or `response` is not what the attestation's digests commit to.
+    error OpenleaseEvidenceMismatch(uint256 leaseId);
+    /// @notice The lease's verifier accepted the answer (or could not judge the request).
+    error OpenleaseAnswerNotWrong(uint256 leaseId, address verifier);
+    /// @notice An offer's verifier must be a contract (or zero for none).
+    error OpenleaseVerifierNotContract(address verifier);
     error OpenleaseNothingToSlash(uint256 leaseId);
     error OpenleaseDisputeExists(uint256 leaseId, DisputeStatus status);
     error OpenleaseNoOpenDispute(uint256 leaseId);

@@ -45,7 +45,9 @@ interface IOpenleaseEvents is IOpenleaseTypes {
         uint256 maxDuration,
         uint256 noticePeriod,
         uint256 capacity,
-        uint256 paramsVersion
+        uint256 paramsVersion,
+        bytes32 workload,
+        address verifier
     );
     event OfferUpdated(
         uint256 indexed offerId,

@@ -30,8 +30,12 @@ interface IOpenleaseTypes {
         uint32 thawEndsAt;
     }
 
-    /// @notice What a provider sells. `provider` and `token` never change; the rest are the terms
-    /// new leases get. `activeLeases` counts leases holding capacity (neither evicted nor finalized),
+    /// @notice What a provider sells. `provider`, `token`, `workload` and `verifier` never change; the
+    /// rest are the terms new leases get. `workload` names what the offer runs (a model and its
+    /// weights' digest, a container image digest, the demo workload): the gateway attests it in
+    /// every answer. `verifier`, if set, is an `IAnswerVerifier` that decides whether an answer is
+    /// right for its request; a provider-attested answer it rejects slashes the lease's bond with no
+    /// arbiter (`slashWrongAnswer`). Both are in the terms a tenant binds at opening. `activeLeases` counts leases holding capacity (neither evicted nor finalized),
     /// against `capacity`. `paramsVersion` is the governance parameters version the provider accepted
     /// for the offer (the one in force when it was published, until it accepts another): its new
     /// leases get it, so no governance change reaches them without the provider's consent.
@@ -46,6 +50,11 @@ interface IOpenleaseTypes {
         uint32 noticePeriod;
         bool paused;
         uint16 paramsVersion;
+        /// @dev `bondBps` of `paramsVersion` (a version in force never changes), kept beside it so
+        /// that opening a lease reads no parameters.
+        uint16 bondBps;
+        address verifier;
+        bytes32 workload;
     }
 
     /// @notice `Evicted`: the provider ended the lease over an unanswered payment demand. Its
@@ -116,13 +125,18 @@ interface IOpenleaseTypes {
         bytes signature;
     }
 
-    /// @notice The EIP-712 message a provider signs about the usage it served. Two different
-    /// attestations for the same lease and sequence prove equivocation.
-    struct UsageAttestation {
+    /// @notice The EIP-712 message a provider's gateway signs for every answer it serves: the
+    /// `sequence`-th answer of the lease was `responseDigest` (keccak256 of the answer's body) to
+    /// `requestDigest` (keccak256 of `METHOD SP path-and-query LF body`), from `workload`, at
+    /// `servedAt`. Two different attestations for the same lease and sequence prove equivocation; one
+    /// the lease's verifier rejects proves a wrong answer.
+    struct AnswerAttestation {
         uint256 leaseId;
         uint64 sequence;
-        bytes32 usageDigest;
-        uint64 periodEnd;
+        bytes32 workload;
+        bytes32 requestDigest;
+        bytes32 responseDigest;
+        uint64 servedAt;
     }
 
     /// @notice The outcome of settling one receipt; `settleBatch` reports one per item.
@@ -143,7 +157,8 @@ interface IOpenleaseTypes {
     enum SlashReason {
         EarlyTermination,
         Equivocation,
-        Dispute
+        Dispute,
+        WrongAnswer
     }
 
     enum DisputeStatus {

@@ -4,24 +4,27 @@ pragma solidity ^0.8.30;
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 
 import {OpenleaseStorage} from "../OpenleaseStorage.sol";
+import {IAnswerVerifier} from "../interfaces/IAnswerVerifier.sol";
 
 /// @title Disputes
-/// @notice Slashing. Provable faults are slashed by anyone: equivocation (two different usage
-/// attestations the provider's attestation key signed for one lease and sequence). Faults that
+/// @notice Slashing. Provable faults are slashed by anyone: equivocation (two different answer
+/// attestations the provider's attestation key signed for one lease and sequence), and a wrong
+/// answer the provider attested that the lease's own verifier rejects. Faults that
 /// cannot be proven on chain go to SLA disputes: the tenant posts a bond, the lease's bond freezes,
 /// and the lease's arbiter rules before a deadline with a bounded slash, or the dispute expires and
 /// releases both sides. Every bound is the lease's own (its parameters version).
 /// @dev The ABI and its documentation: `IOpenlease`.
 abstract contract Disputes is OpenleaseStorage {
-    bytes32 internal constant USAGE_ATTESTATION_TYPEHASH =
-        keccak256("UsageAttestation(uint256 leaseId,uint64 sequence,bytes32 usageDigest,uint64 periodEnd)");
+    bytes32 internal constant ANSWER_ATTESTATION_TYPEHASH = keccak256(
+        "AnswerAttestation(uint256 leaseId,uint64 sequence,bytes32 workload,bytes32 requestDigest,bytes32 responseDigest,uint64 servedAt)"
+    );
 
     // ─── Equivocation ───────────────────────────────────────────────────────────────────────
 
     function slashEquivocation(
-        UsageAttestation calldata a,
+        AnswerAttestation calldata a,
         bytes calldata signatureA,
-        UsageAttestation calldata b,
+        AnswerAttestation calldata b,
         bytes calldata signatureB
     ) external nonReentrant {
         bytes32 digestA = _attestationDigest(a);
@@ -36,14 +39,46 @@ abstract contract Disputes is OpenleaseStorage {
         if (_recover(digestA, signatureA) != key || _recover(digestB, signatureB) != key) {
             revert OpenleaseInvalidAttestation(a.leaseId, provider);
         }
-        uint96 bond = l.bond;
-        if (bond == 0) revert OpenleaseNothingToSlash(a.leaseId);
-        // A provider caught lying about usage serves this lease no longer.
-        if (block.timestamp < _leaseEnd(l)) l.endsAt = uint32(block.timestamp);
-        _slashBond(a.leaseId, l, bond, SlashReason.Equivocation);
+        _slashAll(a.leaseId, l, SlashReason.Equivocation);
     }
 
-    function attestationDigest(UsageAttestation calldata attestation) external view returns (bytes32) {
+    // ─── Wrong answers ──────────────────────────────────────────────────────────────────────
+
+    function slashWrongAnswer(
+        AnswerAttestation calldata attestation,
+        bytes calldata signature,
+        bytes calldata request,
+        bytes calldata response
+    ) external nonReentrant {
+        uint256 leaseId = attestation.leaseId;
+        Lease storage l = _openLeaseOf(leaseId);
+        Offer storage o = _offers[l.offerId];
+        // The verifier bound in the terms the tenant opened on, never one the caller picks.
+        address verifier = o.verifier;
+        if (verifier == address(0)) revert OpenleaseNoVerifier(leaseId);
+        if (keccak256(request) != attestation.requestDigest || keccak256(response) != attestation.responseDigest) {
+            revert OpenleaseEvidenceMismatch(leaseId);
+        }
+        address provider = o.provider;
+        if (_recover(_attestationDigest(attestation), signature) != _providers[provider].attestationKey) {
+            revert OpenleaseInvalidAttestation(leaseId, provider);
+        }
+        // An answer attested as another workload's is wrong whatever it says: the lease bought this
+        // one. Otherwise the verifier judges it (by STATICCALL: it cannot act on the market).
+        bytes32 workload = o.workload;
+        if (attestation.workload == workload) {
+            bool right;
+            try IAnswerVerifier(verifier).isRightAnswer(workload, request, response) returns (bool r) {
+                right = r;
+            } catch {
+                right = true;
+            }
+            if (right) revert OpenleaseAnswerNotWrong(leaseId, verifier);
+        }
+        _slashAll(leaseId, l, SlashReason.WrongAnswer);
+    }
+
+    function attestationDigest(AnswerAttestation calldata attestation) external view returns (bytes32) {
         return _attestationDigest(attestation);
     }
 
@@ -117,8 +152,16 @@ abstract contract Disputes is OpenleaseStorage {
         if (d.status != DisputeStatus.Open) revert OpenleaseNoOpenDispute(leaseId);
     }
 
-    function _attestationDigest(UsageAttestation calldata attestation) private view returns (bytes32) {
-        return _hashTypedDataV4(keccak256(abi.encode(USAGE_ATTESTATION_TYPEHASH, attestation)));
+    /// @dev A provider proven to cheat on a lease serves it no longer and loses its whole bond.
+    function _slashAll(uint256 leaseId, Lease storage l, SlashReason reason) private {
+        uint96 bond = l.bond;
+        if (bond == 0) revert OpenleaseNothingToSlash(leaseId);
+        if (block.timestamp < _leaseEnd(l)) l.endsAt = uint32(block.timestamp);
+        _slashBond(leaseId, l, bond, reason);
+    }
+
+    function _attestationDigest(AnswerAttestation calldata attestation) private view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(ANSWER_ATTESTATION_TYPEHASH, attestation)));
     }
 
     /// @dev Zero for a malformed or malleable signature, so it never matches a registered key.

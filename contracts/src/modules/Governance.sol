@@ -47,6 +47,7 @@ abstract contract Governance is OpenleaseStorage {
         uint16 accepted = o.paramsVersion;
         if (version <= accepted || version > inForce) revert OpenleaseParamsNotAcceptable(version, accepted, inForce);
         o.paramsVersion = version;
+        o.bondBps = _paramsVersions[version].bondBps;
         emit ParamsAccepted(offerId, version);
     }
 

@@ -26,10 +26,13 @@ abstract contract LeaseMarket is ProviderStaking {
         uint32 minDuration,
         uint32 maxDuration,
         uint32 noticePeriod,
-        uint16 capacity
+        uint16 capacity,
+        bytes32 workload,
+        address verifier
     ) external whenNotPaused returns (uint256 offerId) {
         _registeredProfile(msg.sender);
         if (!_allowedTokens[token]) revert OpenleaseTokenNotAllowed(token);
+        if (verifier != address(0) && verifier.code.length == 0) revert OpenleaseVerifierNotContract(verifier);
         _checkOfferTerms(pricePerSecond, minDuration, maxDuration, noticePeriod, capacity);
         // Offer ids are stored in leases as uint32.
         offerId = _counters.offerCount + 1;
@@ -46,10 +49,23 @@ abstract contract LeaseMarket is ProviderStaking {
             maxDuration: maxDuration,
             noticePeriod: noticePeriod,
             paused: false,
-            paramsVersion: version
+            paramsVersion: version,
+            bondBps: _paramsVersions[version].bondBps,
+            verifier: verifier,
+            workload: workload
         });
         emit OfferPublished(
-            offerId, msg.sender, token, pricePerSecond, minDuration, maxDuration, noticePeriod, capacity, version
+            offerId,
+            msg.sender,
+            token,
+            pricePerSecond,
+            minDuration,
+            maxDuration,
+            noticePeriod,
+            capacity,
+            version,
+            workload,
+            verifier
         );
     }
 
@@ -185,27 +201,29 @@ abstract contract LeaseMarket is ProviderStaking {
         private
         returns (uint256 leaseId)
     {
-        Offer storage o = _offers[offerId];
+        Offer storage stored = _offers[offerId];
+        // Read once: every term below is a memory read, not a storage one.
+        Offer memory o = stored;
         if (o.provider == address(0)) revert OpenleaseUnknownOffer(offerId);
-        Counters memory c = _counters;
-        uint16 version = o.paramsVersion;
-        bytes32 current = _offerTermsHash(offerId, o, version);
-        if (termsHash != current) revert OpenleaseTermsChanged(offerId, termsHash, current);
+        {
+            bytes32 current = _offerTermsHash(offerId, o, o.paramsVersion);
+            if (termsHash != current) revert OpenleaseTermsChanged(offerId, termsHash, current);
+        }
         if (o.paused) revert OpenleaseOfferPaused(offerId);
         if (o.activeLeases >= o.capacity) revert OpenleaseOfferAtCapacity(offerId, o.capacity);
         if (!_allowedTokens[o.token]) revert OpenleaseTokenNotAllowed(o.token);
         if (duration < o.minDuration || duration > o.maxDuration) {
             revert OpenleaseDurationOutOfRange(duration, o.minDuration, o.maxDuration);
         }
-        uint64 price = o.pricePerSecond;
         // The deposit must pay for at least the minimum duration; more extends the runway.
-        uint256 required = uint256(price) * o.minDuration;
-        if (deposit < required) revert OpenleaseDepositTooSmall(deposit, required);
+        if (deposit < uint256(o.pricePerSecond) * o.minDuration) {
+            revert OpenleaseDepositTooSmall(deposit, uint256(o.pricePerSecond) * o.minDuration);
+        }
 
-        uint96 bond = _toUint96(LeaseMath.bond(price, o.noticePeriod, _paramsVersions[version].bondBps));
+        uint96 bond = _toUint96(LeaseMath.bond(o.pricePerSecond, o.noticePeriod, o.bondBps));
         _lockBond(o.provider, o.token, bond);
-        o.activeLeases += 1;
-        leaseId = c.leaseCount + 1;
+        stored.activeLeases = o.activeLeases + 1;
+        leaseId = _counters.leaseCount + 1;
         _counters.leaseCount = uint64(leaseId);
         uint32 now_ = uint32(block.timestamp);
         Lease memory l = Lease({
@@ -215,8 +233,8 @@ abstract contract LeaseMarket is ProviderStaking {
             endsAt: now_ + duration,
             deposit: _toUint88(deposit),
             settled: 0,
-            pricePerSecond: price,
-            paramsVersion: version,
+            pricePerSecond: o.pricePerSecond,
+            paramsVersion: o.paramsVersion,
             bond: bond,
             noticePeriod: o.noticePeriod,
             minEndsAt: now_ + o.minDuration,

@@ -169,8 +169,10 @@ contract AttestationKeyProven_Adversarial_Test is LeaseTermsBase {
 
     /// @dev Two conflicting attestations signed by `signingKey` submitted as evidence; returns the bond left.
     function equivocate(uint256 leaseId, uint256 signingKey) internal returns (uint256) {
-        UsageAttestation memory x = UsageAttestation(leaseId, 1, keccak256("x"), uint64(block.timestamp));
-        UsageAttestation memory y = UsageAttestation(leaseId, 1, keccak256("y"), uint64(block.timestamp));
+        AnswerAttestation memory x =
+            AnswerAttestation(leaseId, 1, 0, keccak256("q"), keccak256("x"), uint64(block.timestamp));
+        AnswerAttestation memory y =
+            AnswerAttestation(leaseId, 1, 0, keccak256("q"), keccak256("y"), uint64(block.timestamp));
         bytes memory sigX = sign(signingKey, market.attestationDigest(x));
         bytes memory sigY = sign(signingKey, market.attestationDigest(y));
         vm.prank(keeper);

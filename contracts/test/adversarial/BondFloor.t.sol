@@ -30,14 +30,23 @@ contract BondFloor_Adversarial_Test is LeaseTermsBase {
     function test_RevertWhen_PublishOfferWithZeroNotice() public {
         expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, 0, CAPACITY);
         vm.prank(provider);
-        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, 0, CAPACITY);
+        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, 0, CAPACITY, bytes32(0), address(0));
     }
 
     /// @notice One second short of the minimum notice.
     function test_RevertWhen_PublishOfferWithNoticeOneSecondShort() public {
         expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, Bounds.MIN_NOTICE_PERIOD - 1, CAPACITY);
         vm.prank(provider);
-        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, Bounds.MIN_NOTICE_PERIOD - 1, CAPACITY);
+        market.publishOffer(
+            address(usdc),
+            PRICE,
+            MIN_DURATION,
+            MAX_DURATION,
+            Bounds.MIN_NOTICE_PERIOD - 1,
+            CAPACITY,
+            bytes32(0),
+            address(0)
+        );
     }
 
     function testFuzz_RevertWhen_PublishOfferWithNoticeBelowAnHour(uint32 notice) public {
@@ -45,7 +54,7 @@ contract BondFloor_Adversarial_Test is LeaseTermsBase {
         uint256 count = market.offerCount();
         expectInvalidTerms(PRICE, MIN_DURATION, MAX_DURATION, notice, CAPACITY);
         vm.prank(provider);
-        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, notice, CAPACITY);
+        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, notice, CAPACITY, bytes32(0), address(0));
         assertEq(market.offerCount(), count, "no offer published");
     }
 
@@ -73,7 +82,9 @@ contract BondFloor_Adversarial_Test is LeaseTermsBase {
         p.bondBps = 1_000;
         applyParams(p);
         vm.prank(provider);
-        uint256 tiny = market.publishOffer(address(usdc), 1, 1, Bounds.MIN_NOTICE_PERIOD, Bounds.MIN_NOTICE_PERIOD, 1);
+        uint256 tiny = market.publishOffer(
+            address(usdc), 1, 1, Bounds.MIN_NOTICE_PERIOD, Bounds.MIN_NOTICE_PERIOD, 1, bytes32(0), address(0)
+        );
         uint256 locked = market.stakeOf(provider, address(usdc)).locked;
 
         uint256 leaseId = openLease(tenant, tiny, 1, 1);
@@ -96,7 +107,7 @@ contract BondFloor_Adversarial_Test is LeaseTermsBase {
         vm.prank(provider);
         market.stake(address(usdc), 10_000_000e6);
         vm.prank(provider);
-        uint256 o = market.publishOffer(address(usdc), price, 1, notice, notice, 1);
+        uint256 o = market.publishOffer(address(usdc), price, 1, notice, notice, 1, bytes32(0), address(0));
 
         uint256 leaseId = openLease(tenant, o, 1, price);
 

@@ -34,7 +34,9 @@ contract CapacityGriefing_Adversarial_Test is LeaseTermsBase {
         mintAndApprove(address(usdc), griefer, 1_000e6);
         grieferStartBalance = usdc.balanceOf(griefer);
         vm.prank(provider);
-        griefOffer = market.publishOffer(address(usdc), PRICE, GRIEF_MIN_DURATION, MAX_DURATION, NOTICE, GRIEF_CAPACITY);
+        griefOffer = market.publishOffer(
+            address(usdc), PRICE, GRIEF_MIN_DURATION, MAX_DURATION, NOTICE, GRIEF_CAPACITY, bytes32(0), address(0)
+        );
         openedAt = block.timestamp;
         for (uint256 i; i < GRIEF_CAPACITY; ++i) {
             griefLeases.push(openLease(griefer, griefOffer, MAX_DURATION, MIN_DEPOSIT));

@@ -39,7 +39,10 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
         asWallet(address(market), abi.encodeCall(market.stake, (address(usdc), PROVIDER_STAKE)));
         bytes memory ret = asWallet(
             address(market),
-            abi.encodeCall(market.publishOffer, (address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY))
+            abi.encodeCall(
+                market.publishOffer,
+                (address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0))
+            )
         );
         walletOffer = abi.decode(ret, (uint256));
         leaseId = openLease(tenant, walletOffer, 10 hours, uint256(PRICE) * 10 hours);
@@ -56,13 +59,23 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
     function conflicting(uint256 keyA, uint256 keyB)
         internal
         view
-        returns (UsageAttestation memory a, bytes memory sigA, UsageAttestation memory b, bytes memory sigB)
+        returns (AnswerAttestation memory a, bytes memory sigA, AnswerAttestation memory b, bytes memory sigB)
     {
-        a = UsageAttestation({
-            leaseId: leaseId, sequence: 7, usageDigest: keccak256("100 GPU-seconds"), periodEnd: uint64(block.timestamp)
+        a = AnswerAttestation({
+            leaseId: leaseId,
+            sequence: 7,
+            workload: bytes32(0),
+            requestDigest: keccak256("GET /work/7\n"),
+            responseDigest: keccak256("100 GPU-seconds"),
+            servedAt: uint64(block.timestamp)
         });
-        b = UsageAttestation({
-            leaseId: leaseId, sequence: 7, usageDigest: keccak256("900 GPU-seconds"), periodEnd: uint64(block.timestamp)
+        b = AnswerAttestation({
+            leaseId: leaseId,
+            sequence: 7,
+            workload: bytes32(0),
+            requestDigest: keccak256("GET /work/7\n"),
+            responseDigest: keccak256("900 GPU-seconds"),
+            servedAt: uint64(block.timestamp)
         });
         sigA = sign(keyA, market.attestationDigest(a));
         sigB = sign(keyB, market.attestationDigest(b));
@@ -77,7 +90,7 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
     /// @notice Caught, the provider turns its wallet hostile (every ERC-1271 answer wrong): the
     /// attestation key's signatures still slash the whole bond, and the tenant is paid.
     function test_EquivocationSlashesBondAfterWalletRefusesAllSignatures() public {
-        (UsageAttestation memory a, bytes memory sigA, UsageAttestation memory b, bytes memory sigB) =
+        (AnswerAttestation memory a, bytes memory sigA, AnswerAttestation memory b, bytes memory sigB) =
             conflicting(attesterKey, attesterKey);
         vm.prank(walletOwner);
         wallet.setMode(MockContractWallet.Mode.WrongMagic);
@@ -105,7 +118,7 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
     /// @notice The evidence also stands after the lease ended, while it is in its settlement window
     /// (the bond is locked until finalize).
     function test_EquivocationSlashesBondAfterTheLeaseEnded() public {
-        (UsageAttestation memory a, bytes memory sigA, UsageAttestation memory b, bytes memory sigB) =
+        (AnswerAttestation memory a, bytes memory sigA, AnswerAttestation memory b, bytes memory sigB) =
             conflicting(attesterKey, attesterKey);
         vm.prank(walletOwner);
         wallet.setMode(MockContractWallet.Mode.WrongMagic);
@@ -124,7 +137,7 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
     /// @notice Attestations signed by the wallet's owner key are not the provider's evidence, even
     /// while the wallet would accept them through ERC-1271: refused, nothing moves.
     function test_RevertWhen_AttestationsSignedByWalletOwnerKey() public {
-        (UsageAttestation memory a, bytes memory sigA, UsageAttestation memory b, bytes memory sigB) =
+        (AnswerAttestation memory a, bytes memory sigA, AnswerAttestation memory b, bytes memory sigB) =
             conflicting(walletOwnerKey, walletOwnerKey);
         assertEq(wallet.isValidSignature(market.attestationDigest(a), sigA), bytes4(0x1626ba7e), "ERC-1271 valid");
         Books memory before = walletBooks();
@@ -138,7 +151,7 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
 
     /// @notice One attestation by the key and one by anyone else prove nothing.
     function test_RevertWhen_OneAttestationSignedByAnotherKey() public {
-        (UsageAttestation memory a, bytes memory sigA, UsageAttestation memory b, bytes memory sigB) =
+        (AnswerAttestation memory a, bytes memory sigA, AnswerAttestation memory b, bytes memory sigB) =
             conflicting(attesterKey, walletOwnerKey);
         Books memory before = walletBooks();
 
@@ -166,7 +179,7 @@ contract EquivocationEvidence_Adversarial_Test is LeaseTermsBase {
     /// @notice A profile update changes the profile and never the key; the old key's evidence still
     /// slashes.
     function test_UpdateProviderKeepsAttestationKey() public {
-        (UsageAttestation memory a, bytes memory sigA, UsageAttestation memory b, bytes memory sigB) =
+        (AnswerAttestation memory a, bytes memory sigA, AnswerAttestation memory b, bytes memory sigB) =
             conflicting(attesterKey, attesterKey);
         bytes32 profileHash = market.providerProfile(address(wallet)).profileHash;
         asWallet(

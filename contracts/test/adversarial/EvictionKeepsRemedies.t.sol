@@ -17,9 +17,9 @@ contract EvictionKeepsRemedies_Adversarial_Test is LeaseTermsBase {
 
     uint256 internal leaseId;
     uint96 internal bond;
-    UsageAttestation internal a;
+    AnswerAttestation internal a;
     bytes internal sigA;
-    UsageAttestation internal b;
+    AnswerAttestation internal b;
     bytes internal sigB;
     uint256 internal remediesUntil;
 

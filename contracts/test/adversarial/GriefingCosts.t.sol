@@ -27,7 +27,9 @@ contract GriefingCosts_Adversarial_Test is LeaseTermsBase {
         griefer = makeAddr("griefer");
         mintAndApprove(address(usdc), griefer, 1_000e6);
         vm.prank(provider);
-        griefOffer = market.publishOffer(address(usdc), PRICE, GRIEF_MIN_DURATION, MAX_DURATION, NOTICE, 1);
+        griefOffer = market.publishOffer(
+            address(usdc), PRICE, GRIEF_MIN_DURATION, MAX_DURATION, NOTICE, 1, bytes32(0), address(0)
+        );
     }
 
     function demand(uint256 leaseId) internal {

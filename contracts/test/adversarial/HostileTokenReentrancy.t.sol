@@ -42,7 +42,10 @@ contract HostileTokenReentrancy_Adversarial_Test is AdversarialBase {
         providerWallet.execute(address(market), abi.encodeCall(market.stake, (address(ren), PROVIDER_STAKE)));
         bytes memory ret = providerWallet.execute(
             address(market),
-            abi.encodeCall(market.publishOffer, (address(ren), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY))
+            abi.encodeCall(
+                market.publishOffer,
+                (address(ren), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0))
+            )
         );
         renOffer = abi.decode(ret, (uint256));
         providerWallet.setOperator(address(ren), true);

@@ -13,6 +13,7 @@ import {Bounds} from "../../src/libraries/Bounds.sol";
 /// with the lease's own parameters (never the ones in force now).
 abstract contract LeaseTermsBase is BaseTest, IOpenleaseErrors, IOpenleaseEvents {
     uint256 internal constant BPS = 10_000;
+
     /// @dev The market's `PARAMS_DELAY`, `PAYMENT_GRACE` and `MIN_NOTICE_PERIOD` (internal constants).
 
     /// @dev What no governance action, front-run or eviction may move unless the test says so.

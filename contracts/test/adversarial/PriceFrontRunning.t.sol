@@ -44,7 +44,20 @@ contract PriceFrontRunning_Adversarial_Test is AdversarialBase {
         view
         returns (bytes32)
     {
-        return keccak256(abi.encode(offerId, provider, address(usdc), price, minDuration, maxDuration, notice, version));
+        return keccak256(
+            abi.encode(
+                offerId,
+                provider,
+                address(usdc),
+                price,
+                minDuration,
+                maxDuration,
+                notice,
+                version,
+                bytes32(0),
+                address(0)
+            )
+        );
     }
 
     function updateOffer(uint64 price, uint32 minDuration, uint32 maxDuration, uint32 noticePeriod, uint16 capacity)

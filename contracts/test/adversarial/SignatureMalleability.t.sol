@@ -136,7 +136,7 @@ contract SignatureMalleability_Adversarial_Test is AdversarialBase {
     // ─── Equivocation attestations ──────────────────────────────────────────────────────────
 
     function test_RevertWhen_EquivocationProofIsOneAttestationAndItsHighSTwin() public {
-        (UsageAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("usage"));
+        (AnswerAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("usage"));
         bytes memory twin = highSTwin(sigA);
         assertEq(rawRecover(market.attestationDigest(a), twin), provider, "twin recovers to the provider");
         Stake memory stakeBefore = market.stakeOf(provider, address(usdc));
@@ -149,15 +149,15 @@ contract SignatureMalleability_Adversarial_Test is AdversarialBase {
     }
 
     function test_RevertWhen_EquivocationProofIsOneAttestationTwice() public {
-        (UsageAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("usage"));
+        (AnswerAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("usage"));
         vm.expectRevert(abi.encodeWithSelector(OpenleaseNotEquivocation.selector, leaseId, uint64(7), uint64(7)));
         market.slashEquivocation(a, sigA, a, sigA);
         assertEq(market.lease(leaseId).bond, bondOf(offerId), "bond intact");
     }
 
     function test_RevertWhen_EquivocationProofUsesAHighSSignature() public {
-        (UsageAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("a"));
-        (UsageAttestation memory b, bytes memory sigB) = attestation(leaseId, 7, keccak256("b"));
+        (AnswerAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("a"));
+        (AnswerAttestation memory b, bytes memory sigB) = attestation(leaseId, 7, keccak256("b"));
 
         vm.expectRevert(abi.encodeWithSelector(OpenleaseInvalidAttestation.selector, leaseId, provider));
         market.slashEquivocation(a, sigA, b, highSTwin(sigB));
@@ -171,8 +171,8 @@ contract SignatureMalleability_Adversarial_Test is AdversarialBase {
     }
 
     function test_RevertWhen_EquivocationProofUsesCompactOrPaddedSignatures() public {
-        (UsageAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("a"));
-        (UsageAttestation memory b, bytes memory sigB) = attestation(leaseId, 7, keccak256("b"));
+        (AnswerAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("a"));
+        (AnswerAttestation memory b, bytes memory sigB) = attestation(leaseId, 7, keccak256("b"));
 
         vm.expectRevert(abi.encodeWithSelector(OpenleaseInvalidAttestation.selector, leaseId, provider));
         market.slashEquivocation(a, sigA, b, compact(sigB));

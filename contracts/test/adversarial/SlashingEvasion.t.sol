@@ -133,8 +133,8 @@ contract SlashingEvasion_Adversarial_Test is AdversarialBase {
 
     function test_EquivocationSlashesTheBondAfterUnstaking() public {
         uint256 thawEndsAt = unstakeAllFree();
-        (UsageAttestation memory a, bytes memory sigA) = attestation(leaseId, 1, keccak256("a"));
-        (UsageAttestation memory b, bytes memory sigB) = attestation(leaseId, 1, keccak256("b"));
+        (AnswerAttestation memory a, bytes memory sigA) = attestation(leaseId, 1, keccak256("a"));
+        (AnswerAttestation memory b, bytes memory sigB) = attestation(leaseId, 1, keccak256("b"));
         uint256 cut = slashCutOf(bond);
 
         vm.expectEmit(address(market));

@@ -26,7 +26,7 @@ abstract contract FuzzBase is BaseTest, IOpenleaseEvents {
         uint256 leases
     ) internal returns (uint256 id) {
         vm.prank(provider);
-        id = market.publishOffer(token, price, minDuration, maxDuration, notice, CAPACITY);
+        id = market.publishOffer(token, price, minDuration, maxDuration, notice, CAPACITY, bytes32(0), address(0));
         uint256 needed = bondOf(price, notice) * leases;
         if (needed > 0) {
             mintAndApprove(token, provider, needed);

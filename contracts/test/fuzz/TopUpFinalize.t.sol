@@ -165,7 +165,8 @@ contract TopUpFinalize_Fuzz_Test is FuzzBase {
         stakeShort = _bound(stakeShort, 0, bond);
         registerAndStake(prov, address(usdc), bond - stakeShort + 1);
         vm.prank(prov);
-        uint256 offer = market.publishOffer(address(usdc), price, MIN_DURATION, MAX_DURATION, notice, 1);
+        uint256 offer =
+            market.publishOffer(address(usdc), price, MIN_DURATION, MAX_DURATION, notice, 1, bytes32(0), address(0));
         uint256 deposit = uint256(price) * MIN_DURATION;
         fundTenant(address(usdc), deposit);
         Stake memory before = market.stakeOf(prov, address(usdc));

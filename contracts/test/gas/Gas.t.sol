@@ -2,6 +2,7 @@
 pragma solidity ^0.8.30;
 
 import {BaseTest} from "../Base.t.sol";
+import {HashChainVerifier} from "../../src/verifiers/HashChainVerifier.sol";
 
 /// @notice Gas benchmarks: named snapshots in `snapshots/Gas.json`, committed and checked for drift by
 /// `make test` (FORGE_SNAPSHOT_CHECK). Run with `--isolate` so every call is its own transaction and
@@ -127,11 +128,45 @@ contract Gas is BaseTest {
     function test_gas_slash() public {
         uint256 leaseId = openDefaultLease();
         skip(1 hours);
-        (UsageAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("a"));
-        (UsageAttestation memory b, bytes memory sigB) = attestation(leaseId, 7, keccak256("b"));
+        (AnswerAttestation memory a, bytes memory sigA) = attestation(leaseId, 7, keccak256("a"));
+        (AnswerAttestation memory b, bytes memory sigB) = attestation(leaseId, 7, keccak256("b"));
         vm.prank(keeper);
         market.slashEquivocation(a, sigA, b, sigB);
         snapshotExecution("slash", abi.encodeCall(market.slashEquivocation, (a, sigA, b, sigB)));
+    }
+
+    /// @dev The demo workload's on-chain check: the verifier alone at 1 and 2,000 rounds (its cost
+    /// per round is the difference), and a whole slash over a wrong `GET /work/2000` answer.
+    function test_gas_verifyAnswer() public {
+        HashChainVerifier verifier = new HashChainVerifier();
+        bytes32 workload = verifier.WORKLOAD();
+        bytes memory wrong = bytes(vm.toString(bytes32(uint256(1))));
+        // A view, called from the test rather than as a transaction: its execution gas alone.
+        verifier.isRightAnswer(workload, "GET /work/1\n", wrong);
+        vm.snapshotValue("verifyAnswer_1", vm.lastCallGas().gasTotalUsed);
+        verifier.isRightAnswer(workload, "GET /work/2000\n", wrong);
+        vm.snapshotValue("verifyAnswer_2000", vm.lastCallGas().gasTotalUsed);
+
+        vm.prank(provider);
+        uint256 offer = market.publishOffer(
+            address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, workload, address(verifier)
+        );
+        uint256 leaseId = openLease(tenant, offer, 10 hours, uint256(PRICE) * 10 hours);
+        skip(1 hours);
+        AnswerAttestation memory a = AnswerAttestation({
+            leaseId: leaseId,
+            sequence: 1,
+            workload: workload,
+            requestDigest: keccak256("GET /work/2000\n"),
+            responseDigest: keccak256(wrong),
+            servedAt: uint64(block.timestamp)
+        });
+        bytes memory sig = sign(providerKey, market.attestationDigest(a));
+        vm.prank(keeper);
+        market.slashWrongAnswer(a, sig, "GET /work/2000\n", wrong);
+        snapshotExecution(
+            "slashWrongAnswer_2000", abi.encodeCall(market.slashWrongAnswer, (a, sig, "GET /work/2000\n", wrong))
+        );
     }
 
     function test_gas_terminateLease() public {

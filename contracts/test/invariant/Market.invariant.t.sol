@@ -7,6 +7,7 @@ import {StdInvariant} from "forge-std/StdInvariant.sol";
 import {BaseTest} from "../Base.t.sol";
 import {LeaseMath} from "../../src/libraries/LeaseMath.sol";
 import {MockStablecoin} from "../mocks/MockStablecoin.sol";
+import {HashChainVerifier} from "../../src/verifiers/HashChainVerifier.sol";
 import {MarketHandler} from "./handlers/MarketHandler.sol";
 
 /// @notice Invariants of the whole market under random sequences of every action by three providers, three
@@ -75,9 +76,12 @@ contract Market_Invariant_Test is BaseTest {
         uint256[] memory offers = new uint256[](3);
         offers[0] = offerId;
         vm.prank(providers[1]);
-        offers[1] = market.publishOffer(address(dai), 1e15, 10 minutes, 2 days, 1 hours, 5);
+        offers[1] = market.publishOffer(address(dai), 1e15, 10 minutes, 2 days, 1 hours, 5, bytes32(0), address(0));
+        // The third offer runs the demo workload and names its verifier: wrong answers slash its leases.
+        HashChainVerifier verifier = new HashChainVerifier();
+        bytes32 workload = verifier.WORKLOAD();
         vm.prank(providers[2]);
-        offers[2] = market.publishOffer(address(usdc), 500, 5 minutes, 1 days, 1 hours, 5);
+        offers[2] = market.publishOffer(address(usdc), 500, 5 minutes, 1 days, 1 hours, 5, workload, address(verifier));
 
         // A few leases from the start, so lease actions have targets from the first call.
         for (uint256 i; i < 3; ++i) {
@@ -98,7 +102,7 @@ contract Market_Invariant_Test is BaseTest {
         actorList = handler.actorList();
         treasuryList = handler.treasuryList();
 
-        bytes4[] memory selectors = new bytes4[](37);
+        bytes4[] memory selectors = new bytes4[](38);
         selectors[0] = handler.stake.selector;
         selectors[1] = handler.requestUnstake.selector;
         selectors[2] = handler.withdrawStake.selector;
@@ -139,6 +143,7 @@ contract Market_Invariant_Test is BaseTest {
         selectors[34] = handler.acceptParams.selector;
         selectors[35] = handler.evictLease.selector;
         selectors[36] = handler.revokeThenSettle.selector;
+        selectors[37] = handler.slashWrongAnswer.selector;
         targetContract(address(handler));
         targetSelector(StdInvariant.FuzzSelector({addr: address(handler), selectors: selectors}));
         excludeSender(address(market));

@@ -609,8 +609,8 @@ contract RuleDispute_Test is DisputesTest {
     function test_RuleDispute_Upheld_BondAlreadySlashed() public {
         // Equivocation took the whole bond while the dispute was open: the tenant still gets its
         // dispute bond back, and there is nothing left to slash.
-        (UsageAttestation memory a, bytes memory sa) = attestation(leaseId, 1, keccak256("a"));
-        (UsageAttestation memory b, bytes memory sb) = attestation(leaseId, 1, keccak256("b"));
+        (AnswerAttestation memory a, bytes memory sa) = attestation(leaseId, 1, keccak256("a"));
+        (AnswerAttestation memory b, bytes memory sb) = attestation(leaseId, 1, keccak256("b"));
         market.slashEquivocation(a, sa, b, sb);
         Snapshot memory before = snap(leaseId);
 
@@ -766,9 +766,9 @@ contract ExpireDispute_Test is DisputesTest {
 
 /// @notice Unit tests of `slashEquivocation` and `attestationDigest`.
 contract SlashEquivocation_Test is DisputesTest {
-    UsageAttestation internal a;
+    AnswerAttestation internal a;
     bytes internal sigA;
-    UsageAttestation internal b;
+    AnswerAttestation internal b;
     bytes internal sigB;
 
     function setUp() public override {
@@ -849,11 +849,11 @@ contract SlashEquivocation_Test is DisputesTest {
         assertEq(market.settle(signedReceipt(leaseId, 5 * HOUR)), HOUR, "paid");
     }
 
-    function test_SlashEquivocation_SameUsageDifferentPeriodEnd() public {
-        (UsageAttestation memory c, bytes memory sigC) = attestation(leaseId, 9, keccak256("same"));
+    function test_SlashEquivocation_SameAnswerDifferentTime() public {
+        (AnswerAttestation memory c, bytes memory sigC) = attestation(leaseId, 9, keccak256("same"));
         skip(1);
-        (UsageAttestation memory d, bytes memory sigD) = attestation(leaseId, 9, keccak256("same"));
-        assertNotEq(c.periodEnd, d.periodEnd);
+        (AnswerAttestation memory d, bytes memory sigD) = attestation(leaseId, 9, keccak256("same"));
+        assertNotEq(c.servedAt, d.servedAt);
 
         vm.expectEmit(address(market));
         emit IOpenleaseEvents.BondSlashed(leaseId, provider, SlashReason.Equivocation, bond, cutOf(bond));
@@ -878,13 +878,13 @@ contract SlashEquivocation_Test is DisputesTest {
 
     function test_RevertWhen_SlashEquivocation_DifferentLeases() public {
         uint256 other = openDefaultLease();
-        (UsageAttestation memory c, bytes memory sigC) = attestation(other, 7, keccak256("other"));
+        (AnswerAttestation memory c, bytes memory sigC) = attestation(other, 7, keccak256("other"));
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotEquivocation.selector, leaseId, 7, 7));
         market.slashEquivocation(a, sigA, c, sigC);
     }
 
     function test_RevertWhen_SlashEquivocation_DifferentSequences() public {
-        (UsageAttestation memory c, bytes memory sigC) = attestation(leaseId, 8, keccak256("other"));
+        (AnswerAttestation memory c, bytes memory sigC) = attestation(leaseId, 8, keccak256("other"));
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseNotEquivocation.selector, leaseId, 7, 8));
         market.slashEquivocation(a, sigA, c, sigC);
     }
@@ -924,8 +924,8 @@ contract SlashEquivocation_Test is DisputesTest {
     }
 
     function test_RevertWhen_SlashEquivocation_UnknownLease() public {
-        (UsageAttestation memory c, bytes memory sigC) = attestation(999, 1, keccak256("c"));
-        (UsageAttestation memory d, bytes memory sigD) = attestation(999, 1, keccak256("d"));
+        (AnswerAttestation memory c, bytes memory sigC) = attestation(999, 1, keccak256("c"));
+        (AnswerAttestation memory d, bytes memory sigD) = attestation(999, 1, keccak256("d"));
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseUnknownLease.selector, 999));
         market.slashEquivocation(c, sigC, d, sigD);
     }
@@ -952,7 +952,7 @@ contract SlashEquivocation_Test is DisputesTest {
 
     // ─── Digest ─────────────────────────────────────────────────────────────────────────────
 
-    function eip712Digest(UsageAttestation memory att) internal view returns (bytes32) {
+    function eip712Digest(AnswerAttestation memory att) internal view returns (bytes32) {
         bytes32 domainSeparator = keccak256(
             abi.encode(
                 keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"),
@@ -964,11 +964,15 @@ contract SlashEquivocation_Test is DisputesTest {
         );
         bytes32 structHash = keccak256(
             abi.encode(
-                keccak256("UsageAttestation(uint256 leaseId,uint64 sequence,bytes32 usageDigest,uint64 periodEnd)"),
+                keccak256(
+                    "AnswerAttestation(uint256 leaseId,uint64 sequence,bytes32 workload,bytes32 requestDigest,bytes32 responseDigest,uint64 servedAt)"
+                ),
                 att.leaseId,
                 att.sequence,
-                att.usageDigest,
-                att.periodEnd
+                att.workload,
+                att.requestDigest,
+                att.responseDigest,
+                att.servedAt
             )
         );
         return keccak256(abi.encodePacked("\x19\x01", domainSeparator, structHash));
@@ -979,12 +983,22 @@ contract SlashEquivocation_Test is DisputesTest {
         assertNotEq(market.attestationDigest(a), market.attestationDigest(b));
     }
 
-    function testFuzz_AttestationDigest(uint256 id, uint64 sequence, bytes32 usageDigest, uint64 periodEnd)
-        public
-        view
-    {
-        UsageAttestation memory att =
-            UsageAttestation({leaseId: id, sequence: sequence, usageDigest: usageDigest, periodEnd: periodEnd});
+    function testFuzz_AttestationDigest(
+        uint256 id,
+        uint64 sequence,
+        bytes32 workload,
+        bytes32 requestDigest,
+        bytes32 responseDigest,
+        uint64 servedAt
+    ) public view {
+        AnswerAttestation memory att = AnswerAttestation({
+            leaseId: id,
+            sequence: sequence,
+            workload: workload,
+            requestDigest: requestDigest,
+            responseDigest: responseDigest,
+            servedAt: servedAt
+        });
         assertEq(market.attestationDigest(att), eip712Digest(att));
     }
 }

@@ -485,7 +485,9 @@ contract AcceptParams_Unit_Test is GovernanceUnitTest {
     /// @dev Each offer accepts for itself.
     function test_AcceptParams_PerOffer() public {
         vm.prank(provider);
-        uint256 second = market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        uint256 second = market.publishOffer(
+            address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0)
+        );
         applyParams(withParam(Parameter.ProtocolFeeBps, 500));
         accept(provider, offerId, 2);
         assertEq(market.offer(second).paramsVersion, 1, "the other offer keeps its version");
@@ -495,13 +497,29 @@ contract AcceptParams_Unit_Test is GovernanceUnitTest {
     function test_PublishOffer_GetsTheVersionInForce() public {
         (, uint256 effectiveAt) = scheduleAsAdmin(withParam(Parameter.ProtocolFeeBps, 500));
         vm.prank(provider);
-        uint256 early = market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        uint256 early = market.publishOffer(
+            address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0)
+        );
         assertEq(market.offer(early).paramsVersion, 1, "published while version 2 was pending");
         vm.warp(effectiveAt);
         vm.expectEmit(address(market));
-        emit OfferPublished(early + 1, provider, address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, 2);
+        emit OfferPublished(
+            early + 1,
+            provider,
+            address(usdc),
+            PRICE,
+            MIN_DURATION,
+            MAX_DURATION,
+            NOTICE,
+            CAPACITY,
+            2,
+            bytes32(0),
+            address(0)
+        );
         vm.prank(provider);
-        uint256 late = market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        uint256 late = market.publishOffer(
+            address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0)
+        );
         assertEq(market.offer(late).paramsVersion, 2, "published with version 2 in force");
         expectNotAcceptable(2, 2, 2);
         accept(provider, late, 2);
@@ -812,7 +830,7 @@ contract Pause_Unit_Test is GovernanceUnitTest {
         pauseMarket();
         vm.expectRevert(Pausable.EnforcedPause.selector);
         vm.prank(provider);
-        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0));
     }
 
     function test_RevertWhen_Paused_OpenLease() public {
@@ -975,8 +993,8 @@ contract Pause_Unit_Test is GovernanceUnitTest {
 
     function test_Paused_SlashEquivocation() public {
         uint256 leaseId = openDefaultLease();
-        (UsageAttestation memory x, bytes memory sigX) = attestation(leaseId, 1, keccak256("x"));
-        (UsageAttestation memory y, bytes memory sigY) = attestation(leaseId, 1, keccak256("y"));
+        (AnswerAttestation memory x, bytes memory sigX) = attestation(leaseId, 1, keccak256("x"));
+        (AnswerAttestation memory y, bytes memory sigY) = attestation(leaseId, 1, keccak256("y"));
         pauseMarket();
         market.slashEquivocation(x, sigX, y, sigY);
         assertEq(market.lease(leaseId).bond, 0);

@@ -24,7 +24,7 @@ abstract contract LeasesUnitTest is BaseTest, IOpenleaseEvents {
         returns (uint256)
     {
         vm.prank(provider);
-        return market.publishOffer(address(usdc), price, minD, maxD, notice, capacity);
+        return market.publishOffer(address(usdc), price, minD, maxD, notice, capacity, bytes32(0), address(0));
     }
 
     function assertLease(Lease memory actual, Lease memory expected) internal pure {
@@ -168,7 +168,9 @@ contract OpenLease_Unit_Test is LeasesUnitTest {
     function test_OpenLease_NonStandardToken() public {
         registerAndStake(makeAddr("usdtProvider"), address(usdt), 1_000e6);
         vm.prank(makeAddr("usdtProvider"));
-        uint256 id = market.publishOffer(address(usdt), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        uint256 id = market.publishOffer(
+            address(usdt), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0)
+        );
         address t = makeAddr("usdtTenant");
         mintAndApprove(address(usdt), t, DEPOSIT);
         uint256 leaseId = openLease(t, id, DURATION, DEPOSIT);
@@ -440,7 +442,9 @@ contract OpenLeaseWithPermit_Unit_Test is LeasesUnitTest {
         address p = makeAddr("usdtProvider");
         registerAndStake(p, address(usdt), 1_000e6);
         vm.prank(p);
-        uint256 id = market.publishOffer(address(usdt), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        uint256 id = market.publishOffer(
+            address(usdt), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0)
+        );
         mintAndApprove(address(usdt), permitTenant, DEPOSIT);
         bytes32 termsHash = market.offerTermsHash(id);
         vm.prank(permitTenant);

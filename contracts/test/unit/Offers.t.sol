@@ -21,6 +21,9 @@ abstract contract OffersUnitTest is BaseTest, IOpenleaseEvents {
         assertEq(actual.noticePeriod, expected.noticePeriod, "noticePeriod");
         assertEq(actual.paused, expected.paused, "paused");
         assertEq(actual.paramsVersion, expected.paramsVersion, "paramsVersion");
+        assertEq(actual.bondBps, expected.bondBps, "bondBps");
+        assertEq(actual.verifier, expected.verifier, "verifier");
+        assertEq(actual.workload, expected.workload, "workload");
     }
 
     function expectInvalidTerms(uint64 price, uint32 minD, uint32 maxD, uint32 notice, uint16 capacity) internal {
@@ -36,7 +39,7 @@ abstract contract OffersUnitTest is BaseTest, IOpenleaseEvents {
         returns (uint256)
     {
         vm.prank(provider);
-        return market.publishOffer(address(usdc), price, minD, maxD, notice, capacity);
+        return market.publishOffer(address(usdc), price, minD, maxD, notice, capacity, bytes32(0), address(0));
     }
 
     function update(uint256 id, uint64 price, uint32 minD, uint32 maxD, uint32 notice, uint16 capacity) internal {
@@ -50,9 +53,11 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
     function test_PublishOffer() public {
         uint256 countBefore = market.offerCount();
         vm.expectEmit(address(market));
-        emit OfferPublished(countBefore + 1, provider, address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10, 1);
+        emit OfferPublished(
+            countBefore + 1, provider, address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10, 1, bytes32(0), address(0)
+        );
         vm.prank(provider);
-        uint256 id = market.publishOffer(address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10);
+        uint256 id = market.publishOffer(address(dai), 2_000, 2 hours, 7 days, 90 minutes, 10, bytes32(0), address(0));
 
         assertEq(id, countBefore + 1, "id");
         assertEq(market.offerCount(), countBefore + 1, "offerCount");
@@ -68,7 +73,10 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
                 maxDuration: 7 days,
                 noticePeriod: 90 minutes,
                 paused: false,
-                paramsVersion: 1
+                paramsVersion: 1,
+                bondBps: defaultParams().bondBps,
+                verifier: address(0),
+                workload: bytes32(0)
             })
         );
     }
@@ -110,14 +118,14 @@ contract PublishOffer_Unit_Test is OffersUnitTest {
     function test_RevertWhen_NotRegistered() public {
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseProviderNotRegistered.selector, tenant));
         vm.prank(tenant);
-        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        market.publishOffer(address(usdc), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0));
     }
 
     function test_RevertWhen_TokenNotAllowed() public {
         MockStablecoin other = new MockStablecoin("Other", "OTH", 6);
         vm.expectRevert(abi.encodeWithSelector(IOpenleaseErrors.OpenleaseTokenNotAllowed.selector, address(other)));
         vm.prank(provider);
-        market.publishOffer(address(other), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY);
+        market.publishOffer(address(other), PRICE, MIN_DURATION, MAX_DURATION, NOTICE, CAPACITY, bytes32(0), address(0));
     }
 
     function test_RevertWhen_ZeroPrice() public {
@@ -173,7 +181,10 @@ contract UpdateOffer_Unit_Test is OffersUnitTest {
                 maxDuration: 10 days,
                 noticePeriod: 2 hours,
                 paused: before.paused,
-                paramsVersion: before.paramsVersion
+                paramsVersion: before.paramsVersion,
+                bondBps: before.bondBps,
+                verifier: before.verifier,
+                workload: before.workload
             })
         );
         assertEq(market.offerCount(), 1, "no new offer");
@@ -343,7 +354,7 @@ contract SetOfferPaused_Unit_Test is OffersUnitTest {
 }
 
 /// @notice `offerTermsHash`: what a tenant accepts by opening a lease of an offer now. It commits to the
-/// offer's id, provider, token, price, durations and notice period and to the parameters version new leases
+/// offer's id, provider, token, price, durations, notice period, workload and verifier and to the parameters version new leases
 /// get, and to nothing else (capacity and the pause decide whether a lease opens, not on what terms).
 contract OfferTermsHash_Unit_Test is OffersUnitTest {
     function expected(uint256 id, uint64 price, uint32 minD, uint32 maxD, uint32 notice, uint256 version)
@@ -351,7 +362,9 @@ contract OfferTermsHash_Unit_Test is OffersUnitTest {
         view
         returns (bytes32)
     {
-        return keccak256(abi.encode(id, provider, address(usdc), price, minD, maxD, notice, version));
+        return keccak256(
+            abi.encode(id, provider, address(usdc), price, minD, maxD, notice, version, bytes32(0), address(0))
+        );
     }
 
     function test_OfferTermsHash() public view {

@@ -228,6 +228,8 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
             max_duration: 30 * 86_400,
             notice_period: 3_600,
             capacity: 10,
+            workload: openlease_client::contracts::workload::DEMO,
+            verifier: client.manifest().demo_verifier().unwrap_or_default(),
         };
         let offer = client.publish_offer(&terms).await?;
         providers.push(DevnetProvider { name, price, offer, endpoint, client, verifiers: Vec::new() });

@@ -568,7 +568,8 @@ impl Fill {
         );
         self.confirm(*register.from(provider).send().await?.tx_hash()).await?;
         self.confirm(*m.stake(self.usdc, U256::from(1_000_000 * USDC)).from(provider).send().await?.tx_hash()).await?;
-        let offer = m.publishOffer(self.usdc, PRICE_PER_SECOND, 60, 30 * 86_400, 3_600, self.wanted);
+        let offer =
+            m.publishOffer(self.usdc, PRICE_PER_SECOND, 60, 30 * 86_400, 3_600, self.wanted, B256::ZERO, Address::ZERO);
         self.confirm(*offer.from(provider).send().await?.tx_hash()).await?;
         let terms = m.offerTermsHash(U256::from(1)).call().await?;
         for i in 0..self.wanted as usize {

@@ -462,7 +462,7 @@ async fn actions_in_a_browser_through_an_injected_wallet() {
     let receipt = market.provider.get_transaction_receipt(shown.tx).await.unwrap().unwrap();
     let lease = receipt.decoded_log::<Openlease::LeaseOpened>().expect("LeaseOpened").leaseId;
     assert_eq!(m.lease(lease).call().await.unwrap().tenant, tenant);
-    assert_eq!(browser.text("tr[data-offer='2'] td:nth-child(7)").await, "1 / 20", "the page counts the lease");
+    assert_eq!(browser.text("tr[data-offer='2'] td:nth-child(8)").await, "1 / 20", "the page counts the lease");
 
     let lease_page = format!("/leases/{lease}");
     let words = ui.refused(Wallet::Injected, &lease_page, TENANT, "form[data-action=top_up]", &[("amount", "1")]).await;

@@ -29,10 +29,34 @@ async fn answers(db: Db, name: &str) {
     let mut market = Market::new(3).await;
     market.random_ops(40).await;
     // A fourth offer, cheaper than the three before it: price order is not id order.
-    let cheap = market.market.publishOffer(market.usdc, 5, 60, 30 * 86_400, 3_600, 20).from(market.account(3));
+    let cheap = market
+        .market
+        .publishOffer(
+            market.usdc,
+            5,
+            60,
+            30 * 86_400,
+            3_600,
+            20,
+            alloy::primitives::B256::ZERO,
+            alloy::primitives::Address::ZERO,
+        )
+        .from(market.account(3));
     market.must(None, cheap, "a cheaper offer").await;
     // And one nobody could pay (u64::MAX a second): listed as it is, never "cheapest".
-    let absurd = market.market.publishOffer(market.usdc, u64::MAX, 60, 30 * 86_400, 3_600, 1).from(market.account(3));
+    let absurd = market
+        .market
+        .publishOffer(
+            market.usdc,
+            u64::MAX,
+            60,
+            30 * 86_400,
+            3_600,
+            1,
+            alloy::primitives::B256::ZERO,
+            alloy::primitives::Address::ZERO,
+        )
+        .from(market.account(3));
     market.must(None, absurd, "an absurd price").await;
     let (store, mut ingestor) = ingestor(&market, &url, test_config()).await;
     ingestor.catch_up().await.unwrap();

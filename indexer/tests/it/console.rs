@@ -81,7 +81,13 @@ async fn build_market(market: &Market) {
     market.must(None, m.stake(usdc, U256::from(50_000 * USDC)).from(p4), "stake P4").await;
     for (account, price) in OFFERS {
         let from = market.account(account);
-        market.must(None, m.publishOffer(usdc, price, 60, 30 * DAY, NOTICE, 10).from(from), "publish an offer").await;
+        market
+            .must(
+                None,
+                m.publishOffer(usdc, price, 60, 30 * DAY, NOTICE, 10, B256::ZERO, Address::ZERO).from(from),
+                "publish an offer",
+            )
+            .await;
     }
     // Offer 1 paused: the table says so.
     market.must(None, m.setOfferPaused(U256::from(1), true).from(market.account(1)), "pause offer 1").await;

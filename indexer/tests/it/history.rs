@@ -229,10 +229,38 @@ async fn hand_computed(db: Db, name: &str) {
     let (p1, p2, tenant) = (market.account(1), market.account(2), market.account(4));
     let usdc = market.usdc;
     market
-        .must(None, m.publishOffer(usdc, PRICE_1 as u64, 60, 30 * 86_400, NOTICE as u32, 10).from(p1), "offer 4")
+        .must(
+            None,
+            m.publishOffer(
+                usdc,
+                PRICE_1 as u64,
+                60,
+                30 * 86_400,
+                NOTICE as u32,
+                10,
+                alloy::primitives::B256::ZERO,
+                alloy::primitives::Address::ZERO,
+            )
+            .from(p1),
+            "offer 4",
+        )
         .await;
     market
-        .must(None, m.publishOffer(usdc, PRICE_2 as u64, 60, 30 * 86_400, NOTICE as u32, 10).from(p2), "offer 5")
+        .must(
+            None,
+            m.publishOffer(
+                usdc,
+                PRICE_2 as u64,
+                60,
+                30 * 86_400,
+                NOTICE as u32,
+                10,
+                alloy::primitives::B256::ZERO,
+                alloy::primitives::Address::ZERO,
+            )
+            .from(p2),
+            "offer 5",
+        )
         .await;
     let terms_1 = m.offerTermsHash(U256::from(OFFER_1)).call().await.unwrap();
     let terms_2 = m.offerTermsHash(U256::from(OFFER_2)).call().await.unwrap();

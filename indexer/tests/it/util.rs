@@ -152,7 +152,12 @@ impl Market {
                 );
                 assert!(this.send(register.from(from)).await, "provider {from} registers");
                 this.send(this.market.stake(usdc, U256::from(100_000 * USDC)).from(from)).await;
-                this.send(this.market.publishOffer(usdc, 10 + i as u64, 60, 30 * 86_400, 3_600, 20).from(from)).await;
+                this.send(
+                    this.market
+                        .publishOffer(usdc, 10 + i as u64, 60, 30 * 86_400, 3_600, 20, B256::ZERO, Address::ZERO)
+                        .from(from),
+                )
+                .await;
             }
         }
         this

@@ -142,6 +142,8 @@ pub async fn publish_demo_offer(
         max_duration: 30 * 86_400,
         notice_period: 3_600,
         capacity: 5,
+        workload: openlease_client::contracts::workload::DEMO,
+        verifier: provider.manifest().demo_verifier().unwrap_or_default(),
     };
     provider.publish_offer(&terms).await.expect("the offer is published")
 }

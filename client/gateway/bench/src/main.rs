@@ -299,6 +299,8 @@ impl Market {
             max_duration: 30 * 86_400,
             notice_period: 3_600,
             capacity: 1_000,
+            workload: openlease_client::contracts::workload::DEMO,
+            verifier: provider.manifest().demo_verifier().unwrap_or_default(),
         };
         Ok(provider.publish_offer(&terms).await?)
     }

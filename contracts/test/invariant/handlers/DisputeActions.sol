@@ -145,14 +145,52 @@ abstract contract DisputeActions is MarketStore {
         }
         address p = _leaseProvider(market.lease(leaseId));
         uint256 key = keyOf[market.providerProfile(p).attestationKey];
-        UsageAttestation memory a = UsageAttestation(leaseId, sequence, keccak256("a"), uint64(block.timestamp));
-        UsageAttestation memory b = UsageAttestation(leaseId, sequence, keccak256("b"), uint64(block.timestamp));
+        AnswerAttestation memory a =
+            AnswerAttestation(leaseId, sequence, 0, keccak256("q"), keccak256("a"), uint64(block.timestamp));
+        AnswerAttestation memory b =
+            AnswerAttestation(leaseId, sequence, 0, keccak256("q"), keccak256("b"), uint64(block.timestamp));
         bytes memory sigA = _sign(key, market.attestationDigest(a));
         bytes memory sigB = _sign(key, market.attestationDigest(b));
         vm.prank(keeper);
         market.slashEquivocation(a, sigA, b, sigB);
         if (market.lease(leaseId).bond != 0) _violation("equivocation left bond");
         _done("slashEquivocation");
+    }
+
+    /// @dev Anyone holding a provider-attested answer to `GET /work/n`: a wrong one on a lease whose
+    /// offer named a verifier costs the lease's whole bond; a right one, or any answer on a lease whose
+    /// offer named no verifier, costs nothing. Only the lease's own terms decide.
+    function slashWrongAnswer(uint256 lSeed, uint16 n, bool wrong) external step {
+        uint256 leaseId = _pickOrOpen(lSeed, BONDED);
+        if (leaseId == 0) {
+            _skip("slashWrongAnswer");
+            return;
+        }
+        Lease memory l = market.lease(leaseId);
+        Offer memory o = market.offer(l.offerId);
+        n = uint16(_bound(n, 0, 64));
+        bytes32 h;
+        for (uint256 i; i < n; ++i) {
+            h = keccak256(abi.encode(h));
+        }
+        bytes memory request = bytes(string.concat("GET /work/", vm.toString(uint256(n)), "\n"));
+        bytes memory response = bytes(vm.toString(wrong ? ~h : h));
+        AnswerAttestation memory a =
+            AnswerAttestation(leaseId, 1, o.workload, keccak256(request), keccak256(response), uint64(block.timestamp));
+        bytes memory sig = _sign(keyOf[market.providerProfile(o.provider).attestationKey], market.attestationDigest(a));
+        vm.prank(keeper);
+        try market.slashWrongAnswer(a, sig, request, response) {
+            if (o.verifier == address(0) || !wrong) {
+                _violation("slashed an answer its lease's verifier did not reject");
+            }
+            if (market.lease(leaseId).bond != 0) _violation("a wrong answer left bond");
+            _done("slashWrongAnswer");
+        } catch {
+            if (o.verifier != address(0) && wrong && l.bond > 0) {
+                _violation("a wrong answer on a verified lease stood");
+            }
+            _skip("slashWrongAnswer");
+        }
     }
 
     function _sign(uint256 key, bytes32 digest) internal pure returns (bytes memory) {

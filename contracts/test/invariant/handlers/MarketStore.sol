@@ -196,7 +196,7 @@ abstract contract MarketStore is CommonBase, StdCheats, StdUtils, IOpenleaseType
             Lease memory l = market_.lease(id);
             _recordOpen(id, l, ghostOfferVersion[l.offerId]);
         }
-        string[38] memory n = [
+        string[39] memory n = [
             "stake",
             "requestUnstake",
             "withdrawStake",
@@ -214,6 +214,7 @@ abstract contract MarketStore is CommonBase, StdCheats, StdUtils, IOpenleaseType
             "ruleDispute",
             "expireDispute",
             "slashEquivocation",
+            "slashWrongAnswer",
             "claim",
             "collectFees",
             "warp",
@@ -550,7 +551,9 @@ abstract contract MarketStore is CommonBase, StdCheats, StdUtils, IOpenleaseType
                 o.minDuration,
                 o.maxDuration,
                 o.noticePeriod,
-                ghostOfferVersion[offerId]
+                ghostOfferVersion[offerId],
+                o.workload,
+                o.verifier
             )
         );
     }

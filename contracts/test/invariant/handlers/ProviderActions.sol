@@ -116,8 +116,14 @@ abstract contract ProviderActions is MarketStore {
             );
         }
         vm.prank(p);
-        try market.publishOffer(token, price, minDuration, maxDuration, notice, capacity) returns (uint256 id) {
-            if (want.length != 0) _violation("publishOffer should have been refused");
+        try market.publishOffer(
+            token, price, minDuration, maxDuration, notice, capacity, bytes32(0), address(0)
+        ) returns (
+            uint256 id
+        ) {
+            if (want.length != 0) {
+                _violation("publishOffer should have been refused");
+            }
             // A new offer's leases get the version in force (publishing it is the provider's consent).
             ghostOfferVersion[id] = _versionNow();
             if (market.offer(id).paramsVersion != _versionNow()) _violation("offer version != version in force");
