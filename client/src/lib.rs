@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod attestation;
 pub mod client;
 pub mod error;
 mod events;
@@ -18,6 +19,7 @@ pub mod units;
 pub mod watch;
 pub mod wire;
 
+pub use attestation::{Attester, SignedAnswer};
 pub use client::Client;
 pub use error::{Error, OpenleaseErrors, Result};
 /// The bindings the SDK is written on, for what it does not wrap.

@@ -15,7 +15,7 @@ use alloy::{
     signers::{SignerSync, k256::ecdsa::Signature as EcdsaSignature, local::PrivateKeySigner},
     sol_types::{Eip712Domain, eip712_domain},
 };
-pub use openlease_contracts::IOpenleaseTypes::{ServiceReceipt, SignedReceipt};
+pub use openlease_contracts::IOpenleaseTypes::{AnswerAttestation, ServiceReceipt, SignedReceipt};
 
 /// keccak256 of the `ServiceReceipt` type string, as in the market's `SERVICE_RECEIPT_TYPEHASH`.
 static SERVICE_RECEIPT_TYPEHASH: LazyLock<B256> = LazyLock::new(|| {
@@ -24,6 +24,14 @@ static SERVICE_RECEIPT_TYPEHASH: LazyLock<B256> = LazyLock::new(|| {
 
 /// keccak256 of the `AttestationKey` type string, as in the market's `ATTESTATION_KEY_TYPEHASH`.
 static ATTESTATION_KEY_TYPEHASH: LazyLock<B256> = LazyLock::new(|| keccak256("AttestationKey(address provider)"));
+
+/// keccak256 of the `AnswerAttestation` type string, as in the market's
+/// `ANSWER_ATTESTATION_TYPEHASH`.
+static ANSWER_ATTESTATION_TYPEHASH: LazyLock<B256> = LazyLock::new(|| {
+    keccak256(
+        "AnswerAttestation(uint256 leaseId,uint64 sequence,bytes32 workload,bytes32 requestDigest,bytes32 responseDigest,uint64 servedAt)",
+    )
+});
 
 /// keccak256 of the `Access` type string: a tenant's (or its session signer's) grant of access to
 /// one lease's service at its gateway, until a time. Off-chain only; signed under the market's
@@ -183,6 +191,31 @@ impl ReceiptDomain {
         words[32..64].copy_from_slice(&lease_id.to_be_bytes::<32>());
         words[88..96].copy_from_slice(&expires_at.to_be_bytes());
         self.typed_digest(keccak256(words))
+    }
+
+    /// The digest a provider's attestation key signs for `attestation`: what the market's
+    /// `attestationDigest` returns.
+    pub fn attestation_digest(&self, attestation: &AnswerAttestation) -> B256 {
+        let a = attestation;
+        let mut words = [0u8; 224];
+        words[..32].copy_from_slice(ANSWER_ATTESTATION_TYPEHASH.as_slice());
+        words[32..64].copy_from_slice(&a.leaseId.to_be_bytes::<32>());
+        words[88..96].copy_from_slice(&a.sequence.to_be_bytes());
+        words[96..128].copy_from_slice(a.workload.as_slice());
+        words[128..160].copy_from_slice(a.requestDigest.as_slice());
+        words[160..192].copy_from_slice(a.responseDigest.as_slice());
+        words[216..224].copy_from_slice(&a.servedAt.to_be_bytes());
+        self.typed_digest(keccak256(words))
+    }
+
+    /// Who signed `attestation` (`signature`, 65 bytes) under this domain, with the market's
+    /// checks on the signature: the provider's attestation key, if it is the provider's word.
+    pub fn attestation_signer(
+        &self,
+        attestation: &AnswerAttestation,
+        signature: &[u8],
+    ) -> Result<Address, ReceiptError> {
+        parse_signature(signature)?.recover(&self.attestation_digest(attestation))
     }
 
     /// Who signed `grant` under this domain, with the market's checks on the signature.

@@ -26,6 +26,11 @@ pub const LEASE_HEADER: &str = "openlease-lease";
 pub const RECEIPT_HEADER: &str = "openlease-receipt";
 /// An [`AccessGrant`]: `leaseId.expiresAt.0x<65-byte signature>`.
 pub const ACCESS_HEADER: &str = "openlease-access";
+/// The provider's attestation of an answer ([`crate::SignedAnswer`], compact JSON).
+pub const ATTESTATION_HEADER: &str = "openlease-attestation";
+/// An event stream's final event, after the service's own, carrying its attestation (the same
+/// JSON); its digest covers every byte before this event.
+pub const ATTESTATION_EVENT: &str = "openlease-attestation";
 
 /// The lease a [`LEASE_HEADER`] value names: its id in decimal digits alone (no sign, no `0x`,
 /// at most 78 digits: a uint256), or `None`.

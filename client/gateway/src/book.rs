@@ -111,6 +111,8 @@ impl ReceiptStore {
         )
         .execute(&pool)
         .await?;
+        // One row per start of any replica: the epoch its answer attestations are numbered in.
+        sqlx::query("CREATE TABLE IF NOT EXISTS gateway_epochs (epoch BIGINT PRIMARY KEY)").execute(&pool).await?;
         convert_hex_rows(&pool, postgres).await?;
         let (writer, writes) = tokio::sync::mpsc::channel(4 * BATCH);
         tokio::spawn(write_batches(pool.clone(), postgres, writes));
@@ -157,6 +159,30 @@ impl ReceiptStore {
                 Ok(Stored { tenant, receipt })
             })
             .collect()
+    }
+
+    /// A number no earlier start of any replica sharing this book was given: it tells this
+    /// process's answer attestations from those of the replicas beside it
+    /// ([`openlease_client::Attester`]), so that no two repeat a sequence (which would read as
+    /// equivocation).
+    pub async fn next_epoch(&self) -> Result<u64, BookError> {
+        let insert = if self.postgres {
+            "INSERT INTO gateway_epochs (epoch) VALUES ($1)"
+        } else {
+            "INSERT INTO gateway_epochs (epoch) VALUES (?)"
+        };
+        loop {
+            let next: i64 = sqlx::query("SELECT COALESCE(MAX(epoch), 0) + 1 FROM gateway_epochs")
+                .fetch_one(&self.pool)
+                .await?
+                .try_get(0)?;
+            match sqlx::query(insert).bind(next).execute(&self.pool).await {
+                Ok(_) => return Ok(next as u64),
+                // Another replica started at the same moment and took it: the next one.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Drops a lease's receipt once nothing more can be settled of it (finalized).

@@ -9,12 +9,14 @@
 //! is served, and one settlement engine settles what the book holds before a close, an expiry or a
 //! deadline would cost the provider (the SDK's `SettlementWatcher`).
 //!
-//! The gate is two layers: the first admits (or refuses) and puts the [`Admission`] in the
+//! The gate is three layers: the first admits (or refuses) and puts the [`Admission`] in the
 //! request's extensions, for the service to read which lease pays; the second meters an answer
-//! that streams, cutting it when it is no longer paid for. Use it as an axum middleware over your
+//! that streams, cutting it when it is no longer paid for; the third attests every answer with
+//! the provider's attestation key (`attest`). Use it as an axum middleware over your
 //! own routes ([`Gateway::serve`]), or as the reverse proxy binary `openlease-gateway --upstream
 //! URL` ([`proxy`], served by [`serve`]) in front of anything else.
 
+pub mod attest;
 mod book;
 mod metrics;
 pub mod proxy;
@@ -28,8 +30,9 @@ use std::{
 };
 
 use alloy::{
-    primitives::{Address, U256},
+    primitives::{Address, B256, U256},
     providers::Provider,
+    signers::local::PrivateKeySigner,
 };
 use axum::{
     Json, Router,
@@ -41,7 +44,7 @@ use axum::{
 };
 pub use book::{BookError, ReceiptStore};
 use openlease_client::{
-    Client, ReceiptBook, ReceiptError, ReceiptVerifier, SettlementWatcher, SignedReceipt, SignerTerms,
+    Attester, Client, ReceiptBook, ReceiptError, ReceiptVerifier, SettlementWatcher, SignedReceipt, SignerTerms,
     contracts::IOpenleaseTypes::Lease,
     status::LeaseStatus,
     terms,
@@ -59,6 +62,11 @@ pub enum GatewayError {
     Market(#[from] openlease_client::Error),
     #[error(transparent)]
     Book(#[from] BookError),
+    /// The key given to attest answers is not the one the provider registered.
+    #[error(
+        "the provider's registered attestation key is {registered}, not {given}: pass that key with --attestation-key"
+    )]
+    AttestationKey { registered: Address, given: Address },
 }
 
 /// How the gateway decides and how often it settles.
@@ -146,6 +154,8 @@ impl IntoResponse for Refusal {
 struct KnownLease {
     lease: Lease,
     token: Address,
+    /// What the lease's offer runs: the gateway attests it in every answer.
+    workload: B256,
     read_at: Instant,
 }
 
@@ -190,6 +200,8 @@ struct Inner<P> {
     /// The chain's clock as an offset to this machine's (the chain may have been moved), and
     /// whether a request is reading it again.
     clock: StdMutex<(i64, Instant, bool)>,
+    /// Signs every answer, once [`Gateway::attest_with`] gave it the attestation key.
+    attester: std::sync::OnceLock<Arc<Attester>>,
 }
 
 /// How long an `unknown_lease` refusal is answered from memory: short, the id may be opened next.
@@ -251,6 +263,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 accepted: StdMutex::new(HashMap::new()),
                 unpaid: StdMutex::new(HashMap::new()),
                 clock: StdMutex::new((0, Instant::now() - Duration::from_secs(3600), false)),
+                attester: std::sync::OnceLock::new(),
             }),
         };
         let domain = gateway.inner.client.receipt_domain();
@@ -288,6 +301,27 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
             gateway.inner.accepted.lock().expect("accepted lock").insert(lease_id, cumulative);
         }
         Ok(gateway)
+    }
+
+    /// Attests every answer from now on with `key`, which must be the attestation key the
+    /// provider registered (its answers are its word only under that key), as a replica numbered
+    /// by the book (see [`openlease_client::Attester`]).
+    pub async fn attest_with(&self, key: PrivateKeySigner) -> Result<(), GatewayError> {
+        let client = &self.inner.client;
+        let profile = client.market().providerProfile(client.address()).call().await;
+        let registered = profile.map_err(openlease_client::Error::from)?.attestationKey;
+        if registered != key.address() {
+            return Err(GatewayError::AttestationKey { registered, given: key.address() });
+        }
+        let epoch = self.inner.store.next_epoch().await?;
+        let attester = Attester::new(key, client.receipt_domain(), epoch);
+        let _ = self.inner.attester.set(Arc::new(attester));
+        Ok(())
+    }
+
+    /// What signs the answers, if anything does.
+    pub fn attester(&self) -> Option<Arc<Attester>> {
+        self.inner.attester.get().cloned()
     }
 
     /// How many session signers' books the gateway keeps: one per signer it accepted a receipt of.
@@ -433,7 +467,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 "send the request to the lease's provider",
             ));
         }
-        let known = KnownLease { lease, token: offer.token, read_at: Instant::now() };
+        let known = KnownLease { lease, token: offer.token, workload: offer.workload, read_at: Instant::now() };
         self.inner.leases.lock().expect("lease cache").insert(lease_id, known.clone());
         Ok(known)
     }
@@ -503,7 +537,13 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
                 "receiptAtLeast": (accepted + due).to_string(),
             })));
         }
-        Ok(Admission { lease_id, tenant: lease.tenant, paid_until: self.paid_until(lease, lease_id), now })
+        Ok(Admission {
+            lease_id,
+            tenant: lease.tenant,
+            workload: known.workload,
+            paid_until: self.paid_until(lease, lease_id),
+            now,
+        })
     }
 
     /// Checks that an access grant is for `lease_id`, unexpired, and signed by its tenant or a
@@ -920,6 +960,7 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
     /// `routes` behind the gateway, plus `/openlease/health` and `/openlease/metrics` (not gated).
     pub fn serve(&self, routes: Router) -> Router {
         let gated = routes
+            .layer(axum::middleware::from_fn_with_state(self.clone(), attest::attest::<P>))
             .layer(axum::middleware::from_fn_with_state(self.clone(), meter::<P>))
             .layer(axum::middleware::from_fn_with_state(self.clone(), admit::<P>));
         let metrics = self.inner.metrics.clone();
@@ -936,6 +977,8 @@ impl<P: Provider + Clone + 'static> Gateway<P> {
 pub struct Admission {
     pub lease_id: U256,
     pub tenant: Address,
+    /// What the lease's offer runs.
+    pub workload: B256,
     /// Chain time until which the lease's receipts and credit pay for service: an answer still
     /// streaming then is cut, unless the tenant paid more meanwhile.
     pub paid_until: u64,

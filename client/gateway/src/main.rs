@@ -42,6 +42,10 @@ struct Args {
     /// OPENLEASE_KEYSTORE_PASSWORD.
     #[arg(long, env = "OPENLEASE_KEYSTORE", conflicts_with = "private_key")]
     keystore: Option<PathBuf>,
+    /// The key that signs every answer's attestation: the attestation key the provider
+    /// registered [default: the provider's own key, its default attestation key].
+    #[arg(long, env = "OPENLEASE_ATTESTATION_KEY", hide_env_values = true)]
+    attestation_key: Option<String>,
     /// The receipt book: `sqlite://PATH` (one gateway) or `postgres://…` (replicas share it).
     #[arg(long, env = "OPENLEASE_GATEWAY_DB", default_value = "sqlite://.openlease-gateway/receipts.db")]
     db: String,
@@ -98,6 +102,10 @@ async fn main() -> eyre::Result<()> {
         .init();
     let args = Args::parse();
     let key = signer(&args)?;
+    let attestation_key = match &args.attestation_key {
+        Some(hex) => hex.trim().parse::<PrivateKeySigner>().wrap_err("--attestation-key is not a private key")?,
+        None => key.clone(),
+    };
     let manifest = Manifest::load(&args.manifest)
         .wrap_err("reading the deployment manifest (pass --manifest with the market's deployments/<chainId>.json)")?;
     // The book first: a malformed --db is said before any node is asked.
@@ -113,6 +121,7 @@ async fn main() -> eyre::Result<()> {
         ..GatewayConfig::default()
     };
     let gateway = Gateway::open(client, store, config).await?;
+    gateway.attest_with(attestation_key).await?;
     // What the book held when the process last stopped is settled first.
     if let Err(error) = gateway.settle_due().await {
         tracing::warn!(%error, "settling the book on start failed; retrying in the background");

@@ -262,7 +262,12 @@ async fn answers_reach_the_client_chunk_by_chunk_as_the_upstream_writes_them() {
     for (path, parts) in [("/events", events(4)), ("/chunks", chunks(4))] {
         let read = read(&m, &gateway, path).await;
         assert_eq!(read.ended, Ok(()), "{path}: a clean end");
-        assert_eq!(read.text(), parts.concat(), "{path}: the upstream's answer, unchanged");
+        // An event stream ends with the provider's attestation of it (issue 21), after the
+        // upstream's answer, unchanged.
+        let text = read.text();
+        let answered = text.split(&format!("event: {}\n", wire::ATTESTATION_EVENT)).next().unwrap();
+        assert_eq!(answered, parts.concat(), "{path}: the upstream's answer, unchanged");
+        assert_eq!(text != answered, path == "/events", "{path}: only the stream has a final attestation event");
         let arrivals: Vec<Duration> = parts.iter().map(|p| read.arrival(p)).collect();
         eprintln!("{path}: arrivals {arrivals:?}");
         assert!(arrivals[0] < Duration::from_millis(1_500), "{path}: the first part at once: {arrivals:?}");
@@ -510,4 +515,68 @@ async fn silent_connections_by_the_thousand_leave_health_answering_within_100_ms
     assert_eq!((streamed.text(), streamed.ended), (events(4).concat(), Ok(())), "the stream went on");
     let mut gateway = gateway;
     assert!(gateway.child.try_wait().unwrap().is_none(), "the gateway lives on");
+}
+
+/// Issue 21: every answer of the demo workload comes back attested by the provider's registered
+/// attestation key: in a header for an answer of stated length, in a final event for a stream,
+/// over exactly the bytes the tenant got. The market computes the same digest and its verifier
+/// judges the answer right (nobody can slash it); a failed answer is not attested; a restarted
+/// gateway, even with its book lost, numbers its answers past the first one's.
+#[tokio::test]
+async fn every_answer_is_attested_by_the_providers_registered_key() {
+    use openlease_client::{
+        SignedAnswer,
+        attestation::request_bytes,
+        contracts::{Openlease::OpenleaseErrors, workload},
+    };
+    let _machine = MACHINE.read().await;
+    let m = Market::new().await;
+    let router = openlease_gateway::workload::router();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let demo = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let gateway = m.gateway(demo, &[]).await;
+    let domain = *m.tenant.domain();
+    let provider_key = openlease_testkit::key(&m.anvil, 1);
+
+    let answer = m.paid(reqwest::Client::new().get(gateway.url("/work/5"))).send().await.unwrap();
+    assert_eq!(answer.status(), 200);
+    let header = answer.headers()[wire::ATTESTATION_HEADER].to_str().unwrap().to_owned();
+    let body = answer.bytes().await.unwrap();
+    assert_eq!(body, openlease_gateway::workload::hash_chain(5).to_string().as_bytes());
+    let signed = SignedAnswer::parse(&header).expect("the header reads");
+    assert_eq!(signed.signer(&domain).unwrap(), provider_key.address(), "signed by the registered attestation key");
+    assert_eq!((signed.lease_id, signed.workload), (m.lease, workload::DEMO));
+    let request = request_bytes("GET", "/work/5", b"");
+    assert!(signed.covers(&request, &body), "over the request sent and the bytes received");
+
+    let manifest = openlease_client::Manifest::load(&m.manifest).unwrap();
+    let client: Client<DynProvider> =
+        Client::connect(&m.anvil.endpoint(), provider_key.clone(), manifest).await.unwrap();
+    let market = client.market();
+    let on_chain = market.attestationDigest(signed.attestation()).call().await.unwrap();
+    assert_eq!(on_chain, domain.attestation_digest(&signed.attestation()), "the market's digest");
+    let slash =
+        market.slashWrongAnswer(signed.attestation(), signed.signature.clone(), request.into(), body.to_vec().into());
+    let Err(refused) = slash.call().await else { panic!("a right answer is not slashable") };
+    let decoded = refused.as_decoded_interface_error::<OpenleaseErrors>();
+    assert!(matches!(decoded, Some(OpenleaseErrors::OpenleaseAnswerNotWrong(_))), "{refused:?}");
+
+    let streamed = read(&m, &gateway, "/stream/2").await.text();
+    let marker = format!("event: {}\n", wire::ATTESTATION_EVENT);
+    let (before, last) = streamed.rsplit_once(&marker).unwrap_or_else(|| panic!("no attestation in {streamed:?}"));
+    let signed_stream = SignedAnswer::parse(last.trim().strip_prefix("data: ").unwrap()).unwrap();
+    assert!(signed_stream.covers(&request_bytes("GET", "/stream/2", b""), before.as_bytes()));
+    assert!(signed_stream.sequence > signed.sequence);
+
+    let failed = m.paid(reqwest::Client::new().get(gateway.url("/nothing-here"))).send().await.unwrap();
+    assert_eq!(failed.status(), 404);
+    assert!(!failed.headers().contains_key(wire::ATTESTATION_HEADER), "a failure is not an answer");
+
+    // Another port, so another book file: the first one's is as good as lost.
+    drop(gateway);
+    let restarted = m.gateway(demo, &[]).await;
+    let again = m.paid(reqwest::Client::new().get(restarted.url("/work/5"))).send().await.unwrap();
+    let again = SignedAnswer::parse(again.headers()[wire::ATTESTATION_HEADER].to_str().unwrap()).unwrap();
+    assert!(again.sequence > signed_stream.sequence, "a restart, its book lost, repeats no sequence");
 }
