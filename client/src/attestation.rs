@@ -89,6 +89,16 @@ impl SignedAnswer {
     }
 }
 
+/// An event stream's body split at its final attestation event: the bytes attested, and the
+/// attestation (`None` if the stream carries none).
+pub fn split_event(body: &[u8]) -> (&[u8], Option<SignedAnswer>) {
+    let marker = format!("event: {}\ndata: ", crate::wire::ATTESTATION_EVENT);
+    let found = body.windows(marker.len()).rposition(|w| w == marker.as_bytes());
+    let Some(at) = found else { return (body, None) };
+    let data = std::str::from_utf8(&body[at + marker.len()..]).ok();
+    (&body[..at], data.and_then(SignedAnswer::parse))
+}
+
 /// Signs the answers of one gateway process. A sequence must never repeat for a lease, or two
 /// honest answers would read as equivocation. Each is the time of signing in microseconds, made
 /// strictly increasing within the process, shifted left by 12 bits over the process's `replica`

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod attestation;
+pub mod check;
 pub mod client;
 pub mod error;
 mod events;

@@ -83,6 +83,7 @@ pub async fn listings(indexer: &str, token: Address, bond_bps: u16) -> Result<Ve
                 capacity_left: capacity.saturating_sub(offer["active_leases"].as_u64().unwrap_or(0)),
                 delivered: delivered.filter(|_| history > 0).map(|d| d.clamp(0.0, 1.0)),
                 history,
+                wrong_answers: p["wrong_answers"].as_u64().unwrap_or(0) + p["answers_contested"].as_u64().unwrap_or(0),
             };
             let endpoint = p["endpoint"].as_str().unwrap_or_default().to_string();
             listings.push(Listing { candidate, endpoint });

@@ -31,6 +31,9 @@ pub struct Candidate {
     pub delivered: Option<f64>,
     /// How many leases `delivered` is measured on: the more, the less the prior counts.
     pub history: u64,
+    /// Answers proven wrong against the provider: slashed through a verifier, or contested by a
+    /// tenant's check. Each counts as a lease it delivered none of.
+    pub wrong_answers: u64,
 }
 
 impl Candidate {
@@ -135,11 +138,13 @@ pub fn qualifies(c: &Candidate, prefs: &Preferences) -> Result<(), Unfit> {
 /// prior_weight)`. A newcomer gets the prior; a long record outweighs it.
 pub fn reliability(c: &Candidate, prefs: &Preferences) -> f64 {
     let prior = prefs.prior;
+    let (weight, wrong) = (prefs.prior_weight.max(0.0), c.wrong_answers as f64);
     match c.delivered {
         Some(delivered) if c.history > 0 => {
-            let (history, weight) = (c.history as f64, prefs.prior_weight.max(0.0));
-            (delivered * history + prior * weight) / (history + weight)
+            let history = c.history as f64;
+            (delivered * history + prior * weight) / (history + weight + wrong)
         }
+        _ if wrong > 0.0 => prior * weight / (weight + wrong),
         _ => prior,
     }
 }
@@ -271,6 +276,7 @@ mod tests {
             capacity_left: 4,
             delivered: Some(0.99),
             history: 100,
+            wrong_answers: 0,
         }
     }
 
@@ -616,6 +622,20 @@ mod tests {
             let first = (0..n).position(|i| !p.explores(draw(i, n))).unwrap_or(n as usize) as u64;
             assert_eq!(first, explored, "share {share}: explored draws are the lowest");
         }
+    }
+
+    /// Issue 21: a provider caught answering wrongly ranks below the same offer without the record,
+    /// a newcomer included; each wrong answer weighs as a lease delivered to no one.
+    #[test]
+    fn wrong_answers_count_against_a_provider() {
+        let clean = record(offer(1, 1, 10), Some(0.99), 100);
+        let caught = Candidate { wrong_answers: 1, ..clean.clone() };
+        assert!(reliability(&caught, &prefs()) < reliability(&clean, &prefs()));
+        let newcomer_caught = Candidate { wrong_answers: 1, ..newcomer(2, 2, 10) };
+        assert!(reliability(&newcomer_caught, &prefs()) < reliability(&newcomer(2, 2, 10), &prefs()));
+        let candidates = [Candidate { provider: provider(2), offer_id: U256::from(2), ..caught }, clean];
+        let ranked = rank(&candidates, &prefs());
+        assert_eq!(ranked[0].candidate.provider, provider(1), "the clean provider first at the same price");
     }
 
     #[test]

@@ -32,7 +32,8 @@ use alloy::{
 pub use reqwest::Method;
 
 use crate::{
-    Client, Error, LeaseRequest, ReceiptSigner, Result, SignedReceipt, SignerGrant,
+    Client, Error, LeaseRequest, ReceiptSigner, Result, SignedAnswer, SignedReceipt, SignerGrant,
+    check::{CheckReport, Checks, ContestOutcome, Contested},
     status::LeaseStatus,
     wire::{self, RefusalCode},
 };
@@ -61,6 +62,8 @@ pub struct SessionConfig {
     /// `failures_before_failover` requests in a row while the session was paid up): the evidence
     /// is the failures' times, and the arbiter of the lease rules. Costs the dispute bond.
     pub dispute_dead_providers: bool,
+    /// Sampled checks of the answers against a referee (module [`crate::check`]), if any.
+    pub checks: Option<Checks>,
 }
 
 /// A provider the session may lease from: an offer, and where its gateway listens.
@@ -75,8 +78,13 @@ pub struct Destination {
 /// Who answered a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServedBy {
-    Provider { provider: Address, lease_id: U256 },
+    Provider {
+        provider: Address,
+        lease_id: U256,
+    },
     Fallback,
+    /// The referee of a check that contested the provider's answer: its answer replaces it.
+    Referee,
 }
 
 /// An answer the session got.
@@ -134,6 +142,8 @@ pub struct ProviderUse {
     pub in_doubt: U256,
     pub answered: u64,
     pub failed: u64,
+    /// Its answers that a check contested (one is enough to leave it).
+    pub contested: u64,
 }
 
 impl ProviderUse {
@@ -177,6 +187,8 @@ pub struct SessionReport {
     pub fallback_cost: U256,
     /// Each lease's escrow left and when it comes back, once the session finished.
     pub wind_down: Vec<LeaseWindDown>,
+    /// What the sampled checks found and cost.
+    pub checks: CheckReport,
 }
 
 impl SessionReport {
@@ -199,6 +211,10 @@ struct Current {
     served_until: u64,
     failures: u32,
     first_failure: Option<Instant>,
+    /// The provider's registered attestation key: its answers are its word under it alone.
+    attestation_key: Address,
+    /// The verifier the lease's offer names (zero for none).
+    verifier: Address,
 }
 
 /// A tenant's session over an HTTP service sold on the market.
@@ -307,7 +323,10 @@ impl<P: Provider + Clone> Session<P> {
                         in_doubt: U256::ZERO,
                         answered: 0,
                         failed: 0,
+                        contested: 0,
                     });
+                    let profile = self.client.market().providerProfile(destination.provider).call().await?;
+                    let verifier = self.client.offer(destination.offer_id).await?.verifier;
                     // Service is assumed from the lease's start until a request says otherwise.
                     let started = u64::from(lease.startedAt);
                     self.current = Some(Current {
@@ -317,6 +336,8 @@ impl<P: Provider + Clone> Session<P> {
                         served_until: started,
                         failures: 0,
                         first_failure: None,
+                        attestation_key: profile.attestationKey,
+                        verifier,
                     });
                     return Ok(());
                 }
@@ -450,6 +471,8 @@ impl<P: Provider + Clone> Session<P> {
                 Ok(mut answer) if answer.status().is_success() => {
                     let status = answer.status().as_u16();
                     let content_type = content_type_of(&answer);
+                    let attested = answer.headers().get(wire::ATTESTATION_HEADER).and_then(|v| v.to_str().ok());
+                    let attested = attested.and_then(SignedAnswer::parse);
                     on_piece(Piece::Head { status, content_type: content_type.as_deref() });
                     let mut whole = Vec::new();
                     let read = loop {
@@ -469,7 +492,8 @@ impl<P: Provider + Clone> Session<P> {
                         Ok(()) => {
                             self.answered(now);
                             let served_by = ServedBy::Provider { provider, lease_id };
-                            return Ok(Answer { status, content_type, body: whole, served_by });
+                            let answer = Answer { status, content_type, body: whole, served_by };
+                            return self.check(call, answer, attested).await;
                         }
                         Err(error) if !whole.is_empty() => {
                             // Part of it was handed on: no replay, the caller hears it broke off.
@@ -535,6 +559,117 @@ impl<P: Provider + Clone> Session<P> {
                 return Err(Error::Http(format!("provider {provider} failed the request: {error}")));
             }
         }
+    }
+
+    /// A sampled check of `answer`, the current provider's to `call` (module [`crate::check`]):
+    /// it stands, or, contested, the referee's answer replaces it, the provider is left, and the
+    /// lease left is slashed through its verifier or disputed, with the evidence kept.
+    async fn check(&mut self, call: &Call, answer: Answer, header: Option<SignedAnswer>) -> Result<Answer> {
+        let Some(checks) = self.config.checks.clone() else { return Ok(answer) };
+        let current = self.current.as_ref().expect("answered by the current provider");
+        let (lease_id, provider) = (current.lease_id, current.destination.provider);
+        let (key, verifier) = (current.attestation_key, current.verifier);
+        let request = crate::attestation::request_bytes(call.method.as_str(), &call.path, &call.body);
+        // A stream's attestation is its final event; what it attests is every byte before.
+        let (response, attestation) = match header {
+            Some(header) => (&answer.body[..], Some(header)),
+            None => crate::attestation::split_event(&answer.body),
+        };
+        let attestation = attestation.filter(|a| {
+            a.lease_id == lease_id && a.signer(self.signer.domain()).ok() == Some(key) && a.covers(&request, response)
+        });
+        if attestation.is_none() {
+            self.report.checks.unattested += 1;
+        }
+        use alloy::signers::k256::elliptic_curve::rand_core::{OsRng, RngCore};
+        let draw = OsRng.next_u64() as f64 / u64::MAX as f64;
+        if draw >= checks.share {
+            return Ok(answer);
+        }
+        let mut referee = self.http.request(call.method.clone(), format!("{}{}", checks.referee, call.path));
+        if let Some(content_type) = &call.content_type {
+            referee = referee.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let referee = match referee.body(call.body.clone()).send().await {
+            Ok(answer) if answer.status().is_success() => answer.bytes().await.ok(),
+            _ => None,
+        };
+        let Some(referee) = referee else {
+            self.report.checks.referee_failed += 1;
+            return Ok(answer);
+        };
+        self.report.checks.checked += 1;
+        self.report.checks.cost += checks.cost_per_check;
+        if (checks.comparator)(call, response, &referee) {
+            self.report.checks.agreed += 1;
+            return Ok(answer);
+        }
+        self.report.checks.contested += 1;
+        self.report.providers.last_mut().expect("a provider in use").contested += 1;
+        tracing::warn!(%provider, lease = %lease_id, path = %call.path, "a check contested the provider's answer; leaving it");
+        let response = response.to_vec();
+        // Leave first, moving the escrow no receipt can claim; then act on the lease left.
+        self.leaving = Some(Instant::now());
+        if let Err(error) = self.move_on(Some(lease_id)).await {
+            tracing::warn!(%error, "no provider to move to after a contested answer");
+        }
+        if let Some(attestation) = attestation {
+            let outcome = self.contest(lease_id, verifier, &attestation, &request, &response, checks.dispute).await;
+            self.report.checks.evidence.push(Contested {
+                provider,
+                lease_id,
+                request,
+                response,
+                attestation,
+                referee_response: referee.to_vec(),
+                outcome,
+            });
+        }
+        Ok(Answer {
+            status: 200,
+            content_type: answer.content_type,
+            body: referee.to_vec(),
+            served_by: ServedBy::Referee,
+        })
+    }
+
+    /// Acts on a contested answer: through the lease's verifier when its offer named one (no
+    /// arbiter), else (or if the verifier cannot judge it) by dispute, if `dispute`.
+    async fn contest(
+        &self,
+        lease_id: U256,
+        verifier: Address,
+        attestation: &SignedAnswer,
+        request: &[u8],
+        response: &[u8],
+        dispute: bool,
+    ) -> ContestOutcome {
+        if verifier != Address::ZERO {
+            let market = self.client.market();
+            let slash = market.slashWrongAnswer(
+                attestation.attestation(),
+                attestation.signature.clone(),
+                request.to_vec().into(),
+                response.to_vec().into(),
+            );
+            match self.client.send(slash).await {
+                Ok(receipt) => return ContestOutcome::Slashed { tx: receipt.transaction_hash },
+                Err(error) => tracing::warn!(lease = %lease_id, %error, "the lease's verifier did not slash"),
+            }
+        }
+        if dispute {
+            let evidence = format!(
+                "{}{}:{}",
+                crate::check::WRONG_ANSWER_EVIDENCE,
+                attestation.sequence,
+                attestation.response_digest
+            );
+            match self.client.open_dispute(lease_id, &evidence).await {
+                Ok(_) => return ContestOutcome::Disputed,
+                Err(error) => tracing::warn!(lease = %lease_id, %error, "could not dispute the contested answer"),
+            }
+        }
+        ContestOutcome::Kept
     }
 
     /// The access grant for `lease_id`: the one in use, or a fresh one when it is for another

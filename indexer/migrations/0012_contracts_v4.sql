@@ -1,6 +1,6 @@
 -- Contracts v4, a new deployment: an offer names what it runs (`workload`) and the contract that
 -- judges its answers on chain (`verifier`), both fixed and in its terms; a wrong answer is a slash
--- reason. The mirror is derived data: it starts again from the deploy block. Alert subscriptions
+-- reason, counted in each provider's record. The mirror is derived data: it starts again from the deploy block. Alert subscriptions
 -- were about the old deployment's leases and parties, and go with it.
 DROP TABLE offers;
 CREATE TABLE offers (
@@ -20,6 +20,12 @@ CREATE TABLE offers (
     block_number        BIGINT NOT NULL
 );
 CREATE INDEX offers_provider ON offers (provider);
+-- A provider's verification record: wrong answers slashed through a verifier, answers contested
+-- by tenants' checks (disputes carrying the provider's attestation).
+ALTER TABLE providers ADD COLUMN wrong_answers BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE providers ADD COLUMN answers_contested BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE provider_days ADD COLUMN wrong_answers BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE provider_days ADD COLUMN answers_contested BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX offers_workload ON offers (workload);
 DELETE FROM cursor;
 DELETE FROM blocks;

@@ -586,6 +586,10 @@ async fn provider(State(state): State<ConsoleState>, Path(address): Path<String>
                 dt { "Registered" } dd { "block " (p.registered_block) }
                 dt { "Reputation" } dd #reputation data-value=(p.reputation_bps) { (bps(p.reputation_bps)) }
                 dt { "Delivered" } dd #delivered { (percent(d.provider.delivered_ratio)) " of what accrued was paid, over " (d.provider.leases_finished) " finished leases" }
+                dt { "Verification" } dd #verification data-wrong=(p.wrong_answers) data-contested=(p.answers_contested) {
+                    (p.wrong_answers) " wrong answers slashed through a verifier, no arbiter; "
+                    (p.answers_contested) " answers contested by tenants' checks (disputed with its signed answer)"
+                }
                 dt { "Compensation" } dd { (percent(d.provider.compensation_per_paid)) " of what tenants paid came back to them from slashes" }
             }
         }

@@ -405,6 +405,11 @@ table! {
         disputes_won: u64 => int,
         disputes_lost: u64 => int,
         slashes: u64 => int,
+        /// Of the slashes, for a wrong answer: an attested answer its lease's verifier rejected.
+        wrong_answers: u64 => int,
+        /// Disputes a tenant's check opened over an answer it contested (its evidence is the
+        /// provider's attestation), ruled or not.
+        answers_contested: u64 => int,
         /// Bond slashed, raw units.
         slashed_amount: u128 => amount,
         /// Of the slashes, what went to tenants.
@@ -442,6 +447,8 @@ table! {
         disputes_won: u64 => int,
         disputes_lost: u64 => int,
         slashes: u64 => int,
+        wrong_answers: u64 => int,
+        answers_contested: u64 => int,
         slashed_amount: u128 => amount,
         compensation: u128 => amount,
         earned: u128 => amount,
@@ -464,6 +471,8 @@ impl ProviderDay {
         self.disputes_won += other.disputes_won;
         self.disputes_lost += other.disputes_lost;
         self.slashes += other.slashes;
+        self.wrong_answers += other.wrong_answers;
+        self.answers_contested += other.answers_contested;
         self.slashed_amount += other.slashed_amount;
         self.compensation += other.compensation;
         self.earned += other.earned;

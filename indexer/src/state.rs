@@ -563,6 +563,14 @@ impl Market {
                     slash_bps: 0,
                     block_number: block,
                 };
+                if e.evidenceURI.starts_with(openlease_client::check::WRONG_ANSWER_EVIDENCE)
+                    && let Some(provider) = self.leases.get(&(lease_id,)).map(|l| l.provider)
+                {
+                    if let Some(p) = self.provider_mut(provider, block) {
+                        p.answers_contested += 1;
+                    }
+                    self.day_mut(provider, at).answers_contested += 1;
+                }
             }
             E::DisputeRuled(e) => {
                 let id = number(e.leaseId);
@@ -810,8 +818,10 @@ impl Market {
         self.credit(tenant, token, compensation, block);
         self.owe_fee(token, cut, block);
         let (slashed, compensation) = (self.value(token, slashed), self.value(token, compensation));
+        let wrong_answer = u64::from(e.reason == SlashReason::WrongAnswer as u8);
         if let Some(p) = self.provider_mut(provider, block) {
             p.slashes += 1;
+            p.wrong_answers += wrong_answer;
             p.slashed_amount += slashed;
             p.compensation += compensation;
             p.decay_to(at.timestamp);
@@ -820,6 +830,7 @@ impl Market {
         }
         let day = self.day_mut(provider, at);
         day.slashes += 1;
+        day.wrong_answers += wrong_answer;
         day.slashed_amount += slashed;
         day.compensation += compensation;
     }

@@ -64,6 +64,7 @@ async fn one_receipt_is_the_same_amount_from_session_to_console() {
         fallback: None,
         fallback_cost_per_request: U256::ZERO,
         dispute_dead_providers: false,
+        checks: None,
     };
     let mut session = Session::start(tenant.clone(), choices, session_config).await.unwrap();
     let (_, lease) = session.lease().unwrap();

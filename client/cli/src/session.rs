@@ -193,6 +193,7 @@ async fn start(args: &SessionArgs, settings: &Settings, out: &Output) -> Result<
         fallback: args.fallback.clone(),
         fallback_cost_per_request: fallback_cost,
         dispute_dead_providers: args.dispute,
+        checks: None,
     };
     out.step(1, 1, format!("leasing the cheapest of {} offers in {}", ranked.len(), coin.symbol));
     let session = Spread::start(client.clone(), choices, config, args.spread).await?;
@@ -228,6 +229,7 @@ async fn run_requests(args: RunArgs, settings: &Settings, out: Output) -> Result
         let by = match answer.served_by {
             ServedBy::Provider { provider, lease_id } => format!("{provider} (lease {lease_id})"),
             ServedBy::Fallback => "the fallback".into(),
+            ServedBy::Referee => "the referee (a check contested the provider's answer)".into(),
         };
         out.progress(format!("request {n}/{}: HTTP {} from {by}", args.requests, answer.status));
         if n < args.requests {

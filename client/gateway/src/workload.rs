@@ -56,8 +56,20 @@ pub fn hash_chain(n: u32) -> B256 {
 
 /// The workload's routes.
 pub fn router() -> Router {
+    answering_wrong(0.0)
+}
+
+/// The workload as a cheating provider runs it: `/work/{n}` (n ≥ 1) answers the chain one round short
+/// (cheaper, and wrong) for a share `wrong` of requests, drawn at random. What sampled checks and
+/// the chain's verifier must catch; the devnet runs one.
+pub fn answering_wrong(wrong: f64) -> Router {
+    let work = move |Path(n): Path<u32>| async move {
+        use alloy::signers::k256::elliptic_curve::rand_core::{OsRng, RngCore};
+        let cheat = wrong > 0.0 && (OsRng.next_u64() as f64 / u64::MAX as f64) < wrong;
+        hash_chain(if cheat { n.saturating_sub(1) } else { n }).to_string()
+    };
     Router::new()
-        .route("/work/{n}", get(|Path(n): Path<u32>| async move { hash_chain(n).to_string() }))
+        .route("/work/{n}", get(work))
         .route("/stream/{n}", get(|Path(n): Path<u32>| async move { stream(n) }))
         .route("/v1/chat/completions", post(chat))
 }

@@ -41,6 +41,7 @@ fn session_config(deposit: u64, budget: u64) -> openlease_client::session::Sessi
         fallback: None,
         fallback_cost_per_request: U256::ZERO,
         dispute_dead_providers: false,
+        checks: None,
     }
 }
 
@@ -862,6 +863,102 @@ mod session {
         let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         let _ = m;
         (url, task, dir, handle)
+    }
+
+    /// A gateway serving `router` that attests its answers with `index`'s key (the provider's
+    /// registered attestation key).
+    async fn attesting_gateway(
+        m: &Market,
+        provider: &Client<DynProvider>,
+        index: usize,
+        router: Router,
+    ) -> (String, tokio::task::JoinHandle<()>, TempDir) {
+        let dir = TempDir::new("attesting-gateway");
+        let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
+        let config =
+            GatewayConfig { credit_secs: 120, max_unsettled_secs: 120, refresh: Duration::ZERO, ..Default::default() };
+        let gateway = Gateway::open(provider.clone(), store, config).await.unwrap();
+        gateway.attest_with(openlease_testkit::key(&m.anvil, index)).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = gateway.serve(router);
+        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, task, dir)
+    }
+
+    /// Issue 21: a session checking every answer against a referee catches a provider that
+    /// answers wrongly, keeps its signed answer and the referee's as evidence, answers the app with
+    /// the referee's (right) answer, fails over, and slashes the lease it left through the
+    /// verifier its offer named: no arbiter, the tenant paid the bond, the next provider untouched.
+    /// An honest provider, checked on every answer, is never contested.
+    #[tokio::test]
+    async fn a_wrong_answer_is_caught_slashed_without_an_arbiter_and_left() {
+        use openlease_client::{
+            check::{Checks, ContestOutcome, exact},
+            contracts::SlashReason,
+        };
+        let m = Market::new().await;
+        let (a, b, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
+        let (offer_a, offer_b) = (m.provider(&a).await, m.provider(&b).await);
+        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        let (url_a, _task_a, _dir_a) =
+            attesting_gateway(&m, &a, 1, openlease_gateway::workload::answering_wrong(0.5)).await;
+        let (url_b, _task_b, _dir_b) = attesting_gateway(&m, &b, 2, workload()).await;
+        let referee = format!("http://{}", listen(workload()).await);
+        let checks = Checks { share: 1.0, referee, comparator: exact(), cost_per_check: U256::from(7), dispute: false };
+        let config = SessionConfig { checks: Some(checks), ..session_config(4, 8) };
+        let choices = vec![
+            Destination { provider: a.address(), offer_id: offer_a, endpoint: url_a },
+            Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
+        ];
+        let mut session = Session::start(tenant.clone(), choices, config).await.unwrap();
+        let (_, lease_a) = session.lease().unwrap();
+        let bond = a.lease(lease_a).await.unwrap().bond;
+        let claimable = tenant.claimable(tenant.address(), m.usdc).await.unwrap();
+        let right = openlease_gateway::workload::hash_chain(7).to_string().into_bytes();
+
+        let mut answers = 0;
+        while session.report().checks.contested == 0 {
+            answers += 1;
+            assert!(answers <= 40, "a provider wrong half the time, every answer checked, is caught");
+            m.advance(5).await;
+            let answer = session.get("/work/7").await.unwrap();
+            assert_eq!(answer.body, right, "the app never gets the wrong answer");
+        }
+        let report = session.report().clone();
+        assert_eq!(report.checks.checked, answers);
+        assert_eq!(report.checks.agreed, answers - 1);
+        assert_eq!(report.checks.unattested, 0, "every answer came attested");
+        assert_eq!(report.checks.cost, U256::from(7 * answers), "the checks cost what the referee charged");
+        assert_eq!(report.providers[0].contested, 1);
+        let evidence = &report.checks.evidence[0];
+        assert_eq!((evidence.provider, evidence.lease_id), (a.address(), lease_a));
+        assert_eq!(evidence.referee_response, right);
+        assert_ne!(evidence.response, right);
+        assert!(evidence.attestation.covers(&evidence.request, &evidence.response));
+        assert!(matches!(evidence.outcome, ContestOutcome::Slashed { .. }), "{:?}", evidence.outcome);
+
+        // On chain: the whole bond, to the tenant (less the protocol's cut), by the verifier alone.
+        assert_eq!(a.lease(lease_a).await.unwrap().bond, 0);
+        let slashes = a.market().BondSlashed_filter().topic1(lease_a).from_block(0).query().await.unwrap();
+        assert_eq!(slashes.len(), 1);
+        assert_eq!(slashes[0].0.reason, SlashReason::WrongAnswer as u8);
+        let gained = tenant.claimable(tenant.address(), m.usdc).await.unwrap() - claimable;
+        assert_eq!(gained, slashes[0].0.amount - slashes[0].0.protocolCut);
+        assert_eq!(slashes[0].0.amount, U256::from(bond));
+
+        // The session moved to B, which answers right every time and is never contested.
+        let (provider, lease_b) = session.lease().unwrap();
+        assert_eq!(provider, b.address(), "the provider caught is left");
+        let bond_b = b.lease(lease_b).await.unwrap().bond;
+        for _ in 0..20 {
+            m.advance(5).await;
+            assert_eq!(session.get("/work/7").await.unwrap().body, right);
+        }
+        let report = session.report();
+        assert_eq!(report.checks.contested, 1, "an honest provider is never contested");
+        assert_eq!(report.checks.checked, answers + 20);
+        assert_eq!(b.lease(lease_b).await.unwrap().bond, bond_b, "and never slashed");
     }
 
     /// Issue 18, property 3: "in arrears" is evidence only the tenant controls. A provider whose

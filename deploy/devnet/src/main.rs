@@ -78,6 +78,12 @@ struct DevnetArgs {
     /// The `openlease` CLI binary the banner's commands use [default: beside this binary].
     #[arg(long, env = "OPENLEASE_CLI")]
     cli: Option<PathBuf>,
+    /// The share of `/work/N` answers provider-3's workload gets wrong (a cheating provider).
+    #[arg(long, default_value_t = 0.10)]
+    wrong_share: f64,
+    /// The share of its answers tenant-3's session checks against the fallback (the referee).
+    #[arg(long, default_value_t = 0.25)]
+    check_share: f64,
 }
 
 /// Blocks come every second: a transaction the node lost is sent again within a second and a
@@ -279,7 +285,11 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
     // Every provider serves the workload behind its gateway; tenant-2 runs a session on them.
     let mut gateways = Vec::new();
     for provider in &providers {
-        gateways.push(start_gateway(provider, listeners.next().expect("a listener per provider")).await?);
+        let key = keys[index_of(&keys, provider.client.address())].clone();
+        // provider-3 cheats: a share of its answers are wrong (and cheaper to make).
+        let wrong = if provider.name == "provider-3" { args.wrong_share } else { 0.0 };
+        let listener = listeners.next().expect("a listener per provider");
+        gateways.push(start_gateway(provider, key, workload::answering_wrong(wrong), listener).await?);
     }
     let fallback = tokio::net::TcpListener::from_std(listeners.next().expect("the fallback's listener"))?;
     let fallback_url = format!("http://{}", fallback.local_addr()?);
@@ -294,7 +304,8 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
             .enumerate()
             .map(|(i, t)| (format!("tenant-{}", i + 1), keys[index_of(&keys, t.address())].clone())),
     );
-    accounts.extend([8, 9].map(|i| (format!("free-{i}"), keys[i].clone())));
+    accounts.push(("tenant-3 (checks)".into(), keys[8].clone()));
+    accounts.push(("free-9".into(), keys[9].clone()));
     accounts.push(("session signer".into(), session.clone()));
     accounts.push(("arbiter".into(), keys[7].clone()));
     let accounts: Vec<_> = accounts.into_iter().map(|(name, k)| (name, k.address(), key(&k))).collect();
@@ -321,6 +332,20 @@ async fn serve(anvil: &AnvilInstance, args: &DevnetArgs, listeners: Vec<TcpListe
             endpoint: p.endpoint.clone(),
         })
         .collect();
+    println!(
+        "  provider-3 answers /work/N wrongly {:.0}% of the time (--wrong-share); tenant-3 checks {:.0}% of its answers against the fallback (--check-share): watch the `checks:` line\n",
+        args.wrong_share * 100.0,
+        args.check_share * 100.0
+    );
+    let checker = Client::connect(&rpc, keys[8].clone(), manifest.clone()).await?.with_tx_policy(TX_POLICY);
+    checker.send(checker.token(usdc).mint(checker.address(), U256::from(1_000 * USDC))).await?;
+    let checked = [&sold[2], &sold[1]].map(|p| Destination {
+        provider: p.provider,
+        offer_id: p.offer,
+        endpoint: p.endpoint.clone(),
+    });
+    let names = [(sold[2].provider, sold[2].name), (sold[1].provider, sold[1].name)];
+    tokio::spawn(checked_session(checker, checked.to_vec(), names, usdc, fallback_url.clone(), args.check_share));
     let session = run_session(&tenants[1], sold, usdc, fallback_url);
     if args.fail_after > 0 {
         let doomed = gateways.remove(0);
@@ -356,16 +381,23 @@ fn session_key(keys: &[PrivateKeySigner]) -> PrivateKeySigner {
 
 /// `provider`'s gateway on `port` in front of the workload, its book under `.devnet/`; the
 /// handle aborts it (the provider "dies").
-async fn start_gateway(provider: &DevnetProvider, listener: TcpListener) -> eyre::Result<tokio::task::JoinHandle<()>> {
+async fn start_gateway(
+    provider: &DevnetProvider,
+    key: PrivateKeySigner,
+    workload: axum::Router,
+    listener: TcpListener,
+) -> eyre::Result<tokio::task::JoinHandle<()>> {
     let dir = PathBuf::from(format!(".devnet/gateway-{}", provider.name));
     let _ = std::fs::remove_dir_all(&dir);
     let store = ReceiptStore::open(&format!("sqlite://{}/receipts.db", dir.display())).await?;
     // A minute of service on credit: the session pays up to its previous answer.
     let config = GatewayConfig { credit_secs: 60, ..GatewayConfig::default() };
     let gateway = Gateway::open(provider.client.clone(), store, config).await?;
+    // Every answer signed with the provider's attestation key (its own).
+    gateway.attest_with(key).await?;
     let settlement = gateway.spawn_settlement();
     let listener = tokio::net::TcpListener::from_std(listener)?;
-    let app = gateway.serve(workload::router());
+    let app = gateway.serve(workload);
     Ok(tokio::spawn(async move {
         let _settlement = AbortOnDrop(settlement);
         let _ = axum::serve(listener, app).await;
@@ -406,6 +438,7 @@ async fn run_session(tenant: &Client<DynProvider>, providers: Vec<Sold>, usdc: A
             capacity_left: 10,
             delivered: None,
             history: 0,
+            wrong_answers: 0,
         })
         .collect();
     let prefs = Preferences::new(usdc);
@@ -424,6 +457,7 @@ async fn run_session(tenant: &Client<DynProvider>, providers: Vec<Sold>, usdc: A
         fallback: Some(fallback),
         fallback_cost_per_request: U256::from(USDC / 1_000),
         dispute_dead_providers: true,
+        checks: None,
     };
     let mut session = match Session::start(tenant.clone(), choices, config).await {
         Ok(session) => session,
@@ -449,6 +483,7 @@ async fn run_session(tenant: &Client<DynProvider>, providers: Vec<Sold>, usdc: A
         let now = match answer.served_by {
             ServedBy::Provider { provider, lease_id } => format!("{} (lease {lease_id})", name(provider)),
             ServedBy::Fallback => "the fallback cloud".into(),
+            ServedBy::Referee => "the referee (a check contested the provider's answer)".into(),
         };
         let changed = last.as_ref() != Some(&now);
         if changed || n.is_multiple_of(15) {
@@ -467,6 +502,67 @@ async fn run_session(tenant: &Client<DynProvider>, providers: Vec<Sold>, usdc: A
             last = Some(now);
         }
     }
+}
+
+/// tenant-3's session on provider-3 (which cheats) then provider-2, checking a share of its
+/// answers against the fallback: says when the check caught provider-3, what became of its lease
+/// (slashed on chain by its offer's verifier, no arbiter), and what the checks cost.
+async fn checked_session(
+    tenant: Client<DynProvider>,
+    choices: Vec<Destination>,
+    names: [(Address, &'static str); 2],
+    usdc: Address,
+    referee: String,
+    share: f64,
+) {
+    use openlease_client::check::{Checks, ContestOutcome, exact};
+    let name = |address: Address| names.iter().find(|(a, _)| *a == address).map_or("?", |(_, n)| *n);
+    let checks =
+        Checks { share, referee, comparator: exact(), cost_per_check: U256::from(USDC / 1_000), dispute: true };
+    let config = SessionConfig {
+        duration: 86_400,
+        deposit: U256::from(10 * USDC),
+        budget: U256::from(100 * USDC),
+        failures_before_failover: 3,
+        request_timeout: Duration::from_secs(5),
+        fallback: None,
+        fallback_cost_per_request: U256::ZERO,
+        dispute_dead_providers: false,
+        checks: Some(checks),
+    };
+    let mut session = match Session::start(tenant.clone(), choices, config).await {
+        Ok(session) => session,
+        Err(error) => return println!("checks: could not start: {error}"),
+    };
+    let mut answers = 0u64;
+    while session.report().checks.contested == 0 && answers < 5_000 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        match session.get("/work/2000").await {
+            Ok(_) => answers += 1,
+            Err(error) => println!("checks: request failed: {error}"),
+        }
+    }
+    let report = session.report();
+    let Some(caught) = report.checks.evidence.first() else {
+        return println!("checks: {answers} answers, {} checked, none contested", report.checks.checked);
+    };
+    let outcome = match &caught.outcome {
+        ContestOutcome::Slashed { tx } => {
+            format!("its lease {} was slashed on chain by its offer's verifier, no arbiter (tx {tx})", caught.lease_id)
+        }
+        ContestOutcome::Disputed => format!("its lease {} is disputed before the arbiter", caught.lease_id),
+        ContestOutcome::Kept => "the evidence is kept".into(),
+    };
+    let now =
+        session.lease().map_or("nobody".into(), |(provider, lease)| format!("{} (lease {lease})", name(provider)));
+    println!(
+        "checks: {} answered wrongly (sequence {}), caught after {answers} answers, {} of them checked at {:.0}% for {}; {outcome}; the session moved to {now}",
+        name(caught.provider),
+        caught.attestation.sequence,
+        report.checks.checked,
+        share * 100.0,
+        tenant.amount(usdc, report.checks.cost),
+    );
 }
 
 /// A streamed answer through the gateway: the workload's server-sent events, each as it is
@@ -491,6 +587,7 @@ async fn stream(session: &mut Session<DynProvider>, name: &impl Fn(Address) -> &
     let by = match answer.served_by {
         ServedBy::Provider { provider, lease_id } => format!("{} (lease {lease_id})", name(provider)),
         ServedBy::Fallback => "the fallback cloud".into(),
+        ServedBy::Referee => "the referee (a check contested the provider's answer)".into(),
     };
     println!(
         "session: streamed {EVENTS} events from {by} as they were produced, at {}; {}",

@@ -137,6 +137,12 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     let line = devnet.lines.lock().unwrap()[failed_over].clone();
     assert!(line.contains("answer checked") && line.contains("0 USDC for nothing"), "{line}");
     assert!(line.contains("last failover took"), "{line}");
+    // Issue 21: tenant-3's checks catch provider-3 answering wrongly, and its offer's verifier
+    // slashes the lease on chain without an arbiter.
+    let caught = devnet.wait_for("checks: provider-3 answered wrongly", 0, Duration::from_secs(180));
+    let line = devnet.lines.lock().unwrap()[caught].clone();
+    assert!(line.contains("slashed on chain by its offer's verifier, no arbiter"), "{line}");
+    assert!(line.contains("the session moved to provider-2"), "{line}");
 
     // The CLI runs a session of its own from the indexer's listings, on provider-3 picked by hand
     // (provider-2 is cheaper), pays only for what it was served, and gives notice at the end.
@@ -243,7 +249,16 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
         .await
         .expect("curl runs");
     let streamed = String::from_utf8_lossy(&curl.stdout);
-    assert!(curl.status.success() && streamed.trim_end().ends_with("data: [DONE]"), "{streamed}");
+    // The model's stream, whole, then the provider's attestation of it as one final event (which
+    // SSE clients, listening for messages, pass over).
+    let marker = format!("event: {}\ndata: ", openlease_client::wire::ATTESTATION_EVENT);
+    let (answer, attestation) = streamed.split_once(&marker).unwrap_or_else(|| panic!("no attestation: {streamed}"));
+    assert!(curl.status.success() && answer.trim_end().ends_with("data: [DONE]"), "{streamed}");
+    let attestation = openlease_client::SignedAnswer::parse(attestation).expect("one attestation, last");
+    assert!(attestation.covers(
+        &openlease_client::attestation::request_bytes("POST", "/v1/chat/completions", body.as_bytes()),
+        answer.as_bytes()
+    ));
     for word in openlease_gateway::workload::chat_answer("curl", 4) {
         assert!(streamed.contains(&word), "{word} missing from {streamed}");
     }

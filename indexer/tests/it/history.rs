@@ -5,7 +5,7 @@
 //! block timestamp is set by the test, and every expected figure is worked out here from the
 //! offers' prices, the deposits and those timestamps, not by the indexer's code.
 
-use alloy::primitives::{Address, U256};
+use alloy::primitives::{Address, B256, U256, keccak256};
 use serde_json::{Value, json};
 
 use crate::{
@@ -547,4 +547,59 @@ async fn hand_computed(db: Db, name: &str) {
 
     assert_audit_passes(&store, &market).await;
     check.finish();
+}
+
+both_backends!(a_providers_verification_record_counts_wrong_answers_and_contested_ones, verification_record);
+/// Issue 21: a wrong answer slashed through its offer's verifier counts in the provider's
+/// `wrong_answers` (and the day's), a dispute carrying a check's evidence in `answers_contested`;
+/// another provider's record stays clean. Both in `/v1/providers/{a}` and its history.
+async fn verification_record(db: Db, name: &str) {
+    use openlease_client::{Attester, attestation::request_bytes, contracts::workload, receipt::ReceiptDomain};
+    let Some((url, _guard)) = fresh_db(db, name).await else { return };
+    let market = Market::new(1).await;
+    let m = &market.market;
+    let (p1, p2, tenant) = (market.account(1), market.account(2), market.account(4));
+    let verifier = market.manifest.demo_verifier().expect("the demo verifier is deployed");
+    let offer =
+        |price: u64, verifier| m.publishOffer(market.usdc, price, 60, 30 * 86_400, 3_600, 10, workload::DEMO, verifier);
+    market.must(None, offer(10, verifier).from(p1), "p1's checked offer").await;
+    market.must(None, offer(11, Address::ZERO).from(p2), "p2's unchecked offer").await;
+    let open = async |offer: u64, what: &str| {
+        let terms = m.offerTermsHash(U256::from(offer)).call().await.unwrap();
+        market
+            .must(None, m.openLease(U256::from(offer), 3_600, U256::from(3_600 * 11), terms).from(tenant), what)
+            .await;
+        m.leaseCount().call().await.unwrap()
+    };
+    let (checked, disputed) = (open(4, "lease of p1").await, open(5, "lease of p2").await);
+
+    let domain = ReceiptDomain::new(market.manifest.chain_id, market.manifest.market());
+    let attester = Attester::new(market.key(1), domain, 1);
+    let request = request_bytes("GET", "/work/3", b"");
+    let wrong = b"0x0000000000000000000000000000000000000000000000000000000000000000".to_vec();
+    let signed =
+        attester.sign(checked, workload::DEMO, keccak256(&request), keccak256(&wrong), market.now().await).unwrap();
+    let slash = m.slashWrongAnswer(signed.attestation(), signed.signature.clone(), request.into(), wrong.into());
+    market.must(None, slash.from(market.account(5)), "slash p1's wrong answer").await;
+    let evidence = format!("{}7:{}", openlease_client::check::WRONG_ANSWER_EVIDENCE, B256::repeat_byte(1));
+    market.must(None, m.openDispute(disputed, evidence).from(tenant), "contest p2's answer").await;
+
+    let (store, mut ingestor) = ingestor(&market, &url, test_config()).await;
+    ingestor.catch_up().await.unwrap();
+    let base = serve_api(&store, tokio::sync::broadcast::channel(16).0).await;
+    for (provider, wrong, contested) in [(p1, 1, 0), (p2, 0, 1), (market.account(3), 0, 0)] {
+        let (status, body) = get_json(&base, &format!("/v1/providers/{provider}")).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["data"]["wrong_answers"], wrong, "{provider}: {body}");
+        assert_eq!(body["data"]["answers_contested"], contested, "{provider}: {body}");
+        if provider == market.account(3) {
+            continue; // no day of its own: nothing happened to it
+        }
+        let (_, history) = get_json(&base, &format!("/v1/providers/{provider}/history?days=1")).await;
+        let days = history["data"].to_string();
+        assert!(days.contains(&format!("\"wrong_answers\":{wrong}")), "{provider}: {days}");
+        assert!(days.contains(&format!("\"answers_contested\":{contested}")), "{provider}: {days}");
+    }
+    let (_, body) = get_json(&base, &format!("/v1/providers/{p1}")).await;
+    assert_eq!(body["data"]["slashes"], 1, "{body}");
 }

@@ -69,6 +69,7 @@ use openlease_gateway::{
 };
 use openlease_testkit::{TempDir, load::Load};
 
+mod checks;
 mod durability;
 use tokio::{sync::oneshot, task::JoinHandle};
 
@@ -121,6 +122,22 @@ struct Args {
     /// A PostgreSQL server for the replicas' kill loop (a database is made on it).
     #[arg(long, env = "OPENLEASE_TEST_POSTGRES_URL")]
     postgres: Option<String>,
+    /// Measure only issue 21's checks (signing, detection, false accusations), on a market of
+    /// their own.
+    #[arg(long)]
+    only_checks: bool,
+    /// Detection sessions, each run until its check catches the cheating provider.
+    #[arg(long, default_value_t = 100)]
+    check_runs: usize,
+    /// The share of answers a session checks.
+    #[arg(long, default_value_t = 0.05)]
+    check_share: f64,
+    /// The share of answers the cheating provider gets wrong.
+    #[arg(long, default_value_t = 0.10)]
+    wrong_share: f64,
+    /// Honest answers, every one checked, counted for false accusations.
+    #[arg(long, default_value_t = 10_000)]
+    honest_answers: u64,
 }
 
 /// Token units (6 decimals).
@@ -568,6 +585,7 @@ async fn failover(
         fallback: None,
         fallback_cost_per_request: U256::ZERO,
         dispute_dead_providers: dispute,
+        checks: None,
     };
     let mut session = Session::start(tenant.clone(), choices, config).await?;
     let mut ticker = tokio::time::interval(probe);
@@ -628,6 +646,18 @@ fn figure(what: impl Into<String>, value: impl Into<String>, target: impl Into<S
     Figure { what: what.into(), value: value.into(), target: target.into(), met }
 }
 
+fn print_figures(figures: &[Figure]) {
+    println!("\n{:<48} {:>22} {:>10}  verdict", "figure (all measured in this run)", "value", "target");
+    for f in figures {
+        let verdict = match f.met {
+            Some(true) => "met",
+            Some(false) => "MISSED",
+            None => "",
+        };
+        println!("{:<48} {:>22} {:>10}  {verdict}", f.what, f.value, f.target);
+    }
+}
+
 fn phase_line(name: &str, load: &Load) -> String {
     let mut line = format!(
         "  {name:<56} {:>9.0} req/s   p50 {:>7.2} ms   p99 {:>7.2} ms   {:>8} ok",
@@ -678,6 +708,15 @@ async fn main() -> eyre::Result<()> {
         cores as f64 / work.as_secs_f64()
     );
 
+    if args.only_checks {
+        let m = Market::new().await?;
+        let figures =
+            checks::run(&m, args.check_runs, args.check_share, args.wrong_share, args.honest_answers, args.samples)
+                .await?;
+        print_figures(&figures);
+        return Ok(());
+    }
+
     // The market.
     let setup = Instant::now();
     let m = Market::new().await?;
@@ -721,6 +760,8 @@ async fn main() -> eyre::Result<()> {
     let store = ReceiptStore::open(&format!("sqlite://{}/book.db", book.path().display())).await?;
     let config = GatewayConfig { credit_secs: u64::MAX, ..GatewayConfig::default() };
     let gateway = Gateway::open(gateway_client, store, config).await?;
+    // Every answer attested, as the binary does: the receipts' and the load's figures include it.
+    gateway.attest_with(m.key(PROVIDERS[0])).await?;
     let settlement = gateway.spawn_settlement();
     let (library, library_task) = listen(gateway.serve(upstream())).await?;
     // The binary's own proxy, with its defaults (16 MiB bodies, 60 s of upstream silence).
@@ -733,6 +774,7 @@ async fn main() -> eyre::Result<()> {
     let bare_config =
         GatewayConfig { credit_secs: u64::MAX, refresh: Duration::from_secs(3_600), ..GatewayConfig::default() };
     let bare_gateway = Gateway::open(provider.clone(), bare_store, bare_config).await?;
+    bare_gateway.attest_with(m.key(PROVIDERS[0])).await?;
     let (bare, bare_task) = listen(bare_gateway.serve(upstream())).await?;
 
     // ── 1. Throughput and latency: every phase split over `--rounds`, interleaved (the order
@@ -1186,15 +1228,7 @@ async fn main() -> eyre::Result<()> {
             Some(met),
         ));
     }
-    println!("\n{:<48} {:>22} {:>10}  verdict", "figure (all measured in this run)", "value", "target");
-    for f in &figures {
-        let verdict = match f.met {
-            Some(true) => "met",
-            Some(false) => "MISSED",
-            None => "",
-        };
-        println!("{:<48} {:>22} {:>10}  {verdict}", f.what, f.value, f.target);
-    }
+    print_figures(&figures);
     if load_errors > 0 || e2e.errors > 0 {
         println!("\nWARNING: {} load requests and {} receipts failed (see above)", load_errors, e2e.errors);
     }
