@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use alloy::{
     primitives::{Address, B256, Bytes, U256, keccak256},
-    signers::{SignerSync, local::PrivateKeySigner},
+    signers::local::PrivateKeySigner,
 };
 use serde::{Deserialize, Serialize};
 
@@ -106,9 +106,11 @@ pub fn split_event(body: &[u8]) -> (&[u8], Option<SignedAnswer>) {
 /// new one): a restart numbers past all it signed before (its clock is later, even if its book was
 /// lost), and two replicas never share a sequence. A clock set back across a restart is the one
 /// way to repeat one: keep the clock synchronized.
-#[derive(Debug)]
 pub struct Attester {
     key: PrivateKeySigner,
+    /// The same key for libsecp256k1 (Bitcoin Core's), which signs in a fraction of k256's time:
+    /// one signature per answer served.
+    secret: secp256k1::SecretKey,
     domain: ReceiptDomain,
     replica: u64,
     /// The last time (µs) a sequence was made of.
@@ -122,7 +124,8 @@ impl Attester {
     /// Signs with `key` (the provider's registered attestation key) under `domain`, as replica
     /// `replica` (its low 12 bits count: a number no replica running beside this one has).
     pub fn new(key: PrivateKeySigner, domain: ReceiptDomain, replica: u64) -> Self {
-        Self { key, domain, replica: replica & ((1 << REPLICA_BITS) - 1), last: AtomicU64::new(0) }
+        let secret = secp256k1::SecretKey::from_byte_array(key.to_bytes().0).expect("a valid private key is one");
+        Self { key, secret, domain, replica: replica & ((1 << REPLICA_BITS) - 1), last: AtomicU64::new(0) }
     }
 
     /// The next sequence: now in µs, after the last one made. It never runs ahead of the clock
@@ -165,7 +168,12 @@ impl Attester {
             servedAt: served_at,
         };
         let digest = self.domain.attestation_digest(&attestation);
-        let signature = self.key.sign_hash_sync(&digest)?.normalized_s();
+        // Deterministic (RFC 6979) and low-s, as the market's ECDSA.tryRecover demands.
+        let message = secp256k1::Message::from_digest(digest.0);
+        let (id, compact) = secp256k1::SECP256K1.sign_ecdsa_recoverable(message, &self.secret).serialize_compact();
+        let mut signature = [0u8; 65];
+        signature[..64].copy_from_slice(&compact);
+        signature[64] = 27 + i32::from(id) as u8;
         Ok(SignedAnswer {
             lease_id,
             sequence,
@@ -173,8 +181,14 @@ impl Attester {
             request_digest,
             response_digest,
             served_at,
-            signature: signature.as_bytes().into(),
+            signature: signature.into(),
         })
+    }
+}
+
+impl std::fmt::Debug for Attester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attester").field("key", &self.key.address()).field("replica", &self.replica).finish()
     }
 }
 
@@ -198,6 +212,11 @@ mod tests {
         let attestation = signed.attestation();
         assert_eq!(a.domain.attestation_digest(&attestation), attestation.eip712_signing_hash(&a.domain.eip712()));
         assert_eq!(signed.signer(&a.domain).unwrap(), a.address());
+        // The same signature k256 makes (RFC 6979, low s): libsecp256k1 only makes it faster.
+        let k256 = alloy::signers::SignerSync::sign_hash_sync(&a.key, &a.domain.attestation_digest(&attestation))
+            .unwrap()
+            .normalized_s();
+        assert_eq!(signed.signature.as_ref(), k256.as_bytes().as_slice());
         assert!(signed.covers(&request, b"0xab"));
         assert!(!signed.covers(&request, b"0xac"));
         let moved = SignedAnswer { lease_id: U256::from(10), ..signed.clone() };

@@ -122,12 +122,15 @@ struct Args {
     /// A PostgreSQL server for the replicas' kill loop (a database is made on it).
     #[arg(long, env = "OPENLEASE_TEST_POSTGRES_URL")]
     postgres: Option<String>,
+    /// Run the gateways without attesting their answers: the baseline of what signing costs.
+    #[arg(long)]
+    unattested: bool,
     /// Measure only issue 21's checks (signing, detection, false accusations), on a market of
     /// their own.
     #[arg(long)]
     only_checks: bool,
     /// Detection sessions, each run until its check catches the cheating provider.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 500)]
     check_runs: usize,
     /// The share of answers a session checks.
     #[arg(long, default_value_t = 0.05)]
@@ -761,7 +764,9 @@ async fn main() -> eyre::Result<()> {
     let config = GatewayConfig { credit_secs: u64::MAX, ..GatewayConfig::default() };
     let gateway = Gateway::open(gateway_client, store, config).await?;
     // Every answer attested, as the binary does: the receipts' and the load's figures include it.
-    gateway.attest_with(m.key(PROVIDERS[0])).await?;
+    if !args.unattested {
+        gateway.attest_with(m.key(PROVIDERS[0])).await?;
+    }
     let settlement = gateway.spawn_settlement();
     let (library, library_task) = listen(gateway.serve(upstream())).await?;
     // The binary's own proxy, with its defaults (16 MiB bodies, 60 s of upstream silence).
@@ -774,7 +779,9 @@ async fn main() -> eyre::Result<()> {
     let bare_config =
         GatewayConfig { credit_secs: u64::MAX, refresh: Duration::from_secs(3_600), ..GatewayConfig::default() };
     let bare_gateway = Gateway::open(provider.clone(), bare_store, bare_config).await?;
-    bare_gateway.attest_with(m.key(PROVIDERS[0])).await?;
+    if !args.unattested {
+        bare_gateway.attest_with(m.key(PROVIDERS[0])).await?;
+    }
     let (bare, bare_task) = listen(bare_gateway.serve(upstream())).await?;
 
     // ── 1. Throughput and latency: every phase split over `--rounds`, interleaved (the order
