@@ -85,14 +85,21 @@ pub struct CheckReport {
     pub checked: u64,
     pub agreed: u64,
     pub contested: u64,
-    /// Provider answers without a valid attestation of themselves (not provable either way).
+    /// Provider answers without a valid attestation of themselves (not provable either way),
+    /// checked or not.
     pub unattested: u64,
     /// Checks the referee could not answer (not counted as checked).
     pub referee_failed: u64,
     /// What the referee requests cost.
     pub cost: U256,
     pub evidence: Vec<Contested>,
+    /// The newest valid attestations of the answers the session got, checked or not (at most
+    /// [`KEPT_ATTESTATIONS`]).
+    pub attestations: Vec<SignedAnswer>,
 }
+
+/// Attestations a session keeps, the newest.
+pub const KEPT_ATTESTATIONS: usize = 4_096;
 
 /// Answers within which a provider wrong on a share `wrong` of them is caught with probability
 /// `confidence` when a share `sampled` is checked: `ln(1 - confidence) / ln(1 - sampled·wrong)`.

@@ -565,7 +565,6 @@ impl<P: Provider + Clone> Session<P> {
     /// it stands, or, contested, the referee's answer replaces it, the provider is left, and the
     /// lease left is slashed through its verifier or disputed, with the evidence kept.
     async fn check(&mut self, call: &Call, answer: Answer, header: Option<SignedAnswer>) -> Result<Answer> {
-        let Some(checks) = self.config.checks.clone() else { return Ok(answer) };
         let current = self.current.as_ref().expect("answered by the current provider");
         let (lease_id, provider) = (current.lease_id, current.destination.provider);
         let (key, verifier) = (current.attestation_key, current.verifier);
@@ -578,9 +577,19 @@ impl<P: Provider + Clone> Session<P> {
         let attestation = attestation.filter(|a| {
             a.lease_id == lease_id && a.signer(self.signer.domain()).ok() == Some(key) && a.covers(&request, response)
         });
-        if attestation.is_none() {
-            self.report.checks.unattested += 1;
+        match &attestation {
+            Some(attestation) => {
+                // The provider's word on what it served, kept (the newest ones): evidence should
+                // it ever sign two answers for one sequence, or should an answer prove wrong later.
+                let kept = &mut self.report.checks.attestations;
+                if kept.len() == crate::check::KEPT_ATTESTATIONS {
+                    kept.remove(0);
+                }
+                kept.push(attestation.clone());
+            }
+            None => self.report.checks.unattested += 1,
         }
+        let Some(checks) = self.config.checks.clone() else { return Ok(answer) };
         use alloy::signers::k256::elliptic_curve::rand_core::{OsRng, RngCore};
         let draw = OsRng.next_u64() as f64 / u64::MAX as f64;
         if draw >= checks.share {

@@ -929,6 +929,7 @@ mod session {
         assert_eq!(report.checks.checked, answers);
         assert_eq!(report.checks.agreed, answers - 1);
         assert_eq!(report.checks.unattested, 0, "every answer came attested");
+        assert_eq!(report.checks.attestations.len() as u64, answers, "and the session keeps each");
         assert_eq!(report.checks.cost, U256::from(7 * answers), "the checks cost what the referee charged");
         assert_eq!(report.providers[0].contested, 1);
         let evidence = &report.checks.evidence[0];
@@ -958,6 +959,9 @@ mod session {
         let report = session.report();
         assert_eq!(report.checks.contested, 1, "an honest provider is never contested");
         assert_eq!(report.checks.checked, answers + 20);
+        let kept = &report.checks.attestations;
+        assert_eq!(kept.len() as u64, answers + 20);
+        assert!(kept[answers as usize..].iter().all(|a| a.lease_id == lease_b), "B's answers, attested by B");
         assert_eq!(b.lease(lease_b).await.unwrap().bond, bond_b, "and never slashed");
     }
 

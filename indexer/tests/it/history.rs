@@ -602,4 +602,18 @@ async fn verification_record(db: Db, name: &str) {
     }
     let (_, body) = get_json(&base, &format!("/v1/providers/{p1}")).await;
     assert_eq!(body["data"]["slashes"], 1, "{body}");
+
+    // Offers by what they run: the two of the demo workload, by name or digest; the three that
+    // name none by the zero digest; a name nobody knows is refused in words.
+    let ids = async |query: &str| {
+        let (status, body) = get_json(&base, &format!("/v1/offers?{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        body["data"].as_array().unwrap().iter().map(|o| o["offer_id"].as_u64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids("workload=demo").await, [4, 5]);
+    assert_eq!(ids(&format!("workload={}", workload::DEMO)).await, [4, 5]);
+    assert_eq!(ids(&format!("workload={}", B256::ZERO)).await, [1, 2, 3]);
+    let (status, body) = get_json(&base, "/v1/offers?workload=llama").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("workload"), "{body}");
 }
