@@ -25,13 +25,12 @@ use crate::{ReceiptDomain, ReceiptError, receipt::AnswerAttestation};
 /// body`. What a tenant sent is what it can show; headers are left out (they carry the tenant's
 /// receipts, not the question).
 pub fn request_bytes(method: &str, path_and_query: &str, body: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(method.len() + path_and_query.len() + 2 + body.len());
-    bytes.extend_from_slice(method.as_bytes());
-    bytes.push(b' ');
-    bytes.extend_from_slice(path_and_query.as_bytes());
-    bytes.push(b'\n');
-    bytes.extend_from_slice(body);
-    bytes
+    [request_head(method, path_and_query).as_slice(), body].concat()
+}
+
+/// What [`request_bytes`] puts before the body: a gateway digests it, then the body as it is read.
+pub fn request_head(method: &str, path_and_query: &str) -> Vec<u8> {
+    format!("{method} {path_and_query}\n").into_bytes()
 }
 
 /// An attestation and the attestation key's signature, as it travels: in the

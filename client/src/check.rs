@@ -95,7 +95,7 @@ pub struct CheckReport {
     pub evidence: Vec<Contested>,
     /// The newest valid attestations of the answers the session got, checked or not (at most
     /// [`KEPT_ATTESTATIONS`]).
-    pub attestations: Vec<SignedAnswer>,
+    pub attestations: std::collections::VecDeque<SignedAnswer>,
 }
 
 /// Attestations a session keeps, the newest.

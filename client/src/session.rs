@@ -583,9 +583,9 @@ impl<P: Provider + Clone> Session<P> {
                 // it ever sign two answers for one sequence, or should an answer prove wrong later.
                 let kept = &mut self.report.checks.attestations;
                 if kept.len() == crate::check::KEPT_ATTESTATIONS {
-                    kept.remove(0);
+                    kept.pop_front();
                 }
-                kept.push(attestation.clone());
+                kept.push_back(attestation.clone());
             }
             None => self.report.checks.unattested += 1,
         }

@@ -67,10 +67,7 @@ pub(crate) async fn attest<P: alloy::providers::Provider + Clone + 'static>(
     let (parts, body) = request.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut hasher = Keccak256::new();
-    hasher.update(parts.method.as_str().as_bytes());
-    hasher.update(b" ");
-    hasher.update(path.as_bytes());
-    hasher.update(b"\n");
+    hasher.update(openlease_client::attestation::request_head(parts.method.as_str(), path));
     let digest = Arc::new(Mutex::new(hasher));
     let reading = digest.clone();
     let body = Body::from_stream(body.into_data_stream().map(move |chunk| {

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use alloy::primitives::{B256, U256, keccak256};
+use alloy::primitives::{U256, keccak256};
 use axum::Router;
 use openlease_client::{
     Attester, Client,
@@ -56,7 +56,13 @@ pub(crate) async fn run(
     for i in 0..samples {
         let (request, response) = (keccak256(i.to_be_bytes()), keccak256((i + 1).to_be_bytes()));
         let started = Instant::now();
-        std::hint::black_box(attester.sign(U256::from(1), workload_id(), request, response, 0)?);
+        std::hint::black_box(attester.sign(
+            U256::from(1),
+            openlease_client::contracts::workload::DEMO,
+            request,
+            response,
+            0,
+        )?);
         took.push(started.elapsed());
     }
     took.sort();
@@ -215,8 +221,4 @@ pub(crate) async fn run(
     ));
     session.finish().await?;
     Ok(figures)
-}
-
-fn workload_id() -> B256 {
-    openlease_client::contracts::workload::DEMO
 }
