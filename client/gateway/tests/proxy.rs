@@ -459,7 +459,10 @@ async fn silent_connections_by_the_thousand_leave_health_answering_within_100_ms
     let address = gateway.address;
     // On a thread of its own, so that the probes' timings are the gateway's and not this
     // runtime's: up to 10,000 connections a second, 256 connecting at once; every other one
-    // sends part of a head, the rest nothing. They stay open until the probing is over.
+    // sends part of a head, the rest nothing. They stay open until the probing is over. Each
+    // comes from an address of its own in 127.1/16, as a flood comes from many hosts: from one
+    // address, the kernel's search for a free port among thousands in use took most of a core,
+    // a cost of the attacker's own that this machine would charge to the gateway.
     let (made, made_rx) = std::sync::mpsc::channel();
     let (release, released) = std::sync::mpsc::channel::<()>();
     let flood = std::thread::spawn(move || {
@@ -469,7 +472,9 @@ async fn silent_connections_by_the_thousand_leave_health_answering_within_100_ms
             stream::iter(0..attempts)
                 .map(|i| async move {
                     tokio::time::sleep_until((started + Duration::from_micros(100) * i as u32).into()).await;
-                    let mut stream = TcpStream::connect(address).await.ok()?;
+                    let socket = tokio::net::TcpSocket::new_v4().ok()?;
+                    socket.bind(SocketAddr::from(([127, 1, (i / 200) as u8, (i % 200 + 1) as u8], 0))).ok()?;
+                    let mut stream = socket.connect(address).await.ok()?;
                     if i % 2 == 0 {
                         let _ = stream.write_all(b"GET /work/1 HTTP/1.1\r\nhost: gateway\r\n").await;
                     }
