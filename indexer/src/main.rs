@@ -20,6 +20,12 @@ use openlease_indexer::{
     store::Store,
 };
 
+/// Its reads allocate a row, a string and a page at a time, from every core at once: with
+/// mimalloc the bench's uncached reads served 20-83% more per second on PostgreSQL and up to 65%
+/// more on SQLite than with glibc's allocator, measured back to back.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {

@@ -38,6 +38,10 @@ use openlease_indexer::{
 };
 use openlease_testkit::load::Load;
 
+/// The indexer's own allocator, so that what the bench measures is what `openlease-indexer` runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Fills an anvil of its own (`OPENLEASE_ANVIL`, else the pinned toolchain's) with ≥ 100,000
 /// market events, then measures the `eth_getLogs` limit, the backfill into SQLite (and
 /// PostgreSQL with `--postgres`) and the live lag, all in one run.
