@@ -8,6 +8,10 @@
 //! [`crate::attestation`]): the session keeps both answers, leaves the provider (failover), and
 //! acts on the lease it left: `slashWrongAnswer` when its offer named a verifier that rejects the
 //! answer (no arbiter), else a dispute for the lease's arbiter.
+//!
+//! Whether checks are on or not, a session keeps the attestations of the answers it gets: two
+//! different ones with one sequence are an [`Equivocation`], which the market slashes on the
+//! evidence alone (`slashEquivocation`), and the session leaves that provider too.
 
 use std::sync::Arc;
 
@@ -56,7 +60,8 @@ impl std::fmt::Debug for Checks {
 /// What became of a contested answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContestOutcome {
-    /// Slashed on chain by the lease's verifier, in this transaction: the tenant was paid the bond.
+    /// Slashed on chain (by the lease's verifier, or as equivocation), in this transaction: the
+    /// tenant was paid the bond.
     Slashed { tx: B256 },
     /// Disputed before the lease's arbiter.
     Disputed,
@@ -78,6 +83,18 @@ pub struct Contested {
     pub outcome: ContestOutcome,
 }
 
+/// Two different answers the provider attested with one sequence: its own signatures prove it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equivocation {
+    pub provider: Address,
+    pub lease_id: U256,
+    /// The attestation kept first, and the one that repeated its sequence.
+    pub first: SignedAnswer,
+    pub second: SignedAnswer,
+    /// `Slashed` by `slashEquivocation`, or `Kept` if that failed (see the log).
+    pub outcome: ContestOutcome,
+}
+
 /// The checks of a session so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CheckReport {
@@ -93,6 +110,8 @@ pub struct CheckReport {
     /// What the referee requests cost.
     pub cost: U256,
     pub evidence: Vec<Contested>,
+    /// Sequences the provider attested twice, differently.
+    pub equivocations: Vec<Equivocation>,
     /// The newest valid attestations of the answers the session got, checked or not (at most
     /// [`KEPT_ATTESTATIONS`]).
     pub attestations: std::collections::VecDeque<SignedAnswer>,

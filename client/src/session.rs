@@ -33,7 +33,7 @@ pub use reqwest::Method;
 
 use crate::{
     Client, Error, LeaseRequest, ReceiptSigner, Result, SignedAnswer, SignedReceipt, SignerGrant,
-    check::{CheckReport, Checks, ContestOutcome, Contested},
+    check::{CheckReport, Checks, ContestOutcome, Contested, Equivocation},
     status::LeaseStatus,
     wire::{self, RefusalCode},
 };
@@ -240,6 +240,8 @@ pub struct Session<P> {
     access: Option<(U256, String, u64)>,
     /// The chain's time after the last request.
     chain_now: u64,
+    /// The kept attestations by lease and sequence: an equivocation is found in one lookup.
+    sequences: std::collections::HashMap<(U256, u64), SignedAnswer>,
 }
 
 /// How long the access grants a session signs live (chain seconds): short, since a copied grant
@@ -277,6 +279,7 @@ impl<P: Provider + Clone> Session<P> {
             silent: Vec::new(),
             expiry,
             newest: Vec::new(),
+            sequences: Default::default(),
             demands_checked_at: now,
             access: None,
             chain_now: now,
@@ -579,13 +582,10 @@ impl<P: Provider + Clone> Session<P> {
         });
         match &attestation {
             Some(attestation) => {
-                // The provider's word on what it served, kept (the newest ones): evidence should
-                // it ever sign two answers for one sequence, or should an answer prove wrong later.
-                let kept = &mut self.report.checks.attestations;
-                if kept.len() == crate::check::KEPT_ATTESTATIONS {
-                    kept.pop_front();
+                if let Some(first) = self.keep(attestation) {
+                    self.equivocated(provider, first, attestation.clone()).await;
+                    return Ok(answer);
                 }
-                kept.push_back(attestation.clone());
             }
             None => self.report.checks.unattested += 1,
         }
@@ -640,6 +640,51 @@ impl<P: Provider + Clone> Session<P> {
             body: referee.to_vec(),
             served_by: ServedBy::Referee,
         })
+    }
+
+    /// Keeps `attestation`, the provider's word on what it served (the newest ones): evidence
+    /// should an answer prove wrong later. Returns the one kept before it with the same sequence
+    /// if they differ: an equivocation.
+    fn keep(&mut self, attestation: &SignedAnswer) -> Option<SignedAnswer> {
+        let key = (attestation.lease_id, attestation.sequence);
+        if let Some(first) = self.sequences.get(&key) {
+            return (first.attestation() != attestation.attestation()).then(|| first.clone());
+        }
+        let kept = &mut self.report.checks.attestations;
+        if kept.len() == crate::check::KEPT_ATTESTATIONS
+            && let Some(oldest) = kept.pop_front()
+        {
+            self.sequences.remove(&(oldest.lease_id, oldest.sequence));
+        }
+        kept.push_back(attestation.clone());
+        self.sequences.insert(key, attestation.clone());
+        None
+    }
+
+    /// The provider signed two answers with one sequence: it is left, and the lease left is
+    /// slashed on the two signatures alone (`slashEquivocation`: anyone may, the tenant is paid).
+    async fn equivocated(&mut self, provider: Address, first: SignedAnswer, second: SignedAnswer) {
+        let lease_id = second.lease_id;
+        tracing::warn!(%provider, lease = %lease_id, sequence = second.sequence, "the provider attested two answers with one sequence; leaving it");
+        self.report.providers.last_mut().expect("a provider in use").contested += 1;
+        self.leaving = Some(Instant::now());
+        if let Err(error) = self.move_on(Some(lease_id)).await {
+            tracing::warn!(%error, "no provider to move to after an equivocation");
+        }
+        let slash = self.client.market().slashEquivocation(
+            first.attestation(),
+            first.signature.clone(),
+            second.attestation(),
+            second.signature.clone(),
+        );
+        let outcome = match self.client.send(slash).await {
+            Ok(receipt) => ContestOutcome::Slashed { tx: receipt.transaction_hash },
+            Err(error) => {
+                tracing::warn!(lease = %lease_id, %error, "the equivocation was not slashed");
+                ContestOutcome::Kept
+            }
+        };
+        self.report.checks.equivocations.push(Equivocation { provider, lease_id, first, second, outcome });
     }
 
     /// Acts on a contested answer: through the lease's verifier when its offer named one (no

@@ -873,6 +873,18 @@ mod session {
         index: usize,
         router: Router,
     ) -> (String, tokio::task::JoinHandle<()>, TempDir) {
+        wrapped_gateway(m, provider, index, router, |app| app).await
+    }
+
+    /// An attesting gateway whose served app `wrap` can rewrite: a provider tampering with what
+    /// its gateway sends.
+    async fn wrapped_gateway(
+        m: &Market,
+        provider: &Client<DynProvider>,
+        index: usize,
+        router: Router,
+        wrap: impl FnOnce(Router) -> Router,
+    ) -> (String, tokio::task::JoinHandle<()>, TempDir) {
         let dir = TempDir::new("attesting-gateway");
         let store = ReceiptStore::open(&format!("sqlite://{}/book.db", dir.path().display())).await.unwrap();
         let config =
@@ -881,7 +893,7 @@ mod session {
         gateway.attest_with(openlease_testkit::key(&m.anvil, index)).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = gateway.serve(router);
+        let app = wrap(gateway.serve(router));
         let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         (url, task, dir)
     }
@@ -962,6 +974,87 @@ mod session {
         let kept = &report.checks.attestations;
         assert_eq!(kept.len() as u64, answers + 20);
         assert!(kept.iter().skip(answers as usize).all(|a| a.lease_id == lease_b), "B's answers, attested by B");
+        assert_eq!(b.lease(lease_b).await.unwrap().bond, bond_b, "and never slashed");
+    }
+
+    /// Issue 21: a provider that signs two different answers with one sequence (here a layer in
+    /// front of its gateway re-signs every later answer with the first one's sequence) is caught
+    /// by a session that checks nothing: the session keeps every attestation, leaves the provider
+    /// at the repeat, and the market slashes the lease it left on the two signatures alone. The
+    /// same answer attested again is no equivocation, and the next provider is never accused.
+    #[tokio::test]
+    async fn a_provider_attesting_two_answers_with_one_sequence_is_slashed_and_left() {
+        use alloy::signers::SignerSync;
+        use openlease_client::{SignedAnswer, check::ContestOutcome, contracts::SlashReason};
+        let m = Market::new().await;
+        let (a, b, tenant) = (m.client(1).await, m.client(2).await, m.client(4).await);
+        let (offer_a, offer_b) = (m.provider(&a).await, m.provider(&b).await);
+        tenant.send(tenant.token(m.usdc).mint(tenant.address(), U256::from(1_000 * USDC))).await.unwrap();
+        let key = openlease_testkit::key(&m.anvil, 1);
+        let domain = a.receipt_domain();
+        let first = Arc::new(std::sync::Mutex::new(None::<u64>));
+        let equivocating = axum::middleware::map_response(move |mut response: axum::response::Response| {
+            let (key, first) = (key.clone(), first.clone());
+            async move {
+                let header = response.headers().get(wire::ATTESTATION_HEADER);
+                let Some(mut signed) = header.and_then(|h| SignedAnswer::parse(h.to_str().ok()?)) else {
+                    return response;
+                };
+                let sequence = *first.lock().unwrap().get_or_insert(signed.sequence);
+                if signed.sequence != sequence {
+                    signed.sequence = sequence;
+                    let digest = domain.attestation_digest(&signed.attestation());
+                    signed.signature = key.sign_hash_sync(&digest).unwrap().as_bytes().to_vec().into();
+                    response.headers_mut().insert(wire::ATTESTATION_HEADER, signed.to_json().parse().unwrap());
+                }
+                response
+            }
+        });
+        let (url_a, _task_a, _dir_a) = wrapped_gateway(&m, &a, 1, workload(), |app| app.layer(equivocating)).await;
+        let (url_b, _task_b, _dir_b) = attesting_gateway(&m, &b, 2, workload()).await;
+        let choices = vec![
+            Destination { provider: a.address(), offer_id: offer_a, endpoint: url_a },
+            Destination { provider: b.address(), offer_id: offer_b, endpoint: url_b },
+        ];
+        let mut session = Session::start(tenant.clone(), choices, session_config(4, 8)).await.unwrap();
+        let (_, lease_a) = session.lease().unwrap();
+        let bond = a.lease(lease_a).await.unwrap().bond;
+        let claimable = tenant.claimable(tenant.address(), m.usdc).await.unwrap();
+
+        m.advance(5).await;
+        session.get("/work/7").await.unwrap();
+        assert_eq!(session.lease().unwrap().0, a.address(), "one answer, one sequence: nothing to say");
+        m.advance(5).await;
+        let answer = session.get("/work/8").await.unwrap();
+        assert_eq!(answer.body, openlease_gateway::workload::hash_chain(8).to_string().into_bytes());
+        let report = session.report().clone();
+        assert_eq!(report.checks.equivocations.len(), 1, "the second answer repeated the first's sequence");
+        let caught = &report.checks.equivocations[0];
+        assert_eq!((caught.provider, caught.lease_id), (a.address(), lease_a));
+        assert_eq!(caught.first.sequence, caught.second.sequence);
+        assert_ne!(caught.first.response_digest, caught.second.response_digest);
+        assert!(matches!(caught.outcome, ContestOutcome::Slashed { .. }), "{:?}", caught.outcome);
+        assert_eq!(report.checks.checked, 0, "no check was needed");
+        assert_eq!(report.providers[0].contested, 1, "and it counts against the provider");
+
+        // On chain: the whole bond, to the tenant (less the protocol's cut), with no arbiter.
+        assert_eq!(a.lease(lease_a).await.unwrap().bond, 0);
+        let slashes = a.market().BondSlashed_filter().topic1(lease_a).from_block(0).query().await.unwrap();
+        assert_eq!(slashes.len(), 1);
+        assert_eq!(slashes[0].0.reason, SlashReason::Equivocation as u8);
+        assert_eq!(slashes[0].0.amount, U256::from(bond));
+        let gained = tenant.claimable(tenant.address(), m.usdc).await.unwrap() - claimable;
+        assert_eq!(gained, slashes[0].0.amount - slashes[0].0.protocolCut);
+
+        // B numbers its answers afresh each time: never taken for an equivocation.
+        let (provider, lease_b) = session.lease().unwrap();
+        assert_eq!(provider, b.address(), "the provider caught is left");
+        let bond_b = b.lease(lease_b).await.unwrap().bond;
+        for n in 0..10 {
+            m.advance(5).await;
+            session.get(&format!("/work/{}", n % 2)).await.unwrap();
+        }
+        assert_eq!(session.report().checks.equivocations.len(), 1);
         assert_eq!(b.lease(lease_b).await.unwrap().bond, bond_b, "and never slashed");
     }
 
