@@ -117,6 +117,21 @@ pub struct CheckReport {
     pub attestations: std::collections::VecDeque<SignedAnswer>,
 }
 
+impl CheckReport {
+    /// Adds `other`'s counts and evidence: several sessions' checks as one.
+    pub fn merge(&mut self, other: &CheckReport) {
+        self.checked += other.checked;
+        self.agreed += other.agreed;
+        self.contested += other.contested;
+        self.unattested += other.unattested;
+        self.referee_failed += other.referee_failed;
+        self.cost += other.cost;
+        self.evidence.extend(other.evidence.iter().cloned());
+        self.equivocations.extend(other.equivocations.iter().cloned());
+        self.attestations.extend(other.attestations.iter().cloned());
+    }
+}
+
 /// Attestations a session keeps, the newest.
 pub const KEPT_ATTESTATIONS: usize = 4_096;
 

@@ -982,6 +982,7 @@ impl<P: Provider + Clone> Spread<P> {
             all.fallback_requests += report.fallback_requests;
             all.fallback_cost += report.fallback_cost;
             all.wind_down.extend(report.wind_down.iter().cloned());
+            all.checks.merge(&report.checks);
         }
         all
     }

@@ -205,12 +205,17 @@ fn usd(value: u128) -> String {
 }
 
 fn short(address: Address) -> String {
-    let text = address.to_string();
-    format!("{}…{}", &text[..6], &text[text.len() - 4..])
+    short_text(&address.to_string())
 }
 
+fn short_text(checksummed: &str) -> String {
+    format!("{}…{}", &checksummed[..6], &checksummed[checksummed.len() - 4..])
+}
+
+/// The checksum (a keccak256 of the address) is worked out once for the title and the text.
 fn address_cell(address: Address) -> Markup {
-    html! { code title=(address) { (short(address)) } }
+    let text = address.to_string();
+    html! { code title=(text) { (short_text(&text)) } }
 }
 
 /// What an offer runs, by name where known, and whether the chain judges its answers.

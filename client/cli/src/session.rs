@@ -11,7 +11,9 @@ use std::time::Duration;
 use alloy::providers::DynProvider;
 use clap::Args;
 use openlease_client::{
-    StablecoinEntry as Coin, TypedAmount, TypedDuration, listing,
+    StablecoinEntry as Coin, TypedAmount, TypedDuration,
+    check::{self, CheckReport, Checks, ContestOutcome},
+    listing,
     select::{self, Preferences},
     session::{ServedBy, SessionConfig, SessionReport, Spread},
 };
@@ -21,7 +23,7 @@ use crate::{
     config::Settings,
     error::{Result, bail},
     output::{Output, Report},
-    units::{amount_arg, amount_json, duration_arg, resolve, resolve_in},
+    units::{amount_arg, amount_json, duration_arg, resolve, resolve_in, share_arg},
 };
 
 /// `openlease session`.
@@ -80,6 +82,16 @@ pub(crate) struct SessionArgs {
     /// Lease this offer first, whatever selection says; the rest stay the failover order.
     #[arg(long)]
     offer: Option<u64>,
+    /// Re-run this share of the answers on the referee (`0.05` or `5%`) and compare them byte for
+    /// byte, as deterministic workloads allow (the demo's /work/N). A mismatch answers you with
+    /// the referee's, fails over, and slashes the lease left through its offer's verifier (or
+    /// disputes it, with --dispute). Attestations are kept and equivocation slashed either way.
+    #[arg(long, default_value = "0", value_parser = share_arg)]
+    check_share: f64,
+    /// Where checks are re-run: a service of the same workload that you trust (default: the
+    /// fallback). Each check costs what --fallback-cost says a request there costs.
+    #[arg(long)]
+    referee: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +195,24 @@ async fn start(args: &SessionArgs, settings: &Settings, out: &Output) -> Result<
         .filter_map(|r| listings.iter().find(|l| l.candidate.offer_id == r.candidate.offer_id))
         .map(|l| l.destination())
         .collect();
+    let referee = args.referee.as_ref().or(args.fallback.as_ref());
+    let checks = if args.check_share == 0.0 {
+        None
+    } else {
+        let Some(referee) = referee else {
+            bail!(
+                hint = "give --referee URL (a service of the same workload you trust) or --fallback URL",
+                "--check-share needs a referee to re-run answers on"
+            );
+        };
+        Some(Checks {
+            share: args.check_share,
+            referee: referee.trim_end_matches('/').to_owned(),
+            comparator: check::exact(),
+            cost_per_check: fallback_cost,
+            dispute: args.dispute,
+        })
+    };
     let duration = u32::try_from(args.duration.secs()).unwrap_or(u32::MAX);
     let config = SessionConfig {
         duration,
@@ -193,7 +223,7 @@ async fn start(args: &SessionArgs, settings: &Settings, out: &Output) -> Result<
         fallback: args.fallback.clone(),
         fallback_cost_per_request: fallback_cost,
         dispute_dead_providers: args.dispute,
-        checks: None,
+        checks,
     };
     out.step(1, 1, format!("leasing the cheapest of {} offers in {}", ranked.len(), coin.symbol));
     let session = Spread::start(client.clone(), choices, config, args.spread).await?;
@@ -278,6 +308,7 @@ fn text(
         amount(report.paid()),
         amount(report.paid_for_nothing())
     ));
+    out.push_str(&checks_text(&report.checks, amount));
     for lease in &report.wind_down {
         out.push_str(&format!(
             "\n  lease {}: runs until {}; {} stays in escrow for you, claimable from {} (`openlease lease finalize {}`)",
@@ -286,6 +317,55 @@ fn text(
             amount(lease.refund),
             openlease_client::format_time(lease.refund_from),
             lease.lease_id
+        ));
+    }
+    out
+}
+
+/// What a contested answer or an equivocation came to, in words.
+fn outcome(outcome: &ContestOutcome) -> String {
+    match outcome {
+        ContestOutcome::Slashed { tx } => format!("slashed on chain (tx {tx})"),
+        ContestOutcome::Disputed => "disputed before the lease's arbiter".into(),
+        ContestOutcome::Kept => "kept as evidence".into(),
+    }
+}
+
+/// The checks' line, and a line per answer contested and per equivocation (nothing when no check
+/// ran and nothing was caught).
+fn checks_text(
+    checks: &CheckReport,
+    amount: &impl Fn(alloy::primitives::U256) -> openlease_client::TokenAmount,
+) -> String {
+    let mut out = String::new();
+    if checks.checked + checks.referee_failed > 0 || !checks.equivocations.is_empty() {
+        out.push_str(&format!(
+            "\n  checks: {} answers re-run on the referee, {} agreed, {} contested, {} the referee could not answer, {} unattested; cost {}",
+            checks.checked,
+            checks.agreed,
+            checks.contested,
+            checks.referee_failed,
+            checks.unattested,
+            amount(checks.cost)
+        ));
+    }
+    for contested in &checks.evidence {
+        out.push_str(&format!(
+            "\n  contested: provider {} lease {} answered {} wrongly (sequence {}): {}",
+            contested.provider,
+            contested.lease_id,
+            String::from_utf8_lossy(&contested.request).trim_end(),
+            contested.attestation.sequence,
+            outcome(&contested.outcome)
+        ));
+    }
+    for twice in &checks.equivocations {
+        out.push_str(&format!(
+            "\n  equivocation: provider {} lease {} attested two answers as sequence {}: {}",
+            twice.provider,
+            twice.lease_id,
+            twice.second.sequence,
+            outcome(&twice.outcome)
         ));
     }
     out
@@ -312,6 +392,26 @@ fn json(
         "fallbackCost": amount_json(&amount(report.fallback_cost)),
         "paid": amount_json(&amount(report.paid())),
         "paidForNothing": amount_json(&amount(report.paid_for_nothing())),
+        "checks": json!({
+            "checked": report.checks.checked,
+            "agreed": report.checks.agreed,
+            "contested": report.checks.contested,
+            "refereeFailed": report.checks.referee_failed,
+            "unattested": report.checks.unattested,
+            "cost": amount_json(&amount(report.checks.cost)),
+            "evidence": report.checks.evidence.iter().map(|c| json!({
+                "provider": c.provider,
+                "leaseId": c.lease_id.to_string(),
+                "sequence": c.attestation.sequence,
+                "outcome": outcome(&c.outcome),
+            })).collect::<Vec<_>>(),
+            "equivocations": report.checks.equivocations.iter().map(|e| json!({
+                "provider": e.provider,
+                "leaseId": e.lease_id.to_string(),
+                "sequence": e.second.sequence,
+                "outcome": outcome(&e.outcome),
+            })).collect::<Vec<_>>(),
+        }),
         "leases": report.wind_down.iter().map(|lease| json!({
             "leaseId": lease.lease_id.to_string(),
             "endsAt": lease.ends_at,

@@ -39,6 +39,18 @@ pub(crate) fn duration_arg(input: &str) -> Result<TypedDuration, String> {
         .map_err(|e| format!("{e}: write durations like `90s`, `10m`, `1h`, `30d` or `1h30m` (units s, m, h, d, w)"))
 }
 
+/// clap's parser of a share: `0.05` or `5%`, from 0 to 1.
+pub(crate) fn share_arg(input: &str) -> Result<f64, String> {
+    let (number, scale) = match input.trim().strip_suffix('%') {
+        Some(percent) => (percent, 100.0),
+        None => (input.trim(), 1.0),
+    };
+    match number.trim().parse::<f64>().map(|n| n / scale) {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("`{input}` is not a share: write one from 0 to 1, like `0.05`, or a percentage, like `5%`")),
+    }
+}
+
 /// `amount` in `coin`, the token `what` (`lease 3`, `offer 1`) is paid in.
 pub(crate) fn resolve_in(amount: &TypedAmount, coin: &StablecoinEntry, what: &str) -> Result<TokenAmount> {
     amount.resolve_in(coin).map_err(|e| amount_error(&e, Some(what)).into())
@@ -97,6 +109,10 @@ mod tests {
         assert_eq!(amount_arg("ten USDC").unwrap_err(), "`ten USDC` has no number: write amounts like `12.5 USDC`");
         assert!(price_arg("1 USDC/fortnight").unwrap_err().contains("use /s, /min, /h or /d"));
         assert!(duration_arg("1y").unwrap_err().contains("write durations like"));
+        assert_eq!((share_arg("0.05"), share_arg("5%"), share_arg("100 %")), (Ok(0.05), Ok(0.05), Ok(1.0)));
+        for wrong in ["1.5", "-1%", "half", "NaN"] {
+            assert!(share_arg(wrong).unwrap_err().contains("from 0 to 1"), "{wrong}");
+        }
         assert_eq!(duration_arg("1h30m").unwrap().secs(), 5400);
     }
 }

@@ -117,6 +117,7 @@ impl Drop for Devnet {
 }
 
 /// provider-3 of the devnet: anvil account 3.
+const PROVIDER_2: &str = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC";
 const PROVIDER_3: &str = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
 
 #[tokio::test]
@@ -173,6 +174,46 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     assert_eq!(used[0]["provider"].as_str().unwrap().to_lowercase(), PROVIDER_3.to_lowercase(), "{report}");
     assert_eq!(used[0]["answered"], 3, "{report}");
     assert_eq!(report["paidForNothing"]["raw"], "0", "{report}");
+    // Checks from the command line: every answer re-run on a referee of the tenant's own (on a
+    // thread of its own: the CLI is waited for on this one), and an honest provider's all agree.
+    let referee = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let referee_url = format!("http://{}", referee.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            referee.set_nonblocking(true).unwrap();
+            let listener = tokio::net::TcpListener::from_std(referee).unwrap();
+            axum::serve(listener, openlease_gateway::workload::router()).await.unwrap();
+        });
+    });
+    let checked = cli(
+        &["--json", "session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"]
+            .into_iter()
+            .chain(["--path", "/work/10", "--requests", "3", "--every", "1s", "--provider", PROVIDER_2])
+            .chain(["--check-share", "100%", "--referee", &referee_url])
+            .collect::<Vec<_>>(),
+        Some(free),
+    );
+    let checks = &checked["checks"];
+    assert_eq!(
+        (&checks["checked"], &checks["agreed"], &checks["contested"]),
+        (&3.into(), &3.into(), &0.into()),
+        "{checked}"
+    );
+    assert_eq!((&checks["unattested"], &checks["refereeFailed"]), (&0.into(), &0.into()), "{checked}");
+    assert_eq!(checked["providers"][0]["answered"], 3, "{checked}");
+    // Without a referee, checks are refused before anything is leased.
+    let refused = Command::new(&cli_path)
+        .current_dir(devnet._dir.path())
+        .env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"))
+        .env("OPENLEASE_PRIVATE_KEY", free)
+        .args(["session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"])
+        .args(["--check-share", "5%", "--requests", "1"])
+        .output()
+        .expect("the CLI runs");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("--referee"), "{said}");
+
     // Streamed, as it arrives, in text mode: the workload's events, the last one checkable.
     let mut command = Command::new(&cli_path);
     command.current_dir(devnet._dir.path()).env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"));
