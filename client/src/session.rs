@@ -240,8 +240,8 @@ pub struct Session<P> {
     access: Option<(U256, String, u64)>,
     /// The chain's time after the last request.
     chain_now: u64,
-    /// The kept attestations by lease and sequence: an equivocation is found in one lookup.
-    sequences: std::collections::HashMap<(U256, u64), SignedAnswer>,
+    /// The lease and sequence of each kept attestation: an equivocation is found in one lookup.
+    sequences: std::collections::HashSet<(U256, u64)>,
 }
 
 /// How long the access grants a session signs live (chain seconds): short, since a copied grant
@@ -647,17 +647,18 @@ impl<P: Provider + Clone> Session<P> {
     /// if they differ: an equivocation.
     fn keep(&mut self, attestation: &SignedAnswer) -> Option<SignedAnswer> {
         let key = (attestation.lease_id, attestation.sequence);
-        if let Some(first) = self.sequences.get(&key) {
+        let kept = &mut self.report.checks.attestations;
+        if self.sequences.contains(&key) {
+            let first = kept.iter().find(|k| (k.lease_id, k.sequence) == key).expect("kept with its key");
             return (first.attestation() != attestation.attestation()).then(|| first.clone());
         }
-        let kept = &mut self.report.checks.attestations;
         if kept.len() == crate::check::KEPT_ATTESTATIONS
             && let Some(oldest) = kept.pop_front()
         {
             self.sequences.remove(&(oldest.lease_id, oldest.sequence));
         }
         kept.push_back(attestation.clone());
-        self.sequences.insert(key, attestation.clone());
+        self.sequences.insert(key);
         None
     }
 

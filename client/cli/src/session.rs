@@ -371,6 +371,16 @@ fn checks_text(
     out
 }
 
+/// A provider caught (a contested answer or an equivocation), for `--json`.
+fn caught_json(
+    provider: alloy::primitives::Address,
+    lease_id: alloy::primitives::U256,
+    sequence: u64,
+    caught: &ContestOutcome,
+) -> serde_json::Value {
+    json!({ "provider": provider, "leaseId": lease_id.to_string(), "sequence": sequence, "outcome": outcome(caught) })
+}
+
 fn json(
     report: &SessionReport,
     amount: &impl Fn(alloy::primitives::U256) -> openlease_client::TokenAmount,
@@ -399,18 +409,12 @@ fn json(
             "refereeFailed": report.checks.referee_failed,
             "unattested": report.checks.unattested,
             "cost": amount_json(&amount(report.checks.cost)),
-            "evidence": report.checks.evidence.iter().map(|c| json!({
-                "provider": c.provider,
-                "leaseId": c.lease_id.to_string(),
-                "sequence": c.attestation.sequence,
-                "outcome": outcome(&c.outcome),
-            })).collect::<Vec<_>>(),
-            "equivocations": report.checks.equivocations.iter().map(|e| json!({
-                "provider": e.provider,
-                "leaseId": e.lease_id.to_string(),
-                "sequence": e.second.sequence,
-                "outcome": outcome(&e.outcome),
-            })).collect::<Vec<_>>(),
+            "evidence": report.checks.evidence.iter()
+                .map(|c| caught_json(c.provider, c.lease_id, c.attestation.sequence, &c.outcome))
+                .collect::<Vec<_>>(),
+            "equivocations": report.checks.equivocations.iter()
+                .map(|e| caught_json(e.provider, e.lease_id, e.second.sequence, &e.outcome))
+                .collect::<Vec<_>>(),
         }),
         "leases": report.wind_down.iter().map(|lease| json!({
             "leaseId": lease.lease_id.to_string(),

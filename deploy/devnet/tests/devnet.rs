@@ -161,6 +161,19 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     let free = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"; // anvil account 9
     cli(&["--json", "devnet", "fund", "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720", "--token", "100 USDC"], None);
     let indexer = format!("http://127.0.0.1:{api_port}");
+    // A session the CLI refuses, as the free account: what it said on stderr.
+    let refused = |args: &[&str]| {
+        let output = Command::new(&cli_path)
+            .current_dir(devnet._dir.path())
+            .env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"))
+            .env("OPENLEASE_PRIVATE_KEY", free)
+            .args(["session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"])
+            .args(args)
+            .output()
+            .expect("the CLI runs");
+        assert!(!output.status.success(), "refused: {}", String::from_utf8_lossy(&output.stdout));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
     let report = cli(
         &["--json", "session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"]
             .into_iter()
@@ -203,16 +216,8 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     assert_eq!((&checks["unattested"], &checks["refereeFailed"]), (&0.into(), &0.into()), "{checked}");
     assert_eq!(checked["providers"][0]["answered"], 3, "{checked}");
     // Without a referee, checks are refused before anything is leased.
-    let refused = Command::new(&cli_path)
-        .current_dir(devnet._dir.path())
-        .env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"))
-        .env("OPENLEASE_PRIVATE_KEY", free)
-        .args(["session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"])
-        .args(["--check-share", "5%", "--requests", "1"])
-        .output()
-        .expect("the CLI runs");
-    let said = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && said.contains("--referee"), "{said}");
+    let said = refused(&["--check-share", "5%", "--requests", "1"]);
+    assert!(said.contains("--referee"), "{said}");
 
     // Streamed, as it arrives, in text mode: the workload's events, the last one checkable.
     let mut command = Command::new(&cli_path);
@@ -237,16 +242,8 @@ async fn the_market_survives_a_reorg_and_a_clock_jump_and_sigterm_stops_everythi
     assert!(refund > 0 && refund < 1_000_000, "the deposit less what was attested: {report}");
 
     // A price cap below every offer leaves nothing to lease, said before anything is sent.
-    let capped = Command::new(&cli_path)
-        .current_dir(devnet._dir.path())
-        .env("OPENLEASE_RPC_URL", format!("http://127.0.0.1:{port}"))
-        .env("OPENLEASE_PRIVATE_KEY", free)
-        .args(["session", "run", "--indexer", &indexer, "--deposit", "1 USDC", "--budget", "1 USDC"])
-        .args(["--max-price", "0.000001 USDC", "--requests", "1"])
-        .output()
-        .expect("the CLI runs");
-    let said = String::from_utf8_lossy(&capped.stderr);
-    assert!(!capped.status.success() && said.contains("qualifies") && said.contains("--max-price"), "{said}");
+    let said = refused(&["--max-price", "0.000001 USDC", "--requests", "1"]);
+    assert!(said.contains("qualifies") && said.contains("--max-price"), "{said}");
 
     // An app's own clients, unchanged, pay through a local tenant proxy: Python's `openai` package
     // (a completion and a streamed one) and curl reading a stream; the proxy's report says what was
